@@ -1,0 +1,56 @@
+/**
+ * The contract between the owner thread and where records end up (the local partition
+ * log, or Kafka). Only the owner thread ever holds a Sink: no sink object is shared
+ * between threads, which is what removes the predecessor's producer mutex.
+ */
+
+/** How a record's value bytes are encoded; also the ring record's type. */
+export const ContentType = {
+  msgpack: 1,
+  json: 2,
+} as const;
+export type ContentType = (typeof ContentType)[keyof typeof ContentType];
+
+export const CONTENT_TYPE_NAMES: Record<number, string> = {
+  [ContentType.msgpack]: 'application/msgpack',
+  [ContentType.json]: 'application/json',
+};
+
+/** One HTTP request's worth of metrics, as the owner hands it to a sink. */
+export interface SinkRecord {
+  /** Partition chosen by the worker with Kafka's default partitioner on the key. */
+  partition: number;
+  /** The client id, UTF-8. */
+  key: Uint8Array;
+  /** Encoded value (msgpack or JSON of `{metrics:[...]}`); a sink never re-encodes it. */
+  value: Uint8Array;
+  /** Request time, ms since the epoch. */
+  timestamp: number;
+  contentType: ContentType;
+}
+
+/**
+ * Outcome of one append: `offsets[i]` is record i's offset in its partition once it is
+ * durable, or -1 when it could not be made durable (then `error` says why).
+ */
+export interface AppendResult {
+  offsets: Float64Array;
+  error?: string;
+}
+
+export interface Sink {
+  /** Short name for logs and the start line: "log" or "kafka". */
+  readonly name: string;
+  /** Recover or connect. A sink that cannot reach its store yet still opens, not ready. */
+  open(): Promise<void>;
+  /** Whether an append now would be expected to succeed (drives /readyz). */
+  isReady(): boolean;
+  /**
+   * Make every record of `batch` durable. Resolves (never rejects for a record's failure)
+   * once each record is durable or has failed. The owner calls append again only after
+   * the previous call resolved: that is the group commit, batches grow with load.
+   */
+  append(batch: SinkRecord[]): Promise<AppendResult>;
+  /** Flush and release; after close nothing is appended. */
+  close(): Promise<void>;
+}
