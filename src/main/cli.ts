@@ -1,0 +1,45 @@
+/**
+ * `npm start -- [options]`: parses the command line, starts the gateway, prints where it
+ * listens, and turns SIGTERM/SIGINT into a draining shutdown.
+ */
+import pino from 'pino';
+import { parseConfig, USAGE, UsageError, type GatewayConfig } from './config.ts';
+import { startGateway } from './gateway.ts';
+
+let config: GatewayConfig | undefined;
+try {
+  config = parseConfig(process.argv.slice(2));
+} catch (e) {
+  if (!(e instanceof UsageError)) throw e;
+  process.stderr.write(`metricstream: ${e.message}\n\n${USAGE}\n`);
+  process.exit(2);
+}
+if (config === undefined) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+
+const logger = pino({ level: config.logLevel, base: { pid: process.pid } });
+
+try {
+  const gateway = await startGateway(config, logger);
+  const where = config.mode === 'file' ? `data-dir=${config.dataDir}` : `brokers=${config.brokers.join(',')} topic=${config.topic}`;
+  logger.info(
+    { port: gateway.port, workers: config.workers, sink: gateway.sink.name, acks: config.acks },
+    `metricstream listening on http://${config.host}:${gateway.port} workers=${config.workers} sink=${gateway.sink.name} ${where} acks=${config.acks === -1 ? 'all' : config.acks}`,
+  );
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (++signals > 1) {
+      logger.warn({ signal }, 'second signal: exiting without finishing the drain');
+      process.exit(130);
+    }
+    void gateway.shutdown(signal);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.exitCode = await gateway.done;
+} catch (e) {
+  logger.fatal({ err: e }, `metricstream could not start: ${(e as Error).message}`);
+  process.exitCode = 1;
+}

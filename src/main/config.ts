@@ -1,0 +1,176 @@
+/**
+ * The gateway's command line: every flag, its default, and the checks that turn a bad
+ * value into a clear message (exit 2) instead of a gateway that misbehaves later.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+export class UsageError extends Error {}
+
+export interface GatewayConfig {
+  workers: number;
+  host: string;
+  port: number;
+  mode: 'file' | 'kafka';
+  dataDir: string;
+  partitions: number;
+  /** File mode: 0 or 1. Kafka mode: 0, 1 or -1 (all). */
+  acks: 0 | 1 | -1;
+  maxBody: number;
+  bodyTimeoutMs: number;
+  segmentBytes: number | undefined;
+  retentionBytes: number | undefined;
+  ringBytes: number;
+  valueFormat: 'msgpack' | 'json';
+  adminPort: number;
+  logLevel: string;
+  brokers: string[];
+  topic: string;
+  compression: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
+  idempotent: boolean;
+  flushTimeoutMs: number;
+  fallback: 'none' | 'file';
+}
+
+const OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
+  workers: { type: 'string', short: 'w' },
+  port: { type: 'string', short: 'p' },
+  host: { type: 'string' },
+  mode: { type: 'string' },
+  'data-dir': { type: 'string' },
+  partitions: { type: 'string' },
+  acks: { type: 'string' },
+  'max-body': { type: 'string' },
+  'body-timeout': { type: 'string' },
+  'segment-bytes': { type: 'string' },
+  'retention-bytes': { type: 'string' },
+  'ring-bytes': { type: 'string' },
+  'value-format': { type: 'string' },
+  'admin-port': { type: 'string' },
+  'log-level': { type: 'string' },
+  brokers: { type: 'string' },
+  topic: { type: 'string' },
+  compression: { type: 'string' },
+  idempotent: { type: 'boolean' },
+  'flush-timeout': { type: 'string' },
+  fallback: { type: 'string' },
+} as const;
+
+export const USAGE = `Usage: npm start -- [options]
+
+metricstream gateway: HTTP workers -> lock-free rings -> one owner thread -> durable sink.
+
+Options:
+  -w, --workers N          HTTP worker threads, all on one port (default: CPU count, ${os.availableParallelism()})
+  -p, --port N             HTTP port (default 8090; 0 picks a free one)
+      --host ADDR          listen address (default 0.0.0.0)
+      --mode file|kafka    sink: the local partition log (default) or Kafka
+      --data-dir DIR       partition log directory (default ./data)
+      --partitions N       partitions, fixed per data dir / topic (default 4)
+      --acks N             file mode: 1 = answer 200 once fsync'd (default), 0 = 202 once queued
+                           kafka mode: all|-1 (default), 1, 0
+      --max-body SIZE      largest request body (default 1mb); larger gets 413
+      --body-timeout DUR   a body not received within this gets 408 (default 10s)
+      --segment-bytes SIZE roll log segments at this size (default 64mb)
+      --retention-bytes SIZE  keep at most this much log per partition (default: unlimited)
+      --ring-bytes SIZE    ring size per worker, power of two (default: 8 x max-body, at least 4mb)
+      --value-format F     stored value: msgpack (default) or json (JSON bodies stored as sent)
+      --admin-port N       Prometheus /metrics port (default 9464; 0 picks one; off disables)
+      --log-level LEVEL    pino level: fatal|error|warn|info|debug|trace|silent (default info)
+  Kafka mode:
+      --brokers H:P[,H:P]  bootstrap servers (required)
+      --topic NAME         topic (default metrics)
+      --compression C      none (default)|gzip|snappy|lz4|zstd, compressed off the owner thread
+      --idempotent         idempotent producer (implies acks all, one request in flight)
+      --flush-timeout DUR  bounded flush at shutdown (default 10s)
+      --fallback none|file when Kafka is down: answer 503 (default) or spill to the local log
+  -h, --help               this text
+
+Sizes take b, kb, mb, gb (powers of 1024); durations take ms, s, m.`;
+
+export function parseSize(flag: string, text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(b|kb|k|kib|mb|m|mib|gb|g|gib)?$/i.exec(text.trim());
+  if (!m) throw new UsageError(`--${flag}: "${text}" is not a size (e.g. 512kb, 1mb)`);
+  const unit = (m[2] ?? 'b').toLowerCase()[0];
+  const factor = unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1;
+  return Math.floor(Number(m[1]) * factor);
+}
+
+export function parseDuration(flag: string, text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m)?$/i.exec(text.trim());
+  if (!m) throw new UsageError(`--${flag}: "${text}" is not a duration (e.g. 500ms, 10s)`);
+  const unit = (m[2] ?? 's').toLowerCase();
+  return Math.round(Number(m[1]) * (unit === 'ms' ? 1 : unit === 's' ? 1000 : 60_000));
+}
+
+function parseInteger(flag: string, text: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!/^-?\d+$/.test(text.trim()) || n < min || n > max) {
+    throw new UsageError(`--${flag}: "${text}" must be an integer from ${min} to ${max}`);
+  }
+  return n;
+}
+
+function oneOf<T extends string>(flag: string, text: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(text)) {
+    throw new UsageError(`--${flag}: "${text}" must be one of ${allowed.join(', ')}`);
+  }
+  return text as T;
+}
+
+function nextPowerOfTwo(n: number): number {
+  return 2 ** Math.ceil(Math.log2(n));
+}
+
+/** Parses argv (without node and script); returns undefined for --help. Throws UsageError. */
+export function parseConfig(argv: string[]): GatewayConfig | undefined {
+  let values;
+  try {
+    ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (values.help) return undefined;
+  const mode = oneOf('mode', values.mode ?? 'file', ['file', 'kafka'] as const);
+  const acksText = values.acks ?? (mode === 'kafka' ? 'all' : '1');
+  let acks: 0 | 1 | -1;
+  if (mode === 'file') acks = Number(oneOf('acks', acksText, ['0', '1'] as const)) as 0 | 1;
+  else acks = acksText === 'all' || acksText === '-1' ? -1 : (Number(oneOf('acks', acksText, ['all', '-1', '0', '1'] as const)) as 0 | 1);
+  const maxBody = parseSize('max-body', values['max-body'] ?? '1mb');
+  if (maxBody < 64) throw new UsageError('--max-body must be at least 64 bytes');
+  const ringBytes = values['ring-bytes'] !== undefined ? parseSize('ring-bytes', values['ring-bytes']) : Math.max(4 * 1024 ** 2, nextPowerOfTwo(8 * (maxBody + 2048)));
+  if ((ringBytes & (ringBytes - 1)) !== 0 || ringBytes < 1024 || ringBytes > 2 ** 30) {
+    throw new UsageError('--ring-bytes must be a power of two from 1kb to 1gb');
+  }
+  const brokers = (values.brokers ?? '').split(',').map((b) => b.trim()).filter(Boolean);
+  if (mode === 'kafka' && brokers.length === 0) throw new UsageError('--mode kafka needs --brokers host:port[,host:port]');
+  for (const b of brokers) if (!/^[^:\s]+:\d+$/.test(b)) throw new UsageError(`--brokers: "${b}" is not host:port`);
+  const idempotent = values.idempotent ?? false;
+  if (idempotent && acks !== -1) throw new UsageError('--idempotent needs --acks all');
+  const logLevel = oneOf('log-level', values['log-level'] ?? 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const);
+  return {
+    workers: parseInteger('workers', values.workers ?? String(os.availableParallelism()), 1, 256),
+    host: values.host ?? '0.0.0.0',
+    port: parseInteger('port', values.port ?? '8090', 0, 65535),
+    mode,
+    dataDir: path.resolve(values['data-dir'] ?? './data'),
+    partitions: parseInteger('partitions', values.partitions ?? '4', 1, 65535),
+    acks,
+    maxBody,
+    bodyTimeoutMs: parseDuration('body-timeout', values['body-timeout'] ?? '10s'),
+    segmentBytes: values['segment-bytes'] !== undefined ? parseSize('segment-bytes', values['segment-bytes']) : undefined,
+    retentionBytes: values['retention-bytes'] !== undefined ? parseSize('retention-bytes', values['retention-bytes']) : undefined,
+    ringBytes,
+    valueFormat: oneOf('value-format', values['value-format'] ?? 'msgpack', ['msgpack', 'json'] as const),
+    adminPort: values['admin-port'] === 'off' ? -1 : parseInteger('admin-port', values['admin-port'] ?? '9464', 0, 65535),
+    logLevel,
+    brokers,
+    topic: values.topic ?? 'metrics',
+    compression: oneOf('compression', values.compression ?? 'none', ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const),
+    idempotent,
+    flushTimeoutMs: parseDuration('flush-timeout', values['flush-timeout'] ?? '10s'),
+    fallback: oneOf('fallback', values.fallback ?? 'none', ['none', 'file'] as const),
+  };
+}

@@ -1,0 +1,182 @@
+/**
+ * The supervisor: opens the sink, gives every HTTP worker its own ring, runs the owner
+ * loop on this (the main) thread, and shuts everything down in order on SIGTERM/SIGINT.
+ */
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import { LogSink } from '../log/log-sink.ts';
+import { createDoorbellStorage, Doorbell } from '../ring/doorbell.ts';
+import { RingReader } from '../ring/ring-reader.ts';
+import { createRingStorage, type RingStorage } from '../ring/ring-storage.ts';
+import type { Sink } from '../sink/sink.ts';
+import type { HttpWorkerData, WorkerMessage } from '../workers/http-worker.ts';
+import type { GatewayConfig } from './config.ts';
+import { createGatewayStateStorage, GatewayState } from './gateway-state.ts';
+import { Owner } from './owner.ts';
+
+const WORKER_URL = new URL('../workers/http-worker.ts', import.meta.url);
+
+export interface RunningGateway {
+  port: number;
+  owner: Owner;
+  sink: Sink;
+  rings: RingStorage[];
+  /** Resolves with the exit code once shutdown finished. */
+  done: Promise<number>;
+  shutdown(reason: string): Promise<number>;
+}
+
+export async function createSink(config: GatewayConfig, logger: Logger): Promise<Sink> {
+  if (config.mode === 'file') {
+    return new LogSink({ dataDir: config.dataDir, partitions: config.partitions, segmentBytes: config.segmentBytes, retentionBytes: config.retentionBytes });
+  }
+  const { createKafkaSink } = await import('../kafka/create-kafka-sink.ts');
+  return createKafkaSink(config, logger);
+}
+
+interface WorkerSlot {
+  id: number;
+  worker: Worker;
+  ring: RingStorage;
+  drained: boolean;
+  /** Requests the worker answered, reported when it drained. */
+  requests: number;
+}
+
+export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
+  const sink = await createSink(config, logger);
+  await sink.open();
+  const stateStorage = createGatewayStateStorage();
+  const state = new GatewayState(stateStorage);
+  state.ready = sink.isReady();
+  const doorbellStorage = createDoorbellStorage();
+  const owner = new Owner(new Doorbell(doorbellStorage), sink);
+  const ownerDone = owner.run();
+  const slots: WorkerSlot[] = [];
+  let shuttingDown = false;
+  let started = false;
+  let port = config.port;
+
+  const spawn = (id: number): WorkerSlot => {
+    const ring = createRingStorage(config.ringBytes);
+    owner.addRing(new RingReader(ring));
+    const workerData: HttpWorkerData = {
+      workerId: id,
+      ring,
+      doorbell: doorbellStorage,
+      state: stateStorage,
+      host: config.host,
+      port,
+      partitions: config.partitions,
+      acks: config.acks === 0 ? 0 : 1,
+      maxBody: config.maxBody,
+      bodyTimeoutMs: config.bodyTimeoutMs,
+      storeFormat: config.valueFormat,
+    };
+    const slot: WorkerSlot = { id, worker: new Worker(WORKER_URL, { workerData, name: `http-worker-${id}` }), ring, drained: false, requests: 0 };
+    slot.worker.on('message', (m: WorkerMessage) => {
+      if (m.type === 'drained') {
+        slot.drained = true;
+        slot.requests = m.requests;
+      }
+    });
+    slot.worker.on('error', (err) => logger.error({ err, worker: id }, 'worker failed'));
+    slot.worker.on('exit', (code) => {
+      if (!started || (shuttingDown && slot.drained)) return;
+      logger.error({ worker: id, code }, 'worker exited unexpectedly; starting a new one on a fresh ring');
+      if (!shuttingDown) {
+        const replacement = spawn(id);
+        slots[slots.indexOf(slot)] = replacement;
+      }
+    });
+    return slot;
+  };
+
+  const listening = (slot: WorkerSlot): Promise<number> =>
+    new Promise<number>((resolve, reject) => {
+      const onMessage = (m: WorkerMessage) => {
+        if (m.type !== 'listening') return;
+        cleanup();
+        logger.debug({ worker: slot.id, port: m.port }, 'worker up');
+        resolve(m.port);
+      };
+      const onExit = (code: number) => {
+        cleanup();
+        reject(new Error(`worker ${slot.id} exited with code ${code} before listening (is port ${port} in use?)`));
+      };
+      const cleanup = () => {
+        slot.worker.off('message', onMessage);
+        slot.worker.off('exit', onExit);
+      };
+      slot.worker.on('message', onMessage);
+      slot.worker.on('exit', onExit);
+    });
+
+  try {
+    // The first worker binds (port 0 resolves to a free port); the rest join its port.
+    slots.push(spawn(0));
+    port = await listening(slots[0]);
+    for (let i = 1; i < config.workers; i++) slots.push(spawn(i));
+    await Promise.all(slots.slice(1).map(listening));
+    started = true;
+  } catch (e) {
+    shuttingDown = true;
+    await Promise.all(slots.map((s) => s.worker.terminate()));
+    owner.stop();
+    await ownerDone;
+    await sink.close();
+    throw e;
+  }
+
+  const readiness = setInterval(() => {
+    const ready = sink.isReady();
+    if (ready !== state.ready) logger.info({ sink: sink.name }, ready ? 'sink up' : 'sink down');
+    state.ready = ready;
+  }, 200);
+  readiness.unref();
+
+  let finished: (code: number) => void;
+  const done = new Promise<number>((resolve) => (finished = resolve));
+  let shutdownPromise: Promise<number> | undefined;
+
+  const shutdown = (reason: string): Promise<number> => {
+    shutdownPromise ??= (async () => {
+      shuttingDown = true;
+      const started = performance.now();
+      logger.info({ reason }, 'shutdown: no new requests, draining rings');
+      state.draining = true;
+      const exits = slots.map((s) => (s.worker.threadId === -1 ? Promise.resolve() : once(s.worker, 'exit')));
+      for (const s of slots) s.worker.postMessage({ type: 'drain' });
+      await Promise.all(exits);
+      owner.stop();
+      await ownerDone;
+      clearInterval(readiness);
+      const undelivered = await closeSink(sink);
+      const s = owner.stats;
+      logger.info(
+        {
+          records: s.recordsCommitted,
+          failed: s.recordsFailed,
+          commits: s.commits,
+          avgCommitBatch: s.commits ? +(s.recordsDrained / s.commits).toFixed(1) : 0,
+          undelivered,
+          requestsPerWorker: slots.map((w) => w.requests),
+          ms: Math.round(performance.now() - started),
+        },
+        'shutdown complete',
+      );
+      finished(0);
+      return 0;
+    })();
+    return shutdownPromise;
+  };
+
+  return { port, owner, sink, rings: slots.map((s) => s.ring), done, shutdown };
+}
+
+/** Closes the sink; returns how many records it still held undelivered (Kafka), if it says. */
+async function closeSink(sink: Sink): Promise<number> {
+  const result = (await sink.close()) as unknown;
+  return typeof result === 'number' ? result : 0;
+}

@@ -1,0 +1,160 @@
+/**
+ * The owner loop: the only code that reads the rings and the only code that touches the
+ * sink. It drains every ring into a pending batch (freeing ring space at once), commits
+ * that batch with one sink.append, and hands each record's outcome back through its
+ * ring's durable cursor.
+ *
+ * Group commit without a timer: while one append (write + fdatasync) is in flight the
+ * loop keeps draining into the next batch; when the append completes, everything that
+ * arrived meanwhile is committed at once. Under load batches grow by themselves; an idle
+ * system commits a lone record immediately.
+ */
+import { readPayload } from '../records/ring-payload.ts';
+import type { Doorbell } from '../ring/doorbell.ts';
+import { DURABLE_FAILED, DURABLE_OK, SENT_UNACKNOWLEDGED } from '../ring/ring-descriptor.ts';
+import type { RingReader } from '../ring/ring-reader.ts';
+import type { AppendResult, Sink, SinkRecord } from '../sink/sink.ts';
+
+export interface OwnerStats {
+  drainPasses: number;
+  recordsDrained: number;
+  commits: number;
+  recordsCommitted: number;
+  recordsFailed: number;
+  /** Sum of append latencies in ms, for an average. */
+  appendMs: number;
+}
+
+/** A batch on its way to the sink, with the ring each record came from. */
+interface Batch {
+  records: SinkRecord[];
+  rings: RingReader[];
+  bytes: number;
+}
+
+function emptyBatch(): Batch {
+  return { records: [], rings: [], bytes: 0 };
+}
+
+export interface OwnerOptions {
+  /** Most records read from one ring per pass, so one busy ring cannot starve others. */
+  readLimit?: number;
+  /** Stop draining while this many bytes wait for the sink: rings fill, workers answer 503. */
+  maxPendingBytes?: number;
+  /** Doorbell sleep timeout; the wake-up protocol needs none, it bounds any bug. */
+  idleTimeoutMs?: number;
+  /** Called after each commit (for metrics). */
+  onCommit?: (records: number, failed: number, ms: number) => void;
+}
+
+export class Owner {
+  readonly stats: OwnerStats = { drainPasses: 0, recordsDrained: 0, commits: 0, recordsCommitted: 0, recordsFailed: 0, appendMs: 0 };
+  private readonly readers: RingReader[] = [];
+  private readonly doorbell: Doorbell;
+  private readonly sink: Sink;
+  private readonly readLimit: number;
+  private readonly maxPendingBytes: number;
+  private readonly idleTimeoutMs: number;
+  private readonly onCommit: OwnerOptions['onCommit'];
+  private pending: Batch = emptyBatch();
+  private inFlight: Promise<void> | undefined;
+  private stopping = false;
+  private currentReader: RingReader | undefined;
+  private readonly collect = (type: number, bytes: Uint8Array, index: number, length: number): void => {
+    const record = readPayload(type, bytes, index, length);
+    this.pending.records.push(record);
+    this.pending.rings.push(this.currentReader!);
+    this.pending.bytes += length;
+  };
+
+  constructor(doorbell: Doorbell, sink: Sink, options: OwnerOptions = {}) {
+    this.doorbell = doorbell;
+    this.sink = sink;
+    this.readLimit = options.readLimit ?? 4096;
+    this.maxPendingBytes = options.maxPendingBytes ?? 64 * 1024 * 1024;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 1000;
+    this.onCommit = options.onCommit;
+  }
+
+  /** Starts draining `reader` too (a worker's ring). */
+  addRing(reader: RingReader): void {
+    this.readers.push(reader);
+  }
+
+  /**
+   * Runs until stop() was called and every ring is empty and every record committed.
+   * Resolves then; never rejects for a sink failure (records fail, the loop goes on).
+   */
+  async run(): Promise<void> {
+    const canCommit = () => this.inFlight === undefined && this.pending.records.length > 0;
+    const hasWork = () => this.stopping || canCommit() || this.readers.some((r) => r.hasRecords());
+    for (;;) {
+      const drained = this.drain();
+      if (canCommit()) this.inFlight = this.commit();
+      if (drained > 0) {
+        // Yield so the in-flight append's completion can run between passes.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        continue;
+      }
+      if (this.stopping && this.inFlight === undefined && this.pending.records.length === 0 && !this.readers.some((r) => r.hasRecords())) {
+        return;
+      }
+      // Asleep until a writer rings or the in-flight commit completes (it wakes us).
+      await this.doorbell.sleep(this.idleTimeoutMs, hasWork);
+    }
+  }
+
+  /** Asks run() to finish once the rings are empty; call after workers stopped writing. */
+  stop(): void {
+    this.stopping = true;
+    this.doorbell.wake();
+  }
+
+  private drain(): number {
+    if (this.pending.bytes >= this.maxPendingBytes) return 0;
+    let n = 0;
+    for (const reader of this.readers) {
+      this.currentReader = reader;
+      n += reader.read(this.collect, this.readLimit);
+    }
+    this.currentReader = undefined;
+    this.stats.drainPasses++;
+    this.stats.recordsDrained += n;
+    return n;
+  }
+
+  private async commit(): Promise<void> {
+    const batch = this.pending;
+    this.pending = emptyBatch();
+    const started = performance.now();
+    let result: AppendResult;
+    try {
+      result = await this.sink.append(batch.records);
+    } catch (e) {
+      // The contract says append never rejects; if it does, fail the batch, never hang it.
+      result = { offsets: new Float64Array(batch.records.length).fill(-1), error: String(e) };
+    }
+    const ms = performance.now() - started;
+    const { records, rings } = batch;
+    const offsets = result.offsets;
+    let failed = 0;
+    for (let i = 0; i < records.length; i++) {
+      const offset = offsets[i];
+      if (offset >= 0) rings[i].complete(DURABLE_OK, records[i].partition, offset);
+      else if (offset === -2) rings[i].complete(SENT_UNACKNOWLEDGED, records[i].partition, -1);
+      else {
+        rings[i].complete(DURABLE_FAILED, records[i].partition, -1);
+        failed++;
+      }
+    }
+    for (const reader of new Set(rings)) reader.publish();
+    this.stats.commits++;
+    this.stats.recordsCommitted += records.length - failed;
+    this.stats.recordsFailed += failed;
+    this.stats.appendMs += ms;
+    this.onCommit?.(records.length, failed, ms);
+    this.inFlight = undefined;
+    // The loop may be asleep on the doorbell with records pending: wake it to commit them.
+    this.doorbell.wake();
+  }
+}
