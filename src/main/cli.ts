@@ -24,7 +24,8 @@ const logger = pino({ level: config.logLevel, base: { pid: process.pid } });
 try {
   const gateway = await startGateway(config, logger);
   const where = config.mode === 'file' ? `data-dir=${config.dataDir}` : `brokers=${config.brokers.join(',')} topic=${config.topic}`;
-  logger.info(
+  // The start line is printed whatever --log-level says: scripts wait for it.
+  logger.child({}, { level: 'info' }).info(
     { port: gateway.port, workers: config.workers, sink: gateway.sink.name, acks: config.acks },
     `metricstream listening on http://${config.host}:${gateway.port} workers=${config.workers} sink=${gateway.sink.name} ${where} acks=${config.acks === -1 ? 'all' : config.acks}`,
   );

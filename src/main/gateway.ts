@@ -160,6 +160,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
           failed: s.recordsFailed,
           commits: s.commits,
           avgCommitBatch: s.commits ? +(s.recordsDrained / s.commits).toFixed(1) : 0,
+          avgCommitMs: s.commits ? +(s.appendMs / s.commits).toFixed(3) : 0,
           undelivered,
           requestsPerWorker: slots.map((w) => w.requests),
           ms: Math.round(performance.now() - started),

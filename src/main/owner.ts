@@ -137,11 +137,12 @@ export class Owner {
     const ms = performance.now() - started;
     const { records, rings } = batch;
     const offsets = result.offsets;
+    // Kafka acks=0 gives no receipt: a record sent is reported as such, never as durable.
+    const sent = result.unacknowledged === true ? SENT_UNACKNOWLEDGED : DURABLE_OK;
     let failed = 0;
     for (let i = 0; i < records.length; i++) {
       const offset = offsets[i];
-      if (offset >= 0) rings[i].complete(DURABLE_OK, records[i].partition, offset);
-      else if (offset === -2) rings[i].complete(SENT_UNACKNOWLEDGED, records[i].partition, -1);
+      if (offset >= 0) rings[i].complete(sent, records[i].partition, offset);
       else {
         rings[i].complete(DURABLE_FAILED, records[i].partition, -1);
         failed++;

@@ -1,0 +1,48 @@
+/**
+ * Renders the end-to-end results as a plain SVG bar chart (no dependency): one panel per
+ * body size, one bar per row, requests/s with p99 and the ratio to the no-op ceiling.
+ */
+interface ChartRow {
+  row: string;
+  workers: number;
+  metricsPerRequest: number;
+  requestsPerSecond: number;
+  p99: number;
+  ratioToNoop: number | null;
+}
+
+const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+
+export function renderChart(report: { machine: { cpu: string; cores: number; node: string }; connections: number; results: ChartRow[] }): string {
+  const panels = new Map<string, ChartRow[]>();
+  for (const r of report.results) {
+    const key = r.row.startsWith('sweep-') ? `scaling sweep, file acks 1, ${r.metricsPerRequest} metric(s)/request` : `${r.metricsPerRequest} metric(s) per request`;
+    const label = r.row.startsWith('sweep-') ? `--workers ${r.workers}` : r.row;
+    panels.set(key, [...(panels.get(key) ?? []), { ...r, row: label }]);
+  }
+  const barHeight = 22;
+  const labelWidth = 130;
+  const plotWidth = 520;
+  const width = labelWidth + plotWidth + 190;
+  let y = 48;
+  const parts: string[] = [];
+  parts.push(`<text x="10" y="22" font-size="15" font-weight="bold">metricstream bench:e2e — requests/s (${report.connections} connections)</text>`);
+  parts.push(`<text x="10" y="38" font-size="11" fill="#555">${escape(`${report.machine.cpu}, ${report.machine.cores} cores, Node ${report.machine.node}`)}</text>`);
+  for (const [title, rows] of panels) {
+    y += 18;
+    parts.push(`<text x="10" y="${y}" font-size="13" font-weight="bold">${escape(title)}</text>`);
+    y += 8;
+    const max = Math.max(...rows.map((r) => r.requestsPerSecond), 1);
+    for (const r of rows) {
+      const w = Math.max(1, (r.requestsPerSecond / max) * plotWidth);
+      const color = r.row === 'noop' ? '#999' : r.row.startsWith('peer') ? '#d98c3a' : '#3a78d9';
+      parts.push(`<text x="10" y="${y + 15}" font-size="12">${escape(r.row)}</text>`);
+      parts.push(`<rect x="${labelWidth}" y="${y + 2}" width="${w.toFixed(1)}" height="${barHeight - 6}" fill="${color}"/>`);
+      const ratio = r.ratioToNoop === null ? '' : `, ${r.ratioToNoop.toFixed(2)}× noop`;
+      parts.push(`<text x="${labelWidth + w + 6}" y="${y + 15}" font-size="11">${Math.round(r.requestsPerSecond).toLocaleString('en-US')} req/s, p99 ${r.p99.toFixed(1)} ms${ratio}</text>`);
+      y += barHeight;
+    }
+  }
+  y += 12;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/>${parts.join('')}</svg>\n`;
+}

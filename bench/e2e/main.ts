@@ -1,0 +1,190 @@
+/**
+ * `npm run bench:e2e`: every server behind the same HTTP load, in one run.
+ *
+ * ```
+ *   load generator (autocannon, this process)
+ *        │  C keep-alive connections, one client id each, the same body for every row
+ *        ▼
+ *   ┌──────────────────────────── one process at a time ───────────────────────────┐
+ *   │ noop          N worker threads answering 200, no work (the ceiling)         │
+ *   │ file-acks0/1  gateway: N HTTP workers → rings → owner → partition log       │
+ *   │ kafka-acks1/all  gateway: … → owner → one kafkajs producer → mock cluster   │
+ *   │ peer-kafkajs  one thread: http.createServer + producer.send per request     │
+ *   │ peer-cluster  node:cluster, N processes, one producer each                  │
+ *   └──────────────────────────────────────────────────────────────────────────────┘
+ * ```
+ *
+ * Each row: warm-up, then `--runs` timed runs; reports the median requests/s and metrics/s,
+ * the median run's p50/p99, the worst max, CPU seconds per million metrics (the server
+ * process only, from /proc) and the ratio to the no-op ceiling.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { runLoad, type LoadSummary } from '../../src/load/run-load.ts';
+import { ROOT, ROWS, startServer, type Row, type RowContext } from './servers.ts';
+import { renderChart } from './chart.ts';
+
+const { values } = parseArgs({
+  options: {
+    help: { type: 'boolean', short: 'h' },
+    rows: { type: 'string' },
+    workers: { type: 'string' },
+    connections: { type: 'string' },
+    duration: { type: 'string' },
+    runs: { type: 'string' },
+    'metrics-per-request': { type: 'string' },
+    sweep: { type: 'boolean' },
+    quick: { type: 'boolean' },
+    out: { type: 'string' },
+  },
+});
+
+if (values.help) {
+  console.log(`Usage: npm run bench:e2e -- [options]
+  --rows a,b,...             rows to run (default: all; ${ROWS.map((r) => r.name).join(', ')})
+  --workers N                worker threads / processes per server (default 2, the core count here)
+  --connections N            concurrent connections (default 20)
+  --duration S               seconds per timed run (default 5)
+  --runs N                   timed runs per row, median reported (default 3)
+  --metrics-per-request K,.. body sizes to run (default 1,100)
+  --sweep                    also the gateway (file, acks 1) at --workers 1,2,4,8,16
+  --quick                    1 run of 1 s per row (smoke test)
+  --out DIR                  results directory (default bench/results)`);
+  process.exit(0);
+}
+
+const quick = values.quick ?? false;
+const workers = Number(values.workers ?? 2);
+const connections = Number(values.connections ?? 20);
+const duration = Number(values.duration ?? (quick ? 1 : 5));
+const runs = Number(values.runs ?? (quick ? 1 : 3));
+const perRequest = (values['metrics-per-request'] ?? '1,100').split(',').map(Number);
+const wanted = values.rows?.split(',') ?? ROWS.map((r) => r.name);
+const outDir = path.resolve(ROOT, values.out ?? 'bench/results');
+for (const name of wanted) if (!ROWS.some((r) => r.name === name)) throw new Error(`unknown row ${name}`);
+
+export interface RowResult {
+  row: string;
+  workers: number;
+  metricsPerRequest: number;
+  requestsPerSecond: number;
+  metricsPerSecond: number;
+  p50: number;
+  p99: number;
+  max: number;
+  successRate: number;
+  cpuSecondsPerMillionMetrics: number;
+  ratioToNoop: number | null;
+  runs: { requestsPerSecond: number; p50: number; p99: number; max: number; statusCodes: Record<string, number> }[];
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+async function measure(row: Row, ctx: RowContext, k: number): Promise<RowResult> {
+  const server = await startServer(row, ctx);
+  try {
+    await runLoad({ port: server.port, clients: connections, durationSeconds: Math.min(1, duration), metricsPerRequest: k });
+    const results: LoadSummary[] = [];
+    const cpuBefore = server.cpuSeconds();
+    for (let i = 0; i < runs; i++) {
+      results.push(await runLoad({ port: server.port, clients: connections, durationSeconds: duration, metricsPerRequest: k }));
+    }
+    const cpu = server.cpuSeconds() - cpuBefore;
+    const metrics = results.reduce((a, r) => a + r.succeeded * k, 0);
+    const byRps = [...results].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond);
+    const mid = byRps[Math.floor((byRps.length - 1) / 2)];
+    return {
+      row: row.name,
+      workers: ctx.workers,
+      metricsPerRequest: k,
+      requestsPerSecond: median(results.map((r) => r.requestsPerSecond)),
+      metricsPerSecond: median(results.map((r) => r.metricsPerSecond)),
+      p50: mid.latencyMs.p50,
+      p99: mid.latencyMs.p99,
+      max: Math.max(...results.map((r) => r.latencyMs.max)),
+      successRate: median(results.map((r) => r.successRate)),
+      cpuSecondsPerMillionMetrics: metrics > 0 ? (cpu / metrics) * 1e6 : NaN,
+      ratioToNoop: null,
+      runs: results.map((r) => ({ requestsPerSecond: r.requestsPerSecond, p50: r.latencyMs.p50, p99: r.latencyMs.p99, max: r.latencyMs.max, statusCodes: r.statusCodes })),
+    };
+  } finally {
+    await server.stop();
+  }
+}
+
+function table(results: RowResult[]): string {
+  const head = ['row', 'workers', 'metrics/req', 'req/s', 'metrics/s', 'p50 ms', 'p99 ms', 'max ms', 'ok %', 'CPU s/M metrics', 'vs noop'];
+  const lines = results.map((r) => [
+    r.row,
+    String(r.workers),
+    String(r.metricsPerRequest),
+    Math.round(r.requestsPerSecond).toLocaleString('en-US'),
+    Math.round(r.metricsPerSecond).toLocaleString('en-US'),
+    r.p50.toFixed(2),
+    r.p99.toFixed(2),
+    r.max.toFixed(1),
+    (r.successRate * 100).toFixed(1),
+    r.cpuSecondsPerMillionMetrics.toFixed(2),
+    r.ratioToNoop === null ? '' : r.ratioToNoop.toFixed(2),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const fmt = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
+  return [fmt(head), `|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...lines.map(fmt)].join('\n');
+}
+
+const selected = ROWS.filter((r) => wanted.includes(r.name));
+let broker: { bootstrap: string; stop(): Promise<void> } | undefined;
+if (selected.some((r) => r.needsBroker)) {
+  const { startLocalBroker } = await import('../../src/kafka/local-broker.ts');
+  broker = await startLocalBroker({ brokers: 3 });
+}
+const ctx: RowContext = { workers, brokers: broker?.bootstrap, topic: `bench-${Date.now()}` };
+
+const machine = {
+  cpu: os.cpus()[0]?.model ?? 'unknown',
+  cores: os.availableParallelism(),
+  memoryGiB: Math.round(os.totalmem() / 1024 ** 3),
+  node: process.version,
+  os: `${os.type()} ${os.release()}`,
+};
+console.log(`bench:e2e on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; ${connections} connections, ${runs} x ${duration}s per row`);
+
+const results: RowResult[] = [];
+try {
+  for (const k of perRequest) {
+    const block: RowResult[] = [];
+    for (const row of selected) {
+      process.stderr.write(`  ${row.name} (${k} metrics/request)...\n`);
+      block.push(await measure(row, ctx, k));
+    }
+    const noop = block.find((r) => r.row === 'noop');
+    for (const r of block) r.ratioToNoop = noop ? r.requestsPerSecond / noop.requestsPerSecond : null;
+    results.push(...block);
+    console.log(`\n${k} metric(s) per request:\n${table(block)}`);
+  }
+  if (values.sweep) {
+    const sweep: RowResult[] = [];
+    const row = ROWS.find((r) => r.name === 'file-acks1')!;
+    for (const w of [1, 2, 4, 8, 16]) {
+      process.stderr.write(`  sweep file-acks1 --workers ${w}...\n`);
+      sweep.push(await measure(row, { ...ctx, workers: w }, perRequest[0]));
+    }
+    results.push(...sweep.map((r) => ({ ...r, row: `sweep-${r.row}` })));
+    console.log(`\nScaling sweep (file, acks 1, ${perRequest[0]} metric(s) per request):\n${table(sweep)}`);
+  }
+} finally {
+  await broker?.stop();
+}
+
+mkdirSync(outDir, { recursive: true });
+const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+const report = { at: new Date().toISOString(), machine, connections, durationSeconds: duration, runs, results };
+writeFileSync(path.join(outDir, `e2e-${stamp}.json`), JSON.stringify(report, null, 2));
+writeFileSync(path.join(outDir, 'e2e-latest.json'), JSON.stringify(report, null, 2));
+writeFileSync(path.join(outDir, 'e2e-latest.svg'), renderChart(report));
+console.log(`\nwrote ${path.relative(ROOT, path.join(outDir, 'e2e-latest.json'))} and e2e-latest.svg`);
