@@ -98,7 +98,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       const onMessage = (m: WorkerMessage) => {
         if (m.type !== 'listening') return;
         cleanup();
-        logger.debug({ worker: slot.id, port: m.port }, 'worker up');
+        logger.info({ worker: slot.id, threadId: slot.worker.threadId, port: m.port }, 'worker up');
         resolve(m.port);
       };
       const onExit = (code: number) => {
