@@ -26,8 +26,9 @@ try {
   const where = config.mode === 'file' ? `data-dir=${config.dataDir}` : `brokers=${config.brokers.join(',')} topic=${config.topic}`;
   // The start line is printed whatever --log-level says: scripts wait for it.
   logger.child({}, { level: 'info' }).info(
-    { port: gateway.port, workers: config.workers, sink: gateway.sink.name, acks: config.acks },
-    `metricstream listening on http://${config.host}:${gateway.port} workers=${config.workers} sink=${gateway.sink.name} ${where} acks=${config.acks === -1 ? 'all' : config.acks}`,
+    { port: gateway.port, adminPort: gateway.adminPort, workers: config.workers, sink: gateway.sink.name, acks: config.acks },
+    `metricstream listening on http://${config.host}:${gateway.port} workers=${config.workers} sink=${gateway.sink.name} ${where} acks=${config.acks === -1 ? 'all' : config.acks}` +
+      (gateway.adminPort !== undefined ? ` metrics=http://${config.host}:${gateway.adminPort}/metrics` : ''),
   );
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {

@@ -8,17 +8,22 @@ import type { Logger } from 'pino';
 import { LogSink } from '../log/log-sink.ts';
 import { createDoorbellStorage, Doorbell } from '../ring/doorbell.ts';
 import { RingReader } from '../ring/ring-reader.ts';
+import { readRingCounters } from '../ring/ring-counters.ts';
 import { createRingStorage, type RingStorage } from '../ring/ring-storage.ts';
 import type { Sink } from '../sink/sink.ts';
 import type { HttpWorkerData, WorkerMessage } from '../workers/http-worker.ts';
 import type { GatewayConfig } from './config.ts';
 import { createGatewayStateStorage, GatewayState } from './gateway-state.ts';
 import { Owner } from './owner.ts';
+import { createGatewayMetrics, startAdminServer, type WorkerView } from './admin-metrics.ts';
+import { createWorkerMetricsStorage } from '../workers/worker-metrics.ts';
 
 const WORKER_URL = new URL('../workers/http-worker.ts', import.meta.url);
 
 export interface RunningGateway {
   port: number;
+  /** The Prometheus port, or undefined with --admin-port off. */
+  adminPort: number | undefined;
   owner: Owner;
   sink: Sink;
   rings: RingStorage[];
@@ -39,6 +44,7 @@ interface WorkerSlot {
   id: number;
   worker: Worker;
   ring: RingStorage;
+  metrics: SharedArrayBuffer;
   drained: boolean;
   /** Requests the worker answered, reported when it drained. */
   requests: number;
@@ -51,21 +57,33 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const state = new GatewayState(stateStorage);
   state.ready = sink.isReady();
   const doorbellStorage = createDoorbellStorage();
-  const owner = new Owner(new Doorbell(doorbellStorage), sink);
-  const ownerDone = owner.run();
   const slots: WorkerSlot[] = [];
+  const metrics = createGatewayMetrics(() => slots.map((s): WorkerView => ({ id: s.id, ring: s.ring, metrics: s.metrics })), sink);
+  const owner = new Owner(new Doorbell(doorbellStorage), sink, { onDrain: metrics.drained, onCommit: metrics.committed });
+  const ownerDone = owner.run();
+  let admin: Awaited<ReturnType<typeof startAdminServer>> | undefined;
+  try {
+    admin = config.adminPort >= 0 ? await startAdminServer(metrics.registry, config.host, config.adminPort) : undefined;
+  } catch (e) {
+    owner.stop();
+    await ownerDone;
+    await sink.close();
+    throw new Error(`admin port ${config.adminPort}: ${(e as Error).message} (use --admin-port N or off)`);
+  }
   let shuttingDown = false;
   let started = false;
   let port = config.port;
 
   const spawn = (id: number): WorkerSlot => {
     const ring = createRingStorage(config.ringBytes);
+    const workerMetrics = createWorkerMetricsStorage();
     owner.addRing(new RingReader(ring));
     const workerData: HttpWorkerData = {
       workerId: id,
       ring,
       doorbell: doorbellStorage,
       state: stateStorage,
+      metrics: workerMetrics,
       host: config.host,
       port,
       partitions: config.partitions,
@@ -74,7 +92,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       bodyTimeoutMs: config.bodyTimeoutMs,
       storeFormat: config.valueFormat,
     };
-    const slot: WorkerSlot = { id, worker: new Worker(WORKER_URL, { workerData, name: `http-worker-${id}` }), ring, drained: false, requests: 0 };
+    const slot: WorkerSlot = { id, worker: new Worker(WORKER_URL, { workerData, name: `http-worker-${id}` }), ring, metrics: workerMetrics, drained: false, requests: 0 };
     slot.worker.on('message', (m: WorkerMessage) => {
       if (m.type === 'drained') {
         slot.drained = true;
@@ -125,6 +143,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     await Promise.all(slots.map((s) => s.worker.terminate()));
     owner.stop();
     await ownerDone;
+    await admin?.close();
     await sink.close();
     throw e;
   }
@@ -146,12 +165,14 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       const started = performance.now();
       logger.info({ reason }, 'shutdown: no new requests, draining rings');
       state.draining = true;
+      metrics.setShutdownPending(owner.pendingRecords + slots.reduce((a, w) => a + readRingCounters(w.ring).recordsWritten - readRingCounters(w.ring).recordsRead, 0));
       const exits = slots.map((s) => (s.worker.threadId === -1 ? Promise.resolve() : once(s.worker, 'exit')));
       for (const s of slots) s.worker.postMessage({ type: 'drain' });
       await Promise.all(exits);
       owner.stop();
       await ownerDone;
       clearInterval(readiness);
+      await admin?.close();
       const undelivered = await closeSink(sink);
       const s = owner.stats;
       logger.info(
@@ -173,7 +194,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     return shutdownPromise;
   };
 
-  return { port, owner, sink, rings: slots.map((s) => s.ring), done, shutdown };
+  return { port, adminPort: admin?.port, owner, sink, rings: slots.map((s) => s.ring), done, shutdown };
 }
 
 /** Closes the sink; returns how many records it still held undelivered (Kafka), if it says. */

@@ -43,7 +43,8 @@ export interface OwnerOptions {
   maxPendingBytes?: number;
   /** Doorbell sleep timeout; the wake-up protocol needs none, it bounds any bug. */
   idleTimeoutMs?: number;
-  /** Called after each commit (for metrics). */
+  /** Called after each drain pass that read records, and after each commit (metrics). */
+  onDrain?: (records: number) => void;
   onCommit?: (records: number, failed: number, ms: number) => void;
 }
 
@@ -55,9 +56,11 @@ export class Owner {
   private readonly readLimit: number;
   private readonly maxPendingBytes: number;
   private readonly idleTimeoutMs: number;
+  private readonly onDrain: OwnerOptions['onDrain'];
   private readonly onCommit: OwnerOptions['onCommit'];
   private pending: Batch = emptyBatch();
   private inFlight: Promise<void> | undefined;
+  private committing = 0;
   private stopping = false;
   private currentReader: RingReader | undefined;
   private readonly collect = (type: number, bytes: Uint8Array, index: number, length: number): void => {
@@ -73,6 +76,7 @@ export class Owner {
     this.readLimit = options.readLimit ?? 4096;
     this.maxPendingBytes = options.maxPendingBytes ?? 64 * 1024 * 1024;
     this.idleTimeoutMs = options.idleTimeoutMs ?? 1000;
+    this.onDrain = options.onDrain;
     this.onCommit = options.onCommit;
   }
 
@@ -104,6 +108,11 @@ export class Owner {
     }
   }
 
+  /** Records drained but not yet answered by the sink (pending and in flight); may be stale. */
+  get pendingRecords(): number {
+    return this.pending.records.length + this.committing;
+  }
+
   /** Asks run() to finish once the rings are empty; call after workers stopped writing. */
   stop(): void {
     this.stopping = true;
@@ -120,12 +129,14 @@ export class Owner {
     this.currentReader = undefined;
     this.stats.drainPasses++;
     this.stats.recordsDrained += n;
+    if (n > 0) this.onDrain?.(n);
     return n;
   }
 
   private async commit(): Promise<void> {
     const batch = this.pending;
     this.pending = emptyBatch();
+    this.committing = batch.records.length;
     const started = performance.now();
     let result: AppendResult;
     try {
@@ -155,6 +166,7 @@ export class Owner {
     this.stats.appendMs += ms;
     this.onCommit?.(records.length, failed, ms);
     this.inFlight = undefined;
+    this.committing = 0;
     // The loop may be asleep on the doorbell with records pending: wake it to commit them.
     this.doorbell.wake();
   }

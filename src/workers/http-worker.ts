@@ -14,12 +14,15 @@ import { DURABLE_OK, SENT_UNACKNOWLEDGED } from '../ring/ring-descriptor.ts';
 import type { RingStorage } from '../ring/ring-storage.ts';
 import { FULL, RingWriter } from '../ring/ring-writer.ts';
 import { BadRequest, bodyFormat, parseMetricsBody, type BodyFormat } from './metrics-body.ts';
+import { WorkerMetrics, type RejectReason } from './worker-metrics.ts';
 
 export interface HttpWorkerData {
   workerId: number;
   ring: RingStorage;
   doorbell: SharedArrayBuffer;
   state: SharedArrayBuffer;
+  /** This worker's request counters (worker-metrics.ts), read by the admin endpoint. */
+  metrics: SharedArrayBuffer;
   host: string;
   port: number;
   partitions: number;
@@ -39,6 +42,7 @@ const config = workerData as HttpWorkerData;
 const ring = new RingWriter(config.ring, new Doorbell(config.doorbell));
 const view = new DataView(ring.bytes.buffer);
 const state = new GatewayState(config.state);
+const metrics = new WorkerMetrics(config.metrics);
 const MAX_CLIENT_ID = 1024;
 const RETRY_AFTER_SECONDS = '1';
 
@@ -52,8 +56,12 @@ let draining = false;
 /** Requests still receiving their body, with the time they started: the slow-body sweep. */
 const receiving = new Map<http.IncomingMessage, { res: http.ServerResponse; started: number }>();
 
+/** When each response's request arrived, for the latency histogram. */
+const startedAt = new WeakMap<http.ServerResponse, number>();
+
 function reply(res: http.ServerResponse, status: number, body: string, headers: http.OutgoingHttpHeaders = JSON_HEADERS): void {
   if (res.headersSent || res.destroyed) return;
+  metrics.response(status, (performance.now() - (startedAt.get(res) ?? performance.now())) / 1000);
   res.statusCode = status;
   for (const name in headers) res.setHeader(name, headers[name]!);
   // A content-length instead of chunked encoding: one write, fewer bytes.
@@ -61,57 +69,66 @@ function reply(res: http.ServerResponse, status: number, body: string, headers: 
   res.end(body);
 }
 
-function error(res: http.ServerResponse, status: number, message: string, headers?: http.OutgoingHttpHeaders): void {
+function error(res: http.ServerResponse, status: number, reason: RejectReason, message: string, headers?: http.OutgoingHttpHeaders): void {
+  metrics.reject(reason);
   reply(res, status, JSON.stringify({ error: message }), headers);
 }
 
 function onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
   openRequests++;
+  startedAt.set(res, performance.now());
   res.once('close', onResponseClosed);
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
   if (path === '/metrics') {
-    if (req.method !== 'POST') return refuseBody(req, res, 405, 'use POST /metrics', { ...CLOSE_HEADERS, allow: 'POST' });
+    if (req.method !== 'POST') return refuseBody(req, res, 405, 'method_not_allowed', 'use POST /metrics', { ...CLOSE_HEADERS, allow: 'POST' });
     return acceptMetrics(req, res);
   }
   if (path === '/healthz' || path === '/readyz') {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      return refuseBody(req, res, 405, `use GET ${path}`, { ...CLOSE_HEADERS, allow: 'GET, HEAD' });
+      return refuseBody(req, res, 405, 'method_not_allowed', `use GET ${path}`, { ...CLOSE_HEADERS, allow: 'GET, HEAD' });
     }
     if (path === '/healthz') return reply(res, 200, '{"status":"ok"}');
     if (state.draining) return reply(res, 503, '{"ready":false,"reason":"shutting down"}');
     if (!state.ready) return reply(res, 503, '{"ready":false,"reason":"sink not ready"}');
     return reply(res, 200, '{"ready":true}');
   }
-  refuseBody(req, res, 404, `no route for ${req.method} ${path}`);
+  refuseBody(req, res, 404, 'not_found', `no route for ${req.method} ${path}`);
 }
 
 /** Answers at once and closes the connection, so an unread body costs us nothing more. */
-function refuseBody(req: http.IncomingMessage, res: http.ServerResponse, status: number, message: string, headers: http.OutgoingHttpHeaders = CLOSE_HEADERS): void {
-  error(res, status, message, headers);
+function refuseBody(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  status: number,
+  reason: RejectReason,
+  message: string,
+  headers: http.OutgoingHttpHeaders = CLOSE_HEADERS,
+): void {
+  error(res, status, reason, message, headers);
   req.resume();
 }
 
 function acceptMetrics(req: http.IncomingMessage, res: http.ServerResponse): void {
   if (draining || state.draining) {
-    return refuseBody(req, res, 503, 'shutting down, retry on another gateway', { ...CLOSE_HEADERS, 'retry-after': RETRY_AFTER_SECONDS });
+    return refuseBody(req, res, 503, 'shutting_down', 'shutting down, retry on another gateway', { ...CLOSE_HEADERS, 'retry-after': RETRY_AFTER_SECONDS });
   }
   const clientId = req.headers.authorization;
   if (clientId === undefined || clientId.trim() === '') {
-    return refuseBody(req, res, 401, 'missing Authorization header: send the client id, e.g. "Authorization: my_client"');
+    return refuseBody(req, res, 401, 'no_client_id', 'missing Authorization header: send the client id, e.g. "Authorization: my_client"');
   }
   const format = bodyFormat(req.headers['content-type']);
   if (format === undefined) {
-    return refuseBody(req, res, 415, 'Content-Type must be application/json or application/msgpack');
+    return refuseBody(req, res, 415, 'unsupported_media_type', 'Content-Type must be application/json or application/msgpack');
   }
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > config.maxBody) {
-    return refuseBody(req, res, 413, `body of ${declared} bytes exceeds --max-body ${config.maxBody}`);
+    return refuseBody(req, res, 413, 'too_large', `body of ${declared} bytes exceeds --max-body ${config.maxBody}`);
   }
   const key = Buffer.from(clientId.trim(), 'utf8');
   if (key.length > MAX_CLIENT_ID) {
-    return refuseBody(req, res, 400, `client id longer than ${MAX_CLIENT_ID} bytes`);
+    return refuseBody(req, res, 400, 'bad_body', `client id longer than ${MAX_CLIENT_ID} bytes`);
   }
   const chunks: Buffer[] = [];
   let size = 0;
@@ -120,7 +137,7 @@ function acceptMetrics(req: http.IncomingMessage, res: http.ServerResponse): voi
     size += chunk.length;
     if (size > config.maxBody) {
       receiving.delete(req);
-      error(res, 413, `body exceeds --max-body ${config.maxBody} bytes`, CLOSE_HEADERS);
+      error(res, 413, 'too_large', `body exceeds --max-body ${config.maxBody} bytes`, CLOSE_HEADERS);
       req.removeAllListeners('data');
       req.resume();
       return;
@@ -140,19 +157,20 @@ function publish(res: http.ServerResponse, key: Buffer, body: Buffer, format: Bo
   try {
     parsed = parseMetricsBody(body, format, config.storeFormat);
   } catch (e) {
-    if (e instanceof BadRequest) return error(res, 400, e.message);
+    if (e instanceof BadRequest) return error(res, 400, 'bad_body', e.message);
     throw e;
   }
-  if (draining || state.draining) return error(res, 503, 'shutting down, retry on another gateway', RETRY_HEADERS);
+  if (draining || state.draining) return error(res, 503, 'shutting_down', 'shutting down, retry on another gateway', RETRY_HEADERS);
   const length = payloadLength(key.length, parsed.value.length);
   if (length > ring.maxPayload) {
-    return error(res, 413, `record of ${length} bytes exceeds the ring's maximum record of ${ring.maxPayload} bytes`);
+    return error(res, 413, 'too_large', `record of ${length} bytes exceeds the ring's maximum record of ${ring.maxPayload} bytes`);
   }
   const partition = partitionFor(key, config.partitions);
   const index = ring.tryClaim(parsed.contentType, length);
-  if (index === FULL) return error(res, 503, 'ingest ring full, retry later', RETRY_HEADERS);
+  if (index === FULL) return error(res, 503, 'ring_full', 'ingest ring full, retry later', RETRY_HEADERS);
   writePayload(ring.bytes, view, index, Date.now(), partition, key, parsed.value);
   const count = parsed.count;
+  metrics.accepted(count);
   if (config.acks === 0) {
     ring.commit();
     return reply(res, 202, `{"accepted":${count},"partition":${partition}}`);
@@ -160,7 +178,7 @@ function publish(res: http.ServerResponse, key: Buffer, body: Buffer, format: Bo
   ring.commit((status, p, offset) => {
     if (status === DURABLE_OK) reply(res, 200, `{"accepted":${count},"partition":${p},"offset":${offset}}`);
     else if (status === SENT_UNACKNOWLEDGED) reply(res, 202, `{"accepted":${count},"partition":${p}}`);
-    else error(res, 503, 'the sink could not make the record durable, retry later', RETRY_HEADERS);
+    else error(res, 503, 'sink_failed', 'the sink could not make the record durable, retry later', RETRY_HEADERS);
   });
 }
 
@@ -186,7 +204,7 @@ const sweeper = setInterval(() => {
   for (const [req, { res, started }] of receiving) {
     if (now - started > config.bodyTimeoutMs) {
       receiving.delete(req);
-      error(res, 408, `request body not received within ${config.bodyTimeoutMs} ms`, CLOSE_HEADERS);
+      error(res, 408, 'slow_body', `request body not received within ${config.bodyTimeoutMs} ms`, CLOSE_HEADERS);
       req.destroy();
     }
   }

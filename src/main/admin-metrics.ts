@@ -1,0 +1,172 @@
+/**
+ * The Prometheus endpoint (`--admin-port`, GET /metrics), served by the owner thread with
+ * prom-client. Worker-side figures come from shared-memory counters read at scrape time
+ * (ring counters, worker-metrics.ts); owner-side figures are observed where they happen.
+ */
+import http from 'node:http';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
+import { readRingCounters } from '../ring/ring-counters.ts';
+import type { RingStorage } from '../ring/ring-storage.ts';
+import type { Sink } from '../sink/sink.ts';
+import { readWorkerMetrics } from '../workers/worker-metrics.ts';
+
+export interface WorkerView {
+  id: number;
+  ring: RingStorage;
+  metrics: SharedArrayBuffer;
+}
+
+export interface GatewayMetrics {
+  registry: Registry;
+  /** Owner hooks: a drain pass that read `records`, a commit of `records` taking `ms`. */
+  drained(records: number): void;
+  committed(records: number, failed: number, ms: number): void;
+  setShutdownPending(records: number): void;
+}
+
+/** A metric whose value is computed from shared memory at scrape time. */
+function sampled(name: string, help: string, type: 'counter' | 'gauge' | 'histogram', values: () => { labels?: Record<string, string | number>; value: number; metricName?: string }[]): Metric {
+  return {
+    name,
+    help,
+    type,
+    get: async () => ({ name, help, type, values: values(), aggregator: 'sum' }),
+  } as unknown as Metric;
+}
+
+export function createGatewayMetrics(workers: () => WorkerView[], sink: Sink): GatewayMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'metricstream_process_' });
+  // prom-client names these gauges *_total, which promtool rightly rejects; the
+  // nodejs_active_* gauges without the suffix carry the same numbers.
+  for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) {
+    registry.removeSingleMetric(`metricstream_process_nodejs_${name}`);
+  }
+  const snapshots = () => workers().map((w) => ({ id: w.id, ring: w.ring, counters: readRingCounters(w.ring), metrics: readWorkerMetrics(w.metrics) }));
+
+  registry.registerMetric(
+    sampled('metricstream_http_requests_total', 'HTTP requests answered, by status code.', 'counter', () => {
+      const sums = new Map<string, number>();
+      for (const w of snapshots()) for (const [status, n] of w.metrics.statuses) sums.set(status, (sums.get(status) ?? 0) + n);
+      return [...sums].map(([status, value]) => ({ labels: { status }, value }));
+    }),
+  );
+  registry.registerMetric(
+    sampled('metricstream_http_request_duration_seconds', 'Time from request arrival to answer (for --acks 1, includes durability).', 'histogram', () => {
+      const all = snapshots();
+      const buckets = all[0]?.metrics.latencyBuckets.map((b) => ({ le: b.le, count: 0 })) ?? [];
+      let sum = 0;
+      let count = 0;
+      for (const w of all) {
+        w.metrics.latencyBuckets.forEach((b, i) => (buckets[i].count += b.count));
+        sum += w.metrics.latencySum;
+        count += w.metrics.latencyCount;
+      }
+      return [
+        ...buckets.map((b) => ({ metricName: 'metricstream_http_request_duration_seconds_bucket', labels: { le: b.le }, value: b.count })),
+        { metricName: 'metricstream_http_request_duration_seconds_sum', value: sum },
+        { metricName: 'metricstream_http_request_duration_seconds_count', value: count },
+      ];
+    }),
+  );
+  registry.registerMetric(
+    sampled('metricstream_requests_rejected_total', 'Requests refused, by reason.', 'counter', () => {
+      const sums = new Map<string, number>();
+      for (const w of snapshots()) for (const [reason, n] of w.metrics.rejected) sums.set(reason, (sums.get(reason) ?? 0) + n);
+      return [...sums].map(([reason, value]) => ({ labels: { reason }, value }));
+    }),
+  );
+  registry.registerMetric(
+    sampled('metricstream_metrics_accepted_total', 'Metrics in requests written to a ring.', 'counter', () => [
+      { value: snapshots().reduce((a, w) => a + w.metrics.metricsAccepted, 0) },
+    ]),
+  );
+  registry.registerMetric(
+    sampled('metricstream_ring_occupied_bytes', 'Bytes published in a worker ring and not yet drained.', 'gauge', () =>
+      snapshots().map((w) => ({ labels: { worker: w.id }, value: w.counters.occupiedBytes })),
+    ),
+  );
+  registry.registerMetric(
+    sampled('metricstream_ring_capacity_bytes', 'Size of each worker ring.', 'gauge', () => snapshots().map((w) => ({ labels: { worker: w.id }, value: w.ring.capacity }))),
+  );
+  registry.registerMetric(
+    sampled('metricstream_ring_records_total', 'Records written into each worker ring.', 'counter', () =>
+      snapshots().map((w) => ({ labels: { worker: w.id }, value: w.counters.recordsWritten })),
+    ),
+  );
+  registry.registerMetric(
+    sampled('metricstream_ring_full_total', 'Writes refused because a worker ring was full (answered 503).', 'counter', () =>
+      snapshots().map((w) => ({ labels: { worker: w.id }, value: w.counters.refusedFull })),
+    ),
+  );
+  const sinkLabel = { sink: sink.name };
+  const ready = new Gauge({ name: 'metricstream_sink_ready', help: '1 when the sink accepts writes.', labelNames: ['sink'], registers: [registry], collect() {
+    this.set(sinkLabel, sink.isReady() ? 1 : 0);
+  } });
+  void ready;
+  const drainBatch = new Histogram({
+    name: 'metricstream_owner_drain_batch_records',
+    help: 'Records the owner read in one drain pass over all rings (passes that found any).',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384],
+    registers: [registry],
+  });
+  const commitBatch = new Histogram({
+    name: 'metricstream_commit_batch_records',
+    help: 'Records in one group commit (one sink append).',
+    labelNames: ['sink'],
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384],
+    registers: [registry],
+  });
+  const commitSeconds = new Histogram({
+    name: 'metricstream_commit_duration_seconds',
+    help: 'Duration of one sink append: write + fdatasync for the log, send until acknowledged for Kafka.',
+    labelNames: ['sink'],
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const durable = new Counter({ name: 'metricstream_records_durable_total', help: 'Records the sink made durable (or sent, for Kafka acks 0).', labelNames: ['sink'], registers: [registry] });
+  const failed = new Counter({ name: 'metricstream_records_failed_total', help: 'Records the sink could not make durable (answered 503).', labelNames: ['sink'], registers: [registry] });
+  const sinkErrors = new Counter({ name: 'metricstream_sink_errors_total', help: 'Sink appends that failed for at least one record.', labelNames: ['sink'], registers: [registry] });
+  const pending = new Gauge({ name: 'metricstream_shutdown_pending_records', help: 'Records still awaiting the sink when shutdown began draining.', registers: [registry] });
+  return {
+    registry,
+    drained(records) {
+      if (records > 0) drainBatch.observe(records);
+    },
+    committed(records, failedRecords, ms) {
+      commitBatch.observe(sinkLabel, records);
+      commitSeconds.observe(sinkLabel, ms / 1000);
+      durable.inc(sinkLabel, records - failedRecords);
+      if (failedRecords > 0) {
+        failed.inc(sinkLabel, failedRecords);
+        sinkErrors.inc(sinkLabel);
+      }
+    },
+    setShutdownPending(records) {
+      pending.set(records);
+    },
+  };
+}
+
+/** Serves GET /metrics on `port`; resolves with the bound port once listening. */
+export async function startAdminServer(registry: Registry, host: string, port: number): Promise<{ port: number; close(): Promise<void> }> {
+  const server = http.createServer(async (req, res) => {
+    if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
+      const body = await registry.metrics();
+      res.writeHead(200, { 'content-type': registry.contentType });
+      res.end(body);
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: 'the admin port serves GET /metrics' }));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port }, resolve);
+  });
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
