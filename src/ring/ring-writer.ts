@@ -64,6 +64,11 @@ export class RingWriter {
   private claimedLength = 0;
   private watching = false;
   /**
+   * Atomics.waitAsync does not keep the event loop alive; records in flight must. One
+   * timer, ref'd only while watching: cheaper than a timer per watch.
+   */
+  private readonly keepAlive = setInterval(noop, 1 << 30).unref();
+  /**
    * Times the durable watcher woke by its timeout with completions already published:
    * each one is a lost wake-up, so this stays 0 unless the protocol is broken.
    */
@@ -209,8 +214,7 @@ export class RingWriter {
   private async watch(): Promise<void> {
     this.watching = true;
     const words = this.words;
-    // Atomics.waitAsync does not keep the event loop alive; pending records must.
-    const keepAlive = setInterval(noop, 1 << 30);
+    this.keepAlive.ref();
     try {
       while (((this.written - this.consumed) | 0) > 0) {
         Atomics.store(words, WRITER_WAITS, 1);
@@ -224,7 +228,7 @@ export class RingWriter {
         this.poll();
       }
     } finally {
-      clearInterval(keepAlive);
+      this.keepAlive.unref();
       Atomics.store(words, WRITER_WAITS, 0);
       this.watching = false;
     }
