@@ -1,0 +1,68 @@
+/**
+ * The embedded default sink: the owner thread's records go to the local PartitionedLog.
+ */
+import type { AppendResult, Sink, SinkRecord } from '../sink/sink.ts';
+import { PartitionedLog } from './partitioned-log.ts';
+import type { PartitionedLogOptions } from './partitioned-log.ts';
+
+export interface LogSinkOptions extends PartitionedLogOptions {
+  /** Directory of the log (meta.json, partition-N/ ...). */
+  dataDir: string;
+}
+
+/**
+ * Sink over a PartitionedLog. append() is the group commit: one write + fdatasync per
+ * touched partition per call, partitions in parallel; the owner must await each append
+ * before the next (a concurrent call rejects with ConcurrentAppendError).
+ */
+export class LogSink implements Sink {
+  readonly name = 'log';
+  readonly #opts: LogSinkOptions;
+  #log: PartitionedLog | null = null;
+  #closed = false;
+
+  constructor(opts: LogSinkOptions) {
+    this.#opts = opts;
+  }
+
+  /**
+   * Opens and recovers the log. Rejects when the data dir cannot be used at all: another
+   * partition count in meta.json, another writer holding it, or an I/O error. Unlike a
+   * broker that is merely down, none of these fix themselves by waiting.
+   */
+  async open(): Promise<void> {
+    const { dataDir, ...opts } = this.#opts;
+    this.#log = await PartitionedLog.open(dataDir, opts);
+  }
+
+  /**
+   * True when open and the last commit of every partition succeeded. After a failed write
+   * (ENOSPC, EIO) it stays false until a later append to that partition succeeds, so the
+   * owner should keep appending (answering 503 on failure) for readiness to come back.
+   */
+  isReady(): boolean {
+    return this.#log !== null && !this.#closed && !this.#log.failing;
+  }
+
+  /** See PartitionedLog.append. Before open() or after close(), every record gets -1. */
+  append(batch: SinkRecord[]): Promise<AppendResult> {
+    if (this.#log === null || this.#closed) {
+      return Promise.resolve({
+        offsets: new Float64Array(batch.length).fill(-1),
+        error: this.#closed ? 'log sink is closed' : 'log sink is not open',
+      });
+    }
+    return this.#log.append(batch);
+  }
+
+  /** The underlying log (null before open), e.g. for recovery figures at start-up. */
+  get log(): PartitionedLog | null {
+    return this.#log;
+  }
+
+  /** Waits for an append in flight, then closes the log and releases the data dir. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#log?.close();
+  }
+}

@@ -1,0 +1,348 @@
+/**
+ * The write side of one partition: its segments, the active segment's file handles, the
+ * next offset, segment roll, size retention and repair after a failed write.
+ *
+ * Not safe for concurrent commits: PartitionedLog calls commit() at most once at a time
+ * per partition (the owner thread's group commit).
+ */
+import { constants } from 'node:fs';
+import { mkdir, open, unlink } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { INDEX_INTERVAL_BYTES, encodeIndexEntries } from './offset-index.ts';
+import { recoverActiveSegment, recoverSealedSegment } from './recovery.ts';
+import type { RecoveredSegment } from './recovery.ts';
+import {
+  fsyncDir,
+  listSegments,
+  partitionDir,
+  segmentIndexPath,
+  segmentLogPath,
+} from './segment-files.ts';
+
+export interface PartitionWriterOptions {
+  /** Roll to a new segment when the active one would grow past this (bytes). */
+  segmentBytes: number;
+  /** Delete the oldest whole segments while the partition is larger (bytes); Infinity: never. */
+  retentionBytes: number;
+}
+
+interface Segment {
+  base: number;
+  size: number;
+}
+
+/** What opening a partition found and did; for the start-up log line. */
+export interface PartitionRecovery {
+  partition: number;
+  segments: number;
+  startOffset: number;
+  nextOffset: number;
+  /** Bytes of torn/corrupt tail cut off the active segment. */
+  truncatedBytes: number;
+  /** Sealed segments that end in a bad frame (left as they are; readers will stop there). */
+  damagedSealedSegments: number[];
+}
+
+/** One partition's writer. Open with PartitionWriter.open. */
+export class PartitionWriter {
+  readonly partition: number;
+  readonly dir: string;
+  readonly #opts: PartitionWriterOptions;
+  /** Oldest first; the last one is the active segment. */
+  readonly #segments: Segment[];
+  #totalBytes: number;
+  #log: FileHandle | null = null;
+  #index: FileHandle | null = null;
+  /** Bytes of index entries written to the active index file. */
+  #indexSize = 0;
+  /** File position of the active segment's last index entry. */
+  #lastIndexed = 0;
+  /** Index entries [rel, pos, ...] not yet written (a failed index write is retried). */
+  #pendingIndex: number[] = [];
+  /** The index write started by the last commit (not awaited by it: the index is a hint). */
+  #indexFlush: Promise<void> = Promise.resolve();
+  /** A write or fdatasync failed and the tail is not yet cut back to the durable size. */
+  #needsRepair = false;
+  #nextOffset: number;
+  /** The last error of a best-effort step (index write, retention), for diagnostics. */
+  lastBackgroundError: Error | null = null;
+  readonly recovery: PartitionRecovery;
+
+  private constructor(
+    partition: number,
+    dir: string,
+    opts: PartitionWriterOptions,
+    segments: Segment[],
+    active: RecoveredSegment,
+    damaged: number[],
+  ) {
+    this.partition = partition;
+    this.dir = dir;
+    this.#opts = opts;
+    this.#segments = segments;
+    this.#totalBytes = segments.reduce((sum, s) => sum + s.size, 0);
+    this.#nextOffset = active.nextOffset;
+    this.#indexSize = active.indexEntries * 8;
+    this.#lastIndexed = active.lastIndexedPosition;
+    this.recovery = {
+      partition,
+      segments: segments.length,
+      startOffset: segments[0].base,
+      nextOffset: active.nextOffset,
+      truncatedBytes: active.truncatedBytes,
+      damagedSealedSegments: damaged,
+    };
+  }
+
+  /**
+   * Opens partition `partition` of `dataDir` for writing: creates its directory and first
+   * segment if new, otherwise recovers it (see recovery.ts) and applies retention.
+   */
+  static async open(dataDir: string, partition: number, opts: PartitionWriterOptions): Promise<PartitionWriter> {
+    const dir = partitionDir(dataDir, partition);
+    await mkdir(dir, { recursive: true });
+    const listing = await listSegments(dir);
+    for (const base of listing.indexes) {
+      // An index without its log: retention crashed between the two unlinks.
+      if (!listing.logs.includes(base)) await unlink(segmentIndexPath(dir, base)).catch(() => {});
+    }
+    const segments: Segment[] = [];
+    const damaged: number[] = [];
+    let active: RecoveredSegment;
+    if (listing.logs.length === 0) {
+      const files = await createSegmentFiles(dir, 0);
+      await files.log.close();
+      await files.index.close();
+      segments.push({ base: 0, size: 0 });
+      active = {
+        base: 0,
+        size: 0,
+        nextOffset: 0,
+        lastIndexedPosition: 0,
+        indexEntries: 0,
+        truncatedBytes: 0,
+        stop: 'end',
+      };
+    } else {
+      const last = listing.logs.length - 1;
+      for (let i = 0; i < last; i++) {
+        const sealed = await recoverSealedSegment(dir, listing.logs[i]);
+        if (sealed.stop !== 'end') damaged.push(sealed.base);
+        segments.push({ base: sealed.base, size: sealed.size });
+      }
+      active = await recoverActiveSegment(dir, listing.logs[last]);
+      segments.push({ base: active.base, size: active.size });
+    }
+    const w = new PartitionWriter(partition, dir, opts, segments, active, damaged);
+    try {
+      await w.#openActive();
+      await w.#applyRetention();
+    } catch (err) {
+      await w.close().catch(() => {});
+      throw err;
+    }
+    w.recovery.startOffset = w.startOffset;
+    w.recovery.segments = w.#segments.length;
+    return w;
+  }
+
+  /** Offset the next committed record gets. */
+  get nextOffset(): number {
+    return this.#nextOffset;
+  }
+
+  /** Offset of the oldest record still retained (the oldest segment's base). */
+  get startOffset(): number {
+    return this.#segments[0].base;
+  }
+
+  /** Bytes in all segments of the partition. */
+  get totalBytes(): number {
+    return this.#totalBytes;
+  }
+
+  /** Base offsets of the segments, oldest first (the last one is active). */
+  get segmentBases(): number[] {
+    return this.#segments.map((s) => s.base);
+  }
+
+  /**
+   * Appends `frames` (`count` encoded frames numbered from nextOffset on) with one write,
+   * then fdatasync. Resolves once they are durable; rejects if the write or fdatasync
+   * failed, in which case nextOffset does not move and the bytes written are cut off
+   * before the next commit (now if possible), so those offsets are never seen with this
+   * data. Rolls the segment first if the frames would not fit.
+   */
+  async commit(frames: Buffer, count: number): Promise<void> {
+    await this.#indexFlush;
+    if (this.#needsRepair || this.#log === null) await this.#repair();
+    let active = this.#segments[this.#segments.length - 1];
+    if (active.size > 0 && active.size + frames.length > this.#opts.segmentBytes) {
+      await this.#roll();
+      active = this.#segments[this.#segments.length - 1];
+    }
+    const log = this.#log as FileHandle;
+    const position = active.size;
+    try {
+      await writeAll(log, frames, position);
+      await log.datasync();
+    } catch (err) {
+      this.#needsRepair = true;
+      await this.#repair().catch(() => {});
+      throw err;
+    }
+    const first = this.#nextOffset;
+    active.size += frames.length;
+    this.#totalBytes += frames.length;
+    this.#nextOffset += count;
+    this.#indexFrames(frames, position, first - active.base);
+    // Off the acknowledgement path: readers and recovery cope with an index that lags.
+    this.#indexFlush = this.#flushIndex();
+    if (this.#totalBytes > this.#opts.retentionBytes && this.#segments.length > 1) {
+      await this.#applyRetention();
+    }
+  }
+
+  /** Writes what is left of the index, syncs it and closes the files. */
+  async close(): Promise<void> {
+    await this.#indexFlush;
+    if (this.#index !== null) {
+      await this.#flushIndex();
+      await this.#index.datasync().catch(() => {});
+      await this.#index.close().catch(() => {});
+      this.#index = null;
+    }
+    if (this.#log !== null) {
+      await this.#log.close().catch(() => {});
+      this.#log = null;
+    }
+  }
+
+  async #openActive(): Promise<void> {
+    const base = this.#segments[this.#segments.length - 1].base;
+    this.#log = await open(segmentLogPath(this.dir, base), 'r+');
+    this.#index = await open(segmentIndexPath(this.dir, base), constants.O_RDWR | constants.O_CREAT);
+  }
+
+  /**
+   * Cuts the active segment back to its durable size through a fresh handle: after a
+   * failed fdatasync the old handle's pages are in an unknown state (and on Linux the
+   * error is reported once per handle), so it is not reused.
+   */
+  async #repair(): Promise<void> {
+    if (this.#log !== null) {
+      await this.#log.close().catch(() => {});
+      this.#log = null;
+    }
+    const active = this.#segments[this.#segments.length - 1];
+    const fh = await open(segmentLogPath(this.dir, active.base), 'r+');
+    try {
+      await fh.truncate(active.size);
+      await fh.datasync();
+    } catch (err) {
+      await fh.close().catch(() => {});
+      throw err;
+    }
+    this.#log = fh;
+    this.#needsRepair = false;
+  }
+
+  /** Seals the active segment and starts a new one at nextOffset. */
+  async #roll(): Promise<void> {
+    const base = this.#nextOffset;
+    // A sealed segment's index should be complete and durable: recovery trusts it.
+    await this.#flushIndex();
+    await this.#index?.datasync().catch(() => {});
+    const files = await createSegmentFiles(this.dir, base);
+    await this.#log?.close().catch(() => {});
+    await this.#index?.close().catch(() => {});
+    this.#log = files.log;
+    this.#index = files.index;
+    this.#indexSize = 0;
+    this.#lastIndexed = 0;
+    this.#pendingIndex = [];
+    this.#segments.push({ base, size: 0 });
+  }
+
+  /** Queues index entries for the frames just written at `position` (first rel offset `rel`). */
+  #indexFrames(frames: Buffer, position: number, rel: number): void {
+    let p = 0;
+    while (p < frames.length) {
+      const filePos = position + p;
+      if (filePos - this.#lastIndexed >= INDEX_INTERVAL_BYTES) {
+        this.#pendingIndex.push(rel, filePos);
+        this.#lastIndexed = filePos;
+      }
+      p += frames.readUInt32LE(p) + 4;
+      rel++;
+    }
+  }
+
+  /** Writes queued index entries; a failure leaves them queued (the index is only a hint). */
+  async #flushIndex(): Promise<void> {
+    if (this.#pendingIndex.length === 0 || this.#index === null) return;
+    const bytes = encodeIndexEntries(this.#pendingIndex);
+    try {
+      await writeAll(this.#index, bytes, this.#indexSize);
+      this.#indexSize += bytes.length;
+      this.#pendingIndex = [];
+    } catch (err) {
+      this.lastBackgroundError = err as Error;
+    }
+  }
+
+  /** Deletes the oldest segments while over retentionBytes; never the active one. */
+  async #applyRetention(): Promise<void> {
+    let deleted = false;
+    while (this.#totalBytes > this.#opts.retentionBytes && this.#segments.length > 1) {
+      const oldest = this.#segments[0];
+      try {
+        // Log first: an index left without its log is removed at the next open.
+        await unlink(segmentLogPath(this.dir, oldest.base)).catch(ignoreEnoent);
+        await unlink(segmentIndexPath(this.dir, oldest.base)).catch(ignoreEnoent);
+      } catch (err) {
+        this.lastBackgroundError = err as Error;
+        break;
+      }
+      this.#segments.shift();
+      this.#totalBytes -= oldest.size;
+      deleted = true;
+    }
+    if (deleted) await fsyncDir(this.dir).catch(() => {});
+  }
+}
+
+/**
+ * Creates (or empties: only a leftover of an aborted roll can already have this name) the
+ * log and index files of segment `base` and makes their directory entries durable.
+ */
+async function createSegmentFiles(dir: string, base: number): Promise<{ log: FileHandle; index: FileHandle }> {
+  let log: FileHandle | null = null;
+  let index: FileHandle | null = null;
+  try {
+    log = await open(segmentLogPath(dir, base), 'w+');
+    index = await open(segmentIndexPath(dir, base), 'w+');
+    await fsyncDir(dir);
+    return { log, index };
+  } catch (err) {
+    await log?.close().catch(() => {});
+    await index?.close().catch(() => {});
+    await unlink(segmentLogPath(dir, base)).catch(() => {});
+    await unlink(segmentIndexPath(dir, base)).catch(() => {});
+    throw err;
+  }
+}
+
+/** Writes all of `buf` at `position`, continuing after short writes. */
+async function writeAll(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
+    if (bytesWritten <= 0) throw new Error(`write returned ${bytesWritten} at ${position + done}`);
+    done += bytesWritten;
+  }
+}
+
+function ignoreEnoent(err: NodeJS.ErrnoException): void {
+  if (err.code !== 'ENOENT') throw err;
+}

@@ -1,0 +1,129 @@
+import { open, stat, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { unpack } from 'msgpackr';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CorruptLogError, LogReader } from '../../src/log/log-reader.ts';
+import { PartitionedLog } from '../../src/log/partitioned-log.ts';
+import { encodeFrame, frameSize } from '../../src/log/record-frame.ts';
+import { metricRecord, removeDir, tempDir } from './helpers.ts';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await tempDir();
+});
+afterEach(async () => {
+  await removeDir(dir);
+});
+
+const segmentPath = (base: number) => path.join(dir, 'partition-0', `${String(base).padStart(20, '0')}.log`);
+
+async function fill(log: PartitionedLog, from: number, count: number, pad = 300) {
+  for (let i = 0; i < count; i += 10) {
+    await log.append(Array.from({ length: Math.min(10, count - i) }, (_, k) => metricRecord(0, from + i + k, pad)));
+  }
+}
+
+function frameFor(offset: number, seq: number): Buffer {
+  const rec = metricRecord(0, seq, 300);
+  const buf = Buffer.alloc(frameSize(rec.key.length, rec.value.length));
+  encodeFrame(buf, 0, offset, rec);
+  return buf;
+}
+
+describe('LogReader', () => {
+  it('follows a writer: each read returns what was committed since, in order', async () => {
+    const log = await PartitionedLog.open(dir, { partitions: 1, segmentBytes: 8 * 1024 });
+    const reader = await LogReader.open(dir);
+    expect(await reader.startOffset(0)).toBe(0);
+    expect(await reader.endOffset(0)).toBe(0);
+    expect((await reader.read(0, 0, 10)).records).toEqual([]);
+    let next = 0;
+    for (let round = 0; round < 12; round++) {
+      await fill(log, round * 7, 7);
+      const res = await reader.read(0, next, 100);
+      expect(res.records.map((r) => r.offset)).toEqual(Array.from({ length: 7 }, (_, i) => round * 7 + i));
+      next = res.nextOffset;
+      expect(await reader.endOffset(0)).toBe(next);
+    }
+    expect(log.segmentBases(0).length).toBeGreaterThan(2);
+    await reader.close();
+    await log.close();
+  });
+
+  it('never returns a record past the commit mark (written but not yet fdatasync-ed)', async () => {
+    const log = await PartitionedLog.open(dir, { partitions: 1 });
+    await fill(log, 0, 10);
+    // A whole, valid frame for offset 10 lands in the file as if the writer's write had
+    // happened and its fdatasync had not returned yet.
+    const fh = await open(segmentPath(0), 'a');
+    await fh.write(frameFor(10, 10));
+    await fh.close();
+    const reader = await LogReader.open(dir);
+    const res = await reader.read(0, 0, 100);
+    expect(res.records.length).toBe(10);
+    expect(res.nextOffset).toBe(10);
+    expect(await reader.endOffset(0)).toBe(10);
+    await reader.close();
+    await log.close();
+  });
+
+  it('without a commit mark, stops before a torn last frame and reads it once it is whole', async () => {
+    const log = await PartitionedLog.open(dir, { partitions: 1 });
+    await fill(log, 0, 10);
+    await log.close();
+    await unlink(path.join(dir, 'commit-marks'));
+    const frame = frameFor(10, 10);
+    const fh = await open(segmentPath(0), 'a');
+    await fh.write(frame.subarray(0, 100));
+    const reader = await LogReader.open(dir);
+    const torn = await reader.read(0, 0, 100);
+    expect(torn.records.map((r) => r.offset)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(torn.nextOffset).toBe(10);
+    expect(await reader.endOffset(0)).toBe(10);
+    await fh.write(frame.subarray(100));
+    await fh.close();
+    const whole = await reader.read(0, torn.nextOffset, 100);
+    expect(whole.records.map((r) => (unpack(r.value) as { seq: number }).seq)).toEqual([10]);
+    await reader.close();
+  });
+
+  it('seeks with the index: a read from the middle of a segment never touches its start', async () => {
+    const log = await PartitionedLog.open(dir, { partitions: 1, segmentBytes: 64 * 1024 });
+    await fill(log, 0, 300);
+    const bases = log.segmentBases(0);
+    await log.close();
+    expect(bases.length).toBeGreaterThan(1);
+    // Wreck the first frames of the first (sealed) segment.
+    const fh = await open(segmentPath(0), 'r+');
+    await fh.write(Buffer.alloc(64, 0xee), 0, 64, 0);
+    await fh.close();
+
+    const reader = await LogReader.open(dir);
+    const mid = Math.floor(bases[1] * 0.75);
+    const res = await reader.read(0, mid, 3);
+    expect(res.records.map((r) => r.offset)).toEqual([mid, mid + 1, mid + 2]);
+    // Reading from its start does hit the damage, and says so rather than skipping it.
+    await expect(reader.read(0, 0, 3)).rejects.toThrow(CorruptLogError);
+    await reader.close();
+  });
+
+  it('reports a bad frame inside a sealed segment as corruption, not as the end', async () => {
+    const log = await PartitionedLog.open(dir, { partitions: 1, segmentBytes: 16 * 1024 });
+    await fill(log, 0, 120);
+    const bases = log.segmentBases(0);
+    await log.close();
+    const size = (await stat(segmentPath(0))).size;
+    const fh = await open(segmentPath(0), 'r+');
+    await fh.write(Buffer.from([0x5a]), 0, 1, size - 20);
+    await fh.close();
+    const reader = await LogReader.open(dir);
+    await expect(reader.read(0, bases[1] - 3, 10)).rejects.toThrow(/sealed segment/);
+    // Later segments are still readable.
+    expect((await reader.read(0, bases[1], 2)).records.map((r) => r.offset)).toEqual([bases[1], bases[1] + 1]);
+    await reader.close();
+  });
+
+  it('refuses a directory that holds no log', async () => {
+    await expect(LogReader.open(dir)).rejects.toThrow(/no meta\.json/);
+  });
+});
