@@ -19,6 +19,10 @@ if (config === undefined) {
   process.exit(0);
 }
 
+// libuv's pool (4 threads by default) runs every write and fdatasync: with more partitions
+// than threads, one commit's fdatasyncs queue behind each other. Set before any async I/O.
+process.env.UV_THREADPOOL_SIZE ??= String(Math.min(128, config.partitions + 4));
+
 const logger = pino({ level: config.logLevel, base: { pid: process.pid } });
 
 try {
