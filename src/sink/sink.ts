@@ -32,10 +32,13 @@ export interface SinkRecord {
 /**
  * Outcome of one append: `offsets[i]` is record i's offset in its partition once it is
  * durable, or -1 when it could not be made durable (then `error` says why).
+ * With `unacknowledged` (Kafka acks=0) the store gave no answer at all: a record whose
+ * offset is not -1 was sent but its position is unknown (its offset is 0, not a position).
  */
 export interface AppendResult {
   offsets: Float64Array;
   error?: string;
+  unacknowledged?: boolean;
 }
 
 export interface Sink {

@@ -74,7 +74,7 @@ describe('bad input gets a clear error and costs the server nothing', () => {
     const wrong = await fetch(`http://127.0.0.1:${gateway.port}/metrics`);
     expect(wrong.status).toBe(405);
     expect(wrong.headers.get('allow')).toBe('POST');
-    expect((await wrong.json()).error).toMatch(/POST/);
+    expect(((await wrong.json()) as { error: string }).error).toMatch(/POST/);
   });
 
   it('408 for a body that does not arrive in time', async () => {

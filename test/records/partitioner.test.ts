@@ -10,7 +10,7 @@ describe('partition rule', () => {
   it("agrees with kafkajs's Java-compatible default partitioner for keyed records", () => {
     const random = prng(42);
     for (const partitions of [1, 3, 4, 7, 16, 100]) {
-      const partitionMetadata = Array.from({ length: partitions }, (_, i) => ({ partitionId: i, leader: 0 }));
+      const partitionMetadata = Array.from({ length: partitions }, (_, i) => ({ partitionId: i, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] }));
       const kafka = Partitioners.DefaultPartitioner();
       for (let i = 0; i < 500; i++) {
         const length = Math.floor(random() * 40);

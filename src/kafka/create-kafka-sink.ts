@@ -1,0 +1,44 @@
+/**
+ * Builds the gateway's Kafka sink from its command line. Refuses to start (throws) when
+ * the cluster answers and the topic's partition count differs from --partitions: a client
+ * must land on the same partition number in the local log and in Kafka, and the
+ * partitioning happens in the workers before the sink sees a record. When the cluster
+ * does not answer yet, the sink opens not ready and makes the same check itself once it
+ * connects (it then stays not ready, with the reason in its log line).
+ */
+import type { Logger } from 'pino';
+import type { GatewayConfig } from '../main/config.ts';
+import { KafkaSink } from './kafka-sink.ts';
+import { readTopicPartitions } from './topic-metadata.ts';
+
+/** Creates (does not open) the KafkaSink for `config`; see the module comment. */
+export async function createKafkaSink(config: GatewayConfig, logger: Logger): Promise<KafkaSink> {
+  const log = logger.child({ sink: 'kafka' });
+  let partitions: number | undefined;
+  try {
+    partitions = await readTopicPartitions(config.brokers, config.topic, {
+      connectionTimeoutMs: 1000,
+      requestTimeoutMs: 3000,
+      retries: 0,
+    });
+  } catch (e) {
+    log.warn({ err: (e as Error).message }, 'kafka not reachable at startup; starting not ready');
+  }
+  if (partitions !== undefined && partitions !== config.partitions) {
+    throw new Error(
+      `kafka topic ${config.topic} has ${partitions} partitions but --partitions is ${config.partitions}: ` +
+        `start with --partitions ${partitions} (and a data dir made for it), or use a topic with ${config.partitions}`,
+    );
+  }
+  return new KafkaSink({
+    brokers: config.brokers,
+    topic: config.topic,
+    acks: config.idempotent ? -1 : config.acks,
+    compression: config.compression,
+    idempotent: config.idempotent,
+    flushTimeoutMs: config.flushTimeoutMs,
+    clientId: 'metricstream',
+    logger: log,
+    expectPartitions: config.partitions,
+  });
+}

@@ -1,0 +1,370 @@
+/**
+ * A Kafka-aware TCP proxy in front of a set of brokers, for dev and tests:
+ *
+ * - One listener per upstream broker. Metadata and FindCoordinator responses are rewritten
+ *   so that clients only ever learn proxy addresses: every connection of every client
+ *   (kafkajs, kcat) goes through the proxy, which is what lets a test cut the cluster off
+ *   and bring it back at the same addresses (librdkafka's mock cluster cannot be restarted
+ *   on the same ports, and a restarted one would be empty).
+ * - Fault injection: `cut('refuse')` closes the listeners and resets every connection
+ *   (a dead broker: ECONNREFUSED); `cut('blackhole')` keeps accepting but forwards nothing
+ *   (a network partition: requests time out); `restore()` undoes either.
+ * - librdkafka 2.0's mock cluster answers Metadata with ControllerId 0, a broker that does
+ *   not exist; kafkajs sends InitProducerId to the controller, so an idempotent producer
+ *   cannot start against the bare mock. The proxy replaces a controller id that names no
+ *   broker with the lowest broker id. A real cluster always names a live controller, so
+ *   this never changes a real broker's answer.
+ *
+ * Only non-flexible versions are rewritten (Metadata v0-8, FindCoordinator v0-2: the mock
+ * speaks Metadata <= v2 and FindCoordinator <= v2); newer versions pass through unchanged,
+ * which would leak the upstream addresses (logged once through `onWarning`).
+ */
+import net from 'node:net';
+
+/** An upstream broker address. */
+export interface BrokerAddress {
+  host: string;
+  port: number;
+}
+
+/** How `cut()` breaks the path to the brokers. */
+export type CutMode = 'refuse' | 'blackhole';
+
+const API_METADATA = 3;
+const API_FIND_COORDINATOR = 10;
+const MAX_FRAME = 256 * 1024 * 1024;
+
+interface Route {
+  upstream: BrokerAddress;
+  /** The proxy's listening port for this upstream; stable across cut/restore. */
+  port: number;
+  server: net.Server | null;
+}
+
+/**
+ * Splits a byte stream into Kafka frames (int32 size prefix). Keeps chunks in a list so a
+ * large produce request is copied once, when complete, not once per arriving chunk.
+ */
+class FrameReader {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+
+  /** Adds bytes; returns every frame (size prefix included) completed by them. */
+  push(chunk: Buffer): Buffer[] {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    const frames: Buffer[] = [];
+    for (;;) {
+      if (this.buffered < 4) break;
+      const head = this.chunks[0].length >= 4 ? this.chunks[0] : this.flatten();
+      const size = head.readInt32BE(0);
+      if (size < 0 || size > MAX_FRAME) throw new Error(`bad Kafka frame size ${size}`);
+      if (this.buffered < size + 4) break;
+      const all = this.flatten();
+      frames.push(all.subarray(0, size + 4));
+      const rest = all.subarray(size + 4);
+      this.chunks = rest.length > 0 ? [rest] : [];
+      this.buffered = rest.length;
+    }
+    return frames;
+  }
+
+  private flatten(): Buffer {
+    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks, this.buffered)];
+    return this.chunks[0];
+  }
+}
+
+/** Cursor over a response body, for the few fields the proxy rewrites. */
+class Cursor {
+  pos: number;
+  readonly buf: Buffer;
+  constructor(buf: Buffer, pos: number) {
+    this.buf = buf;
+    this.pos = pos;
+  }
+  i16(): number {
+    const v = this.buf.readInt16BE(this.pos);
+    this.pos += 2;
+    return v;
+  }
+  i32(): number {
+    const v = this.buf.readInt32BE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+  /** Reads a (nullable) int16-length string. */
+  str(): string | null {
+    const len = this.i16();
+    if (len < 0) return null;
+    const s = this.buf.toString('utf8', this.pos, this.pos + len);
+    this.pos += len;
+    return s;
+  }
+}
+
+function writeStr(parts: Buffer[], s: string | null): void {
+  const len = Buffer.alloc(2);
+  if (s === null) {
+    len.writeInt16BE(-1);
+    parts.push(len);
+    return;
+  }
+  const bytes = Buffer.from(s, 'utf8');
+  len.writeInt16BE(bytes.length);
+  parts.push(len, bytes);
+}
+
+function i32(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeInt32BE(v);
+  return b;
+}
+
+function i16(v: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeInt16BE(v);
+  return b;
+}
+
+/**
+ * The fault-injecting, address-rewriting proxy. Create with `KafkaProxy.start(upstreams)`.
+ * `bootstrap` lists the proxy's addresses in upstream order.
+ */
+export class KafkaProxy {
+  readonly host: string;
+  private readonly routes: Route[];
+  private readonly byUpstream = new Map<string, Route>();
+  private readonly sockets = new Set<net.Socket>();
+  private mode: CutMode | null = null;
+  private closed = false;
+  private warned = false;
+  private readonly onWarning: (msg: string) => void;
+
+  private constructor(host: string, upstreams: BrokerAddress[], onWarning: (msg: string) => void) {
+    this.host = host;
+    this.onWarning = onWarning;
+    this.routes = upstreams.map((upstream) => ({ upstream, port: 0, server: null }));
+    for (const r of this.routes) this.byUpstream.set(`${r.upstream.host}:${r.upstream.port}`, r);
+  }
+
+  /** Starts one listener per upstream broker on `host` (default 127.0.0.1), random ports. */
+  static async start(
+    upstreams: BrokerAddress[],
+    opts: { host?: string; onWarning?: (msg: string) => void } = {},
+  ): Promise<KafkaProxy> {
+    const proxy = new KafkaProxy(opts.host ?? '127.0.0.1', upstreams, opts.onWarning ?? (() => {}));
+    for (const r of proxy.routes) await proxy.listen(r);
+    return proxy;
+  }
+
+  /** Comma-separated proxy addresses, one per upstream broker. */
+  get bootstrap(): string {
+    return this.routes.map((r) => `${this.host}:${r.port}`).join(',');
+  }
+
+  /** Whether the proxy is currently cut, and how. */
+  get cutMode(): CutMode | null {
+    return this.mode;
+  }
+
+  /**
+   * Breaks every path to the brokers. 'refuse': listeners closed, connections reset.
+   * 'blackhole': connections stay open but bytes vanish in both directions, and new
+   * connections are accepted and then ignored.
+   */
+  async cut(mode: CutMode = 'refuse'): Promise<void> {
+    this.mode = mode;
+    if (mode === 'refuse') {
+      for (const s of this.sockets) s.destroy();
+      this.sockets.clear();
+      await Promise.all(this.routes.map((r) => this.unlisten(r)));
+    }
+  }
+
+  /** Ends a cut: listeners are back on the same ports; blackholed connections are reset. */
+  async restore(): Promise<void> {
+    const was = this.mode;
+    this.mode = null;
+    if (was === 'blackhole') {
+      for (const s of this.sockets) s.destroy();
+      this.sockets.clear();
+    }
+    for (const r of this.routes) if (!r.server) await this.listen(r);
+  }
+
+  /** Closes listeners and every connection. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+    await Promise.all(this.routes.map((r) => this.unlisten(r)));
+  }
+
+  private listen(route: Route): Promise<void> {
+    const server = net.createServer((client) => this.accept(route, client));
+    route.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(route.port, this.host, () => {
+        server.off('error', reject);
+        route.port = (server.address() as net.AddressInfo).port;
+        resolve();
+      });
+    });
+  }
+
+  private unlisten(route: Route): Promise<void> {
+    const server = route.server;
+    route.server = null;
+    if (!server) return Promise.resolve();
+    return new Promise((resolve) => server.close(() => resolve()));
+  }
+
+  private track(s: net.Socket): void {
+    this.sockets.add(s);
+    s.once('close', () => this.sockets.delete(s));
+  }
+
+  private accept(route: Route, client: net.Socket): void {
+    client.setNoDelay(true);
+    this.track(client);
+    client.on('error', () => client.destroy());
+    if (this.closed || this.mode === 'refuse') {
+      client.destroy();
+      return;
+    }
+    if (this.mode === 'blackhole') {
+      client.resume(); // swallow whatever the client sends, answer nothing
+      return;
+    }
+    const upstream = net.connect(route.upstream.port, route.upstream.host);
+    upstream.setNoDelay(true);
+    this.track(upstream);
+    const kill = (): void => {
+      client.destroy();
+      upstream.destroy();
+    };
+    upstream.on('error', kill);
+    upstream.on('close', kill);
+    client.on('close', kill);
+
+    // correlation id -> [apiKey, apiVersion] of requests whose responses get rewritten
+    const pending = new Map<number, [number, number]>();
+    const fromClient = new FrameReader();
+    const fromBroker = new FrameReader();
+
+    client.on('data', (chunk: Buffer) => {
+      if (this.mode === 'blackhole') return;
+      let frames: Buffer[];
+      try {
+        frames = fromClient.push(chunk);
+      } catch {
+        kill();
+        return;
+      }
+      for (const f of frames) {
+        if (f.length >= 12) {
+          const apiKey = f.readInt16BE(4);
+          if (apiKey === API_METADATA || apiKey === API_FIND_COORDINATOR) {
+            pending.set(f.readInt32BE(8), [apiKey, f.readInt16BE(6)]);
+          }
+        }
+        upstream.write(f);
+      }
+    });
+
+    upstream.on('data', (chunk: Buffer) => {
+      if (this.mode === 'blackhole') return;
+      let frames: Buffer[];
+      try {
+        frames = fromBroker.push(chunk);
+      } catch {
+        kill();
+        return;
+      }
+      for (const f of frames) {
+        const corr = f.length >= 8 ? f.readInt32BE(4) : -1;
+        const req = pending.get(corr);
+        if (req) {
+          pending.delete(corr);
+          client.write(this.rewrite(f, req[0], req[1]));
+        } else {
+          client.write(f);
+        }
+      }
+    });
+  }
+
+  /** Returns the response frame with broker addresses (and a bogus controller id) replaced. */
+  private rewrite(frame: Buffer, apiKey: number, version: number): Buffer {
+    try {
+      if (apiKey === API_METADATA && version <= 8) return this.rewriteMetadata(frame, version);
+      if (apiKey === API_FIND_COORDINATOR && version <= 2) return this.rewriteCoordinator(frame, version);
+    } catch (e) {
+      this.warnOnce(`could not rewrite response (api ${apiKey} v${version}): ${(e as Error).message}`);
+      return frame;
+    }
+    this.warnOnce(`api ${apiKey} v${version} is not rewritten: clients may bypass the proxy`);
+    return frame;
+  }
+
+  private warnOnce(msg: string): void {
+    if (this.warned) return;
+    this.warned = true;
+    this.onWarning(msg);
+  }
+
+  private mapAddress(host: string, port: number): [string, number] {
+    const r = this.byUpstream.get(`${host}:${port}`);
+    return r ? [this.host, r.port] : [host, port];
+  }
+
+  private rewriteMetadata(frame: Buffer, version: number): Buffer {
+    const c = new Cursor(frame, 8);
+    const parts: Buffer[] = [frame.subarray(4, 8)]; // correlation id
+    if (version >= 3) parts.push(i32(c.i32())); // throttle_time_ms
+    const count = c.i32();
+    parts.push(i32(count));
+    const ids: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const nodeId = c.i32();
+      const [host, port] = this.mapAddress(c.str() ?? '', c.i32());
+      ids.push(nodeId);
+      parts.push(i32(nodeId));
+      writeStr(parts, host);
+      parts.push(i32(port));
+      if (version >= 1) writeStr(parts, c.str()); // rack
+    }
+    if (version >= 2) writeStr(parts, c.str()); // cluster_id
+    if (version >= 1) {
+      let controller = c.i32();
+      if (ids.length > 0 && !ids.includes(controller)) controller = Math.min(...ids);
+      parts.push(i32(controller));
+    }
+    parts.push(frame.subarray(c.pos));
+    return this.frameOf(parts);
+  }
+
+  private rewriteCoordinator(frame: Buffer, version: number): Buffer {
+    const c = new Cursor(frame, 8);
+    const parts: Buffer[] = [frame.subarray(4, 8)];
+    if (version >= 1) parts.push(i32(c.i32())); // throttle_time_ms
+    parts.push(i16(c.i16())); // error_code
+    if (version >= 1) writeStr(parts, c.str()); // error_message
+    parts.push(i32(c.i32())); // node_id
+    const host = c.str();
+    const port = c.i32();
+    const [h, p] = host === null ? [null, port] : this.mapAddress(host, port);
+    writeStr(parts, h);
+    parts.push(i32(p));
+    parts.push(frame.subarray(c.pos));
+    return this.frameOf(parts);
+  }
+
+  private frameOf(parts: Buffer[]): Buffer {
+    let size = 0;
+    for (const p of parts) size += p.length;
+    return Buffer.concat([i32(size), ...parts], size + 4);
+  }
+}
