@@ -420,13 +420,12 @@ export class KafkaSink implements Sink {
   }
 
   /**
-   * Flushes within flushTimeoutMs and disconnects (see closeWithReport). The Sink contract
-   * types the result void; at run time it is the number of records still undelivered,
-   * which the gateway's shutdown reads (`typeof result === 'number'`).
+   * Flushes within flushTimeoutMs and disconnects (see closeWithReport); resolves with the
+   * number of records still undelivered, which the gateway's shutdown reports.
    */
-  async close(): Promise<void> {
+  async close(): Promise<number> {
     const { undelivered } = await this.closeWithReport();
-    return undelivered as unknown as void;
+    return undelivered;
   }
 
   /**

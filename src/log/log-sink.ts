@@ -61,8 +61,9 @@ export class LogSink implements Sink {
   }
 
   /** Waits for an append in flight, then closes the log and releases the data dir. */
-  async close(): Promise<void> {
+  async close(): Promise<number> {
     this.#closed = true;
     await this.#log?.close();
+    return 0;
   }
 }

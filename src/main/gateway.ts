@@ -173,7 +173,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       await ownerDone;
       clearInterval(readiness);
       await admin?.close();
-      const undelivered = await closeSink(sink);
+      const undelivered = await sink.close();
+      if (undelivered > 0) process.stderr.write(`metricstream: ${undelivered} record(s) still undelivered at shutdown; none of them was answered 200\n`);
       const s = owner.stats;
       logger.info(
         {
@@ -195,10 +196,4 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   };
 
   return { port, adminPort: admin?.port, owner, sink, rings: slots.map((s) => s.ring), done, shutdown };
-}
-
-/** Closes the sink; returns how many records it still held undelivered (Kafka), if it says. */
-async function closeSink(sink: Sink): Promise<number> {
-  const result = (await sink.close()) as unknown;
-  return typeof result === 'number' ? result : 0;
 }

@@ -11,7 +11,7 @@
  */
 import { readPayload } from '../records/ring-payload.ts';
 import type { Doorbell } from '../ring/doorbell.ts';
-import { DURABLE_FAILED, DURABLE_OK, SENT_UNACKNOWLEDGED } from '../ring/ring-descriptor.ts';
+import { DURABLE_FAILED, DURABLE_OK, DURABLE_SPILLED, SENT_UNACKNOWLEDGED } from '../ring/ring-descriptor.ts';
 import type { RingReader } from '../ring/ring-reader.ts';
 import type { AppendResult, Sink, SinkRecord } from '../sink/sink.ts';
 
@@ -150,10 +150,12 @@ export class Owner {
     const offsets = result.offsets;
     // Kafka acks=0 gives no receipt: a record sent is reported as such, never as durable.
     const sent = result.unacknowledged === true ? SENT_UNACKNOWLEDGED : DURABLE_OK;
+    const spilled = result.spilled;
     let failed = 0;
     for (let i = 0; i < records.length; i++) {
       const offset = offsets[i];
-      if (offset >= 0) rings[i].complete(sent, records[i].partition, offset);
+      if (spilled !== undefined && spilled[i] === 1) rings[i].complete(DURABLE_SPILLED, records[i].partition, -1);
+      else if (offset >= 0) rings[i].complete(sent, records[i].partition, offset);
       else {
         rings[i].complete(DURABLE_FAILED, records[i].partition, -1);
         failed++;

@@ -63,6 +63,8 @@ export const DURABLE_OK = 0;
 export const DURABLE_FAILED = 1;
 /** Completion status: handed to a sink that gives no receipt (Kafka acks=0). */
 export const SENT_UNACKNOWLEDGED = 2;
+/** Completion status: durable in the local spill log, to be replayed to Kafka later. */
+export const DURABLE_SPILLED = 3;
 
 /**
  * Framing of one record in the data region, after Agrona's RecordDescriptor.

@@ -39,6 +39,12 @@ export interface AppendResult {
   offsets: Float64Array;
   error?: string;
   unacknowledged?: boolean;
+  /**
+   * Kafka with `--fallback file`: 1 where the record could not reach Kafka and was made
+   * durable in the local spill log instead (replayed to Kafka later). Its offset is not
+   * a Kafka offset; the client is answered 202 {"spilled":true}.
+   */
+  spilled?: Uint8Array;
 }
 
 export interface Sink {
@@ -54,6 +60,10 @@ export interface Sink {
    * the previous call resolved: that is the group commit, batches grow with load.
    */
   append(batch: SinkRecord[]): Promise<AppendResult>;
-  /** Flush and release; after close nothing is appended. */
-  close(): Promise<void>;
+  /**
+   * Flush (bounded) and release; after close nothing is appended. Resolves with how many
+   * records were handed to the sink and are still undelivered (0 for the local log, whose
+   * appends are durable when they resolve).
+   */
+  close(): Promise<number>;
 }

@@ -10,7 +10,7 @@ import { GatewayState } from '../main/gateway-state.ts';
 import { partitionFor } from '../records/partitioner.ts';
 import { payloadLength, writePayload } from '../records/ring-payload.ts';
 import { Doorbell } from '../ring/doorbell.ts';
-import { DURABLE_OK, SENT_UNACKNOWLEDGED } from '../ring/ring-descriptor.ts';
+import { DURABLE_OK, DURABLE_SPILLED, SENT_UNACKNOWLEDGED } from '../ring/ring-descriptor.ts';
 import type { RingStorage } from '../ring/ring-storage.ts';
 import { FULL, RingWriter } from '../ring/ring-writer.ts';
 import { BadRequest, bodyFormat, parseMetricsBody, type BodyFormat } from './metrics-body.ts';
@@ -178,6 +178,7 @@ function publish(res: http.ServerResponse, key: Buffer, body: Buffer, format: Bo
   ring.commit((status, p, offset) => {
     if (status === DURABLE_OK) reply(res, 200, `{"accepted":${count},"partition":${p},"offset":${offset}}`);
     else if (status === SENT_UNACKNOWLEDGED) reply(res, 202, `{"accepted":${count},"partition":${p}}`);
+    else if (status === DURABLE_SPILLED) reply(res, 202, `{"accepted":${count},"partition":${p},"spilled":true}`);
     else error(res, 503, 'sink_failed', 'the sink could not make the record durable, retry later', RETRY_HEADERS);
   });
 }
