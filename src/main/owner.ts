@@ -4,16 +4,20 @@
  * that batch with one sink.append, and hands each record's outcome back through its
  * ring's durable cursor.
  *
- * Group commit without a timer: while one append (write + fdatasync) is in flight the
- * loop keeps draining into the next batch; when the append completes, everything that
- * arrived meanwhile is committed at once. Under load batches grow by themselves; an idle
- * system commits a lone record immediately.
+ * Group commit, never waiting for a timer: while one append (write + fdatasync) is in
+ * flight, records accumulate; when it completes, everything that arrived meanwhile is
+ * committed at once. Under load batches grow by themselves; an idle system commits a
+ * lone record immediately. The owner sleeps on the doorbell only when no commit is in
+ * flight, so under load writers never pay for waking it.
  */
 import { readPayload } from '../records/ring-payload.ts';
 import type { Doorbell } from '../ring/doorbell.ts';
 import { DURABLE_FAILED, DURABLE_OK, DURABLE_SPILLED, SENT_UNACKNOWLEDGED } from '../ring/ring-descriptor.ts';
 import type { RingReader } from '../ring/ring-reader.ts';
 import type { AppendResult, Sink, SinkRecord } from '../sink/sink.ts';
+
+/** How often the owner drains while a slow commit is in flight (a fast one ends first). */
+const DRAIN_INTERVAL_MS = 2;
 
 export interface OwnerStats {
   drainPasses: number;
@@ -90,20 +94,22 @@ export class Owner {
    * Resolves then; never rejects for a sink failure (records fail, the loop goes on).
    */
   async run(): Promise<void> {
-    const canCommit = () => this.inFlight === undefined && this.pending.records.length > 0;
-    const hasWork = () => this.stopping || canCommit() || this.readers.some((r) => r.hasRecords());
+    const hasWork = () => this.stopping || this.readers.some((r) => r.hasRecords());
     for (;;) {
-      const drained = this.drain();
-      if (canCommit()) this.inFlight = this.commit();
-      if (drained > 0) {
-        // Yield so the in-flight append's completion can run between passes.
-        await new Promise<void>((resolve) => setImmediate(resolve));
+      this.drain();
+      if (this.inFlight === undefined && this.pending.records.length > 0) this.inFlight = this.commit();
+      if (this.inFlight !== undefined) {
+        // While a commit is in flight nobody needs to ring the doorbell: we drain again
+        // the moment it completes (so the next batch is everything that arrived
+        // meanwhile), or every DRAIN_INTERVAL_MS under a slow sink, to keep freeing ring
+        // space. Writers only pay for a wake-up when the owner is really idle.
+        let timer: NodeJS.Timeout | undefined;
+        const tick = new Promise<void>((resolve) => (timer = setTimeout(resolve, DRAIN_INTERVAL_MS)));
+        await Promise.race([this.inFlight, tick]);
+        clearTimeout(timer);
         continue;
       }
-      if (this.stopping && this.inFlight === undefined && this.pending.records.length === 0 && !this.readers.some((r) => r.hasRecords())) {
-        return;
-      }
-      // Asleep until a writer rings or the in-flight commit completes (it wakes us).
+      if (this.stopping && !this.readers.some((r) => r.hasRecords())) return;
       await this.doorbell.sleep(this.idleTimeoutMs, hasWork);
     }
   }
@@ -169,7 +175,5 @@ export class Owner {
     this.onCommit?.(records.length, failed, ms);
     this.inFlight = undefined;
     this.committing = 0;
-    // The loop may be asleep on the doorbell with records pending: wake it to commit them.
-    this.doorbell.wake();
   }
 }
