@@ -5,7 +5,7 @@
  * Not safe for concurrent commits: PartitionedLog calls commit() at most once at a time
  * per partition (the owner thread's group commit).
  */
-import { constants } from 'node:fs';
+import { constants, writeSync } from 'node:fs';
 import { mkdir, open, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { INDEX_INTERVAL_BYTES, encodeIndexEntries } from './offset-index.ts';
@@ -184,7 +184,7 @@ export class PartitionWriter {
     const log = this.#log as FileHandle;
     const position = active.size;
     try {
-      await writeAll(log, frames, position);
+      writeAll(log, frames, position);
       await log.datasync();
     } catch (err) {
       this.#needsRepair = true;
@@ -283,7 +283,7 @@ export class PartitionWriter {
     if (this.#pendingIndex.length === 0 || this.#index === null) return;
     const bytes = encodeIndexEntries(this.#pendingIndex);
     try {
-      await writeAll(this.#index, bytes, this.#indexSize);
+      writeAll(this.#index, bytes, this.#indexSize);
       this.#indexSize += bytes.length;
       this.#pendingIndex = [];
     } catch (err) {
@@ -333,11 +333,16 @@ async function createSegmentFiles(dir: string, base: number): Promise<{ log: Fil
   }
 }
 
-/** Writes all of `buf` at `position`, continuing after short writes. */
-async function writeAll(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
+/**
+ * Writes all of `buf` at `position`, continuing after short writes. Synchronous on
+ * purpose: a write into the page cache takes microseconds, less than the round trip to
+ * libuv's thread pool and back, and it is once per commit, not per record. Only the
+ * fdatasync that follows, which really waits for the disk, goes to the pool.
+ */
+function writeAll(fh: FileHandle, buf: Buffer, position: number): void {
   let done = 0;
   while (done < buf.length) {
-    const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
+    const bytesWritten = writeSync(fh.fd, buf, done, buf.length - done, position + done);
     if (bytesWritten <= 0) throw new Error(`write returned ${bytesWritten} at ${position + done}`);
     done += bytesWritten;
   }
