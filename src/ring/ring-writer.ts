@@ -64,6 +64,13 @@ export class RingWriter {
   private claimedLength = 0;
   private watching = false;
   /**
+   * Callbacks registered and not yet run. A slot holds a callback exactly while it is
+   * pending, so when this is 0 every slot is empty and poll() can jump the cursor
+   * instead of visiting each completion: writers without callbacks (acks=0) would
+   * otherwise pay a slot visit per record.
+   */
+  private pendingCallbacks = 0;
+  /**
    * Atomics.waitAsync does not keep the event loop alive; records in flight must. One
    * timer, ref'd only while watching: cheaper than a timer per watch.
    */
@@ -144,7 +151,10 @@ export class RingWriter {
     const words = this.words;
     words[RecordDescriptor.lengthIndex(at)] = this.claimedLength;
     words[RecordDescriptor.typeIndex(at)] = this.claimedType;
-    this.callbacks[this.written & (this.slots - 1)] = onDurable;
+    if (onDurable !== undefined) {
+      this.callbacks[this.written & (this.slots - 1)] = onDurable;
+      this.pendingCallbacks++;
+    }
     this.written = (this.written + 1) | 0;
     this.tail = this.claimedTail;
     this.claimedAt = -1;
@@ -179,6 +189,10 @@ export class RingWriter {
     const durable = Atomics.load(this.words, DURABLE);
     let consumed = this.consumed;
     if (consumed === durable) return 0;
+    if (this.pendingCallbacks === 0) {
+      this.consumed = durable;
+      return (durable - consumed) | 0;
+    }
     const words = this.words;
     const counters = this.counters;
     const slotMask = this.slots - 1;
@@ -187,11 +201,14 @@ export class RingWriter {
       const slot = consumed & slotMask;
       const at = this.completionBase + slot * COMPLETION_BYTES;
       const callback = this.callbacks[slot];
-      this.callbacks[slot] = undefined;
       consumed = (consumed + 1) | 0;
       this.consumed = consumed;
       n++;
-      if (callback !== undefined) callback(words[at >> 2], words[(at >> 2) + 1], counters[(at >> 3) + 1]);
+      if (callback !== undefined) {
+        this.callbacks[slot] = undefined;
+        this.pendingCallbacks--;
+        callback(words[at >> 2], words[(at >> 2) + 1], counters[(at >> 3) + 1]);
+      }
     }
     return n;
   }
