@@ -6,7 +6,7 @@ if (major < 22 || (major === 22 && minor < 18)) {
   process.stderr.write(
     `metricstream needs Node >= 22.18 (it runs TypeScript natively and uses reusePort); ` +
       `this is Node ${process.versions.node} at ${process.execPath}.\n` +
-      `Run it through npm (npm start, npm test, npm run ...): \`npm ci\` installs Node 24 ` +
+      `Run it through npm (npm start, npm test, npm run ...): \`npm install\` installs Node 24 ` +
       `into node_modules/.bin and npm scripts use it.\n`,
   );
   process.exit(1);
