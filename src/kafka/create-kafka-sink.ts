@@ -1,5 +1,7 @@
 /**
- * Builds the gateway's Kafka sink from its command line. Refuses to start (throws) when
+ * Builds the gateway's Kafka sink from its command line: a KafkaSink, wrapped in a
+ * FallbackSink (spill to `<data-dir>/kafka-spill/` while Kafka is down) with
+ * `--fallback file`. Refuses to start (throws) when
  * the cluster answers and the topic's partition count differs from --partitions: a client
  * must land on the same partition number in the local log and in Kafka, and the
  * partitioning happens in the workers before the sink sees a record. When the cluster
@@ -8,11 +10,13 @@
  */
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../main/config.ts';
+import type { Sink } from '../sink/sink.ts';
+import { FallbackSink } from './fallback-sink.ts';
 import { KafkaSink } from './kafka-sink.ts';
 import { readTopicPartitions } from './topic-metadata.ts';
 
-/** Creates (does not open) the KafkaSink for `config`; see the module comment. */
-export async function createKafkaSink(config: GatewayConfig, logger: Logger): Promise<KafkaSink> {
+/** Creates (does not open) the Kafka sink for `config`; see the module comment. */
+export async function createKafkaSink(config: GatewayConfig, logger: Logger): Promise<Sink> {
   const log = logger.child({ sink: 'kafka' });
   let partitions: number | undefined;
   try {
@@ -30,15 +34,27 @@ export async function createKafkaSink(config: GatewayConfig, logger: Logger): Pr
         `start with --partitions ${partitions} (and a data dir made for it), or use a topic with ${config.partitions}`,
     );
   }
-  return new KafkaSink({
+  const fallback = config.fallback === 'file';
+  // With the fallback, --flush-timeout is shared: half to go on replaying the spill at
+  // shutdown, half for the producer's own flush of the batch in flight.
+  const producerFlushMs = fallback ? Math.ceil(config.flushTimeoutMs / 2) : config.flushTimeoutMs;
+  const kafka = new KafkaSink({
     brokers: config.brokers,
     topic: config.topic,
     acks: config.idempotent ? -1 : config.acks,
     compression: config.compression,
     idempotent: config.idempotent,
-    flushTimeoutMs: config.flushTimeoutMs,
+    flushTimeoutMs: producerFlushMs,
     clientId: 'metricstream',
     logger: log,
     expectPartitions: config.partitions,
+  });
+  if (!fallback) return kafka;
+  return new FallbackSink(kafka, {
+    dataDir: config.dataDir,
+    partitions: config.partitions,
+    logger: log,
+    replayAtCloseMs: config.flushTimeoutMs - producerFlushMs,
+    ...(config.segmentBytes !== undefined ? { segmentBytes: config.segmentBytes } : {}),
   });
 }

@@ -1,0 +1,579 @@
+/**
+ * `--fallback file`: Kafka first, the local disk when Kafka is down.
+ *
+ * While Kafka is down (the primary sink is not ready, or an append's records failed and
+ * left it not ready) records go to a spill: a PartitionedLog under
+ * `<data-dir>/kafka-spill/` with the gateway's partition count (write + fdatasync, like
+ * the file mode). They are answered spilled (AppendResult.spilled[i] = 1, offsets[i] = the
+ * spill offset): durable here, in Kafka later. A record neither sent nor spilled gets -1.
+ *
+ * Order: while the spill holds anything not yet replayed, every new record goes to the
+ * spill too, so no record overtakes an older one of its partition.
+ *
+ * Replay: once the primary is ready again, the spill is read in per-partition offset order
+ * and sent in batches through the same primary sink. Every Kafka send (direct appends,
+ * replay batches) runs in one FIFO lane on the owner thread, so two sends that could
+ * reorder a partition never overlap. After each batch a per-partition cursor (first spill
+ * offset not yet confirmed) is saved atomically (replay-cursor.ts). Delivery is
+ * at-least-once: a crash (or a lost acknowledgement) between Kafka's ack and the cursor
+ * save replays that last batch again, so Kafka may hold duplicates of it. When the cursor
+ * reaches the spill's end the spill is closed, renamed away and removed, and appends go
+ * straight to Kafka again. The last stretch of a replay (at most one batch) runs inside
+ * an append: there no spill write can slip in between, so the replay cannot chase a
+ * growing end forever under steady load.
+ *
+ * A record Kafka refuses while it stays ready (too large for the broker, say) is a
+ * problem of that record, not an outage: a direct append answers it -1 (503) as without
+ * the fallback, and a spilled one is found by resending the failed batch one record at a
+ * time and then skipped with an error line (it would otherwise block its partition
+ * forever).
+ *
+ * Start: a spill left by a previous run (crash or shutdown while Kafka was down) is
+ * opened and replayed first; new records queue behind it in the spill.
+ */
+import { readdir, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { LogReader } from '../log/log-reader.ts';
+import { PartitionedLog } from '../log/partitioned-log.ts';
+import { fsyncDir } from '../log/segment-files.ts';
+import type { AppendResult, Sink, SinkRecord } from '../sink/sink.ts';
+import type { SinkLogger } from './kafkajs-log.ts';
+import { readReplayCursor, writeReplayCursor } from './replay-cursor.ts';
+
+/** Name of the spill directory inside the data dir. */
+export const SPILL_DIR_NAME = 'kafka-spill';
+const FREED_PREFIX = `${SPILL_DIR_NAME}.freed-`;
+/** Most replay batches one append runs to finish a replay before it spills instead. */
+const CATCH_UP_STEPS = 4;
+
+export interface FallbackSinkOptions {
+  /** The spill lives in `<dataDir>/kafka-spill/`. */
+  dataDir: string;
+  /** The gateway's partition count: the spill's, fixed for its life. */
+  partitions: number;
+  logger: SinkLogger;
+  /**
+   * close(): how long to go on replaying while Kafka is up (default 5000). The primary's
+   * own close (waiting for an in-flight replay batch) comes on top: give it the rest of
+   * the flush budget.
+   */
+  replayAtCloseMs?: number;
+  /** Most records in one replay batch (default 4096); also the size of the final catch-up. */
+  maxReplayRecords?: number;
+  /** Most value+key bytes in one replay batch (default 8 MiB). */
+  maxReplayBytes?: number;
+  /** How often the replay loop looks at the primary's readiness while it is down (default 200 ms). */
+  pollMs?: number;
+  /** Spill segment size (default: the log's). */
+  segmentBytes?: number;
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function failAll(n: number, error: string): AppendResult {
+  return { offsets: new Float64Array(n).fill(-1), error };
+}
+
+/** Resolves when `p` settles or after `ms`, whichever is first; never rejects. */
+async function within(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    p.then(
+      () => {},
+      () => {},
+    ),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, ms)))),
+  ]);
+  clearTimeout(timer);
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/** Spilled records read for one replay batch, with their spill offsets. */
+interface ReplayBatch {
+  records: SinkRecord[];
+  offsets: number[];
+}
+
+/** Kafka with a local spill log; see the module comment. */
+export class FallbackSink implements Sink {
+  readonly name: string;
+  /** `<data-dir>/kafka-spill`. */
+  readonly spillDir: string;
+  readonly #primary: Sink;
+  readonly #dataDir: string;
+  readonly #partitions: number;
+  readonly #log: SinkLogger;
+  readonly #replayAtCloseMs: number;
+  readonly #maxReplayRecords: number;
+  readonly #maxReplayBytes: number;
+  readonly #pollMs: number;
+  readonly #segmentBytes: number | undefined;
+  #spill: PartitionedLog | null = null;
+  #reader: LogReader | null = null;
+  /** Per partition: first spill offset Kafka has not confirmed. */
+  #cursor: number[] = [];
+  #spillOpenError: string | null = null;
+  /** Every primary append and spill write runs here, one after the other. */
+  #lane: Promise<unknown> = Promise.resolve();
+  #replayRunning = false;
+  #replayDone: Promise<void> = Promise.resolve();
+  #replayInFlight = false;
+  #announced = false;
+  #readFailureLogged = false;
+  #nextStartPartition = 0;
+  #skipped = 0;
+  #closing = false;
+  #closed = false;
+  #closeDeadline = Infinity;
+  #wake: (() => void) | null = null;
+  #removing: Promise<void> = Promise.resolve();
+  #closeResult: Promise<number> | null = null;
+
+  constructor(primary: Sink, options: FallbackSinkOptions) {
+    this.#primary = primary;
+    this.name = primary.name;
+    this.#dataDir = options.dataDir;
+    this.spillDir = path.join(options.dataDir, SPILL_DIR_NAME);
+    this.#partitions = options.partitions;
+    this.#log = options.logger;
+    this.#replayAtCloseMs = options.replayAtCloseMs ?? 5000;
+    this.#maxReplayRecords = options.maxReplayRecords ?? 4096;
+    this.#maxReplayBytes = options.maxReplayBytes ?? 8 * 1024 * 1024;
+    this.#pollMs = options.pollMs ?? 200;
+    this.#segmentBytes = options.segmentBytes;
+  }
+
+  /**
+   * Opens a spill left by an earlier run (rejects when it cannot: another partition count,
+   * another process writing it) and starts replaying it once the primary is ready; then
+   * opens the primary, which resolves even when Kafka is unreachable.
+   */
+  async open(): Promise<void> {
+    await this.#removeFreedLeftovers();
+    if (await exists(this.spillDir)) {
+      await this.#openSpill();
+      const n = this.#remaining();
+      if (n === 0) {
+        await this.#exclusive(() => this.#free());
+      } else {
+        this.#log.warn({ dir: this.spillDir, records: n }, `kafka spill found at ${this.spillDir}: ${n} records not yet replayed`);
+      }
+    }
+    await this.#primary.open();
+  }
+
+  /** True when Kafka is ready or the spill can take writes (stale as soon as it returns). */
+  isReady(): boolean {
+    if (this.#closed) return false;
+    if (this.#primary.isReady()) return true;
+    if (this.#spill !== null) return !this.#spill.failing;
+    return this.#spillOpenError === null;
+  }
+
+  /** Records in the spill that Kafka has not confirmed yet (0 when there is no spill). */
+  get pendingReplay(): number {
+    return this.#remaining();
+  }
+
+  /** Spilled records Kafka refused while up, skipped by the replay (each logged as an error). */
+  get skippedRecords(): number {
+    return this.#skipped;
+  }
+
+  /**
+   * To Kafka when it is ready and nothing waits in the spill; else (or for records that
+   * failed because Kafka went down) to the spill. Never rejects.
+   */
+  append(batch: SinkRecord[]): Promise<AppendResult> {
+    if (this.#closed) return Promise.resolve(failAll(batch.length, 'kafka fallback sink closed'));
+    return this.#exclusive(() => this.#appendNow(batch)).catch((e: unknown) =>
+      failAll(batch.length, `kafka fallback sink: ${errorText(e)}`),
+    );
+  }
+
+  /**
+   * Goes on replaying while Kafka is up, for at most replayAtCloseMs; closes the primary
+   * (bounded by its flush timeout) and the spill. Resolves with the records still only in
+   * the spill: durable there, replayed at the next start.
+   */
+  close(): Promise<number> {
+    this.#closeResult ??= this.#closeNow();
+    return this.#closeResult;
+  }
+
+  async #closeNow(): Promise<number> {
+    this.#closing = true;
+    this.#closeDeadline = Date.now() + this.#replayAtCloseMs;
+    this.#wakeUp();
+    if (this.#replayRunning) await within(this.#replayDone, this.#replayAtCloseMs);
+    this.#closed = true;
+    this.#wakeUp();
+    const stepInFlight = this.#replayInFlight;
+    const primaryUndelivered = await this.#primary.close();
+    // A step that got its answer as the primary closed releases the lane at once; one still
+    // waiting on a silent cluster keeps its records in the spill (its cursor never moves).
+    await within(this.#lane, 1000);
+    const undelivered = this.#remaining();
+    const spill = this.#spill;
+    const reader = this.#reader;
+    this.#spill = null;
+    this.#reader = null;
+    await reader?.close().catch(() => {});
+    await spill?.close().catch((e: unknown) => this.#log.error({ err: errorText(e) }, 'closing the kafka spill failed'));
+    await within(this.#removing, 5000);
+    if (undelivered > 0) {
+      this.#log.warn(
+        { dir: this.spillDir, undelivered },
+        `kafka spill not fully replayed at shutdown: ${undelivered} records are durable in ${this.spillDir} ` +
+          'and will be replayed at the next start',
+      );
+    }
+    // Records of a replay batch in flight are counted in the spill already.
+    return undelivered + (stepInFlight ? 0 : primaryUndelivered);
+  }
+
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#lane.then(fn);
+    this.#lane = run.catch(() => {});
+    return run;
+  }
+
+  async #appendNow(batch: SinkRecord[]): Promise<AppendResult> {
+    const n = batch.length;
+    if (n === 0) return { offsets: new Float64Array(0) };
+    if (this.#closed) return failAll(n, 'kafka fallback sink closed');
+    if (this.#spill !== null && this.#primary.isReady() && this.#remaining() <= this.#maxReplayRecords) {
+      await this.#catchUp();
+    }
+    if (this.#spill !== null || !this.#primary.isReady()) return this.#spillAll(batch);
+
+    const result = await this.#primary.append(batch);
+    // Kafka still ready after a failure: the records themselves were refused (too large,
+    // ...). Spilling them would block the replay; they get -1 as without the fallback.
+    if (this.#primary.isReady() || this.#closed) return result;
+    const failed: number[] = [];
+    for (let i = 0; i < n; i++) if (result.offsets[i] < 0) failed.push(i);
+    if (failed.length === 0) return result;
+
+    const spilled = await this.#spillRecords(failed.map((i) => batch[i]));
+    const offsets = result.offsets;
+    const flags = new Uint8Array(n);
+    let lost = false;
+    for (let k = 0; k < failed.length; k++) {
+      const i = failed[k];
+      if (spilled.offsets[k] >= 0) {
+        offsets[i] = spilled.offsets[k];
+        flags[i] = 1;
+      } else {
+        lost = true;
+      }
+    }
+    const merged: AppendResult = { offsets, spilled: flags };
+    if (lost) merged.error = spilled.error ?? result.error;
+    if (result.unacknowledged) merged.unacknowledged = true;
+    return merged;
+  }
+
+  async #spillAll(batch: SinkRecord[]): Promise<AppendResult> {
+    const result = await this.#spillRecords(batch);
+    const flags = new Uint8Array(batch.length);
+    for (let i = 0; i < batch.length; i++) if (result.offsets[i] >= 0) flags[i] = 1;
+    const out: AppendResult = { offsets: result.offsets, spilled: flags };
+    if (result.error !== undefined) out.error = result.error;
+    return out;
+  }
+
+  /** Appends to the spill (opening it first if needed); -1 for records it could not take. */
+  async #spillRecords(records: SinkRecord[]): Promise<AppendResult> {
+    if (this.#spill === null) {
+      try {
+        await this.#openSpill();
+      } catch (e) {
+        const text = errorText(e);
+        if (this.#spillOpenError !== text) this.#log.error({ dir: this.spillDir, err: text }, 'kafka down and the spill cannot be opened');
+        this.#spillOpenError = text;
+        return failAll(records.length, `kafka down and the spill cannot be opened: ${text}`);
+      }
+      this.#log.warn({ dir: this.spillDir }, `kafka down: spilling to ${this.spillDir}`);
+    }
+    this.#spillOpenError = null;
+    const result = await this.#spill!.append(records);
+    this.#wakeUp();
+    return result;
+  }
+
+  async #openSpill(): Promise<void> {
+    await this.#removing;
+    const spill = await PartitionedLog.open(this.spillDir, {
+      partitions: this.#partitions,
+      ...(this.#segmentBytes !== undefined ? { segmentBytes: this.#segmentBytes } : {}),
+    });
+    let reader: LogReader;
+    let cursor: number[];
+    try {
+      reader = await LogReader.open(this.spillDir);
+      cursor = await readReplayCursor(this.spillDir, this.#partitions);
+    } catch (e) {
+      await spill.close().catch(() => {});
+      throw e;
+    }
+    for (let p = 0; p < this.#partitions; p++) {
+      cursor[p] = Math.min(Math.max(cursor[p], spill.startOffset(p)), spill.nextOffset(p));
+    }
+    this.#spill = spill;
+    this.#reader = reader;
+    this.#cursor = cursor;
+    this.#announced = false;
+    this.#readFailureLogged = false;
+    this.#startReplayLoop();
+  }
+
+  #remaining(): number {
+    const spill = this.#spill;
+    if (spill === null) return 0;
+    let n = 0;
+    for (let p = 0; p < this.#partitions; p++) n += spill.nextOffset(p) - this.#cursor[p];
+    return n;
+  }
+
+  /**
+   * Inside an append: replays what is left while Kafka takes it (frees the spill at the
+   * end). A few batches at most (large records), so one append is not held for long.
+   */
+  async #catchUp(): Promise<void> {
+    for (let step = 0; step < CATCH_UP_STEPS && this.#spill !== null && this.#primary.isReady() && !this.#closed; step++) {
+      if (!(await this.#replayStep())) return;
+    }
+  }
+
+  #startReplayLoop(): void {
+    if (this.#replayRunning || this.#closed) return;
+    this.#replayRunning = true;
+    this.#replayDone = this.#runReplay();
+  }
+
+  /** The background replay: one batch per turn in the lane while Kafka is ready. */
+  async #runReplay(): Promise<void> {
+    for (;;) {
+      const stop =
+        this.#spill === null ||
+        this.#closed ||
+        (this.#closing && (Date.now() >= this.#closeDeadline || !this.#primary.isReady()));
+      if (stop) {
+        // synchronously with the check: a spill opened after this point starts a new loop
+        this.#replayRunning = false;
+        return;
+      }
+      if (!this.#primary.isReady()) {
+        await this.#pause(this.#pollMs);
+        continue;
+      }
+      let more = false;
+      try {
+        more = await this.#exclusive(() => this.#replayStep());
+      } catch (e) {
+        this.#log.error({ err: errorText(e), dir: this.spillDir }, 'kafka spill replay step failed');
+      }
+      if (!more) await this.#pause(this.#pollMs);
+    }
+  }
+
+  /**
+   * One replay batch (runs in the lane). Returns whether another step may make progress
+   * now (false when Kafka went down, the spill was freed or cannot be read).
+   */
+  async #replayStep(): Promise<boolean> {
+    const dir = this.spillDir;
+    if (this.#spill === null || this.#reader === null || this.#closed) return false;
+    if (!this.#primary.isReady()) return false;
+    if (this.#remaining() === 0) {
+      await this.#free();
+      return false;
+    }
+    let batch: ReplayBatch;
+    try {
+      batch = await this.#readBatch();
+    } catch (e) {
+      if (!this.#readFailureLogged) this.#log.error({ dir, err: errorText(e) }, 'kafka spill cannot be read: replay stalled');
+      this.#readFailureLogged = true;
+      return false;
+    }
+    if (batch.records.length === 0) {
+      if (!this.#readFailureLogged) {
+        this.#log.error({ dir, pending: this.#remaining() }, 'kafka spill holds fewer records than written: replay stalled');
+      }
+      this.#readFailureLogged = true;
+      return false;
+    }
+    if (!this.#announced) {
+      const n = this.#remaining();
+      this.#log.info({ dir, records: n }, `kafka back: replaying ${n} spilled records`);
+      this.#announced = true;
+    }
+    this.#replayInFlight = true;
+    try {
+      await this.#send(batch);
+    } finally {
+      this.#replayInFlight = false;
+    }
+    // Saved even when closing: close() waits for this step, and a cursor left behind would
+    // replay a batch Kafka already has at the next start.
+    if (this.#spill === null) return false;
+    try {
+      await writeReplayCursor(dir, this.#cursor);
+    } catch (e) {
+      // Only costs duplicates after a crash: the batch would be replayed again.
+      this.#log.warn({ dir, err: errorText(e) }, 'kafka spill replay cursor not saved');
+    }
+    if (this.#remaining() === 0) {
+      await this.#free();
+      return false;
+    }
+    return this.#primary.isReady();
+  }
+
+  /**
+   * Reads the next batch from the cursors on, partition after partition (starting with a
+   * different one each time so none waits behind the others), offsets ascending.
+   */
+  async #readBatch(): Promise<ReplayBatch> {
+    const spill = this.#spill!;
+    const reader = this.#reader!;
+    const records: SinkRecord[] = [];
+    const offsets: number[] = [];
+    const parts = this.#partitions;
+    const start = this.#nextStartPartition++ % parts;
+    let bytes = 0;
+    for (let k = 0; k < parts; k++) {
+      const p = (start + k) % parts;
+      let from = this.#cursor[p];
+      const end = spill.nextOffset(p);
+      while (from < end && records.length < this.#maxReplayRecords && bytes < this.#maxReplayBytes) {
+        const want = Math.min(256, this.#maxReplayRecords - records.length, end - from);
+        const res = await reader.read(p, from, want);
+        if (res.records.length === 0) break;
+        for (const r of res.records) {
+          const contentType = r.contentType as SinkRecord['contentType'];
+          records.push({ partition: p, key: r.key, value: r.value, timestamp: r.timestamp, contentType });
+          offsets.push(r.offset);
+          bytes += r.key.byteLength + r.value.byteLength;
+        }
+        from = res.nextOffset;
+      }
+      if (records.length >= this.#maxReplayRecords || bytes >= this.#maxReplayBytes) break;
+    }
+    return { records, offsets };
+  }
+
+  /**
+   * Sends a replay batch and moves each partition's cursor over the records Kafka
+   * confirmed, up to its first failure (later ones are sent again: order before economy).
+   */
+  async #send(batch: ReplayBatch): Promise<void> {
+    const { records, offsets } = batch;
+    const result = await this.#primary.append(records);
+    const blocked = new Uint8Array(this.#partitions);
+    let failures = 0;
+    for (let i = 0; i < records.length; i++) {
+      const p = records[i].partition;
+      if (blocked[p] === 1) continue;
+      if (result.offsets[i] >= 0) this.#cursor[p] = offsets[i] + 1;
+      else {
+        blocked[p] = 1;
+        failures++;
+      }
+    }
+    if (failures === 0 || this.#closed) return;
+    if (!this.#primary.isReady()) {
+      this.#announced = false;
+      this.#log.warn({ dir: this.spillDir, pending: this.#remaining(), err: result.error }, 'kafka down again while replaying the spill');
+      return;
+    }
+    // Kafka is up but refused something: find it, one record at a time.
+    for (let i = 0; i < records.length; i++) {
+      const p = records[i].partition;
+      if (offsets[i] !== this.#cursor[p]) continue; // confirmed already
+      if (this.#closed) return;
+      const one = await this.#primary.append([records[i]]);
+      if (one.offsets[0] >= 0) {
+        this.#cursor[p] = offsets[i] + 1;
+      } else if (this.#primary.isReady()) {
+        this.#skipped++;
+        this.#cursor[p] = offsets[i] + 1;
+        this.#log.error(
+          { dir: this.spillDir, partition: p, spillOffset: offsets[i], key: Buffer.from(records[i].key).toString(), err: one.error },
+          'kafka refused a spilled record while up: skipped it (it would block its partition forever)',
+        );
+      } else {
+        this.#announced = false;
+        return;
+      }
+    }
+  }
+
+  /** Everything replayed (runs in the lane): close the spill, rename it away, remove it. */
+  async #free(): Promise<void> {
+    const spill = this.#spill;
+    const reader = this.#reader;
+    if (spill === null) return;
+    this.#spill = null;
+    this.#reader = null;
+    await reader?.close().catch(() => {});
+    // Renamed first so a crash mid-removal leaves no half spill that would be replayed again.
+    const gone = path.join(this.#dataDir, `${FREED_PREFIX}${Date.now()}-${process.pid}`);
+    try {
+      await spill.close();
+      await rename(this.spillDir, gone);
+      await fsyncDir(this.#dataDir);
+    } catch (e) {
+      // Left in place with its cursor at the end: the next spill reopens it and goes on.
+      this.#log.warn({ dir: this.spillDir, err: errorText(e) }, 'freeing the replayed kafka spill failed');
+      return;
+    }
+    this.#removing = rm(gone, { recursive: true, force: true }).catch((e: unknown) =>
+      this.#log.warn({ dir: gone, err: errorText(e) }, 'removing the replayed kafka spill failed'),
+    );
+    this.#log.info({ dir: this.spillDir }, 'spill replayed and freed');
+  }
+
+  async #removeFreedLeftovers(): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(this.#dataDir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for (const n of names) {
+      if (n.startsWith(FREED_PREFIX)) await rm(path.join(this.#dataDir, n), { recursive: true, force: true });
+    }
+  }
+
+  /** Sleeps `ms` or until #wakeUp (a spill write, close). */
+  #pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        if (this.#wake === done) this.#wake = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#wake = done;
+    });
+  }
+
+  #wakeUp(): void {
+    this.#wake?.();
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * The real gateway (a child process, `--mode kafka`) into librdkafka's mock cluster behind
+ * our fault-injecting proxy. What a user relies on: a 200 means the record is in the topic,
+ * once, at the partition and offset answered; a broker outage gives 503s, never a hang and
+ * never a lost 200; the gateway comes back by itself; shutdown flushes.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalBroker, type LocalBroker } from '../../src/kafka/local-broker.ts';
+import type { GatewayProcess } from '../support/gateway-process.ts';
+import { consumeAll, freshTopic, kcatAll } from './helpers.ts';
+import {
+  decodeValue,
+  expectAnsweredInTopic,
+  logged,
+  readyz,
+  send,
+  startKafkaGateway,
+  startLoad,
+  waitFor,
+  type Outcome,
+} from './gateway-support.ts';
+
+let broker: LocalBroker;
+const running: GatewayProcess[] = [];
+
+beforeAll(async () => {
+  // Fails (never skips) with "kcat missing: run .ci/install-debian-packages" when kcat is absent.
+  broker = await startLocalBroker({ brokers: 3 });
+});
+
+afterEach(async () => {
+  if (broker?.proxy?.cutMode) await broker.proxy.restore();
+});
+
+afterAll(async () => {
+  await Promise.all(running.filter((g) => g.proc.exitCode === null && g.proc.signalCode === null).map((g) => g.stop('SIGKILL')));
+  await broker?.stop();
+});
+
+async function kafkaGateway(topic: string, extra: string[] = []): Promise<GatewayProcess> {
+  const g = await startKafkaGateway(broker.bootstrap, topic, extra);
+  running.push(g);
+  return g;
+}
+
+function statuses(outcomes: Outcome[]): Record<string, number> {
+  const count: Record<string, number> = {};
+  for (const o of outcomes) count[String(o.status)] = (count[String(o.status)] ?? 0) + 1;
+  return count;
+}
+
+describe('gateway --mode kafka into the mock cluster', () => {
+  it('every record answered 200 is in the topic exactly once, where the answer says, in order per client', async () => {
+    const topic = freshTopic('gw-all');
+    const g = await kafkaGateway(topic);
+    const load = startLoad(g.port, 'all', 8);
+    await waitFor('300 answers', () => load.outcomes.length >= 300);
+    const outcomes = await load.stop();
+    expect(statuses(outcomes)).toEqual({ '200': outcomes.length });
+
+    const read = await consumeAll(broker.bootstrap, topic, outcomes.length);
+    const viaKcat = await kcatAll(broker.bootstrap, topic);
+    expect(read).toHaveLength(outcomes.length);
+    expect(viaKcat).toHaveLength(outcomes.length);
+    expect(expectAnsweredInTopic(topic, outcomes, read, viaKcat)).toEqual([]);
+
+    // one client's requests, answered one after another, have rising offsets
+    for (let c = 0; c < 8; c++) {
+      const mine = outcomes.filter((o) => o.client === `all-${c}`).sort((a, b) => a.seq - b.seq);
+      const offsets = mine.map((o) => o.body.offset as number);
+      expect(offsets).toEqual([...offsets].sort((a, b) => a - b));
+    }
+    expect(await g.stop()).toBe(0);
+  });
+
+  it('acks 1 answers 200 with the offset; acks 0 answers 202 without one, and the records still arrive', async () => {
+    const [topic1, topic0] = [freshTopic('gw-acks1'), freshTopic('gw-acks0')];
+    const [g1, g0] = await Promise.all([kafkaGateway(topic1, ['--acks', '1']), kafkaGateway(topic0, ['--acks', '0'])]);
+    const clients = ['a', 'b', 'c', 'd', 'e'];
+    const run = (port: number) => Promise.all(clients.map(async (c) => {
+      const out: Outcome[] = [];
+      for (let seq = 0; seq < 10; seq++) out.push(await send(port, `acks-${c}`, seq));
+      return out;
+    }));
+    const [out1, out0] = (await Promise.all([run(g1.port), run(g0.port)])).map((o) => o.flat());
+
+    expect(statuses(out1)).toEqual({ '200': 50 });
+    const read1 = await consumeAll(broker.bootstrap, topic1, 50);
+    expect(read1).toHaveLength(50);
+    expect(expectAnsweredInTopic(topic1, out1, read1, await kcatAll(broker.bootstrap, topic1))).toEqual([]);
+
+    expect(statuses(out0)).toEqual({ '202': 50 });
+    for (const o of out0) {
+      expect(o.body.offset).toBeUndefined();
+      expect(o.body.accepted).toBe(1);
+    }
+    // sent without acknowledgement: they arrive, each once
+    const read0 = await consumeAll(broker.bootstrap, topic0, 50);
+    expect(read0).toHaveLength(50);
+    const got = read0.map((m) => `${m.key.toString()}/${decodeValue(m.value).metrics[0].value}`).sort();
+    expect(got).toEqual(out0.map((o) => `${o.client}/${o.seq}`).sort());
+    expect(await Promise.all([g1.stop(), g0.stop()])).toEqual([0, 0]);
+  });
+
+  it('broker lost mid-run: 503s (none hangs), no 200 missing; after the broker is back, ready and 200 again', async () => {
+    const topic = freshTopic('gw-lost');
+    const g = await kafkaGateway(topic);
+    const load = startLoad(g.port, 'lost', 6, 5);
+    await waitFor('some 200s before the cut', () => load.outcomes.filter((o) => o.status === 200).length >= 40);
+    await broker.proxy!.cut('refuse');
+    const cutAt = load.outcomes.length;
+    await waitFor('503s after the cut', () => load.outcomes.slice(cutAt).filter((o) => o.status === 503).length >= 20);
+    await waitFor('/readyz 503', async () => (await readyz(g.port)) === 503);
+
+    await broker.proxy!.restore();
+    await waitFor('/readyz 200 after restore', async () => (await readyz(g.port)) === 200);
+    const backAt = load.outcomes.length;
+    await waitFor('200s after restore', () => load.outcomes.slice(backAt).filter((o) => o.status === 200).length >= 20);
+    const outcomes = await load.stop();
+
+    // every request got an HTTP answer: 200, or 503 with Retry-After semantics; none hung
+    const count = statuses(outcomes);
+    expect(Object.keys(count).sort()).toEqual(['200', '503']);
+    for (const o of outcomes.filter((x) => x.status === 503)) expect(o.body.error).toMatch(/retry later/);
+
+    const oks = outcomes.filter((o) => o.status === 200);
+    const read = await consumeAll(broker.bootstrap, topic, oks.length);
+    const extras = expectAnsweredInTopic(topic, oks, read, await kcatAll(broker.bootstrap, topic));
+    // a 503'd record may still have reached Kafka (a lost acknowledgement): then it is one
+    // the client was told to retry, never an unknown one
+    const failed = new Set(outcomes.filter((o) => o.status === 503).map((o) => `${o.client}/${o.seq}`));
+    for (const m of extras) expect(failed.has(`${m.key.toString()}/${decodeValue(m.value).metrics[0].value}`)).toBe(true);
+    expect(logged(g.logs, /kafka sink not ready/)).toBe(true);
+    expect(await g.stop()).toBe(0);
+  });
+
+  it('broker unreachable at start: the gateway starts not ready, answers 503, and turns ready once the broker is back', async () => {
+    const topic = freshTopic('gw-down');
+    await broker.proxy!.cut('refuse');
+    const g = await kafkaGateway(topic);
+    expect(await readyz(g.port)).toBe(503);
+    const first = await send(g.port, 'down-a', 0);
+    expect(first.status).toBe(503);
+    expect(await readyz(g.port)).toBe(503);
+
+    await broker.proxy!.restore();
+    await waitFor('/readyz 200', async () => (await readyz(g.port)) === 200);
+    const ok = await send(g.port, 'down-a', 1);
+    expect(ok.status).toBe(200);
+    const read = await consumeAll(broker.bootstrap, topic, 1);
+    expect(expectAnsweredInTopic(topic, [ok], read, await kcatAll(broker.bootstrap, topic))).toEqual([]);
+    expect(await g.stop()).toBe(0);
+  });
+
+  it('SIGTERM under load exits 0, every 200 is in the topic, and the shutdown line reports undelivered', async () => {
+    const topic = freshTopic('gw-term');
+    const g = await kafkaGateway(topic);
+    const load = startLoad(g.port, 'term', 8);
+    await waitFor('load running', () => load.outcomes.filter((o) => o.status === 200).length >= 100);
+    const code = await g.stop('SIGTERM');
+    const outcomes = await load.stop();
+    expect(code).toBe(0);
+
+    // after the signal: 200 (drained), 503 (shutting down) or a refused connection
+    for (const o of outcomes) expect([200, 503, 'error']).toContain(o.status);
+    const oks = outcomes.filter((o) => o.status === 200);
+    const read = await consumeAll(broker.bootstrap, topic, oks.length);
+    expect(read).toHaveLength(oks.length);
+    expect(expectAnsweredInTopic(topic, oks, read, await kcatAll(broker.bootstrap, topic))).toEqual([]);
+
+    const done = g.logs.find((l) => l.msg === 'shutdown complete');
+    expect(done, JSON.stringify(g.logs.slice(-5))).toBeDefined();
+    expect(done!.undelivered).toBe(0);
+    expect(done!.records).toBe(oks.length);
+  });
+});

@@ -1,0 +1,193 @@
+/**
+ * Helpers for tests that drive the real gateway (a child process) into the mock cluster:
+ * clients that send numbered requests and keep every outcome, polling with deadlines, and
+ * the check that an answered record is in the topic where the answer said.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { Packr, Unpackr } from 'msgpackr';
+import kafkajs, { type PartitionMetadata } from 'kafkajs';
+import { expect } from 'vitest';
+import { SPILL_DIR_NAME } from '../../src/kafka/fallback-sink.ts';
+import { partitionFor } from '../../src/records/partitioner.ts';
+import { postMetrics, startGateway, type GatewayProcess } from '../support/gateway-process.ts';
+import type { KcatMessage, ReadMessage } from './helpers.ts';
+
+const packr = new Packr({ useRecords: false });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+
+/** What one request got: an HTTP status, or 'error' (connection failed), or 'timeout'. */
+export interface Outcome {
+  client: string;
+  seq: number;
+  status: number | 'error' | 'timeout';
+  body: Record<string, unknown>;
+}
+
+/** The body client `client` sends as its request number `seq`. */
+export function bodyFor(client: string, seq: number): { metrics: { name: string; value: number; tags: Record<string, string> }[] } {
+  return { metrics: [{ name: `m-${client}-${seq}`, value: seq, tags: { client } }] };
+}
+
+/** The record value the gateway stores for bodyFor(client, seq): plain msgpack of the body. */
+export function storedValue(client: string, seq: number): Buffer {
+  return packr.pack(bodyFor(client, seq));
+}
+
+/** Decodes a stored msgpack value. */
+export function decodeValue(value: Uint8Array): ReturnType<typeof bodyFor> {
+  return unpackr.unpack(value) as ReturnType<typeof bodyFor>;
+}
+
+/** Sends request `seq` of `client`; never throws, never waits longer than `timeoutMs`. */
+export async function send(port: number, client: string, seq: number, timeoutMs = 60_000): Promise<Outcome> {
+  try {
+    const r = await Promise.race([
+      postMetrics(port, client, bodyFor(client, seq)),
+      new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), timeoutMs).unref()),
+    ]);
+    if (r === 'timeout') return { client, seq, status: 'timeout', body: {} };
+    return { client, seq, status: r.status, body: r.body };
+  } catch {
+    return { client, seq, status: 'error', body: {} };
+  }
+}
+
+/** Concurrent clients, each sending numbered requests one after another until stop() is called. */
+export interface Load {
+  outcomes: Outcome[];
+  /** Stops sending; resolves when every request in flight has its outcome. */
+  stop(): Promise<Outcome[]>;
+}
+
+/** Starts `clients` clients named `<prefix>-<n>`; `pauseMs` between a client's requests. */
+export function startLoad(port: number, prefix: string, clients: number, pauseMs = 0): Load {
+  const outcomes: Outcome[] = [];
+  let stopped = false;
+  const runs = Array.from({ length: clients }, async (_, c) => {
+    const client = `${prefix}-${c}`;
+    for (let seq = 0; !stopped; seq++) {
+      outcomes.push(await send(port, client, seq));
+      if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
+    }
+  });
+  return {
+    outcomes,
+    async stop() {
+      stopped = true;
+      await Promise.all(runs);
+      return outcomes;
+    },
+  };
+}
+
+/** Polls `check` until it returns true; throws naming `what` after `timeoutMs`. */
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000, everyMs = 50): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** GET /readyz: the status code, or 0 when the request failed. */
+export async function readyz(port: number): Promise<number> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+    await res.text();
+    return res.status;
+  } catch {
+    return 0;
+  }
+}
+
+/** Whether a gateway log line (pino JSON) with a message matching `re` was printed. */
+export function logged(logs: Record<string, unknown>[], re: RegExp): boolean {
+  return logs.some((l) => typeof l.msg === 'string' && re.test(l.msg));
+}
+
+const kafkajsDefault = kafkajs.Partitioners.DefaultPartitioner();
+const FOUR_PARTITIONS = [0, 1, 2, 3].map((partitionId) => ({ partitionId, leader: 0 }));
+
+/** The partition kafkajs's own DefaultPartitioner would pick for `key` among 4. */
+export function kafkajsPartition(topic: string, key: string): number {
+  return kafkajsDefault({
+    topic,
+    partitionMetadata: FOUR_PARTITIONS as unknown as PartitionMetadata[],
+    message: { key, value: null },
+  });
+}
+
+/**
+ * Asserts that every outcome answered 200 is in the topic exactly once, as read by the
+ * kafkajs consumer (`read`) and by kcat (`viaKcat`): at the partition and offset answered,
+ * with its key, value (msgpack of the body), content-type header. Returns the messages
+ * that no 200 accounts for (records answered otherwise that still reached Kafka).
+ */
+export function expectAnsweredInTopic(topic: string, oks: Outcome[], read: ReadMessage[], viaKcat: KcatMessage[]): ReadMessage[] {
+  const byPos = new Map<string, ReadMessage[]>();
+  for (const m of read) {
+    const k = `${m.partition}/${m.offset}`;
+    byPos.set(k, [...(byPos.get(k) ?? []), m]);
+  }
+  const kcatByPos = new Map<string, KcatMessage[]>();
+  for (const m of viaKcat) {
+    const k = `${m.partition}/${m.offset}`;
+    kcatByPos.set(k, [...(kcatByPos.get(k) ?? []), m]);
+  }
+  const accounted = new Set<string>();
+  for (const o of oks) {
+    expect(o.status).toBe(200);
+    const pos = `${o.body.partition}/${o.body.offset}`;
+    const p = partitionFor(Buffer.from(o.client), 4);
+    expect(o.body.partition, `${o.client}#${o.seq} partition`).toBe(p);
+    expect(kafkajsPartition(topic, o.client)).toBe(p);
+    const ms = byPos.get(pos) ?? [];
+    expect(ms, `${o.client}#${o.seq} at ${pos} (kafkajs consumer)`).toHaveLength(1);
+    const m = ms[0];
+    expect(m.key.toString()).toBe(o.client);
+    expect(m.value.equals(storedValue(o.client, o.seq))).toBe(true);
+    expect(decodeValue(m.value)).toEqual(bodyFor(o.client, o.seq));
+    expect(m.contentType).toBe('application/msgpack');
+    const ks = kcatByPos.get(pos) ?? [];
+    expect(ks, `${o.client}#${o.seq} at ${pos} (kcat)`).toHaveLength(1);
+    expect(ks[0].key).toBe(o.client);
+    expect(ks[0].headers).toEqual(['content-type', 'application/msgpack']);
+    // kcat prints binary msgpack bytes as U+FFFD; the metric name is plain text in it
+    expect(ks[0].payload).toContain(`m-${o.client}-${o.seq}`);
+    expect(accounted.has(pos), `two 200 answers name ${pos}`).toBe(false);
+    accounted.add(pos);
+  }
+  return read.filter((m) => !accounted.has(`${m.partition}/${m.offset}`));
+}
+
+/** [from, to) as an array. */
+export function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from }, (_, i) => from + i);
+}
+
+/**
+ * The request numbers of `client`'s messages in offset order, checking that each is at
+ * the client's partition with the exact bytes the gateway stores.
+ */
+export function valuesOf(read: ReadMessage[], client: string): number[] {
+  const mine = read.filter((m) => m.key.toString() === client).sort((a, b) => a.offset - b.offset);
+  for (const m of mine) {
+    expect(m.partition).toBe(partitionFor(Buffer.from(client), 4));
+    expect(m.contentType).toBe('application/msgpack');
+    const seq = decodeValue(m.value).metrics[0].value;
+    expect(m.value.equals(storedValue(client, seq))).toBe(true);
+  }
+  return mine.map((m) => decodeValue(m.value).metrics[0].value);
+}
+
+/** A check for waitFor: the spill directory of `dataDir` is gone (replayed and freed). */
+export function spillGone(dataDir: string): () => boolean {
+  return () => !existsSync(path.join(dataDir, SPILL_DIR_NAME));
+}
+
+/** Starts the gateway in Kafka mode: 2 workers, 4 partitions, plus `extra` flags. */
+export function startKafkaGateway(bootstrap: string, topic: string, extra: string[] = []): Promise<GatewayProcess> {
+  return startGateway(['--mode', 'kafka', '--brokers', bootstrap, '--topic', topic, '--workers', '2', '--partitions', '4', ...extra]);
+}
