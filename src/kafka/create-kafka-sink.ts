@@ -45,6 +45,8 @@ export async function createKafkaSink(config: GatewayConfig, logger: Logger): Pr
     compression: config.compression,
     idempotent: config.idempotent,
     flushTimeoutMs: producerFlushMs,
+    requestTimeoutMs: config.kafkaTimeoutMs,
+    retries: config.kafkaRetries,
     clientId: 'metricstream',
     logger: log,
     expectPartitions: config.partitions,

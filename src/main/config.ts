@@ -31,6 +31,8 @@ export interface GatewayConfig {
   idempotent: boolean;
   flushTimeoutMs: number;
   fallback: 'none' | 'file';
+  kafkaTimeoutMs: number;
+  kafkaRetries: number;
 }
 
 const OPTIONS = {
@@ -56,6 +58,8 @@ const OPTIONS = {
   idempotent: { type: 'boolean' },
   'flush-timeout': { type: 'string' },
   fallback: { type: 'string' },
+  'kafka-timeout': { type: 'string' },
+  'kafka-retries': { type: 'string' },
 } as const;
 
 export const USAGE = `Usage: npm start -- [options]
@@ -86,6 +90,9 @@ Options:
       --idempotent         idempotent producer (implies acks all, one request in flight)
       --flush-timeout DUR  bounded flush at shutdown (default 10s)
       --fallback none|file when Kafka is down: answer 503 (default) or spill to the local log
+      --kafka-timeout DUR  one produce request's timeout (default 10s)
+      --kafka-retries N    retries of a failed send, with backoff (default 3); a silent broker
+                           holds a request about (retries+1) x 2 x kafka-timeout before 503/spill
   -h, --help               this text
 
 Sizes take b, kb, mb, gb (powers of 1024); durations take ms, s, m.`;
@@ -172,5 +179,7 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
     idempotent,
     flushTimeoutMs: parseDuration('flush-timeout', values['flush-timeout'] ?? '10s'),
     fallback: oneOf('fallback', values.fallback ?? 'none', ['none', 'file'] as const),
+    kafkaTimeoutMs: parseDuration('kafka-timeout', values['kafka-timeout'] ?? '10s'),
+    kafkaRetries: parseInteger('kafka-retries', values['kafka-retries'] ?? '3', 0, 100),
   };
 }

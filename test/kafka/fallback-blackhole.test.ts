@@ -28,7 +28,7 @@ afterAll(async () => {
 });
 
 async function fallbackGateway(topic: string, dataDir: string): Promise<GatewayProcess> {
-  const g = await startKafkaGateway(broker.bootstrap, topic, ['--fallback', 'file', '--data-dir', dataDir]);
+  const g = await startKafkaGateway(broker.bootstrap, topic, ['--fallback', 'file', '--data-dir', dataDir, '--kafka-timeout', '2s', '--kafka-retries', '1']);
   running.push(g);
   return g;
 }
