@@ -100,10 +100,15 @@ export function createGatewayMetrics(workers: () => WorkerView[], sink: Sink): G
     ),
   );
   const sinkLabel = { sink: sink.name };
-  const ready = new Gauge({ name: 'metricstream_sink_ready', help: '1 when the sink accepts writes.', labelNames: ['sink'], registers: [registry], collect() {
-    this.set(sinkLabel, sink.isReady() ? 1 : 0);
-  } });
-  void ready;
+  new Gauge({
+    name: 'metricstream_sink_ready',
+    help: '1 when the sink accepts writes.',
+    labelNames: ['sink'],
+    registers: [registry],
+    collect() {
+      this.set(sinkLabel, sink.isReady() ? 1 : 0);
+    },
+  });
   const drainBatch = new Histogram({
     name: 'metricstream_owner_drain_batch_records',
     help: 'Records the owner read in one drain pass over all rings (passes that found any).',
@@ -127,6 +132,15 @@ export function createGatewayMetrics(workers: () => WorkerView[], sink: Sink): G
   const durable = new Counter({ name: 'metricstream_records_durable_total', help: 'Records the sink made durable (or sent, for Kafka acks 0).', labelNames: ['sink'], registers: [registry] });
   const failed = new Counter({ name: 'metricstream_records_failed_total', help: 'Records the sink could not make durable (answered 503).', labelNames: ['sink'], registers: [registry] });
   const sinkErrors = new Counter({ name: 'metricstream_sink_errors_total', help: 'Sink appends that failed for at least one record.', labelNames: ['sink'], registers: [registry] });
+  new Gauge({
+    name: 'metricstream_spill_pending_records',
+    help: 'Kafka --fallback file: records in the local spill not yet replayed to Kafka.',
+    registers: [registry],
+    collect() {
+      const pendingReplay = (sink as { pendingReplay?: unknown }).pendingReplay;
+      this.set(typeof pendingReplay === 'number' ? pendingReplay : 0);
+    },
+  });
   const pending = new Gauge({ name: 'metricstream_shutdown_pending_records', help: 'Records still awaiting the sink when shutdown began draining.', registers: [registry] });
   return {
     registry,
