@@ -1,26 +1,51 @@
 /**
  * `npm run consume -- --data-dir ./data --from-beginning --exit-at-end [--max-records N]`
+ * `npm run consume -- --group storage-writer [--data-dir ./data] [--show-lag] ...`
+ * `npm run consume -- --mode kafka --brokers host:port --topic metrics --group g ...`
  *
- * Prints the partition log as JSON lines, one per record:
+ * Prints records as JSON lines, one per record:
  * {"partition":0,"offset":12,"key":"client-1","timestamp":1700000000000,"value":{...}}
  * A value that cannot be decoded is printed as "valueBase64" with a "valueError".
- * Exit: 0 done (or interrupted), 1 the log could not be read, 2 bad arguments.
+ * Without --group it is the plain reader (no group, no commits); with --group it is a
+ * member of that consumer group (partitions shared with the other members, offsets
+ * committed after each batch is printed).
+ * Exit: 0 done (or interrupted), 1 the log or topic could not be read, 2 bad arguments.
  */
 import { parseArgs } from 'node:util';
-import { jsonReplacer, readPlain } from './plain-reader.ts';
+import { createConsumer, groupLag } from './create-consumer.ts';
+import { lagText, recordLine } from './output.ts';
+import type { OutputFormat } from './output.ts';
+import { readPlain } from './plain-reader.ts';
 import type { ConsumedRecord } from './plain-reader.ts';
+import type { ConsumerEvent, ConsumerOptions } from './types.ts';
 
 const USAGE = `Usage: npm run consume -- [options]
 
-Prints the records of a metricstream partition log as JSON lines
+Prints the records of a metricstream partition log (or Kafka topic) as JSON lines
 {"partition","offset","key","timestamp","value"}. Per-partition order holds.
 
 Options:
-  --data-dir <dir>     the log's data dir (default ./data)
-  --from-beginning     start at the earliest retained record (default: only new records)
-  --exit-at-end        exit once everything written so far is printed (default: follow)
-  --max-records <n>    exit after n records
-  -h, --help           show this help
+  --data-dir <dir>          the log's data dir (default ./data)
+  --from-beginning          start at the earliest retained record (default: only new records);
+                            with --group: only where the group has no committed offset
+  --exit-at-end             exit once everything written so far is printed (default: follow)
+  --max-records <n>         exit after n records
+  --format ndjson|pretty    output format (default ndjson)
+  -h, --help                show this help
+
+Consumer groups:
+  --group <name>            join this consumer group: its members share the partitions and
+                            resume from the group's committed offsets (committed after
+                            each batch is printed: at-least-once)
+  --session-timeout <t>     a member silent this long is gone and its partitions move
+                            (e.g. 6s, 1500ms; default 6s)
+  --show-lag                print the group's lag per partition (end - committed) and exit
+  --member-id <id>          this member's id (default host-pid-random)
+
+Kafka:
+  --mode log|kafka          read the local log (default) or a Kafka topic (needs --group)
+  --brokers <host:port,..>  Kafka bootstrap servers
+  --topic <name>            Kafka topic (default metrics)
 `;
 
 function usageError(message: string): never {
@@ -36,6 +61,14 @@ function parse() {
         'from-beginning': { type: 'boolean', default: false },
         'exit-at-end': { type: 'boolean', default: false },
         'max-records': { type: 'string' },
+        format: { type: 'string', default: 'ndjson' },
+        group: { type: 'string' },
+        'session-timeout': { type: 'string' },
+        'show-lag': { type: 'boolean', default: false },
+        'member-id': { type: 'string' },
+        mode: { type: 'string', default: 'log' },
+        brokers: { type: 'string' },
+        topic: { type: 'string', default: 'metrics' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -46,20 +79,102 @@ function parse() {
   }
 }
 
-function line(r: ConsumedRecord): string {
-  const out: Record<string, unknown> = {
-    partition: r.partition,
-    offset: r.offset,
-    key: r.key,
-    timestamp: r.timestamp,
-  };
-  if (r.valueError === undefined) {
-    out.value = r.value;
-  } else {
-    out.valueBase64 = Buffer.from(r.rawValue ?? new Uint8Array(0)).toString('base64');
-    out.valueError = r.valueError;
+type Args = ReturnType<typeof parse>;
+
+/** "6s", "1500ms" or "1500" (ms) -> ms. */
+function parseDuration(flag: string, text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(text.trim());
+  const ms = m ? Number(m[1]) * (m[2] === 's' ? 1000 : 1) : NaN;
+  if (!(ms >= 100 && ms <= 3_600_000)) usageError(`${flag} must be a duration from 100ms to 1h (e.g. 6s, 1500ms), got "${text}"`);
+  return Math.round(ms);
+}
+
+/**
+ * Writes to stdout; resolves once the OS took the bytes (rejects if it would not, e.g. the
+ * reader of the pipe is gone), and waits when the pipe is full, so that a group member
+ * commits only what it really printed and a slow `| less` slows it down without loss.
+ */
+function writeOut(text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const full = !process.stdout.write(text, (err) => {
+      if (err) reject(err);
+      else if (!full) resolve();
+    });
+    if (full) process.stdout.once('drain', resolve);
+  });
+}
+
+function batchText(batch: ConsumedRecord[], format: OutputFormat): string {
+  let text = '';
+  for (const r of batch) {
+    text += recordLine(r, format) + '\n';
+    if (r.valueError !== undefined) {
+      process.stderr.write(`consume: partition ${r.partition} offset ${r.offset}: ${r.valueError}\n`);
+    }
   }
-  return JSON.stringify(out, jsonReplacer);
+  return text;
+}
+
+function describeEvent(group: string, e: ConsumerEvent): string {
+  switch (e.type) {
+    case 'assigned':
+      return `group ${group} generation ${e.generation}: member ${e.memberId} reads partitions [${e.partitions.join(',')}]`;
+    case 'retention-skip':
+      return (
+        `partition ${e.partition}: committed offset ${e.committedOffset} was deleted by retention; ` +
+        `continuing at the earliest offset ${e.earliestOffset} (${e.earliestOffset - e.committedOffset} records skipped)`
+      );
+    case 'commit-refused':
+      return `partition ${e.partition}: commit of offset ${e.offset} refused: ${e.reason}`;
+    case 'warning':
+      return e.message;
+  }
+}
+
+async function runPlain(args: Args, maxRecords: number | undefined, format: OutputFormat, signal: AbortSignal): Promise<void> {
+  const records = readPlain({
+    dataDir: args['data-dir'],
+    fromBeginning: args['from-beginning'],
+    follow: !args['exit-at-end'],
+    maxRecords,
+    signal,
+    onSkipped: (p, from, count) =>
+      process.stderr.write(
+        `consume: partition ${p}: offsets ${from}..${from + count - 1} were deleted by retention; ` +
+          `continuing at ${from + count}\n`,
+      ),
+  });
+  for await (const batch of records) await writeOut(batchText(batch, format));
+}
+
+function consumerOptions(args: Args, group: string): ConsumerOptions {
+  const common = {
+    group,
+    fromBeginning: args['from-beginning'],
+    sessionTimeoutMs: args['session-timeout'] === undefined ? undefined : parseDuration('--session-timeout', args['session-timeout']),
+    onEvent: (e: ConsumerEvent) => process.stderr.write(`consume: ${describeEvent(group, e)}\n`),
+  };
+  if (args.mode === 'kafka') {
+    if (args.brokers === undefined) usageError('--mode kafka needs --brokers host:port[,host:port...]');
+    return { mode: 'kafka', brokers: args.brokers, topic: args.topic, ...common };
+  }
+  return { mode: 'log', dataDir: args['data-dir'], memberId: args['member-id'], ...common };
+}
+
+/**
+ * kafkajs arms timers with negative delays (Node clamps them to 1 ms, which is what
+ * kafkajs means) and Node prints a TimeoutNegativeWarning for each on stderr. The npm
+ * scripts that start kafkajs pass --disable-warning=TimeoutNegativeWarning; `npm run
+ * consume` cannot (the log mode needs no flag), so this process drops that one warning.
+ */
+function quietNegativeTimeoutWarnings(): void {
+  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const opt = rest[0];
+    const type = typeof opt === 'string' ? opt : (opt as { type?: string } | undefined)?.type;
+    if (type === 'TimeoutNegativeWarning' || (warning instanceof Error && warning.name === 'TimeoutNegativeWarning')) return;
+    emit(warning, ...rest);
+  }) as typeof process.emitWarning;
 }
 
 async function main(): Promise<void> {
@@ -75,39 +190,66 @@ async function main(): Promise<void> {
       usageError(`--max-records must be a positive integer, got "${args['max-records']}"`);
     }
   }
+  if (args.format !== 'ndjson' && args.format !== 'pretty') usageError(`--format must be ndjson or pretty, got "${args.format}"`);
+  const format: OutputFormat = args.format;
+  if (args.mode !== 'log' && args.mode !== 'kafka') usageError(`--mode must be log or kafka, got "${args.mode}"`);
+  const group = args.group;
+  if (group === undefined) {
+    if (args.mode === 'kafka') usageError('--mode kafka needs --group');
+    if (args['show-lag']) usageError('--show-lag needs --group');
+    for (const f of ['session-timeout', 'member-id'] as const) {
+      if (args[f] !== undefined) usageError(`--${f} needs --group`);
+    }
+  }
 
-  const stop = new AbortController();
-  process.once('SIGINT', () => stop.abort());
-  process.once('SIGTERM', () => stop.abort());
-  // `consume | head` closes the pipe early: that is a normal end, not an error.
+  if (group === undefined) {
+    // `consume | head` closes the pipe early: that is a normal end, not an error.
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(0);
+      throw err;
+    });
+    const stop = new AbortController();
+    process.once('SIGINT', () => stop.abort());
+    process.once('SIGTERM', () => stop.abort());
+    await runPlain(args, maxRecords, format, stop.signal);
+    return;
+  }
+
+  const opts = consumerOptions(args, group);
+  if (opts.mode === 'kafka') quietNegativeTimeoutWarnings();
+  if (args['show-lag']) {
+    const lag = await groupLag(
+      opts.mode === 'log'
+        ? { mode: 'log', dataDir: opts.dataDir, group }
+        : { mode: 'kafka', brokers: opts.brokers, topic: opts.topic, group },
+    );
+    await writeOut(lagText(group, lag, format));
+    return;
+  }
+  const consumer = createConsumer(opts);
+  // `consume | head` closes the pipe early: the batch that failed to print is not
+  // committed (the handler rejects), the member leaves the group cleanly, exit 0.
+  let stdoutGone = false;
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
+    if (err.code !== 'EPIPE') throw err;
+    stdoutGone = true;
+  });
+  // First signal: finish the batch in flight, commit it, leave the group. Second: exit now.
+  const onSignal = (): void => {
+    process.once('SIGINT', () => process.exit(130));
+    process.once('SIGTERM', () => process.exit(143));
+    void consumer.stop();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await consumer.run(async ({ records }) => writeOut(batchText(records, format)), {
+      exitAtEnd: args['exit-at-end'],
+      maxRecords,
+    });
+  } catch (err) {
+    if (stdoutGone || (err as NodeJS.ErrnoException).code === 'EPIPE') return;
     throw err;
-  });
-
-  const records = readPlain({
-    dataDir: args['data-dir'],
-    fromBeginning: args['from-beginning'],
-    follow: !args['exit-at-end'],
-    maxRecords,
-    signal: stop.signal,
-    onSkipped: (p, from, count) =>
-      process.stderr.write(
-        `consume: partition ${p}: offsets ${from}..${from + count - 1} were deleted by retention; ` +
-          `continuing at ${from + count}\n`,
-      ),
-  });
-  for await (const batch of records) {
-    let text = '';
-    for (const r of batch) {
-      text += line(r) + '\n';
-      if (r.valueError !== undefined) {
-        process.stderr.write(`consume: partition ${r.partition} offset ${r.offset}: ${r.valueError}\n`);
-      }
-    }
-    if (!process.stdout.write(text)) {
-      await new Promise<void>((resolve) => process.stdout.once('drain', resolve));
-    }
   }
 }
 

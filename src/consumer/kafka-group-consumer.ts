@@ -1,0 +1,256 @@
+/**
+ * A consumer-group member on a Kafka topic, through a kafkajs consumer group (JoinGroup,
+ * SyncGroup, Heartbeat, OffsetCommit on the broker). Same Consumer API as the log mode.
+ *
+ * At-least-once: auto-commit and auto-resolve are off; after the handler resolves, the
+ * batch's last offset is resolved and committed explicitly (next offset = last + 1). A
+ * commit from a member whose generation is gone is refused by the broker (kafkajs then
+ * rejoins); its batch is read again by the partition's next owner.
+ */
+import kafkajs from 'kafkajs';
+import type { Admin, Consumer as KafkaJsConsumer, EachBatchPayload } from 'kafkajs';
+import { kafkajsLogCreator, silentLogger } from '../kafka/kafkajs-log.ts';
+import type { SinkLogger } from '../kafka/kafkajs-log.ts';
+import { ContentType } from '../sink/sink.ts';
+import { toConsumedRecord } from './decode.ts';
+import type { BatchHandler, Consumer, ConsumerEvent, KafkaConsumerOptions, PartitionLag, RunOptions } from './types.ts';
+
+const { Kafka, logLevel } = kafkajs;
+
+export const DEFAULT_KAFKA_SESSION_TIMEOUT_MS = 6000;
+/** How often exitAtEnd compares committed offsets with the partitions' ends. */
+const END_CHECK_MS = 300;
+/** Rejoins in a row after the broker refused a group request, before giving up. */
+const MAX_REJOINS = 5;
+
+function brokerList(brokers: string | string[]): string[] {
+  return (Array.isArray(brokers) ? brokers : brokers.split(',')).map((b) => b.trim()).filter((b) => b !== '');
+}
+
+/** The content type a record's `content-type` header names (what the Kafka sink writes). */
+function contentTypeOf(header: Buffer | string | (Buffer | string)[] | undefined, value: Buffer): number {
+  const h = Array.isArray(header) ? header[0] : header;
+  const name = h === undefined ? '' : String(h);
+  if (name === 'application/msgpack') return ContentType.msgpack;
+  if (name === 'application/json') return ContentType.json;
+  if (name !== '') return 0; // unknown: printed raw with the reason
+  // No header (another producer): JSON objects start with "{", our msgpack maps do not.
+  return value[0] === 0x7b ? ContentType.json : ContentType.msgpack;
+}
+
+function kafkaClient(opts: KafkaConsumerOptions, logger: SinkLogger): InstanceType<typeof Kafka> {
+  return new Kafka({
+    clientId: opts.clientId ?? 'metricstream-consumer',
+    brokers: brokerList(opts.brokers),
+    // kafkajs logs to stdout by default; stdout carries the records.
+    logLevel: logLevel.WARN,
+    logCreator: kafkajsLogCreator(logger),
+  });
+}
+
+/**
+ * Lag of `group` on `topic` per partition (high watermark − committed offset), as of now.
+ * Works whether or not any member runs.
+ */
+export async function kafkaGroupLag(opts: { brokers: string | string[]; topic: string; group: string }): Promise<PartitionLag[]> {
+  const admin = new Kafka({ clientId: 'metricstream-lag', brokers: brokerList(opts.brokers), logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    return await lagWith(admin, opts.topic, opts.group);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function lagWith(admin: Admin, topic: string, group: string): Promise<PartitionLag[]> {
+  const ends = await admin.fetchTopicOffsets(topic);
+  const [committed] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+  const byPartition = new Map<number, number>();
+  for (const p of committed?.partitions ?? []) byPartition.set(p.partition, Number(p.offset));
+  return ends
+    .map((e) => {
+      const c = byPartition.get(e.partition);
+      const committedOffset = c === undefined || c < 0 ? null : c;
+      const end = Number(e.high);
+      const from = committedOffset ?? Number(e.low);
+      return { partition: e.partition, endOffset: end, committedOffset, lag: Math.max(0, end - from) };
+    })
+    .sort((a, b) => a.partition - b.partition);
+}
+
+/** See the module comment. Create through createConsumer({mode: 'kafka', ...}). */
+export class KafkaGroupConsumer implements Consumer {
+  readonly #opts: KafkaConsumerOptions;
+  #running: Promise<void> | null = null;
+  #finish: (() => void) | null = null;
+  #stopRequested = false;
+
+  constructor(opts: KafkaConsumerOptions) {
+    this.#opts = opts;
+  }
+
+  run(handler: BatchHandler, opts: RunOptions = {}): Promise<void> {
+    if (this.#running !== null) return Promise.reject(new Error('run() was already called on this consumer'));
+    this.#running = this.#run(handler, opts);
+    return this.#running;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopRequested = true;
+    this.#finish?.();
+    await this.#running?.catch(() => {});
+  }
+
+  lag(): Promise<PartitionLag[]> {
+    return kafkaGroupLag({ brokers: this.#opts.brokers, topic: this.#opts.topic, group: this.#opts.group });
+  }
+
+  #emit(e: ConsumerEvent): void {
+    this.#opts.onEvent?.(e);
+  }
+
+  async #run(handler: BatchHandler, runOpts: RunOptions): Promise<void> {
+    const o = this.#opts;
+    const logger: SinkLogger = {
+      ...silentLogger,
+      warn: (_obj, msg) => this.#emit({ type: 'warning', message: `kafkajs: ${msg ?? ''}` }),
+    };
+    const kafka = kafkaClient(o, logger);
+    let remaining = runOpts.maxRecords ?? Infinity;
+    let failure: unknown = null;
+    let finished = false;
+    const done = new Promise<void>((resolve) => {
+      this.#finish = () => {
+        finished = true;
+        resolve();
+      };
+    });
+    if (this.#stopRequested) this.#finish?.();
+    let assigned: number[] | null = null;
+    let joins = 0;
+
+    const eachBatch = async ({ batch, resolveOffset, commitOffsetsIfNecessary, isRunning, isStale }: EachBatchPayload) => {
+      if (finished || !isRunning() || isStale() || batch.messages.length === 0) return;
+      const messages = batch.messages.slice(0, Number.isFinite(remaining) ? remaining : undefined);
+      if (messages.length === 0) return;
+      const records = messages.map((m) => {
+        const value = m.value ?? Buffer.alloc(0);
+        return toConsumedRecord(
+          batch.partition,
+          Number(m.offset),
+          m.key ?? Buffer.alloc(0),
+          Number(m.timestamp),
+          contentTypeOf(m.headers?.['content-type'], value),
+          value,
+        );
+      });
+      try {
+        await handler({ partition: batch.partition, records });
+      } catch (err) {
+        // Not thrown to kafkajs, which would retry the batch forever: stop instead, as
+        // the log mode does. Nothing is resolved or committed for this batch.
+        failure ??= err;
+        this.#finish?.();
+        return;
+      }
+      const last = messages[messages.length - 1].offset;
+      resolveOffset(last);
+      const next = String(Number(last) + 1);
+      // Refused by the broker (ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS) when this member's
+      // generation is gone: kafkajs rejoins, the batch is read again by its next owner.
+      await commitOffsetsIfNecessary({ topics: [{ topic: o.topic, partitions: [{ partition: batch.partition, offset: next }] }] });
+      remaining -= messages.length;
+      if (remaining <= 0) this.#finish?.();
+    };
+
+    let admin: Admin | null = null;
+    let endTimer: NodeJS.Timeout | null = null;
+    try {
+      if (runOpts.exitAtEnd) {
+        admin = kafka.admin();
+        await admin.connect();
+        const a = admin;
+        const check = async (): Promise<void> => {
+          endTimer = null;
+          if (finished) return;
+          try {
+            if (assigned !== null && (await this.#atEnd(a, assigned))) {
+              this.#finish?.();
+              return;
+            }
+          } catch {
+            // a rebalance or a broker hiccup: look again
+          }
+          endTimer = setTimeout(() => void check(), END_CHECK_MS);
+        };
+        endTimer = setTimeout(() => void check(), END_CHECK_MS);
+      }
+      // kafkajs gives up for good when the broker answers a group request with an error it
+      // does not retry (the librdkafka mock answers a follower's SyncGroup that arrives
+      // after the leader's with INVALID_REQUEST, for one). A member is not meant to leave
+      // its group over that: rejoin with a new kafkajs consumer, a few times in a row.
+      let refusals = 0;
+      while (!finished) {
+        const consumer = this.#newConsumer(kafka);
+        let crashed: (err: unknown) => void = () => {};
+        const crash = new Promise<unknown>((resolve) => (crashed = resolve));
+        consumer.on(consumer.events.GROUP_JOIN, (e) => {
+          refusals = 0;
+          assigned = [...(e.payload.memberAssignment[o.topic] ?? [])].sort((x, y) => x - y);
+          // kafkajs has no generation id in the event; the join count stands in for it.
+          this.#emit({ type: 'assigned', generation: ++joins, memberId: e.payload.memberId, partitions: assigned });
+        });
+        consumer.on(consumer.events.CRASH, (e) => {
+          if (!e.payload.restart) crashed(e.payload.error); // else kafkajs restarts by itself
+        });
+        let err: unknown = null;
+        try {
+          await consumer.connect();
+          await consumer.subscribe({ topic: o.topic, fromBeginning: o.fromBeginning ?? false });
+          await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
+          err = await Promise.race([done.then(() => null), crash]);
+        } catch (e) {
+          err = e;
+        } finally {
+          // Waits for the batch in flight (handled and committed), then leaves the group.
+          await consumer.disconnect().catch(() => {});
+        }
+        if (err === null || finished) break;
+        if ((err as Error).name !== 'KafkaJSProtocolError' || ++refusals > MAX_REJOINS) {
+          failure ??= err;
+          break;
+        }
+        this.#emit({ type: 'warning', message: `the broker refused a group request (${(err as Error).message}); rejoining` });
+        await new Promise((r) => setTimeout(r, 300 * refusals));
+      }
+    } finally {
+      if (endTimer) clearTimeout(endTimer);
+      await admin?.disconnect().catch(() => {});
+    }
+    if (failure !== null) throw failure;
+  }
+
+  #newConsumer(kafka: InstanceType<typeof Kafka>): KafkaJsConsumer {
+    const sessionTimeout = this.#opts.sessionTimeoutMs ?? DEFAULT_KAFKA_SESSION_TIMEOUT_MS;
+    return kafka.consumer({
+      groupId: this.#opts.group,
+      sessionTimeout,
+      // The broker waits up to this long for members to rejoin during a rebalance.
+      rebalanceTimeout: sessionTimeout,
+      heartbeatInterval: Math.max(100, Math.floor(sessionTimeout / 3)),
+      maxWaitTimeInMs: 250,
+    });
+  }
+
+  /** Whether the group committed everything of `partitions` that the topic holds now. */
+  async #atEnd(admin: Admin, partitions: number[]): Promise<boolean> {
+    const lag = await lagWith(admin, this.#opts.topic, this.#opts.group);
+    return partitions.every((p) => {
+      const l = lag.find((x) => x.partition === p);
+      if (l === undefined) return false;
+      // Never committed and not from the beginning: kafkajs starts at the end.
+      if (l.committedOffset === null) return l.lag === 0 || !this.#opts.fromBeginning;
+      return l.lag === 0;
+    });
+  }
+}

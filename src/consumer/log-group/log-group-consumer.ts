@@ -1,0 +1,197 @@
+/**
+ * A consumer-group member on the local partition log: the read loop on top of
+ * GroupMember (which does leases, generations and fenced commits).
+ *
+ * One loop per member reads its partitions round-robin, a batch at a time, calls the
+ * handler, then commits. Membership changes are applied by the loop itself between
+ * batches (never while a batch is in flight), which is what makes "stop reading, then
+ * release" ordered: a revoked partition is dropped from the lease only after its last
+ * batch was handled.
+ */
+import { LogReader } from '../../log/log-reader.ts';
+import { toConsumedRecord } from '../decode.ts';
+import type { BatchHandler, Consumer, ConsumerEvent, LogConsumerOptions, PartitionLag, RunOptions } from '../types.ts';
+import { ChangeWaiter } from './change-waiter.ts';
+import { logGroupLag } from './group-lag.ts';
+import { GroupMember } from './group-member.ts';
+import { readCommitted } from './offset-store.ts';
+
+export const DEFAULT_SESSION_TIMEOUT_MS = 6000;
+const DEFAULT_BATCH = 500;
+const MAX_POLL_MS = 250;
+
+/** See the module comment. Create through createConsumer({mode: 'log', ...}). */
+export class LogGroupConsumer implements Consumer {
+  readonly #opts: LogConsumerOptions;
+  #stopping = false;
+  #running: Promise<void> | null = null;
+  #waiter: ChangeWaiter | null = null;
+
+  constructor(opts: LogConsumerOptions) {
+    this.#opts = opts;
+  }
+
+  run(handler: BatchHandler, opts: RunOptions = {}): Promise<void> {
+    if (this.#running !== null) return Promise.reject(new Error('run() was already called on this consumer'));
+    this.#running = this.#run(handler, opts);
+    return this.#running;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    this.#waiter?.wake();
+    await this.#running?.catch(() => {});
+  }
+
+  lag(): Promise<PartitionLag[]> {
+    return logGroupLag(this.#opts.dataDir, this.#opts.group);
+  }
+
+  #emit(e: ConsumerEvent): void {
+    this.#opts.onEvent?.(e);
+  }
+
+  async #run(handler: BatchHandler, runOpts: RunOptions): Promise<void> {
+    const o = this.#opts;
+    const batchMax = o.maxBatchRecords ?? DEFAULT_BATCH;
+    let remaining = runOpts.maxRecords ?? Infinity;
+    const reader = await LogReader.open(o.dataDir);
+    const waiter = new ChangeWaiter([o.dataDir], Math.min(o.pollMs ?? MAX_POLL_MS, MAX_POLL_MS));
+    this.#waiter = waiter;
+    if (this.#stopping) waiter.wake();
+    let member: GroupMember | null = null;
+    /** Partitions this member reads now -> next offset to read. */
+    const owned = new Map<number, number>();
+    let announced = -1;
+    try {
+      member = await GroupMember.join({
+        dataDir: o.dataDir,
+        group: o.group,
+        partitions: reader.partitions,
+        memberId: o.memberId,
+        sessionTimeoutMs: o.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
+        onChange: () => waiter.wake(),
+        onWarning: (message) => this.#emit({ type: 'warning', message }),
+      });
+      while (!this.#stopping && remaining > 0) {
+        const seen = waiter.seq;
+        if (member.lapsed) {
+          if (owned.size > 0) {
+            this.#emit({
+              type: 'warning',
+              message: `member ${member.memberId}: lease ran out (process stopped or starved); dropping partitions ${[...owned.keys()].join(',')} without committing`,
+            });
+          }
+          owned.clear();
+          await member.ackLapse();
+          continue;
+        }
+        const { settled, generation } = await this.#sync(member, reader, owned);
+        if (settled && generation !== announced) {
+          announced = generation;
+          this.#emit({ type: 'assigned', generation, memberId: member.memberId, partitions: [...owned.keys()].sort((a, b) => a - b) });
+        }
+        let readAny = false;
+        // Each partition's commit runs while the next partition's batch is read and
+        // handled (one commit per partition per pass, so they cannot reorder); all of them
+        // finish before the pass ends, i.e. before any partition can be released.
+        const commits: Promise<void>[] = [];
+        try {
+          for (const [p, from] of owned) {
+            // A new generation or a lapse is applied (by #sync) before reading on.
+            if (this.#stopping || remaining <= 0 || member.lapsed || !member.leaseValid()) break;
+            if ((member.generation?.generation ?? 0) !== generation) break;
+            const res = await reader.read(p, from, Math.min(batchMax, remaining));
+            if (res.skipped > 0) {
+              this.#emit({ type: 'retention-skip', partition: p, committedOffset: from, earliestOffset: from + res.skipped });
+            }
+            owned.set(p, res.nextOffset);
+            if (res.records.length === 0) continue;
+            readAny = true;
+            const records = res.records.map((r) => toConsumedRecord(p, r.offset, r.key, r.timestamp, r.contentType, r.value));
+            await handler({ partition: p, records });
+            remaining -= records.length;
+            const m = member;
+            commits.push(
+              m.commit(p, res.nextOffset).then((c) => {
+                if (!c.ok) this.#emit({ type: 'commit-refused', partition: p, offset: res.nextOffset, reason: c.reason });
+              }),
+            );
+          }
+        } finally {
+          // Also when the handler failed: the batches before it were handled.
+          const results = await Promise.allSettled(commits);
+          const failed = results.find((r) => r.status === 'rejected');
+          if (failed) throw (failed as PromiseRejectedResult).reason;
+        }
+        if (readAny) continue;
+        if (runOpts.exitAtEnd && settled && member.leaseValid() && (member.generation?.generation ?? 0) === generation) break;
+        // Not leaseValid (a heartbeat is late) also lands here: wait for it, do not spin.
+        await waiter.wait(seen);
+      }
+    } finally {
+      // Reading has stopped: releasing the partitions is now safe (leave deletes the lease).
+      owned.clear();
+      waiter.close();
+      this.#waiter = null;
+      try {
+        await member?.leave();
+      } finally {
+        await reader.close();
+      }
+    }
+  }
+
+  /**
+   * Makes `owned` match the adopted generation: drops revoked partitions and releases
+   * them, then starts newly assigned ones that no other live member still claims.
+   * `settled` is false while some assigned partition could not be started yet.
+   */
+  async #sync(
+    member: GroupMember,
+    reader: LogReader,
+    owned: Map<number, number>,
+  ): Promise<{ settled: boolean; generation: number }> {
+    const generation = member.generation?.generation ?? 0;
+    const mine = new Set(member.assigned());
+    for (const p of owned.keys()) if (!mine.has(p)) owned.delete(p);
+    const toStart = [...mine].filter((p) => !owned.has(p));
+    if (toStart.length > 0 && !member.leaseValid()) {
+      await member.setClaims(owned.keys()); // releases what was revoked, claims nothing new
+      return { settled: false, generation };
+    }
+    // The lease claims what we read plus what we are about to start, and is rewritten only
+    // when that changes (a waiting member does not rewrite its lease on every wake-up,
+    // which would wake the others, which would wake it...). Dropping revoked partitions
+    // from the claims happens here, after the loop stopped reading them.
+    await member.setClaims([...owned.keys(), ...toStart]);
+    if (toStart.length === 0) return { settled: true, generation };
+
+    // Claim first, then check: a member that started a partition either published its
+    // claim before we read the leases below (and we wait for it), or it checks the
+    // generation after our claim is visible and finds one that gives it to us.
+    const now = await member.refreshGeneration();
+    if ((now?.generation ?? 0) !== generation || member.lapsed) return { settled: false, generation };
+    const taken = await member.claimsOfOthers();
+    for (const p of toStart) {
+      if (taken.has(p)) continue; // its previous owner has not released it yet
+      owned.set(p, await this.#startOffset(member, reader, p));
+    }
+    return { settled: owned.size === mine.size, generation };
+  }
+
+  /**
+   * Where this member starts `p`: the group's committed offset, or, when the group never
+   * committed it, the beginning or end per fromBeginning. A start at the end is committed
+   * at once, so that records written after it are not skipped if this member dies before
+   * its first batch.
+   */
+  async #startOffset(member: GroupMember, reader: LogReader, p: number): Promise<number> {
+    const committed = await readCommitted(member.paths, p);
+    if (committed !== null) return committed;
+    if (this.#opts.fromBeginning) return reader.startOffset(p);
+    const end = await reader.endOffset(p);
+    await member.commit(p, end);
+    return end;
+  }
+}

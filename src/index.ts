@@ -1,0 +1,27 @@
+/**
+ * metricstream's package entry: the consumer library. Read the local partition log or a
+ * Kafka topic in consumer groups, with at-least-once commits.
+ *
+ * ```ts
+ * import { createConsumer } from 'metricstream';
+ * const c = createConsumer({ mode: 'log', dataDir: './data', group: 'storage-writer', fromBeginning: true });
+ * await c.run(async ({ partition, records }) => { ...store them... }); // until c.stop()
+ * ```
+ */
+export { createConsumer, groupLag } from './consumer/create-consumer.ts';
+export { logGroupLag } from './consumer/log-group/group-lag.ts';
+export { kafkaGroupLag } from './consumer/kafka-group-consumer.ts';
+export { readPlain, decodeValue, jsonReplacer } from './consumer/plain-reader.ts';
+export type { PlainReadOptions } from './consumer/plain-reader.ts';
+export type {
+  BatchHandler,
+  ConsumedBatch,
+  ConsumedRecord,
+  Consumer,
+  ConsumerEvent,
+  ConsumerOptions,
+  KafkaConsumerOptions,
+  LogConsumerOptions,
+  PartitionLag,
+  RunOptions,
+} from './consumer/types.ts';
