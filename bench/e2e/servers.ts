@@ -3,7 +3,7 @@
  * a user would start it, and its CPU time read from /proc.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,7 +29,7 @@ export interface RunningServer {
   port: number;
   proc: ChildProcess;
   dataDir: string;
-  /** CPU seconds (user + system, all threads) the process used so far. */
+  /** CPU seconds (user + system, all threads, child processes included) used so far. */
   cpuSeconds(): number;
   stop(): Promise<void>;
 }
@@ -37,14 +37,36 @@ export interface RunningServer {
 /** Clock ticks per second for /proc/<pid>/stat; 100 on every Linux we run on. */
 const CLK_TCK = 100;
 
-function cpuSecondsOf(pid: number): number {
+/** utime + stime (s) and parent pid of one process, or undefined if it is gone. */
+function statOf(pid: number): { cpu: number; ppid: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+    return { cpu: (Number(fields[11]) + Number(fields[12])) / CLK_TCK, ppid: Number(fields[1]) };
   } catch {
-    return NaN;
+    return undefined;
   }
+}
+
+/** CPU seconds of `pid` and every live descendant (node:cluster workers are processes). */
+function cpuSecondsOf(pid: number): number {
+  const children = new Map<number, number[]>();
+  const cpu = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = statOf(Number(entry));
+    if (stat === undefined) continue;
+    cpu.set(Number(entry), stat.cpu);
+    children.set(stat.ppid, [...(children.get(stat.ppid) ?? []), Number(entry)]);
+  }
+  let total = 0;
+  const todo = [pid];
+  while (todo.length > 0) {
+    const p = todo.pop()!;
+    total += cpu.get(p) ?? 0;
+    todo.push(...(children.get(p) ?? []));
+  }
+  return total;
 }
 
 /**
