@@ -1,3 +1,5 @@
+// Same check as every other entry point: refuse an old Node with a message, not a crash.
+import './src/main/require-node.mjs';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
