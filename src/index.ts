@@ -11,7 +11,8 @@
 export { createConsumer, groupLag } from './consumer/create-consumer.ts';
 export { logGroupLag } from './consumer/log-group/group-lag.ts';
 export { kafkaGroupLag } from './consumer/kafka-group-consumer.ts';
-export { readPlain, decodeValue, jsonReplacer } from './consumer/plain-reader.ts';
+export { readPlain, jsonReplacer } from './consumer/plain-reader.ts';
+export { decodeValue } from './consumer/decode.ts';
 export type { PlainReadOptions } from './consumer/plain-reader.ts';
 export type {
   BatchHandler,

@@ -2,10 +2,23 @@
  * Turns stored bytes into a ConsumedRecord, exactly as the plain reader does: key as
  * UTF-8, value decoded by content type, undecodable values kept raw with the reason.
  */
-import { decodeValue } from './plain-reader.ts';
+import { Unpackr } from 'msgpackr';
+import type { Options } from 'msgpackr';
+import { ContentType } from '../sink/sink.ts';
 import type { ConsumedRecord } from './plain-reader.ts';
 
+// Plain msgpack, as the workers write it: maps become objects, int64 become numbers when
+// they fit (BigInt otherwise, which JSON cannot print: see jsonReplacer). msgpackr supports
+// int64AsType 'auto' but its typings omit it, hence the cast.
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'auto' } as unknown as Options);
 const utf8 = new TextDecoder();
+
+/** Decodes a value by its content type; throws on bytes that do not decode. */
+export function decodeValue(contentType: number, value: Uint8Array): unknown {
+  if (contentType === ContentType.msgpack) return unpackr.unpack(value);
+  if (contentType === ContentType.json) return JSON.parse(utf8.decode(value));
+  throw new Error(`unknown content type ${contentType}`);
+}
 
 /** A ConsumedRecord from a record's parts; never throws (a bad value sets valueError). */
 export function toConsumedRecord(

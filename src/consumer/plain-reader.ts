@@ -4,10 +4,8 @@
  * Per-partition order holds; records of different partitions interleave arbitrarily.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Unpackr } from 'msgpackr';
-import type { Options } from 'msgpackr';
 import { LogReader } from '../log/log-reader.ts';
-import { ContentType } from '../sink/sink.ts';
+import { toConsumedRecord } from './decode.ts';
 
 /** A record as a consumer sees it: key as text, value decoded. */
 export interface ConsumedRecord {
@@ -44,18 +42,6 @@ export interface PlainReadOptions {
   onSkipped?: (partition: number, fromOffset: number, count: number) => void;
 }
 
-// Plain msgpack, as the workers write it: maps become objects, int64 become numbers when
-// they fit (BigInt otherwise, which JSON cannot print: see jsonReplacer). msgpackr supports
-// int64AsType 'auto' but its typings omit it, hence the cast.
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'auto' } as unknown as Options);
-const utf8 = new TextDecoder();
-
-/** Decodes a value by its content type; throws on bytes that do not decode. */
-export function decodeValue(contentType: number, value: Uint8Array): unknown {
-  if (contentType === ContentType.msgpack) return unpackr.unpack(value);
-  if (contentType === ContentType.json) return JSON.parse(utf8.decode(value));
-  throw new Error(`unknown content type ${contentType}`);
-}
 
 /** JSON.stringify replacer for decoded values: BigInt (int64 beyond 2^53) as a decimal string. */
 export function jsonReplacer(_key: string, v: unknown): unknown {
@@ -87,7 +73,7 @@ export async function* readPlain(opts: PlainReadOptions): AsyncGenerator<Consume
         if (res.records.length === 0) continue;
         readAny = true;
         remaining -= res.records.length;
-        yield res.records.map((r) => toConsumed(p, r.offset, r.key, r.timestamp, r.contentType, r.value));
+        yield res.records.map((r) => toConsumedRecord(p, r.offset, r.key, r.timestamp, r.contentType, r.value));
       }
       if (!readAny) {
         if (!opts.follow) return;
@@ -97,22 +83,4 @@ export async function* readPlain(opts: PlainReadOptions): AsyncGenerator<Consume
   } finally {
     await reader.close();
   }
-}
-
-function toConsumed(
-  partition: number,
-  offset: number,
-  key: Uint8Array,
-  timestamp: number,
-  contentType: number,
-  value: Uint8Array,
-): ConsumedRecord {
-  const rec: ConsumedRecord = { partition, offset, key: utf8.decode(key), timestamp, value: undefined, contentType };
-  try {
-    rec.value = decodeValue(contentType, value);
-  } catch (err) {
-    rec.valueError = (err as Error).message;
-    rec.rawValue = value;
-  }
-  return rec;
 }
