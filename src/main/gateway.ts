@@ -106,6 +106,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       if (!shuttingDown) {
         const replacement = spawn(id);
         slots[slots.indexOf(slot)] = replacement;
+        listening(replacement).catch((err: Error) => logger.error({ worker: id, err: err.message }, 'replacement worker failed to listen'));
       }
     });
     return slot;
