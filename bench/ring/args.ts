@@ -3,6 +3,7 @@
  * flag rules below by hand.
  */
 import { parseArgs } from 'node:util';
+import { parseInteger, UsageError } from '../../src/cli/args.ts';
 
 export interface BenchOptions {
   runs: number;
@@ -56,21 +57,10 @@ Options:
                         latency runs, no encode table
   -h, --help            show this help`;
 
-/** Thrown for an invalid command line; the message is meant for the user. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+export { UsageError };
 
 function positiveInt(flag: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} must be a positive integer, got "${value}"`);
-  return n;
-}
-
-function nonNegativeInt(flag: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag} must be a non-negative integer, got "${value}"`);
-  return n;
+  return parseInteger(flag, value, 1);
 }
 
 function intList(flag: string, value: string): number[] {
@@ -107,18 +97,18 @@ export function parseBenchArgs(argv: string[]): BenchOptions | null {
   }
   if (values.help) return null;
   const quick = values.quick ?? false;
-  const durationMs = values['duration-ms'] ? positiveInt('--duration-ms', values['duration-ms']) : quick ? 150 : 300;
+  const durationMs = values['duration-ms'] ? positiveInt('duration-ms', values['duration-ms']) : quick ? 150 : 300;
   const options: BenchOptions = {
-    runs: values.runs ? positiveInt('--runs', values.runs) : 5,
+    runs: values.runs ? positiveInt('runs', values.runs) : 5,
     durationMs,
-    warmupMs: values['warmup-ms'] ? positiveInt('--warmup-ms', values['warmup-ms']) : durationMs,
-    producers: values.producers ? intList('--producers', values.producers) : quick ? [1, 4] : [1, 2, 4, 8, 16],
-    sizes: values.sizes ? intList('--sizes', values.sizes) : quick ? [64] : [64, 256, 1024],
-    ringBytes: (values['ring-kib'] ? positiveInt('--ring-kib', values['ring-kib']) : 1024) * 1024,
-    consumerSpinUs: values['consumer-spin-us'] ? nonNegativeInt('--consumer-spin-us', values['consumer-spin-us']) : 50,
+    warmupMs: values['warmup-ms'] ? positiveInt('warmup-ms', values['warmup-ms']) : durationMs,
+    producers: values.producers ? intList('producers', values.producers) : quick ? [1, 4] : [1, 2, 4, 8, 16],
+    sizes: values.sizes ? intList('sizes', values.sizes) : quick ? [64] : [64, 256, 1024],
+    ringBytes: (values['ring-kib'] ? positiveInt('ring-kib', values['ring-kib']) : 1024) * 1024,
+    consumerSpinUs: values['consumer-spin-us'] ? parseInteger('consumer-spin-us', values['consumer-spin-us'], 0) : 50,
     fullWait: 'wake',
-    latencyMs: values['latency-ms'] ? positiveInt('--latency-ms', values['latency-ms']) : quick ? 300 : 2000,
-    latencyRate: values['latency-rate'] ? positiveInt('--latency-rate', values['latency-rate']) : 100_000,
+    latencyMs: values['latency-ms'] ? positiveInt('latency-ms', values['latency-ms']) : quick ? 300 : 2000,
+    latencyRate: values['latency-rate'] ? positiveInt('latency-rate', values['latency-rate']) : 100_000,
     baselines: BASELINE_KEYS,
     encodeTable: !quick,
     outDir: values.out ?? 'bench/results',

@@ -12,6 +12,7 @@
  * Exit: 0 done (or interrupted), 1 the log or topic could not be read, 2 bad arguments.
  */
 import { parseArgs } from 'node:util';
+import { parseDuration } from '../cli/args.ts';
 import { createConsumer, groupLag } from './create-consumer.ts';
 import { lagText, recordLine } from './output.ts';
 import type { OutputFormat } from './output.ts';
@@ -81,12 +82,16 @@ function parse() {
 
 type Args = ReturnType<typeof parse>;
 
-/** "6s", "1500ms" or "1500" (ms) -> ms. */
-function parseDuration(flag: string, text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(text.trim());
-  const ms = m ? Number(m[1]) * (m[2] === 's' ? 1000 : 1) : NaN;
-  if (!(ms >= 100 && ms <= 3_600_000)) usageError(`${flag} must be a duration from 100ms to 1h (e.g. 6s, 1500ms), got "${text}"`);
-  return Math.round(ms);
+/** --session-timeout: a duration (6s, 1500ms) from 100 ms to 1 h. */
+function parseSessionTimeout(text: string): number {
+  let ms = 0;
+  try {
+    ms = parseDuration('session-timeout', text);
+  } catch (err) {
+    usageError((err as Error).message);
+  }
+  if (ms < 100 || ms > 3_600_000) usageError(`--session-timeout must be from 100ms to 1h (e.g. 6s, 1500ms), got "${text}"`);
+  return ms;
 }
 
 /**
@@ -151,7 +156,7 @@ function consumerOptions(args: Args, group: string): ConsumerOptions {
   const common = {
     group,
     fromBeginning: args['from-beginning'],
-    sessionTimeoutMs: args['session-timeout'] === undefined ? undefined : parseDuration('--session-timeout', args['session-timeout']),
+    sessionTimeoutMs: args['session-timeout'] === undefined ? undefined : parseSessionTimeout(args['session-timeout']),
     onEvent: (e: ConsumerEvent) => process.stderr.write(`consume: ${describeEvent(group, e)}\n`),
   };
   if (args.mode === 'kafka') {

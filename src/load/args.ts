@@ -4,6 +4,7 @@
  * place; the usage text below must be kept in step with them by hand.
  */
 import { parseArgs } from 'node:util';
+import { oneOf, parseInteger, parseSeconds, UsageError } from '../cli/args.ts';
 import type { LoadOptions } from './run-load.ts';
 
 /** Usage text printed by --help and after a usage error. */
@@ -32,10 +33,7 @@ export type ParsedArgs =
   | { kind: 'help' }
   | { kind: 'run'; options: LoadOptions; json: boolean };
 
-/** Thrown for any invalid command line; the message is meant for the user. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+export { UsageError };
 
 /** Parses argv (without node and script) or throws UsageError. */
 export function parseLoadArgs(argv: string[]): ParsedArgs {
@@ -67,37 +65,17 @@ export function parseLoadArgs(argv: string[]): ParsedArgs {
   if (values.requests !== undefined && values.duration !== undefined) {
     throw new UsageError('give either --requests or --duration, not both');
   }
-  const format = values.format ?? 'json';
-  if (format !== 'json' && format !== 'msgpack') {
-    throw new UsageError(`--format must be json or msgpack, got ${format}`);
-  }
-  const port = integer('--port', values.port);
-  if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
+  const format = oneOf('format', values.format ?? 'json', ['json', 'msgpack'] as const);
+  const port = parseInteger('port', values.port, 1, 65535);
   const options: LoadOptions = {
     port,
     host: values.host ?? '127.0.0.1',
-    clients: integer('--clients', values.clients ?? '20'),
-    metricsPerRequest: integer('--metrics-per-request', values['metrics-per-request'] ?? '1'),
+    clients: parseInteger('clients', values.clients ?? '20', 1),
+    metricsPerRequest: parseInteger('metrics-per-request', values['metrics-per-request'] ?? '1', 1),
     format,
-    timeoutSeconds: seconds('--timeout', values.timeout ?? '10'),
+    timeoutSeconds: parseSeconds('timeout', values.timeout ?? '10'),
   };
-  if (values.duration !== undefined) options.durationSeconds = seconds('--duration', values.duration);
-  else options.requests = integer('--requests', values.requests ?? '50');
+  if (values.duration !== undefined) options.durationSeconds = parseSeconds('duration', values.duration);
+  else options.requests = parseInteger('requests', values.requests ?? '50', 1);
   return { kind: 'run', options, json: values.json ?? false };
-}
-
-function integer(flag: string, text: string): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1) {
-    throw new UsageError(`${flag} must be a positive integer, got ${JSON.stringify(text)}`);
-  }
-  return n;
-}
-
-function seconds(flag: string, text: string): number {
-  const n = Number(text);
-  if (text.trim() === '' || !Number.isFinite(n) || n <= 0) {
-    throw new UsageError(`${flag} must be a positive number of seconds, got ${JSON.stringify(text)}`);
-  }
-  return n;
 }

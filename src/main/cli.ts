@@ -3,7 +3,8 @@
  * listens, and turns SIGTERM/SIGINT into a draining shutdown.
  */
 import pino from 'pino';
-import { parseConfig, USAGE, UsageError, type GatewayConfig } from './config.ts';
+import { UsageError } from '../cli/args.ts';
+import { parseConfig, USAGE, type GatewayConfig } from './config.ts';
 import { startGateway } from './gateway.ts';
 
 let config: GatewayConfig | undefined;

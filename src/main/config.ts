@@ -5,8 +5,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { oneOf, parseDuration, parseInteger, parseSize, UsageError } from '../cli/args.ts';
 
-export class UsageError extends Error {}
 
 export interface GatewayConfig {
   workers: number;
@@ -96,36 +96,6 @@ Options:
   -h, --help               this text
 
 Sizes take b, kb, mb, gb (powers of 1024); durations take ms, s, m.`;
-
-export function parseSize(flag: string, text: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*(b|kb|k|kib|mb|m|mib|gb|g|gib)?$/i.exec(text.trim());
-  if (!m) throw new UsageError(`--${flag}: "${text}" is not a size (e.g. 512kb, 1mb)`);
-  const unit = (m[2] ?? 'b').toLowerCase()[0];
-  const factor = unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1;
-  return Math.floor(Number(m[1]) * factor);
-}
-
-export function parseDuration(flag: string, text: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m)?$/i.exec(text.trim());
-  if (!m) throw new UsageError(`--${flag}: "${text}" is not a duration (e.g. 500ms, 10s)`);
-  const unit = (m[2] ?? 's').toLowerCase();
-  return Math.round(Number(m[1]) * (unit === 'ms' ? 1 : unit === 's' ? 1000 : 60_000));
-}
-
-function parseInteger(flag: string, text: string, min: number, max: number): number {
-  const n = Number(text);
-  if (!/^-?\d+$/.test(text.trim()) || n < min || n > max) {
-    throw new UsageError(`--${flag}: "${text}" must be an integer from ${min} to ${max}`);
-  }
-  return n;
-}
-
-function oneOf<T extends string>(flag: string, text: string, allowed: readonly T[]): T {
-  if (!(allowed as readonly string[]).includes(text)) {
-    throw new UsageError(`--${flag}: "${text}" must be one of ${allowed.join(', ')}`);
-  }
-  return text as T;
-}
 
 function nextPowerOfTwo(n: number): number {
   return 2 ** Math.ceil(Math.log2(n));

@@ -1,7 +1,8 @@
 /** The `npm run profile` command line: flags, defaults and the checks behind exit 2. */
 import { parseArgs } from 'node:util';
+import { oneOf, parseInteger, parseSeconds, UsageError } from '../cli/args.ts';
 
-export class ProfileUsageError extends Error {}
+export { UsageError };
 
 export interface ProfileOptions {
   /** Seconds of load. */
@@ -36,7 +37,7 @@ Options:
   --out DIR                  write here instead of profiles/<timestamp>/ (must be empty or absent)
   -h, --help                 this text`;
 
-/** Parses argv (without node and script); returns undefined for --help. Throws ProfileUsageError. */
+/** Parses argv (without node and script); returns undefined for --help. Throws UsageError. */
 export function parseProfileArgs(argv: string[]): ProfileOptions | undefined {
   let values;
   try {
@@ -57,35 +58,23 @@ export function parseProfileArgs(argv: string[]): ProfileOptions | undefined {
       },
     }));
   } catch (e) {
-    throw new ProfileUsageError((e as Error).message);
+    throw new UsageError((e as Error).message);
   }
   if (values.help) return undefined;
-  const mode = values.mode ?? 'file';
-  if (mode !== 'file' && mode !== 'kafka') throw new ProfileUsageError(`--mode: "${mode}" must be file or kafka`);
-  const format = values.format ?? 'json';
-  if (format !== 'json' && format !== 'msgpack') throw new ProfileUsageError(`--format: "${format}" must be json or msgpack`);
+  const mode = oneOf('mode', values.mode ?? 'file', ['file', 'kafka'] as const);
+  const format = oneOf('format', values.format ?? 'json', ['json', 'msgpack'] as const);
   const brokers = values.brokers ?? '';
-  if (brokers !== '' && mode !== 'kafka') throw new ProfileUsageError('--brokers needs --mode kafka');
-  const durationSeconds = Number(values.duration ?? '15');
-  if (!Number.isFinite(durationSeconds) || durationSeconds <= 0) {
-    throw new ProfileUsageError(`--duration: "${values.duration}" must be a positive number of seconds`);
-  }
+  if (brokers !== '' && mode !== 'kafka') throw new UsageError('--brokers needs --mode kafka');
+  const durationSeconds = parseSeconds('duration', values.duration ?? '15');
   return {
     durationSeconds,
-    workers: integer('workers', values.workers ?? '2', 1, 256),
+    workers: parseInteger('workers', values.workers ?? '2', 1, 256),
     mode,
     brokers,
-    metricsPerRequest: integer('metrics-per-request', values['metrics-per-request'] ?? '1', 1, 100_000),
-    connections: integer('connections', values.connections ?? '20', 1, 10_000),
+    metricsPerRequest: parseInteger('metrics-per-request', values['metrics-per-request'] ?? '1', 1, 100_000),
+    connections: parseInteger('connections', values.connections ?? '20', 1, 10_000),
     format,
     out: values.out,
   };
 }
 
-function integer(flag: string, text: string, min: number, max: number): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text.trim()) || n < min || n > max) {
-    throw new ProfileUsageError(`--${flag}: "${text}" must be an integer from ${min} to ${max}`);
-  }
-  return n;
-}

@@ -3,14 +3,15 @@
  * path of the resulting index.html. Exit 0 on success, 1 when the run failed (message on
  * stderr), 2 on a usage error.
  */
-import { parseProfileArgs, PROFILE_USAGE, ProfileUsageError, type ProfileOptions } from './args.ts';
+import { UsageError } from '../cli/args.ts';
+import { parseProfileArgs, PROFILE_USAGE, type ProfileOptions } from './args.ts';
 import { runProfile } from './run-profile.ts';
 
 let options: ProfileOptions | undefined;
 try {
   options = parseProfileArgs(process.argv.slice(2));
 } catch (e) {
-  if (!(e instanceof ProfileUsageError)) throw e;
+  if (!(e instanceof UsageError)) throw e;
   process.stderr.write(`profile: ${e.message}\n\n${PROFILE_USAGE}\n`);
   process.exit(2);
 }
