@@ -22,6 +22,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseInteger, parseSeconds, UsageError } from '../../src/cli/args.ts';
 import { runLoad, type LoadSummary } from '../../src/load/run-load.ts';
 import { ROOT, ROWS, startServer, type Row, type RowContext } from './servers.ts';
 import { renderChart } from './chart.ts';
@@ -56,14 +57,26 @@ if (values.help) {
 }
 
 const quick = values.quick ?? false;
-const workers = Number(values.workers ?? 2);
-const connections = Number(values.connections ?? 20);
-const duration = Number(values.duration ?? (quick ? 1 : 5));
-const runs = Number(values.runs ?? (quick ? 1 : 3));
-const perRequest = (values['metrics-per-request'] ?? '1,100').split(',').map(Number);
+let workers: number, connections: number, duration: number, runs: number, perRequest: number[];
+try {
+  workers = parseInteger('workers', values.workers ?? '2', 1, 256);
+  connections = parseInteger('connections', values.connections ?? '20', 1, 10_000);
+  duration = parseSeconds('duration', values.duration ?? (quick ? '1' : '5'));
+  runs = parseInteger('runs', values.runs ?? (quick ? '1' : '3'), 1, 100);
+  perRequest = (values['metrics-per-request'] ?? '1,100').split(',').map((k) => parseInteger('metrics-per-request', k.trim(), 1, 100_000));
+} catch (e) {
+  if (!(e instanceof UsageError)) throw e;
+  console.error(`bench:e2e: ${e.message}`);
+  process.exit(2);
+}
 const wanted = values.rows?.split(',') ?? ROWS.map((r) => r.name);
 const outDir = path.resolve(ROOT, values.out ?? 'bench/results');
-for (const name of wanted) if (!ROWS.some((r) => r.name === name)) throw new Error(`unknown row ${name}`);
+for (const name of wanted) {
+  if (!ROWS.some((r) => r.name === name)) {
+    console.error(`bench:e2e: --rows: unknown row "${name}" (known: ${ROWS.map((r) => r.name).join(', ')})`);
+    process.exit(2);
+  }
+}
 
 export interface RowResult {
   row: string;
