@@ -26,6 +26,10 @@ export interface PartitionWriterOptions {
   retentionBytes: number;
 }
 
+/** Written zeros kept ahead of the last record in the active segment. */
+const PREALLOCATE_BYTES = 4 * 1024 * 1024;
+const ZEROS = Buffer.alloc(1024 * 1024);
+
 interface Segment {
   base: number;
   size: number;
@@ -63,6 +67,13 @@ export class PartitionWriter {
   #indexFlush: Promise<void> = Promise.resolve();
   /** A write or fdatasync failed and the tail is not yet cut back to the durable size. */
   #needsRepair = false;
+  /**
+   * Bytes of the active segment file that exist on disk (written zeros past the last
+   * record). Appends inside them change no file size, so their fdatasync writes only the
+   * data: an fdatasync that grows the file also writes its inode, a second synchronous
+   * I/O (measured here: 130 µs against 93 µs per fdatasync).
+   */
+  #allocated = 0;
   #nextOffset: number;
   /** The last error of a best-effort step (index write, retention), for diagnostics. */
   lastBackgroundError: Error | null = null;
@@ -184,6 +195,7 @@ export class PartitionWriter {
     const log = this.#log as FileHandle;
     const position = active.size;
     try {
+      if (position + frames.length > this.#allocated) this.#preallocate(log, position + frames.length);
       writeAll(log, frames, position);
       await log.datasync();
     } catch (err) {
@@ -213,14 +225,44 @@ export class PartitionWriter {
       this.#index = null;
     }
     if (this.#log !== null) {
+      // Leave the file as long as its records: the next open need not scan the zeros.
+      if (!this.#needsRepair) await this.#cutPreallocation(this.#log).catch(() => {});
       await this.#log.close().catch(() => {});
       this.#log = null;
     }
   }
 
+  /**
+   * Extends the active segment file with written zeros to cover `end` and then some
+   * (PREALLOCATE_BYTES, at most up to the segment size), so the following appends land in
+   * bytes that already exist. Best effort. Recovery and readers stop at the first
+   * non-frame, so zeros after the last record read as the end of the log.
+   */
+  #preallocate(log: FileHandle, end: number): void {
+    const target = Math.max(end, Math.min(this.#opts.segmentBytes, end + PREALLOCATE_BYTES));
+    let at = this.#allocated;
+    try {
+      while (at < target) at += writeSync(log.fd, ZEROS, 0, Math.min(ZEROS.length, target - at), at);
+    } catch {
+      // Disk full or a file-size limit: append without room ahead; the record write
+      // itself then succeeds or fails exactly as it would have without preallocation.
+    }
+    this.#allocated = at;
+  }
+
+  /** Cuts written-ahead zeros off the active segment, so a sealed segment ends at its last record. */
+  async #cutPreallocation(log: FileHandle): Promise<void> {
+    const active = this.#segments[this.#segments.length - 1];
+    if (this.#allocated <= active.size) return;
+    await log.truncate(active.size);
+    await log.datasync();
+    this.#allocated = active.size;
+  }
+
   async #openActive(): Promise<void> {
     const base = this.#segments[this.#segments.length - 1].base;
     this.#log = await open(segmentLogPath(this.dir, base), 'r+');
+    this.#allocated = this.#segments[this.#segments.length - 1].size;
     this.#index = await open(segmentIndexPath(this.dir, base), constants.O_RDWR | constants.O_CREAT);
   }
 
@@ -244,6 +286,7 @@ export class PartitionWriter {
       throw err;
     }
     this.#log = fh;
+    this.#allocated = active.size;
     this.#needsRepair = false;
   }
 
@@ -253,10 +296,13 @@ export class PartitionWriter {
     // A sealed segment's index should be complete and durable: recovery trusts it.
     await this.#flushIndex();
     await this.#index?.datasync().catch(() => {});
+    // Before the next segment exists: a sealed segment must end at its last record.
+    if (this.#log !== null) await this.#cutPreallocation(this.#log);
     const files = await createSegmentFiles(this.dir, base);
     await this.#log?.close().catch(() => {});
     await this.#index?.close().catch(() => {});
     this.#log = files.log;
+    this.#allocated = 0;
     this.#index = files.index;
     this.#indexSize = 0;
     this.#lastIndexed = 0;
