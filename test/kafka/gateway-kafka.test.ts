@@ -172,5 +172,7 @@ describe('gateway --mode kafka into the mock cluster', () => {
     expect(done, JSON.stringify(g.logs.slice(-5))).toBeDefined();
     expect(done!.undelivered).toBe(0);
     expect(done!.records).toBe(oks.length);
+    // The bounded flush reports on stderr, as the operator reads it at shutdown.
+    expect(g.stderr.join('\n')).toMatch(/0 record\(s\) still undelivered at shutdown \(kafka\)/);
   });
 });
