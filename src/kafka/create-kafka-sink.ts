@@ -47,6 +47,7 @@ export async function createKafkaSink(config: GatewayConfig, logger: Logger): Pr
     flushTimeoutMs: producerFlushMs,
     requestTimeoutMs: config.kafkaTimeoutMs,
     retries: config.kafkaRetries,
+    maxPartitionBatchBytes: config.kafkaRequestBytes,
     clientId: 'metricstream',
     logger: log,
     expectPartitions: config.partitions,

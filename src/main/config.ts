@@ -33,6 +33,8 @@ export interface GatewayConfig {
   fallback: 'none' | 'file';
   kafkaTimeoutMs: number;
   kafkaRetries: number;
+  maxBatchBytes: number;
+  kafkaRequestBytes: number;
 }
 
 const OPTIONS = {
@@ -60,6 +62,8 @@ const OPTIONS = {
   fallback: { type: 'string' },
   'kafka-timeout': { type: 'string' },
   'kafka-retries': { type: 'string' },
+  'max-batch-bytes': { type: 'string' },
+  'kafka-request-bytes': { type: 'string' },
 } as const;
 
 export const USAGE = `Usage: npm start -- [options]
@@ -81,6 +85,8 @@ Options:
       --retention-bytes SIZE  keep at most this much log per partition (default: unlimited)
       --ring-bytes SIZE    ring size per worker, power of two (default: 8 x max-body, at least 4mb)
       --value-format F     stored value: msgpack (default) or json (JSON bodies stored as sent)
+      --max-batch-bytes SIZE  most bytes the owner holds for the next commit while one is in
+                           flight (default 64mb); past it rings fill and writers answer 503
       --admin-port N       Prometheus /metrics port (default 9464; 0 picks one; off disables)
       --log-level LEVEL    pino level: fatal|error|warn|info|debug|trace|silent (default info)
   Kafka mode:
@@ -93,6 +99,9 @@ Options:
       --kafka-timeout DUR  one produce request's timeout (default 10s)
       --kafka-retries N    retries of a failed send, with backoff (default 3); a silent broker
                            holds a request about (retries+1) x 2 x kafka-timeout before 503/spill
+      --kafka-request-bytes SIZE  largest share of one partition in one produce request; a
+                           bigger commit is sent as several requests, in order (default 900kb,
+                           under the broker's 1 MB message.max.bytes)
   -h, --help               this text
 
 Sizes take b, kb, mb, gb (powers of 1024); durations take ms, s, m.`;
@@ -151,5 +160,7 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
     fallback: oneOf('fallback', values.fallback ?? 'none', ['none', 'file'] as const),
     kafkaTimeoutMs: parseDuration('kafka-timeout', values['kafka-timeout'] ?? '10s'),
     kafkaRetries: parseInteger('kafka-retries', values['kafka-retries'] ?? '3', 0, 100),
+    maxBatchBytes: parseSize('max-batch-bytes', values['max-batch-bytes'] ?? '64mb'),
+    kafkaRequestBytes: parseSize('kafka-request-bytes', values['kafka-request-bytes'] ?? '900kb'),
   };
 }

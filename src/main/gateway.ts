@@ -59,7 +59,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const doorbellStorage = createDoorbellStorage();
   const slots: WorkerSlot[] = [];
   const metrics = createGatewayMetrics(() => slots.map((s): WorkerView => ({ id: s.id, ring: s.ring, metrics: s.metrics })), sink);
-  const owner = new Owner(new Doorbell(doorbellStorage), sink, { onDrain: metrics.drained, onCommit: metrics.committed });
+  const owner = new Owner(new Doorbell(doorbellStorage), sink, {
+    maxPendingBytes: config.maxBatchBytes,
+    onDrain: metrics.drained,
+    onCommit: metrics.committed,
+  });
   const ownerDone = owner.run();
   let admin: Awaited<ReturnType<typeof startAdminServer>> | undefined;
   try {
