@@ -6,9 +6,10 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalBroker, type LocalBroker } from '../../src/kafka/local-broker.ts';
-import type { GatewayProcess } from '../support/gateway-process.ts';
+import { postMetrics, type GatewayProcess } from '../support/gateway-process.ts';
 import { consumeAll, freshTopic, kcatAll } from './helpers.ts';
 import {
+  bodyFor,
   decodeValue,
   expectAnsweredInTopic,
   logged,
@@ -150,6 +151,33 @@ describe('gateway --mode kafka into the mock cluster', () => {
     const read = await consumeAll(broker.bootstrap, topic, 1);
     expect(expectAnsweredInTopic(topic, [ok], read, await kcatAll(broker.bootstrap, topic))).toEqual([]);
     expect(await g.stop()).toBe(0);
+  });
+
+  it('a full ring answers 503 with Retry-After at once; every request is answered, none hangs', async () => {
+    const topic = freshTopic('gw-full');
+    // One worker with a 1 KiB ring, and an owner that holds at most one batch beyond the one in flight.
+    const g = await kafkaGateway(topic, ['--workers', '1', '--ring-bytes', '1kb', '--max-batch-bytes', '1b', '--kafka-timeout', '5s', '--kafka-retries', '0']);
+    await waitFor('ready', async () => (await readyz(g.port)) === 200);
+    const warm = await send(g.port, 'warm', 0);
+    expect(warm.status, JSON.stringify(warm.body) + JSON.stringify(g.logs.slice(-3))).toBe(200);
+    // The owner's commit now hangs on the silent broker, so the ring fills and stays full.
+    await broker.proxy!.cut('blackhole');
+    const answered: Outcome[] = [];
+    const flood = Promise.all(Array.from({ length: 40 }, (_, i) => send(g.port, `full_${i}`, 0).then((o) => (answered.push(o), o))));
+    await waitFor('a ring-full answer', () => answered.some((o) => /ring full/.test(String(o.body.error))));
+    // Still full while the commit hangs: the next request is refused at once, with Retry-After.
+    const more = await postMetrics(g.port, 'one_more', bodyFor('one_more', 0));
+    expect(more.status).toBe(503);
+    expect(more.body.error).toMatch(/ring full/);
+    expect(more.headers.get('retry-after')).toBe('1');
+    const outcomes = await flood;
+    const counts = statuses(outcomes);
+    // Every request was answered: refused at once (ring full), failed by the silent broker, or 200.
+    expect(Object.keys(counts).every((s) => s === '503' || s === '200'), JSON.stringify(counts)).toBe(true);
+    await broker.proxy!.restore();
+    // Once the hung commit has failed, a client retrying as Retry-After asks gets through again.
+    let seq = 0;
+    await waitFor('a 200 after the broker is back', async () => (await send(g.port, 'after', seq++)).status === 200);
   });
 
   it('SIGTERM under load exits 0, every 200 is in the topic, and the shutdown line reports undelivered', async () => {
