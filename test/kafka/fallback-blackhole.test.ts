@@ -5,32 +5,23 @@
  * none hangs, and after the broker is back every client's records are in the topic in
  * the order sent. A file of its own: the producer's timeouts make it the slowest test.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalBroker, type LocalBroker } from '../../src/kafka/local-broker.ts';
+import { describe, expect, it } from 'vitest';
 import { tempDir, type GatewayProcess } from '../support/gateway-process.ts';
 import { consumeAll, freshTopic } from './helpers.ts';
-import { range, spillGone, startKafkaGateway, startLoad, valuesOf, waitFor } from './gateway-support.ts';
+import {
+  range,
+  spillGone,
+  startLoad,
+  useKafkaCluster,
+  valuesOf,
+  waitFor,
+} from './gateway-support.ts';
 
-let broker: LocalBroker;
-const running: GatewayProcess[] = [];
+// One mock cluster for this file; fails (never skips) when kcat is missing.
+const cluster = useKafkaCluster();
 
-beforeAll(async () => {
-  broker = await startLocalBroker({ brokers: 3 });
-});
-
-afterEach(async () => {
-  if (broker?.proxy?.cutMode) await broker.proxy.restore();
-});
-
-afterAll(async () => {
-  await Promise.all(running.filter((g) => g.proc.exitCode === null && g.proc.signalCode === null).map((g) => g.stop('SIGKILL')));
-  await broker?.stop();
-});
-
-async function fallbackGateway(topic: string, dataDir: string): Promise<GatewayProcess> {
-  const g = await startKafkaGateway(broker.bootstrap, topic, ['--fallback', 'file', '--data-dir', dataDir, '--kafka-timeout', '2s', '--kafka-retries', '1']);
-  running.push(g);
-  return g;
+function fallbackGateway(topic: string, dataDir: string): Promise<GatewayProcess> {
+  return cluster.gateway(topic, ['--fallback', 'file', '--data-dir', dataDir, '--kafka-timeout', '2s', '--kafka-retries', '1']);
 }
 
 describe('gateway --mode kafka --fallback file, broker silent', () => {
@@ -40,18 +31,18 @@ describe('gateway --mode kafka --fallback file, broker silent', () => {
     const g = await fallbackGateway(topic, dataDir);
     const load = startLoad(g.port, 'fb-hole', 4, 5);
     await waitFor('200s before the cut', () => load.outcomes.filter((o) => o.status === 200).length >= 20);
-    await broker.proxy!.cut('blackhole');
+    await cluster.broker.proxy!.cut('blackhole');
     const cutAt = load.outcomes.length;
     // the producer's own retry budget (request timeouts, retries) runs out first: no deadline here but the test's
     await waitFor('spilled answers', () => load.outcomes.slice(cutAt).filter((o) => o.status === 202).length >= 20, 75_000, 200);
-    await broker.proxy!.restore();
+    await cluster.broker.proxy!.restore();
     await waitFor('the spill freed', spillGone(dataDir), 30_000);
     const freedAt = load.outcomes.length;
     await waitFor('200s after the replay', () => load.outcomes.slice(freedAt).filter((o) => o.status === 200).length >= 8);
     const outcomes = await load.stop();
 
     for (const o of outcomes) expect([200, 202], JSON.stringify(o)).toContain(o.status);
-    const read = await consumeAll(broker.bootstrap, topic, outcomes.length);
+    const read = await consumeAll(cluster.broker.bootstrap, topic, outcomes.length);
     for (let c = 0; c < 4; c++) {
       const client = `fb-hole-${c}`;
       const values = valuesOf(read, client);

@@ -7,12 +7,11 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FallbackSink, SPILL_DIR_NAME, type FallbackSinkOptions } from '../../src/kafka/fallback-sink.ts';
 import { KafkaSink } from '../../src/kafka/kafka-sink.ts';
 import { silentLogger, type SinkLogger } from '../../src/kafka/kafkajs-log.ts';
 import type { SinkRecord } from '../../src/sink/sink.ts';
-import { startLocalBroker, type LocalBroker } from '../../src/kafka/local-broker.ts';
 import { LogReader } from '../../src/log/log-reader.ts';
 import { partitionFor } from '../../src/records/partitioner.ts';
 import { tempDir, type GatewayProcess } from '../support/gateway-process.ts';
@@ -24,34 +23,19 @@ import {
   readyz,
   send,
   spillGone,
-  startKafkaGateway,
   startLoad,
   storedValue,
+  useKafkaCluster,
   valuesOf,
   waitFor,
   type Outcome,
 } from './gateway-support.ts';
 
-let broker: LocalBroker;
-const running: GatewayProcess[] = [];
+// One mock cluster for this file; fails (never skips) when kcat is missing.
+const cluster = useKafkaCluster();
 
-beforeAll(async () => {
-  broker = await startLocalBroker({ brokers: 3 });
-});
-
-afterEach(async () => {
-  if (broker?.proxy?.cutMode) await broker.proxy.restore();
-});
-
-afterAll(async () => {
-  await Promise.all(running.filter((g) => g.proc.exitCode === null && g.proc.signalCode === null).map((g) => g.stop('SIGKILL')));
-  await broker?.stop();
-});
-
-async function fallbackGateway(topic: string, dataDir: string): Promise<GatewayProcess> {
-  const g = await startKafkaGateway(broker.bootstrap, topic, ['--fallback', 'file', '--data-dir', dataDir]);
-  running.push(g);
-  return g;
+function fallbackGateway(topic: string, dataDir: string): Promise<GatewayProcess> {
+  return cluster.gateway(topic, ['--fallback', 'file', '--data-dir', dataDir]);
 }
 
 /** Sends `seqs` of `client` one after another (each answered before the next is sent). */
@@ -88,7 +72,7 @@ describe('gateway --mode kafka --fallback file', () => {
     const before = await Promise.all(clients.map((c) => sendInOrder(g.port, c, range(0, 5))));
     for (const o of before.flat()) expect(o.status).toBe(200);
 
-    await broker.proxy!.cut('refuse');
+    await cluster.broker.proxy!.cut('refuse');
     const during = await Promise.all(clients.map((c) => sendInOrder(g.port, c, range(5, 25))));
     for (const o of during.flat()) {
       expect(o.status, JSON.stringify(o)).toBe(202);
@@ -106,7 +90,7 @@ describe('gateway --mode kafka --fallback file', () => {
       expect(inSpill).toEqual(range(5, 25));
     }
 
-    await broker.proxy!.restore();
+    await cluster.broker.proxy!.restore();
     // sent right after the restore: spilled behind the rest, or direct once replayed
     const after = await Promise.all(clients.map((c) => sendInOrder(g.port, c, range(25, 40))));
     for (const o of after.flat()) expect([200, 202]).toContain(o.status);
@@ -115,7 +99,7 @@ describe('gateway --mode kafka --fallback file', () => {
     await waitFor('the freed log line', () => logged(g.logs, /^spill replayed and freed$/), 10_000);
     expect(logged(g.logs, /^kafka back: replaying \d+ spilled records$/)).toBe(true);
 
-    const read = await consumeAll(broker.bootstrap, topic, clients.length * 40);
+    const read = await consumeAll(cluster.broker.bootstrap, topic, clients.length * 40);
     expect(read).toHaveLength(clients.length * 40);
     for (const c of clients) expect(valuesOf(read, c)).toEqual(range(0, 40));
 
@@ -133,10 +117,10 @@ describe('gateway --mode kafka --fallback file', () => {
     const g = await fallbackGateway(topic, dataDir);
     const load = startLoad(g.port, 'fb-load', 6, 2);
     await waitFor('200s before the cut', () => load.outcomes.filter((o) => o.status === 200).length >= 60);
-    await broker.proxy!.cut('refuse');
+    await cluster.broker.proxy!.cut('refuse');
     const cutAt = load.outcomes.length;
     await waitFor('spilled answers', () => load.outcomes.slice(cutAt).filter((o) => o.status === 202).length >= 60);
-    await broker.proxy!.restore();
+    await cluster.broker.proxy!.restore();
     await waitFor('the spill freed under load', spillGone(dataDir), 30_000);
     const freedAt = load.outcomes.length;
     await waitFor('200s after the replay', () => load.outcomes.slice(freedAt).filter((o) => o.status === 200).length >= 30);
@@ -148,7 +132,7 @@ describe('gateway --mode kafka --fallback file', () => {
     }
     const spilled = outcomes.filter((o) => o.status === 202).length;
     expect(spilled).toBeGreaterThanOrEqual(60);
-    const read = await consumeAll(broker.bootstrap, topic, outcomes.length);
+    const read = await consumeAll(cluster.broker.bootstrap, topic, outcomes.length);
     const byPos = new Map(read.map((m) => [`${m.partition}/${m.offset}`, m]));
     for (const o of outcomes.filter((x) => x.status === 200)) {
       const m = byPos.get(`${o.body.partition}/${o.body.offset}`);
@@ -176,7 +160,7 @@ describe('gateway --mode kafka --fallback file', () => {
     const topic = freshTopic('fb-crash');
     const dataDir = await tempDir('metricstream-fallback-');
     const client = 'fb-crash-a';
-    await broker.proxy!.cut('refuse');
+    await cluster.broker.proxy!.cut('refuse');
 
     // 1. broker down from the start: spill, then SIGTERM reports what is still only local
     const g1 = await fallbackGateway(topic, dataDir);
@@ -196,12 +180,12 @@ describe('gateway --mode kafka --fallback file', () => {
     expect(await g2.stop('SIGKILL')).toBe('SIGKILL');
 
     // 3. broker back, restart: everything replayed, in order, and the spill freed
-    await broker.proxy!.restore();
+    await cluster.broker.proxy!.restore();
     const g3 = await fallbackGateway(topic, dataDir);
     await waitFor('the spill freed', spillGone(dataDir), 30_000);
     const more = await send(g3.port, client, 20);
     expect(more.status).toBe(200);
-    const read = await consumeAll(broker.bootstrap, topic, 21);
+    const read = await consumeAll(cluster.broker.bootstrap, topic, 21);
     expect(read).toHaveLength(21);
     expect(valuesOf(read, client)).toEqual(range(0, 21));
     expect(await g3.stop()).toBe(0);
@@ -218,7 +202,7 @@ function recordingLogger(): SinkLogger & { lines: { level: string; msg: string; 
 function fallbackSink(topic: string, dataDir: string, opts: Partial<FallbackSinkOptions> & { partitions?: number } = {}): FallbackSink {
   const partitions = opts.partitions ?? 4;
   const kafka = new KafkaSink({
-    brokers: broker.bootstrap.split(','),
+    brokers: cluster.broker.bootstrap.split(','),
     topic,
     acks: -1,
     compression: 'none',
@@ -249,7 +233,7 @@ describe('FallbackSink in process', () => {
     const dataDir = await tempDir('metricstream-fallback-');
     const records: SinkRecord[] = [...makeRecords(100, 4, 'x'), ...makeRecords(100, 4, 'y')];
 
-    await broker.proxy!.cut('refuse');
+    await cluster.broker.proxy!.cut('refuse');
     const s1 = fallbackSink(topic, dataDir);
     await s1.open();
     expect(s1.isReady()).toBe(true); // Kafka down, the spill takes writes
@@ -260,13 +244,13 @@ describe('FallbackSink in process', () => {
     expect(await s1.close()).toBe(200);
 
     // Kafka back: replay in batches of 10, stopped by close() once some went out
-    await broker.proxy!.restore();
+    await cluster.broker.proxy!.restore();
     const s2 = fallbackSink(topic, dataDir, { maxReplayRecords: 10, replayAtCloseMs: 0 });
     await s2.open();
     await waitFor('replay under way', () => s2.pendingReplay < 200, 20_000, 1);
     const left = await s2.close();
     expect(left).toBeLessThan(200);
-    const partial = await consumeAll(broker.bootstrap, topic, 200 - left);
+    const partial = await consumeAll(cluster.broker.bootstrap, topic, 200 - left);
     expect(partial).toHaveLength(200 - left);
 
     const s3 = fallbackSink(topic, dataDir, { maxReplayRecords: 10 });
@@ -275,7 +259,7 @@ describe('FallbackSink in process', () => {
     expect(s3.pendingReplay).toBe(0);
     expect(await s3.close()).toBe(0);
 
-    const read = await consumeAll(broker.bootstrap, topic, 200);
+    const read = await consumeAll(cluster.broker.bootstrap, topic, 200);
     expect(read).toHaveLength(200);
     expect(readOrder(read)).toEqual(keysByPartition(records));
   });
@@ -286,14 +270,14 @@ describe('FallbackSink in process', () => {
     const topic = freshTopic('fb-poison');
     const dataDir = await tempDir('metricstream-fallback-');
     const logger = recordingLogger();
-    await broker.proxy!.cut('refuse');
+    await cluster.broker.proxy!.cut('refuse');
     const sink = fallbackSink(topic, dataDir, { partitions: 8, logger });
     await sink.open();
     const records = makeRecords(40, 8, 'p');
     const r = await sink.append(records);
     expect(Array.from(r.spilled!).every((f) => f === 1)).toBe(true);
 
-    await broker.proxy!.restore();
+    await cluster.broker.proxy!.restore();
     await waitFor('the spill freed', spillGone(dataDir), 20_000);
     const refused = records.filter((x) => x.partition >= 4);
     expect(refused.length).toBeGreaterThan(0);
@@ -313,7 +297,7 @@ describe('FallbackSink in process', () => {
     expect(await sink.close()).toBe(0);
 
     const delivered = [...records, ...more].filter((x) => x.partition < 4);
-    const read = await consumeAll(broker.bootstrap, topic, delivered.length);
+    const read = await consumeAll(cluster.broker.bootstrap, topic, delivered.length);
     expect(read).toHaveLength(delivered.length);
     expect(readOrder(read)).toEqual(keysByPartition(delivered));
   });

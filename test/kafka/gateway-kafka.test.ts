@@ -4,8 +4,7 @@
  * once, at the partition and offset answered; a broker outage gives 503s, never a hang and
  * never a lost 200; the gateway comes back by itself; shutdown flushes.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalBroker, type LocalBroker } from '../../src/kafka/local-broker.ts';
+import { describe, expect, it } from 'vitest';
 import { postMetrics, type GatewayProcess } from '../support/gateway-process.ts';
 import { consumeAll, freshTopic, kcatAll } from './helpers.ts';
 import {
@@ -15,33 +14,17 @@ import {
   logged,
   readyz,
   send,
-  startKafkaGateway,
   startLoad,
+  useKafkaCluster,
   waitFor,
   type Outcome,
 } from './gateway-support.ts';
 
-let broker: LocalBroker;
-const running: GatewayProcess[] = [];
+// One mock cluster for this file; fails (never skips) when kcat is missing.
+const cluster = useKafkaCluster();
 
-beforeAll(async () => {
-  // Fails (never skips) with "kcat missing: run .ci/install-debian-packages" when kcat is absent.
-  broker = await startLocalBroker({ brokers: 3 });
-});
-
-afterEach(async () => {
-  if (broker?.proxy?.cutMode) await broker.proxy.restore();
-});
-
-afterAll(async () => {
-  await Promise.all(running.filter((g) => g.proc.exitCode === null && g.proc.signalCode === null).map((g) => g.stop('SIGKILL')));
-  await broker?.stop();
-});
-
-async function kafkaGateway(topic: string, extra: string[] = []): Promise<GatewayProcess> {
-  const g = await startKafkaGateway(broker.bootstrap, topic, extra);
-  running.push(g);
-  return g;
+function kafkaGateway(topic: string, extra: string[] = []): Promise<GatewayProcess> {
+  return cluster.gateway(topic, extra);
 }
 
 function statuses(outcomes: Outcome[]): Record<string, number> {
@@ -59,8 +42,8 @@ describe('gateway --mode kafka into the mock cluster', () => {
     const outcomes = await load.stop();
     expect(statuses(outcomes)).toEqual({ '200': outcomes.length });
 
-    const read = await consumeAll(broker.bootstrap, topic, outcomes.length);
-    const viaKcat = await kcatAll(broker.bootstrap, topic);
+    const read = await consumeAll(cluster.broker.bootstrap, topic, outcomes.length);
+    const viaKcat = await kcatAll(cluster.broker.bootstrap, topic);
     expect(read).toHaveLength(outcomes.length);
     expect(viaKcat).toHaveLength(outcomes.length);
     expect(expectAnsweredInTopic(topic, outcomes, read, viaKcat)).toEqual([]);
@@ -86,9 +69,9 @@ describe('gateway --mode kafka into the mock cluster', () => {
     const [out1, out0] = (await Promise.all([run(g1.port), run(g0.port)])).map((o) => o.flat());
 
     expect(statuses(out1)).toEqual({ '200': 50 });
-    const read1 = await consumeAll(broker.bootstrap, topic1, 50);
+    const read1 = await consumeAll(cluster.broker.bootstrap, topic1, 50);
     expect(read1).toHaveLength(50);
-    expect(expectAnsweredInTopic(topic1, out1, read1, await kcatAll(broker.bootstrap, topic1))).toEqual([]);
+    expect(expectAnsweredInTopic(topic1, out1, read1, await kcatAll(cluster.broker.bootstrap, topic1))).toEqual([]);
 
     expect(statuses(out0)).toEqual({ '202': 50 });
     for (const o of out0) {
@@ -96,7 +79,7 @@ describe('gateway --mode kafka into the mock cluster', () => {
       expect(o.body.accepted).toBe(1);
     }
     // sent without acknowledgement: they arrive, each once
-    const read0 = await consumeAll(broker.bootstrap, topic0, 50);
+    const read0 = await consumeAll(cluster.broker.bootstrap, topic0, 50);
     expect(read0).toHaveLength(50);
     const got = read0.map((m) => `${m.key.toString()}/${decodeValue(m.value).metrics[0].value}`).sort();
     expect(got).toEqual(out0.map((o) => `${o.client}/${o.seq}`).sort());
@@ -108,12 +91,12 @@ describe('gateway --mode kafka into the mock cluster', () => {
     const g = await kafkaGateway(topic);
     const load = startLoad(g.port, 'lost', 6, 5);
     await waitFor('some 200s before the cut', () => load.outcomes.filter((o) => o.status === 200).length >= 40);
-    await broker.proxy!.cut('refuse');
+    await cluster.broker.proxy!.cut('refuse');
     const cutAt = load.outcomes.length;
     await waitFor('503s after the cut', () => load.outcomes.slice(cutAt).filter((o) => o.status === 503).length >= 20);
     await waitFor('/readyz 503', async () => (await readyz(g.port)) === 503);
 
-    await broker.proxy!.restore();
+    await cluster.broker.proxy!.restore();
     await waitFor('/readyz 200 after restore', async () => (await readyz(g.port)) === 200);
     const backAt = load.outcomes.length;
     await waitFor('200s after restore', () => load.outcomes.slice(backAt).filter((o) => o.status === 200).length >= 20);
@@ -125,8 +108,8 @@ describe('gateway --mode kafka into the mock cluster', () => {
     for (const o of outcomes.filter((x) => x.status === 503)) expect(o.body.error).toMatch(/retry later/);
 
     const oks = outcomes.filter((o) => o.status === 200);
-    const read = await consumeAll(broker.bootstrap, topic, oks.length);
-    const extras = expectAnsweredInTopic(topic, oks, read, await kcatAll(broker.bootstrap, topic));
+    const read = await consumeAll(cluster.broker.bootstrap, topic, oks.length);
+    const extras = expectAnsweredInTopic(topic, oks, read, await kcatAll(cluster.broker.bootstrap, topic));
     // a 503'd record may still have reached Kafka (a lost acknowledgement): then it is one
     // the client was told to retry, never an unknown one
     const failed = new Set(outcomes.filter((o) => o.status === 503).map((o) => `${o.client}/${o.seq}`));
@@ -137,19 +120,19 @@ describe('gateway --mode kafka into the mock cluster', () => {
 
   it('broker unreachable at start: the gateway starts not ready, answers 503, and turns ready once the broker is back', async () => {
     const topic = freshTopic('gw-down');
-    await broker.proxy!.cut('refuse');
+    await cluster.broker.proxy!.cut('refuse');
     const g = await kafkaGateway(topic);
     expect(await readyz(g.port)).toBe(503);
     const first = await send(g.port, 'down-a', 0);
     expect(first.status).toBe(503);
     expect(await readyz(g.port)).toBe(503);
 
-    await broker.proxy!.restore();
+    await cluster.broker.proxy!.restore();
     await waitFor('/readyz 200', async () => (await readyz(g.port)) === 200);
     const ok = await send(g.port, 'down-a', 1);
     expect(ok.status).toBe(200);
-    const read = await consumeAll(broker.bootstrap, topic, 1);
-    expect(expectAnsweredInTopic(topic, [ok], read, await kcatAll(broker.bootstrap, topic))).toEqual([]);
+    const read = await consumeAll(cluster.broker.bootstrap, topic, 1);
+    expect(expectAnsweredInTopic(topic, [ok], read, await kcatAll(cluster.broker.bootstrap, topic))).toEqual([]);
     expect(await g.stop()).toBe(0);
   });
 
@@ -161,7 +144,7 @@ describe('gateway --mode kafka into the mock cluster', () => {
     const warm = await send(g.port, 'warm', 0);
     expect(warm.status, JSON.stringify(warm.body) + JSON.stringify(g.logs.slice(-3))).toBe(200);
     // The owner's commit now hangs on the silent broker, so the ring fills and stays full.
-    await broker.proxy!.cut('blackhole');
+    await cluster.broker.proxy!.cut('blackhole');
     const answered: Outcome[] = [];
     const flood = Promise.all(Array.from({ length: 40 }, (_, i) => send(g.port, `full_${i}`, 0).then((o) => (answered.push(o), o))));
     await waitFor('a ring-full answer', () => answered.some((o) => /ring full/.test(String(o.body.error))));
@@ -174,7 +157,7 @@ describe('gateway --mode kafka into the mock cluster', () => {
     const counts = statuses(outcomes);
     // Every request was answered: refused at once (ring full), failed by the silent broker, or 200.
     expect(Object.keys(counts).every((s) => s === '503' || s === '200'), JSON.stringify(counts)).toBe(true);
-    await broker.proxy!.restore();
+    await cluster.broker.proxy!.restore();
     // Once the hung commit has failed, a client retrying as Retry-After asks gets through again.
     let seq = 0;
     await waitFor('a 200 after the broker is back', async () => (await send(g.port, 'after', seq++)).status === 200);
@@ -192,9 +175,9 @@ describe('gateway --mode kafka into the mock cluster', () => {
     // after the signal: 200 (drained), 503 (shutting down) or a refused connection
     for (const o of outcomes) expect([200, 503, 'error']).toContain(o.status);
     const oks = outcomes.filter((o) => o.status === 200);
-    const read = await consumeAll(broker.bootstrap, topic, oks.length);
+    const read = await consumeAll(cluster.broker.bootstrap, topic, oks.length);
     expect(read).toHaveLength(oks.length);
-    expect(expectAnsweredInTopic(topic, oks, read, await kcatAll(broker.bootstrap, topic))).toEqual([]);
+    expect(expectAnsweredInTopic(topic, oks, read, await kcatAll(cluster.broker.bootstrap, topic))).toEqual([]);
 
     const done = g.logs.find((l) => l.msg === 'shutdown complete');
     expect(done, JSON.stringify(g.logs.slice(-5))).toBeDefined();

@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Packr, Unpackr } from 'msgpackr';
 import kafkajs, { type PartitionMetadata } from 'kafkajs';
-import { expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
+import { startLocalBroker, type LocalBroker } from '../../src/kafka/local-broker.ts';
 import { SPILL_DIR_NAME } from '../../src/kafka/fallback-sink.ts';
 import { partitionFor } from '../../src/records/partitioner.ts';
 import { postMetrics, startGateway, type GatewayProcess } from '../support/gateway-process.ts';
@@ -190,4 +191,36 @@ export function spillGone(dataDir: string): () => boolean {
 /** Starts the gateway in Kafka mode: 2 workers, 4 partitions, plus `extra` flags. */
 export function startKafkaGateway(bootstrap: string, topic: string, extra: string[] = []): Promise<GatewayProcess> {
   return startGateway(['--mode', 'kafka', '--brokers', bootstrap, '--topic', topic, '--workers', '2', '--partitions', '4', ...extra]);
+}
+
+/**
+ * Registers what every test file driving gateways into the mock cluster needs: one 3-broker
+ * cluster behind the fault-injecting proxy for the file (failing, never skipping, when
+ * kcat is missing), the proxy restored after each test, every gateway started killed at
+ * the end. Call at the top level of the test file.
+ */
+export function useKafkaCluster(): { readonly broker: LocalBroker; gateway(topic: string, extra?: string[]): Promise<GatewayProcess> } {
+  let broker: LocalBroker | undefined;
+  const running: GatewayProcess[] = [];
+  beforeAll(async () => {
+    broker = await startLocalBroker({ brokers: 3 });
+  });
+  afterEach(async () => {
+    if (broker?.proxy?.cutMode) await broker.proxy.restore();
+  });
+  afterAll(async () => {
+    await Promise.all(running.filter((g) => g.proc.exitCode === null && g.proc.signalCode === null).map((g) => g.stop('SIGKILL')));
+    await broker?.stop();
+  });
+  return {
+    get broker(): LocalBroker {
+      if (broker === undefined) throw new Error('the mock cluster is not started yet (use it inside tests)');
+      return broker;
+    },
+    async gateway(topic, extra = []) {
+      const g = await startKafkaGateway(this.broker.bootstrap, topic, extra);
+      running.push(g);
+      return g;
+    },
+  };
 }
