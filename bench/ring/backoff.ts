@@ -18,6 +18,7 @@
  */
 
 import { DURABLE, WRITER_WAITS } from '../../src/ring/ring-descriptor.ts';
+import type { Doorbell } from '../../src/ring/doorbell.ts';
 
 const SPINS = 4;
 /** Safety net of RingSpaceWait: a missed wake-up costs at most this. */
@@ -125,4 +126,36 @@ export function linger(us: number, hasWork: () => boolean): boolean {
     if (hasWork()) return true;
   } while (performance.now() < until);
   return false;
+}
+
+/**
+ * The consumer's idle step for the cases that sleep on a Doorbell: linger `spinUs`
+ * checking for work, then sleep on the bell. Counts real sleeps, the time spent in them,
+ * and timeouts that found work waiting (wake-ups the protocol lost).
+ */
+export class DoorbellIdle {
+  sleeps = 0;
+  sleepMs = 0;
+  lostWakeups = 0;
+  private readonly bell: Doorbell;
+  private readonly spinUs: number;
+  private readonly timeoutMs: number;
+
+  constructor(bell: Doorbell, spinUs: number, timeoutMs: number) {
+    this.bell = bell;
+    this.spinUs = spinUs;
+    this.timeoutMs = timeoutMs;
+  }
+
+  /** Returns once there may be work (or the sleep timed out). */
+  async wait(hasWork: () => boolean): Promise<void> {
+    if (this.spinUs > 0 && linger(this.spinUs, hasWork)) return;
+    const before = performance.now();
+    const outcome = await this.bell.sleep(this.timeoutMs, hasWork);
+    if (outcome !== 'work') {
+      this.sleeps++;
+      this.sleepMs += performance.now() - before;
+    }
+    if (outcome === 'timed-out' && hasWork()) this.lostWakeups++;
+  }
 }

@@ -24,7 +24,7 @@
  * header, 8-byte alignment, a padding record (producer = -1) at the wrap.
  */
 import { Doorbell, createDoorbellStorage } from '../../../src/ring/doorbell.ts';
-import { Backoff, linger } from '../backoff.ts';
+import { Backoff, DoorbellIdle } from '../backoff.ts';
 import { EXIT, RunControl, absoluteNow } from '../control.ts';
 import { FutexMutex } from '../mutex.ts';
 import {
@@ -192,9 +192,7 @@ export function consumer(init: WorkerInit): void {
     let bytesIn = 0;
     let orderErrors = 0;
     let drainPasses = 0;
-    let sleeps = 0;
-    let sleepMs = 0;
-    let lostWakeups = 0;
+    const idle = new DoorbellIdle(bell, spinUs, SLEEP_TIMEOUT_MS);
     for (;;) {
       const allDone = control.done() === n;
       // Pop: copy every queued byte out under the lock.
@@ -230,14 +228,7 @@ export function consumer(init: WorkerInit): void {
         continue;
       }
       if (allDone) break;
-      if (spinUs > 0 && linger(spinUs, hasWork)) continue;
-      const before = performance.now();
-      const outcome = await bell.sleep(SLEEP_TIMEOUT_MS, hasWork);
-      if (outcome !== 'work') {
-        sleeps++;
-        sleepMs += performance.now() - before;
-      }
-      if (outcome === 'timed-out' && hasWork()) lostWakeups++;
+      await idle.wait(hasWork);
     }
     const tEnd = absoluteNow();
     let produced = 0;
@@ -249,9 +240,9 @@ export function consumer(init: WorkerInit): void {
       orderErrors,
       tEnd,
       drainPasses,
-      sleeps,
-      sleepMs,
-      lostWakeups,
+      sleeps: idle.sleeps,
+      sleepMs: idle.sleepMs,
+      lostWakeups: idle.lostWakeups,
       consumerPreempted: preemptions() - preempted,
       latency: latency ? summarise(histogram) : undefined,
     };

@@ -30,7 +30,7 @@ import { SENT_UNACKNOWLEDGED } from '../../../src/ring/ring-descriptor.ts';
 import { RingReader } from '../../../src/ring/ring-reader.ts';
 import { createRingStorage, type RingStorage } from '../../../src/ring/ring-storage.ts';
 import { FULL, RingWriter } from '../../../src/ring/ring-writer.ts';
-import { Backoff, RingSpaceWait, linger, type FullWait } from '../backoff.ts';
+import { Backoff, DoorbellIdle, RingSpaceWait, type FullWait } from '../backoff.ts';
 import { EXIT, RunControl, absoluteNow } from '../control.ts';
 import {
   latencyHistogram,
@@ -264,9 +264,7 @@ export function consumer(init: WorkerInit): void {
     orderErrors = 0;
     let consumed = 0;
     let drainPasses = 0;
-    let sleeps = 0;
-    let sleepMs = 0;
-    let lostWakeups = 0;
+    const idle = new DoorbellIdle(bell, spinUs, SLEEP_TIMEOUT_MS);
     for (;;) {
       // Read DONE before the sweep: if every producer was done then, an empty sweep
       // proves the rings are drained for good.
@@ -290,14 +288,7 @@ export function consumer(init: WorkerInit): void {
         continue;
       }
       if (allDone) break;
-      if (spinUs > 0 && linger(spinUs, hasWork)) continue;
-      const before = performance.now();
-      const outcome = await bell.sleep(SLEEP_TIMEOUT_MS, hasWork);
-      if (outcome !== 'work') {
-        sleeps++;
-        sleepMs += performance.now() - before;
-      }
-      if (outcome === 'timed-out' && hasWork()) lostWakeups++;
+      await idle.wait(hasWork);
     }
     const tEnd = absoluteNow();
     let produced = 0;
@@ -309,9 +300,9 @@ export function consumer(init: WorkerInit): void {
       orderErrors,
       tEnd,
       drainPasses,
-      sleeps,
-      sleepMs,
-      lostWakeups,
+      sleeps: idle.sleeps,
+      sleepMs: idle.sleepMs,
+      lostWakeups: idle.lostWakeups,
       consumerPreempted: preemptions() - preempted,
       latency: latency ? summarise(histogram) : undefined,
     };
