@@ -8,7 +8,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric
 import { readRingCounters } from '../ring/ring-counters.ts';
 import type { RingStorage } from '../ring/ring-storage.ts';
 import type { Sink } from '../sink/sink.ts';
-import { readWorkerMetrics } from '../workers/worker-metrics.ts';
+import { readWorkerMetrics, type WorkerMetricsSnapshot } from '../workers/worker-metrics.ts';
 
 export interface WorkerView {
   id: number;
@@ -43,13 +43,17 @@ export function createGatewayMetrics(workers: () => WorkerView[], sink: Sink): G
     registry.removeSingleMetric(`metricstream_process_nodejs_${name}`);
   }
   const snapshots = () => workers().map((w) => ({ id: w.id, ring: w.ring, counters: readRingCounters(w.ring), metrics: readWorkerMetrics(w.metrics) }));
+  /** One sample per label value, summed over every worker's counters. */
+  const sumOverWorkers = (label: string, pick: (m: WorkerMetricsSnapshot) => Map<string, number>) => {
+    const sums = new Map<string, number>();
+    for (const w of snapshots()) for (const [value, n] of pick(w.metrics)) sums.set(value, (sums.get(value) ?? 0) + n);
+    return [...sums].map(([value, n]) => ({ labels: { [label]: value }, value: n }));
+  };
 
   registry.registerMetric(
-    sampled('metricstream_http_requests_total', 'HTTP requests answered, by status code.', 'counter', () => {
-      const sums = new Map<string, number>();
-      for (const w of snapshots()) for (const [status, n] of w.metrics.statuses) sums.set(status, (sums.get(status) ?? 0) + n);
-      return [...sums].map(([status, value]) => ({ labels: { status }, value }));
-    }),
+    sampled('metricstream_http_requests_total', 'HTTP requests answered, by status code.', 'counter', () =>
+      sumOverWorkers('status', (m) => m.statuses),
+    ),
   );
   registry.registerMetric(
     sampled('metricstream_http_request_duration_seconds', 'Time from request arrival to answer (for --acks 1, includes durability).', 'histogram', () => {
@@ -70,11 +74,9 @@ export function createGatewayMetrics(workers: () => WorkerView[], sink: Sink): G
     }),
   );
   registry.registerMetric(
-    sampled('metricstream_requests_rejected_total', 'Requests refused, by reason.', 'counter', () => {
-      const sums = new Map<string, number>();
-      for (const w of snapshots()) for (const [reason, n] of w.metrics.rejected) sums.set(reason, (sums.get(reason) ?? 0) + n);
-      return [...sums].map(([reason, value]) => ({ labels: { reason }, value }));
-    }),
+    sampled('metricstream_requests_rejected_total', 'Requests refused, by reason.', 'counter', () =>
+      sumOverWorkers('reason', (m) => m.rejected),
+    ),
   );
   registry.registerMetric(
     sampled('metricstream_metrics_accepted_total', 'Metrics in requests written to a ring.', 'counter', () => [
