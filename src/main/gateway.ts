@@ -170,7 +170,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       const started = performance.now();
       logger.info({ reason }, 'shutdown: no new requests, draining rings');
       state.draining = true;
-      metrics.setShutdownPending(owner.pendingRecords + slots.reduce((a, w) => a + readRingCounters(w.ring).recordsWritten - readRingCounters(w.ring).recordsRead, 0));
+      const unread = slots.reduce((a, w) => {
+        const ring = readRingCounters(w.ring);
+        return a + ring.recordsWritten - ring.recordsRead;
+      }, 0);
+      metrics.setShutdownPending(owner.pendingRecords + unread);
       const exits = slots.map((s) => (s.worker.threadId === -1 ? Promise.resolve() : once(s.worker, 'exit')));
       for (const s of slots) s.worker.postMessage({ type: 'drain' });
       await Promise.all(exits);
