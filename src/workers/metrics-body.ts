@@ -79,7 +79,7 @@ export function parseMetricsBody(body: Buffer, format: BodyFormat, store: BodyFo
       checkPlainMsgpack(body, MAX_DEPTH);
       decoded = unpackr.unpack(body);
     } catch (e) {
-      throw new BadRequest(e instanceof NotPlainMsgpack ? e.message : `body is not valid msgpack: ${(e as Error).message}`);
+      throw new BadRequest(e instanceof NotPlainMsgpack ? `body is not plain msgpack: ${e.message}` : `body is not valid msgpack: ${(e as Error).message}`);
     }
   }
   const count = validateMetrics(decoded);
@@ -104,11 +104,11 @@ function fieldName(name: string): string {
 /** Returns the number of metrics, or throws BadRequest naming the first bad field. */
 export function validateMetrics(body: unknown): number {
   if (!isObject(body)) throw new BadRequest('body must be an object like {"metrics":[...]}');
+  const metrics = body.metrics;
+  if (!Array.isArray(metrics)) throw new BadRequest('field "metrics" must be an array');
   for (const k in body) {
     if (k !== 'metrics') throw new BadRequest(`unknown field ${fieldName(k)}: the body has only "metrics"`);
   }
-  const metrics = body.metrics;
-  if (!Array.isArray(metrics)) throw new BadRequest('field "metrics" must be an array');
   if (metrics.length === 0) throw new BadRequest('field "metrics" must not be empty');
   for (let i = 0; i < metrics.length; i++) {
     const m = metrics[i];

@@ -55,7 +55,7 @@ describe('msgpack: plain MessagePack only', () => {
       expect(refused(body, 'msgpack')).toMatch(/extension type/);
     }
     // fixext 1 with an application type, and ext 8.
-    expect(refused(Buffer.from([0x81, 0xa1, 0x6d, 0xd4, 0x01, 0x00]), 'msgpack')).toBe('MessagePack extension type at byte 3: only plain MessagePack is accepted (no ext types)');
+    expect(refused(Buffer.from([0x81, 0xa1, 0x6d, 0xd4, 0x01, 0x00]), 'msgpack')).toBe('body is not plain msgpack: MessagePack extension type at byte 3: only plain MessagePack is accepted (no ext types)');
     expect(refused(Buffer.from([0xc7, 0x01, 0x05, 0x00]), 'msgpack')).toMatch(/extension type at byte 0/);
   });
 
@@ -70,15 +70,15 @@ describe('msgpack: plain MessagePack only', () => {
   });
 
   it('validates every value: non-string keys, invalid UTF-8, truncation, trailing bytes, depth, 0xc1', () => {
-    expect(refused(Buffer.from([0x81, 0x01, 0x02]), 'msgpack')).toBe('map key at byte 1 is not a string');
-    expect(refused(Buffer.from([0xa2, 0xc3, 0x28]), 'msgpack')).toBe('string at byte 0 is not valid UTF-8');
-    expect(refused(Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff, 0x01]), 'msgpack')).toBe('msgpack body truncated at byte 0');
-    expect(refused(Buffer.from([0xc0, 0xc0]), 'msgpack')).toBe('1 byte(s) after the msgpack value, at byte 1');
+    expect(refused(Buffer.from([0x81, 0x01, 0x02]), 'msgpack')).toBe('body is not plain msgpack: map key at byte 1 is not a string');
+    expect(refused(Buffer.from([0xa2, 0xc3, 0x28]), 'msgpack')).toBe('body is not plain msgpack: string at byte 0 is not valid UTF-8');
+    expect(refused(Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff, 0x01]), 'msgpack')).toBe('body is not plain msgpack: msgpack body truncated at byte 0');
+    expect(refused(Buffer.from([0xc0, 0xc0]), 'msgpack')).toBe('body is not plain msgpack: 1 byte(s) after the msgpack value, at byte 1');
     expect(refused(Buffer.from([0xc1]), 'msgpack')).toMatch(/0xc1 at 0/);
     expect(refused(Buffer.from([...Array(40).fill(0x91), 0xc0]), 'msgpack')).toMatch(/nested deeper than 16 levels/);
     expect(refused(plain.pack({ metrics: [{ name: 'a', value: 1, tags: { h: 5 } }] }), 'msgpack')).toBe('metrics[0].tags.h must be a string');
     expect(refused(plain.pack({ metrics: [{ name: 'a', value: 1, tags: { h: Buffer.from('x') } }] }), 'msgpack')).toBe('metrics[0].tags.h must be a string');
-    expect(refused(Buffer.from([]), 'msgpack')).toBe('msgpack body truncated at byte 0');
+    expect(refused(Buffer.from([]), 'msgpack')).toBe('body is not plain msgpack: msgpack body truncated at byte 0');
   });
 });
 
