@@ -192,16 +192,21 @@ export const COLLECT_INTERVAL_MS = 1000;
  * between get the cached text (and concurrent scrapes share one collection), so a scrape
  * flood costs the owner one collection a second plus writing cached bytes.
  */
-export async function startAdminServer(registry: Registry, host: string, port: number): Promise<{ port: number; close(): Promise<void>; collections(): number }> {
+export async function startAdminServer(registry: Registry, host: string, port: number): Promise<{ port: number; close(): Promise<void> }> {
   let cached: { at: number; body: string } | undefined;
   let collecting: Promise<string> | undefined;
-  let collections = 0;
+  const collectionsTotal = new Counter({
+    name: 'metricstream_admin_collections_total',
+    help: `Collections of these metrics (at most one per ${COLLECT_INTERVAL_MS} ms; scrapes in between are served from the last one).`,
+    registers: [registry],
+  });
   const collect = (): Promise<string> => {
     if (cached !== undefined && performance.now() - cached.at < COLLECT_INTERVAL_MS) return Promise.resolve(cached.body);
-    collecting ??= registry
+    if (collecting !== undefined) return collecting;
+    collectionsTotal.inc();
+    collecting = registry
       .metrics()
       .then((body) => {
-        collections++;
         cached = { at: performance.now(), body };
         return body;
       })
@@ -232,7 +237,6 @@ export async function startAdminServer(registry: Registry, host: string, port: n
   const address = server.address();
   return {
     port: typeof address === 'object' && address ? address.port : port,
-    collections: () => collections,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

@@ -55,7 +55,7 @@ export function rawRequest(port: number, head: Buffer | string, body: Buffer | s
 
 /** A POST /metrics head with a correct Content-Length for `body` and extra header lines. */
 export function metricsHead(body: Buffer | string, headers: (string | Buffer)[]): Buffer {
-  const lines = [Buffer.from(`POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close`)];
+  const lines: Buffer[] = [Buffer.from(`POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close`)];
   for (const h of headers) lines.push(Buffer.from('\r\n'), Buffer.isBuffer(h) ? h : Buffer.from(h, 'latin1'));
   return Buffer.concat(lines);
 }
