@@ -4,7 +4,7 @@
  * Prints ns per body for both, for bodies of 1, 100 and 1000 metrics with 3 tags.
  */
 import { Packr, Unpackr } from 'msgpackr';
-import { checkPlainMsgpack } from '../src/workers/plain-msgpack.ts';
+import { checkPlainMsgpack } from '../src/records/plain-msgpack.ts';
 
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { Packr, Unpackr } from 'msgpackr';
 import { ContentType } from '../sink/sink.ts';
-import { checkPlainMsgpack, NotPlainMsgpack } from './plain-msgpack.ts';
+import { checkPlainMsgpack, NotPlainMsgpack } from '../records/plain-msgpack.ts';
 
 /**
  * Turns a POST /metrics body into the value bytes a record stores, or says exactly what
