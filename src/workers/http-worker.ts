@@ -72,9 +72,10 @@ const maxRecordValue = Math.min(config.maxRecordValue, ring.maxPayload);
 const RETRY_AFTER = { 'retry-after': '1' };
 
 /**
- * A test-only way to kill this thread (the restart path's test): with the environment
- * variable METRICSTREAM_TEST_HOOKS=1, `POST /__test/crash` throws outside any handler.
- * Without it the path is an ordinary 404.
+ * Test-only hooks, with the environment variable METRICSTREAM_TEST_HOOKS=1 (the tests of
+ * the restart path and of the 500 path): `POST /__test/crash` throws outside any handler
+ * and kills this thread; `POST /__test/throw` throws inside the request handler (a bug).
+ * Without the variable both paths are ordinary 404s.
  */
 const TEST_HOOKS = process.env.METRICSTREAM_TEST_HOOKS === '1';
 
@@ -155,6 +156,7 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, expec
     });
     return;
   }
+  if (TEST_HOOKS && path === '/__test/throw') throw new Error('bug simulated through the test hook (METRICSTREAM_TEST_HOOKS=1)');
   const protocol = routes.get(path);
   if (protocol === undefined) return refuse(req, res, 'not_found', jsonError(404, `no route for ${req.method} ${path}`));
   if (req.method !== 'POST') {

@@ -107,9 +107,22 @@ describe('a worker that dies is restarted, and nothing goes backwards', () => {
     expect((await scrape()).get('metricstream_owner_rings')).toBe(2);
   });
 
+  it('a bug in the request handler is answered 500 and the worker lives on', async () => {
+    const deaths = logged('exited unexpectedly').length;
+    for (let i = 0; i < 4; i++) {
+      const res = await fetch(`http://127.0.0.1:${gateway.port}/__test/throw`, { method: 'POST' });
+      expect(res.status).toBe(500);
+      expect(await res.json()).toEqual({ error: 'internal error' });
+    }
+    await until(() => logged('request handler failed').length > 0, 'the rate-limited warning');
+    expect(logged('request handler failed')[0].detail).toMatch(/bug simulated through the test hook/);
+    expect(logged('exited unexpectedly').length).toBe(deaths);
+    await send(10);
+  });
+
   it('every record answered 200 is in the log', async () => {
     expect(await gateway.stop()).toBe(0);
     expect(await consumeAll(dataDir)).toHaveLength(accepted);
-    expect(accepted).toBe(90);
+    expect(accepted).toBe(100);
   });
 });
