@@ -1,0 +1,215 @@
+/**
+ * Overload attacks against a gateway started here, with a small legitimate load beside
+ * them: the gateway's RSS once a second and the legitimate clients' latency are what the
+ * run reports (issue 9's figures).
+ *
+ *   node --import ./src/main/require-node.mjs bench/attack.ts --attack stall --duration 60
+ *   node --import ./src/main/require-node.mjs bench/attack.ts --attack bodies --duration 60
+ *   node --import ./src/main/require-node.mjs bench/attack.ts --attack idle --duration 60
+ *   node --import ./src/main/require-node.mjs bench/attack.ts --attack none --duration 20
+ *   ... [--connections 800] [--body-bytes 1000000] [--legit 4] [--workers 2] [--reconnect-ms 50]
+ *       [--root DIR] [-- gateway flags]
+ *
+ * --root runs the gateway of another checkout (e.g. an export of an older commit with
+ * node_modules linked in), to compare before and after with the same attack.
+ *
+ * Attacks:
+ * - stall:  N sockets each declare a body of --body-bytes and send all of it but one byte,
+ *           then wait; whenever the server closes one, it comes back 50 ms later (the
+ *           issue's "800 connections each sending 1 MB minus one byte").
+ * - bodies: autocannon, N connections POSTing --body-bytes of JSON with a wrong shape
+ *           (each read in full, parsed and refused with 400).
+ * - idle:   N sockets that connect and send nothing; reconnect 50 ms after a close.
+ * - none:   the legitimate load alone (the baseline).
+ * The legitimate load: `runLoad` (the load tool) with --legit connections, 1 metric per
+ * request, for the attack's duration minus 4 s, starting 2 s in, in this process; the
+ * attacker runs in a child process of its own.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { parseArgs } from 'node:util';
+import { oneOf, parseInteger } from '../src/cli/args.ts';
+import { autocannon } from '../src/load/autocannon.ts';
+import { runLoad } from '../src/load/run-load.ts';
+
+const { values, positionals } = parseArgs({
+  options: {
+    attack: { type: 'string' },
+    duration: { type: 'string' },
+    connections: { type: 'string' },
+    'body-bytes': { type: 'string' },
+    legit: { type: 'string' },
+    workers: { type: 'string' },
+    'reconnect-ms': { type: 'string' },
+    root: { type: 'string' },
+    // Internal: this script re-runs itself as the attacker process (--role attacker --port P),
+    // so the attacker's event loop never delays the legitimate clients' measurements.
+    role: { type: 'string' },
+    port: { type: 'string' },
+  },
+  allowPositionals: true,
+});
+const attack = oneOf('attack', values.attack ?? 'stall', ['stall', 'bodies', 'idle', 'none'] as const);
+const duration = parseInteger('duration', values.duration ?? '60', 8, 3600);
+const connections = parseInteger('connections', values.connections ?? (attack === 'idle' ? '4000' : '800'), 1, 100_000);
+const bodyBytes = parseInteger('body-bytes', values['body-bytes'] ?? String(1_000_000), 16, 64 * 1024 * 1024);
+const legit = parseInteger('legit', values.legit ?? '4', 1, 1000);
+const workers = parseInteger('workers', values.workers ?? '2', 1, 64);
+const reconnectMs = parseInteger('reconnect-ms', values['reconnect-ms'] ?? '50', 0, 60_000);
+const ROOT = path.resolve(values.root ?? path.join(import.meta.dirname, '..'));
+
+async function rssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+if (values.role === 'attacker') {
+  const port = parseInteger('port', values.port ?? '0', 1, 65535);
+  const attackerStatuses = new Map<string, number>();
+  const countStatus = (s: string) => attackerStatuses.set(s, (attackerStatuses.get(s) ?? 0) + 1);
+  let stopping = false;
+
+  /** One raw attacker socket that reconnects 50 ms after each close. */
+  function rawAttacker(payload: (socket: net.Socket) => void): void {
+    if (stopping) return;
+    const socket = net.connect(port, '127.0.0.1');
+    let seen = '';
+    socket.on('connect', () => payload(socket));
+    socket.on('data', (d) => {
+      if (seen.length < 16) {
+        seen += d.toString('latin1');
+        const m = /^HTTP\/1\.1 (\d{3})/.exec(seen);
+        if (m) {
+          countStatus(m[1]);
+          seen = 'x'.repeat(16);
+        }
+      }
+    });
+    socket.on('error', () => countStatus('socket error'));
+    socket.on('close', () => setTimeout(() => rawAttacker(payload), reconnectMs));
+  }
+
+  let cannon: ReturnType<typeof autocannon> | undefined;
+  if (attack === 'stall') {
+    const almost = Buffer.alloc(bodyBytes - 1, 0x20);
+    for (let i = 0; i < connections; i++) {
+      rawAttacker((s) => {
+        s.write(`POST /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: attacker\r\nContent-Type: application/json\r\nContent-Length: ${bodyBytes}\r\n\r\n`);
+        s.write(almost);
+      });
+    }
+  } else if (attack === 'idle') {
+    for (let i = 0; i < connections; i++) rawAttacker(() => {});
+  } else if (attack === 'bodies') {
+    const value = 'x'.repeat(bodyBytes - 64);
+    cannon = autocannon({
+      url: `http://127.0.0.1:${port}/metrics`,
+      method: 'POST',
+      body: Buffer.from(`{"metrics":[{"name":"a","value":"${value}"}]}`),
+      headers: { authorization: 'attacker', 'content-type': 'application/json' },
+      connections,
+      duration,
+      timeout: 30,
+      sampleInt: 1000,
+      setupClient: () => {},
+    });
+  }
+
+
+  const finish = async () => {
+    stopping = true;
+    cannon?.stop();
+    const result = cannon ? await cannon : undefined;
+    const statuses = result
+      ? { statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats).map(([k, v]) => [k, v.count])), errors: result.errors, timeouts: result.timeouts }
+      : Object.fromEntries(attackerStatuses);
+    process.stdout.write(JSON.stringify(statuses) + '\n', () => process.exit(0));
+  };
+  process.once('SIGTERM', () => void finish());
+  await new Promise(() => {});
+}
+
+const dataDir = await mkdtemp(path.join(os.tmpdir(), 'metricstream-attack-'));
+const gateway = spawn(
+  process.execPath,
+  ['--import', './src/main/require-node.mjs', 'src/main/cli.ts', '--port', '0', '--host', '127.0.0.1', '--admin-port', 'off', '--workers', String(workers), '--data-dir', dataDir, '--log-level', 'warn', ...positionals],
+  { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+);
+const warnings = new Map<string, number>();
+const port = await new Promise<number>((resolve, reject) => {
+  readline.createInterface({ input: gateway.stdout! }).on('line', (line) => {
+    try {
+      const entry = JSON.parse(line) as { msg: string; port?: number; what?: string; count?: number };
+      if (entry.msg.includes('listening on')) resolve(entry.port!);
+      else warnings.set(entry.what ?? entry.msg, (warnings.get(entry.what ?? entry.msg) ?? 0) + (entry.count ?? 1));
+    } catch {
+      // not a log line
+    }
+  });
+  gateway.once('exit', (code) => reject(new Error(`gateway exited ${code}`)));
+});
+
+const rss: { t: number; mib: number }[] = [];
+const start = performance.now();
+rss.push({ t: 0, mib: await rssMiB(gateway.pid!) });
+const sampler = setInterval(async () => rss.push({ t: Math.round((performance.now() - start) / 1000), mib: await rssMiB(gateway.pid!) }), 1000);
+
+const attacker =
+  attack === 'none'
+    ? undefined
+    : spawn(
+        process.execPath,
+        ['--disable-warning=TimeoutNegativeWarning', '--import', path.join(import.meta.dirname, '../src/main/require-node.mjs'), import.meta.filename, '--role', 'attacker', '--port', String(port), '--attack', attack, '--duration', String(duration), '--connections', String(connections), '--body-bytes', String(bodyBytes), '--reconnect-ms', String(reconnectMs)],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+let attackerOutput = '';
+attacker?.stdout!.on('data', (d) => (attackerOutput += d));
+const attackerDone = attacker ? new Promise((resolve) => attacker.once('exit', resolve)) : Promise.resolve();
+await new Promise((r) => setTimeout(r, 2000));
+const legitSummary = await runLoad({ port, clients: legit, durationSeconds: duration - 4, metricsPerRequest: 1, clientIdPrefix: 'legit_', timeoutSeconds: 30 });
+await new Promise((r) => setTimeout(r, Math.max(0, duration * 1000 - (performance.now() - start))));
+attacker?.kill('SIGTERM');
+await attackerDone;
+clearInterval(sampler);
+gateway.kill('SIGKILL');
+await rm(dataDir, { recursive: true, force: true });
+
+const byTen = rss.filter((s) => s.t % 10 === 0);
+const max = Math.max(...rss.map((s) => s.mib));
+console.log(
+  JSON.stringify(
+    {
+      attack,
+      durationSeconds: duration,
+      attackerConnections: attack === 'none' ? 0 : connections,
+      bodyBytes: attack === 'stall' || attack === 'bodies' ? bodyBytes : undefined,
+      workers,
+      reconnectMs: attack === 'stall' || attack === 'idle' ? reconnectMs : undefined,
+      root: values.root,
+      gatewayFlags: positionals,
+      rssMiB: {
+        start: +rss[0].mib.toFixed(1),
+        max: +max.toFixed(1),
+        every10s: byTen.map((s) => `${s.t}s ${s.mib.toFixed(0)}`),
+        last: +rss[rss.length - 1].mib.toFixed(1),
+      },
+      attacker: attackerOutput === '' ? undefined : JSON.parse(attackerOutput),
+      legit: {
+        clients: legit,
+        requestsPerSecond: +legitSummary.requestsPerSecond.toFixed(0),
+        latencyMs: legitSummary.latencyMs,
+        statusCodes: legitSummary.statusCodes,
+        errors: legitSummary.errors,
+        timeouts: legitSummary.timeouts,
+      },
+      gatewayWarnings: Object.fromEntries(warnings),
+    },
+    null,
+    2,
+  ),
+);
+process.exit(0);
