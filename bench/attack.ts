@@ -21,8 +21,10 @@
  *           (each read in full, parsed and refused with 400).
  * - idle:   N sockets that connect and send nothing; reconnect 50 ms after a close.
  * - none:   the legitimate load alone (the baseline).
- * The legitimate load: `runLoad` (the load tool) with --legit connections, 1 metric per
- * request, for the attack's duration minus 4 s, starting 2 s in, in this process; the
+ * The legitimate load: --legit clients in this process, each sending one request at a
+ * time (1 metric) on a keep-alive connection, reconnecting when the server closes it,
+ * for the attack's duration minus 4 s, starting 2 s in. Latency is measured per request
+ * from its send to its answer (any status); failed connections are counted apart. The
  * attacker runs in a child process of its own.
  */
 import { spawn } from 'node:child_process';
@@ -34,7 +36,7 @@ import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { oneOf, parseInteger } from '../src/cli/args.ts';
 import { autocannon } from '../src/load/autocannon.ts';
-import { runLoad } from '../src/load/run-load.ts';
+import http from 'node:http';
 
 const { values, positionals } = parseArgs({
   options: {
@@ -158,6 +160,51 @@ const start = performance.now();
 rss.push({ t: 0, mib: await rssMiB(gateway.pid!) });
 const sampler = setInterval(async () => rss.push({ t: Math.round((performance.now() - start) / 1000), mib: await rssMiB(gateway.pid!) }), 1000);
 
+/** The legitimate clients: sequential requests per client, latency of each answer. */
+async function legitLoad(port: number, clients: number, ms: number) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
+  const latencies: number[] = [];
+  const statuses: Record<string, number> = {};
+  let errors = 0;
+  const until = performance.now() + ms;
+  const one = (client: number) =>
+    new Promise<void>((resolve) => {
+      const body = JSON.stringify({ metrics: [{ name: 'legit', value: 1, tags: { client: String(client) } }] });
+      const sent = performance.now();
+      const req = http.request(
+        { host: '127.0.0.1', port, path: '/metrics', method: 'POST', agent, timeout: 30_000, headers: { authorization: `legit_${client}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            latencies.push(performance.now() - sent);
+            statuses[res.statusCode!] = (statuses[res.statusCode!] ?? 0) + 1;
+            resolve();
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', () => {
+        errors++;
+        setTimeout(resolve, 10);
+      });
+      req.end(body);
+    });
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      while (performance.now() < until) await one(c);
+    }),
+  );
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => +(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0).toFixed(2);
+  return {
+    requestsPerSecond: Math.round(latencies.length / (ms / 1000)),
+    latencyMs: { p50: at(0.5), p99: at(0.99), max: at(1) },
+    statusCodes: statuses,
+    connectionErrors: errors,
+  };
+}
+
 const attacker =
   attack === 'none'
     ? undefined
@@ -170,7 +217,7 @@ let attackerOutput = '';
 attacker?.stdout!.on('data', (d) => (attackerOutput += d));
 const attackerDone = attacker ? new Promise((resolve) => attacker.once('exit', resolve)) : Promise.resolve();
 await new Promise((r) => setTimeout(r, 2000));
-const legitSummary = await runLoad({ port, clients: legit, durationSeconds: duration - 4, metricsPerRequest: 1, clientIdPrefix: 'legit_', timeoutSeconds: 30 });
+const legitSummary = await legitLoad(port, legit, (duration - 4) * 1000);
 await new Promise((r) => setTimeout(r, Math.max(0, duration * 1000 - (performance.now() - start))));
 attacker?.kill('SIGTERM');
 await attackerDone;
@@ -198,14 +245,7 @@ console.log(
         last: +rss[rss.length - 1].mib.toFixed(1),
       },
       attacker: attackerOutput === '' ? undefined : JSON.parse(attackerOutput),
-      legit: {
-        clients: legit,
-        requestsPerSecond: +legitSummary.requestsPerSecond.toFixed(0),
-        latencyMs: legitSummary.latencyMs,
-        statusCodes: legitSummary.statusCodes,
-        errors: legitSummary.errors,
-        timeouts: legitSummary.timeouts,
-      },
+      legit: { clients: legit, ...legitSummary },
       gatewayWarnings: Object.fromEntries(warnings),
     },
     null,
