@@ -87,6 +87,15 @@ let connections = 0;
 const receiving = new Map<BodyReader, number>();
 /** Sockets refused over --max-connections: a request parsed on them is ignored. */
 const refusedSockets = new WeakSet<Socket>();
+/**
+ * Connections that have not sent a complete request head yet, oldest first (a Map keeps
+ * insertion order), with when they connected: at the connection cap, the oldest of them
+ * is closed to make room if it has waited EVICT_AFTER_MS, so an idle flood cannot lock
+ * out clients that send requests. Keep-alive connections that served a request are never
+ * evicted this way (the keep-alive timeout closes them).
+ */
+const fresh = new Map<Socket, number>();
+const EVICT_AFTER_MS = Math.min(1000, config.bodyTimeoutMs);
 
 /** When each response's request arrived, for the latency histogram. */
 const startedAt = new WeakMap<http.ServerResponse, number>();
@@ -134,6 +143,7 @@ function refuse(req: http.IncomingMessage, res: http.ServerResponse, reason: Rej
 
 function onRequest(req: http.IncomingMessage, res: http.ServerResponse, expectContinue = false): void {
   if (refusedSockets.has(req.socket)) return;
+  fresh.delete(req.socket);
   openRequests++;
   startedAt.set(res, performance.now());
   res.once('close', onResponseClosed);
@@ -297,14 +307,28 @@ function answerAndClose(socket: Socket, status: string, message: string, extra =
 
 server.on('connection', (socket: Socket) => {
   connections++;
-  socket.once('close', () => connections--);
+  socket.once('close', () => {
+    connections--;
+    fresh.delete(socket);
+  });
   if (connections > config.maxConnections) {
-    refusedSockets.add(socket);
     metrics.reject('too_many_connections');
     metrics.response(503, 0);
-    warn('too_many_connections', `over --max-connections ${config.maxConnections}: new connections get 503 and are closed`);
-    answerAndClose(socket, '503 Service Unavailable', `this gateway worker has ${config.maxConnections} connections open (--max-connections), retry later`, 'retry-after: 1\r\n');
+    const oldest = fresh.entries().next();
+    if (!oldest.done && Date.now() - oldest.value[1] >= EVICT_AFTER_MS) {
+      // Room for the newcomer: close the connection that has waited longest without a request.
+      const idle = oldest.value[0];
+      fresh.delete(idle);
+      refusedSockets.add(idle);
+      warn('evicted_idle_connection', `at --max-connections ${config.maxConnections}: closing the oldest connection that sent no request to make room`);
+      answerAndClose(idle, '503 Service Unavailable', `closed to make room: no request within ${EVICT_AFTER_MS} ms while this gateway worker is at --max-connections`, 'retry-after: 1\r\n');
+    } else {
+      refusedSockets.add(socket);
+      warn('too_many_connections', `over --max-connections ${config.maxConnections}: new connections get 503 and are closed`);
+      return answerAndClose(socket, '503 Service Unavailable', `this gateway worker has ${config.maxConnections} connections open (--max-connections), retry later`, 'retry-after: 1\r\n');
+    }
   }
+  fresh.set(socket, Date.now());
 });
 
 server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {

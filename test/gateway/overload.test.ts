@@ -103,7 +103,7 @@ describe('bytes in flight are bounded per worker', () => {
 });
 
 describe('connections', () => {
-  it('over --max-connections a new connection gets 503 and is closed; counted and logged', async () => {
+  it('over --max-connections a new connection gets 503 and is closed, or takes the place of the oldest idle one; counted and logged', async () => {
     await until(() => gatewaySockets() < 8, 'earlier sockets to close');
     const idle = [];
     for (let i = 0; i < 8; i++) idle.push(await openSocket());
@@ -114,6 +114,13 @@ describe('connections', () => {
     expect(answer.headers['retry-after']).toBe('1');
     expect(answer.json?.error).toMatch(/--max-connections/);
     extra.socket.destroy();
+    // Once the idle ones have waited a second without a request, a newcomer takes the
+    // place of the oldest (closed with 503), and its request is served.
+    await new Promise((r) => setTimeout(r, 1100));
+    const newcomer = await rawRequest(gateway.port, `POST /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: n\r\nContent-Type: application/json\r\nContent-Length: ${good.length}\r\nConnection: close`, good);
+    expect(newcomer.statuses).toEqual([200]);
+    await idle[0].ended;
+    expect(parseAnswer(idle[0].received()).json?.error).toMatch(/^closed to make room/);
     for (const s of idle) s.socket.destroy();
     await until(() => gateway.logs.some((l) => l.what === 'too_many_connections'), 'the warning');
     // /metrics is collected at most once a second: wait for a fresh collection.
