@@ -20,6 +20,8 @@
  * - bodies: autocannon, N connections POSTing --body-bytes of JSON with a wrong shape
  *           (each read in full, parsed and refused with 400).
  * - idle:   N sockets that connect and send nothing; reconnect 50 ms after a close.
+ * - scrape: autocannon, N connections (use --connections 20) GETting the admin /metrics
+ *           as fast as they can (the gateway is started with --admin-port 0).
  * - none:   the legitimate load alone (the baseline).
  * The legitimate load: --legit clients in this process, each sending one request at a
  * time (1 metric) on a keep-alive connection, reconnecting when the server closes it,
@@ -52,10 +54,11 @@ const { values, positionals } = parseArgs({
     // so the attacker's event loop never delays the legitimate clients' measurements.
     role: { type: 'string' },
     port: { type: 'string' },
+    'admin-port': { type: 'string' },
   },
   allowPositionals: true,
 });
-const attack = oneOf('attack', values.attack ?? 'stall', ['stall', 'bodies', 'idle', 'none'] as const);
+const attack = oneOf('attack', values.attack ?? 'stall', ['stall', 'bodies', 'idle', 'scrape', 'none'] as const);
 const duration = parseInteger('duration', values.duration ?? '60', 8, 3600);
 const connections = parseInteger('connections', values.connections ?? (attack === 'idle' ? '4000' : '800'), 1, 100_000);
 const bodyBytes = parseInteger('body-bytes', values['body-bytes'] ?? String(1_000_000), 16, 64 * 1024 * 1024);
@@ -106,6 +109,18 @@ if (values.role === 'attacker') {
     }
   } else if (attack === 'idle') {
     for (let i = 0; i < connections; i++) rawAttacker(() => {});
+  } else if (attack === 'scrape') {
+    cannon = autocannon({
+      url: `http://127.0.0.1:${parseInteger('admin-port', values['admin-port'] ?? '0', 1, 65535)}/metrics`,
+      method: 'GET' as 'POST',
+      body: Buffer.alloc(0),
+      headers: {},
+      connections,
+      duration,
+      timeout: 30,
+      sampleInt: 1000,
+      setupClient: () => {},
+    });
   } else if (attack === 'bodies') {
     const value = 'x'.repeat(bodyBytes - 64);
     cannon = autocannon({
@@ -138,15 +153,19 @@ if (values.role === 'attacker') {
 const dataDir = await mkdtemp(path.join(os.tmpdir(), 'metricstream-attack-'));
 const gateway = spawn(
   process.execPath,
-  ['--import', './src/main/require-node.mjs', 'src/main/cli.ts', '--port', '0', '--host', '127.0.0.1', '--admin-port', 'off', '--workers', String(workers), '--data-dir', dataDir, '--log-level', 'warn', ...positionals],
+  ['--import', './src/main/require-node.mjs', 'src/main/cli.ts', '--port', '0', '--host', '127.0.0.1', '--admin-port', attack === 'scrape' ? '0' : 'off', '--workers', String(workers), '--data-dir', dataDir, '--log-level', 'warn', ...positionals],
   { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
 );
 const warnings = new Map<string, number>();
+let adminPort: number | undefined;
 const port = await new Promise<number>((resolve, reject) => {
   readline.createInterface({ input: gateway.stdout! }).on('line', (line) => {
     try {
-      const entry = JSON.parse(line) as { msg: string; port?: number; what?: string; count?: number };
-      if (entry.msg.includes('listening on')) resolve(entry.port!);
+      const entry = JSON.parse(line) as { msg: string; port?: number; adminPort?: number; what?: string; count?: number };
+      if (entry.msg.includes('listening on')) {
+        adminPort = entry.adminPort;
+        resolve(entry.port!);
+      }
       else warnings.set(entry.what ?? entry.msg, (warnings.get(entry.what ?? entry.msg) ?? 0) + (entry.count ?? 1));
     } catch {
       // not a log line
@@ -210,7 +229,7 @@ const attacker =
     ? undefined
     : spawn(
         process.execPath,
-        ['--disable-warning=TimeoutNegativeWarning', '--import', path.join(import.meta.dirname, '../src/main/require-node.mjs'), import.meta.filename, '--role', 'attacker', '--port', String(port), '--attack', attack, '--duration', String(duration), '--connections', String(connections), '--body-bytes', String(bodyBytes), '--reconnect-ms', String(reconnectMs)],
+        ['--disable-warning=TimeoutNegativeWarning', '--import', path.join(import.meta.dirname, '../src/main/require-node.mjs'), import.meta.filename, '--role', 'attacker', '--port', String(port), '--attack', attack, '--duration', String(duration), '--connections', String(connections), '--body-bytes', String(bodyBytes), '--reconnect-ms', String(reconnectMs), '--admin-port', String(adminPort ?? 0)],
         { stdio: ['ignore', 'pipe', 'inherit'] },
       );
 let attackerOutput = '';
