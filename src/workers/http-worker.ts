@@ -44,7 +44,7 @@ export interface HttpWorkerData {
   maxBody: number;
   /** Largest body after Content-Encoding (and a protocol's own decompression). */
   maxDecodedBody: number;
-  /** Largest record value the sink can store (the log's frame limit minus overhead). */
+  /** Largest key + value the sink can store (the log's frame limit minus its overhead). */
   maxRecordValue: number;
   /** Bytes this worker may hold for bodies in flight and records awaiting the owner. */
   maxInflightBytes: number;
@@ -68,7 +68,6 @@ const metrics = new WorkerMetrics(config.metrics);
 const budget = new InflightBudget(config.maxInflightBytes);
 const protocols = createProtocols({ valueFormat: config.storeFormat, maxDecodedBody: config.maxDecodedBody });
 const routes = routeTable(protocols);
-const maxRecordValue = Math.min(config.maxRecordValue, ring.maxPayload);
 const RETRY_AFTER = { 'retry-after': '1' };
 
 /**
@@ -233,12 +232,13 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, expec
     return send(res, protocol.fail(ctx, 503, 'shutting down, retry on another gateway', RETRY_AFTER));
   }
   const key = ctx.key;
-  if (decoded.value.length > maxRecordValue - key.length) {
+  const length = payloadLength(key.length, decoded.value.length);
+  if (length > ring.maxPayload || key.length + decoded.value.length > config.maxRecordValue) {
     metrics.reject('too_large');
-    return send(res, protocol.fail(ctx, 413, `record of ${decoded.value.length + key.length} bytes exceeds the largest record of ${maxRecordValue} bytes`));
+    return send(res, protocol.fail(ctx, 413, `record of ${key.length + decoded.value.length} bytes (key and value) exceeds the largest record the gateway stores (${Math.min(ring.maxPayload - payloadLength(0, 0), config.maxRecordValue)} bytes)`));
   }
   const partition = partitionFor(key, config.partitions);
-  const index = ring.tryClaim(decoded.contentType, payloadLength(key.length, decoded.value.length));
+  const index = ring.tryClaim(decoded.contentType, length);
   if (index === FULL) {
     metrics.reject('ring_full');
     return send(res, protocol.fail(ctx, 503, 'ingest ring full, retry later', RETRY_AFTER));
