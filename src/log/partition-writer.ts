@@ -9,8 +9,8 @@ import { constants, writeSync } from 'node:fs';
 import { mkdir, open, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { INDEX_INTERVAL_BYTES, encodeIndexEntries } from './offset-index.ts';
-import { recoverActiveSegment, recoverSealedSegment } from './recovery.ts';
-import type { RecoveredSegment } from './recovery.ts';
+import { checkActiveSegment, recoverSealedSegment, repairActiveSegment } from './recovery.ts';
+import type { LostRange, RecoveredSegment } from './recovery.ts';
 import {
   fsyncDir,
   listSegments,
@@ -43,8 +43,42 @@ export interface PartitionRecovery {
   nextOffset: number;
   /** Bytes of torn/corrupt tail cut off the active segment. */
   truncatedBytes: number;
-  /** Sealed segments that end in a bad frame (left as they are; readers will stop there). */
+  /** Sealed segments that end in a bad frame (left as they are; readers report it). */
   damagedSealedSegments: number[];
+  /** Acknowledged offsets found missing or damaged (below the commit mark). */
+  lost: LostRange[];
+  /** Those of `lost` not already accepted at an earlier start. */
+  newlyLost: LostRange[];
+}
+
+/** What recovery needs to know about acknowledgements, from the commit marks. */
+export interface RecoveryPolicy {
+  /** The partition's commit mark: every offset below it was acknowledged (0 if unknown). */
+  acked: number;
+  /** Losses accepted at an earlier start (not refused again). */
+  known: LostRange[];
+  /** Start even if acknowledged records are missing (--accept-data-loss). */
+  acceptDataLoss: boolean;
+}
+
+/**
+ * Thrown when recovery finds acknowledged records missing or damaged and the operator has
+ * not accepted it: nothing was changed on disk (the data is there to inspect or restore).
+ */
+export class DataLossError extends Error {
+  override name = 'DataLossError';
+  readonly partition: number;
+  readonly lost: LostRange[];
+  constructor(partition: number, lost: LostRange[]) {
+    super(`partition ${partition}: acknowledged records lost: ${describeLost(lost)}`);
+    this.partition = partition;
+    this.lost = lost;
+  }
+}
+
+/** "offsets 104-199 (reason); ..." for log lines and errors. */
+export function describeLost(lost: LostRange[]): string {
+  return lost.map((r) => `offsets ${r.from}-${r.to - 1} (${r.to - r.from} records: ${r.reason})`).join('; ');
 }
 
 /** One partition's writer. Open with PartitionWriter.open. */
@@ -77,6 +111,12 @@ export class PartitionWriter {
   #nextOffset: number;
   /** The last error of a best-effort step (index write, retention), for diagnostics. */
   lastBackgroundError: Error | null = null;
+  /**
+   * Told when a step off the acknowledgement path fails (err) or works again after failing
+   * (null): the log reports it (error line, counter) instead of keeping it in a field.
+   */
+  onProblem: ((kind: 'index' | 'retention', err: Error | null) => void) | null = null;
+  readonly #failingSteps = new Set<'index' | 'retention'>();
   readonly recovery: PartitionRecovery;
 
   private constructor(
@@ -86,6 +126,8 @@ export class PartitionWriter {
     segments: Segment[],
     active: RecoveredSegment,
     damaged: number[],
+    lost: LostRange[],
+    newlyLost: LostRange[],
   ) {
     this.partition = partition;
     this.dir = dir;
@@ -102,51 +144,79 @@ export class PartitionWriter {
       nextOffset: active.nextOffset,
       truncatedBytes: active.truncatedBytes,
       damagedSealedSegments: damaged,
+      lost,
+      newlyLost,
     };
   }
 
   /**
    * Opens partition `partition` of `dataDir` for writing: creates its directory and first
-   * segment if new, otherwise recovers it (see recovery.ts) and applies retention.
+   * segment if new, otherwise recovers it (see recovery.ts) and applies retention. Compares
+   * what it finds with `policy.acked`: acknowledged records missing or damaged throw
+   * DataLossError before anything is changed, unless accepted (known, or
+   * policy.acceptDataLoss); then appending continues at the commit mark or after it, never
+   * below: an acknowledged offset is never handed out again.
    */
-  static async open(dataDir: string, partition: number, opts: PartitionWriterOptions): Promise<PartitionWriter> {
+  static async open(
+    dataDir: string,
+    partition: number,
+    opts: PartitionWriterOptions,
+    policy: RecoveryPolicy = { acked: 0, known: [], acceptDataLoss: false },
+  ): Promise<PartitionWriter> {
     const dir = partitionDir(dataDir, partition);
-    await mkdir(dir, { recursive: true });
+    const created = await mkdir(dir, { recursive: true });
+    if (created !== undefined) await fsyncDir(dataDir);
     const listing = await listSegments(dir);
-    for (const base of listing.indexes) {
-      // An index without its log: retention crashed between the two unlinks.
-      if (!listing.logs.includes(base)) await unlink(segmentIndexPath(dir, base)).catch(() => {});
-    }
     const segments: Segment[] = [];
     const damaged: number[] = [];
+    const lost: LostRange[] = [];
     let active: RecoveredSegment;
     if (listing.logs.length === 0) {
-      const files = await createSegmentFiles(dir, 0);
+      if (policy.acked > 0) {
+        lost.push({ from: 0, to: policy.acked, reason: `partition directory ${dir} holds no segment` });
+      }
+      refuseUnaccepted(partition, lost, policy);
+      // Never below the mark: a lost partition starts again after what was acknowledged.
+      const base = policy.acked;
+      const files = await createSegmentFiles(dir, base);
       await files.log.close();
       await files.index.close();
-      segments.push({ base: 0, size: 0 });
-      active = {
-        base: 0,
-        size: 0,
-        nextOffset: 0,
-        lastIndexedPosition: 0,
-        indexEntries: 0,
-        truncatedBytes: 0,
-        stop: 'end',
-      };
+      segments.push({ base, size: 0 });
+      active = { base, size: 0, nextOffset: base, lastIndexedPosition: 0, indexEntries: 0, truncatedBytes: 0, stop: 'end' };
     } else {
       const last = listing.logs.length - 1;
+      const check = await checkActiveSegment(dir, listing.logs[last], policy.acked);
+      lost.push(...check.damaged);
+      if (check.nextOffset < policy.acked) {
+        lost.push({
+          from: check.nextOffset,
+          to: policy.acked,
+          reason: `the log ends at offset ${check.nextOffset} (byte ${check.goodEnd} of segment ${check.base}, ${check.stop}) but the commit mark says ${policy.acked}`,
+        });
+      }
+      refuseUnaccepted(partition, lost, policy);
+      for (const base of listing.indexes) {
+        // An index without its log: retention crashed between the two unlinks.
+        if (!listing.logs.includes(base)) await unlink(segmentIndexPath(dir, base)).catch(() => {});
+      }
       for (let i = 0; i < last; i++) {
         const sealed = await recoverSealedSegment(dir, listing.logs[i]);
         if (sealed.stop !== 'end') damaged.push(sealed.base);
         segments.push({ base: sealed.base, size: sealed.size });
       }
-      active = await recoverActiveSegment(dir, listing.logs[last]);
+      active = await repairActiveSegment(dir, check);
       segments.push({ base: active.base, size: active.size });
     }
-    const w = new PartitionWriter(partition, dir, opts, segments, active, damaged);
+    const newlyLost = lost.filter((r) => !policy.known.some((k) => k.from <= r.from && r.to <= k.to));
+    const w = new PartitionWriter(partition, dir, opts, segments, active, damaged, lost, newlyLost);
     try {
       await w.#openActive();
+      // Records past the end were acknowledged: continue after them, in a new segment (a
+      // reader sees the gap between the two segments and reports it).
+      if (w.#nextOffset < policy.acked) {
+        w.#nextOffset = policy.acked;
+        await w.#roll();
+      }
       await w.#applyRetention();
     } catch (err) {
       await w.close().catch(() => {});
@@ -154,6 +224,7 @@ export class PartitionWriter {
     }
     w.recovery.startOffset = w.startOffset;
     w.recovery.segments = w.#segments.length;
+    w.recovery.nextOffset = w.#nextOffset;
     return w;
   }
 
@@ -332,9 +403,20 @@ export class PartitionWriter {
       writeAll(this.#index, bytes, this.#indexSize);
       this.#indexSize += bytes.length;
       this.#pendingIndex = [];
+      this.#stepWorked('index');
     } catch (err) {
-      this.lastBackgroundError = err as Error;
+      this.#stepFailed('index', err as Error);
     }
+  }
+
+  #stepFailed(kind: 'index' | 'retention', err: Error): void {
+    this.lastBackgroundError = err;
+    this.#failingSteps.add(kind);
+    this.onProblem?.(kind, err);
+  }
+
+  #stepWorked(kind: 'index' | 'retention'): void {
+    if (this.#failingSteps.delete(kind)) this.onProblem?.(kind, null);
   }
 
   /** Deletes the oldest segments while over retentionBytes; never the active one. */
@@ -347,14 +429,20 @@ export class PartitionWriter {
         await unlink(segmentLogPath(this.dir, oldest.base)).catch(ignoreEnoent);
         await unlink(segmentIndexPath(this.dir, oldest.base)).catch(ignoreEnoent);
       } catch (err) {
-        this.lastBackgroundError = err as Error;
-        break;
+        this.#stepFailed('retention', err as Error);
+        return;
       }
       this.#segments.shift();
       this.#totalBytes -= oldest.size;
       deleted = true;
     }
-    if (deleted) await fsyncDir(this.dir).catch(() => {});
+    if (!deleted) return;
+    try {
+      await fsyncDir(this.dir);
+      this.#stepWorked('retention');
+    } catch (err) {
+      this.#stepFailed('retention', err as Error);
+    }
   }
 }
 
@@ -392,6 +480,13 @@ function writeAll(fh: FileHandle, buf: Buffer, position: number): void {
     if (bytesWritten <= 0) throw new Error(`write returned ${bytesWritten} at ${position + done}`);
     done += bytesWritten;
   }
+}
+
+/** Throws DataLossError for losses neither known from an earlier start nor accepted now. */
+function refuseUnaccepted(partition: number, lost: LostRange[], policy: RecoveryPolicy): void {
+  if (policy.acceptDataLoss) return;
+  const unknown = lost.filter((r) => !policy.known.some((k) => k.from <= r.from && r.to <= k.to));
+  if (unknown.length > 0) throw new DataLossError(partition, unknown);
 }
 
 function ignoreEnoent(err: NodeJS.ErrnoException): void {

@@ -2,7 +2,7 @@ import { open, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { unpack } from 'msgpackr';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CorruptLogError, LogReader } from '../../src/log/log-reader.ts';
+import { LogReader } from '../../src/log/log-reader.ts';
 import { PartitionedLog } from '../../src/log/partitioned-log.ts';
 import { encodeFrame, frameSize } from '../../src/log/record-frame.ts';
 import { metricRecord, removeDir, tempDir } from './helpers.ts';
@@ -102,12 +102,18 @@ describe('LogReader', () => {
     const mid = Math.floor(bases[1] * 0.75);
     const res = await reader.read(0, mid, 3);
     expect(res.records.map((r) => r.offset)).toEqual([mid, mid + 1, mid + 2]);
-    // Reading from its start does hit the damage, and says so rather than skipping it.
-    await expect(reader.read(0, 0, 3)).rejects.toThrow(CorruptLogError);
+    // Reading from its start does hit the damage, and says so rather than skipping it
+    // silently: the damaged offsets are reported and the good records after them delivered.
+    const fromStart = await reader.read(0, 0, 3);
+    expect(fromStart.damaged.length).toBe(1);
+    expect(fromStart.damaged[0].from).toBe(0);
+    expect(fromStart.damaged[0].reason).toMatch(/partition 0: damaged: .* at segment 0 byte 0/);
+    const resume = fromStart.damaged[0].to;
+    expect(fromStart.records.map((r) => r.offset)).toEqual([resume, resume + 1, resume + 2]);
     await reader.close();
   });
 
-  it('reports a bad frame inside a sealed segment as corruption, not as the end', async () => {
+  it('reports a bad frame inside a sealed segment with its offset and reads on after it', async () => {
     const log = await PartitionedLog.open(dir, { partitions: 1, segmentBytes: 16 * 1024 });
     await fill(log, 0, 120);
     const bases = log.segmentBases(0);
@@ -117,7 +123,11 @@ describe('LogReader', () => {
     await fh.write(Buffer.from([0x5a]), 0, 1, size - 20);
     await fh.close();
     const reader = await LogReader.open(dir);
-    await expect(reader.read(0, bases[1] - 3, 10)).rejects.toThrow(/sealed segment/);
+    const b = bases[1];
+    const res = await reader.read(0, b - 3, 10);
+    // The last record of segment 0 is damaged: reported, the ones around it delivered.
+    expect(res.damaged).toEqual([{ from: b - 1, to: b, reason: expect.stringMatching(/damaged: corrupt frame at segment 0 byte/) }]);
+    expect(res.records.map((r) => r.offset)).toEqual([b - 3, b - 2, ...Array.from({ length: 8 }, (_, i) => b + i)]);
     // Later segments are still readable.
     expect((await reader.read(0, bases[1], 2)).records.map((r) => r.offset)).toEqual([bases[1], bases[1] + 1]);
     await reader.close();
