@@ -24,6 +24,13 @@ export interface PowerCutMount {
    * is rolled back to what was made durable. Resolves once the rollback is done.
    */
   cut(): Promise<void>;
+  /**
+   * Injects failures: `op` 'write' (write, truncate, fsync) or 'unlink' on paths ending with
+   * `suffix` fail with `errno` (e.g. 'EIO', 'ENOSPC') until heal().
+   */
+  fail(op: 'write' | 'unlink', suffix: string, errno: string): Promise<void>;
+  /** Ends every injected failure. */
+  heal(): Promise<void>;
   /** Unmounts (lazily if still busy) and waits for the layer's process to end. */
   unmount(): Promise<void>;
 }
@@ -65,6 +72,16 @@ export async function mountPowerCut(dir: string, generation = 0): Promise<PowerC
     async cut() {
       const done = waitFor('cut-done');
       proc.stdin!.write('cut\n');
+      await done;
+    },
+    async fail(op, suffix, errno) {
+      const done = waitFor('ok');
+      proc.stdin!.write(`fail ${op} ${suffix} ${errno}\n`);
+      await done;
+    },
+    async heal() {
+      const done = waitFor('ok');
+      proc.stdin!.write('heal\n');
       await done;
     },
     async unmount() {

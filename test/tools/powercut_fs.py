@@ -20,6 +20,9 @@ sync are copied at each sync.
 Control, one command per line on stdin:
   cut   -> from now on every operation fails with EIO (the "power" is off), then BACKING is
            rewritten to the durable state; prints "cut-done" when it is. Unmount afterwards.
+  fail OP SUFFIX ERRNO -> operations OP (write: write/truncate/fsync; unlink) on paths ending
+           with SUFFIX fail with ERRNO (e.g. EIO, ENOSPC) until "heal"; prints "ok".
+  heal  -> no more injected failures; prints "ok".
 Prints "ready" once mounted. Exits when unmounted.
 """
 import errno
@@ -44,6 +47,8 @@ class PowerCutFS(Operations):
         self.durable_size = {}  # file id -> size of SHADOW/<id>
         self.dirty = {}  # file id -> [(offset, length)] written since its last sync
         self.fh_id = {}  # open file handle -> file id
+        self.fh_path = {}  # open file handle -> path
+        self.faults = []  # (op, suffix, errno) injected failures
         os.makedirs(os.path.join(self.shadow, 'data'), exist_ok=True)
         self.root = self._snapshot_tree(self.backing)
 
@@ -136,6 +141,11 @@ class PowerCutFS(Operations):
             else:
                 open(dest, 'wb').close()
 
+    def inject(self, op, path):
+        for f_op, suffix, err in self.faults:
+            if f_op == op and path.endswith(suffix):
+                raise FuseOSError(err)
+
     # ---- operations -------------------------------------------------------------------
 
     def _real(self, path):
@@ -196,6 +206,7 @@ class PowerCutFS(Operations):
         os.rmdir(real)
 
     def unlink(self, path):
+        self.inject('unlink', path)
         real = self._real(path)
         self._forget_if_last_link(real)
         os.unlink(real)
@@ -220,6 +231,7 @@ class PowerCutFS(Operations):
         fid = self._id(real)
         fh = os.open(real, flags & ~os.O_APPEND)
         self.fh_id[fh] = fid
+        self.fh_path[fh] = path
         return fh
 
     def create(self, path, mode, fi=None):
@@ -228,17 +240,20 @@ class PowerCutFS(Operations):
         fh = os.open(real, os.O_RDWR | os.O_CREAT, mode)
         fid = self._id(real) if existed else self._new_id(os.fstat(fh).st_ino, 'f')
         self.fh_id[fh] = fid
+        self.fh_path[fh] = path
         return fh
 
     def read(self, path, size, offset, fh):
         return os.pread(fh, size, offset)
 
     def write(self, path, data, offset, fh):
+        self.inject('write', self.fh_path.get(fh, path or ''))
         n = os.pwrite(fh, data, offset)
         self.dirty.setdefault(self.fh_id[fh], []).append((offset, n))
         return n
 
     def truncate(self, path, length, fh=None):
+        self.inject('write', self.fh_path.get(fh, path or '') if fh is not None else path)
         if fh is not None:
             os.ftruncate(fh, length)
             fid = self.fh_id[fh]
@@ -252,10 +267,12 @@ class PowerCutFS(Operations):
 
     def release(self, path, fh):
         self.fh_id.pop(fh, None)
+        self.fh_path.pop(fh, None)
         os.close(fh)
         return 0
 
     def fsync(self, path, datasync, fh):
+        self.inject('write', self.fh_path.get(fh, path or ''))
         self._sync_file(self.fh_id[fh], fh)
         return 0
 
@@ -276,9 +293,18 @@ def main():
 
     def control():
         for line in sys.stdin:
-            if line.strip() == 'cut':
+            words = line.split()
+            if words == ['cut']:
                 fs.cut()
                 print('cut-done', flush=True)
+            elif len(words) == 4 and words[0] == 'fail':
+                with fs.mutex:
+                    fs.faults.append((words[1], words[2], getattr(errno, words[3])))
+                print('ok', flush=True)
+            elif words == ['heal']:
+                with fs.mutex:
+                    fs.faults = []
+                print('ok', flush=True)
 
     threading.Thread(target=control, daemon=True).start()
     FUSE(fs, mount, foreground=True, nothreads=False, big_writes=True, max_write=1048576)
