@@ -47,13 +47,15 @@ export class LogSink implements Sink {
     const { dataDir, logger, ...opts } = this.#opts;
     this.#log = await PartitionedLog.open(dataDir, {
       ...opts,
-      onProblem: (kind, partition, err) => {
+      onProblem: (kind, partition, err, repeated) => {
         const where = partition >= 0 ? { partition } : {};
         if (err === null) {
           logger?.info({ ...where, kind }, `log ${kind} works again`);
           return;
         }
         this.problems.set(kind, (this.problems.get(kind) ?? 0) + 1);
+        // Once per episode: a full disk fails every commit until space is freed.
+        if (repeated) return;
         const code = (err as NodeJS.ErrnoException).code;
         logger?.error(
           { ...where, kind, code, err: err.message },

@@ -5,10 +5,11 @@
  * Not safe for concurrent commits: PartitionedLog calls commit() at most once at a time
  * per partition (the owner thread's group commit).
  */
-import { constants, writeSync } from 'node:fs';
+import { constants, ftruncateSync, writeSync } from 'node:fs';
 import { mkdir, open, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { INDEX_INTERVAL_BYTES, encodeIndexEntries } from './offset-index.ts';
+import { PreallocationPolicy } from './preallocation.ts';
 import { checkActiveSegment, recoverSealedSegment, repairActiveSegment } from './recovery.ts';
 import type { LostRange, RecoveredSegment } from './recovery.ts';
 import {
@@ -24,10 +25,10 @@ export interface PartitionWriterOptions {
   segmentBytes: number;
   /** Delete the oldest whole segments while the partition is larger (bytes); Infinity: never. */
   retentionBytes: number;
+  /** Zeros written ahead of the records, shared by the partitions of a log (default: own). */
+  preallocation?: PreallocationPolicy;
 }
 
-/** Written zeros kept ahead of the last record in the active segment. */
-const PREALLOCATE_BYTES = 4 * 1024 * 1024;
 const ZEROS = Buffer.alloc(1024 * 1024);
 
 interface Segment {
@@ -86,6 +87,7 @@ export class PartitionWriter {
   readonly partition: number;
   readonly dir: string;
   readonly #opts: PartitionWriterOptions;
+  readonly #prealloc: PreallocationPolicy;
   /** Oldest first; the last one is the active segment. */
   readonly #segments: Segment[];
   #totalBytes: number;
@@ -132,6 +134,7 @@ export class PartitionWriter {
     this.partition = partition;
     this.dir = dir;
     this.#opts = opts;
+    this.#prealloc = opts.preallocation ?? new PreallocationPolicy();
     this.#segments = segments;
     this.#totalBytes = segments.reduce((sum, s) => sum + s.size, 0);
     this.#nextOffset = active.nextOffset;
@@ -270,10 +273,12 @@ export class PartitionWriter {
       writeAll(log, frames, position);
       await log.datasync();
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOSPC') this.#prealloc.noSpace();
       this.#needsRepair = true;
       await this.#repair().catch(() => {});
       throw err;
     }
+    this.#prealloc.committed();
     const first = this.#nextOffset;
     active.size += frames.length;
     this.#totalBytes += frames.length;
@@ -304,21 +309,34 @@ export class PartitionWriter {
   }
 
   /**
-   * Extends the active segment file with written zeros to cover `end` and then some
-   * (PREALLOCATE_BYTES, at most up to the segment size), so the following appends land in
-   * bytes that already exist. Best effort. Recovery and readers stop at the first
-   * non-frame, so zeros after the last record read as the end of the log.
+   * Extends the active segment file with written zeros to cover `end` and then some (the
+   * shared policy's amount, at most up to the segment size), so the following appends land
+   * in bytes that already exist. Best effort: when it fails (disk full, a file-size limit)
+   * the zeros written so far are given back at once (on a full disk they would hold the
+   * space other partitions need) and no partition writes ahead for a while; the record
+   * write itself then succeeds or fails exactly as it would have without preallocation.
+   * Recovery and readers stop at the first non-frame, so zeros read as the end of the log.
    */
   #preallocate(log: FileHandle, end: number): void {
-    const target = Math.max(end, Math.min(this.#opts.segmentBytes, end + PREALLOCATE_BYTES));
+    const ahead = this.#prealloc.bytes;
+    if (ahead === 0) return;
+    const target = Math.max(end, Math.min(this.#opts.segmentBytes, end + ahead));
     let at = this.#allocated;
     try {
       while (at < target) at += writeSync(log.fd, ZEROS, 0, Math.min(ZEROS.length, target - at), at);
     } catch {
-      // Disk full or a file-size limit: append without room ahead; the record write
-      // itself then succeeds or fails exactly as it would have without preallocation.
+      this.#prealloc.noSpace();
+      try {
+        ftruncateSync(log.fd, this.#allocated);
+        at = this.#allocated;
+      } catch {
+        // Keep what was written: it is room ahead all the same.
+      }
+      this.#allocated = at;
+      return;
     }
     this.#allocated = at;
+    this.#prealloc.worked();
   }
 
   /** Cuts written-ahead zeros off the active segment, so a sealed segment ends at its last record. */

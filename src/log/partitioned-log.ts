@@ -8,6 +8,7 @@ import { CommitMarksWriter, readCommitMarks } from './commit-marks.ts';
 import { ensureMeta } from './log-meta.ts';
 import { countLost, readLostOffsets, writeLostOffsets } from './lost-offsets.ts';
 import { DataLossError, describeLost, PartitionWriter } from './partition-writer.ts';
+import { PreallocationPolicy } from './preallocation.ts';
 import type { PartitionRecovery } from './partition-writer.ts';
 import { MAX_FRAME_BYTES, encodeFrame, frameSize } from './record-frame.ts';
 import { fsyncDir } from './segment-files.ts';
@@ -30,11 +31,12 @@ export interface PartitionedLogOptions {
    */
   acceptDataLoss?: boolean;
   /**
-   * Told of every problem the log has off the acknowledgement path (err), and when it is
-   * gone (null): a failed write or sync of the commit marks, of an index, or of a
+   * Told of every problem of the log (err; `repeated` when the same kind already failed
+   * on that partition and has not worked since), and when it is gone (null): a failed
+   * segment write, a failed write or sync of the commit marks, of an index, or of a
    * retention delete (partition -1 for the marks, which are shared).
    */
-  onProblem?: (kind: LogProblemKind, partition: number, err: Error | null) => void;
+  onProblem?: (kind: LogProblemKind, partition: number, err: Error | null, repeated: boolean) => void;
 }
 
 /** Steps whose failure does not fail an append but must not go unnoticed. */
@@ -114,12 +116,13 @@ export class PartitionedLog {
       throw err;
     }
     const acceptDataLoss = options.acceptDataLoss ?? false;
+    const preallocation = new PreallocationPolicy();
     const opened = await Promise.allSettled(
       Array.from({ length: opts.partitions }, (_, p) =>
         PartitionWriter.open(
           dataDir,
           p,
-          { segmentBytes: opts.segmentBytes, retentionBytes: opts.retentionBytes },
+          { segmentBytes: opts.segmentBytes, retentionBytes: opts.retentionBytes, preallocation },
           { acked: acked[p] ?? 0, known: known.get(p) ?? [], acceptDataLoss },
         ),
       ),
@@ -175,12 +178,13 @@ export class PartitionedLog {
 
   #problem(kind: LogProblemKind, partition: number, err: Error | null): void {
     const key = `${kind}/${partition}`;
+    const repeated = this.#problems.has(key);
     if (err === null) {
       if (!this.#problems.delete(key)) return;
     } else {
       this.#problems.add(key);
     }
-    this.#onProblem?.(kind, partition, err);
+    this.#onProblem?.(kind, partition, err, repeated);
   }
 
   /**
