@@ -133,6 +133,37 @@ describe('LogReader', () => {
     await reader.close();
   });
 
+  it('resumes after a damaged 1.5 MiB record at the next one, found across read chunks', async () => {
+    const log = await PartitionedLog.open(dir, { partitions: 1 });
+    await fill(log, 0, 3);
+    await log.append([metricRecord(0, 3, 1_500_000)]);
+    await log.append([metricRecord(0, 4, 1_200_000)]);
+    await fill(log, 5, 3);
+    await log.close();
+    // A byte in the middle of record 3's value: its CRC fails; its length still reads right
+    // but nothing trusts it, so the search for the next frame runs through 1.5 MiB.
+    const reader0 = await LogReader.open(dir);
+    const firstThree = await reader0.read(0, 0, 3);
+    await reader0.close();
+    const start3 = firstThree.records.reduce((n, r) => n + frameSize(r.key.length, r.value.length), 0);
+    const fh = await open(segmentPath(0), 'r+');
+    await fh.write(Buffer.from([0x00, 0x01, 0x02]), 0, 3, start3 + 700_000);
+    await fh.close();
+
+    const reader = await LogReader.open(dir);
+    const res = await reader.read(0, 0, 100);
+    expect(res.damaged).toEqual([{ from: 3, to: 4, reason: expect.stringMatching(/damaged: corrupt frame at segment 0 byte \d+; good frames resume/) }]);
+    expect(res.records.map((r) => r.offset)).toEqual([0, 1, 2, 4, 5, 6, 7]);
+    expect(res.records.map((r) => (unpack(r.value) as { seq: number }).seq)).toEqual([0, 1, 2, 4, 5, 6, 7]);
+    await reader.close();
+    // The writer refuses to start on it (record 3 was acknowledged), then keeps 4..7 when accepted.
+    await expect(PartitionedLog.open(dir, { partitions: 1 })).rejects.toThrow(/partition 0: offsets 3-3 \(1 records: corrupt frame at byte/);
+    const accepted = await PartitionedLog.open(dir, { partitions: 1, acceptDataLoss: true });
+    expect(accepted.nextOffset(0)).toBe(8);
+    expect(accepted.recovery[0].truncatedBytes).toBe(0);
+    await accepted.close();
+  });
+
   it('refuses a directory that holds no log', async () => {
     await expect(LogReader.open(dir)).rejects.toThrow(/no meta\.json/);
   });
