@@ -75,6 +75,12 @@ export class LogSink implements Sink {
       if (known.length > 0) {
         logger?.warn({ partition: r.partition, lost: known }, `partition ${r.partition}: damage accepted at an earlier start is still there: ${describeLost(known)}`);
       }
+      if (r.damagedSealedSegments.length > 0) {
+        logger?.error(
+          { partition: r.partition, segments: r.damagedSealedSegments },
+          `partition ${r.partition}: sealed segment(s) ${r.damagedSealedSegments.join(', ')} end in a bad frame; readers report the damaged offsets and read on after them`,
+        );
+      }
       if (r.truncatedBytes > 0) {
         logger?.info({ partition: r.partition, truncatedBytes: r.truncatedBytes, nextOffset: r.nextOffset }, `partition ${r.partition}: cut ${r.truncatedBytes} bytes after the last good record (zeros written ahead, or an unacknowledged write torn by a crash)`);
       }
