@@ -94,7 +94,7 @@ const refusedSockets = new WeakSet<Socket>();
  * evicted this way (the keep-alive timeout closes them).
  */
 const fresh = new Map<Socket, number>();
-const EVICT_AFTER_MS = Math.min(1000, config.bodyTimeoutMs);
+const EVICT_AFTER_MS = Math.max(100, Math.min(1000, config.bodyTimeoutMs));
 
 /** When each response's request arrived, for the latency histogram. */
 const startedAt = new WeakMap<http.ServerResponse, number>();
@@ -287,7 +287,7 @@ const server = http.createServer(
     keepAliveTimeout: 5000,
     // How often Node checks headersTimeout (default 30 s): idle and trickling
     // connections are cut close to --body-timeout, not up to 30 s later.
-    connectionsCheckingInterval: Math.min(1000, config.bodyTimeoutMs),
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, config.bodyTimeoutMs)),
   },
   (req, res) => onRequest(req, res),
 );
@@ -354,7 +354,7 @@ const sweeper = setInterval(() => {
       reader.abort(new BodyError(408, 'slow_body', `request body not received within ${config.bodyTimeoutMs} ms`));
     }
   }
-}, Math.min(1000, config.bodyTimeoutMs));
+}, Math.max(100, Math.min(1000, config.bodyTimeoutMs)));
 sweeper.unref();
 
 /** While draining, --acks 0 records have no durable callback to move the cursor: poll it. */

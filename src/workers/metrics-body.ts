@@ -25,7 +25,13 @@ import { checkPlainMsgpack, NotPlainMsgpack } from '../records/plain-msgpack.ts'
  */
 
 /** Plain msgpack maps, no msgpackr record extension: any decoder reads what we store. */
-const packr = new Packr({ useRecords: false, variableMapSize: true });
+const packr = new Packr({ useRecords: false });
+/**
+ * msgpackr writes every map with a 16-bit size by default (fast, and the bytes every
+ * existing record has), and throws for an object of 65,536 keys or more: such a body is
+ * packed again with sizes chosen per map (map32 where needed).
+ */
+const widePackr = new Packr({ useRecords: false, variableMapSize: true });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
 /** Deepest msgpack nesting accepted; the valid shape needs 4 (body, metrics, metric, tags). */
@@ -86,7 +92,13 @@ export function parseMetricsBody(body: Buffer, format: BodyFormat, store: BodyFo
   if (format === 'msgpack') return { count, value: body, contentType: ContentType.msgpack };
   if (store === 'json') return { count, value: body, contentType: ContentType.json };
   try {
-    return { count, value: packr.pack(decoded), contentType: ContentType.msgpack };
+    let value: Uint8Array;
+    try {
+      value = packr.pack(decoded);
+    } catch {
+      value = widePackr.pack(decoded);
+    }
+    return { count, value, contentType: ContentType.msgpack };
   } catch (e) {
     throw new BadRequest(`body could not be stored as msgpack: ${(e as Error).message}`);
   }
