@@ -129,7 +129,7 @@ if (values.role === 'attacker') {
       body: Buffer.from(`{"metrics":[{"name":"a","value":"${value}"}]}`),
       headers: { authorization: 'attacker', 'content-type': 'application/json' },
       connections,
-      duration,
+      duration: duration + 10,
       timeout: 30,
       sampleInt: 1000,
       setupClient: () => {},
@@ -147,7 +147,8 @@ if (values.role === 'attacker') {
     process.stdout.write(JSON.stringify(statuses) + '\n', () => process.exit(0));
   };
   process.once('SIGTERM', () => void finish());
-  await new Promise(() => {});
+  // Alive until the parent's SIGTERM, even once autocannon's own duration has passed.
+  setInterval(() => {}, 1000);
 }
 
 const dataDir = await mkdtemp(path.join(os.tmpdir(), 'metricstream-attack-'));
