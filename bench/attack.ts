@@ -69,7 +69,8 @@ const ROOT = path.resolve(values.root ?? path.join(import.meta.dirname, '..'));
 
 async function rssMiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
+  // NaN once the process is gone (a zombie has no VmRSS line).
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
 }
 
 if (values.role === 'attacker') {
@@ -178,7 +179,11 @@ const port = await new Promise<number>((resolve, reject) => {
 const rss: { t: number; mib: number }[] = [];
 const start = performance.now();
 rss.push({ t: 0, mib: await rssMiB(gateway.pid!) });
-const sampler = setInterval(async () => rss.push({ t: Math.round((performance.now() - start) / 1000), mib: await rssMiB(gateway.pid!) }), 1000);
+const sampler = setInterval(async () => {
+  const t = Math.round((performance.now() - start) / 1000);
+  const mib = await rssMiB(gateway.pid!).catch(() => NaN);
+  if (Number.isFinite(mib) && gateway.exitCode === null) rss.push({ t, mib });
+}, 1000);
 
 /** The legitimate clients: sequential requests per client, latency of each answer. */
 async function legitLoad(port: number, clients: number, ms: number) {
