@@ -13,6 +13,7 @@
  */
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../cli/args.ts';
+import { onStopSignals } from '../cli/signals.ts';
 import { createConsumer, groupLag } from './create-consumer.ts';
 import { lagText, recordLine } from './output.ts';
 import type { OutputFormat } from './output.ts';
@@ -166,22 +167,6 @@ function consumerOptions(args: Args, group: string): ConsumerOptions {
   return { mode: 'log', dataDir: args['data-dir'], memberId: args['member-id'], ...common };
 }
 
-/**
- * kafkajs arms timers with negative delays (Node clamps them to 1 ms, which is what
- * kafkajs means) and Node prints a TimeoutNegativeWarning for each on stderr. The npm
- * scripts that start kafkajs pass --disable-warning=TimeoutNegativeWarning; `npm run
- * consume` cannot (the log mode needs no flag), so this process drops that one warning.
- */
-function quietNegativeTimeoutWarnings(): void {
-  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
-  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
-    const opt = rest[0];
-    const type = typeof opt === 'string' ? opt : (opt as { type?: string } | undefined)?.type;
-    if (type === 'TimeoutNegativeWarning' || (warning instanceof Error && warning.name === 'TimeoutNegativeWarning')) return;
-    emit(warning, ...rest);
-  }) as typeof process.emitWarning;
-}
-
 async function main(): Promise<void> {
   const args = parse();
   if (args.help) {
@@ -221,7 +206,6 @@ async function main(): Promise<void> {
   }
 
   const opts = consumerOptions(args, group);
-  if (opts.mode === 'kafka') quietNegativeTimeoutWarnings();
   if (args['show-lag']) {
     const lag = await groupLag(
       opts.mode === 'log'
@@ -240,13 +224,10 @@ async function main(): Promise<void> {
     stdoutGone = true;
   });
   // First signal: finish the batch in flight, commit it, leave the group. Second: exit now.
-  const onSignal = (): void => {
-    process.once('SIGINT', () => process.exit(130));
-    process.once('SIGTERM', () => process.exit(143));
-    void consumer.stop();
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  onStopSignals(
+    () => void consumer.stop(),
+    (signal) => process.exit(signal === 'SIGINT' ? 130 : 143),
+  );
   try {
     await consumer.run(async ({ records }) => writeOut(batchText(records, format)), {
       exitAtEnd: args['exit-at-end'],

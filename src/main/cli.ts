@@ -4,6 +4,7 @@
  */
 import pino from 'pino';
 import { UsageError } from '../cli/args.ts';
+import { onStopSignals } from '../cli/signals.ts';
 import { parseConfig, USAGE, type GatewayConfig } from './config.ts';
 import { startGateway } from './gateway.ts';
 
@@ -35,16 +36,13 @@ try {
     `metricstream listening on http://${config.host}:${gateway.port} workers=${config.workers} sink=${gateway.sink.name} ${where} acks=${config.acks === -1 ? 'all' : config.acks}` +
       (gateway.adminPort !== undefined ? ` metrics=http://${config.host}:${gateway.adminPort}/metrics` : ''),
   );
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (++signals > 1) {
+  onStopSignals(
+    (signal) => void gateway.shutdown(signal),
+    (signal) => {
       logger.warn({ signal }, 'second signal: exiting without finishing the drain');
       process.exit(130);
-    }
-    void gateway.shutdown(signal);
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+    },
+  );
   process.exitCode = await gateway.done;
 } catch (e) {
   logger.fatal({ err: e }, `metricstream could not start: ${(e as Error).message}`);

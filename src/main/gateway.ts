@@ -17,8 +17,9 @@ import { createGatewayStateStorage, GatewayState } from './gateway-state.ts';
 import { Owner } from './owner.ts';
 import { createGatewayMetrics, startAdminServer, type WorkerView } from './admin-metrics.ts';
 import { createWorkerMetricsStorage } from '../workers/worker-metrics.ts';
+import { siblingModuleUrl } from './module-url.ts';
 
-const WORKER_URL = new URL('../workers/http-worker.ts', import.meta.url);
+const WORKER_URL = siblingModuleUrl('../workers/http-worker', import.meta.url);
 
 export interface RunningGateway {
   port: number;
