@@ -1,16 +1,17 @@
 /**
- * `npm start -- [options]`: parses the command line, starts the gateway, prints where it
+ * `npm start -- [options]` (or bin/metricstream): parses the command line (completed from
+ * METRICSTREAM_* variables and --config FILE), starts the gateway, prints where it
  * listens, and turns SIGTERM/SIGINT into a draining shutdown.
  */
 import pino from 'pino';
 import { UsageError } from '../cli/args.ts';
 import { onStopSignals } from '../cli/signals.ts';
-import { parseConfig, USAGE, type GatewayConfig } from './config.ts';
+import { parseConfigLayers, USAGE, type GatewayConfig } from './config.ts';
 import { startGateway } from './gateway.ts';
 
 let config: GatewayConfig | undefined;
 try {
-  config = parseConfig(process.argv.slice(2));
+  config = parseConfigLayers(process.argv.slice(2), process.env);
 } catch (e) {
   if (!(e instanceof UsageError)) throw e;
   process.stderr.write(`metricstream: ${e.message}\n\n${USAGE}\n`);
