@@ -278,9 +278,7 @@ async function main(): Promise<void> {
     port,
     debug: values.debug,
   });
-  process.stdout.write(`bootstrap servers: ${broker.bootstrap}\n`);
-  if (broker.proxy) process.stdout.write(`mock brokers (direct, no proxy): ${broker.mockBootstrap}\n`);
-  process.stdout.write(`topics are auto-created with 4 partitions; Ctrl-C stops (data is in memory only)\n`);
+  // Handlers first: whoever read the address may signal at once, before the next line ran.
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;
@@ -289,6 +287,9 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  process.stdout.write(`bootstrap servers: ${broker.bootstrap}\n`);
+  if (broker.proxy) process.stdout.write(`mock brokers (direct, no proxy): ${broker.mockBootstrap}\n`);
+  process.stdout.write(`topics are auto-created with 4 partitions; Ctrl-C stops (data is in memory only)\n`);
   void broker.exited.then((code) => {
     if (stopping) return;
     process.stderr.write(`kcat exited unexpectedly (${code}):\n${broker.stderrTail()}\n`);

@@ -30,19 +30,21 @@ const logger = pino({ level: config.logLevel, base: { pid: process.pid } });
 
 try {
   const gateway = await startGateway(config, logger);
-  const where = config.mode === 'file' ? `data-dir=${config.dataDir}` : `brokers=${config.brokers.join(',')} topic=${config.topic}`;
-  // The start line is printed whatever --log-level says: scripts wait for it.
-  logger.child({}, { level: 'info' }).info(
-    { port: gateway.port, adminPort: gateway.adminPort, workers: config.workers, sink: gateway.sink.name, acks: config.acks },
-    `metricstream listening on http://${config.host}:${gateway.port} workers=${config.workers} sink=${gateway.sink.name} ${where} acks=${config.acks === -1 ? 'all' : config.acks}` +
-      (gateway.adminPort !== undefined ? ` metrics=http://${config.host}:${gateway.adminPort}/metrics` : ''),
-  );
+  // Handlers before the listening line: a script or service manager that read it may
+  // signal at once, and a default SIGTERM would end the gateway without its drain.
   onStopSignals(
     (signal) => void gateway.shutdown(signal),
     (signal) => {
       logger.warn({ signal }, 'second signal: exiting without finishing the drain');
       process.exit(130);
     },
+  );
+  const where = config.mode === 'file' ? `data-dir=${config.dataDir}` : `brokers=${config.brokers.join(',')} topic=${config.topic}`;
+  // The start line is printed whatever --log-level says: scripts wait for it.
+  logger.child({}, { level: 'info' }).info(
+    { port: gateway.port, adminPort: gateway.adminPort, workers: config.workers, sink: gateway.sink.name, acks: config.acks },
+    `metricstream listening on http://${config.host}:${gateway.port} workers=${config.workers} sink=${gateway.sink.name} ${where} acks=${config.acks === -1 ? 'all' : config.acks}` +
+      (gateway.adminPort !== undefined ? ` metrics=http://${config.host}:${gateway.adminPort}/metrics` : ''),
   );
   process.exitCode = await gateway.done;
 } catch (e) {
