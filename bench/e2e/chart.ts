@@ -38,7 +38,7 @@ export function renderChart(report: { machine: { cpu: string; cores: number; nod
   const barHeight = 22;
   const labelWidth = 130;
   const plotWidth = 520;
-  const width = labelWidth + plotWidth + 190;
+  const width = labelWidth + plotWidth + 260; // room for the longest value label after a full bar
   let y = 66;
   const parts: string[] = [];
   parts.push(`<text x="10" y="22" font-size="15" font-weight="bold">metricstream bench:e2e — requests/s (${report.connections} connections)</text>`);
