@@ -5,8 +5,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { oneOf, parseDuration, parseInteger, parseSize, UsageError } from '../cli/args.ts';
 import { explainOrigin, layerArgv, layersHelp } from '../cli/config-layers.ts';
+import { oneOf, parseDuration, parseInteger, parseSize, UsageError } from '../cli/args.ts';
 
 
 export interface GatewayConfig {
