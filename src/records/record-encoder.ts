@@ -1,0 +1,289 @@
+/**
+ * Writes the record format (README "Record format") straight from a protocol decoder,
+ * without building an object per sample:
+ *
+ *   {"metrics":[{"name","value","timestamp","tags",["type"],["unit"],["help"],
+ *                ["temporality"],["histogram"]}, ...]}
+ *
+ * A decoder prepares a series once (name, tags, metadata: encoded to bytes once) and then
+ * adds its samples; each sample copies the prepared bytes and appends value and
+ * timestamp. Two encodings, chosen by --value-format: plain MessagePack (maps, str, float64,
+ * int64: what any msgpack decoder reads) and JSON (NaN/±Inf as the strings "NaN", "+Inf",
+ * "-Inf", since JSON has no literal for them).
+ */
+import { Packr } from 'msgpackr';
+import { ContentType } from '../sink/sink.ts';
+
+export type ValueFormat = 'msgpack' | 'json';
+
+/** Optional per-series fields of an entry. */
+export interface SeriesMeta {
+  type?: string;
+  unit?: string;
+  help?: string;
+  /** 'delta' for OTLP delta sums/histograms; absent means cumulative (or a gauge). */
+  temporality?: string;
+}
+
+/** A series prepared for repeated samples: opaque to decoders. */
+export interface PreparedSeries {
+  /** Static fields of the entry (name, tags, metadata), already encoded. */
+  readonly bytes: Uint8Array | string;
+  /** Number of static fields (msgpack map size contribution). */
+  readonly fields: number;
+}
+
+export interface RecordEncoder {
+  readonly contentType: ContentType;
+  /** Entries written so far. */
+  readonly count: number;
+  /**
+   * Prepares a series. `tags` is a flat [name, value, name, value, ...] list (no
+   * duplicates: the caller validated or merged them).
+   */
+  series(name: string, tags: readonly string[], meta?: SeriesMeta): PreparedSeries;
+  /** One entry: the series' fields plus value, timestamp (ms) and an optional histogram object. */
+  sample(series: PreparedSeries, value: number, timestampMs: number, histogram?: object): void;
+  /** The encoded record value; the encoder must not be used afterwards. */
+  finish(): Uint8Array;
+}
+
+/** A new encoder for one record in the given value format. */
+export function createRecordEncoder(format: ValueFormat, sizeHint = 4096): RecordEncoder {
+  return format === 'json' ? new JsonRecordEncoder() : new MsgpackRecordEncoder(sizeHint);
+}
+
+/**
+ * An encoder that only counts entries: --value-format raw still decodes every body (to
+ * validate it and count its samples) but stores the bytes as received.
+ */
+export function createCountingEncoder(): RecordEncoder {
+  const none: PreparedSeries = { bytes: '', fields: 0 };
+  let count = 0;
+  return {
+    contentType: ContentType.msgpack,
+    get count() {
+      return count;
+    },
+    series: () => none,
+    sample: () => {
+      count++;
+    },
+    finish: () => new Uint8Array(0),
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// MessagePack
+
+const packr = new Packr({ useRecords: false, variableMapSize: true });
+
+/** A growable byte buffer with the msgpack primitives the record needs. */
+class MsgpackBuf {
+  buf: Buffer;
+  pos = 0;
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(Math.max(64, size));
+  }
+  ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+  byte(b: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = b;
+  }
+  bytes(b: Uint8Array): void {
+    this.ensure(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+  str(s: string): void {
+    // Worst case 3 bytes per UTF-16 unit, plus a 5-byte header.
+    const max = s.length * 3;
+    this.ensure(max + 5);
+    const headerAt = this.pos;
+    const header = s.length < 32 && max < 32 ? 1 : max < 256 ? 2 : max < 65536 ? 3 : 5;
+    const written = this.buf.utf8Write(s, headerAt + header, max);
+    if (header === 1) this.buf[headerAt] = 0xa0 | written;
+    else if (header === 2) {
+      this.buf[headerAt] = 0xd9;
+      this.buf[headerAt + 1] = written;
+    } else if (header === 3) {
+      this.buf[headerAt] = 0xda;
+      this.buf.writeUInt16BE(written, headerAt + 1);
+    } else {
+      this.buf[headerAt] = 0xdb;
+      this.buf.writeUInt32BE(written, headerAt + 1);
+    }
+    this.pos = headerAt + header + written;
+  }
+  mapHeader(n: number): void {
+    if (n < 16) this.byte(0x80 | n);
+    else {
+      this.ensure(3);
+      this.buf[this.pos] = 0xde;
+      this.buf.writeUInt16BE(n, this.pos + 1);
+      this.pos += 3;
+    }
+  }
+  f64(v: number): void {
+    this.ensure(9);
+    this.buf[this.pos] = 0xcb;
+    this.buf.writeDoubleBE(v, this.pos + 1);
+    this.pos += 9;
+  }
+  /** An integer as msgpack int64/uint (when exact), otherwise a float64. */
+  number(v: number): void {
+    if (Number.isSafeInteger(v)) {
+      this.ensure(9);
+      if (v >= 0 && v < 128) {
+        this.buf[this.pos++] = v;
+        return;
+      }
+      this.buf[this.pos] = 0xd3;
+      this.buf.writeBigInt64BE(BigInt(v), this.pos + 1);
+      this.pos += 9;
+      return;
+    }
+    this.f64(v);
+  }
+}
+
+const K_NAME = keyBytes('name');
+const K_VALUE = keyBytes('value');
+const K_TIMESTAMP = keyBytes('timestamp');
+const K_TAGS = keyBytes('tags');
+const K_TYPE = keyBytes('type');
+const K_UNIT = keyBytes('unit');
+const K_HELP = keyBytes('help');
+const K_TEMPORALITY = keyBytes('temporality');
+const K_HISTOGRAM = keyBytes('histogram');
+
+function keyBytes(s: string): Uint8Array {
+  const b = new MsgpackBuf(16);
+  b.str(s);
+  return b.buf.subarray(0, b.pos);
+}
+
+class MsgpackRecordEncoder implements RecordEncoder {
+  readonly contentType = ContentType.msgpack;
+  count = 0;
+  private readonly out: MsgpackBuf;
+  private readonly scratch = new MsgpackBuf(256);
+
+  constructor(sizeHint: number) {
+    this.out = new MsgpackBuf(sizeHint);
+    // {"metrics": array32 <patched in finish()>}
+    this.out.byte(0x81);
+    this.out.str('metrics');
+    this.out.ensure(5);
+    this.out.buf[this.out.pos] = 0xdd;
+    this.out.pos += 5;
+  }
+
+  series(name: string, tags: readonly string[], meta?: SeriesMeta): PreparedSeries {
+    const s = this.scratch;
+    s.pos = 0;
+    let fields = 2;
+    s.bytes(K_NAME);
+    s.str(name);
+    s.bytes(K_TAGS);
+    s.mapHeader(tags.length >> 1);
+    for (let i = 0; i < tags.length; i++) s.str(tags[i]!);
+    if (meta !== undefined) {
+      if (meta.type !== undefined) {
+        s.bytes(K_TYPE);
+        s.str(meta.type);
+        fields++;
+      }
+      if (meta.unit) {
+        s.bytes(K_UNIT);
+        s.str(meta.unit);
+        fields++;
+      }
+      if (meta.help) {
+        s.bytes(K_HELP);
+        s.str(meta.help);
+        fields++;
+      }
+      if (meta.temporality !== undefined) {
+        s.bytes(K_TEMPORALITY);
+        s.str(meta.temporality);
+        fields++;
+      }
+    }
+    return { bytes: Buffer.from(s.buf.subarray(0, s.pos)), fields };
+  }
+
+  sample(series: PreparedSeries, value: number, timestampMs: number, histogram?: object): void {
+    const o = this.out;
+    o.byte(0x80 | (series.fields + (histogram === undefined ? 2 : 3)));
+    o.bytes(series.bytes as Uint8Array);
+    o.bytes(K_VALUE);
+    o.f64(value);
+    o.bytes(K_TIMESTAMP);
+    o.number(timestampMs);
+    if (histogram !== undefined) {
+      o.bytes(K_HISTOGRAM);
+      o.bytes(packr.pack(histogram));
+    }
+    this.count++;
+  }
+
+  finish(): Uint8Array {
+    this.out.buf.writeUInt32BE(this.count, 1 + 8 + 1); // after 0x81, "metrics" (8 bytes), 0xdd
+    return this.out.buf.subarray(0, this.out.pos);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// JSON
+
+/** A float64 in JSON: NaN and the infinities as strings (JSON has no literal for them). */
+export function jsonNumber(v: number): string {
+  if (Number.isFinite(v)) return String(v);
+  return Number.isNaN(v) ? '"NaN"' : v > 0 ? '"+Inf"' : '"-Inf"';
+}
+
+function jsonReplacer(_key: string, v: unknown): unknown {
+  if (typeof v === 'number' && !Number.isFinite(v)) return Number.isNaN(v) ? 'NaN' : v > 0 ? '+Inf' : '-Inf';
+  return v;
+}
+
+class JsonRecordEncoder implements RecordEncoder {
+  readonly contentType = ContentType.json;
+  count = 0;
+  private parts: string[] = [];
+
+  series(name: string, tags: readonly string[], meta?: SeriesMeta): PreparedSeries {
+    let s = `{"name":${JSON.stringify(name)},"tags":{`;
+    for (let i = 0; i < tags.length; i += 2) {
+      if (i > 0) s += ',';
+      s += `${JSON.stringify(tags[i])}:${JSON.stringify(tags[i + 1])}`;
+    }
+    s += '}';
+    if (meta !== undefined) {
+      if (meta.type !== undefined) s += `,"type":${JSON.stringify(meta.type)}`;
+      if (meta.unit) s += `,"unit":${JSON.stringify(meta.unit)}`;
+      if (meta.help) s += `,"help":${JSON.stringify(meta.help)}`;
+      if (meta.temporality !== undefined) s += `,"temporality":${JSON.stringify(meta.temporality)}`;
+    }
+    return { bytes: s, fields: 0 };
+  }
+
+  sample(series: PreparedSeries, value: number, timestampMs: number, histogram?: object): void {
+    let s = `${series.bytes as string},"value":${jsonNumber(value)},"timestamp":${jsonNumber(timestampMs)}`;
+    if (histogram !== undefined) s += `,"histogram":${JSON.stringify(histogram, jsonReplacer)}`;
+    this.parts.push(s + '}');
+    this.count++;
+  }
+
+  finish(): Uint8Array {
+    return Buffer.from(`{"metrics":[${this.parts.join(',')}]}`, 'utf8');
+  }
+}
