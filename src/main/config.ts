@@ -33,7 +33,7 @@ export interface GatewayConfig {
   segmentBytes: number | undefined;
   retentionBytes: number | undefined;
   ringBytes: number;
-  valueFormat: 'msgpack' | 'json';
+  valueFormat: 'msgpack' | 'json' | 'raw';
   adminPort: number;
   adminHost: string;
   logLevel: string;
@@ -107,7 +107,8 @@ Options:
       --segment-bytes SIZE roll log segments at this size (default 64mb)
       --retention-bytes SIZE  keep at most this much log per partition (default: unlimited)
       --ring-bytes SIZE    ring size per worker, power of two (default: 8 x max-body, at least 4mb)
-      --value-format F     stored value: msgpack (default) or json (JSON bodies stored as sent)
+      --value-format F     stored value: msgpack (default), json (JSON bodies stored as sent)
+                           or raw (remote_write/Influx/OTLP bodies stored as received)
       --max-batch-bytes SIZE  most bytes the owner holds for the next commit while one is in
                            flight (default 64mb); past it rings fill and writers answer 503
       --admin-port N       Prometheus /metrics port (default 9464; 0 picks one; off disables)
@@ -188,7 +189,7 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
     segmentBytes: values['segment-bytes'] !== undefined ? parseSize('segment-bytes', values['segment-bytes']) : undefined,
     retentionBytes: values['retention-bytes'] !== undefined ? parseSize('retention-bytes', values['retention-bytes']) : undefined,
     ringBytes,
-    valueFormat: oneOf('value-format', values['value-format'] ?? 'msgpack', ['msgpack', 'json'] as const),
+    valueFormat: oneOf('value-format', values['value-format'] ?? 'msgpack', ['msgpack', 'json', 'raw'] as const),
     adminPort: values['admin-port'] === 'off' ? -1 : parseInteger('admin-port', values['admin-port'] ?? '9464', 0, 65535),
     adminHost: values['admin-host'] ?? '127.0.0.1',
     logLevel,

@@ -29,6 +29,7 @@ export interface InfluxContext extends RequestContext {
   stats?: LineStats;
 }
 
+const nothingToStore: DecodedRequest = { count: 0, value: new Uint8Array(0), contentType: ContentType.msgpack };
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' };
 const RAW_TYPES: Partial<Record<Precision, ContentType>> = {
   ns: ContentType.influxNs,
@@ -82,10 +83,12 @@ export function createInfluxProtocol(options: ProtocolOptions): Protocol<InfluxC
         if (options.valueFormat === 'raw') {
           const counter = createCountingEncoder();
           ctx.stats = parseLineProtocol(text, ctx.precision, ctx.now, counter);
+          if (counter.count === 0) return nothingToStore;
           return { count: counter.count, value: body, contentType: RAW_TYPES[ctx.precision]! };
         }
         const enc = createRecordEncoder(options.valueFormat, body.length * 3);
         ctx.stats = parseLineProtocol(text, ctx.precision, ctx.now, enc);
+        if (enc.count === 0) return nothingToStore; // only comments, blank lines or string fields
         return { count: enc.count, value: enc.finish(), contentType: enc.contentType };
       } catch (e) {
         if (e instanceof LineProtocolError) throw new ProtocolError(400, `unable to parse: ${e.message}`);

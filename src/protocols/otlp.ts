@@ -74,11 +74,13 @@ export function createOtlpProtocol(options: ProtocolOptions): Protocol<OtlpConte
 
     decode(body: Buffer, ctx: OtlpContext): DecodedRequest {
       const raw = options.valueFormat === 'raw';
-      const enc = raw ? createCountingEncoder() : createRecordEncoder(options.valueFormat, body.length * 4);
+      const enc = options.valueFormat === 'raw' ? createCountingEncoder() : createRecordEncoder(options.valueFormat, body.length * 4);
       const em = new OtlpEmitter(enc);
       decodeOtlp(body, ctx.json, em);
       ctx.rejected = em.rejected;
       ctx.errorMessage = em.firstError;
+      // No point accepted (an empty export, or every point rejected): no record.
+      if (enc.count === 0) return { count: 0, value: new Uint8Array(0), contentType: ContentType.msgpack };
       if (raw) return { count: enc.count, value: body, contentType: ctx.json ? ContentType.otlpJson : ContentType.otlpProtobuf };
       return { count: enc.count, value: enc.finish(), contentType: enc.contentType };
     },

@@ -54,6 +54,7 @@ export function decodeRemoteWrite(version: 1 | 2, body: Uint8Array, enc: RecordE
   return version === 2 ? decodeWriteRequestV2(body, enc) : decodeWriteRequestV1(body, enc);
 }
 
+const nothingToStore: DecodedRequest = { count: 0, value: new Uint8Array(0), contentType: ContentType.msgpack };
 const TEXT = { 'content-type': 'text/plain; charset=utf-8' };
 
 export function createRemoteWriteProtocol(options: ProtocolOptions): Protocol<RemoteWriteContext> {
@@ -84,10 +85,12 @@ export function createRemoteWriteProtocol(options: ProtocolOptions): Protocol<Re
         if (options.valueFormat === 'raw') {
           const counter = createCountingEncoder();
           ctx.stats = decodeRemoteWrite(ctx.version, plain, counter);
+          if (counter.count === 0) return nothingToStore;
           return { count: counter.count, value: body, contentType: ctx.version === 2 ? ContentType.remoteWriteV2 : ContentType.remoteWriteV1 };
         }
         const enc = createRecordEncoder(options.valueFormat, plain.length * 2);
         ctx.stats = decodeRemoteWrite(ctx.version, plain, enc);
+        if (enc.count === 0) return nothingToStore; // e.g. Prometheus' metadata-only requests
         return { count: enc.count, value: enc.finish(), contentType: enc.contentType };
       } catch (e) {
         if (e instanceof SnappyError) throw new ProtocolError(e.status, e.message);

@@ -108,7 +108,7 @@ class MsgpackBuf {
     this.ensure(max + 5);
     const headerAt = this.pos;
     const header = s.length < 32 && max < 32 ? 1 : max < 256 ? 2 : max < 65536 ? 3 : 5;
-    const written = this.buf.utf8Write(s, headerAt + header, max);
+    const written = this.buf.write(s, headerAt + header, max, 'utf8');
     if (header === 1) this.buf[headerAt] = 0xa0 | written;
     else if (header === 2) {
       this.buf[headerAt] = 0xd9;
@@ -137,17 +137,24 @@ class MsgpackBuf {
     this.buf.writeDoubleBE(v, this.pos + 1);
     this.pos += 9;
   }
-  /** An integer as msgpack int64/uint (when exact), otherwise a float64. */
+  /**
+   * A number the way msgpackr writes one (so every reader of the seed's records reads
+   * ours alike): integers in the 32-bit ranges as msgpack ints, anything else (ms
+   * timestamps included, which a float64 holds exactly) as float64.
+   */
   number(v: number): void {
-    if (Number.isSafeInteger(v)) {
-      this.ensure(9);
-      if (v >= 0 && v < 128) {
-        this.buf[this.pos++] = v;
-        return;
+    if (Number.isInteger(v) && v >= -0x80000000 && v <= 0xffffffff && !Object.is(v, -0)) {
+      this.ensure(5);
+      if (v >= 0 && v < 128) this.buf[this.pos++] = v;
+      else if (v >= 0) {
+        this.buf[this.pos] = 0xce;
+        this.buf.writeUInt32BE(v, this.pos + 1);
+        this.pos += 5;
+      } else {
+        this.buf[this.pos] = 0xd2;
+        this.buf.writeInt32BE(v, this.pos + 1);
+        this.pos += 5;
       }
-      this.buf[this.pos] = 0xd3;
-      this.buf.writeBigInt64BE(BigInt(v), this.pos + 1);
-      this.pos += 9;
       return;
     }
     this.f64(v);
@@ -246,7 +253,7 @@ class MsgpackRecordEncoder implements RecordEncoder {
 
 /** A float64 in JSON: NaN and the infinities as strings (JSON has no literal for them). */
 export function jsonNumber(v: number): string {
-  if (Number.isFinite(v)) return String(v);
+  if (Number.isFinite(v)) return Object.is(v, -0) ? '-0' : String(v);
   return Number.isNaN(v) ? '"NaN"' : v > 0 ? '"+Inf"' : '"-Inf"';
 }
 

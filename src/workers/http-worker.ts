@@ -226,6 +226,10 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, expec
     return send(res, protocol.fail(ctx, 413, `record of ${decoded.value.length + key.length} bytes exceeds the largest record of ${maxRecordValue} bytes`));
   }
   const partition = partitionFor(key, config.partitions);
+  if (decoded.count === 0 && decoded.value.length === 0) {
+    // Nothing to store (protocol.ts, DecodedRequest): acknowledged without a record.
+    return send(res, protocol.ok(ctx, { kind: 'durable', count: 0, partition, offset: -1 }));
+  }
   const index = ring.tryClaim(decoded.contentType, payloadLength(key.length, decoded.value.length));
   if (index === FULL) {
     metrics.reject('ring_full');
