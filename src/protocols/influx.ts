@@ -61,13 +61,20 @@ function influxClientId(req: IncomingMessage, url: URL): Buffer {
   }
 }
 
-export function createInfluxProtocol(options: ProtocolOptions): Protocol<InfluxContext> {
+/**
+ * The two Influx endpoints, one protocol object each (their error bodies differ, even for
+ * a request refused before its context exists).
+ */
+export function createInfluxProtocols(options: ProtocolOptions): Protocol<InfluxContext>[] {
+  return [createInfluxProtocol(options, false), createInfluxProtocol(options, true)];
+}
+
+function createInfluxProtocol(options: ProtocolOptions, v2: boolean): Protocol<InfluxContext> {
   return {
-    name: 'influx',
-    paths: [INFLUX_V1_PATH, INFLUX_V2_PATH],
+    name: v2 ? 'influx-v2' : 'influx-v1',
+    paths: [v2 ? INFLUX_V2_PATH : INFLUX_V1_PATH],
 
     begin(req: IncomingMessage, url: URL): InfluxContext {
-      const v2 = url.pathname === INFLUX_V2_PATH;
       const precision = parsePrecision(url.searchParams.get('precision'));
       if (precision === undefined) throw new ProtocolError(400, `invalid precision ${url.searchParams.get('precision')}: use ns, us, ms or s`);
       if (options.valueFormat === 'raw' && RAW_TYPES[precision] === undefined) {
@@ -104,11 +111,10 @@ export function createInfluxProtocol(options: ProtocolOptions): Protocol<InfluxC
       return { status: 204, headers, body: '' };
     },
 
-    fail(ctx: InfluxContext | undefined, status: number, message: string, headers?: Record<string, string>): Answer {
-      const v2 = ctx === undefined ? undefined : ctx.v2;
+    fail(_ctx: InfluxContext | undefined, status: number, message: string, headers?: Record<string, string>): Answer {
       // 2.x error codes: invalid (400), request too large (413), unavailable (503)...
       const body =
-        v2 === false
+        !v2
           ? JSON.stringify({ error: message })
           : JSON.stringify({ code: status === 413 ? 'request too large' : status >= 500 ? 'unavailable' : status === 401 ? 'unauthorized' : status === 429 ? 'too many requests' : 'invalid', message });
       return { status, headers: { ...JSON_HEADERS, ...headers }, body };
