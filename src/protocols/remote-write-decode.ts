@@ -24,7 +24,8 @@
  * (400: the sender must not retry it).
  */
 import type { PreparedSeries, RecordEncoder, SeriesMeta } from '../records/record-encoder.ts';
-import { I64, LEN, ProtoReader, VARINT, WireError } from './wire.ts';
+import { isUtf8 } from 'node:buffer';
+import { I64, LEN, ProtoReader, VARINT, WireError, utf8Slice } from './wire.ts';
 
 /** Bad data: answered 400 (never retried). */
 export class RemoteWriteError extends Error {}
@@ -165,18 +166,27 @@ function decodeV1(body: Uint8Array, enc: RecordEncoder): RemoteWriteStats {
       const t = r.uint32();
       const field = t >>> 3;
       if (field === 1 && (t & 7) === LEN) {
+        // Labels stay byte ranges of the body: msgpack records copy them as they are.
         const lend = r.lengthEnd();
-        let name = '';
-        let value = '';
+        let ns = 0, ne = 0, vs = 0, ve = 0;
         while (r.pos < lend) {
           const lt = r.uint32();
-          if (lt === ((1 << 3) | LEN)) name = r.string();
-          else if (lt === ((2 << 3) | LEN)) value = r.string();
-          else r.skip(lt & 7);
+          if (lt === ((1 << 3) | LEN)) {
+            ne = r.lengthEnd();
+            ns = r.pos;
+            r.pos = ne;
+          } else if (lt === ((2 << 3) | LEN)) {
+            ve = r.lengthEnd();
+            vs = r.pos;
+            r.pos = ve;
+          } else r.skip(lt & 7);
         }
-        r.pos = lend;
-        names[nLabels] = name;
-        values[nLabels] = value;
+        if (r.pos !== lend) throw new WireError('label runs past its message');
+        if (4 * nLabels + 4 > labelRanges.length) labelRanges = growInt32(labelRanges);
+        labelRanges[4 * nLabels] = ns;
+        labelRanges[4 * nLabels + 1] = ne;
+        labelRanges[4 * nLabels + 2] = vs;
+        labelRanges[4 * nLabels + 3] = ve;
         nLabels++;
       } else if ((field === 2 || field === 4) && (t & 7) === LEN) {
         const send = r.lengthEnd();
@@ -187,17 +197,89 @@ function decodeV1(body: Uint8Array, enc: RecordEncoder): RemoteWriteStats {
         r.skip(LEN);
       } else r.skip(t & 7);
     }
-    const name = labelsToTags(nLabels, series);
-    const meta = metadata === undefined ? undefined : lookupMeta(metadata, name);
-    emitRanges(r, enc, name, meta, nRanges, stats);
+    const tagCount = labelRangesToSeries(r.buf, nLabels, series);
+    // The name as a string only when something needs it (metadata lookup).
+    const meta = metadata === undefined ? undefined : lookupMeta(metadata, utf8Slice(r.nodeBuf, seriesRanges[0]!, seriesRanges[1]!));
+    emitRanges(r, enc, undefined, tagCount, meta, nRanges, stats);
     r.pos = end;
     series++;
   }
   return stats;
 }
 
-/** Emits the samples and histograms of one series, read from the recorded byte ranges. */
-function emitRanges(r: ProtoReader, enc: RecordEncoder, name: string, meta: SeriesMeta | undefined, nRanges: number, stats: RemoteWriteStats): void {
+let labelRanges: Int32Array = new Int32Array(64);
+/** [nameStart, nameEnd, key0Start, key0End, value0Start, value0End, ...]: the series to encode. */
+let seriesRanges: Int32Array = new Int32Array(64);
+
+function growInt32(a: Int32Array): Int32Array {
+  const b = new Int32Array(a.length * 2);
+  b.set(a);
+  return b;
+}
+
+const NAME_LABEL = Buffer.from('__name__');
+
+function bytesEqual(b: Uint8Array, s1: number, e1: number, s2: number, e2: number): boolean {
+  if (e1 - s1 !== e2 - s2) return false;
+  for (let i = 0; i < e1 - s1; i++) if (b[s1 + i] !== b[s2 + i]) return false;
+  return true;
+}
+
+function checkUtf8(b: Uint8Array, s: number, e: number, series: number): void {
+  for (let i = s; i < e; i++) {
+    if (b[i]! >= 0x80) {
+      if (!isUtf8(b.subarray(s, e))) throw new RemoteWriteError(`timeseries[${series}]: label is not valid UTF-8`);
+      return;
+    }
+  }
+}
+
+/**
+ * Checks the label ranges of a 1.0 series (the same rules as labelsToTags) and fills
+ * seriesRanges; returns the tag count.
+ */
+function labelRangesToSeries(b: Uint8Array, n: number, series: number): number {
+  const lr = labelRanges;
+  if (2 + 4 * n > seriesRanges.length) seriesRanges = new Int32Array(4 * n + 8);
+  const sr = seriesRanges;
+  let named = false;
+  let tags = 0;
+  for (let i = 0; i < n; i++) {
+    const ns = lr[4 * i]!, ne = lr[4 * i + 1]!, vs = lr[4 * i + 2]!, ve = lr[4 * i + 3]!;
+    if (ne === ns) throw new RemoteWriteError(`timeseries[${series}]: empty label name`);
+    checkUtf8(b, ns, ne, series);
+    checkUtf8(b, vs, ve, series);
+    for (let j = 0; j < i; j++) {
+      if (bytesEqual(b, ns, ne, lr[4 * j]!, lr[4 * j + 1]!)) {
+        throw new RemoteWriteError(`timeseries[${series}]: duplicate label name "${utf8Slice(Buffer.from(b.buffer, b.byteOffset, b.byteLength), ns, ne)}"`);
+      }
+    }
+    let isName = ne - ns === 8;
+    for (let k = 0; isName && k < 8; k++) if (b[ns + k] !== NAME_LABEL[k]) isName = false;
+    if (isName) {
+      if (ve === vs) continue; // an empty name is no name (error below)
+      sr[0] = vs;
+      sr[1] = ve;
+      named = true;
+    } else if (ve > vs) {
+      const at = 2 + 4 * tags++;
+      sr[at] = ns;
+      sr[at + 1] = ne;
+      sr[at + 2] = vs;
+      sr[at + 3] = ve;
+    }
+  }
+  if (!named) throw new RemoteWriteError(`timeseries[${series}]: no metric name (label __name__)`);
+  return tags;
+}
+
+/**
+ * Emits the samples and histograms of one series, read from the recorded byte ranges.
+ * `name` and the `tags` scratch list describe the series (2.0); `name` undefined: the
+ * series is seriesRanges with `tagCount` tags (1.0, byte ranges of the body).
+ */
+function emitRanges(r: ProtoReader, enc: RecordEncoder, name: string | undefined, tagCount: number, meta: SeriesMeta | undefined, nRanges: number, stats: RemoteWriteStats): void {
+  const prepare = (m: SeriesMeta | undefined) => (name === undefined ? enc.seriesFromBytes(r.buf, seriesRanges, tagCount, m) : enc.series(name, tags, m));
   let prepared: PreparedSeries | undefined;
   let preparedHist: PreparedSeries | undefined;
   for (let i = 0; i < nRanges; i++) {
@@ -214,12 +296,12 @@ function emitRanges(r: ProtoReader, enc: RecordEncoder, name: string, meta: Seri
         else if (t === ((2 << 3) | VARINT)) ts = r.int64();
         else r.skip(t & 7);
       }
-      prepared ??= enc.series(name, tags, meta);
+      prepared ??= prepare(meta);
       enc.sample(prepared, value, ts);
       stats.samples++;
     } else {
       const h = readHistogram(r, end);
-      preparedHist ??= enc.series(name, tags, {
+      preparedHist ??= prepare({
         ...meta,
         type: h.reset_hint === 'gauge' ? 'gaugehistogram' : (meta?.type ?? 'histogram'),
       });
@@ -395,7 +477,7 @@ function decodeV2(body: Uint8Array, enc: RecordEncoder): RemoteWriteStats {
       values[i] = symbol(symbols, refs[2 * i + 1]!, series);
     }
     const name = labelsToTags(n, series);
-    emitRanges(r, enc, name, meta, nRanges, stats);
+    emitRanges(r, enc, name, 0, meta, nRanges, stats);
     r.pos = end;
     series++;
   }

@@ -18,6 +18,8 @@ export const I32 = 5;
 
 export class ProtoReader {
   readonly buf: Uint8Array;
+  /** The same bytes as a Buffer, for its native latin1 slicing of ASCII strings. */
+  readonly nodeBuf: Buffer;
   readonly view: DataView;
   pos: number;
   end: number;
@@ -26,6 +28,7 @@ export class ProtoReader {
 
   constructor(buf: Uint8Array, pos = 0, end = buf.length) {
     this.buf = buf;
+    this.nodeBuf = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     this.pos = pos;
     this.end = end;
@@ -153,7 +156,7 @@ export class ProtoReader {
   /** A length-delimited UTF-8 string. */
   string(): string {
     const end = this.lengthEnd();
-    const s = utf8Slice(this.buf, this.pos, end);
+    const s = utf8Slice(this.nodeBuf, this.pos, end);
     this.pos = end;
     return s;
   }
@@ -203,22 +206,17 @@ export function nanosToMillis(lo: number, hi: number): number {
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** Decodes UTF-8 bytes; invalid UTF-8 is a WireError (labels must be valid UTF-8). */
-export function utf8Slice(buf: Uint8Array, start: number, end: number): string {
-  // ASCII fast path: most label names and values are short ASCII.
-  if (end - start < 64) {
-    let ascii = true;
-    for (let i = start; i < end; i++) {
-      if (buf[i]! >= 0x80) {
-        ascii = false;
-        break;
-      }
-    }
-    if (ascii) {
-      let s = '';
-      for (let i = start; i < end; i++) s += String.fromCharCode(buf[i]!);
-      return s;
+export function utf8Slice(buf: Buffer, start: number, end: number): string {
+  // ASCII fast path (most label names and values): a native latin1 slice, no validation needed.
+  let ascii = true;
+  for (let i = start; i < end; i++) {
+    if (buf[i]! >= 0x80) {
+      ascii = false;
+      break;
     }
   }
+  // utf8Slice: Node's native slice (untyped; the fastest on short strings, measured).
+  if (ascii) return (buf as unknown as { utf8Slice(s: number, e: number): string }).utf8Slice(start, end);
   try {
     return decoder.decode(buf.subarray(start, end));
   } catch {

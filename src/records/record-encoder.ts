@@ -42,6 +42,12 @@ export interface RecordEncoder {
    * duplicates: the caller validated or merged them).
    */
   series(name: string, tags: readonly string[], meta?: SeriesMeta): PreparedSeries;
+  /**
+   * The same from UTF-8 byte ranges of `src` (validated by the caller), so that a
+   * decoder need not make strings of what it only copies: `ranges` holds start/end pairs,
+   * the name's first, then `tagCount` key/value pairs.
+   */
+  seriesFromBytes(src: Uint8Array, ranges: Int32Array, tagCount: number, meta?: SeriesMeta): PreparedSeries;
   /** One entry: the series' fields plus value, timestamp (ms) and an optional histogram object. */
   sample(series: PreparedSeries, value: number, timestampMs: number, histogram?: object): void;
   /** The encoded record value; the encoder must not be used afterwards. */
@@ -66,6 +72,7 @@ export function createCountingEncoder(): RecordEncoder {
       return count;
     },
     series: () => none,
+    seriesFromBytes: () => none,
     sample: () => {
       count++;
     },
@@ -98,11 +105,42 @@ class MsgpackBuf {
     this.buf[this.pos++] = b;
   }
   bytes(b: Uint8Array): void {
-    this.ensure(b.length);
+    const n = b.length;
+    this.ensure(n);
+    if (n < 48) {
+      // A loop beats TypedArray.set's call overhead for the small pieces of a record.
+      const buf = this.buf;
+      let p = this.pos;
+      for (let i = 0; i < n; i++) buf[p++] = b[i]!;
+      this.pos = p;
+      return;
+    }
     this.buf.set(b, this.pos);
-    this.pos += b.length;
+    this.pos += n;
   }
   str(s: string): void {
+    const n = s.length;
+    if (n < 32) {
+      // Short ASCII strings (most names and labels) are copied char by char, no encoder call.
+      this.ensure(n + 1);
+      const buf = this.buf;
+      const start = this.pos;
+      let p = start + 1;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[p++] = c;
+      }
+      if (i === n) {
+        buf[start] = 0xa0 | n;
+        this.pos = p;
+        return;
+      }
+    }
+    this.strUtf8(s);
+  }
+  private strUtf8(s: string): void {
     // Worst case 3 bytes per UTF-16 unit, plus a 5-byte header.
     const max = s.length * 3;
     this.ensure(max + 5);
@@ -121,6 +159,32 @@ class MsgpackBuf {
       this.buf.writeUInt32BE(written, headerAt + 1);
     }
     this.pos = headerAt + header + written;
+  }
+  /** A msgpack str from UTF-8 bytes src[start, end). */
+  strBytes(src: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    this.ensure(n + 5);
+    const buf = this.buf;
+    let p = this.pos;
+    if (n < 32) buf[p++] = 0xa0 | n;
+    else if (n < 256) {
+      buf[p++] = 0xd9;
+      buf[p++] = n;
+    } else if (n < 65536) {
+      buf[p++] = 0xda;
+      buf[p++] = n >> 8;
+      buf[p++] = n & 0xff;
+    } else {
+      buf[p++] = 0xdb;
+      buf.writeUInt32BE(n, p);
+      p += 4;
+    }
+    if (n < 48) for (let i = start; i < end; i++) buf[p++] = src[i]!;
+    else {
+      buf.set(src.subarray(start, end), p);
+      p += n;
+    }
+    this.pos = p;
   }
   mapHeader(n: number): void {
     if (n < 16) this.byte(0x80 | n);
@@ -227,6 +291,45 @@ class MsgpackRecordEncoder implements RecordEncoder {
     return { bytes: Buffer.from(s.buf.subarray(0, s.pos)), fields };
   }
 
+  seriesFromBytes(src: Uint8Array, ranges: Int32Array, tagCount: number, meta?: SeriesMeta): PreparedSeries {
+    const s = this.scratch;
+    s.pos = 0;
+    s.bytes(K_NAME);
+    s.strBytes(src, ranges[0]!, ranges[1]!);
+    s.bytes(K_TAGS);
+    s.mapHeader(tagCount);
+    for (let i = 2; i < 2 + tagCount * 4; i += 2) s.strBytes(src, ranges[i]!, ranges[i + 1]!);
+    return this.withMeta(meta, 2);
+  }
+
+  /** Appends the optional metadata fields to the scratch series and returns it. */
+  private withMeta(meta: SeriesMeta | undefined, fields: number): PreparedSeries {
+    const s = this.scratch;
+    if (meta !== undefined) {
+      if (meta.type !== undefined) {
+        s.bytes(K_TYPE);
+        s.str(meta.type);
+        fields++;
+      }
+      if (meta.unit) {
+        s.bytes(K_UNIT);
+        s.str(meta.unit);
+        fields++;
+      }
+      if (meta.help) {
+        s.bytes(K_HELP);
+        s.str(meta.help);
+        fields++;
+      }
+      if (meta.temporality !== undefined) {
+        s.bytes(K_TEMPORALITY);
+        s.str(meta.temporality);
+        fields++;
+      }
+    }
+    return { bytes: Buffer.from(s.buf.subarray(0, s.pos)), fields };
+  }
+
   sample(series: PreparedSeries, value: number, timestampMs: number, histogram?: object): void {
     const o = this.out;
     o.byte(0x80 | (series.fields + (histogram === undefined ? 2 : 3)));
@@ -251,6 +354,8 @@ class MsgpackRecordEncoder implements RecordEncoder {
 // ---------------------------------------------------------------------------------------
 // JSON
 
+const utf8 = new TextDecoder();
+
 /** A float64 in JSON: NaN and the infinities as strings (JSON has no literal for them). */
 export function jsonNumber(v: number): string {
   if (Number.isFinite(v)) return Object.is(v, -0) ? '-0' : String(v);
@@ -266,6 +371,13 @@ class JsonRecordEncoder implements RecordEncoder {
   readonly contentType = ContentType.json;
   count = 0;
   private parts: string[] = [];
+
+  seriesFromBytes(src: Uint8Array, ranges: Int32Array, tagCount: number, meta?: SeriesMeta): PreparedSeries {
+    const text = (i: number) => utf8.decode(src.subarray(ranges[i]!, ranges[i + 1]!));
+    const tags: string[] = [];
+    for (let i = 2; i < 2 + tagCount * 4; i += 2) tags.push(text(i));
+    return this.series(text(0), tags, meta);
+  }
 
   series(name: string, tags: readonly string[], meta?: SeriesMeta): PreparedSeries {
     let s = `{"name":${JSON.stringify(name)},"tags":{`;

@@ -104,12 +104,15 @@ message Exemplar { repeated KeyValue filtered_attributes = 7; fixed64 time_unix_
 const prompbRoot = protobuf.parse(PROMPB, { keepCase: true }).root;
 const v2Root = protobuf.parse(WRITE_V2, { keepCase: true }).root;
 const otlpRoot = protobuf.parse(OTLP, { keepCase: true }).root;
+// camelCase field names: what protobufjs' toObject gives matches the OTLP/JSON mapping.
+const otlpCamelRoot = protobuf.parse(OTLP).root;
 
 export const WriteRequest = prompbRoot.lookupType('prometheus.WriteRequest');
 export const WriteRequestV2 = v2Root.lookupType('io.prometheus.write.v2.Request');
 export const ExportMetricsServiceRequest = otlpRoot.lookupType('otlp.ExportMetricsServiceRequest');
 export const ExportMetricsServiceResponse = otlpRoot.lookupType('otlp.ExportMetricsServiceResponse');
 export const RpcStatus = otlpRoot.lookupType('otlp.Status');
+export const ExportMetricsServiceRequestCamel = otlpCamelRoot.lookupType('otlp.ExportMetricsServiceRequest');
 
 /** Encodes a plain object as `type` (64-bit fields may be decimal strings). */
 export function encode(type: protobuf.Type, value: Record<string, unknown>): Uint8Array {
