@@ -260,35 +260,12 @@ class MsgpackRecordEncoder implements RecordEncoder {
   series(name: string, tags: readonly string[], meta?: SeriesMeta): PreparedSeries {
     const s = this.scratch;
     s.pos = 0;
-    let fields = 2;
     s.bytes(K_NAME);
     s.str(name);
     s.bytes(K_TAGS);
     s.mapHeader(tags.length >> 1);
     for (let i = 0; i < tags.length; i++) s.str(tags[i]!);
-    if (meta !== undefined) {
-      if (meta.type !== undefined) {
-        s.bytes(K_TYPE);
-        s.str(meta.type);
-        fields++;
-      }
-      if (meta.unit) {
-        s.bytes(K_UNIT);
-        s.str(meta.unit);
-        fields++;
-      }
-      if (meta.help) {
-        s.bytes(K_HELP);
-        s.str(meta.help);
-        fields++;
-      }
-      if (meta.temporality !== undefined) {
-        s.bytes(K_TEMPORALITY);
-        s.str(meta.temporality);
-        fields++;
-      }
-    }
-    return { bytes: Buffer.from(s.buf.subarray(0, s.pos)), fields };
+    return this.withMeta(meta, 2);
   }
 
   seriesFromBytes(src: Uint8Array, ranges: Int32Array, tagCount: number, meta?: SeriesMeta): PreparedSeries {
