@@ -88,7 +88,7 @@ function rwHand(): void {
 }
 
 function rwLibrary(): void {
-  const req = WriteRequest.toObject(WriteRequest.decode(rwBody), { longs: Number }) as {
+  const req = WriteRequest.toObject(WriteRequest.decode(rwBody), { longs: Number, defaults: true }) as {
     timeseries: { labels: { name: string; value: string }[]; samples: { value: number; timestamp: number }[] }[];
   };
   const metrics = [];
