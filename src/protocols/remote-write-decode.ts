@@ -280,6 +280,8 @@ function labelRangesToSeries(b: Uint8Array, n: number, series: number): number {
  */
 function emitRanges(r: ProtoReader, enc: RecordEncoder, name: string | undefined, tagCount: number, meta: SeriesMeta | undefined, nRanges: number, stats: RemoteWriteStats): void {
   const prepare = (m: SeriesMeta | undefined) => (name === undefined ? enc.seriesFromBytes(r.buf, seriesRanges, tagCount, m) : enc.series(name, tags, m));
+  // A prepared series is valid until the next one is prepared: re-prepare when the kind
+  // changes (the spec allows samples or histograms in a series, not both, so this is rare).
   let prepared: PreparedSeries | undefined;
   let preparedHist: PreparedSeries | undefined;
   for (let i = 0; i < nRanges; i++) {
@@ -296,11 +298,15 @@ function emitRanges(r: ProtoReader, enc: RecordEncoder, name: string | undefined
         else if (t === ((2 << 3) | VARINT)) ts = r.int64();
         else r.skip(t & 7);
       }
-      prepared ??= prepare(meta);
+      if (prepared === undefined) {
+        prepared = prepare(meta);
+        preparedHist = undefined;
+      }
       enc.sample(prepared, value, ts);
       stats.samples++;
     } else {
       const h = readHistogram(r, end);
+      if (preparedHist === undefined) prepared = undefined;
       preparedHist ??= prepare({
         ...meta,
         type: h.reset_hint === 'gauge' ? 'gaugehistogram' : (meta?.type ?? 'histogram'),

@@ -25,10 +25,15 @@ export interface SeriesMeta {
   temporality?: string;
 }
 
-/** A series prepared for repeated samples: opaque to decoders. */
+/**
+ * A series prepared for repeated samples: opaque to decoders. It is valid until the next
+ * series()/seriesFromBytes() call on the same encoder (the msgpack encoder keeps its bytes
+ * in a scratch buffer that the next series reuses: no copy, no allocation per series).
+ */
 export interface PreparedSeries {
-  /** Static fields of the entry (name, tags, metadata), already encoded. */
+  /** Static fields of the entry (name, tags, metadata), already encoded: bytes[0, length). */
   readonly bytes: Uint8Array | string;
+  readonly length: number;
   /** Number of static fields (msgpack map size contribution). */
   readonly fields: number;
 }
@@ -64,7 +69,7 @@ export function createRecordEncoder(format: ValueFormat, sizeHint = 4096): Recor
  * validate it and count its samples) but stores the bytes as received.
  */
 export function createCountingEncoder(): RecordEncoder {
-  const none: PreparedSeries = { bytes: '', fields: 0 };
+  const none: PreparedSeries = { bytes: '', length: 0, fields: 0 };
   let count = 0;
   return {
     contentType: ContentType.msgpack,
@@ -117,6 +122,18 @@ class MsgpackBuf {
     }
     this.buf.set(b, this.pos);
     this.pos += n;
+  }
+  /** The first `n` bytes of `b`. */
+  bytesRange(b: Uint8Array, n: number): void {
+    this.ensure(n);
+    const buf = this.buf;
+    let p = this.pos;
+    if (n < 64) for (let i = 0; i < n; i++) buf[p++] = b[i]!;
+    else {
+      buf.set(b.subarray(0, n), p);
+      p += n;
+    }
+    this.pos = p;
   }
   str(s: string): void {
     const n = s.length;
@@ -304,13 +321,13 @@ class MsgpackRecordEncoder implements RecordEncoder {
         fields++;
       }
     }
-    return { bytes: Buffer.from(s.buf.subarray(0, s.pos)), fields };
+    return { bytes: s.buf, length: s.pos, fields };
   }
 
   sample(series: PreparedSeries, value: number, timestampMs: number, histogram?: object): void {
     const o = this.out;
     o.byte(0x80 | (series.fields + (histogram === undefined ? 2 : 3)));
-    o.bytes(series.bytes as Uint8Array);
+    o.bytesRange(series.bytes as Uint8Array, series.length);
     o.bytes(K_VALUE);
     o.f64(value);
     o.bytes(K_TIMESTAMP);
@@ -369,7 +386,7 @@ class JsonRecordEncoder implements RecordEncoder {
       if (meta.help) s += `,"help":${JSON.stringify(meta.help)}`;
       if (meta.temporality !== undefined) s += `,"temporality":${JSON.stringify(meta.temporality)}`;
     }
-    return { bytes: s, fields: 0 };
+    return { bytes: s, length: s.length, fields: 0 };
   }
 
   sample(series: PreparedSeries, value: number, timestampMs: number, histogram?: object): void {
