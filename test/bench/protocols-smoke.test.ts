@@ -27,7 +27,7 @@ describe('protocol benchmarks (smoke)', () => {
       expect(r.successRate).toBe(1);
       expect(r.metricsPerSecond).toBeGreaterThan(0);
     }
-  });
+  }, 120_000);
 
   it('bench:decode compares the hand-written decoders with protobufjs', async () => {
     const { stdout } = await run(process.execPath, ['--import', './src/main/require-node.mjs', 'bench/protocol-decode.ts', '--quick'], { cwd: ROOT, timeout: 60_000 });

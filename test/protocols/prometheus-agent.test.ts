@@ -125,5 +125,5 @@ remote_write:
       return ts > downAt + 500 && ts < upAt - 500;
     });
     expect(during.length).toBeGreaterThan(0);
-  });
+  }, 120_000);
 });
