@@ -19,7 +19,7 @@ import { decodeOtlpProtobuf } from '../src/protocols/otlp-decode.ts';
 import { OtlpEmitter } from '../src/protocols/otlp-emit.ts';
 import { decodeOtlpJson } from '../src/protocols/otlp-json.ts';
 import { decodeWriteRequestV1 } from '../src/protocols/remote-write-decode.ts';
-import { snappyUncompress } from '../src/protocols/snappy-block.ts';
+import { snappyBlockDecode } from '../src/workers/content-encoding.ts';
 import { createRecordEncoder } from '../src/records/record-encoder.ts';
 import { encode, ExportMetricsServiceRequest, ExportMetricsServiceRequestCamel, WriteRequest } from '../test/support/protos.ts';
 
@@ -162,7 +162,7 @@ const rows = [
   ...group(SERIES, [
     [`remote_write 1.0 hand-written (${SERIES} samples, ${rwBody.length} B)`, rwHand],
     ['remote_write 1.0 protobufjs + msgpackr', rwLibrary],
-    [`snappy uncompress (${rwSnappy.length} -> ${rwBody.length} B)`, () => snappyUncompress(rwSnappy, 1 << 24)],
+    [`snappy uncompress (${rwSnappy.length} -> ${rwBody.length} B)`, () => snappyBlockDecode(rwSnappy, 1 << 24)],
   ]),
   ...group(otlpSamples, [
     [`OTLP protobuf hand-written (${otlpSamples} entries, ${otlpBody.length} B)`, otlpHand],

@@ -32,7 +32,7 @@ export type {
 export { createRecordEncoder } from './records/record-encoder.ts';
 export type { RecordEncoder, ValueFormat } from './records/record-encoder.ts';
 export { decodeRemoteWrite, remoteWriteVersion } from './protocols/remote-write.ts';
-export { snappyUncompress } from './protocols/snappy-block.ts';
+export { snappyBlockDecode } from './workers/content-encoding.ts';
 export { parseLineProtocol, parsePrecision } from './protocols/influx-line.ts';
 export { decodeOtlp } from './protocols/otlp.ts';
 export { OtlpEmitter } from './protocols/otlp-emit.ts';

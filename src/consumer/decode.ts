@@ -9,8 +9,8 @@ import { rawInfluxPrecision } from '../protocols/influx.ts';
 import { decodeOtlp } from '../protocols/otlp.ts';
 import { OtlpEmitter } from '../protocols/otlp-emit.ts';
 import { decodeRemoteWrite } from '../protocols/remote-write.ts';
-import { snappyUncompress } from '../protocols/snappy-block.ts';
 import { createRecordEncoder } from '../records/record-encoder.ts';
+import { snappyBlockDecode } from '../workers/content-encoding.ts';
 import { CONTENT_TYPE_NAMES, ContentType } from '../sink/sink.ts';
 import type { ConsumedRecord } from './plain-reader.ts';
 
@@ -34,7 +34,7 @@ export function decodeValue(contentType: number, value: Uint8Array, timestamp = 
   if (contentType === ContentType.json) return JSON.parse(utf8.decode(value));
   if (contentType === ContentType.remoteWriteV1 || contentType === ContentType.remoteWriteV2) {
     const enc = createRecordEncoder('json');
-    decodeRemoteWrite(contentType === ContentType.remoteWriteV2 ? 2 : 1, snappyUncompress(value, MAX_RAW_DECODED), enc);
+    decodeRemoteWrite(contentType === ContentType.remoteWriteV2 ? 2 : 1, snappyBlockDecode(value, MAX_RAW_DECODED), enc);
     return JSON.parse(utf8.decode(enc.finish()));
   }
   if (contentType === ContentType.otlpProtobuf || contentType === ContentType.otlpJson) {

@@ -19,7 +19,7 @@ import { ContentType } from '../sink/sink.ts';
 import { ClientIdError, clientIdFrom } from '../workers/client-id.ts';
 import { ProtocolError, type Answer, type DecodedRequest, type Protocol, type ProtocolOptions, type RequestContext } from './protocol.ts';
 import { decodeWriteRequestV1, decodeWriteRequestV2, RemoteWriteError, type RemoteWriteStats } from './remote-write-decode.ts';
-import { SnappyError, snappyUncompress } from './snappy-block.ts';
+import { DecodeError, snappyBlockDecode } from '../workers/content-encoding.ts';
 
 export const REMOTE_WRITE_PATH = '/api/v1/write';
 const V2_PROTO = 'io.prometheus.write.v2.Request';
@@ -81,7 +81,8 @@ export function createRemoteWriteProtocol(options: ProtocolOptions): Protocol<Re
 
     decode(body: Buffer, ctx: RemoteWriteContext): DecodedRequest {
       try {
-        const plain = snappyUncompress(body, options.maxDecodedBody);
+        // The snappy header states the decoded size: over the cap is 413 before inflating.
+        const plain = snappyBlockDecode(body, options.maxDecodedBody);
         if (options.valueFormat === 'raw') {
           const counter = createCountingEncoder();
           ctx.stats = decodeRemoteWrite(ctx.version, plain, counter);
@@ -93,7 +94,7 @@ export function createRemoteWriteProtocol(options: ProtocolOptions): Protocol<Re
         if (enc.count === 0) return nothingToStore; // e.g. Prometheus' metadata-only requests
         return { count: enc.count, value: enc.finish(), contentType: enc.contentType };
       } catch (e) {
-        if (e instanceof SnappyError) throw new ProtocolError(e.status, e.message);
+        if (e instanceof DecodeError) throw new ProtocolError(e.status, e.message);
         if (e instanceof RemoteWriteError) throw new ProtocolError(400, e.message);
         throw new ProtocolError(400, `remote_write body could not be decoded: ${(e as Error).message}`);
       }
