@@ -7,7 +7,7 @@ import { gzipSync } from 'node:zlib';
 import { compressSync } from 'snappy';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consumeAll, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
-import { encode, ExportMetricsServiceRequest, ExportMetricsServiceResponse, rwSeries, WriteRequest, WriteRequestV2 } from '../support/protos.ts';
+import { encode, ExportMetricsServiceRequest, ExportMetricsServiceResponse, RpcStatus, rwSeries, WriteRequest, WriteRequestV2 } from '../support/protos.ts';
 
 const V2_TYPE = 'application/x-protobuf;proto=io.prometheus.write.v2.Request';
 
@@ -128,5 +128,30 @@ describe('--value-format json and raw', () => {
       results[format] = lines.map((l) => l.value.metrics);
     }
     expect(results.raw).toEqual(results.json);
+  });
+});
+
+describe('retryable refusals in each protocol\'s convention', () => {
+  it('a sink that cannot take writes (Kafka unreachable): 503 + Retry-After, nothing stored', async () => {
+    const gw = await startGateway(['--workers', '1', '--mode', 'kafka', '--brokers', '127.0.0.1:1', '--topic', 't', '--kafka-timeout', '1s', '--kafka-retries', '0', '--data-dir', await tempDir()]);
+    try {
+      const rw = await post(gw.port, '/api/v1/write', rw2, { 'content-type': V2_TYPE });
+      expect(rw.status).toBe(503);
+      expect(rw.headers.get('retry-after')).toBe('1');
+      expect(rw.headers.get('x-prometheus-remote-write-samples-written')).toBe('0');
+      const v2 = await post(gw.port, '/api/v2/write', influx, {});
+      expect(v2.status).toBe(503);
+      expect(v2.headers.get('retry-after')).toBe('1');
+      expect(JSON.parse(text(v2.body)).code).toBe('unavailable');
+      const otlp = await post(gw.port, '/v1/metrics', otlpProto, { 'content-type': 'application/x-protobuf' });
+      expect(otlp.status).toBe(503);
+      expect(otlp.headers.get('retry-after')).toBe('1');
+      expect(RpcStatus.toObject(RpcStatus.decode(otlp.body))).toMatchObject({ code: 14 });
+      const otlpJ = await post(gw.port, '/v1/metrics', otlpJson, { 'content-type': 'application/json' });
+      expect(otlpJ.status).toBe(503);
+      expect(JSON.parse(text(otlpJ.body))).toMatchObject({ code: 14 });
+    } finally {
+      await gw.stop();
+    }
   });
 });
