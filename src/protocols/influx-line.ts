@@ -21,6 +21,7 @@
  * the whole request (one record per request), naming the line.
  */
 import type { RecordEncoder } from '../records/record-encoder.ts';
+import { dedupeLastWins } from '../records/tags.ts';
 
 export class LineProtocolError extends Error {
   readonly line: number;
@@ -143,15 +144,9 @@ export function parseLineProtocol(text: string, precision: Precision, nowMs: num
       if (text.charCodeAt(i) !== EQ) fail(`tag "${key}" has no "=value"`);
       i++;
       const value = token(true, 'tag value');
-      let dup = false;
-      for (let t = 0; t < tags.length; t += 2) {
-        if (tags[t] === key) {
-          tags[t + 1] = value; // the last one wins, as in InfluxDB
-          dup = true;
-        }
-      }
-      if (!dup) tags.push(key, value);
+      tags.push(key, value);
     }
+    dedupeLastWins(tags); // a repeated tag key: the last one wins, as in InfluxDB
     if (i >= n || text.charCodeAt(i) !== SPACE) fail('missing fields (expected a space after the measurement and tags)');
     while (i < n && text.charCodeAt(i) === SPACE) i++;
     // Fields.

@@ -12,7 +12,7 @@
  * is never stored). `db`, `org` and `bucket` are accepted and not stored.
  */
 import type { IncomingMessage } from 'node:http';
-import { createCountingEncoder, createRecordEncoder } from '../records/record-encoder.ts';
+import { createCountingEncoder, createRecordEncoder, RecordTooLarge } from '../records/record-encoder.ts';
 import { ContentType } from '../sink/sink.ts';
 import { ClientIdError, clientIdFrom } from '../workers/client-id.ts';
 import { LineProtocolError, parseLineProtocol, parsePrecision, type LineStats, type Precision } from './influx-line.ts';
@@ -99,6 +99,7 @@ function createInfluxProtocol(options: ProtocolOptions, v2: boolean): Protocol<I
         return { count: enc.count, value: enc.finish(), contentType: enc.contentType };
       } catch (e) {
         if (e instanceof LineProtocolError) throw new ProtocolError(400, `unable to parse: ${e.message}`);
+        if (e instanceof RecordTooLarge) throw new ProtocolError(413, e.message);
         throw new ProtocolError(400, `line protocol body could not be processed: ${(e as Error).message}`);
       }
     },

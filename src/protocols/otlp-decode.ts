@@ -322,13 +322,7 @@ function keyValue(r: ProtoReader, attrs: string[]): void {
       } else r.skip(t & 7);
     }
   });
-  for (let i = 0; i < attrs.length; i += 2) {
-    if (attrs[i] === key) {
-      attrs[i + 1] = value;
-      return;
-    }
-  }
-  attrs.push(key, value);
+  attrs.push(key, value); // duplicates are resolved when the tags are merged (last wins)
 }
 
 /**

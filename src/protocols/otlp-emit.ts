@@ -24,6 +24,7 @@
  *   histogram whose bucket counts do not match its bounds.
  */
 import type { RecordEncoder, SeriesMeta } from '../records/record-encoder.ts';
+import { dedupeLastWins } from '../records/tags.ts';
 
 export const NO_RECORDED_VALUE = 1;
 
@@ -49,7 +50,7 @@ export class OtlpEmitter {
 
   /** A new resource: its attributes become the base tags. */
   resource(attrs: string[]): void {
-    this.base = attrs.slice();
+    this.base = dedupeLastWins(attrs.slice());
     this.baseResourceLength = this.base.length;
   }
 
@@ -70,9 +71,9 @@ export class OtlpEmitter {
     const t = this.tags;
     t.length = 0;
     for (let i = 0; i < this.base.length; i++) t.push(this.base[i]!);
-    for (let i = 0; i < attrs.length; i += 2) mergeInto(t, attrs[i]!, attrs[i + 1]!);
-    if (extraKey !== undefined) mergeInto(t, extraKey, extraValue!);
-    return t;
+    for (let i = 0; i < attrs.length; i++) t.push(attrs[i]!);
+    if (extraKey !== undefined) t.push(extraKey, extraValue!);
+    return dedupeLastWins(t);
   }
 
   private meta(m: MetricInfo, type: string, temporality?: number): SeriesMeta {

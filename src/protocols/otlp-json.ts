@@ -69,15 +69,7 @@ function attributes(v: unknown, where: string): string[] {
     const kv = obj(list[i], `${where}[${i}]`);
     const key = str(kv.key, `${where}[${i}].key`);
     const value = anyValue(kv.value, `${where}[${i}].value`, 0);
-    const s = typeof value === 'string' ? value : JSON.stringify(value);
-    let found = false;
-    for (let j = 0; j < out.length; j += 2) {
-      if (out[j] === key) {
-        out[j + 1] = s;
-        found = true;
-      }
-    }
-    if (!found) out.push(key, s);
+    out.push(key, typeof value === 'string' ? value : JSON.stringify(value)); // duplicates: last wins at the merge
   }
   return out;
 }

@@ -9,7 +9,7 @@
  * Mapping of metrics to the record format: src/protocols/otlp-emit.ts.
  */
 import type { IncomingMessage } from 'node:http';
-import { createCountingEncoder, createRecordEncoder } from '../records/record-encoder.ts';
+import { createCountingEncoder, createRecordEncoder, RecordTooLarge } from '../records/record-encoder.ts';
 import { ContentType } from '../sink/sink.ts';
 import { ClientIdError, clientIdFrom } from '../workers/client-id.ts';
 import { decodeOtlpProtobuf } from './otlp-decode.ts';
@@ -41,6 +41,7 @@ export function decodeOtlp(body: Uint8Array, json: boolean, em: OtlpEmitter): vo
   } catch (e) {
     if (e instanceof WireError) throw new ProtocolError(400, `malformed protobuf ExportMetricsServiceRequest: ${e.message}`);
     if (e instanceof OtlpJsonError) throw new ProtocolError(400, `invalid OTLP/JSON ExportMetricsServiceRequest: ${e.message}`);
+    if (e instanceof RecordTooLarge) throw new ProtocolError(413, e.message);
     throw new ProtocolError(400, `OTLP body could not be decoded: ${(e as Error).message}`);
   }
 }

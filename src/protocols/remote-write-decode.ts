@@ -24,6 +24,7 @@
  * (400: the sender must not retry it).
  */
 import type { PreparedSeries, RecordEncoder, SeriesMeta } from '../records/record-encoder.ts';
+import { firstDuplicate } from '../records/tags.ts';
 import { isUtf8 } from 'node:buffer';
 import { I64, LEN, ProtoReader, VARINT, WireError, utf8Slice } from './wire.ts';
 
@@ -121,12 +122,11 @@ function pushRange(n: number, kind: number, start: number, end: number): number 
 function labelsToTags(n: number, series: number): string {
   let metric = '';
   tags.length = 0;
+  const dup = firstDuplicate(names, n);
+  if (dup !== undefined) throw new RemoteWriteError(`timeseries[${series}]: duplicate label name "${dup}"`);
   for (let i = 0; i < n; i++) {
     const name = names[i]!;
     if (name.length === 0) throw new RemoteWriteError(`timeseries[${series}]: empty label name`);
-    for (let j = 0; j < i; j++) {
-      if (names[j] === name) throw new RemoteWriteError(`timeseries[${series}]: duplicate label name "${name}"`);
-    }
     const value = values[i]!;
     if (name === '__name__') metric = value;
     else if (value.length > 0) tags.push(name, value);
@@ -249,9 +249,11 @@ function labelRangesToSeries(b: Uint8Array, n: number, series: number): number {
     if (ne === ns) throw new RemoteWriteError(`timeseries[${series}]: empty label name`);
     checkUtf8(b, ns, ne, series);
     checkUtf8(b, vs, ve, series);
-    for (let j = 0; j < i; j++) {
-      if (bytesEqual(b, ns, ne, lr[4 * j]!, lr[4 * j + 1]!)) {
-        throw new RemoteWriteError(`timeseries[${series}]: duplicate label name "${utf8Slice(Buffer.from(b.buffer, b.byteOffset, b.byteLength), ns, ne)}"`);
+    if (n <= 16) {
+      for (let j = 0; j < i; j++) {
+        if (bytesEqual(b, ns, ne, lr[4 * j]!, lr[4 * j + 1]!)) {
+          throw new RemoteWriteError(`timeseries[${series}]: duplicate label name "${utf8Slice(Buffer.from(b.buffer, b.byteOffset, b.byteLength), ns, ne)}"`);
+        }
       }
     }
     let isName = ne - ns === 8;
@@ -270,6 +272,13 @@ function labelRangesToSeries(b: Uint8Array, n: number, series: number): number {
     }
   }
   if (!named) throw new RemoteWriteError(`timeseries[${series}]: no metric name (label __name__)`);
+  if (n > 16) {
+    // Many labels: one pass with a Set (pairwise comparison would be quadratic).
+    const nb = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+    for (let i = 0; i < n; i++) names[i] = utf8Slice(nb, lr[4 * i]!, lr[4 * i + 1]!);
+    const dup = firstDuplicate(names, n);
+    if (dup !== undefined) throw new RemoteWriteError(`timeseries[${series}]: duplicate label name "${dup}"`);
+  }
   return tags;
 }
 

@@ -14,7 +14,7 @@
  *   plain text, which Prometheus prints in its log.
  */
 import type { IncomingMessage } from 'node:http';
-import { createCountingEncoder, createRecordEncoder, type RecordEncoder } from '../records/record-encoder.ts';
+import { createCountingEncoder, createRecordEncoder, RecordTooLarge, type RecordEncoder } from '../records/record-encoder.ts';
 import { ContentType } from '../sink/sink.ts';
 import { ClientIdError, clientIdFrom } from '../workers/client-id.ts';
 import { ProtocolError, type Answer, type DecodedRequest, type Protocol, type ProtocolOptions, type RequestContext } from './protocol.ts';
@@ -96,6 +96,7 @@ export function createRemoteWriteProtocol(options: ProtocolOptions): Protocol<Re
       } catch (e) {
         if (e instanceof DecodeError) throw new ProtocolError(e.status, e.message);
         if (e instanceof RemoteWriteError) throw new ProtocolError(400, e.message);
+        if (e instanceof RecordTooLarge) throw new ProtocolError(413, e.message);
         throw new ProtocolError(400, `remote_write body could not be decoded: ${(e as Error).message}`);
       }
     },

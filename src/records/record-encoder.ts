@@ -16,6 +16,22 @@ import { ContentType } from '../sink/sink.ts';
 
 export type ValueFormat = 'msgpack' | 'json';
 
+/**
+ * Largest record value an encoder writes: what the log can frame (MAX_FRAME_BYTES). A
+ * body that would expand past it (OTLP resource attributes repeated on every point, say)
+ * stops there with RecordTooLarge instead of growing memory and work without bound.
+ */
+export const MAX_RECORD_BYTES = 16 * 1024 * 1024;
+/** Most entries the counting encoder (--value-format raw) accepts, for the same reason. */
+export const MAX_RECORD_ENTRIES = MAX_RECORD_BYTES / 16;
+
+/** The record would exceed MAX_RECORD_BYTES / MAX_RECORD_ENTRIES: answered 413. */
+export class RecordTooLarge extends Error {
+  constructor(what: string) {
+    super(`the request expands to ${what}, more than one record can hold (${MAX_RECORD_BYTES} bytes): send smaller requests`);
+  }
+}
+
 /** Optional per-series fields of an entry. */
 export interface SeriesMeta {
   type?: string;
@@ -79,7 +95,7 @@ export function createCountingEncoder(): RecordEncoder {
     series: () => none,
     seriesFromBytes: () => none,
     sample: () => {
-      count++;
+      if (++count > MAX_RECORD_ENTRIES) throw new RecordTooLarge(`over ${MAX_RECORD_ENTRIES} entries`);
     },
     finish: () => new Uint8Array(0),
   };
@@ -99,6 +115,7 @@ class MsgpackBuf {
   }
   ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
+    if (this.pos + n > MAX_RECORD_BYTES) throw new RecordTooLarge(`over ${MAX_RECORD_BYTES} bytes`);
     let size = this.buf.length * 2;
     while (size < this.pos + n) size *= 2;
     const next = Buffer.allocUnsafe(size);
@@ -364,6 +381,7 @@ function jsonReplacer(_key: string, v: unknown): unknown {
 class JsonRecordEncoder implements RecordEncoder {
   readonly contentType = ContentType.json;
   count = 0;
+  private bytes = 0;
   private parts: string[] = [];
 
   seriesFromBytes(src: Uint8Array, ranges: Int32Array, tagCount: number, meta?: SeriesMeta): PreparedSeries {
@@ -393,6 +411,8 @@ class JsonRecordEncoder implements RecordEncoder {
     let s = `${series.bytes as string},"value":${jsonNumber(value)},"timestamp":${jsonNumber(timestampMs)}`;
     if (histogram !== undefined) s += `,"histogram":${JSON.stringify(histogram, jsonReplacer)}`;
     this.parts.push(s + '}');
+    this.bytes += s.length + 2;
+    if (this.bytes > MAX_RECORD_BYTES) throw new RecordTooLarge(`over ${MAX_RECORD_BYTES} characters of JSON`);
     this.count++;
   }
 

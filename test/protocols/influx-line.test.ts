@@ -90,3 +90,12 @@ describe('Influx line protocol', () => {
     bad('m =1', /empty field key/);
   });
 });
+
+describe('Influx lines with many tags', () => {
+  it('a repeated tag key keeps the last value, for long tag lists too', () => {
+    const tags = Array.from({ length: 5000 }, (_, i) => `t${i}=v`).join(',');
+    const { metrics } = parse(`m,${tags},t7=last,x=1 f=1 0`);
+    expect(Object.keys(metrics[0]!.tags).length).toBe(5001);
+    expect(metrics[0]!.tags.t7).toBe('last');
+  });
+});

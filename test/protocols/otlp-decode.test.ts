@@ -127,3 +127,22 @@ describe('OTLP decoding', () => {
     expect(() => run(Buffer.from('{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"x","gauge":{"dataPoints":[{"timeUnixNano":"12x"}]}}]}]}]}'), true)).toThrow(/timeUnixNano/);
   });
 });
+
+describe('OTLP bodies that expand', () => {
+  it('stop at the largest record (413), with linear work for many attributes', () => {
+    // 5,000 resource attributes repeated on each of 5,000 points: 25M tags from ~400 KB.
+    const attrs = Array.from({ length: 5000 }, (_, i) => kv(`attr_${i}`, { string_value: 'v' }));
+    const points = Array.from({ length: 5000 }, () => ({ time_unix_nano: T, as_double: 1 }));
+    const body = encode(ExportMetricsServiceRequest, { resource_metrics: [{ resource: { attributes: attrs }, scope_metrics: [{ metrics: [{ name: 'x', gauge: { data_points: points } }] }] }] });
+    expect(body.length).toBeLessThan(1_000_000);
+    // (Bounded work: the encoder stops at the record limit instead of writing 25M tags.)
+    expect(() => run(body, false)).toThrow(expect.objectContaining({ status: 413 }));
+    // Duplicate attribute keys: the last one wins, for long lists too.
+    const dups = encode(ExportMetricsServiceRequest, {
+      resource_metrics: [{ resource: { attributes: [...attrs.slice(0, 40), kv('attr_3', { string_value: 'last' })] }, scope_metrics: [{ metrics: [{ name: 'y', gauge: { data_points: [{ time_unix_nano: T, as_double: 2 }] } }] }] }],
+    });
+    const tags = run(dups, false).metrics[0]!.tags as Record<string, string>;
+    expect(Object.keys(tags).length).toBe(40);
+    expect(tags.attr_3).toBe('last');
+  });
+});

@@ -239,3 +239,14 @@ describe('remote_write 2.0 decoder', () => {
     expect(() => v2(encode(WriteRequestV2, { symbols: ['', '__name__', 'x'], timeseries: [{ labels_refs: [1, 2, 1], samples: [{ value: 1 }] }] }))).toThrow(/odd length/);
   });
 });
+
+describe('remote_write series with many labels', () => {
+  it('checks duplicates among thousands of labels in one pass, and refuses one', () => {
+    const labels: Record<string, string> = { __name__: 'wide' };
+    for (let i = 0; i < 20000; i++) labels[`l${i}`] = 'v';
+    const ok = encode(WriteRequest, { timeseries: [rwSeries(labels, [[1, 1]])] });
+    expect(Object.keys(v1(ok)[0]!.tags).length).toBe(20000);
+    const dup = encode(WriteRequest, { timeseries: [{ labels: [...Object.keys(labels).map((name) => ({ name, value: 'v' })), { name: 'l77', value: 'again' }], samples: [{ value: 1, timestamp: 1 }] }] });
+    expect(() => v1(dup)).toThrow(/duplicate label name "l77"/);
+  });
+});
