@@ -10,7 +10,7 @@ import { GatewayState } from '../main/gateway-state.ts';
 import { partitionFor } from '../records/partitioner.ts';
 import { payloadLength, writePayload } from '../records/ring-payload.ts';
 import { Doorbell } from '../ring/doorbell.ts';
-import { DURABLE_OK, DURABLE_SPILLED, SENT_UNACKNOWLEDGED } from '../ring/ring-descriptor.ts';
+import { DURABLE_OK, DURABLE_REFUSED, DURABLE_SPILLED, DURABLE_UNKNOWN, SENT_UNACKNOWLEDGED } from '../ring/ring-descriptor.ts';
 import type { RingStorage } from '../ring/ring-storage.ts';
 import { FULL, RingWriter } from '../ring/ring-writer.ts';
 import { BadRequest, bodyFormat, parseMetricsBody, type BodyFormat } from './metrics-body.ts';
@@ -45,6 +45,8 @@ const state = new GatewayState(config.state);
 const metrics = new WorkerMetrics(config.metrics);
 const MAX_CLIENT_ID = 1024;
 const RETRY_AFTER_SECONDS = '1';
+const UNKNOWN_MESSAGE =
+  'no answer from the sink in time: the record may have been stored (a retry may store it twice)';
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
 const CLOSE_HEADERS = { 'content-type': 'application/json', connection: 'close' };
@@ -179,7 +181,10 @@ function publish(res: http.ServerResponse, key: Buffer, body: Buffer, format: Bo
     if (status === DURABLE_OK) reply(res, 200, `{"accepted":${count},"partition":${p},"offset":${offset}}`);
     else if (status === SENT_UNACKNOWLEDGED) reply(res, 202, `{"accepted":${count},"partition":${p}}`);
     else if (status === DURABLE_SPILLED) reply(res, 202, `{"accepted":${count},"partition":${p},"spilled":true}`);
-    else error(res, 503, 'sink_failed', 'the sink could not make the record durable, retry later', RETRY_HEADERS);
+    // 504: sent, no answer; it may be stored (a retry may store it twice). 503: not stored.
+    else if (status === DURABLE_UNKNOWN) error(res, 504, 'sink_unknown', UNKNOWN_MESSAGE);
+    else if (status === DURABLE_REFUSED) error(res, 413, 'too_large', 'the record is larger than the sink accepts (Kafka: --kafka-request-bytes); it was not stored');
+    else error(res, 503, 'sink_failed', 'the sink could not make the record durable: it was not stored, retry later', RETRY_HEADERS);
   });
 }
 
