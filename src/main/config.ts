@@ -93,7 +93,9 @@ Options:
       --brokers H:P[,H:P]  bootstrap servers (required)
       --topic NAME         topic (default metrics)
       --compression C      none (default)|gzip|snappy|lz4|zstd, compressed off the owner thread
-      --idempotent         idempotent producer (implies acks all, one request in flight)
+      --[no-]idempotent    idempotent producer: default on with acks all (one request in
+                           flight; kafkajs's own retries never duplicate); --no-idempotent
+                           turns it off
       --flush-timeout DUR  bounded flush at shutdown (default 10s)
       --fallback none|file when Kafka is down: answer 503 (default) or spill to the local log
       --kafka-timeout DUR  one produce request's timeout (default 10s)
@@ -114,7 +116,7 @@ function nextPowerOfTwo(n: number): number {
 export function parseConfig(argv: string[]): GatewayConfig | undefined {
   let values;
   try {
-    ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
+    ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false, allowNegative: true }));
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -133,7 +135,9 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
   const brokers = (values.brokers ?? '').split(',').map((b) => b.trim()).filter(Boolean);
   if (mode === 'kafka' && brokers.length === 0) throw new UsageError('--mode kafka needs --brokers host:port[,host:port]');
   for (const b of brokers) if (!/^[^:\s]+:\d+$/.test(b)) throw new UsageError(`--brokers: "${b}" is not host:port`);
-  const idempotent = values.idempotent ?? false;
+  // Retries made safe where Kafka allows: idempotence needs acks all, so it is the default
+  // there (and off with acks 0/1, where the broker cannot deduplicate).
+  const idempotent = values.idempotent ?? (mode === 'kafka' && acks === -1);
   if (idempotent && acks !== -1) throw new UsageError('--idempotent needs --acks all');
   const logLevel = oneOf('log-level', values['log-level'] ?? 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const);
   return {

@@ -1,0 +1,21 @@
+/**
+ * Kafka mode's command line: retries are made safe where Kafka allows it, so the idempotent
+ * producer is the default at --acks all, can be turned off, and is refused where the broker
+ * cannot deduplicate (acks 0/1).
+ */
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/main/config.ts';
+
+const KAFKA = ['--mode', 'kafka', '--brokers', '127.0.0.1:9092'];
+
+describe('Kafka mode flags', () => {
+  it('idempotent by default at acks all (the default), off with --no-idempotent or acks 0/1', () => {
+    expect(parseConfig(KAFKA)!.idempotent).toBe(true);
+    expect(parseConfig([...KAFKA, '--acks', 'all'])!.idempotent).toBe(true);
+    expect(parseConfig([...KAFKA, '--no-idempotent'])!.idempotent).toBe(false);
+    expect(parseConfig([...KAFKA, '--acks', '1'])!.idempotent).toBe(false);
+    expect(parseConfig([...KAFKA, '--acks', '0'])!.idempotent).toBe(false);
+    expect(() => parseConfig([...KAFKA, '--acks', '1', '--idempotent'])).toThrow(/--idempotent needs --acks all/);
+    expect(parseConfig([])!.idempotent).toBe(false); // file mode has no producer
+  });
+});
