@@ -93,9 +93,8 @@ Options:
       --brokers H:P[,H:P]  bootstrap servers (required)
       --topic NAME         topic (default metrics)
       --compression C      none (default)|gzip|snappy|lz4|zstd, compressed off the owner thread
-      --[no-]idempotent    idempotent producer: default on with acks all (one request in
-                           flight; kafkajs's own retries never duplicate); --no-idempotent
-                           turns it off
+      --[no-]idempotent    idempotent producer (one request in flight): the default with
+                           acks all and --kafka-retries > 0; --no-idempotent turns it off
       --flush-timeout DUR  bounded flush at shutdown (default 10s)
       --fallback none|file when Kafka is down: answer 503 (default) or spill to the local log
       --kafka-timeout DUR  one produce request's timeout (default 10s)
@@ -135,10 +134,12 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
   const brokers = (values.brokers ?? '').split(',').map((b) => b.trim()).filter(Boolean);
   if (mode === 'kafka' && brokers.length === 0) throw new UsageError('--mode kafka needs --brokers host:port[,host:port]');
   for (const b of brokers) if (!/^[^:\s]+:\d+$/.test(b)) throw new UsageError(`--brokers: "${b}" is not host:port`);
-  // Retries made safe where Kafka allows: idempotence needs acks all, so it is the default
-  // there (and off with acks 0/1, where the broker cannot deduplicate).
-  const idempotent = values.idempotent ?? (mode === 'kafka' && acks === -1);
+  const kafkaRetries = parseInteger('kafka-retries', values['kafka-retries'] ?? '3', 0, 100);
+  // Retries made safe where Kafka allows: idempotence needs acks all and kafkajs refuses
+  // it without retries, so it is the default exactly there.
+  const idempotent = values.idempotent ?? (mode === 'kafka' && acks === -1 && kafkaRetries > 0);
   if (idempotent && acks !== -1) throw new UsageError('--idempotent needs --acks all');
+  if (idempotent && kafkaRetries === 0) throw new UsageError('--idempotent needs --kafka-retries of at least 1 (kafkajs refuses an idempotent producer without retries)');
   const logLevel = oneOf('log-level', values['log-level'] ?? 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const);
   return {
     workers: parseInteger('workers', values.workers ?? String(os.availableParallelism()), 1, 256),
@@ -163,7 +164,7 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
     flushTimeoutMs: parseDuration('flush-timeout', values['flush-timeout'] ?? '10s'),
     fallback: oneOf('fallback', values.fallback ?? 'none', ['none', 'file'] as const),
     kafkaTimeoutMs: parseDuration('kafka-timeout', values['kafka-timeout'] ?? '10s'),
-    kafkaRetries: parseInteger('kafka-retries', values['kafka-retries'] ?? '3', 0, 100),
+    kafkaRetries,
     maxBatchBytes: parseSize('max-batch-bytes', values['max-batch-bytes'] ?? '64mb'),
     kafkaRequestBytes: parseSize('kafka-request-bytes', values['kafka-request-bytes'] ?? '900kb'),
   };

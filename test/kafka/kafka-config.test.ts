@@ -16,6 +16,9 @@ describe('Kafka mode flags', () => {
     expect(parseConfig([...KAFKA, '--acks', '1'])!.idempotent).toBe(false);
     expect(parseConfig([...KAFKA, '--acks', '0'])!.idempotent).toBe(false);
     expect(() => parseConfig([...KAFKA, '--acks', '1', '--idempotent'])).toThrow(/--idempotent needs --acks all/);
+    // kafkajs refuses an idempotent producer without retries
+    expect(parseConfig([...KAFKA, '--kafka-retries', '0'])!.idempotent).toBe(false);
+    expect(() => parseConfig([...KAFKA, '--kafka-retries', '0', '--idempotent'])).toThrow(/--kafka-retries/);
     expect(parseConfig([])!.idempotent).toBe(false); // file mode has no producer
   });
 });
