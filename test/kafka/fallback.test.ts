@@ -132,6 +132,43 @@ describe('gateway --mode kafka --fallback file', () => {
     expect(await g.stop()).toBe(0);
   });
 
+  it('a spilled record Kafka refuses on replay is kept in the dead-letter log, logged and counted on /metrics, never dropped', async () => {
+    // Spilled under a 8 KiB request limit; replayed by a gateway restarted with 2 KiB,
+    // which refuses it (as a broker with a smaller message.max.bytes would).
+    const topic = freshTopic('fb-dead');
+    const dataDir = await tempDir('metricstream-fallback-');
+    await cluster.broker.proxy!.cut('refuse');
+    const g1 = await cluster.gateway(topic, ['--fallback', 'file', '--data-dir', dataDir, '--kafka-request-bytes', '8kb']);
+    const big = { metrics: [{ name: 'big', value: 1, tags: { pad: 'x'.repeat(4000) } }] };
+    const spilled = await postMetrics(g1.port, 'fb-dead-big', big);
+    expect(spilled.status, JSON.stringify(spilled.body)).toBe(202);
+    expect((await send(g1.port, 'fb-dead-small', 0)).status).toBe(202);
+    expect(await g1.stop()).toBe(0);
+
+    await cluster.broker.proxy!.restore();
+    const g2 = await cluster.gateway(topic, ['--fallback', 'file', '--data-dir', dataDir, '--kafka-request-bytes', '2kb', '--admin-port', '0']);
+    await waitFor('the spill freed', spillGone(dataDir), 30_000);
+    expect(logged(g2.logs, /moved it to the dead-letter log/)).toBe(true);
+    expect(g2.logs.some((l) => l.level === 50 && /dead-letter/.test(String(l.msg)))).toBe(true);
+    const adminPort = g2.logs.find((l) => typeof l.adminPort === 'number')!.adminPort as number;
+    const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+    expect(text).toMatch(/^metricstream_kafka_dead_letter_records 1$/m);
+
+    // the small one reached Kafka; the big one is in the dead-letter log, bytes intact
+    const read = await consumeAll(cluster.broker.bootstrap, topic, 1);
+    expect(read.map((m) => m.key.toString())).toEqual(['fb-dead-small']);
+    expect(await g2.stop()).toBe(0);
+    const reader = await LogReader.open(path.join(dataDir, DEAD_LETTER_DIR_NAME));
+    try {
+      const p = partitionFor(Buffer.from('fb-dead-big'), 4);
+      const res = await reader.read(p, 0, 10);
+      expect(res.records.map((r) => Buffer.from(r.key).toString())).toEqual(['fb-dead-big']);
+      expect(decodeValue(res.records[0].value)).toEqual(big);
+    } finally {
+      await reader.close();
+    }
+  });
+
   it('concurrent clients through a cut and a restore: never a 503, every record in Kafka, in each client\'s order', async () => {
     const topic = freshTopic('fb-load');
     const dataDir = await tempDir('metricstream-fallback-');
