@@ -236,7 +236,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       // Kafka mode always says it (the predecessor's shutdown warned only by chance);
       // the local log has nothing to report unless something went wrong.
       if (undelivered > 0 || sink.name !== 'log') {
-        const parts = [`${unknown} sent without acknowledgement (answered 504: may be in Kafka)`, `${notStored} not stored (answered 503/413)`];
+        const parts = [`${unknown} sent without acknowledgement (answered 504: may be stored)`, `${notStored} not stored (answered 503/413)`];
         if (kept > 0) parts.push(`${kept} kept in the local spill (answered 202, replayed at the next start)`);
         process.stderr.write(
           `metricstream: ${undelivered} record(s) still undelivered at shutdown (${sink.name}): ${parts.join(', ')}; none of them was answered 200\n`,

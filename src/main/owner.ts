@@ -76,9 +76,8 @@ export class Owner {
   private inFlight: Promise<void> | undefined;
   private committing = 0;
   private stopping = false;
-  /** Resolves an in-flight append that the sink did not resolve in time (see abandon()). */
+  /** Resolves the append in flight as outcome unknown (see abandon()); one per commit. */
   private giveUp: (() => void) | undefined;
-  private readonly abandoned: Promise<void> = new Promise<void>((resolve) => (this.giveUp = resolve));
   private isAbandoned = false;
   private currentReader: RingReader | undefined;
   private readonly collect = (type: number, bytes: Uint8Array, index: number, length: number): void => {
@@ -148,6 +147,7 @@ export class Owner {
   abandon(): void {
     this.isAbandoned = true;
     this.giveUp?.();
+    this.giveUp = undefined;
   }
 
   private drain(): number {
@@ -173,12 +173,17 @@ export class Owner {
     const n = batch.records.length;
     try {
       const append = this.sink.append(batch.records);
-      result = this.isAbandoned
-        ? await append
-        : await Promise.race([
-            append,
-            this.abandoned.then((): AppendResult => ({ offsets: new Float64Array(n).fill(-1), unknown: new Uint8Array(n).fill(1), error: 'abandoned at the shutdown deadline' })),
-          ]);
+      if (this.isAbandoned) result = await append;
+      else {
+        // A promise per commit (not one shared pending promise, which would collect a
+        // reaction per commit for the life of the process).
+        const abandoned = new Promise<AppendResult>((resolve) => {
+          this.giveUp = () =>
+            resolve({ offsets: new Float64Array(n).fill(-1), unknown: new Uint8Array(n).fill(1), error: 'abandoned at the shutdown deadline' });
+        });
+        result = await Promise.race([append, abandoned]);
+        this.giveUp = undefined;
+      }
     } catch (e) {
       // The contract says append never rejects; if it does, fail the batch, never hang it.
       result = { offsets: new Float64Array(n).fill(-1), error: String(e) };
