@@ -233,6 +233,19 @@ export class FallbackSink implements Sink {
   }
 
   /**
+   * Shutdown's flush deadline passed: closes the primary now (a send in flight gives up;
+   * its records that Kafka did not acknowledge are spilled, answered 202) and takes every
+   * later append into the spill until close(), so records still in the rings are spilled
+   * rather than refused.
+   */
+  async giveUpRemote(): Promise<void> {
+    this.#closing = true;
+    this.#closeDeadline = Date.now();
+    this.#wakeUp();
+    await this.#primary.close(Date.now());
+  }
+
+  /**
    * Goes on replaying while Kafka is up, for at most replayAtCloseMs and not past
    * `deadline`; closes the primary (giving up at `deadline`, default its own flush
    * timeout) and the spill. Resolves with the records still only in the spill: durable

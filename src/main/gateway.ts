@@ -203,8 +203,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       const workersDone = Promise.all(exits);
       // Kafka mode: --flush-timeout bounds the whole drain, not only the sink's close.
       // Workers answer each request once its record is completed; at the deadline the sink
-      // gives up on what it has in flight (those records complete as "unknown", 504), every
-      // later append fails at once (503), so every worker can answer and exit.
+      // gives up on what it has in flight (those records complete as "unknown", 504, or are
+      // spilled with --fallback file, 202), every later append fails at once (503) or is
+      // spilled, so every worker can answer and exit.
       let closing: Promise<number> | undefined;
       if (config.mode === 'kafka') {
         const deadline = Date.now() + config.flushTimeoutMs;
@@ -213,7 +214,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
             { flushTimeoutMs: config.flushTimeoutMs, inFlight: owner.pendingRecords },
             'shutdown: flush deadline reached; records not acknowledged by now are answered 504 (sent, outcome unknown) or 503 (not sent)',
           );
-          closing = sink.close(Date.now());
+          // A sink with a local fallback spills what is left; any other one closes.
+          if (sink.giveUpRemote !== undefined) void sink.giveUpRemote();
+          else closing = sink.close(Date.now());
           if (!(await settlesWithin(workersDone, GIVE_UP_GRACE_MS))) {
             logger.error('shutdown: the sink did not give up its append in time; completing it as outcome unknown');
             owner.abandon();

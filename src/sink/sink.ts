@@ -84,4 +84,10 @@ export interface Sink {
    * default: the sink's own flush timeout from the call.
    */
   close(deadline?: number): Promise<number>;
+  /**
+   * Optional, for a sink with a local fallback: shutdown's flush deadline passed, so stop
+   * waiting on the remote store (an append in flight resolves now) but keep taking
+   * appends locally until close(). A sink without it is closed at the deadline instead.
+   */
+  giveUpRemote?(): Promise<void>;
 }
