@@ -95,6 +95,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     throw new Error(`admin port ${config.adminPort}: ${(e as Error).message} (use --admin-port N or off)`);
   }
   let shuttingDown = false;
+  /** Shutdown terminates workers still busy past the flush deadline: an expected exit. */
+  let terminating = false;
   let started = false;
   let port = config.port;
 
@@ -125,7 +127,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     });
     slot.worker.on('error', (err) => logger.error({ err, worker: id }, 'worker failed'));
     slot.worker.on('exit', (code) => {
-      if (!started || (shuttingDown && slot.drained)) return;
+      if (!started || (shuttingDown && (slot.drained || terminating))) return;
       logger.error({ worker: id, code }, 'worker exited unexpectedly; starting a new one on a fresh ring');
       if (!shuttingDown) {
         const replacement = spawn(id);
@@ -218,10 +220,14 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
           if (sink.giveUpRemote !== undefined) void sink.giveUpRemote();
           else closing = sink.close(Date.now());
           if (!(await settlesWithin(workersDone, GIVE_UP_GRACE_MS))) {
-            logger.error('shutdown: the sink did not give up its append in time; completing it as outcome unknown');
-            owner.abandon();
+            if (owner.pendingRecords > 0) {
+              logger.error({ records: owner.pendingRecords }, 'shutdown: the sink did not give up its append in time; completing it as outcome unknown');
+              owner.abandon();
+            }
             if (!(await settlesWithin(workersDone, GIVE_UP_GRACE_MS))) {
+              // e.g. a request body still arriving: its client gets a reset, not a 408
               logger.error('shutdown: workers still have open requests after the flush deadline; terminating them');
+              terminating = true;
               await Promise.all(slots.map((s) => s.worker.terminate()));
             }
           }

@@ -7,6 +7,7 @@
  * not answered 200. With --fallback file the records waiting on Kafka are spilled at the
  * deadline instead (202), and the next start replays them.
  */
+import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../support/gateway-process.ts';
 import { consumeAll, freshTopic } from './helpers.ts';
@@ -101,4 +102,22 @@ describe('gateway --mode kafka, SIGTERM with a silent broker', () => {
     for (const o of spilled) expect(valuesOf(read, o.client), o.client).toContain(0);
     expect(await g2.stop()).toBe(0);
   }, 120_000);
+
+  it('a request body still arriving at the deadline does not hold the exit past the bound', async () => {
+    const topic = freshTopic('gw-slow-body');
+    const g = await cluster.gateway(topic, ['--flush-timeout', `${FLUSH_TIMEOUT_S}s`, '--body-timeout', '120s']);
+    await waitFor('ready', async () => (await readyz(g.port)) === 200);
+    const socket = net.connect(g.port, '127.0.0.1');
+    socket.on('error', () => {});
+    const closed = new Promise<void>((r) => socket.once('close', () => r()));
+    socket.write('POST /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: slow\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"metr');
+    await new Promise((r) => setTimeout(r, 300));
+    const signalled = Date.now();
+    const code = await Promise.race([g.stop('SIGTERM'), new Promise<string>((r) => setTimeout(() => r('still running'), EXIT_BOUND_MS + 15_000))]);
+    const exitMs = Date.now() - signalled;
+    if (code === 'still running') await g.stop('SIGKILL');
+    expect(code).toBe(0);
+    expect(exitMs, `exit took ${exitMs} ms with --flush-timeout ${FLUSH_TIMEOUT_S}s`).toBeLessThan(EXIT_BOUND_MS);
+    await closed; // the half-sent request's connection is closed, not left open
+  }, 60_000);
 });
