@@ -5,6 +5,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { explainOrigin, layerArgv, layersHelp } from '../cli/config-layers.ts';
 import { oneOf, parseDuration, parseInteger, parseSize, UsageError } from '../cli/args.ts';
 
 
@@ -39,8 +40,12 @@ export interface GatewayConfig {
   kafkaRequestBytes: number;
 }
 
-const OPTIONS = {
+/** The environment variables' prefix: METRICSTREAM_WORKERS is --workers. */
+export const ENV_PREFIX = 'METRICSTREAM_';
+
+export const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
+  config: { type: 'string' },
   workers: { type: 'string', short: 'w' },
   port: { type: 'string', short: 'p' },
   host: { type: 'string' },
@@ -69,7 +74,7 @@ const OPTIONS = {
   'kafka-request-bytes': { type: 'string' },
 } as const;
 
-export const USAGE = `Usage: npm start -- [options]
+export const USAGE = `Usage: npm start -- [options]      (installed: metricstream [options])
 
 metricstream gateway: HTTP workers -> lock-free rings -> one owner thread -> durable sink.
 
@@ -109,12 +114,33 @@ Options:
       --kafka-request-bytes SIZE  largest share of one partition in one produce request; a
                            bigger commit is sent as several requests, in order (default 900kb,
                            under the broker's 1 MB message.max.bytes)
+      --config FILE        read flags from a JSON file ({"workers": 4, "data-dir": "/var/lib/metricstream"})
   -h, --help               this text
 
-Sizes take b, kb, mb, gb (powers of 1024); durations take ms, s, m.`;
+Sizes take b, kb, mb, gb (powers of 1024); durations take ms, s, m.
+
+${layersHelp(ENV_PREFIX, 'data-dir')}`;
 
 function nextPowerOfTwo(n: number): number {
   return 2 ** Math.ceil(Math.log2(n));
+}
+
+/**
+ * parseConfig over the command line completed from METRICSTREAM_* variables and the
+ * --config file (flag > environment > file > default); a bad value's message names the
+ * variable or file it came from. Returns undefined for --help. Throws UsageError.
+ */
+export function parseConfigLayers(argv: string[], env: NodeJS.ProcessEnv): GatewayConfig | undefined {
+  const layered = layerArgv(argv, OPTIONS, { envPrefix: ENV_PREFIX, env });
+  // layerArgv drops a switch set to false; --idempotent defaults to on at acks all, so a
+  // false from the environment or the file must reach the parse as --no-idempotent.
+  if (layered.origin.has('idempotent') && !layered.argv.includes('--idempotent')) layered.argv.unshift('--no-idempotent');
+  try {
+    return parseConfig(layered.argv);
+  } catch (e) {
+    if (e instanceof UsageError) throw new UsageError(explainOrigin(e.message, layered.origin));
+    throw e;
+  }
 }
 
 /** Parses argv (without node and script); returns undefined for --help. Throws UsageError. */

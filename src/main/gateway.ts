@@ -17,8 +17,10 @@ import { createGatewayStateStorage, GatewayState } from './gateway-state.ts';
 import { Owner } from './owner.ts';
 import { createGatewayMetrics, startAdminServer, type WorkerView } from './admin-metrics.ts';
 import { createWorkerMetricsStorage } from '../workers/worker-metrics.ts';
+import { siblingModuleUrl } from './module-url.ts';
+import { claimPort } from './port-guard.ts';
 
-const WORKER_URL = new URL('../workers/http-worker.ts', import.meta.url);
+const WORKER_URL = siblingModuleUrl('../workers/http-worker', import.meta.url);
 /**
  * After the flush deadline: how long the sink has to give up its append in flight (and
  * the workers to answer) before the owner abandons that append, and again before workers
@@ -71,8 +73,16 @@ interface WorkerSlot {
 }
 
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
-  const sink = await createSink(config, logger);
-  await sink.open();
+  // Before anything else: a second gateway on a served port must not start (see port-guard.ts).
+  const portLock = await claimPort(config.host, config.port);
+  let sink: Sink;
+  try {
+    sink = await createSink(config, logger);
+    await sink.open();
+  } catch (e) {
+    portLock?.release();
+    throw e;
+  }
   const stateStorage = createGatewayStateStorage();
   const state = new GatewayState(stateStorage);
   state.ready = sink.isReady();
@@ -92,6 +102,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     owner.stop();
     await ownerDone;
     await sink.close();
+    portLock?.release();
     throw new Error(`admin port ${config.adminPort}: ${(e as Error).message} (use --admin-port N or off)`);
   }
   let shuttingDown = false;
@@ -172,6 +183,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     await ownerDone;
     await admin?.close();
     await sink.close();
+    portLock?.release();
     throw e;
   }
 
@@ -239,6 +251,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       clearInterval(readiness);
       await admin?.close();
       const kept = await (closing ?? sink.close(config.mode === 'kafka' ? Date.now() + Math.max(0, config.flushTimeoutMs - (performance.now() - started)) : undefined));
+      portLock?.release();
       const unknown = owner.stats.recordsUnknown - unknownBefore;
       const notStored = owner.stats.recordsFailed - failedBefore - unknown;
       const undelivered = unknown + notStored + kept;

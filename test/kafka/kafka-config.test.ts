@@ -4,7 +4,7 @@
  * cannot deduplicate (acks 0/1).
  */
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/main/config.ts';
+import { parseConfig, parseConfigLayers } from '../../src/main/config.ts';
 
 const KAFKA = ['--mode', 'kafka', '--brokers', '127.0.0.1:9092'];
 
@@ -20,5 +20,13 @@ describe('Kafka mode flags', () => {
     expect(parseConfig([...KAFKA, '--kafka-retries', '0'])!.idempotent).toBe(false);
     expect(() => parseConfig([...KAFKA, '--kafka-retries', '0', '--idempotent'])).toThrow(/--kafka-retries/);
     expect(parseConfig([])!.idempotent).toBe(false); // file mode has no producer
+  });
+
+  it('the environment can turn it off (and on) like the flag', () => {
+    expect(parseConfigLayers(KAFKA, { METRICSTREAM_IDEMPOTENT: 'false' })!.idempotent).toBe(false);
+    expect(parseConfigLayers(KAFKA, { METRICSTREAM_IDEMPOTENT: 'true' })!.idempotent).toBe(true);
+    expect(parseConfigLayers(KAFKA, {})!.idempotent).toBe(true);
+    expect(parseConfigLayers([...KAFKA, '--idempotent'], { METRICSTREAM_IDEMPOTENT: 'false' })!.idempotent).toBe(true);
+    expect(() => parseConfigLayers([...KAFKA, '--acks', '1'], { METRICSTREAM_IDEMPOTENT: 'true' })).toThrow(/METRICSTREAM_IDEMPOTENT/);
   });
 });
