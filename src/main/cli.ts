@@ -32,8 +32,8 @@ try {
   // The start line is printed whatever --log-level says: scripts wait for it.
   logger.child({}, { level: 'info' }).info(
     { port: gateway.port, adminPort: gateway.adminPort, workers: config.workers, sink: gateway.sink.name, acks: config.acks },
-    `metricstream listening on http://${config.host}:${gateway.port} workers=${config.workers} sink=${gateway.sink.name} ${where} acks=${config.acks === -1 ? 'all' : config.acks}` +
-      (gateway.adminPort !== undefined ? ` metrics=http://${config.host}:${gateway.adminPort}/metrics` : ''),
+    `metricstream listening on ${config.tlsCert !== undefined ? 'https' : 'http'}://${config.host}:${gateway.port} workers=${config.workers} sink=${gateway.sink.name} ${where} acks=${config.acks === -1 ? 'all' : config.acks}` +
+      (gateway.adminPort !== undefined ? ` metrics=http://${config.adminHost}:${gateway.adminPort}/metrics` : ''),
   );
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -45,6 +45,10 @@ try {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // Reload credentials and certificates; without a handler SIGHUP would end the process.
+  process.on('SIGHUP', () => {
+    if (signals === 0) gateway.reload();
+  });
   process.exitCode = await gateway.done;
 } catch (e) {
   logger.fatal({ err: e }, `metricstream could not start: ${(e as Error).message}`);

@@ -35,6 +35,27 @@ export interface GatewayConfig {
   kafkaRetries: number;
   maxBatchBytes: number;
   kafkaRequestBytes: number;
+  /** Prometheus port's listen address (default 127.0.0.1: not exposed with the data port). */
+  adminHost: string;
+  /** client-id: the header names the writer, unchecked (the seed); tokens: --auth-file. */
+  auth: 'client-id' | 'tokens';
+  authFile: string | undefined;
+  /** PEM files: HTTPS on the data port with both; mTLS with the client CA. */
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  tlsClientCa: string | undefined;
+  /** Kafka connection security, passed to every kafkajs client the gateway makes. */
+  kafkaSecurity: KafkaSecurityConfig;
+}
+
+/** TLS and SASL towards Kafka (see src/kafka/kafka-security.ts). */
+export interface KafkaSecurityConfig {
+  ssl: boolean;
+  /** PEM CA bundle to verify the brokers with (implies ssl). */
+  caFile: string | undefined;
+  saslMechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512' | undefined;
+  saslUsername: string | undefined;
+  saslPassword: string | undefined;
 }
 
 const OPTIONS = {
@@ -64,6 +85,17 @@ const OPTIONS = {
   'kafka-retries': { type: 'string' },
   'max-batch-bytes': { type: 'string' },
   'kafka-request-bytes': { type: 'string' },
+  'admin-host': { type: 'string' },
+  auth: { type: 'string' },
+  'auth-file': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'tls-client-ca': { type: 'string' },
+  'kafka-ssl': { type: 'boolean' },
+  'kafka-ca': { type: 'string' },
+  'kafka-sasl-mechanism': { type: 'string' },
+  'kafka-sasl-username': { type: 'string' },
+  'kafka-sasl-password': { type: 'string' },
 } as const;
 
 export const USAGE = `Usage: npm start -- [options]
@@ -88,7 +120,16 @@ Options:
       --max-batch-bytes SIZE  most bytes the owner holds for the next commit while one is in
                            flight (default 64mb); past it rings fill and writers answer 503
       --admin-port N       Prometheus /metrics port (default 9464; 0 picks one; off disables)
+      --admin-host ADDR    its listen address (default 127.0.0.1)
       --log-level LEVEL    pino level: fatal|error|warn|info|debug|trace|silent (default info)
+  Authentication, limits, TLS (README: Tenants and security):
+      --auth MODE          client-id (default: the Authorization value names the client,
+                           unchecked) or tokens (tenants and token hashes from --auth-file)
+      --auth-file FILE     tokens mode: JSON with tenants, sha256 token hashes, certificate
+                           subjects, rate limits; reloaded on SIGHUP (npm run hash-token)
+      --tls-cert FILE      PEM certificate (chain): HTTPS on the data port (with --tls-key)
+      --tls-key FILE       PEM private key; both reloaded on SIGHUP
+      --tls-client-ca FILE PEM CA: require client certificates signed by it (mTLS)
   Kafka mode:
       --brokers H:P[,H:P]  bootstrap servers (required)
       --topic NAME         topic (default metrics)
@@ -102,6 +143,12 @@ Options:
       --kafka-request-bytes SIZE  largest share of one partition in one produce request; a
                            bigger commit is sent as several requests, in order (default 900kb,
                            under the broker's 1 MB message.max.bytes)
+      --kafka-ssl          TLS to the brokers (system CAs unless --kafka-ca)
+      --kafka-ca FILE      PEM CA bundle for the brokers (implies --kafka-ssl)
+      --kafka-sasl-mechanism M  plain|scram-sha-256|scram-sha-512
+      --kafka-sasl-username U
+      --kafka-sasl-password P   or the METRICSTREAM_KAFKA_SASL_PASSWORD environment variable
+                           (keeps the password out of ps)
   -h, --help               this text
 
 Sizes take b, kb, mb, gb (powers of 1024); durations take ms, s, m.`;
@@ -135,6 +182,18 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
   for (const b of brokers) if (!/^[^:\s]+:\d+$/.test(b)) throw new UsageError(`--brokers: "${b}" is not host:port`);
   const idempotent = values.idempotent ?? false;
   if (idempotent && acks !== -1) throw new UsageError('--idempotent needs --acks all');
+  const auth = oneOf('auth', values.auth ?? 'client-id', ['client-id', 'tokens'] as const);
+  if (auth === 'tokens' && values['auth-file'] === undefined) throw new UsageError('--auth tokens needs --auth-file FILE');
+  if (auth === 'client-id' && values['auth-file'] !== undefined) throw new UsageError('--auth-file needs --auth tokens');
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  if (values['tls-client-ca'] !== undefined && values['tls-cert'] === undefined) throw new UsageError('--tls-client-ca needs --tls-cert and --tls-key');
+  const saslMechanism = values['kafka-sasl-mechanism'] === undefined ? undefined : oneOf('kafka-sasl-mechanism', values['kafka-sasl-mechanism'], ['plain', 'scram-sha-256', 'scram-sha-512'] as const);
+  const saslPassword = values['kafka-sasl-password'] ?? process.env.METRICSTREAM_KAFKA_SASL_PASSWORD;
+  if (saslMechanism !== undefined && (values['kafka-sasl-username'] === undefined || saslPassword === undefined)) {
+    throw new UsageError('--kafka-sasl-mechanism needs --kafka-sasl-username and --kafka-sasl-password (or METRICSTREAM_KAFKA_SASL_PASSWORD)');
+  }
+  if (saslMechanism === undefined && values['kafka-sasl-username'] !== undefined) throw new UsageError('--kafka-sasl-username needs --kafka-sasl-mechanism');
+  const resolved = (file: string | undefined) => (file === undefined ? undefined : path.resolve(file));
   const logLevel = oneOf('log-level', values['log-level'] ?? 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const);
   return {
     workers: parseInteger('workers', values.workers ?? String(os.availableParallelism()), 1, 256),
@@ -162,5 +221,18 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
     kafkaRetries: parseInteger('kafka-retries', values['kafka-retries'] ?? '3', 0, 100),
     maxBatchBytes: parseSize('max-batch-bytes', values['max-batch-bytes'] ?? '64mb'),
     kafkaRequestBytes: parseSize('kafka-request-bytes', values['kafka-request-bytes'] ?? '900kb'),
+    adminHost: values['admin-host'] ?? '127.0.0.1',
+    auth,
+    authFile: resolved(values['auth-file']),
+    tlsCert: resolved(values['tls-cert']),
+    tlsKey: resolved(values['tls-key']),
+    tlsClientCa: resolved(values['tls-client-ca']),
+    kafkaSecurity: {
+      ssl: (values['kafka-ssl'] ?? false) || values['kafka-ca'] !== undefined,
+      caFile: resolved(values['kafka-ca']),
+      saslMechanism,
+      saslUsername: values['kafka-sasl-username'],
+      saslPassword: saslMechanism === undefined ? undefined : saslPassword,
+    },
   };
 }

@@ -17,6 +17,8 @@ import { createGatewayStateStorage, GatewayState } from './gateway-state.ts';
 import { Owner } from './owner.ts';
 import { createGatewayMetrics, startAdminServer, type WorkerView } from './admin-metrics.ts';
 import { createWorkerMetricsStorage } from '../workers/worker-metrics.ts';
+import { AuthSupervisor, type ReloadResult } from '../auth/auth-supervisor.ts';
+import { registerTenantMetrics } from '../auth/tenant-admin-metrics.ts';
 
 const WORKER_URL = new URL('../workers/http-worker.ts', import.meta.url);
 
@@ -30,6 +32,8 @@ export interface RunningGateway {
   /** Resolves with the exit code once shutdown finished. */
   done: Promise<number>;
   shutdown(reason: string): Promise<number>;
+  /** SIGHUP: re-reads the auth file and TLS files and gives every worker the new ones. */
+  reload(): ReloadResult;
 }
 
 export async function createSink(config: GatewayConfig, logger: Logger): Promise<Sink> {
@@ -45,12 +49,16 @@ interface WorkerSlot {
   worker: Worker;
   ring: RingStorage;
   metrics: SharedArrayBuffer;
+  /** Its per-tenant counters (src/auth/tenant-metrics.ts). */
+  tenantMetrics: SharedArrayBuffer;
   drained: boolean;
   /** Requests the worker answered, reported when it drained. */
   requests: number;
 }
 
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
+  // First: a missing or invalid auth file or certificate stops the start before anything opens.
+  const auth = new AuthSupervisor(config, logger);
   const sink = await createSink(config, logger);
   await sink.open();
   const stateStorage = createGatewayStateStorage();
@@ -64,10 +72,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     onDrain: metrics.drained,
     onCommit: metrics.committed,
   });
+  if (config.auth === 'tokens') registerTenantMetrics(metrics.registry, () => auth.slots.names, () => slots.map((s) => s.tenantMetrics));
   const ownerDone = owner.run();
   let admin: Awaited<ReturnType<typeof startAdminServer>> | undefined;
   try {
-    admin = config.adminPort >= 0 ? await startAdminServer(metrics.registry, config.host, config.adminPort) : undefined;
+    admin = config.adminPort >= 0 ? await startAdminServer(metrics.registry, config.adminHost, config.adminPort) : undefined;
   } catch (e) {
     owner.stop();
     await ownerDone;
@@ -81,6 +90,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const spawn = (id: number): WorkerSlot => {
     const ring = createRingStorage(config.ringBytes);
     const workerMetrics = createWorkerMetricsStorage();
+    const workerAuth = auth.workerData();
     owner.addRing(new RingReader(ring));
     const workerData: HttpWorkerData = {
       workerId: id,
@@ -95,8 +105,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       maxBody: config.maxBody,
       bodyTimeoutMs: config.bodyTimeoutMs,
       storeFormat: config.valueFormat,
+      auth: workerAuth,
     };
-    const slot: WorkerSlot = { id, worker: new Worker(WORKER_URL, { workerData, name: `http-worker-${id}` }), ring, metrics: workerMetrics, drained: false, requests: 0 };
+    const slot: WorkerSlot = { id, worker: new Worker(WORKER_URL, { workerData, name: `http-worker-${id}` }), ring, metrics: workerMetrics, tenantMetrics: workerAuth.tenantMetrics, drained: false, requests: 0 };
     slot.worker.on('message', (m: WorkerMessage) => {
       if (m.type === 'drained') {
         slot.drained = true;
@@ -208,5 +219,13 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     return shutdownPromise;
   };
 
-  return { port, adminPort: admin?.port, owner, sink, rings: slots.map((s) => s.ring), done, shutdown };
+  const reload = (): ReloadResult => {
+    const result = auth.reload((message) => {
+      for (const s of slots) s.worker.postMessage(message);
+    });
+    logger.info(result, 'reload (SIGHUP)');
+    return result;
+  };
+
+  return { port, adminPort: admin?.port, owner, sink, rings: slots.map((s) => s.ring), done, shutdown, reload };
 }

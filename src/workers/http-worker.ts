@@ -5,6 +5,7 @@
  * with SO_REUSEPORT; the kernel spreads connections across them.
  */
 import http from 'node:http';
+import https from 'node:https';
 import { parentPort, workerData } from 'node:worker_threads';
 import { GatewayState } from '../main/gateway-state.ts';
 import { partitionFor } from '../records/partitioner.ts';
@@ -15,6 +16,9 @@ import type { RingStorage } from '../ring/ring-storage.ts';
 import { FULL, RingWriter } from '../ring/ring-writer.ts';
 import { BadRequest, bodyFormat, parseMetricsBody, type BodyFormat } from './metrics-body.ts';
 import { WorkerMetrics, type RejectReason } from './worker-metrics.ts';
+import { MAX_CLIENT_ID_BYTES, UNAUTHORIZED_MESSAGE, WWW_AUTHENTICATE, type Identity } from '../auth/authenticator.ts';
+import { secureContextOptions } from '../auth/tls-material.ts';
+import { isAuthMessage, retryAfterSeconds, WorkerAuth, type AuthMessage, type WorkerAuthData } from '../auth/worker-auth.ts';
 
 export interface HttpWorkerData {
   workerId: number;
@@ -31,6 +35,8 @@ export interface HttpWorkerData {
   maxBody: number;
   bodyTimeoutMs: number;
   storeFormat: BodyFormat;
+  /** Authentication, tenant limits and counters, TLS (src/auth/worker-auth.ts). */
+  auth: WorkerAuthData;
 }
 
 /** Messages a worker posts to the supervisor: lifecycle only, never one per request. */
@@ -43,7 +49,7 @@ const ring = new RingWriter(config.ring, new Doorbell(config.doorbell));
 const view = new DataView(ring.bytes.buffer);
 const state = new GatewayState(config.state);
 const metrics = new WorkerMetrics(config.metrics);
-const MAX_CLIENT_ID = 1024;
+const auth = new WorkerAuth(config.auth);
 const RETRY_AFTER_SECONDS = '1';
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
@@ -58,10 +64,14 @@ const receiving = new Map<http.IncomingMessage, { res: http.ServerResponse; star
 
 /** When each response's request arrived, for the latency histogram. */
 const startedAt = new WeakMap<http.ServerResponse, number>();
+/** Who wrote each authenticated request, and its samples and body bytes once known. */
+const writers = new WeakMap<http.ServerResponse, { who: Identity; samples: number; bytes: number }>();
 
 function reply(res: http.ServerResponse, status: number, body: string, headers: http.OutgoingHttpHeaders = JSON_HEADERS): void {
   if (res.headersSent || res.destroyed) return;
   metrics.response(status, (performance.now() - (startedAt.get(res) ?? performance.now())) / 1000);
+  const writer = writers.get(res);
+  if (writer !== undefined) auth.answered(writer.who, status, writer.samples, writer.bytes);
   res.statusCode = status;
   for (const name in headers) res.setHeader(name, headers[name]!);
   // A content-length instead of chunked encoding: one write, fewer bytes.
@@ -114,10 +124,17 @@ function acceptMetrics(req: http.IncomingMessage, res: http.ServerResponse): voi
   if (draining || state.draining) {
     return refuseBody(req, res, 503, 'shutting_down', 'shutting down, retry on another gateway', { ...CLOSE_HEADERS, 'retry-after': RETRY_AFTER_SECONDS });
   }
-  const clientId = req.headers.authorization;
-  if (clientId === undefined || clientId.trim() === '') {
-    return refuseBody(req, res, 401, 'no_client_id', 'missing Authorization header: send the client id, e.g. "Authorization: my_client"');
+  // Who writes, before anything reads the body: one place for every endpoint.
+  const who = auth.identify(req);
+  if (who === undefined) {
+    if (auth.mode === 'client-id' && (req.headers.authorization ?? '').trim() === '') {
+      return refuseBody(req, res, 401, 'no_client_id', 'missing Authorization header: send the client id, e.g. "Authorization: my_client"');
+    }
+    return refuseBody(req, res, 401, 'unauthorized', UNAUTHORIZED_MESSAGE, { ...CLOSE_HEADERS, 'www-authenticate': WWW_AUTHENTICATE });
   }
+  writers.set(res, { who, samples: 0, bytes: 0 });
+  const wait = auth.blocked(who);
+  if (wait > 0) return refuseBody(req, res, 429, 'throttled', `tenant ${who.tenant} is over its rate limit, retry later`, { ...CLOSE_HEADERS, 'retry-after': retryAfterSeconds(wait) });
   const format = bodyFormat(req.headers['content-type']);
   if (format === undefined) {
     return refuseBody(req, res, 415, 'unsupported_media_type', 'Content-Type must be application/json or application/msgpack');
@@ -126,9 +143,9 @@ function acceptMetrics(req: http.IncomingMessage, res: http.ServerResponse): voi
   if (declared !== undefined && Number(declared) > config.maxBody) {
     return refuseBody(req, res, 413, 'too_large', `body of ${declared} bytes exceeds --max-body ${config.maxBody}`);
   }
-  const key = Buffer.from(clientId.trim(), 'utf8');
-  if (key.length > MAX_CLIENT_ID) {
-    return refuseBody(req, res, 400, 'bad_body', `client id longer than ${MAX_CLIENT_ID} bytes`);
+  const key = Buffer.from(who.tenant, 'utf8');
+  if (key.length > MAX_CLIENT_ID_BYTES) {
+    return refuseBody(req, res, 400, 'bad_body', `client id longer than ${MAX_CLIENT_ID_BYTES} bytes`);
   }
   const chunks: Buffer[] = [];
   let size = 0;
@@ -147,12 +164,12 @@ function acceptMetrics(req: http.IncomingMessage, res: http.ServerResponse): voi
   req.on('end', () => {
     if (!receiving.delete(req)) return; // already answered (413 or 408)
     const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
-    publish(res, key, body, format);
+    publish(res, who, key, body, format);
   });
   req.on('error', () => receiving.delete(req));
 }
 
-function publish(res: http.ServerResponse, key: Buffer, body: Buffer, format: BodyFormat): void {
+function publish(res: http.ServerResponse, who: Identity, key: Buffer, body: Buffer, format: BodyFormat): void {
   let parsed;
   try {
     parsed = parseMetricsBody(body, format, config.storeFormat);
@@ -160,6 +177,11 @@ function publish(res: http.ServerResponse, key: Buffer, body: Buffer, format: Bo
     if (e instanceof BadRequest) return error(res, 400, 'bad_body', e.message);
     throw e;
   }
+  const writer = writers.get(res)!;
+  writer.samples = parsed.count;
+  writer.bytes = body.length;
+  const wait = auth.take(who, parsed.count, body.length);
+  if (wait > 0) return error(res, 429, 'throttled', `tenant ${who.tenant} is over its rate limit, retry later`, { ...JSON_HEADERS, 'retry-after': retryAfterSeconds(wait) });
   if (draining || state.draining) return error(res, 503, 'shutting_down', 'shutting down, retry on another gateway', RETRY_HEADERS);
   const length = payloadLength(key.length, parsed.value.length);
   if (length > ring.maxPayload) {
@@ -189,7 +211,10 @@ function onResponseClosed(): void {
   if (draining) maybeDrained();
 }
 
-const server = http.createServer({ requestTimeout: 0, headersTimeout: config.bodyTimeoutMs, keepAliveTimeout: 5000 }, onRequest);
+const serverOptions = { requestTimeout: 0, headersTimeout: config.bodyTimeoutMs, keepAliveTimeout: 5000 };
+// HTTPS runs the same handler; only the listening socket differs.
+const tls = config.auth.tls;
+const server = tls === undefined ? http.createServer(serverOptions, onRequest) : https.createServer({ ...serverOptions, ...secureContextOptions(tls) }, onRequest);
 
 server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
   if (!socket.writable || err.code === 'ECONNRESET') return socket.destroy();
@@ -226,7 +251,14 @@ function maybeDrained(): void {
   parentPort!.close();
 }
 
+/** A reload from the supervisor: new connections use the new certificate, open ones keep theirs. */
+function applyAuthMessage(message: AuthMessage): void {
+  if (message.type === 'auth-table') auth.setTable(message.table);
+  else if (server instanceof https.Server) server.setSecureContext(secureContextOptions(message.material));
+}
+
 parentPort!.on('message', (message: { type: string }) => {
+  if (isAuthMessage(message)) return applyAuthMessage(message);
   if (message.type !== 'drain') return;
   draining = true;
   server.close();

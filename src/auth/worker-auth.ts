@@ -1,0 +1,83 @@
+/**
+ * Everything an HTTP worker does about who writes and how much: authenticate a request
+ * (before any protocol reads its body), check and take the tenant's rate, count the
+ * answer per tenant, and apply the tables the supervisor posts on SIGHUP. The worker
+ * loop calls it in one place for every endpoint.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { AuthTable } from './auth-table.ts';
+import { clientIdAuthenticator, tokenAuthenticator, type Authenticator, type Identity } from './authenticator.ts';
+import { RateLimiter } from './rate-limiter.ts';
+import { TenantMetrics } from './tenant-metrics.ts';
+import { peerSubject, type TlsMaterial } from './tls-material.ts';
+
+/** The part of a worker's workerData that belongs to auth. */
+export interface WorkerAuthData {
+  mode: 'client-id' | 'tokens';
+  /** tokens mode: the current table. */
+  table: AuthTable | undefined;
+  /** Shared by every worker: the per-tenant buckets (rate-limiter.ts). */
+  limits: SharedArrayBuffer;
+  /** This worker's per-tenant counters (tenant-metrics.ts). */
+  tenantMetrics: SharedArrayBuffer;
+  /** HTTPS on the data port when set. */
+  tls: TlsMaterial | undefined;
+}
+
+/** Messages the supervisor posts to workers on reload. */
+export type AuthMessage = { type: 'auth-table'; table: AuthTable } | { type: 'tls'; material: TlsMaterial };
+
+export function isAuthMessage(m: { type: string }): m is AuthMessage {
+  return m.type === 'auth-table' || m.type === 'tls';
+}
+
+export class WorkerAuth {
+  readonly #auth: Authenticator;
+  readonly #limiter: RateLimiter;
+  readonly #metrics: TenantMetrics;
+  #table: AuthTable | undefined;
+
+  constructor(data: WorkerAuthData) {
+    this.#table = data.table;
+    this.#auth = data.mode === 'tokens' ? tokenAuthenticator(data.table!) : clientIdAuthenticator();
+    this.#limiter = new RateLimiter(data.limits);
+    this.#metrics = new TenantMetrics(data.tenantMetrics);
+  }
+
+  get mode(): 'client-id' | 'tokens' {
+    return this.#auth.mode;
+  }
+
+  /** The writer of `req`, or undefined: answer 401 with WWW_AUTHENTICATE. */
+  identify(req: IncomingMessage): Identity | undefined {
+    return this.#auth.authenticate(req.headers.authorization, peerSubject(req.socket));
+  }
+
+  /** Before reading a body: ms to wait when the tenant is already past a limit, else 0. */
+  blocked(who: Identity): number {
+    const limits = who.slot < 0 ? undefined : this.#table?.tenants[who.slot]?.limits;
+    return limits === undefined ? 0 : this.#limiter.blocked(who.slot, limits);
+  }
+
+  /** After decoding: takes the request's samples and body bytes; ms to wait (429) or 0. */
+  take(who: Identity, samples: number, bytes: number): number {
+    const limits = who.slot < 0 ? undefined : this.#table?.tenants[who.slot]?.limits;
+    return limits === undefined ? 0 : this.#limiter.take(who.slot, limits, samples, bytes);
+  }
+
+  /** Counts an answered request for its tenant (nothing in client-id mode). */
+  answered(who: Identity, status: number, samples: number, bytes: number): void {
+    this.#metrics.answered(who.slot, status, samples, bytes);
+  }
+
+  /** Applies a new table (a reload); requests already past identify() keep their identity. */
+  setTable(table: AuthTable): void {
+    this.#table = table;
+    this.#auth.setTable(table);
+  }
+}
+
+/** Retry-After in whole seconds (at least 1) for a wait of `ms`. */
+export function retryAfterSeconds(ms: number): string {
+  return String(Math.max(1, Math.ceil(ms / 1000)));
+}
