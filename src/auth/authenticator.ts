@@ -1,20 +1,30 @@
 /**
  * Who is writing: turns a request's `Authorization` header (and, with mTLS, its client
- * certificate's subject) into the tenant that becomes the record key. One instance per
- * worker; the table is replaced whole on reload (a plain field swap: the worker's event
- * loop is single-threaded, so no request ever sees half a table).
+ * certificate's subject) into the identity whose id becomes the record key. One instance
+ * per worker; the table is replaced whole on reload (a plain field swap: the worker's
+ * event loop is single-threaded, so no request ever sees half a table).
  */
+import { ClientIdError, clientIdFrom } from '../workers/client-id.ts';
 import type { AuthTable } from './auth-table.ts';
-import { clientIdFrom, parseAuthorization } from './authorization-header.ts';
+import { parseAuthorization } from './authorization-header.ts';
 import { hashToken } from './token-hash.ts';
 
-/** An authenticated writer: `tenant` is the record key; `slot` -1 = no per-tenant state. */
+/** An authenticated writer. `key` is the record key; `slot` -1 = no per-tenant state. */
 export interface Identity {
   tenant: string;
+  key: Buffer;
   slot: number;
 }
 
-/** The challenge sent with every 401, naming both schemes the gateway accepts. */
+/** Why a request is not let in: the status, the message, and whether to send the challenge. */
+export interface Refusal {
+  status: 400 | 401;
+  message: string;
+  /** true: add WWW-Authenticate (tokens mode). */
+  challenge: boolean;
+}
+
+/** The challenge sent with every 401 in tokens mode, naming both schemes accepted. */
 export const WWW_AUTHENTICATE = 'Bearer realm="metricstream", Basic realm="metricstream"';
 /** One message for a missing and an unknown credential: no hint of which tenants exist. */
 export const UNAUTHORIZED_MESSAGE = 'missing or invalid credentials';
@@ -22,64 +32,81 @@ export const UNAUTHORIZED_MESSAGE = 'missing or invalid credentials';
 export interface Authenticator {
   readonly mode: 'client-id' | 'tokens';
   /**
-   * The identity of a request, or undefined (answer 401). `certSubject` is the verified
-   * client certificate's `CN=<common name>`, when the connection presented one.
+   * The identity of a request, or why not. `certSubject` is the verified client
+   * certificate's `CN=<common name>`, when the connection presented one.
    */
-  authenticate(authorization: string | undefined, certSubject?: string): Identity | undefined;
+  authenticate(authorization: string | undefined, certSubject?: string): Identity | Refusal;
   /** Replaces the table (tokens mode; a no-op in client-id mode). */
   setTable(table: AuthTable): void;
 }
 
-/** Longest client id accepted in client-id mode, in UTF-8 bytes (the worker answers 400 past it). */
-export const MAX_CLIENT_ID_BYTES = 1024;
+/** Whether `r` is a refusal rather than an identity. */
+export function isRefusal(r: Identity | Refusal): r is Refusal {
+  return (r as Refusal).status !== undefined;
+}
 
-/** The seed's behaviour: the header names the client, nobody checks it. */
+/**
+ * The seed's behaviour: the header names the client and nobody checks it (SPEC.md:
+ * `Bearer <id>` -> id, Basic -> user name, a raw value as is, byte-exact).
+ */
 export function clientIdAuthenticator(): Authenticator {
   return {
     mode: 'client-id',
     authenticate(authorization) {
-      if (authorization === undefined) return undefined;
-      const id = clientIdFrom(authorization);
-      if (id === undefined) return undefined;
-      return { tenant: id, slot: -1 };
+      try {
+        const key = clientIdFrom(authorization);
+        return { tenant: key.toString('utf8'), key, slot: -1 };
+      } catch (e) {
+        if (e instanceof ClientIdError) return { status: e.status, message: e.message, challenge: false };
+        throw e;
+      }
     },
     setTable() {},
   };
 }
 
+const UNAUTHORIZED: Refusal = { status: 401, message: UNAUTHORIZED_MESSAGE, challenge: true };
+
 /**
  * Tokens mode: `Bearer <token>` or Basic with the token as password (the user name is
- * ignored: the token alone names the tenant, as with Grafana Cloud's or vmauth's bearer
- * tokens, and collectors that only offer basic_auth can send any user name). Without an
- * Authorization header, a client certificate whose subject the table maps to a tenant
- * authenticates that tenant.
+ * ignored: the token alone names the tenant, as with vmauth's bearer tokens, and
+ * collectors that only offer basic_auth can send any user name). Without an
+ * Authorization header, a verified client certificate whose subject the table maps to a
+ * tenant authenticates that tenant. Missing, malformed and unknown credentials all get
+ * the same 401, so nobody learns which tenants or tokens exist.
  *
- * The lookup is a Map get by the token's SHA-256, not a comparison of secrets: the time
- * it takes depends on the hash of what the client sent, which the client already knows,
- * not on how much of a stored token it guessed right, so there is nothing for a timing
- * attack to learn and no constant-time compare is needed. Hashing costs about 0.7 µs per
- * request here (measured in the README), too little to be worth a cache that would keep
- * raw tokens in memory.
+ * The lookup is a Map get by the token's SHA-256, not a comparison of secrets: its time
+ * depends on the hash of what the client sent, which the client knows already, not on how
+ * much of a stored token it guessed right, so a timing attack has nothing to learn and no
+ * constant-time compare is needed. Hashing costs about 0.7 µs per request here, too
+ * little to be worth a cache that would keep raw tokens in memory.
  */
 export function tokenAuthenticator(initial: AuthTable): Authenticator {
   let table = initial;
-  const identity = (slot: number | undefined): Identity | undefined => {
-    if (slot === undefined) return undefined;
+  // Keys per slot, made once per table: no Buffer allocation per request.
+  let keys = keysOf(table);
+  const identity = (slot: number | undefined): Identity | Refusal => {
+    if (slot === undefined) return UNAUTHORIZED;
     const entry = table.tenants[slot];
-    return entry ? { tenant: entry.id, slot } : undefined;
+    return entry ? { tenant: entry.id, key: keys[slot]!, slot } : UNAUTHORIZED;
   };
   return {
     mode: 'tokens',
     authenticate(authorization, certSubject) {
       if (authorization === undefined || authorization.trim() === '') {
-        return certSubject === undefined ? undefined : identity(table.subjects.get(certSubject));
+        return certSubject === undefined ? UNAUTHORIZED : identity(table.subjects.get(certSubject));
       }
       const parsed = parseAuthorization(authorization);
-      if (parsed === undefined || parsed.scheme === 'raw' || parsed.secret === '') return undefined;
+      if (parsed === undefined || parsed.scheme === 'raw' || parsed.secret === '') return UNAUTHORIZED;
       return identity(table.tokens.get(hashToken(parsed.secret)));
     },
     setTable(next) {
       table = next;
+      keys = keysOf(next);
     },
   };
+}
+
+function keysOf(table: AuthTable): (Buffer | null)[] {
+  return table.tenants.map((t) => (t === null ? null : Buffer.from(t.id, 'utf8')));
 }

@@ -1,7 +1,7 @@
 /**
- * Reads an HTTP `Authorization` header into what the gateway needs from it: the scheme
- * and the secret (tokens mode), or the client id (client-id mode). Nothing here decides
- * whether a credential is valid; that is the authenticator's job.
+ * Reads an HTTP `Authorization` header into its scheme and secret, for tokens mode.
+ * Nothing here decides whether a credential is valid; that is the authenticator's job.
+ * (Client-id mode reads the header with src/workers/client-id.ts, byte-exact.)
  */
 
 /** One parsed header. `secret` is the bearer token, Basic password or raw value. */
@@ -36,16 +36,4 @@ export function parseAuthorization(header: string): ParsedAuthorization | undefi
     return { scheme: 'basic', user: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
   }
   return { scheme: 'raw', secret: value };
-}
-
-/**
- * The seed's client-id mode (SPEC.md): `Bearer <id>` names client `<id>`, `Basic
- * base64(user:pass)` names client `user` (the password is dropped, never stored), and a
- * raw value is the id as sent. Undefined when there is no usable id.
- */
-export function clientIdFrom(header: string): string | undefined {
-  const parsed = parseAuthorization(header);
-  if (parsed === undefined) return undefined;
-  if (parsed.scheme === 'basic') return parsed.user === '' ? undefined : parsed.user;
-  return parsed.secret;
 }

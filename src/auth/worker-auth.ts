@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { AuthTable } from './auth-table.ts';
-import { clientIdAuthenticator, tokenAuthenticator, type Authenticator, type Identity } from './authenticator.ts';
+import { clientIdAuthenticator, tokenAuthenticator, type Authenticator, type Identity, type Refusal } from './authenticator.ts';
 import { RateLimiter } from './rate-limiter.ts';
 import { TenantMetrics } from './tenant-metrics.ts';
 import { peerSubject, type TlsMaterial } from './tls-material.ts';
@@ -48,8 +48,8 @@ export class WorkerAuth {
     return this.#auth.mode;
   }
 
-  /** The writer of `req`, or undefined: answer 401 with WWW_AUTHENTICATE. */
-  identify(req: IncomingMessage): Identity | undefined {
+  /** The writer of `req`, or why it is refused (see isRefusal). Reads no body. */
+  identify(req: IncomingMessage): Identity | Refusal {
     return this.#auth.authenticate(req.headers.authorization, peerSubject(req.socket));
   }
 

@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { LogSink } from '../log/log-sink.ts';
+import { FRAME_OVERHEAD, MAX_FRAME_BYTES } from '../log/record-frame.ts';
 import { createDoorbellStorage, Doorbell } from '../ring/doorbell.ts';
 import { RingReader } from '../ring/ring-reader.ts';
 import { readRingCounters } from '../ring/ring-counters.ts';
@@ -103,6 +104,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       partitions: config.partitions,
       acks: config.acks === 0 ? 0 : 1,
       maxBody: config.maxBody,
+      maxDecodedBody: config.maxDecodedBody,
+      maxRecordValue: MAX_FRAME_BYTES - FRAME_OVERHEAD,
+      maxInflightBytes: config.maxInflightBytes,
+      maxConnections: config.maxConnections,
       bodyTimeoutMs: config.bodyTimeoutMs,
       storeFormat: config.valueFormat,
       auth: workerAuth,
@@ -112,6 +117,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       if (m.type === 'drained') {
         slot.drained = true;
         slot.requests = m.requests;
+      } else if (m.type === 'warn') {
+        // Already rate-limited by the worker: at most one line per kind per second.
+        logger.warn({ worker: id, what: m.what, count: m.count, detail: m.detail }, m.msg);
       }
     });
     slot.worker.on('error', (err) => logger.error({ err, worker: id }, 'worker failed'));
