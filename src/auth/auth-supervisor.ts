@@ -39,6 +39,7 @@ export class AuthSupervisor {
   readonly #logger: Logger;
   #table: AuthTable | undefined;
   #tls: TlsMaterial | undefined;
+  #generation = 0;
 
   /** Throws (the gateway does not start) when a file is missing or invalid. */
   constructor(settings: AuthSettings, logger: Logger) {
@@ -72,14 +73,18 @@ export class AuthSupervisor {
     };
   }
 
-  /** Re-reads both files; posts what changed through `post` (to every worker). Never throws. */
-  reload(post: (message: AuthMessage) => void): ReloadResult {
+  /**
+   * Re-reads both files; returns what to post to every worker (undefined when nothing
+   * changed) and what happened. Never throws.
+   */
+  reload(): { message: AuthMessage | undefined; result: ReloadResult } {
     const result: ReloadResult = { auth: 'none', tls: 'none', tenants: 0 };
+    const message: AuthMessage = { type: 'auth-reload', generation: ++this.#generation };
     if (this.#settings.auth === 'tokens') {
       try {
         const table = this.slots.table(loadAuthFile(this.#settings.authFile!));
         this.#table = table;
-        post({ type: 'auth-table', table });
+        message.table = table;
         result.auth = 'reloaded';
       } catch (e) {
         result.auth = 'kept';
@@ -92,14 +97,14 @@ export class AuthSupervisor {
       try {
         const material = loadTlsMaterial(files);
         this.#tls = material;
-        post({ type: 'tls', material });
+        message.tls = material;
         result.tls = 'reloaded';
       } catch (e) {
         result.tls = 'kept';
         this.#logger.error({ err: (e as Error).message }, 'TLS files not reloaded: keeping the running certificate');
       }
     }
-    return result;
+    return { message: message.table || message.tls ? message : undefined, result };
   }
 
   #tlsFiles() {

@@ -24,11 +24,20 @@ export interface WorkerAuthData {
   tls: TlsMaterial | undefined;
 }
 
-/** Messages the supervisor posts to workers on reload. */
-export type AuthMessage = { type: 'auth-table'; table: AuthTable } | { type: 'tls'; material: TlsMaterial };
+/**
+ * What the supervisor posts to every worker on a reload: whatever changed. The worker
+ * applies it and answers `{type: 'auth-applied', generation}`, so the supervisor can say
+ * when every worker uses the new table.
+ */
+export interface AuthMessage {
+  type: 'auth-reload';
+  generation: number;
+  table?: AuthTable;
+  tls?: TlsMaterial;
+}
 
 export function isAuthMessage(m: { type: string }): m is AuthMessage {
-  return m.type === 'auth-table' || m.type === 'tls';
+  return m.type === 'auth-reload';
 }
 
 export class WorkerAuth {

@@ -47,7 +47,7 @@ try {
   process.on('SIGINT', onSignal);
   // Reload credentials and certificates; without a handler SIGHUP would end the process.
   process.on('SIGHUP', () => {
-    if (signals === 0) gateway.reload();
+    if (signals === 0) void gateway.reload();
   });
   process.exitCode = await gateway.done;
 } catch (e) {

@@ -33,8 +33,11 @@ export interface RunningGateway {
   /** Resolves with the exit code once shutdown finished. */
   done: Promise<number>;
   shutdown(reason: string): Promise<number>;
-  /** SIGHUP: re-reads the auth file and TLS files and gives every worker the new ones. */
-  reload(): ReloadResult;
+  /**
+   * SIGHUP: re-reads the auth file and TLS files, gives every worker the new ones and
+   * resolves once each running worker applied them (logged as 'reload (SIGHUP)').
+   */
+  reload(): Promise<ReloadResult>;
 }
 
 export async function createSink(config: GatewayConfig, logger: Logger): Promise<Sink> {
@@ -55,6 +58,8 @@ interface WorkerSlot {
   drained: boolean;
   /** Requests the worker answered, reported when it drained. */
   requests: number;
+  /** The last auth reload generation the worker applied. */
+  authGeneration: number;
 }
 
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
@@ -112,11 +117,13 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       storeFormat: config.valueFormat,
       auth: workerAuth,
     };
-    const slot: WorkerSlot = { id, worker: new Worker(WORKER_URL, { workerData, name: `http-worker-${id}` }), ring, metrics: workerMetrics, tenantMetrics: workerAuth.tenantMetrics, drained: false, requests: 0 };
+    const slot: WorkerSlot = { id, worker: new Worker(WORKER_URL, { workerData, name: `http-worker-${id}` }), ring, metrics: workerMetrics, tenantMetrics: workerAuth.tenantMetrics, drained: false, requests: 0, authGeneration: 0 };
     slot.worker.on('message', (m: WorkerMessage) => {
       if (m.type === 'drained') {
         slot.drained = true;
         slot.requests = m.requests;
+      } else if (m.type === 'auth-applied') {
+        slot.authGeneration = m.generation;
       } else if (m.type === 'warn') {
         // Already rate-limited by the worker: at most one line per kind per second.
         logger.warn({ worker: id, what: m.what, count: m.count, detail: m.detail }, m.msg);
@@ -227,10 +234,17 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     return shutdownPromise;
   };
 
-  const reload = (): ReloadResult => {
-    const result = auth.reload((message) => {
+  const reload = async (): Promise<ReloadResult> => {
+    const { message, result } = auth.reload();
+    if (message !== undefined) {
       for (const s of slots) s.worker.postMessage(message);
-    });
+      // A worker that exits meanwhile is replaced with the new table in its workerData.
+      const pending = () => slots.filter((s) => s.authGeneration < message.generation && s.worker.threadId !== -1 && !s.drained);
+      const deadline = Date.now() + 5000;
+      while (pending().length > 0 && Date.now() < deadline && !shuttingDown) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
     logger.info(result, 'reload (SIGHUP)');
     return result;
   };

@@ -64,6 +64,7 @@ export interface HttpWorkerData {
 export type WorkerMessage =
   | { type: 'listening'; workerId: number; port: number }
   | { type: 'drained'; workerId: number; requests: number }
+  | { type: 'auth-applied'; workerId: number; generation: number }
   | { type: 'warn'; workerId: number; msg: string; what: string; count: number; detail?: string };
 
 const config = workerData as HttpWorkerData;
@@ -384,8 +385,9 @@ function maybeDrained(): void {
 
 /** A reload from the supervisor: new connections use the new certificate, open ones keep theirs. */
 function applyAuthMessage(message: AuthMessage): void {
-  if (message.type === 'auth-table') auth.setTable(message.table);
-  else if (server instanceof https.Server) server.setSecureContext(secureContextOptions(message.material));
+  if (message.table !== undefined) auth.setTable(message.table);
+  if (message.tls !== undefined && server instanceof https.Server) server.setSecureContext(secureContextOptions(message.tls));
+  parentPort!.postMessage({ type: 'auth-applied', workerId: config.workerId, generation: message.generation } satisfies WorkerMessage);
 }
 
 parentPort!.on('message', (message: { type: string }) => {
