@@ -34,6 +34,8 @@ export interface Reply {
   status: number;
   headers: http.IncomingHttpHeaders;
   body: string;
+  /** https: the serial number of the certificate the server presented. */
+  serverSerial?: string;
 }
 
 export interface RequestOptions {
@@ -62,7 +64,9 @@ export function request(port: number, opts: RequestOptions = {}): Promise<Reply>
     const req = (opts.tls ? https : http).request(options, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+      const socket = res.socket as import('node:tls').TLSSocket;
+      const serverSerial = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate().serialNumber : undefined;
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString(), ...(serverSerial ? { serverSerial } : {}) }));
       res.on('error', reject);
     });
     req.on('error', reject);
