@@ -13,6 +13,7 @@
  */
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../cli/args.ts';
+import { KAFKA_SECURITY_OPTIONS, KAFKA_SECURITY_USAGE, kafkaSecurityOptions, parseKafkaSecurity } from '../kafka/kafka-security.ts';
 import { createConsumer, groupLag } from './create-consumer.ts';
 import { lagText, recordLine } from './output.ts';
 import type { OutputFormat } from './output.ts';
@@ -47,6 +48,7 @@ Kafka:
   --mode log|kafka          read the local log (default) or a Kafka topic (needs --group)
   --brokers <host:port,..>  Kafka bootstrap servers
   --topic <name>            Kafka topic (default metrics)
+${KAFKA_SECURITY_USAGE}
 `;
 
 function usageError(message: string): never {
@@ -70,6 +72,7 @@ function parse() {
         mode: { type: 'string', default: 'log' },
         brokers: { type: 'string' },
         topic: { type: 'string', default: 'metrics' },
+        ...KAFKA_SECURITY_OPTIONS,
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -161,7 +164,13 @@ function consumerOptions(args: Args, group: string): ConsumerOptions {
   };
   if (args.mode === 'kafka') {
     if (args.brokers === undefined) usageError('--mode kafka needs --brokers host:port[,host:port...]');
-    return { mode: 'kafka', brokers: args.brokers, topic: args.topic, ...common };
+    let security;
+    try {
+      security = kafkaSecurityOptions(parseKafkaSecurity(args));
+    } catch (err) {
+      usageError((err as Error).message);
+    }
+    return { mode: 'kafka', brokers: args.brokers, topic: args.topic, security, ...common };
   }
   return { mode: 'log', dataDir: args['data-dir'], memberId: args['member-id'], ...common };
 }
@@ -226,7 +235,7 @@ async function main(): Promise<void> {
     const lag = await groupLag(
       opts.mode === 'log'
         ? { mode: 'log', dataDir: opts.dataDir, group }
-        : { mode: 'kafka', brokers: opts.brokers, topic: opts.topic, group },
+        : { mode: 'kafka', brokers: opts.brokers, topic: opts.topic, group, security: opts.security },
     );
     await writeOut(lagText(group, lag, format));
     return;

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { oneOf, parseDuration, parseInteger, parseSize, UsageError } from '../cli/args.ts';
+import { KAFKA_SECURITY_OPTIONS, KAFKA_SECURITY_USAGE, parseKafkaSecurity, type KafkaSecurityConfig } from '../kafka/kafka-security.ts';
 import { FRAME_OVERHEAD, MAX_FRAME_BYTES } from '../log/record-frame.ts';
 import { MAX_CLIENT_ID } from '../workers/client-id.ts';
 
@@ -58,15 +59,6 @@ export interface GatewayConfig {
   kafkaSecurity: KafkaSecurityConfig;
 }
 
-/** TLS and SASL towards Kafka (see src/kafka/kafka-security.ts). */
-export interface KafkaSecurityConfig {
-  ssl: boolean;
-  /** PEM CA bundle to verify the brokers with (implies ssl). */
-  caFile: string | undefined;
-  saslMechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512' | undefined;
-  saslUsername: string | undefined;
-  saslPassword: string | undefined;
-}
 
 const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
@@ -104,11 +96,7 @@ const OPTIONS = {
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   'tls-client-ca': { type: 'string' },
-  'kafka-ssl': { type: 'boolean' },
-  'kafka-ca': { type: 'string' },
-  'kafka-sasl-mechanism': { type: 'string' },
-  'kafka-sasl-username': { type: 'string' },
-  'kafka-sasl-password': { type: 'string' },
+  ...KAFKA_SECURITY_OPTIONS,
 } as const;
 
 export const USAGE = `Usage: npm start -- [options]
@@ -163,12 +151,7 @@ Options:
       --kafka-request-bytes SIZE  largest share of one partition in one produce request; a
                            bigger commit is sent as several requests, in order (default 900kb,
                            under the broker's 1 MB message.max.bytes)
-      --kafka-ssl          TLS to the brokers (system CAs unless --kafka-ca)
-      --kafka-ca FILE      PEM CA bundle for the brokers (implies --kafka-ssl)
-      --kafka-sasl-mechanism M  plain|scram-sha-256|scram-sha-512
-      --kafka-sasl-username U
-      --kafka-sasl-password P   or the METRICSTREAM_KAFKA_SASL_PASSWORD environment variable
-                           (keeps the password out of ps)
+${KAFKA_SECURITY_USAGE}
   -h, --help               this text
 
 Sizes take b, kb, mb, gb (powers of 1024); durations take ms, s, m.`;
@@ -219,12 +202,6 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
   if (auth === 'client-id' && values['auth-file'] !== undefined) throw new UsageError('--auth-file needs --auth tokens');
   if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
   if (values['tls-client-ca'] !== undefined && values['tls-cert'] === undefined) throw new UsageError('--tls-client-ca needs --tls-cert and --tls-key');
-  const saslMechanism = values['kafka-sasl-mechanism'] === undefined ? undefined : oneOf('kafka-sasl-mechanism', values['kafka-sasl-mechanism'], ['plain', 'scram-sha-256', 'scram-sha-512'] as const);
-  const saslPassword = values['kafka-sasl-password'] ?? process.env.METRICSTREAM_KAFKA_SASL_PASSWORD;
-  if (saslMechanism !== undefined && (values['kafka-sasl-username'] === undefined || saslPassword === undefined)) {
-    throw new UsageError('--kafka-sasl-mechanism needs --kafka-sasl-username and --kafka-sasl-password (or METRICSTREAM_KAFKA_SASL_PASSWORD)');
-  }
-  if (saslMechanism === undefined && values['kafka-sasl-username'] !== undefined) throw new UsageError('--kafka-sasl-username needs --kafka-sasl-mechanism');
   const resolved = (file: string | undefined) => (file === undefined ? undefined : path.resolve(file));
   const logLevel = oneOf('log-level', values['log-level'] ?? 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const);
   return {
@@ -262,12 +239,6 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
     tlsCert: resolved(values['tls-cert']),
     tlsKey: resolved(values['tls-key']),
     tlsClientCa: resolved(values['tls-client-ca']),
-    kafkaSecurity: {
-      ssl: (values['kafka-ssl'] ?? false) || values['kafka-ca'] !== undefined,
-      caFile: resolved(values['kafka-ca']),
-      saslMechanism,
-      saslUsername: values['kafka-sasl-username'],
-      saslPassword: saslMechanism === undefined ? undefined : saslPassword,
-    },
+    kafkaSecurity: parseKafkaSecurity(values),
   };
 }
