@@ -101,11 +101,12 @@ function median(xs: number[]): number {
 async function measure(row: Row, ctx: RowContext, k: number): Promise<RowResult> {
   const server = await startServer(row, ctx);
   try {
-    await runLoad({ port: server.port, clients: connections, durationSeconds: Math.min(1, duration), metricsPerRequest: k });
+    const extra = row.load?.() ?? {};
+    await runLoad({ port: server.port, clients: connections, durationSeconds: Math.min(1, duration), metricsPerRequest: k, ...extra });
     const results: LoadSummary[] = [];
     const cpuBefore = server.cpuSeconds();
     for (let i = 0; i < runs; i++) {
-      results.push(await runLoad({ port: server.port, clients: connections, durationSeconds: duration, metricsPerRequest: k }));
+      results.push(await runLoad({ port: server.port, clients: connections, durationSeconds: duration, metricsPerRequest: k, ...extra }));
     }
     const cpu = server.cpuSeconds() - cpuBefore;
     const metrics = results.reduce((a, r) => a + r.succeeded * k, 0);

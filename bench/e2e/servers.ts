@@ -9,6 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 
+import type { LoadOptions } from '../../src/load/run-load.ts';
+import { benchAuthorization, securityFixture } from './security-fixture.ts';
+
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 
 /** What a row needs from its environment (a broker for Kafka rows). */
@@ -23,6 +26,8 @@ export interface Row {
   /** Script (relative to the project root) and its arguments; port 0 picks a free port. */
   command(ctx: RowContext, dataDir: string): string[];
   needsBroker?: boolean;
+  /** Load options this row needs (https, per-connection credentials). */
+  load?(): Partial<LoadOptions>;
 }
 
 export interface RunningServer {
@@ -122,6 +127,15 @@ export const ROWS: Row[] = [
   },
   { name: 'file-acks0', command: gateway(() => ['--acks', '0']) },
   { name: 'file-acks1', command: gateway(() => ['--acks', '1']) },
+  // The cost of tenants-and-security, each against file-acks1 of the same run.
+  { name: 'file-acks1-auth', command: gateway(() => ['--acks', '1', '--auth', 'tokens', '--auth-file', securityFixture().authFile]), load: () => ({ authorization: benchAuthorization }) },
+  { name: 'file-acks1-limits', command: gateway(() => ['--acks', '1', '--auth', 'tokens', '--auth-file', securityFixture().limitsFile]), load: () => ({ authorization: benchAuthorization }) },
+  { name: 'file-acks1-tls', command: gateway(() => ['--acks', '1', '--tls-cert', securityFixture().cert, '--tls-key', securityFixture().key]), load: () => ({ https: true }) },
+  {
+    name: 'file-acks1-tls-limits',
+    command: gateway(() => ['--acks', '1', '--auth', 'tokens', '--auth-file', securityFixture().limitsFile, '--tls-cert', securityFixture().cert, '--tls-key', securityFixture().key]),
+    load: () => ({ https: true, authorization: benchAuthorization }),
+  },
   { name: 'kafka-acks1', command: gateway(kafka('1')), needsBroker: true },
   { name: 'kafka-acksall', command: gateway(kafka('all')), needsBroker: true },
   {

@@ -1,20 +1,26 @@
 /**
- * Who is writing: turns a request's `Authorization` header (and, with mTLS, its client
- * certificate's subject) into the identity whose id becomes the record key. One instance
- * per worker; the table is replaced whole on reload (a plain field swap: the worker's
- * event loop is single-threaded, so no request ever sees half a table).
+ * Who is writing: turns a request's credential (`Authorization`, Influx 1.x's `?p=`, or
+ * with mTLS its client certificate's subject) into the tenant whose id becomes the record
+ * key. One instance per worker; the table is replaced whole on reload (a plain field
+ * swap: the worker's event loop is single-threaded, so no request sees half a table).
  */
-import { ClientIdError, clientIdFrom } from '../workers/client-id.ts';
 import type { AuthTable } from './auth-table.ts';
 import { parseAuthorization } from './authorization-header.ts';
 import { hashToken } from './token-hash.ts';
 
-/** An authenticated writer. `key` is the record key; `slot` -1 = no per-tenant state. */
+/**
+ * An authenticated writer: `key` is the record key (the tenant id's bytes) and `slot` its
+ * place in the shared buckets and counters. Client-id mode has no tenant: key undefined
+ * (the protocol's begin() names the client from the header, as the seed did), slot -1.
+ */
 export interface Identity {
   tenant: string;
-  key: Buffer;
+  key: Buffer | undefined;
   slot: number;
 }
+
+/** Client-id mode's identity for every request: nothing checked, nothing limited. */
+export const ANYONE: Identity = { tenant: '', key: undefined, slot: -1 };
 
 /** Why a request is not let in: the status, the message, and whether to send the challenge. */
 export interface Refusal {
@@ -32,10 +38,11 @@ export const UNAUTHORIZED_MESSAGE = 'missing or invalid credentials';
 export interface Authenticator {
   readonly mode: 'client-id' | 'tokens';
   /**
-   * The identity of a request, or why not. `certSubject` is the verified client
+   * The identity of a request, or why not. `queryPassword` is Influx 1.x's `?p=` (read
+   * only without an Authorization header); `certSubject` the verified client
    * certificate's `CN=<common name>`, when the connection presented one.
    */
-  authenticate(authorization: string | undefined, certSubject?: string): Identity | Refusal;
+  authenticate(authorization: string | undefined, queryPassword?: string, certSubject?: string): Identity | Refusal;
   /** Replaces the table (tokens mode; a no-op in client-id mode). */
   setTable(table: AuthTable): void;
 }
@@ -46,21 +53,14 @@ export function isRefusal(r: Identity | Refusal): r is Refusal {
 }
 
 /**
- * The seed's behaviour: the header names the client and nobody checks it (SPEC.md:
- * `Bearer <id>` -> id, Basic -> user name, a raw value as is, byte-exact).
+ * The seed's behaviour: nobody is checked; each protocol's begin() reads the client id
+ * from the header in its own conventions (src/workers/client-id.ts: `Bearer <id>` -> id,
+ * Basic -> user name, a raw value as is; Influx also `Token <id>` and `?u=`).
  */
 export function clientIdAuthenticator(): Authenticator {
   return {
     mode: 'client-id',
-    authenticate(authorization) {
-      try {
-        const key = clientIdFrom(authorization);
-        return { tenant: key.toString('utf8'), key, slot: -1 };
-      } catch (e) {
-        if (e instanceof ClientIdError) return { status: e.status, message: e.message, challenge: false };
-        throw e;
-      }
-    },
+    authenticate: () => ANYONE,
     setTable() {},
   };
 }
@@ -68,12 +68,12 @@ export function clientIdAuthenticator(): Authenticator {
 const UNAUTHORIZED: Refusal = { status: 401, message: UNAUTHORIZED_MESSAGE, challenge: true };
 
 /**
- * Tokens mode: `Bearer <token>` or Basic with the token as password (the user name is
- * ignored: the token alone names the tenant, as with vmauth's bearer tokens, and
- * collectors that only offer basic_auth can send any user name). Without an
- * Authorization header, a verified client certificate whose subject the table maps to a
- * tenant authenticates that tenant. Missing, malformed and unknown credentials all get
- * the same 401, so nobody learns which tenants or tokens exist.
+ * Tokens mode: `Bearer <token>`, `Token <token>` (InfluxDB 2 clients) or Basic with the
+ * token as password (the user name is ignored: the token alone names the tenant, as with
+ * vmauth's bearer tokens, and collectors that only offer basic_auth can send any user
+ * name). Without an Authorization header: Influx 1.x's `?p=<token>`, else a verified
+ * client certificate whose subject the table maps to a tenant. Missing, malformed and
+ * unknown credentials all get the same 401, so nobody learns which tenants exist.
  *
  * The lookup is a Map get by the token's SHA-256, not a comparison of secrets: its time
  * depends on the hash of what the client sent, which the client knows already, not on how
@@ -92,8 +92,9 @@ export function tokenAuthenticator(initial: AuthTable): Authenticator {
   };
   return {
     mode: 'tokens',
-    authenticate(authorization, certSubject) {
+    authenticate(authorization, queryPassword, certSubject) {
       if (authorization === undefined || authorization.trim() === '') {
+        if (queryPassword !== undefined && queryPassword !== '') return identity(table.tokens.get(hashToken(queryPassword)));
         return certSubject === undefined ? UNAUTHORIZED : identity(table.subjects.get(certSubject));
       }
       const parsed = parseAuthorization(authorization);

@@ -6,17 +6,18 @@
 
 /** One parsed header. `secret` is the bearer token, Basic password or raw value. */
 export interface ParsedAuthorization {
+  /** `Token <t>` (InfluxDB 2's scheme) reads as bearer. */
   scheme: 'bearer' | 'basic' | 'raw';
   /** Basic only: the user name (may be empty). */
   user?: string;
   secret: string;
 }
 
-const BEARER = /^bearer(?:[ \t]+|$)/i;
+const BEARER = /^(?:bearer|token)(?:[ \t]+|$)/i;
 const BASIC = /^basic(?:[ \t]+|$)/i;
 
 /**
- * Parses `Bearer <token>`, `Basic base64(user:password)` (RFC 7617: the user name ends
+ * Parses `Bearer <token>` (or `Token <token>`), `Basic base64(user:password)` (RFC 7617: the user name ends
  * at the first colon) or anything else as a raw value. Returns undefined for an empty
  * header or a Basic value that is not base64 of `user:password`.
  */

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { AuthTable } from './auth-table.ts';
-import { clientIdAuthenticator, tokenAuthenticator, type Authenticator, type Identity, type Refusal } from './authenticator.ts';
+import { ANYONE, clientIdAuthenticator, isRefusal, tokenAuthenticator, type Authenticator, type Identity, type Refusal } from './authenticator.ts';
 import { RateLimiter } from './rate-limiter.ts';
 import { TenantMetrics } from './tenant-metrics.ts';
 import { peerSubject, type TlsMaterial } from './tls-material.ts';
@@ -57,9 +57,22 @@ export class WorkerAuth {
     return this.#auth.mode;
   }
 
-  /** The writer of `req`, or why it is refused (see isRefusal). Reads no body. */
-  identify(req: IncomingMessage): Identity | Refusal {
-    return this.#auth.authenticate(req.headers.authorization, peerSubject(req.socket));
+  /**
+   * The writer of `req`, or why it is refused (see isRefusal). Reads no body. In tokens
+   * mode an accepted request's Authorization header is replaced by `Bearer <tenant id>`
+   * (and Influx's `?p=` is not read again): whatever a protocol module reads from the
+   * request afterwards names the tenant, and the credential is gone from it.
+   */
+  identify(req: IncomingMessage, url: string): Identity | Refusal {
+    if (this.#auth.mode === 'client-id') return ANYONE;
+    const header = req.headers.authorization;
+    let queryPassword: string | undefined;
+    if ((header === undefined || header.trim() === '') && url.includes('p=')) {
+      queryPassword = new URL(url, 'http://gateway').searchParams.get('p') ?? undefined;
+    }
+    const who = this.#auth.authenticate(header, queryPassword, peerSubject(req.socket));
+    if (!isRefusal(who)) req.headers.authorization = `Bearer ${who.tenant}`;
+    return who;
   }
 
   /** Before reading a body: ms to wait when the tenant is already past a limit, else 0. */

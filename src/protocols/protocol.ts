@@ -4,8 +4,7 @@
  *
  * ```
  *   route (exact path, POST)           -> the Protocol registered for that path
- *   authenticate (src/auth/)           -> the record key (tenant / client id), 401, 429
- *   protocol.begin(req, url)           -> headers only: content type, params
+ *   protocol.begin(req, url)           -> headers only: client id, content type, params
  *   read the body within its limits    -> --max-body on the wire, --max-decoded-body after
  *                                         Content-Encoding (gzip, deflate, zstd, snappy),
  *                                         --max-inflight-bytes per worker, --body-timeout
@@ -47,12 +46,7 @@ export interface DecodedRequest {
 
 /** What begin() returns and later calls receive: at least the record key. */
 export interface RequestContext {
-  /**
-   * The record key (tenant id, or client id in client-id mode) as UTF-8 bytes; it picks
-   * the partition. The worker sets it from authentication (src/auth/), which runs before
-   * begin() for every endpoint: begin() returns UNAUTHENTICATED_KEY and never reads
-   * `Authorization` itself, so a credential can never become a key.
-   */
+  /** The record key (client or tenant id) as UTF-8 bytes; it picks the partition. */
   key: Uint8Array;
   /**
    * true: do not decode Content-Encoding, decode() gets the body as received (the
@@ -60,9 +54,6 @@ export interface RequestContext {
    */
   rawBody?: boolean;
 }
-
-/** What begin() puts in `key`; the worker replaces it with the authenticated identity's key. */
-export const UNAUTHENTICATED_KEY: Uint8Array = new Uint8Array(0);
 
 /** The owner's outcome for an accepted record, as the protocol answers it. */
 export type Outcome =

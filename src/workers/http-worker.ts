@@ -177,12 +177,10 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, expec
   }
 
   // Who writes, before any protocol looks at the request: one place for every endpoint.
-  // The identity's key (the tenant id, or the client id in client-id mode) is the record
-  // key whatever the protocol's begin() made of the header.
-  const who = auth.identify(req);
+  // In tokens mode the tenant id is the record key, whatever begin() makes of the request.
+  const who = auth.identify(req, rawUrl);
   if (isRefusal(who)) {
-    const reason = who.challenge ? 'unauthorized' : who.status === 401 ? 'no_client_id' : 'bad_body';
-    return refuse(req, res, reason, protocol.fail(undefined, who.status, who.message, who.challenge ? { 'www-authenticate': WWW_AUTHENTICATE } : undefined));
+    return refuse(req, res, 'unauthorized', protocol.fail(undefined, who.status, who.message, { 'www-authenticate': WWW_AUTHENTICATE }));
   }
   const writer = { who, samples: 0, bytes: 0 };
   writers.set(res, writer);
@@ -197,7 +195,7 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, expec
     if (!(e instanceof ProtocolError)) throw e;
     return refuse(req, res, e.reason, protocol.fail(undefined, e.status, e.message, e.headers));
   }
-  ctx.key = who.key;
+  if (who.key !== undefined) ctx.key = who.key;
   const declaredHeader = req.headers['content-length'];
   const declared = declaredHeader === undefined ? 0 : Number(declaredHeader);
   if (declared > config.maxBody) {

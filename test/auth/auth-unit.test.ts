@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { AuthFileError, parseAuthFile } from '../../src/auth/auth-file.ts';
 import { TenantSlots } from '../../src/auth/auth-table.ts';
 import { parseAuthorization } from '../../src/auth/authorization-header.ts';
-import { clientIdAuthenticator, isRefusal, tokenAuthenticator, UNAUTHORIZED_MESSAGE } from '../../src/auth/authenticator.ts';
+import { ANYONE, clientIdAuthenticator, isRefusal, tokenAuthenticator, UNAUTHORIZED_MESSAGE } from '../../src/auth/authenticator.ts';
 import { createRateLimitStorage, RateLimiter } from '../../src/auth/rate-limiter.ts';
 import { createTenantMetricsStorage, readTenantMetrics, TenantMetrics } from '../../src/auth/tenant-metrics.ts';
 import { hashToken, isTokenHash } from '../../src/auth/token-hash.ts';
@@ -32,12 +32,13 @@ describe('Authorization header', () => {
     expect(parseAuthorization('Bearer ')).toBeUndefined();
   });
 
-  it('client-id mode names the client by the bearer id or the Basic user, never a password', () => {
-    const a = clientIdAuthenticator();
-    expect(a.authenticate('Bearer host-7')).toEqual({ tenant: 'host-7', key: Buffer.from('host-7'), slot: -1 });
-    expect(a.authenticate(basic('host-8', 'secret'))).toMatchObject({ tenant: 'host-8', slot: -1 });
-    expect(a.authenticate('test_client')).toMatchObject({ tenant: 'test_client' });
-    expect(a.authenticate(undefined)).toMatchObject({ status: 401, challenge: false });
+  it('reads Token (InfluxDB 2) as bearer', () => {
+    expect(parseAuthorization('Token abc')).toEqual({ scheme: 'bearer', secret: 'abc' });
+  });
+
+  it('client-id mode checks nothing and leaves the key to the protocol', () => {
+    expect(clientIdAuthenticator().authenticate('Bearer host-7')).toBe(ANYONE);
+    expect(clientIdAuthenticator().authenticate(undefined)).toBe(ANYONE);
   });
 });
 
@@ -81,8 +82,12 @@ describe('tenant slots and the token authenticator', () => {
     expect(auth.authenticate('Bearer nope')).toEqual(unauthorized);
     expect(auth.authenticate(undefined)).toEqual(unauthorized);
     expect(auth.authenticate('acme-token')).toEqual(unauthorized); // a raw value is not a credential
-    expect(auth.authenticate(undefined, 'CN=acme-agent')).toMatchObject({ tenant: 'acme', slot: 0 });
-    expect(auth.authenticate(undefined, 'CN=stranger')).toEqual(unauthorized);
+    expect(auth.authenticate('Token globex-token-1')).toMatchObject({ tenant: 'globex', slot: 1 });
+    expect(auth.authenticate(undefined, 'acme-token')).toMatchObject({ tenant: 'acme', slot: 0 }); // Influx 1.x ?p=
+    expect(auth.authenticate(undefined, 'wrong')).toEqual(unauthorized);
+    expect(auth.authenticate(undefined, undefined, 'CN=acme-agent')).toMatchObject({ tenant: 'acme', slot: 0 });
+    expect(auth.authenticate(undefined, undefined, 'CN=stranger')).toEqual(unauthorized);
+    expect(auth.authenticate('Bearer globex-token-1', undefined, 'CN=acme-agent')).toMatchObject({ tenant: 'globex' }); // the header decides
   });
 
   it('keeps slots across reloads, never reuses a removed tenant slot, refuses past capacity', () => {
