@@ -2,6 +2,7 @@
  * Tokens mode end to end (the gateway as a child process, real HTTP, the real log):
  * who may write, under which key, how fast, and a SIGHUP reload under load.
  */
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -125,6 +126,9 @@ describe('--auth tokens', () => {
     expect(sample(text, 'metricstream_requests_rejected_total{reason="throttled"}')).toBe(2);
     expect(sample(text, 'metricstream_http_requests_total{status="429"}')).toBe(2);
     expect(text).not.toMatch(/tenant="(?!acme|globex|initech)/);
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    if (check.error) throw new Error(`promtool missing (.ci/install-debian-packages): ${check.error.message}`);
+    expect(check.stdout + check.stderr).toBe('');
   });
 
   it('SIGHUP reloads the auth file under load: no request fails, a removed token stops working, a new one works, an invalid file is refused', async () => {
