@@ -62,13 +62,16 @@ export class AuthSupervisor {
     return this.#tls !== undefined;
   }
 
-  /** A new worker's auth data, with its own fresh per-tenant counters. */
-  workerData(): WorkerAuthData {
+  /**
+   * A new worker's auth data: the current table and certificate, and its per-tenant
+   * counters: `counters` of the worker it replaces (so sums never go backwards), or fresh.
+   */
+  workerData(counters?: SharedArrayBuffer): WorkerAuthData {
     return {
       mode: this.#settings.auth,
       table: this.#table,
       limits: this.limits,
-      tenantMetrics: createTenantMetricsStorage(this.slots.capacity),
+      tenantMetrics: counters ?? createTenantMetricsStorage(this.slots.capacity),
       tls: this.#tls,
     };
   }

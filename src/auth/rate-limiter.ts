@@ -50,6 +50,7 @@ export class RateLimiter {
    * the milliseconds after which a retry can pass (nothing is taken then).
    */
   take(slot: number, limits: TenantLimits, samples: number, bytes: number): number {
+    if (limits.samplesPerSecond <= 0 && limits.bytesPerSecond <= 0) return 0;
     const now = this.#clock();
     const base = slot * WORDS_PER_SLOT;
     const waitSamples = this.#take(base + SAMPLES, now, limits.samplesPerSecond, limits.burstSeconds, samples);
@@ -69,12 +70,17 @@ export class RateLimiter {
    * the ms to wait, or 0.
    */
   blocked(slot: number, limits: TenantLimits): number {
+    if (limits.samplesPerSecond <= 0 && limits.bytesPerSecond <= 0) return 0;
     const now = this.#clock();
     const base = slot * WORDS_PER_SLOT;
+    const tau = burstNs(limits.burstSeconds);
     let wait = 0n;
-    for (const [index, rate] of [[base + SAMPLES, limits.samplesPerSecond], [base + BYTES, limits.bytesPerSecond]] as const) {
-      if (rate <= 0) continue;
-      const ahead = Atomics.load(this.#words, index) - now - burstNs(limits.burstSeconds);
+    if (limits.samplesPerSecond > 0) {
+      const ahead = Atomics.load(this.#words, base + SAMPLES) - now - tau;
+      if (ahead > wait) wait = ahead;
+    }
+    if (limits.bytesPerSecond > 0) {
+      const ahead = Atomics.load(this.#words, base + BYTES) - now - tau;
       if (ahead > wait) wait = ahead;
     }
     return wait > 0n ? toMs(wait) : 0;

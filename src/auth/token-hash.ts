@@ -4,14 +4,17 @@
  * plain fast hash is enough: there is no dictionary to brute-force, and a slow KDF would
  * put milliseconds on every request instead of a microsecond.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 
 export const HASH_PREFIX = 'sha256:';
 const HASH_PATTERN = /^sha256:[0-9a-f]{64}$/;
 
-/** The auth file entry for `token`. */
+/**
+ * The auth file entry for `token`. `crypto.hash` (one shot) rather than createHash():
+ * no Hash object per call, 0.6 against 2-3.5 µs per token here, on every request.
+ */
 export function hashToken(token: string): string {
-  return HASH_PREFIX + createHash('sha256').update(token, 'utf8').digest('hex');
+  return HASH_PREFIX + hash('sha256', token, 'hex');
 }
 
 /** Whether `entry` is a well-formed stored hash (lower-case hex). */

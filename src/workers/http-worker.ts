@@ -183,7 +183,7 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, expec
     return refuse(req, res, 'unauthorized', protocol.fail(undefined, who.status, who.message, { 'www-authenticate': WWW_AUTHENTICATE }));
   }
   const writer = { who, samples: 0, bytes: 0 };
-  writers.set(res, writer);
+  if (who.slot >= 0) writers.set(res, writer);
   // A tenant already past its limit is refused before its body is read or decoded.
   const wait = auth.blocked(who);
   if (wait > 0) return refuse(req, res, 'throttled', protocol.fail(undefined, 429, 'tenant over its rate limit, retry later', { 'retry-after': retryAfterSeconds(wait) }));
