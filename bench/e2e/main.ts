@@ -105,7 +105,7 @@ function median(xs: number[]): number {
 async function measure(row: Row, ctx: RowContext, k: number): Promise<RowResult> {
   const server = await startServer(row, ctx);
   try {
-    const extra = row.load?.() ?? {};
+    const extra = row.loadOptions?.() ?? {};
     await runLoad({ port: server.port, clients: connections, durationSeconds: Math.min(1, duration), metricsPerRequest: k, ...extra });
     const results: LoadSummary[] = [];
     const cpuBefore = server.cpuSeconds();
@@ -124,7 +124,7 @@ async function measureInterleaved(rows: Row[], ctx: RowContext, k: number): Prom
   try {
     for (const row of rows) servers.push(await startServer(row, ctx));
     const load = (i: number, seconds: number) =>
-      runLoad({ port: servers[i].port, clients: connections, durationSeconds: seconds, metricsPerRequest: k, ...(rows[i].load?.() ?? {}) });
+      runLoad({ port: servers[i].port, clients: connections, durationSeconds: seconds, metricsPerRequest: k, ...(rows[i].loadOptions?.() ?? {}) });
     for (let i = 0; i < rows.length; i++) await load(i, Math.min(1, duration));
     const results: LoadSummary[][] = rows.map(() => []);
     const cpu = rows.map(() => 0);

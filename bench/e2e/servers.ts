@@ -27,7 +27,7 @@ export interface Row {
   command(ctx: RowContext, dataDir: string): string[];
   needsBroker?: boolean;
   /** Load options this row needs (https, per-connection credentials). */
-  load?(): Partial<LoadOptions>;
+  loadOptions?(): Partial<LoadOptions>;
 }
 
 export interface RunningServer {
@@ -128,13 +128,13 @@ export const ROWS: Row[] = [
   { name: 'file-acks0', command: gateway(() => ['--acks', '0']) },
   { name: 'file-acks1', command: gateway(() => ['--acks', '1']) },
   // The cost of tenants-and-security, each against file-acks1 of the same run.
-  { name: 'file-acks1-auth', command: gateway(() => ['--acks', '1', '--auth', 'tokens', '--auth-file', securityFixture().authFile]), load: () => ({ authorization: benchAuthorization }) },
-  { name: 'file-acks1-limits', command: gateway(() => ['--acks', '1', '--auth', 'tokens', '--auth-file', securityFixture().limitsFile]), load: () => ({ authorization: benchAuthorization }) },
-  { name: 'file-acks1-tls', command: gateway(() => ['--acks', '1', '--tls-cert', securityFixture().cert, '--tls-key', securityFixture().key]), load: () => ({ https: true }) },
+  { name: 'file-acks1-auth', command: gateway(() => ['--acks', '1', '--auth', 'tokens', '--auth-file', securityFixture().authFile]), loadOptions: () => ({ authorization: benchAuthorization }) },
+  { name: 'file-acks1-limits', command: gateway(() => ['--acks', '1', '--auth', 'tokens', '--auth-file', securityFixture().limitsFile]), loadOptions: () => ({ authorization: benchAuthorization }) },
+  { name: 'file-acks1-tls', command: gateway(() => ['--acks', '1', '--tls-cert', securityFixture().cert, '--tls-key', securityFixture().key]), loadOptions: () => ({ https: true }) },
   {
     name: 'file-acks1-tls-limits',
     command: gateway(() => ['--acks', '1', '--auth', 'tokens', '--auth-file', securityFixture().limitsFile, '--tls-cert', securityFixture().cert, '--tls-key', securityFixture().key]),
-    load: () => ({ https: true, authorization: benchAuthorization }),
+    loadOptions: () => ({ https: true, authorization: benchAuthorization }),
   },
   { name: 'kafka-acks1', command: gateway(kafka('1')), needsBroker: true },
   { name: 'kafka-acksall', command: gateway(kafka('all')), needsBroker: true },
