@@ -184,9 +184,6 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, expec
   }
   const writer = { who, samples: 0, bytes: 0 };
   if (who.slot >= 0) writers.set(res, writer);
-  // A tenant already past its limit is refused before its body is read or decoded.
-  const wait = auth.blocked(who);
-  if (wait > 0) return refuse(req, res, 'throttled', protocol.fail(undefined, 429, 'tenant over its rate limit, retry later', { 'retry-after': retryAfterSeconds(wait) }));
 
   let ctx: RequestContext;
   try {
@@ -196,6 +193,10 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, expec
     return refuse(req, res, e.reason, protocol.fail(undefined, e.status, e.message, e.headers));
   }
   if (who.key !== undefined) ctx.key = who.key;
+  // A tenant already past its limit is refused before its body is read or decoded (after
+  // begin(), so the answer comes in the request's encoding, e.g. OTLP protobuf).
+  const wait = auth.blocked(who);
+  if (wait > 0) return refuse(req, res, 'throttled', protocol.fail(ctx, 429, 'tenant over its rate limit, retry later', { 'retry-after': retryAfterSeconds(wait) }));
   const declaredHeader = req.headers['content-length'];
   const declared = declaredHeader === undefined ? 0 : Number(declaredHeader);
   if (declared > config.maxBody) {
