@@ -111,6 +111,21 @@ export function createGatewayMetrics(workers: () => WorkerView[], sink: Sink): G
       this.set(sinkLabel, sink.isReady() ? 1 : 0);
     },
   });
+  // The local log's own reports (LogSink): problems off the acknowledgement path and
+  // acknowledged records recovery found lost; read by duck typing, absent in Kafka mode.
+  const logSink = sink as { problems?: Map<string, number>; lostRecords?: number[] };
+  if (logSink.problems !== undefined) {
+    registry.registerMetric(
+      sampled('metricstream_log_errors_total', 'Local log failures, by kind: write (segment write/fdatasync, answered 503), commit-marks, index, retention.', 'counter', () =>
+        ['write', 'commit-marks', 'index', 'retention'].map((kind) => ({ labels: { kind }, value: logSink.problems!.get(kind) ?? 0 })),
+      ),
+    );
+    registry.registerMetric(
+      sampled('metricstream_log_records_lost_total', 'Acknowledged records recovery found missing or damaged and the operator accepted (lost-offsets.json), by partition.', 'counter', () =>
+        (logSink.lostRecords ?? []).map((value, partition) => ({ labels: { partition }, value })),
+      ),
+    );
+  }
   const drainBatch = new Histogram({
     name: 'metricstream_owner_drain_batch_records',
     help: 'Records the owner read in one drain pass over all rings (passes that found any).',

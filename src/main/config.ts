@@ -33,6 +33,8 @@ export interface GatewayConfig {
   bodyTimeoutMs: number;
   segmentBytes: number | undefined;
   retentionBytes: number | undefined;
+  /** File mode: start even if recovery finds acknowledged records lost (recorded, reported). */
+  acceptDataLoss: boolean;
   ringBytes: number;
   valueFormat: 'msgpack' | 'json';
   adminPort: number;
@@ -77,6 +79,7 @@ const OPTIONS = {
   'body-timeout': { type: 'string' },
   'segment-bytes': { type: 'string' },
   'retention-bytes': { type: 'string' },
+  'accept-data-loss': { type: 'boolean' },
   'ring-bytes': { type: 'string' },
   'value-format': { type: 'string' },
   'admin-port': { type: 'string' },
@@ -123,6 +126,9 @@ Options:
       --body-timeout DUR   a body not received within this gets 408 (default 10s)
       --segment-bytes SIZE roll log segments at this size (default 64mb)
       --retention-bytes SIZE  keep at most this much log per partition (default: unlimited)
+      --accept-data-loss   start even if recovery finds acknowledged records missing or
+                           damaged (default: refuse to start); the loss is logged, recorded
+                           in <data-dir>/lost-offsets.json and counted on /metrics
       --ring-bytes SIZE    ring size per worker, power of two (default: 8 x max-body, at least 4mb)
       --value-format F     stored value: msgpack (default) or json (JSON bodies stored as sent)
       --max-batch-bytes SIZE  most bytes the owner holds for the next commit while one is in
@@ -219,6 +225,7 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
     bodyTimeoutMs: parseDuration('body-timeout', values['body-timeout'] ?? '10s'),
     segmentBytes: values['segment-bytes'] !== undefined ? parseSize('segment-bytes', values['segment-bytes']) : undefined,
     retentionBytes: values['retention-bytes'] !== undefined ? parseSize('retention-bytes', values['retention-bytes']) : undefined,
+    acceptDataLoss: values['accept-data-loss'] ?? false,
     ringBytes,
     valueFormat: oneOf('value-format', values['value-format'] ?? 'msgpack', ['msgpack', 'json'] as const),
     adminPort: values['admin-port'] === 'off' ? -1 : parseInteger('admin-port', values['admin-port'] ?? '9464', 0, 65535),

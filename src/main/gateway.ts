@@ -42,7 +42,7 @@ export interface RunningGateway {
 
 export async function createSink(config: GatewayConfig, logger: Logger): Promise<Sink> {
   if (config.mode === 'file') {
-    return new LogSink({ dataDir: config.dataDir, partitions: config.partitions, segmentBytes: config.segmentBytes, retentionBytes: config.retentionBytes });
+    return new LogSink({ dataDir: config.dataDir, partitions: config.partitions, segmentBytes: config.segmentBytes, retentionBytes: config.retentionBytes, acceptDataLoss: config.acceptDataLoss, logger });
   }
   const { createKafkaSink } = await import('../kafka/create-kafka-sink.ts');
   return createKafkaSink(config, logger);
