@@ -11,9 +11,13 @@
  * committed after each batch is printed).
  * Exit: 0 done (or interrupted), 1 the log or topic could not be read, 2 bad arguments.
  */
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../cli/args.ts';
 import { KAFKA_SECURITY_OPTIONS, KAFKA_SECURITY_USAGE, kafkaSecurityOptions, parseKafkaSecurity } from '../kafka/kafka-security.ts';
+import { onStopSignals } from '../cli/signals.ts';
+import { explainOrigin, layerArgv, layersHelp } from '../cli/config-layers.ts';
 import { createConsumer, groupLag } from './create-consumer.ts';
 import { lagText, recordLine } from './output.ts';
 import type { OutputFormat } from './output.ts';
@@ -21,7 +25,10 @@ import { readPlain } from './plain-reader.ts';
 import type { ConsumedRecord } from './plain-reader.ts';
 import type { ConsumerEvent, ConsumerOptions } from './types.ts';
 
-const USAGE = `Usage: npm run consume -- [options]
+/** The consumer's environment variables: METRICSTREAM_CONSUME_DATA_DIR is --data-dir. */
+const ENV_PREFIX = 'METRICSTREAM_CONSUME_';
+
+const USAGE = `Usage: npm run consume -- [options]      (installed: metricstream-consume [options])
 
 Prints the records of a metricstream partition log (or Kafka topic) as JSON lines
 {"partition","offset","key","timestamp","value"}. Per-partition order holds.
@@ -47,39 +54,50 @@ Consumer groups:
   --member-id <id>          this member's id (default host-pid-random)
 
 Kafka:
-  --mode log|kafka          read the local log (default) or a Kafka topic (needs --group)
+  --mode log|kafka          read the local log (default) or a Kafka topic
   --brokers <host:port,..>  Kafka bootstrap servers
   --topic <name>            Kafka topic (default metrics)
 ${KAFKA_SECURITY_USAGE}
+                            Without --group, a Kafka topic is read plainly: through a
+                            one-off group of this process alone (metricstream-consume-<id>),
+                            whose offsets nobody resumes.
+
+  --config <file>           read flags from a JSON file ({"data-dir": "/var/lib/metricstream"})
+
+${layersHelp(ENV_PREFIX, 'data-dir')}
 `;
 
 function usageError(message: string): never {
-  process.stderr.write(`consume: ${message}\nTry --help.\n`);
+  process.stderr.write(`consume: ${explainOrigin(message, origin)}\nTry --help.\n`);
   process.exit(2);
 }
 
+const OPTIONS = {
+  'data-dir': { type: 'string', default: './data' },
+  'from-beginning': { type: 'boolean', default: false },
+  'exit-at-end': { type: 'boolean', default: false },
+  'max-records': { type: 'string' },
+  format: { type: 'string', default: 'ndjson' },
+  group: { type: 'string' },
+  'session-timeout': { type: 'string' },
+  'show-lag': { type: 'boolean', default: false },
+  'member-id': { type: 'string' },
+  mode: { type: 'string', default: 'log' },
+  brokers: { type: 'string' },
+  topic: { type: 'string', default: 'metrics' },
+  ...KAFKA_SECURITY_OPTIONS,
+  config: { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+/** Where each flag not on the command line came from (environment or config file), for messages. */
+let origin = new Map<string, string>();
+
 function parse() {
   try {
-    return parseArgs({
-      options: {
-        'data-dir': { type: 'string', default: './data' },
-        'from-beginning': { type: 'boolean', default: false },
-        'exit-at-end': { type: 'boolean', default: false },
-        'max-records': { type: 'string' },
-        format: { type: 'string', default: 'ndjson' },
-        group: { type: 'string' },
-        'session-timeout': { type: 'string' },
-        'show-lag': { type: 'boolean', default: false },
-        'member-id': { type: 'string' },
-        mode: { type: 'string', default: 'log' },
-        brokers: { type: 'string' },
-        topic: { type: 'string', default: 'metrics' },
-        ...KAFKA_SECURITY_OPTIONS,
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
+    const layered = layerArgv(process.argv.slice(2), OPTIONS, { envPrefix: ENV_PREFIX, env: process.env });
+    origin = layered.origin;
+    return parseArgs({ args: layered.argv, options: OPTIONS, strict: true, allowPositionals: false }).values;
   } catch (err) {
     return usageError((err as Error).message);
   }
@@ -187,20 +205,9 @@ function consumerOptions(args: Args, group: string): ConsumerOptions {
   return { mode: 'log', dataDir: args['data-dir'], memberId: args['member-id'], ...common };
 }
 
-/**
- * kafkajs arms timers with negative delays (Node clamps them to 1 ms, which is what
- * kafkajs means) and Node prints a TimeoutNegativeWarning for each on stderr. The npm
- * scripts that start kafkajs pass --disable-warning=TimeoutNegativeWarning; `npm run
- * consume` cannot (the log mode needs no flag), so this process drops that one warning.
- */
-function quietNegativeTimeoutWarnings(): void {
-  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
-  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
-    const opt = rest[0];
-    const type = typeof opt === 'string' ? opt : (opt as { type?: string } | undefined)?.type;
-    if (type === 'TimeoutNegativeWarning' || (warning instanceof Error && warning.name === 'TimeoutNegativeWarning')) return;
-    emit(warning, ...rest);
-  }) as typeof process.emitWarning;
+/** The group of a plain Kafka read: unique to this process, never joined again. */
+function oneOffGroup(): string {
+  return `metricstream-consume-${os.hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
 }
 
 async function main(): Promise<void> {
@@ -219,9 +226,9 @@ async function main(): Promise<void> {
   if (args.format !== 'ndjson' && args.format !== 'pretty') usageError(`--format must be ndjson or pretty, got "${args.format}"`);
   const format: OutputFormat = args.format;
   if (args.mode !== 'log' && args.mode !== 'kafka') usageError(`--mode must be log or kafka, got "${args.mode}"`);
-  const group = args.group;
-  if (group === undefined) {
-    if (args.mode === 'kafka') usageError('--mode kafka needs --group');
+  // Kafka has no reader outside a group: without --group, a one-off group of this process.
+  const group = args.group ?? (args.mode === 'kafka' ? oneOffGroup() : undefined);
+  if (args.group === undefined) {
     if (args['show-lag']) usageError('--show-lag needs --group');
     for (const f of ['session-timeout', 'member-id'] as const) {
       if (args[f] !== undefined) usageError(`--${f} needs --group`);
@@ -242,7 +249,6 @@ async function main(): Promise<void> {
   }
 
   const opts = consumerOptions(args, group);
-  if (opts.mode === 'kafka') quietNegativeTimeoutWarnings();
   if (args['show-lag']) {
     const lag = await groupLag(
       opts.mode === 'log'
@@ -261,13 +267,10 @@ async function main(): Promise<void> {
     stdoutGone = true;
   });
   // First signal: finish the batch in flight, commit it, leave the group. Second: exit now.
-  const onSignal = (): void => {
-    process.once('SIGINT', () => process.exit(130));
-    process.once('SIGTERM', () => process.exit(143));
-    void consumer.stop();
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  onStopSignals(
+    () => void consumer.stop(),
+    (signal) => process.exit(signal === 'SIGINT' ? 130 : 143),
+  );
   try {
     await consumer.run(async ({ records }) => writeOut(batchText(records, format)), {
       exitAtEnd: args['exit-at-end'],

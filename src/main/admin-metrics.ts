@@ -36,11 +36,13 @@ function sampled(name: string, help: string, type: 'counter' | 'gauge' | 'histog
 
 export function createGatewayMetrics(workers: () => WorkerView[], sink: Sink): GatewayMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'metricstream_process_' });
+  // prom-client's own names already start with process_ / nodejs_: the prefix is the
+  // project's name only (metricstream_process_cpu_seconds_total, not _process_process_).
+  collectDefaultMetrics({ register: registry, prefix: 'metricstream_' });
   // prom-client names these gauges *_total, which promtool rightly rejects; the
   // nodejs_active_* gauges without the suffix carry the same numbers.
   for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) {
-    registry.removeSingleMetric(`metricstream_process_nodejs_${name}`);
+    registry.removeSingleMetric(`metricstream_nodejs_${name}`);
   }
   const snapshots = () => workers().map((w) => ({ id: w.id, ring: w.ring, counters: readRingCounters(w.ring), metrics: readWorkerMetrics(w.metrics) }));
   /** One sample per label value, summed over every worker's counters. */

@@ -5,6 +5,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { explainOrigin, layerArgv, layersHelp } from '../cli/config-layers.ts';
 import { oneOf, parseDuration, parseInteger, parseSize, UsageError } from '../cli/args.ts';
 import { KAFKA_SECURITY_OPTIONS, KAFKA_SECURITY_USAGE, parseKafkaSecurity, type KafkaSecurityConfig } from '../kafka/kafka-security.ts';
 import { FRAME_OVERHEAD, MAX_FRAME_BYTES } from '../log/record-frame.ts';
@@ -61,9 +62,12 @@ export interface GatewayConfig {
   kafkaSecurity: KafkaSecurityConfig;
 }
 
+/** The environment variables' prefix: METRICSTREAM_WORKERS is --workers. */
+export const ENV_PREFIX = 'METRICSTREAM_';
 
-const OPTIONS = {
+export const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
+  config: { type: 'string' },
   workers: { type: 'string', short: 'w' },
   port: { type: 'string', short: 'p' },
   host: { type: 'string' },
@@ -102,7 +106,7 @@ const OPTIONS = {
   ...KAFKA_SECURITY_OPTIONS,
 } as const;
 
-export const USAGE = `Usage: npm start -- [options]
+export const USAGE = `Usage: npm start -- [options]      (installed: metricstream [options])
 
 metricstream gateway: HTTP workers -> lock-free rings -> one owner thread -> durable sink.
 
@@ -158,12 +162,30 @@ Options:
                            bigger commit is sent as several requests, in order (default 900kb,
                            under the broker's 1 MB message.max.bytes)
 ${KAFKA_SECURITY_USAGE}
+      --config FILE        read flags from a JSON file ({"workers": 4, "data-dir": "/var/lib/metricstream"})
   -h, --help               this text
 
-Sizes take b, kb, mb, gb (powers of 1024); durations take ms, s, m.`;
+Sizes take b, kb, mb, gb (powers of 1024); durations take ms, s, m.
+
+${layersHelp(ENV_PREFIX, 'data-dir')}`;
 
 function nextPowerOfTwo(n: number): number {
   return 2 ** Math.ceil(Math.log2(n));
+}
+
+/**
+ * parseConfig over the command line completed from METRICSTREAM_* variables and the
+ * --config file (flag > environment > file > default); a bad value's message names the
+ * variable or file it came from. Returns undefined for --help. Throws UsageError.
+ */
+export function parseConfigLayers(argv: string[], env: NodeJS.ProcessEnv): GatewayConfig | undefined {
+  const layered = layerArgv(argv, OPTIONS, { envPrefix: ENV_PREFIX, env });
+  try {
+    return parseConfig(layered.argv);
+  } catch (e) {
+    if (e instanceof UsageError) throw new UsageError(explainOrigin(e.message, layered.origin));
+    throw e;
+  }
 }
 
 /** Parses argv (without node and script); returns undefined for --help. Throws UsageError. */

@@ -20,8 +20,10 @@ import { createGatewayMetrics, startAdminServer, type WorkerView } from './admin
 import { createWorkerMetricsStorage } from '../workers/worker-metrics.ts';
 import { AuthSupervisor, type ReloadResult } from '../auth/auth-supervisor.ts';
 import { registerTenantMetrics } from '../auth/tenant-admin-metrics.ts';
+import { siblingModuleUrl } from './module-url.ts';
+import { claimPort } from './port-guard.ts';
 
-const WORKER_URL = new URL('../workers/http-worker.ts', import.meta.url);
+const WORKER_URL = siblingModuleUrl('../workers/http-worker', import.meta.url);
 
 export interface RunningGateway {
   port: number;
@@ -65,8 +67,16 @@ interface WorkerSlot {
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
   // First: a missing or invalid auth file or certificate stops the start before anything opens.
   const auth = new AuthSupervisor(config, logger);
-  const sink = await createSink(config, logger);
-  await sink.open();
+  // Before anything else: a second gateway on a served port must not start (see port-guard.ts).
+  const portLock = await claimPort(config.host, config.port);
+  let sink: Sink;
+  try {
+    sink = await createSink(config, logger);
+    await sink.open();
+  } catch (e) {
+    portLock?.release();
+    throw e;
+  }
   const stateStorage = createGatewayStateStorage();
   const state = new GatewayState(stateStorage);
   state.ready = sink.isReady();
@@ -87,6 +97,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     owner.stop();
     await ownerDone;
     await sink.close();
+    portLock?.release();
     throw new Error(`admin port ${config.adminPort}: ${(e as Error).message} (use --admin-port N or off)`);
   }
   let shuttingDown = false;
@@ -176,6 +187,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     await ownerDone;
     await admin?.close();
     await sink.close();
+    portLock?.release();
     throw e;
   }
 
@@ -209,6 +221,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       clearInterval(readiness);
       await admin?.close();
       const undelivered = await sink.close();
+      portLock?.release();
       // Kafka mode always says it (the predecessor's shutdown warned only by chance);
       // the local log has nothing to report unless something went wrong.
       if (undelivered > 0 || sink.name !== 'log') {
