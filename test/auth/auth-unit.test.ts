@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AuthFileError, parseAuthFile } from '../../src/auth/auth-file.ts';
 import { TenantSlots } from '../../src/auth/auth-table.ts';
+import { isLoopback } from '../../src/auth/auth-supervisor.ts';
 import { parseAuthorization } from '../../src/auth/authorization-header.ts';
 import { ANYONE, clientIdAuthenticator, isRefusal, tokenAuthenticator, UNAUTHORIZED_MESSAGE } from '../../src/auth/authenticator.ts';
 import { createRateLimitStorage, RateLimiter } from '../../src/auth/rate-limiter.ts';
@@ -155,5 +156,12 @@ describe('tenant metrics', () => {
     const s = readTenantMetrics([a, b], 1);
     expect(Object.fromEntries(s.requests)).toMatchObject({ accepted: 1, throttled: 1, bad_request: 1 });
     expect(s).toMatchObject({ samplesAccepted: 5, samplesThrottled: 7, bytesAccepted: 100 });
+  });
+});
+
+describe('the client-id warning', () => {
+  it('counts only loopback addresses as private', () => {
+    for (const h of ['127.0.0.1', '127.1.2.3', '::1', 'localhost']) expect(isLoopback(h), h).toBe(true);
+    for (const h of ['0.0.0.0', '::', '10.0.0.1', '192.168.1.2', 'example.com']) expect(isLoopback(h), h).toBe(false);
   });
 });
