@@ -4,6 +4,7 @@
  */
 import { Unpackr } from 'msgpackr';
 import type { Options } from 'msgpackr';
+import { checkPlainMsgpack } from '../records/plain-msgpack.ts';
 import { ContentType } from '../sink/sink.ts';
 import type { ConsumedRecord } from './plain-reader.ts';
 
@@ -13,9 +14,21 @@ import type { ConsumedRecord } from './plain-reader.ts';
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'auto' } as unknown as Options);
 const utf8 = new TextDecoder();
 
-/** Decodes a value by its content type; throws on bytes that do not decode. */
+/** Deepest nesting a stored msgpack value may have (the gateway stores 4 levels). */
+const MAX_DEPTH = 64;
+
+/**
+ * Decodes a value by its content type; throws on bytes that do not decode. msgpack must
+ * be plain MessagePack (src/records/plain-msgpack.ts): an older gateway stored msgpackr's
+ * pointer extensions as sent, and decoding one such record could expand a 150 KB value
+ * into millions of objects and crash every consumer that reached it. Refused here, it
+ * becomes a record with a valueError, reported and skipped.
+ */
 export function decodeValue(contentType: number, value: Uint8Array): unknown {
-  if (contentType === ContentType.msgpack) return unpackr.unpack(value);
+  if (contentType === ContentType.msgpack) {
+    checkPlainMsgpack(value, MAX_DEPTH);
+    return unpackr.unpack(value);
+  }
   if (contentType === ContentType.json) return JSON.parse(utf8.decode(value));
   throw new Error(`unknown content type ${contentType}`);
 }

@@ -123,11 +123,13 @@ Options:
                            largest record the log frames); larger gets 413
       --max-decoded-body SIZE  largest body after Content-Encoding (gzip, deflate, zstd,
                            snappy) is decoded (default: --max-body); larger gets 413 at once
-      --max-inflight-bytes SIZE  per worker: bytes held for bodies being received and records
-                           awaiting the owner (default 64mb); past it 503 + Retry-After at once
-      --max-connections N  per worker: open connections (default 1024); a new one over it is
-                           answered 503 and closed
-      --body-timeout DUR   a body not received within this gets 408 (default 10s)
+      --max-inflight-bytes SIZE  per worker: bytes held for bodies being received (wire and
+                           decoded) and records awaiting the owner (default 16mb, or 4 x
+                           (max-body + max-decoded-body) if larger); past it 503 + Retry-After
+      --max-connections N  per worker: open connections (default 1024); one more replaces the
+                           oldest that sent no request for 1 s, else it gets 503 and is closed
+      --body-timeout DUR   headers or body not received within this get 408 and the
+                           connection is closed (default 10s)
       --segment-bytes SIZE roll log segments at this size (default 64mb)
       --retention-bytes SIZE  keep at most this much log per partition (default: unlimited)
       --accept-data-loss   start even if recovery finds acknowledged records missing or
@@ -211,7 +213,8 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
   if (maxDecodedBody < maxBody || maxDecodedBody > MAX_RECORD_VALUE) {
     throw new UsageError(`--max-decoded-body must be from --max-body (${maxBody}) to ${MAX_RECORD_VALUE} bytes`);
   }
-  const maxInflightBytes = parseSize('max-inflight-bytes', values['max-inflight-bytes'] ?? '64mb');
+  const maxInflightBytes =
+    values['max-inflight-bytes'] !== undefined ? parseSize('max-inflight-bytes', values['max-inflight-bytes']) : Math.max(16 * 1024 ** 2, 4 * (maxBody + maxDecodedBody));
   if (maxInflightBytes < maxBody + maxDecodedBody) {
     throw new UsageError(`--max-inflight-bytes must hold at least one largest body, wire plus decoded (${maxBody + maxDecodedBody} bytes)`);
   }

@@ -62,7 +62,17 @@ interface WorkerSlot {
   requests: number;
   /** The last auth reload generation the worker applied. */
   authGeneration: number;
+  /** Ring counters of the rings of this slot's dead workers, so totals never go backwards. */
+  retired: { recordsWritten: number; refusedFull: number };
+  /** Crashes in a row (reset once a worker stayed up RESTART_RESET_MS): the backoff. */
+  crashes: number;
+  startedAt: number;
 }
+
+/** Restart backoff for a worker that died: 100 ms doubling to 5 s, reset after 30 s up. */
+const RESTART_MIN_MS = 100;
+const RESTART_MAX_MS = 5000;
+const RESTART_RESET_MS = 30_000;
 
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
   // First: a missing or invalid auth file or certificate stops the start before anything opens.
@@ -82,7 +92,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   state.ready = sink.isReady();
   const doorbellStorage = createDoorbellStorage();
   const slots: WorkerSlot[] = [];
-  const metrics = createGatewayMetrics(() => slots.map((s): WorkerView => ({ id: s.id, ring: s.ring, metrics: s.metrics })), sink);
+  const metrics = createGatewayMetrics(
+    () => slots.map((s): WorkerView => ({ id: s.id, ring: s.ring, metrics: s.metrics, retired: s.retired })),
+    sink,
+    () => owner.ringCount,
+  );
   const owner = new Owner(new Doorbell(doorbellStorage), sink, {
     maxPendingBytes: config.maxBatchBytes,
     onDrain: metrics.drained,
@@ -104,11 +118,14 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   let started = false;
   let port = config.port;
 
-  const spawn = (id: number): WorkerSlot => {
+  /** Starts worker `id`; `previous` is the dead worker it replaces (its counters go on). */
+  const spawn = (id: number, previous?: WorkerSlot): WorkerSlot => {
     const ring = createRingStorage(config.ringBytes);
-    const workerMetrics = createWorkerMetricsStorage();
-    const workerAuth = auth.workerData();
-    owner.addRing(new RingReader(ring));
+    // The request counters live on in the replacement: a worker's sums never go backwards.
+    const workerMetrics = previous?.metrics ?? createWorkerMetricsStorage();
+    const workerAuth = auth.workerData(previous?.tenantMetrics);
+    const reader = new RingReader(ring);
+    owner.addRing(reader);
     const workerData: HttpWorkerData = {
       workerId: id,
       ring,
@@ -128,7 +145,19 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       storeFormat: config.valueFormat,
       auth: workerAuth,
     };
-    const slot: WorkerSlot = { id, worker: new Worker(WORKER_URL, { workerData, name: `http-worker-${id}` }), ring, metrics: workerMetrics, tenantMetrics: workerAuth.tenantMetrics, drained: false, requests: 0, authGeneration: 0 };
+    const slot: WorkerSlot = {
+      id,
+      worker: new Worker(WORKER_URL, { workerData, name: `http-worker-${id}` }),
+      ring,
+      metrics: workerMetrics,
+      tenantMetrics: workerAuth.tenantMetrics,
+      drained: false,
+      requests: 0,
+      authGeneration: 0,
+      retired: previous?.retired ?? { recordsWritten: 0, refusedFull: 0 },
+      crashes: previous?.crashes ?? 0,
+      startedAt: performance.now(),
+    };
     slot.worker.on('message', (m: WorkerMessage) => {
       if (m.type === 'drained') {
         slot.drained = true;
@@ -143,12 +172,25 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     slot.worker.on('error', (err) => logger.error({ err, worker: id }, 'worker failed'));
     slot.worker.on('exit', (code) => {
       if (!started || (shuttingDown && slot.drained)) return;
-      logger.error({ worker: id, code }, 'worker exited unexpectedly; starting a new one on a fresh ring');
-      if (!shuttingDown) {
-        const replacement = spawn(id);
+      // The dead worker wrote its last record: its ring counters are final. Count them
+      // as retired, let the owner drain and commit what is left in the ring, then forget
+      // the ring (its memory goes with it).
+      const last = readRingCounters(ring);
+      slot.retired.recordsWritten += last.recordsWritten;
+      slot.retired.refusedFull += last.refusedFull;
+      const unread = last.recordsWritten - last.recordsRead;
+      void owner.retireRing(reader).then(() => logger.info({ worker: id, records: unread }, 'dead worker\'s ring drained and released'));
+      if (performance.now() - slot.startedAt > RESTART_RESET_MS) slot.crashes = 0;
+      const delay = Math.min(RESTART_MAX_MS, RESTART_MIN_MS * 2 ** slot.crashes);
+      slot.crashes++;
+      metrics.workerRestarted();
+      logger.error({ worker: id, code, restartInMs: delay, crashesInARow: slot.crashes, unreadRecords: unread }, 'worker exited unexpectedly; restarting it on a fresh ring');
+      setTimeout(() => {
+        if (shuttingDown) return;
+        const replacement = spawn(id, slot);
         slots[slots.indexOf(slot)] = replacement;
         listening(replacement).catch((err: Error) => logger.error({ worker: id, err: err.message }, 'replacement worker failed to listen'));
-      }
+      }, delay).unref();
     });
     return slot;
   };

@@ -29,7 +29,10 @@
  * - A protocol whose body encoding is part of the protocol itself (remote_write's snappy,
  *   sent with or without `Content-Encoding: snappy`) sets `ctx.rawBody = true` in begin():
  *   the worker then hands decode() the bytes exactly as received and the protocol
- *   decompresses them itself, within `limits.maxDecodedBody` (see ProtocolOptions).
+ *   decompresses them itself, within ProtocolOptions.maxDecodedBody
+ *   (`snappyBlockDecode` in src/workers/content-encoding.ts checks the stated size first
+ *   and throws DecodeError 413/400: map it to ProtocolError).
+ * - A new protocol is one module here plus one line in index.ts (createProtocols).
  */
 import type { IncomingMessage } from 'node:http';
 import type { ContentType } from '../sink/sink.ts';

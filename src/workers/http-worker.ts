@@ -48,7 +48,7 @@ export interface HttpWorkerData {
   maxBody: number;
   /** Largest body after Content-Encoding (and a protocol's own decompression). */
   maxDecodedBody: number;
-  /** Largest record value the sink can store (the log's frame limit minus overhead). */
+  /** Largest key + value the sink can store (the log's frame limit minus its overhead). */
   maxRecordValue: number;
   /** Bytes this worker may hold for bodies in flight and records awaiting the owner. */
   maxInflightBytes: number;
@@ -75,14 +75,14 @@ const metrics = new WorkerMetrics(config.metrics);
 const budget = new InflightBudget(config.maxInflightBytes);
 const protocols = createProtocols({ valueFormat: config.storeFormat, maxDecodedBody: config.maxDecodedBody });
 const routes = routeTable(protocols);
-const maxRecordValue = Math.min(config.maxRecordValue, ring.maxPayload);
 const RETRY_AFTER = { 'retry-after': '1' };
 const auth = new WorkerAuth(config.auth);
 
 /**
- * A test-only way to kill this thread (the restart path's test): with the environment
- * variable METRICSTREAM_TEST_HOOKS=1, `POST /__test/crash` throws outside any handler.
- * Without it the path is an ordinary 404.
+ * Test-only hooks, with the environment variable METRICSTREAM_TEST_HOOKS=1 (the tests of
+ * the restart path and of the 500 path): `POST /__test/crash` throws outside any handler
+ * and kills this thread; `POST /__test/throw` throws inside the request handler (a bug).
+ * Without the variable both paths are ordinary 404s.
  */
 const TEST_HOOKS = process.env.METRICSTREAM_TEST_HOOKS === '1';
 
@@ -94,6 +94,15 @@ let connections = 0;
 const receiving = new Map<BodyReader, number>();
 /** Sockets refused over --max-connections: a request parsed on them is ignored. */
 const refusedSockets = new WeakSet<Socket>();
+/**
+ * Connections that have not sent a complete request head yet, oldest first (a Map keeps
+ * insertion order), with when they connected: at the connection cap, the oldest of them
+ * is closed to make room if it has waited EVICT_AFTER_MS, so an idle flood cannot lock
+ * out clients that send requests. Keep-alive connections that served a request are never
+ * evicted this way (the keep-alive timeout closes them).
+ */
+const fresh = new Map<Socket, number>();
+const EVICT_AFTER_MS = Math.max(100, Math.min(1000, config.bodyTimeoutMs));
 
 /** When each response's request arrived, for the latency histogram. */
 const startedAt = new WeakMap<http.ServerResponse, number>();
@@ -145,6 +154,7 @@ function refuse(req: http.IncomingMessage, res: http.ServerResponse, reason: Rej
 
 function onRequest(req: http.IncomingMessage, res: http.ServerResponse, expectContinue = false): void {
   if (refusedSockets.has(req.socket)) return;
+  fresh.delete(req.socket);
   openRequests++;
   startedAt.set(res, performance.now());
   res.once('close', onResponseClosed);
@@ -167,6 +177,7 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, expec
     });
     return;
   }
+  if (TEST_HOOKS && path === '/__test/throw') throw new Error('bug simulated through the test hook (METRICSTREAM_TEST_HOOKS=1)');
   const protocol = routes.get(path);
   if (protocol === undefined) return refuse(req, res, 'not_found', jsonError(404, `no route for ${req.method} ${path}`));
   if (req.method !== 'POST') {
@@ -255,12 +266,13 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, expec
     return send(res, protocol.fail(ctx, 503, 'shutting down, retry on another gateway', RETRY_AFTER));
   }
   const key = ctx.key;
-  if (decoded.value.length > maxRecordValue - key.length) {
+  const length = payloadLength(key.length, decoded.value.length);
+  if (length > ring.maxPayload || key.length + decoded.value.length > config.maxRecordValue) {
     metrics.reject('too_large');
-    return send(res, protocol.fail(ctx, 413, `record of ${decoded.value.length + key.length} bytes exceeds the largest record of ${maxRecordValue} bytes`));
+    return send(res, protocol.fail(ctx, 413, `record of ${key.length + decoded.value.length} bytes (key and value) exceeds the largest record the gateway stores (${Math.min(ring.maxPayload - payloadLength(0, 0), config.maxRecordValue)} bytes)`));
   }
   const partition = partitionFor(key, config.partitions);
-  const index = ring.tryClaim(decoded.contentType, payloadLength(key.length, decoded.value.length));
+  const index = ring.tryClaim(decoded.contentType, length);
   if (index === FULL) {
     metrics.reject('ring_full');
     return send(res, protocol.fail(ctx, 503, 'ingest ring full, retry later', RETRY_AFTER));
@@ -303,12 +315,12 @@ function onResponseClosed(): void {
 }
 
 const serverOptions: http.ServerOptions = {
-    requestTimeout: 0,
-    headersTimeout: config.bodyTimeoutMs,
-    keepAliveTimeout: 5000,
-    // How often Node checks headersTimeout (default 30 s): idle and trickling
-    // connections are cut close to --body-timeout, not up to 30 s later.
-    connectionsCheckingInterval: Math.min(1000, config.bodyTimeoutMs),
+  requestTimeout: 0,
+  headersTimeout: config.bodyTimeoutMs,
+  keepAliveTimeout: 5000,
+  // How often Node checks headersTimeout (default 30 s): idle and trickling
+  // connections are cut close to --body-timeout, not up to 30 s later.
+  connectionsCheckingInterval: Math.max(100, Math.min(1000, config.bodyTimeoutMs)),
 };
 // HTTPS runs the same handler; only the listening socket differs.
 const tls = config.auth.tls;
@@ -330,16 +342,32 @@ function answerAndClose(socket: Socket, status: string, message: string, extra =
   setTimeout(() => socket.destroy(), 1000).unref();
 }
 
-server.on('connection', (socket: Socket) => {
+// With TLS, count and refuse connections once their handshake is done: the 503 must be
+// written through TLS to be read, and requests arrive on the TLS socket.
+server.on(tls === undefined ? 'connection' : 'secureConnection', (socket: Socket) => {
   connections++;
-  socket.once('close', () => connections--);
+  socket.once('close', () => {
+    connections--;
+    fresh.delete(socket);
+  });
   if (connections > config.maxConnections) {
-    refusedSockets.add(socket);
     metrics.reject('too_many_connections');
     metrics.response(503, 0);
-    warn('too_many_connections', `over --max-connections ${config.maxConnections}: new connections get 503 and are closed`);
-    answerAndClose(socket, '503 Service Unavailable', `this gateway worker has ${config.maxConnections} connections open (--max-connections), retry later`, 'retry-after: 1\r\n');
+    const oldest = fresh.entries().next();
+    if (!oldest.done && Date.now() - oldest.value[1] >= EVICT_AFTER_MS) {
+      // Room for the newcomer: close the connection that has waited longest without a request.
+      const idle = oldest.value[0];
+      fresh.delete(idle);
+      refusedSockets.add(idle);
+      warn('evicted_idle_connection', `at --max-connections ${config.maxConnections}: closing the oldest connection that sent no request to make room`);
+      answerAndClose(idle, '503 Service Unavailable', `closed to make room: no request within ${EVICT_AFTER_MS} ms while this gateway worker is at --max-connections`, 'retry-after: 1\r\n');
+    } else {
+      refusedSockets.add(socket);
+      warn('too_many_connections', `over --max-connections ${config.maxConnections}: new connections get 503 and are closed`);
+      return answerAndClose(socket, '503 Service Unavailable', `this gateway worker has ${config.maxConnections} connections open (--max-connections), retry later`, 'retry-after: 1\r\n');
+    }
   }
+  fresh.set(socket, Date.now());
 });
 
 server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
@@ -365,7 +393,7 @@ const sweeper = setInterval(() => {
       reader.abort(new BodyError(408, 'slow_body', `request body not received within ${config.bodyTimeoutMs} ms`));
     }
   }
-}, Math.min(1000, config.bodyTimeoutMs));
+}, Math.max(100, Math.min(1000, config.bodyTimeoutMs)));
 sweeper.unref();
 
 /** While draining, --acks 0 records have no durable callback to move the cursor: poll it. */
