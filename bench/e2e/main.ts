@@ -8,6 +8,9 @@
  *   ┌──────────────────────────── one process at a time ───────────────────────────┐
  *   │ noop          N worker threads answering 200, no work (the ceiling)         │
  *   │ file-acks0/1  gateway: N HTTP workers → rings → owner → partition log       │
+ *   │ rw/influx/otlp-acks1  gateway, file, acks 1, the same samples sent as        │
+ *   │               remote_write, Influx line protocol, OTLP protobuf             │
+ *   │ peer-vmagent  vmagent (remote_write in, on-disk queue, no-op store behind)  │
  *   │ kafka-acks1/all  gateway: … → owner → one kafkajs producer → mock cluster   │
  *   │ peer-kafkajs  one thread: http.createServer + producer.send per request     │
  *   │ peer-cluster  node:cluster, N processes, one producer each                  │
@@ -103,14 +106,16 @@ function median(xs: number[]): number {
 }
 
 async function measure(row: Row, ctx: RowContext, k: number): Promise<RowResult> {
-  const server = await startServer(row, ctx);
+  const server = row.start ? await row.start(ctx) : await startServer(row, ctx);
+  const load = row.load?.(k);
+  const protocol = load === undefined ? {} : { path: load.path, rawBody: { bytes: load.bytes, contentType: load.contentType, headers: load.headers } };
+  const extra = row.loadOptions?.() ?? {};
   try {
-    const extra = row.loadOptions?.() ?? {};
-    await runLoad({ port: server.port, clients: connections, durationSeconds: Math.min(1, duration), metricsPerRequest: k, ...extra });
+    await runLoad({ port: server.port, clients: connections, durationSeconds: Math.min(1, duration), metricsPerRequest: k, ...protocol, ...extra });
     const results: LoadSummary[] = [];
     const cpuBefore = server.cpuSeconds();
     for (let i = 0; i < runs; i++) {
-      results.push(await runLoad({ port: server.port, clients: connections, durationSeconds: duration, metricsPerRequest: k, ...extra }));
+      results.push(await runLoad({ port: server.port, clients: connections, durationSeconds: duration, metricsPerRequest: k, ...protocol, ...extra }));
     }
     return summarize(row, ctx, k, results, server.cpuSeconds() - cpuBefore);
   } finally {
@@ -122,9 +127,12 @@ async function measure(row: Row, ctx: RowContext, k: number): Promise<RowResult>
 async function measureInterleaved(rows: Row[], ctx: RowContext, k: number): Promise<RowResult[]> {
   const servers: Awaited<ReturnType<typeof startServer>>[] = [];
   try {
-    for (const row of rows) servers.push(await startServer(row, ctx));
-    const load = (i: number, seconds: number) =>
-      runLoad({ port: servers[i].port, clients: connections, durationSeconds: seconds, metricsPerRequest: k, ...(rows[i].loadOptions?.() ?? {}) });
+    for (const row of rows) servers.push(row.start ? await row.start(ctx) : await startServer(row, ctx));
+    const load = (i: number, seconds: number) => {
+      const body = rows[i].load?.(k);
+      const protocol = body === undefined ? {} : { path: body.path, rawBody: { bytes: body.bytes, contentType: body.contentType, headers: body.headers } };
+      return runLoad({ port: servers[i].port, clients: connections, durationSeconds: seconds, metricsPerRequest: k, ...protocol, ...(rows[i].loadOptions?.() ?? {}) });
+    };
     for (let i = 0; i < rows.length; i++) await load(i, Math.min(1, duration));
     const results: LoadSummary[][] = rows.map(() => []);
     const cpu = rows.map(() => 0);

@@ -19,6 +19,7 @@ export function ndjsonLine(r: ConsumedRecord): string {
     key: r.key,
     timestamp: r.timestamp,
   };
+  if (r.format !== undefined) out.format = r.format;
   if (r.valueError === undefined) {
     out.value = r.value;
     try {

@@ -37,7 +37,7 @@ export interface GatewayConfig {
   /** File mode: start even if recovery finds acknowledged records lost (recorded, reported). */
   acceptDataLoss: boolean;
   ringBytes: number;
-  valueFormat: 'msgpack' | 'json';
+  valueFormat: 'msgpack' | 'json' | 'raw';
   adminPort: number;
   adminHost: string;
   logLevel: string;
@@ -136,7 +136,8 @@ Options:
                            damaged (default: refuse to start); the loss is logged, recorded
                            in <data-dir>/lost-offsets.json and counted on /metrics
       --ring-bytes SIZE    ring size per worker, power of two (default: 8 x max-body, at least 4mb)
-      --value-format F     stored value: msgpack (default) or json (JSON bodies stored as sent)
+      --value-format F     stored value: msgpack (default), json (JSON bodies stored as sent)
+                           or raw (remote_write/Influx/OTLP bodies stored as received)
       --max-batch-bytes SIZE  most bytes the owner holds for the next commit while one is in
                            flight (default 64mb); past it rings fill and writers answer 503
       --admin-port N       Prometheus /metrics port (default 9464; 0 picks one; off disables)
@@ -252,7 +253,7 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
     retentionBytes: values['retention-bytes'] !== undefined ? parseSize('retention-bytes', values['retention-bytes']) : undefined,
     acceptDataLoss: values['accept-data-loss'] ?? false,
     ringBytes,
-    valueFormat: oneOf('value-format', values['value-format'] ?? 'msgpack', ['msgpack', 'json'] as const),
+    valueFormat: oneOf('value-format', values['value-format'] ?? 'msgpack', ['msgpack', 'json', 'raw'] as const),
     adminPort: values['admin-port'] === 'off' ? -1 : parseInteger('admin-port', values['admin-port'] ?? '9464', 0, 65535),
     adminHost: values['admin-host'] ?? '127.0.0.1',
     logLevel,

@@ -3,11 +3,14 @@
  * (one line) and nowhere else in the worker.
  */
 import type { Protocol, ProtocolOptions } from './protocol.ts';
+import { createInfluxProtocols } from './influx.ts';
+import { createOtlpProtocol } from './otlp.ts';
+import { createRemoteWriteProtocol } from './remote-write.ts';
 import { createSeedProtocol } from './seed-json.ts';
 
 /** The protocols, constructed once per worker with the gateway's limits. */
 export function createProtocols(options: ProtocolOptions): Protocol[] {
-  return [createSeedProtocol(options)];
+  return [createSeedProtocol(options), createRemoteWriteProtocol(options), ...createInfluxProtocols(options), createOtlpProtocol(options)] as Protocol[];
 }
 
 /** Path -> protocol; throws when two protocols claim one path (a programming error). */

@@ -42,7 +42,12 @@ import type { RejectReason } from '../workers/worker-metrics.ts';
 export interface DecodedRequest {
   /** Metrics (samples) in the request, for the answer and the accepted-metrics counter. */
   count: number;
-  /** The stored value; a view of the body is fine, the worker copies it into the ring. */
+  /**
+   * The stored value; a view of the body is fine, the worker copies it into the ring.
+   * count 0 with an empty value means nothing to store (a metadata-only remote_write
+   * request, an OTLP request whose points were all rejected): the worker answers ok()
+   * at once, with offset -1, and writes no record.
+   */
   value: Uint8Array;
   contentType: ContentType;
 }

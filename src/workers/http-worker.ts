@@ -272,6 +272,10 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, expec
     return send(res, protocol.fail(ctx, 413, `record of ${key.length + decoded.value.length} bytes (key and value) exceeds the largest record the gateway stores (${Math.min(ring.maxPayload - payloadLength(0, 0), config.maxRecordValue)} bytes)`));
   }
   const partition = partitionFor(key, config.partitions);
+  if (decoded.count === 0 && decoded.value.length === 0) {
+    // Nothing to store (protocol.ts, DecodedRequest): acknowledged without a record.
+    return send(res, protocol.ok(ctx, { kind: 'durable', count: 0, partition, offset: -1 }));
+  }
   const index = ring.tryClaim(decoded.contentType, length);
   if (index === FULL) {
     metrics.reject('ring_full');
