@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../cli/args.ts';
+import { KAFKA_SECURITY_OPTIONS, KAFKA_SECURITY_USAGE, kafkaSecurityOptions, parseKafkaSecurity } from '../kafka/kafka-security.ts';
 import { onStopSignals } from '../cli/signals.ts';
 import { explainOrigin, layerArgv, layersHelp } from '../cli/config-layers.ts';
 import { createConsumer, groupLag } from './create-consumer.ts';
@@ -56,6 +57,7 @@ Kafka:
   --mode log|kafka          read the local log (default) or a Kafka topic
   --brokers <host:port,..>  Kafka bootstrap servers
   --topic <name>            Kafka topic (default metrics)
+${KAFKA_SECURITY_USAGE}
                             Without --group, a Kafka topic is read plainly: through a
                             one-off group of this process alone (metricstream-consume-<id>),
                             whose offsets nobody resumes.
@@ -83,6 +85,7 @@ const OPTIONS = {
   mode: { type: 'string', default: 'log' },
   brokers: { type: 'string' },
   topic: { type: 'string', default: 'metrics' },
+  ...KAFKA_SECURITY_OPTIONS,
   config: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -191,7 +194,13 @@ function consumerOptions(args: Args, group: string): ConsumerOptions {
   };
   if (args.mode === 'kafka') {
     if (args.brokers === undefined) usageError('--mode kafka needs --brokers host:port[,host:port...]');
-    return { mode: 'kafka', brokers: args.brokers, topic: args.topic, ...common };
+    let security;
+    try {
+      security = kafkaSecurityOptions(parseKafkaSecurity(args));
+    } catch (err) {
+      usageError((err as Error).message);
+    }
+    return { mode: 'kafka', brokers: args.brokers, topic: args.topic, security, ...common };
   }
   return { mode: 'log', dataDir: args['data-dir'], memberId: args['member-id'], ...common };
 }
@@ -244,7 +253,7 @@ async function main(): Promise<void> {
     const lag = await groupLag(
       opts.mode === 'log'
         ? { mode: 'log', dataDir: opts.dataDir, group }
-        : { mode: 'kafka', brokers: opts.brokers, topic: opts.topic, group },
+        : { mode: 'kafka', brokers: opts.brokers, topic: opts.topic, group, security: opts.security },
     );
     await writeOut(lagText(group, lag, format));
     return;

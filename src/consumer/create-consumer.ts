@@ -1,6 +1,7 @@
 /**
  * The consumer library's entry: one API over both stores.
  */
+import type { KafkaSecurity } from '../kafka/kafka-security.ts';
 import { KafkaGroupConsumer, kafkaGroupLag } from './kafka-group-consumer.ts';
 import { logGroupLag } from './log-group/group-lag.ts';
 import { LogGroupConsumer } from './log-group/log-group-consumer.ts';
@@ -21,7 +22,7 @@ export function createConsumer(opts: ConsumerOptions): Consumer {
 export function groupLag(
   opts:
     | { mode: 'log'; dataDir: string; group: string }
-    | { mode: 'kafka'; brokers: string | string[]; topic: string; group: string },
+    | { mode: 'kafka'; brokers: string | string[]; topic: string; group: string; security?: KafkaSecurity },
 ): Promise<PartitionLag[]> {
   return opts.mode === 'log' ? logGroupLag(opts.dataDir, opts.group) : kafkaGroupLag(opts);
 }

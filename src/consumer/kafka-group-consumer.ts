@@ -11,6 +11,7 @@ import kafkajs from 'kafkajs';
 import type { Admin, Consumer as KafkaJsConsumer, EachBatchPayload } from 'kafkajs';
 import { kafkajsLogCreator, silentLogger } from '../kafka/kafkajs-log.ts';
 import type { SinkLogger } from '../kafka/kafkajs-log.ts';
+import type { KafkaSecurity } from '../kafka/kafka-security.ts';
 import { CONTENT_TYPE_NAMES, ContentType } from '../sink/sink.ts';
 import { toConsumedRecord } from './decode.ts';
 import type { BatchHandler, Consumer, ConsumerEvent, KafkaConsumerOptions, PartitionLag, RunOptions } from './types.ts';
@@ -43,6 +44,7 @@ function kafkaClient(opts: KafkaConsumerOptions, logger: SinkLogger): InstanceTy
   return new Kafka({
     clientId: opts.clientId ?? 'metricstream-consumer',
     brokers: brokerList(opts.brokers),
+    ...opts.security,
     // kafkajs logs to stdout by default; stdout carries the records.
     logLevel: logLevel.WARN,
     logCreator: kafkajsLogCreator(logger),
@@ -53,8 +55,8 @@ function kafkaClient(opts: KafkaConsumerOptions, logger: SinkLogger): InstanceTy
  * Lag of `group` on `topic` per partition (high watermark − committed offset), as of now.
  * Works whether or not any member runs.
  */
-export async function kafkaGroupLag(opts: { brokers: string | string[]; topic: string; group: string }): Promise<PartitionLag[]> {
-  const admin = new Kafka({ clientId: 'metricstream-lag', brokers: brokerList(opts.brokers), logLevel: logLevel.NOTHING }).admin();
+export async function kafkaGroupLag(opts: { brokers: string | string[]; topic: string; group: string; security?: KafkaSecurity }): Promise<PartitionLag[]> {
+  const admin = new Kafka({ clientId: 'metricstream-lag', brokers: brokerList(opts.brokers), ...opts.security, logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   try {
     return await lagWith(admin, opts.topic, opts.group);
@@ -103,7 +105,7 @@ export class KafkaGroupConsumer implements Consumer {
   }
 
   lag(): Promise<PartitionLag[]> {
-    return kafkaGroupLag({ brokers: this.#opts.brokers, topic: this.#opts.topic, group: this.#opts.group });
+    return kafkaGroupLag({ brokers: this.#opts.brokers, topic: this.#opts.topic, group: this.#opts.group, security: this.#opts.security });
   }
 
   #emit(e: ConsumerEvent): void {

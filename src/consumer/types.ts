@@ -1,6 +1,7 @@
 /**
  * The consumer library's public types, shared by the log and Kafka implementations.
  */
+import type { KafkaSecurity } from '../kafka/kafka-security.ts';
 import type { ConsumedRecord } from './plain-reader.ts';
 
 export type { ConsumedRecord };
@@ -59,6 +60,8 @@ export interface KafkaConsumerOptions extends CommonOptions {
   brokers: string | string[];
   topic: string;
   clientId?: string;
+  /** TLS and SASL options for kafkajs (src/kafka/kafka-security.ts). */
+  security?: KafkaSecurity;
 }
 
 export type ConsumerOptions = LogConsumerOptions | KafkaConsumerOptions;
