@@ -9,6 +9,8 @@
  * Without --group it is the plain reader (no group, no commits); with --group it is a
  * member of that consumer group (partitions shared with the other members, offsets
  * committed after each batch is printed).
+ * With --sink remote-write|influx (needs --group) it delivers to a store instead of printing
+ * (sink-cli.ts), committing after the store's 2xx.
  * Exit: 0 done (or interrupted), 1 the log or topic could not be read, 2 bad arguments.
  */
 import { parseArgs } from 'node:util';
@@ -18,6 +20,7 @@ import { lagText, recordLine } from './output.ts';
 import type { OutputFormat } from './output.ts';
 import { readPlain } from './plain-reader.ts';
 import type { ConsumedRecord } from './plain-reader.ts';
+import { runSink, SINK_FLAGS, SINK_USAGE } from './sinks/sink-cli.ts';
 import type { ConsumerEvent, ConsumerOptions } from './types.ts';
 
 const USAGE = `Usage: npm run consume -- [options]
@@ -47,7 +50,7 @@ Kafka:
   --mode log|kafka          read the local log (default) or a Kafka topic (needs --group)
   --brokers <host:port,..>  Kafka bootstrap servers
   --topic <name>            Kafka topic (default metrics)
-`;
+${SINK_USAGE}`;
 
 function usageError(message: string): never {
   process.stderr.write(`consume: ${message}\nTry --help.\n`);
@@ -71,6 +74,7 @@ function parse() {
         brokers: { type: 'string' },
         topic: { type: 'string', default: 'metrics' },
         help: { type: 'boolean', short: 'h', default: false },
+        ...SINK_FLAGS,
       },
       strict: true,
       allowPositionals: false,
@@ -120,6 +124,7 @@ function batchText(batch: ConsumedRecord[], format: OutputFormat): string {
   return text;
 }
 
+/** One consumer event as a line of text (stderr, or a sink's log message). */
 function describeEvent(group: string, e: ConsumerEvent): string {
   switch (e.type) {
     case 'assigned':
@@ -201,6 +206,7 @@ async function main(): Promise<void> {
   const group = args.group;
   if (group === undefined) {
     if (args.mode === 'kafka') usageError('--mode kafka needs --group');
+    if (args.sink !== 'stdout') usageError(`--sink ${args.sink} needs --group (offsets are committed after the store's 2xx)`);
     if (args['show-lag']) usageError('--show-lag needs --group');
     for (const f of ['session-timeout', 'member-id'] as const) {
       if (args[f] !== undefined) usageError(`--${f} needs --group`);
@@ -229,6 +235,10 @@ async function main(): Promise<void> {
         : { mode: 'kafka', brokers: opts.brokers, topic: opts.topic, group },
     );
     await writeOut(lagText(group, lag, format));
+    return;
+  }
+  if (args.sink !== 'stdout') {
+    await runSink(args, opts, { exitAtEnd: args['exit-at-end'], maxRecords }, { usageError, describeEvent });
     return;
   }
   const consumer = createConsumer(opts);

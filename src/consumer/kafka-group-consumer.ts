@@ -12,6 +12,7 @@ import type { Admin, Consumer as KafkaJsConsumer, EachBatchPayload } from 'kafka
 import { kafkajsLogCreator, silentLogger } from '../kafka/kafkajs-log.ts';
 import type { SinkLogger } from '../kafka/kafkajs-log.ts';
 import { ContentType } from '../sink/sink.ts';
+import { isAbandoned } from './batch-abandoned.ts';
 import { toConsumedRecord } from './decode.ts';
 import type { BatchHandler, Consumer, ConsumerEvent, KafkaConsumerOptions, PartitionLag, RunOptions } from './types.ts';
 
@@ -22,6 +23,11 @@ export const DEFAULT_KAFKA_SESSION_TIMEOUT_MS = 6000;
 const END_CHECK_MS = 300;
 /** Rejoins in a row after the broker refused a group request, before giving up. */
 const MAX_REJOINS = 5;
+const DEFAULT_STOP_GRACE_MS = 5000;
+/** How often the stall detector ticks (see #stalled). */
+const TICK_MS = 200;
+/** Marks a consumer instance given up after an abandoned batch: rejoin, not a failure. */
+const REJOIN = Symbol('rejoin');
 
 function brokerList(brokers: string | string[]): string[] {
   return (Array.isArray(brokers) ? brokers : brokers.split(',')).map((b) => b.trim()).filter((b) => b !== '');
@@ -84,12 +90,17 @@ export class KafkaGroupConsumer implements Consumer {
   #running: Promise<void> | null = null;
   #finish: (() => void) | null = null;
   #stopRequested = false;
+  #inflight: AbortController | null = null;
+  #stopTimer: NodeJS.Timeout | null = null;
+  /** Last time the event loop ran the tick timer: a process stopped (SIGSTOP) or starved leaves a gap. */
+  #lastTick = Date.now();
 
   constructor(opts: KafkaConsumerOptions) {
     this.#opts = opts;
   }
 
-  run(handler: BatchHandler, opts: RunOptions = {}): Promise<void> {
+  run(handler?: BatchHandler, opts: RunOptions = {}): Promise<void> {
+    if (handler === undefined) return Promise.reject(new Error('run() needs a batch handler (or create the consumer with a sink option)'));
     if (this.#running !== null) return Promise.reject(new Error('run() was already called on this consumer'));
     this.#running = this.#run(handler, opts);
     return this.#running;
@@ -98,7 +109,24 @@ export class KafkaGroupConsumer implements Consumer {
   async stop(): Promise<void> {
     this.#stopRequested = true;
     this.#finish?.();
-    await this.#running?.catch(() => {});
+    // The batch in flight may finish (and commit) within the grace period; then it is given up.
+    this.#stopTimer ??= setTimeout(() => this.#inflight?.abort(new Error('the consumer is stopping')), this.#opts.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
+    try {
+      await this.#running?.catch(() => {});
+    } finally {
+      clearTimeout(this.#stopTimer);
+    }
+  }
+
+  /**
+   * Whether the event loop went without running for so long that the broker may have
+   * dropped this member (a SIGSTOP past the session timeout, or starvation). Computed from
+   * the clock, so that it holds at once after SIGCONT, before kafkajs' own heartbeat
+   * learns that the member is gone.
+   */
+  #stalled(): boolean {
+    const session = this.#opts.sessionTimeoutMs ?? DEFAULT_KAFKA_SESSION_TIMEOUT_MS;
+    return Date.now() - this.#lastTick > session / 2;
   }
 
   lag(): Promise<PartitionLag[]> {
@@ -128,9 +156,19 @@ export class KafkaGroupConsumer implements Consumer {
     if (this.#stopRequested) this.#finish?.();
     let assigned: number[] | null = null;
     let joins = 0;
+    /** Set when a batch was given up: this kafkajs consumer handles nothing more, a new one rejoins. */
+    let rejoin: (() => void) | null = null;
+    let rejoining = false;
+    this.#lastTick = Date.now();
+    let stalledSince = 0;
+    const ticker = setInterval(() => {
+      // After a stall, membership counts as lost until the next batch of a new consumer.
+      if (this.#stalled() && stalledSince === 0) stalledSince = Date.now();
+      this.#lastTick = Date.now();
+    }, TICK_MS);
 
-    const eachBatch = async ({ batch, resolveOffset, commitOffsetsIfNecessary, isRunning, isStale }: EachBatchPayload) => {
-      if (finished || !isRunning() || isStale() || batch.messages.length === 0) return;
+    const eachBatch = async ({ batch, resolveOffset, commitOffsetsIfNecessary, isRunning, isStale, heartbeat }: EachBatchPayload) => {
+      if (finished || rejoining || !isRunning() || isStale() || batch.messages.length === 0) return;
       const messages = batch.messages.slice(0, Number.isFinite(remaining) ? remaining : undefined);
       if (messages.length === 0) return;
       const records = messages.map((m) => {
@@ -144,13 +182,41 @@ export class KafkaGroupConsumer implements Consumer {
           value,
         );
       });
+      const abort = new AbortController();
+      this.#inflight = abort;
+      if (this.#stopRequested) abort.abort(new Error('the consumer is stopping'));
+      const owned = (): boolean => !abort.signal.aborted && !finished && isRunning() && !isStale() && !this.#stalled() && stalledSince === 0;
       try {
-        await handler({ partition: batch.partition, records });
+        await handler({ partition: batch.partition, records, signal: abort.signal, owned, heartbeat: () => heartbeat() });
       } catch (err) {
+        if (isAbandoned(err, abort.signal)) {
+          // Nothing resolved or committed. Later batches of this consumer must not commit
+          // past this one: it gives up, and a new consumer rejoins and starts from the
+          // committed offsets (or the partition's next owner does).
+          if (!finished) {
+            this.#emit({
+              type: 'warning',
+              message: `partition ${batch.partition}: batch at offsets ${messages[0].offset}..${messages[messages.length - 1].offset} given up without committing (${(err as Error).message}); rejoining`,
+            });
+            rejoining = true;
+            rejoin?.();
+          }
+          return;
+        }
         // Not thrown to kafkajs, which would retry the batch forever: stop instead, as
         // the log mode does. Nothing is resolved or committed for this batch.
         failure ??= err;
         this.#finish?.();
+        return;
+      } finally {
+        this.#inflight = null;
+      }
+      if (isStale() || this.#stalled() || stalledSince !== 0) {
+        // Lost while the handler ran: commit nothing (the broker would refuse it), rejoin.
+        if (!rejoining) {
+          rejoining = true;
+          rejoin?.();
+        }
         return;
       }
       const last = messages[messages.length - 1].offset;
@@ -194,6 +260,9 @@ export class KafkaGroupConsumer implements Consumer {
         const consumer = this.#newConsumer(kafka);
         let crashed: (err: unknown) => void = () => {};
         const crash = new Promise<unknown>((resolve) => (crashed = resolve));
+        rejoining = false;
+        stalledSince = 0;
+        rejoin = () => crashed(REJOIN);
         consumer.on(consumer.events.GROUP_JOIN, (e) => {
           refusals = 0;
           assigned = [...(e.payload.memberAssignment[o.topic] ?? [])].sort((x, y) => x - y);
@@ -216,6 +285,7 @@ export class KafkaGroupConsumer implements Consumer {
           await consumer.disconnect().catch(() => {});
         }
         if (err === null || finished) break;
+        if (err === REJOIN) continue;
         if ((err as Error).name !== 'KafkaJSProtocolError' || ++refusals > MAX_REJOINS) {
           failure ??= err;
           break;
@@ -224,6 +294,7 @@ export class KafkaGroupConsumer implements Consumer {
         await new Promise((r) => setTimeout(r, 300 * refusals));
       }
     } finally {
+      clearInterval(ticker);
       if (endTimer) clearTimeout(endTimer);
       await admin?.disconnect().catch(() => {});
     }

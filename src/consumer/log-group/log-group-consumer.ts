@@ -9,6 +9,7 @@
  * batch was handled.
  */
 import { LogReader } from '../../log/log-reader.ts';
+import { isAbandoned } from '../batch-abandoned.ts';
 import { toConsumedRecord } from '../decode.ts';
 import type { BatchHandler, Consumer, ConsumerEvent, LogConsumerOptions, PartitionLag, RunOptions } from '../types.ts';
 import { ChangeWaiter } from './change-waiter.ts';
@@ -19,6 +20,7 @@ import { readCommitted } from './offset-store.ts';
 export const DEFAULT_SESSION_TIMEOUT_MS = 6000;
 const DEFAULT_BATCH = 500;
 const MAX_POLL_MS = 250;
+const DEFAULT_STOP_GRACE_MS = 5000;
 
 /** See the module comment. Create through createConsumer({mode: 'log', ...}). */
 export class LogGroupConsumer implements Consumer {
@@ -26,12 +28,16 @@ export class LogGroupConsumer implements Consumer {
   #stopping = false;
   #running: Promise<void> | null = null;
   #waiter: ChangeWaiter | null = null;
+  /** The batch being handled: its partition, abort controller and ownership check. */
+  #inflight: { partition: number; abort: AbortController; owned: () => boolean } | null = null;
+  #stopTimer: NodeJS.Timeout | null = null;
 
   constructor(opts: LogConsumerOptions) {
     this.#opts = opts;
   }
 
-  run(handler: BatchHandler, opts: RunOptions = {}): Promise<void> {
+  run(handler?: BatchHandler, opts: RunOptions = {}): Promise<void> {
+    if (handler === undefined) return Promise.reject(new Error('run() needs a batch handler (or create the consumer with a sink option)'));
     if (this.#running !== null) return Promise.reject(new Error('run() was already called on this consumer'));
     this.#running = this.#run(handler, opts);
     return this.#running;
@@ -40,7 +46,20 @@ export class LogGroupConsumer implements Consumer {
   async stop(): Promise<void> {
     this.#stopping = true;
     this.#waiter?.wake();
-    await this.#running?.catch(() => {});
+    // A batch in flight may finish and be committed within the grace period; then it is
+    // given up (a store that is down must not hold the stop forever).
+    this.#stopTimer ??= setTimeout(() => this.#inflight?.abort.abort(new Error('the consumer is stopping')), this.#opts.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
+    try {
+      await this.#running?.catch(() => {});
+    } finally {
+      clearTimeout(this.#stopTimer);
+    }
+  }
+
+  /** Aborts the batch in flight if this member lost its partition (called on every group change). */
+  #checkInflight(): void {
+    const b = this.#inflight;
+    if (b !== null && !b.owned()) b.abort.abort(new Error(`partition ${b.partition} is no longer owned by this member`));
   }
 
   lag(): Promise<PartitionLag[]> {
@@ -70,7 +89,10 @@ export class LogGroupConsumer implements Consumer {
         partitions: reader.partitions,
         memberId: o.memberId,
         sessionTimeoutMs: o.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
-        onChange: () => waiter.wake(),
+        onChange: () => {
+          waiter.wake();
+          this.#checkInflight();
+        },
         onWarning: (message) => this.#emit({ type: 'warning', message }),
       });
       while (!this.#stopping && remaining > 0) {
@@ -105,13 +127,31 @@ export class LogGroupConsumer implements Consumer {
             if (res.skipped > 0) {
               this.#emit({ type: 'retention-skip', partition: p, committedOffset: from, earliestOffset: from + res.skipped });
             }
-            owned.set(p, res.nextOffset);
-            if (res.records.length === 0) continue;
+            if (res.records.length === 0) {
+              owned.set(p, res.nextOffset);
+              continue;
+            }
             readAny = true;
             const records = res.records.map((r) => toConsumedRecord(p, r.offset, r.key, r.timestamp, r.contentType, r.value));
-            await handler({ partition: p, records });
-            remaining -= records.length;
             const m = member;
+            const abort = new AbortController();
+            const owns = (): boolean => !abort.signal.aborted && !m.lapsed && m.leaseValid() && m.assigned().includes(p);
+            this.#inflight = { partition: p, abort, owned: owns };
+            try {
+              await handler({ partition: p, records, signal: abort.signal, owned: owns });
+            } catch (err) {
+              if (!isAbandoned(err, abort.signal)) throw err;
+              // Given up, nothing committed: `p` stays at `from`, read again if still ours.
+              this.#emit({
+                type: 'warning',
+                message: `partition ${p}: batch at offsets ${from}..${res.nextOffset - 1} given up without committing (${(err as Error).message})`,
+              });
+              break;
+            } finally {
+              this.#inflight = null;
+            }
+            owned.set(p, res.nextOffset);
+            remaining -= records.length;
             commits.push(
               m.commit(p, res.nextOffset).then((c) => {
                 if (!c.ok) this.#emit({ type: 'commit-refused', partition: p, offset: res.nextOffset, reason: c.reason });
