@@ -144,10 +144,12 @@ export class SinkConsumerProcess {
     return l ? (l.port as number) : null;
   }
 
-  /** Its /metrics text. */
+  /** Its /metrics text (waits for the admin port to be printed). */
   async metrics(): Promise<string> {
+    const deadline = Date.now() + 30_000;
+    while (this.adminPort() === null && this.alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
     const port = this.adminPort();
-    if (port === null) throw new Error('no admin port (start it with --admin-port 0)');
+    if (port === null) throw new Error(`no admin port (start it with --admin-port 0): ${this.describe()}`);
     return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   }
 

@@ -193,10 +193,11 @@ export class InfluxDB extends StoreProcess {
     };
   }
 
-  /** Runs an InfluxQL statement (`db` for SELECTs); returns the parsed JSON answer. */
+  /** Runs an InfluxQL statement (`db` for SELECTs; times as ms since the epoch); returns the parsed JSON answer. */
   async query(q: string, db?: string): Promise<{ results: { series?: { name: string; columns: string[]; values: unknown[][]; tags?: Record<string, string> }[]; error?: string }[] }> {
     const url = new URL(`${this.base}/query`);
     url.searchParams.set('q', q);
+    url.searchParams.set('epoch', 'ms');
     if (db) url.searchParams.set('db', db);
     const res = await fetch(url, { method: 'POST' });
     const text = await res.text();
