@@ -173,6 +173,7 @@ async function drain(vm: VictoriaMetrics, size: number, n: number, k: number, ru
       await sleep(20);
     }
     const seconds = (performance.now() - t1) / 1000;
+    if (lag1 === 0) throw new Error(`drain: the group finished before it settled; use more --records than ${n}`);
     return { recordsPerSecond: lag1 / seconds, samplesPerSecond: (lag1 * k) / seconds, seconds };
   } finally {
     await stopGroup(members);
