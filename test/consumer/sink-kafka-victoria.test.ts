@@ -3,11 +3,16 @@
  * cluster, a consumer group of two sink-mode CLI processes (kafkajs groups) delivers the
  * topic over remote_write into a real VictoriaMetrics. Every acknowledged sample must be
  * in the store, also after one member was killed (-9) mid-stream; a member stopped past
- * its session and resumed gives its batch up and rejoins.
+ * its session and resumed gives its batch up and rejoins. A store that refuses (400)
+ * sends the records to the `<topic>.dead-letter` topic (a scripted receiver stands in for
+ * the store here: VictoriaMetrics takes any well-formed request).
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { useKafkaCluster } from '../kafka/gateway-support.ts';
-import { freshTopic } from '../kafka/helpers.ts';
+import { consumeAll, freshTopic } from '../kafka/helpers.ts';
+import { postMetrics } from '../support/gateway-process.ts';
 import { tempDir } from '../support/gateway-process.ts';
 import type { GatewayProcess } from '../support/gateway-process.ts';
 import { startVictoriaMetrics } from '../support/stores.ts';
@@ -41,10 +46,10 @@ afterEach(async () => {
   gateway = null;
 });
 
-function member(topic: string, group: string): SinkConsumerProcess {
+function member(topic: string, group: string, url = vm.writeUrl): SinkConsumerProcess {
   const m = new SinkConsumerProcess([
     '--mode', 'kafka', '--brokers', cluster.broker.bootstrap, '--topic', topic, '--group', group, '--from-beginning',
-    '--session-timeout', '3s', '--sink', 'remote-write', '--sink-url', vm.writeUrl, '--admin-port', '0',
+    '--session-timeout', '3s', '--sink', 'remote-write', '--sink-url', url, '--admin-port', '0',
   ]);
   members.push(m);
   return m;
@@ -98,5 +103,35 @@ describe('Kafka consumer group → remote_write → VictoriaMetrics', () => {
     const acked = acknowledged(sent);
     await waitFor('every acknowledged sample in VictoriaMetrics', async () => missingCount(acked, storedSeqs(await vm.export('kafka_stop_test'), t0)) === 0, 45_000);
     expectAllStored(acked, await vm.export('kafka_stop_test'), t0);
+  });
+
+  it('records the store refuses (400) go to the <topic>.dead-letter topic, counted; the group moves on', async () => {
+    const refusing = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(400);
+        res.end('out of bounds');
+      });
+    });
+    await new Promise<void>((r) => refusing.listen(0, '127.0.0.1', r));
+    try {
+      const topic = freshTopic('downstream-dead');
+      gateway = await cluster.gateway(topic);
+      const acks = [];
+      for (let i = 0; i < 3; i++) acks.push(await postMetrics(gateway.port, `dl-${i}`, { metrics: [{ name: 'refused', value: i }] }));
+      expect(acks.map((a) => a.status)).toEqual([200, 200, 200]);
+      const m = member(topic, 'kdead', `http://127.0.0.1:${(refusing.address() as AddressInfo).port}/api/v1/write`);
+      await waitFor('3 records dead-lettered', async () => metricSum(await m.metrics(), 'metricstream_consumer_dead_letter_records_total') === 3, 45_000);
+      const dead = await consumeAll(cluster.broker.bootstrap, `${topic}.dead-letter`, 3);
+      const entries = dead.map((d) => ({ key: d.key.toString(), ...JSON.parse(d.value.toString()) }));
+      expect(entries.map((e) => e.key).sort()).toEqual(['dl-0', 'dl-1', 'dl-2']);
+      for (const e of entries) {
+        const ack = acks[Number(e.key.slice(3))].body;
+        expect(e).toMatchObject({ group: 'kdead', sink: 'remote-write', partition: ack.partition, offset: ack.offset, status: 400, reason: 'HTTP 400: out of bounds' });
+      }
+      await waitFor('lag back to 0', async () => metricSum(await m.metrics(), 'metricstream_consumer_lag_records') === 0, 45_000);
+    } finally {
+      await new Promise<void>((r) => refusing.close(() => r()));
+    }
   });
 });

@@ -164,6 +164,50 @@ export async function startVictoriaMetrics(dir: string): Promise<VictoriaMetrics
   return vm;
 }
 
+/**
+ * Prometheus (Debian `prometheus`) as a remote_write receiver: the reference
+ * implementation of the protocol, strict where VictoriaMetrics is lenient (sorted labels,
+ * out-of-order samples). No scrape targets.
+ */
+export class PrometheusReceiver extends StoreProcess {
+  get writeUrl(): string {
+    return `${this.base}/api/v1/write`;
+  }
+
+  protected command() {
+    return {
+      cmd: 'prometheus',
+      name: 'prometheus',
+      ready: '/-/ready',
+      args: [
+        '--config.file=/dev/null',
+        `--storage.tsdb.path=${this.dir}`,
+        `--web.listen-address=127.0.0.1:${this.port}`,
+        '--web.enable-remote-write-receiver',
+        '--log.level=error',
+      ],
+    };
+  }
+
+  /** An instant query (PromQL) at `time` (s); returns the result vector. */
+  async query(promql: string, time?: number): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
+    const url = new URL(`${this.base}/api/v1/query`);
+    url.searchParams.set('query', promql);
+    if (time !== undefined) url.searchParams.set('time', String(time));
+    const res = await fetch(url);
+    const body = (await res.json()) as { status: string; data: { result: { metric: Record<string, string>; value: [number, string] }[] }; error?: string };
+    if (body.status !== 'success') throw new Error(`query ${promql}: ${body.error}`);
+    return body.data.result;
+  }
+}
+
+/** Starts a Prometheus remote_write receiver on a free port with its data under `dir`. */
+export async function startPrometheus(dir: string): Promise<PrometheusReceiver> {
+  const p = new PrometheusReceiver(path.join(dir, 'prometheus'), await freePort());
+  await p.start();
+  return p;
+}
+
 /** InfluxDB 1.x (influxd) with every directory in a temp dir, ports on 127.0.0.1, reporting off. */
 export class InfluxDB extends StoreProcess {
   #rpcPort = 0;

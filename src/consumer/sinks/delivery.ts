@@ -4,10 +4,10 @@
  * request of the batch, or refused some for good and those records are in the dead letter.
  *
  * - Batching: a batch's samples are split into requests of at most `maxSamplesPerRequest`
- *   samples and about `maxBytesPerRequest` bytes, sent over `concurrency` lanes. A series
- *   always goes through the same lane (hash of its name and tags) and each lane sends in
- *   order, so a series' samples reach the store in offset order (Prometheus refuses
- *   out-of-order samples).
+ *   samples and about `maxBytesPerRequest` bytes, sent over `concurrency` lanes. Samples
+ *   are sorted by timestamp first, a series always goes through the same lane (hash of its
+ *   name and tags) and each lane sends in order, so a series' samples of a batch reach the
+ *   store oldest first (Prometheus refuses a sample older than the series' newest).
  * - Retries: 5xx, 429, 408, connection errors and timeouts are retried with exponential
  *   backoff and jitter (Retry-After is honoured), without limit: the batch stays the only
  *   one in memory and the consumer reads nothing more meanwhile (it awaits the handler).
@@ -119,6 +119,9 @@ export class Delivery {
     const refused = new Map<number, { reason: string; status?: number }>();
     for (const u of undecodable) refused.set(u.record, { reason: `not the record format: ${u.reason}` });
 
+    // Oldest first (stable: ties keep offset order). Records need not be in time order, and
+    // Prometheus refuses a sample older than what it already has of the series (400).
+    sendable.sort((a, b) => a.timestamp - b.timestamp);
     const lanes = this.#split(sendable);
     let delivered = 0;
     // One lane giving up (abandoned) stops the others at once: nothing more of this batch is sent.
