@@ -142,9 +142,9 @@ export class VictoriaMetrics extends StoreProcess {
     };
   }
 
-  /** Every series matching `selector` with all its samples (after a flush). */
-  async export(selector: string): Promise<ExportedSeries[]> {
-    await (await fetch(`${this.base}/internal/force_flush`)).arrayBuffer();
+  /** Every series matching `selector` with all its samples (after a flush unless `flush` is false). */
+  async export(selector: string, flush = true): Promise<ExportedSeries[]> {
+    if (flush) await (await fetch(`${this.base}/internal/force_flush`)).arrayBuffer();
     const url = new URL(`${this.base}/api/v1/export`);
     url.searchParams.set('match[]', selector);
     const res = await fetch(url);
