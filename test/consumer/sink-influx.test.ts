@@ -1,10 +1,12 @@
 /**
  * The influx sink against a real InfluxDB 1.x: the gateway (child process) writes the
  * local log, a sink-mode consumer delivers it as line protocol to /write, and an InfluxQL
- * query returns every acknowledged point with its tags (escaped on the way). A write the
+ * query returns every acknowledged point with its tags (escaped on the way), and the
+ * consumer's /metrics passes promtool. A write the
  * store refuses for good (a field type conflict: 400 partial write) goes to the dead-letter
  * file, is counted, and the group moves on to later records.
  */
+import { spawnSync } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -79,7 +81,13 @@ describe('consumer group → line protocol → InfluxDB 1.x', () => {
       const stored = await influxSeqs('load_test', t0);
       return [...acked].every(([c, seqs]) => [...seqs].every((s) => stored.get(c)?.has(s)));
     }, 30_000);
-    expect(metricSum(await m.metrics(), 'metricstream_consumer_samples_delivered_total')).toBeGreaterThan(0);
+    const text = await m.metrics();
+    expect(metricSum(text, 'metricstream_consumer_samples_delivered_total')).toBeGreaterThan(0);
+    // The consumer's /metrics passes Prometheus' own linter.
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    if (check.error) throw new Error(`promtool missing (.ci/install-debian-packages): ${check.error.message}`);
+    expect(check.stdout + check.stderr).toBe('');
+    expect(check.status).toBe(0);
   });
 
   it('a 400 from the store sends the batch to the dead letter, counted, and the group moves on', async () => {
