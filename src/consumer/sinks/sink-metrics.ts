@@ -82,7 +82,14 @@ export class SinkMetrics {
         }
       },
     });
-    if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'metricstream_consumer_' });
+    if (opts.processMetrics) {
+      collectDefaultMetrics({ register: this.registry, prefix: 'metricstream_consumer_' });
+      // prom-client names these gauges *_total, which promtool rejects (as the gateway does:
+      // the nodejs_active_* gauges without the suffix carry the same numbers).
+      for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) {
+        this.registry.removeSingleMetric(`metricstream_consumer_nodejs_${name}`);
+      }
+    }
   }
 
   /** Where the lag gauge reads the group's lag (the consumer's lag()). */
