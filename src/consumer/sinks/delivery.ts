@@ -73,11 +73,14 @@ function hash(s: string): number {
   return h >>> 0;
 }
 
+function sortedByTime(samples: readonly Sample[]): boolean {
+  for (let i = 1; i < samples.length; i++) if (samples[i].timestamp < samples[i - 1].timestamp) return false;
+  return true;
+}
+
 /** A rough uncompressed size of one sample in a request, to cut requests by bytes. */
 function sampleBytes(s: Sample): number {
-  let n = s.name.length + 24;
-  for (const [k, v] of s.tags) n += k.length + v.length + 4;
-  return n;
+  return s.series.length + 20; // the series key holds name, tags and their lengths
 }
 
 /** The batch handler towards one store. See the module comment. */
@@ -121,7 +124,7 @@ export class Delivery {
 
     // Oldest first (stable: ties keep offset order). Records need not be in time order, and
     // Prometheus refuses a sample older than what it already has of the series (400).
-    sendable.sort((a, b) => a.timestamp - b.timestamp);
+    if (!sortedByTime(sendable)) sendable.sort((a, b) => a.timestamp - b.timestamp);
     const lanes = this.#split(sendable);
     let delivered = 0;
     // One lane giving up (abandoned) stops the others at once: nothing more of this batch is sent.

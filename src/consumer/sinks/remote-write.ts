@@ -101,8 +101,13 @@ class Writer {
 
 interface Series {
   labels: { name: string; value: string; nameBytes: number; valueBytes: number; size: number }[];
-  samples: { value: number; timestamp: number; size: number }[];
+  samples: Sample[];
   size: number;
+}
+
+/** Bytes of one Sample message: value (tag + fixed64), timestamp (tag + varint) unless 0. */
+function sampleSize(t: number): number {
+  return 9 + (t === 0 ? 0 : 1 + varintSize(t));
 }
 
 interface Metadata {
@@ -119,6 +124,11 @@ function labelOf(name: string, value: string) {
   return { name, value, nameBytes, valueBytes, size: fieldSize(nameBytes) + fieldSize(valueBytes) };
 }
 
+function isSorted(samples: readonly Sample[]): boolean {
+  for (let i = 1; i < samples.length; i++) if (samples[i].timestamp < samples[i - 1].timestamp) return false;
+  return true;
+}
+
 /** The protobuf bytes (uncompressed) of a WriteRequest holding `samples`. */
 export function encodeWriteRequest(samples: readonly Sample[]): Buffer {
   const series = new Map<string, Series>();
@@ -132,10 +142,8 @@ export function encodeWriteRequest(samples: readonly Sample[]): Buffer {
       for (const l of labels) ts.size += fieldSize(l.size);
       series.set(s.series, ts);
     }
-    const t = Math.round(s.timestamp);
-    const size = 9 + (t === 0 ? 0 : 1 + varintSize(t));
-    ts.samples.push({ value: s.value, timestamp: t, size });
-    ts.size += fieldSize(size);
+    ts.samples.push(s);
+    ts.size += fieldSize(sampleSize(Math.round(s.timestamp)));
     if (s.type !== undefined || s.help !== undefined || s.unit !== undefined) {
       const family = familyName(s.name, s.type);
       if (!metadata.has(family)) {
@@ -149,8 +157,9 @@ export function encodeWriteRequest(samples: readonly Sample[]): Buffer {
   }
   let total = 0;
   for (const ts of series.values()) {
-    // Prometheus refuses a sample older than its series' newest: oldest first.
-    ts.samples.sort((a, b) => a.timestamp - b.timestamp);
+    // Prometheus refuses a sample older than its series' newest: oldest first (already so
+    // when Delivery sorted the batch; then this is one pass).
+    if (!isSorted(ts.samples)) ts.samples.sort((a, b) => a.timestamp - b.timestamp);
     total += fieldSize(ts.size);
   }
   for (const m of metadata.values()) total += fieldSize(m.size);
@@ -165,13 +174,14 @@ export function encodeWriteRequest(samples: readonly Sample[]): Buffer {
       w.string(0x12, l.value, l.valueBytes);
     }
     for (const s of ts.samples) {
+      const t = Math.round(s.timestamp);
       w.byte(0x12); // samples = 2
-      w.varint(s.size);
+      w.varint(sampleSize(t));
       w.byte(0x09); // value = 1, fixed64
       w.double(s.value);
-      if (s.timestamp !== 0) {
+      if (t !== 0) {
         w.byte(0x10); // timestamp = 2, varint
-        w.varint(s.timestamp);
+        w.varint(t);
       }
     }
   }

@@ -109,11 +109,14 @@ export function extractSamples(records: readonly ConsumedRecord[]): ExtractedBat
       const tags: [string, string][] = [];
       const rawTags = e.tags;
       if (rawTags !== null && typeof rawTags === 'object') {
-        for (const [k, v] of Object.entries(rawTags as Record<string, unknown>)) {
+        let sorted = true;
+        for (const k in rawTags as Record<string, unknown>) {
+          const v = (rawTags as Record<string, unknown>)[k];
           if (k === '' || k === '__name__' || v === '' || v === undefined || v === null) continue;
+          if (sorted && tags.length > 0 && tags[tags.length - 1][0] > k) sorted = false;
           tags.push([k, typeof v === 'string' ? v : String(v)]);
         }
-        if (tags.length > 1) tags.sort(byName);
+        if (!sorted) tags.sort(byName);
       }
       samples.push({
         name,
