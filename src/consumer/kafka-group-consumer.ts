@@ -24,8 +24,6 @@ const END_CHECK_MS = 300;
 /** Rejoins in a row after the broker refused a group request, before giving up. */
 const MAX_REJOINS = 5;
 const DEFAULT_STOP_GRACE_MS = 5000;
-/** How often the stall detector ticks (see #stalled). */
-const TICK_MS = 200;
 /** Marks a consumer instance given up after an abandoned batch: rejoin, not a failure. */
 const REJOIN = Symbol('rejoin');
 
@@ -92,8 +90,6 @@ export class KafkaGroupConsumer implements Consumer {
   #stopRequested = false;
   #inflight: AbortController | null = null;
   #stopTimer: NodeJS.Timeout | null = null;
-  /** Last time the event loop ran the tick timer: a process stopped (SIGSTOP) or starved leaves a gap. */
-  #lastTick = Date.now();
 
   constructor(opts: KafkaConsumerOptions) {
     this.#opts = opts;
@@ -118,16 +114,6 @@ export class KafkaGroupConsumer implements Consumer {
     }
   }
 
-  /**
-   * Whether the event loop went without running for so long that the broker may have
-   * dropped this member (a SIGSTOP past the session timeout, or starvation). Computed from
-   * the clock, so that it holds at once after SIGCONT, before kafkajs' own heartbeat
-   * learns that the member is gone.
-   */
-  #stalled(): boolean {
-    const session = this.#opts.sessionTimeoutMs ?? DEFAULT_KAFKA_SESSION_TIMEOUT_MS;
-    return Date.now() - this.#lastTick > session / 2;
-  }
 
   lag(): Promise<PartitionLag[]> {
     return kafkaGroupLag({ brokers: this.#opts.brokers, topic: this.#opts.topic, group: this.#opts.group });
@@ -159,13 +145,6 @@ export class KafkaGroupConsumer implements Consumer {
     /** Set when a batch was given up: this kafkajs consumer handles nothing more, a new one rejoins. */
     let rejoin: (() => void) | null = null;
     let rejoining = false;
-    this.#lastTick = Date.now();
-    let stalledSince = 0;
-    const ticker = setInterval(() => {
-      // After a stall, membership counts as lost until the next batch of a new consumer.
-      if (this.#stalled() && stalledSince === 0) stalledSince = Date.now();
-      this.#lastTick = Date.now();
-    }, TICK_MS);
 
     const eachBatch = async ({ batch, resolveOffset, commitOffsetsIfNecessary, isRunning, isStale, heartbeat }: EachBatchPayload) => {
       if (finished || rejoining || !isRunning() || isStale() || batch.messages.length === 0) return;
@@ -185,7 +164,18 @@ export class KafkaGroupConsumer implements Consumer {
       const abort = new AbortController();
       this.#inflight = abort;
       if (this.#stopRequested) abort.abort(new Error('the consumer is stopping'));
-      const owned = (): boolean => !abort.signal.aborted && !finished && isRunning() && !isStale() && !this.#stalled() && stalledSince === 0;
+      // Before each send: a heartbeat the broker answered (kafkajs sends one only when its
+      // interval has passed, so this costs nothing most of the time). After a SIGSTOP past
+      // the session the broker refuses it: the batch is given up before anything is sent.
+      const owned = async (): Promise<boolean> => {
+        if (abort.signal.aborted || finished || rejoining || !isRunning() || isStale()) return false;
+        try {
+          await heartbeat();
+        } catch {
+          return false;
+        }
+        return !abort.signal.aborted && isRunning() && !isStale();
+      };
       try {
         await handler({ partition: batch.partition, records, signal: abort.signal, owned, heartbeat: () => heartbeat() });
       } catch (err) {
@@ -211,7 +201,7 @@ export class KafkaGroupConsumer implements Consumer {
       } finally {
         this.#inflight = null;
       }
-      if (isStale() || this.#stalled() || stalledSince !== 0) {
+      if (isStale()) {
         // Lost while the handler ran: commit nothing (the broker would refuse it), rejoin.
         if (!rejoining) {
           rejoining = true;
@@ -261,7 +251,6 @@ export class KafkaGroupConsumer implements Consumer {
         let crashed: (err: unknown) => void = () => {};
         const crash = new Promise<unknown>((resolve) => (crashed = resolve));
         rejoining = false;
-        stalledSince = 0;
         rejoin = () => crashed(REJOIN);
         consumer.on(consumer.events.GROUP_JOIN, (e) => {
           refusals = 0;
@@ -294,7 +283,6 @@ export class KafkaGroupConsumer implements Consumer {
         await new Promise((r) => setTimeout(r, 300 * refusals));
       }
     } finally {
-      clearInterval(ticker);
       if (endTimer) clearTimeout(endTimer);
       await admin?.disconnect().catch(() => {});
     }

@@ -17,12 +17,13 @@ export interface ConsumedBatch {
    */
   signal?: AbortSignal;
   /**
-   * Whether this member still owns the partition now (its lease or session is valid and
-   * its generation assigns it the partition). A handler that sends the batch somewhere
-   * checks it before each send: after a stop past the session timeout it turns false at
-   * once, before any timer ran.
+   * Whether this member still owns the partition now: its generation assigns it the
+   * partition and its membership is valid (log mode: the lease, renewed first when it is
+   * near its end; Kafka: a heartbeat the broker answered). A handler that sends the batch
+   * somewhere checks it before each send: after a stop past the session timeout it
+   * resolves false, before anything is sent.
    */
-  owned?: () => boolean;
+  owned?: () => Promise<boolean>;
   /** Kafka: keeps the group membership alive during a long handler (retries). */
   heartbeat?: () => Promise<void>;
 }

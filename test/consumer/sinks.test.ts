@@ -324,7 +324,7 @@ describe('delivery', () => {
       return 503;
     });
     const { d } = await delivery(store.url);
-    await expect(d.deliver({ ...batch(5), owned: () => owned })).rejects.toBeInstanceOf(BatchAbandoned);
+    await expect(d.deliver({ ...batch(5), owned: async () => owned })).rejects.toBeInstanceOf(BatchAbandoned);
     expect(store.statuses).toEqual([503, 503]);
   });
 

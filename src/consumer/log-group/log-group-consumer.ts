@@ -29,7 +29,7 @@ export class LogGroupConsumer implements Consumer {
   #running: Promise<void> | null = null;
   #waiter: ChangeWaiter | null = null;
   /** The batch being handled: its partition, abort controller and ownership check. */
-  #inflight: { partition: number; abort: AbortController; owned: () => boolean } | null = null;
+  #inflight: { partition: number; abort: AbortController; mine: () => boolean } | null = null;
   #stopTimer: NodeJS.Timeout | null = null;
 
   constructor(opts: LogConsumerOptions) {
@@ -59,7 +59,7 @@ export class LogGroupConsumer implements Consumer {
   /** Aborts the batch in flight if this member lost its partition (called on every group change). */
   #checkInflight(): void {
     const b = this.#inflight;
-    if (b !== null && !b.owned()) b.abort.abort(new Error(`partition ${b.partition} is no longer owned by this member`));
+    if (b !== null && !b.mine()) b.abort.abort(new Error(`partition ${b.partition} is no longer owned by this member`));
   }
 
   lag(): Promise<PartitionLag[]> {
@@ -135,8 +135,17 @@ export class LogGroupConsumer implements Consumer {
             const records = res.records.map((r) => toConsumedRecord(p, r.offset, r.key, r.timestamp, r.contentType, r.value));
             const m = member;
             const abort = new AbortController();
-            const owns = (): boolean => !abort.signal.aborted && !m.lapsed && m.leaseValid() && m.assigned().includes(p);
-            this.#inflight = { partition: p, abort, owned: owns };
+            // Still assigned to this member, and its lease has not lapsed.
+            const mine = (): boolean => !abort.signal.aborted && !m.lapsed && m.assigned().includes(p);
+            // Before each send: and the lease is comfortably valid, renewed first if it is
+            // near its end (a long batch on a starved process must not lose its lease to a
+            // late heartbeat, nor send once the lease ran out: that turns into a lapse).
+            const owns = async (): Promise<boolean> => {
+              if (!mine()) return false;
+              if (!m.leaseValid()) await m.renew().catch(() => {});
+              return mine() && m.leaseValid();
+            };
+            this.#inflight = { partition: p, abort, mine };
             try {
               await handler({ partition: p, records, signal: abort.signal, owned: owns });
             } catch (err) {

@@ -111,7 +111,7 @@ export class Delivery {
 
   /** The BatchHandler: resolves when the batch may be committed. */
   readonly deliver = async (batch: ConsumedBatch): Promise<void> => {
-    this.#checkOwned(batch);
+    await this.#checkOwned(batch);
     const { samples, skipped, undecodable } = extractSamples(batch.records);
     const fmt = this.#o.format;
     const sendable: Sample[] = [];
@@ -182,10 +182,10 @@ export class Delivery {
     return lanes.filter((l) => l.length > 0);
   }
 
-  #checkOwned(batch: ConsumedBatch, signal?: AbortSignal): void {
+  async #checkOwned(batch: ConsumedBatch, signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) throw new BatchAbandoned(`partition ${batch.partition}: another request of the batch was abandoned`);
     if (batch.signal?.aborted) throw new BatchAbandoned(`partition ${batch.partition}: the consumer is stopping`);
-    if (batch.owned && !batch.owned()) throw new BatchAbandoned(`partition ${batch.partition}: no longer owned by this member`);
+    if (batch.owned && !(await batch.owned())) throw new BatchAbandoned(`partition ${batch.partition}: no longer owned by this member`);
   }
 
   /** Sends one request until the store answers 2xx or refuses it for good. */
@@ -197,7 +197,7 @@ export class Delivery {
     let retrying = false;
     try {
       for (;;) {
-        this.#checkOwned(batch, signal);
+        await this.#checkOwned(batch, signal);
         const end = m?.requestDuration.startTimer();
         let outcome: PostOutcome;
         try {
@@ -253,7 +253,7 @@ export class Delivery {
   async #deadLetter(batch: ConsumedBatch, refused: Map<number, { reason: string; status?: number }>): Promise<void> {
     const entries: DeadLetterEntry[] = [...refused].sort((a, b) => a[0] - b[0]).map(([i, why]) => ({ record: batch.records[i], ...why }));
     for (let attempt = 0; ; attempt++) {
-      this.#checkOwned(batch);
+      await this.#checkOwned(batch);
       try {
         await this.#o.deadLetter.write(this.#o.group, this.#o.format.name, entries);
         break;
