@@ -107,15 +107,15 @@ async function stopGroup(members: SinkConsumerProcess[]): Promise<void> {
 }
 
 async function waitAssigned(dataDir: string, group: string, members: SinkConsumerProcess[]): Promise<void> {
-  // Members log at warn level; started at the end of the log, they commit that offset for every partition they start.
+  // Started at the end of the log, a member commits that offset for every partition it starts.
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     const lag = await groupLag({ mode: 'log', dataDir, group }).catch(() => []);
-    if (lag.length === PARTITIONS && lag.every((l) => l.committedOffset !== null)) return;
+    if (settled(members) && lag.length === PARTITIONS && lag.every((l) => l.committedOffset !== null)) return;
     if (members.some((m) => !m.alive())) throw new Error(`a consumer exited: ${members.map((m) => m.describe()).join('\n')}`);
     await sleep(50);
   }
-  throw new Error('the group did not start');
+  throw new Error(`the group did not start: ${members.map((m) => m.describe()).join('\n')}`);
 }
 
 /** Whether all members report the same generation and together hold every partition. */

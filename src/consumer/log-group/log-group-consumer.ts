@@ -224,7 +224,8 @@ export class LogGroupConsumer implements Consumer {
     const taken = await member.claimsOfOthers();
     for (const p of toStart) {
       if (taken.has(p)) continue; // its previous owner has not released it yet
-      owned.set(p, await this.#startOffset(member, reader, p));
+      const start = await this.#startOffset(member, reader, p);
+      if (start !== null) owned.set(p, start); // null: the generation moved on, sync again
     }
     return { settled: owned.size === mine.size, generation };
   }
@@ -233,14 +234,15 @@ export class LogGroupConsumer implements Consumer {
    * Where this member starts `p`: the group's committed offset, or, when the group never
    * committed it, the beginning or end per fromBeginning. A start at the end is committed
    * at once, so that records written after it are not skipped if this member dies before
-   * its first batch.
+   * its first batch; if that commit is refused (the generation moved on meanwhile), the
+   * partition is not started now (null) and the next sync tries again.
    */
-  async #startOffset(member: GroupMember, reader: LogReader, p: number): Promise<number> {
+  async #startOffset(member: GroupMember, reader: LogReader, p: number): Promise<number | null> {
     const committed = await readCommitted(member.paths, p);
     if (committed !== null) return committed;
     if (this.#opts.fromBeginning) return reader.startOffset(p);
     const end = await reader.endOffset(p);
-    await member.commit(p, end);
-    return end;
+    const c = await member.commit(p, end);
+    return c.ok ? end : null;
   }
 }
