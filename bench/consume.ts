@@ -160,7 +160,7 @@ async function drain(vm: VictoriaMetrics, size: number, n: number, k: number, ru
     // covered) to lag 0: process start-up and the first rebalance are excluded.
     let t1 = 0;
     let lag1 = 0;
-    const deadline = Date.now() + 600_000;
+    const deadline = Date.now() + 120_000;
     for (;;) {
       const lag = await totalLag(dataDir, group).catch(() => n);
       if (t1 === 0 && settled(members)) {
@@ -168,7 +168,10 @@ async function drain(vm: VictoriaMetrics, size: number, n: number, k: number, ru
         lag1 = lag;
       }
       if (lag === 0 && t1 !== 0) break;
-      if (Date.now() > deadline) throw new Error('drain did not finish');
+      if (Date.now() > deadline) {
+        const lags = await groupLag({ mode: 'log', dataDir, group });
+        throw new Error(`drain did not finish: ${JSON.stringify(lags)}\n${members.map((m) => m.describe()).join('\n')}`);
+      }
       if (members.some((m) => !m.alive())) throw new Error(`a consumer exited: ${members.map((m) => m.describe()).join('\n')}`);
       await sleep(20);
     }

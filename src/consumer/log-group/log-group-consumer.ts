@@ -162,9 +162,18 @@ export class LogGroupConsumer implements Consumer {
             owned.set(p, res.nextOffset);
             remaining -= records.length;
             commits.push(
-              m.commit(p, res.nextOffset).then((c) => {
-                if (!c.ok) this.#emit({ type: 'commit-refused', partition: p, offset: res.nextOffset, reason: c.reason });
-              }),
+              (async () => {
+                let c = await m.commit(p, res.nextOffset);
+                // Refused because a newer generation appeared while the batch was handled,
+                // and that one still gives `p` to this member (so nobody else read it):
+                // commit again under it, or the partition would sit uncommitted.
+                if (!c.ok && !m.lapsed && m.assigned().includes(p)) c = await m.commit(p, res.nextOffset);
+                if (c.ok) return;
+                this.#emit({ type: 'commit-refused', partition: p, offset: res.nextOffset, reason: c.reason });
+                // Not committed: if `p` is still read here, read the batch again rather than
+                // leave a gap between the committed offset and the position.
+                if (owned.get(p) === res.nextOffset) owned.set(p, from);
+              })(),
             );
           }
         } finally {
