@@ -1,6 +1,7 @@
 /**
  * Renders the end-to-end results as a plain SVG bar chart (no dependency): one panel per
- * body size, one bar per row, requests/s with p99 and the ratio to the no-op ceiling.
+ * body size, one bar per row, requests/s with p99 and the ratio to the no-op ceiling, and
+ * a legend saying what each bar colour stands for.
  */
 interface ChartRow {
   row: string;
@@ -13,6 +14,20 @@ interface ChartRow {
 
 const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
+/** The bar colours, one per kind of row; the legend lists them in this order. */
+export const SERIES = [
+  { label: 'metricstream (file or Kafka sink)', color: '#3a78d9' },
+  { label: 'no-op server (HTTP ceiling)', color: '#999' },
+  { label: 'peers (kafkajs per request, node:cluster)', color: '#d98c3a' },
+] as const;
+
+/** The colour of a row's bar: the no-op ceiling, a peer, or metricstream itself. */
+export function seriesColor(row: string): string {
+  if (row === 'noop') return SERIES[1].color;
+  if (row.startsWith('peer')) return SERIES[2].color;
+  return SERIES[0].color;
+}
+
 export function renderChart(report: { machine: { cpu: string; cores: number; node: string }; connections: number; results: ChartRow[] }): string {
   const panels = new Map<string, ChartRow[]>();
   for (const r of report.results) {
@@ -23,11 +38,20 @@ export function renderChart(report: { machine: { cpu: string; cores: number; nod
   const barHeight = 22;
   const labelWidth = 130;
   const plotWidth = 520;
-  const width = labelWidth + plotWidth + 190;
-  let y = 48;
+  const width = labelWidth + plotWidth + 260; // room for the longest value label after a full bar
+  let y = 66;
   const parts: string[] = [];
   parts.push(`<text x="10" y="22" font-size="15" font-weight="bold">metricstream bench:e2e — requests/s (${report.connections} connections)</text>`);
   parts.push(`<text x="10" y="38" font-size="11" fill="#555">${escape(`${report.machine.cpu}, ${report.machine.cores} cores, Node ${report.machine.node}`)}</text>`);
+  // Legend: one swatch and label per colour, on one line under the subtitle.
+  let lx = 10;
+  parts.push('<g class="legend">');
+  for (const s of SERIES) {
+    parts.push(`<rect x="${lx}" y="46" width="12" height="12" fill="${s.color}"/>`);
+    parts.push(`<text x="${lx + 16}" y="56" font-size="11">${escape(s.label)}</text>`);
+    lx += 16 + s.label.length * 6 + 18;
+  }
+  parts.push('</g>');
   for (const [title, rows] of panels) {
     y += 18;
     parts.push(`<text x="10" y="${y}" font-size="13" font-weight="bold">${escape(title)}</text>`);
@@ -35,7 +59,7 @@ export function renderChart(report: { machine: { cpu: string; cores: number; nod
     const max = Math.max(...rows.map((r) => r.requestsPerSecond), 1);
     for (const r of rows) {
       const w = Math.max(1, (r.requestsPerSecond / max) * plotWidth);
-      const color = r.row === 'noop' ? '#999' : r.row.startsWith('peer') ? '#d98c3a' : '#3a78d9';
+      const color = seriesColor(r.row);
       parts.push(`<text x="10" y="${y + 15}" font-size="12">${escape(r.row)}</text>`);
       parts.push(`<rect x="${labelWidth}" y="${y + 2}" width="${w.toFixed(1)}" height="${barHeight - 6}" fill="${color}"/>`);
       const ratio = r.ratioToNoop === null ? '' : `, ${r.ratioToNoop.toFixed(2)}× noop`;

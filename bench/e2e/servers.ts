@@ -76,7 +76,7 @@ function cpuSecondsOf(pid: number): number {
 export async function startServer(row: Row, ctx: RowContext): Promise<RunningServer> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), `bench-${row.name}-`));
   const [script, ...args] = row.command(ctx, dataDir);
-  const proc = spawn(process.execPath, ['--import', './src/main/require-node.mjs', script, ...args], {
+  const proc = spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', '--import', './src/main/require-node.mjs', script, ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -13,8 +13,12 @@
  * (sink-cli.ts), committing after the store's 2xx.
  * Exit: 0 done (or interrupted), 1 the log or topic could not be read, 2 bad arguments.
  */
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../cli/args.ts';
+import { onStopSignals } from '../cli/signals.ts';
+import { explainOrigin, layerArgv, layersHelp } from '../cli/config-layers.ts';
 import { createConsumer, groupLag } from './create-consumer.ts';
 import { lagText, recordLine } from './output.ts';
 import type { OutputFormat } from './output.ts';
@@ -23,7 +27,10 @@ import type { ConsumedRecord } from './plain-reader.ts';
 import { runSink, SINK_FLAGS, SINK_USAGE } from './sinks/sink-cli.ts';
 import type { ConsumerEvent, ConsumerOptions } from './types.ts';
 
-const USAGE = `Usage: npm run consume -- [options]
+/** The consumer's environment variables: METRICSTREAM_CONSUME_DATA_DIR is --data-dir. */
+const ENV_PREFIX = 'METRICSTREAM_CONSUME_';
+
+const USAGE = `Usage: npm run consume -- [options]      (installed: metricstream-consume [options])
 
 Prints the records of a metricstream partition log (or Kafka topic) as JSON lines
 {"partition","offset","key","timestamp","value"}. Per-partition order holds.
@@ -32,7 +39,9 @@ Options:
   --data-dir <dir>          the log's data dir (default ./data)
   --from-beginning          start at the earliest retained record (default: only new records);
                             with --group: only where the group has no committed offset
-  --exit-at-end             exit once everything written so far is printed (default: follow)
+  --exit-at-end             exit once everything written so far is printed (default: follow);
+                            exit code 3 if records were damaged or missing on disk (each
+                            range is reported on stderr; the good records around it are printed)
   --max-records <n>         exit after n records
   --format ndjson|pretty    output format (default ndjson)
   -h, --help                show this help
@@ -47,38 +56,49 @@ Consumer groups:
   --member-id <id>          this member's id (default host-pid-random)
 
 Kafka:
-  --mode log|kafka          read the local log (default) or a Kafka topic (needs --group)
+  --mode log|kafka          read the local log (default) or a Kafka topic
   --brokers <host:port,..>  Kafka bootstrap servers
   --topic <name>            Kafka topic (default metrics)
-${SINK_USAGE}`;
+                            Without --group, a Kafka topic is read plainly: through a
+                            one-off group of this process alone (metricstream-consume-<id>),
+                            whose offsets nobody resumes.
+
+  --config <file>           read flags from a JSON file ({"data-dir": "/var/lib/metricstream"})
+${SINK_USAGE}
+${layersHelp(ENV_PREFIX, 'data-dir')}
+`;
 
 function usageError(message: string): never {
-  process.stderr.write(`consume: ${message}\nTry --help.\n`);
+  process.stderr.write(`consume: ${explainOrigin(message, origin)}\nTry --help.\n`);
   process.exit(2);
 }
 
+const OPTIONS = {
+  'data-dir': { type: 'string', default: './data' },
+  'from-beginning': { type: 'boolean', default: false },
+  'exit-at-end': { type: 'boolean', default: false },
+  'max-records': { type: 'string' },
+  format: { type: 'string', default: 'ndjson' },
+  group: { type: 'string' },
+  'session-timeout': { type: 'string' },
+  'show-lag': { type: 'boolean', default: false },
+  'member-id': { type: 'string' },
+  mode: { type: 'string', default: 'log' },
+  brokers: { type: 'string' },
+  topic: { type: 'string', default: 'metrics' },
+  config: { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+  ...SINK_FLAGS,
+} as const;
+
+/** Where each flag not on the command line came from (environment or config file), for messages. */
+let origin = new Map<string, string>();
+
 function parse() {
   try {
-    return parseArgs({
-      options: {
-        'data-dir': { type: 'string', default: './data' },
-        'from-beginning': { type: 'boolean', default: false },
-        'exit-at-end': { type: 'boolean', default: false },
-        'max-records': { type: 'string' },
-        format: { type: 'string', default: 'ndjson' },
-        group: { type: 'string' },
-        'session-timeout': { type: 'string' },
-        'show-lag': { type: 'boolean', default: false },
-        'member-id': { type: 'string' },
-        mode: { type: 'string', default: 'log' },
-        brokers: { type: 'string' },
-        topic: { type: 'string', default: 'metrics' },
-        help: { type: 'boolean', short: 'h', default: false },
-        ...SINK_FLAGS,
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
+    const layered = layerArgv(process.argv.slice(2), OPTIONS, { envPrefix: ENV_PREFIX, env: process.env });
+    origin = layered.origin;
+    return parseArgs({ args: layered.argv, options: OPTIONS, strict: true, allowPositionals: false }).values;
   } catch (err) {
     return usageError((err as Error).message);
   }
@@ -142,6 +162,7 @@ function describeEvent(group: string, e: ConsumerEvent): string {
 }
 
 async function runPlain(args: Args, maxRecords: number | undefined, format: OutputFormat, signal: AbortSignal): Promise<void> {
+  let damagedRecords = 0;
   const records = readPlain({
     dataDir: args['data-dir'],
     fromBeginning: args['from-beginning'],
@@ -153,8 +174,17 @@ async function runPlain(args: Args, maxRecords: number | undefined, format: Outp
         `consume: partition ${p}: offsets ${from}..${from + count - 1} were deleted by retention; ` +
           `continuing at ${from + count}\n`,
       ),
+    onDamaged: (p, d) => {
+      damagedRecords += d.to - d.from;
+      process.stderr.write(`consume: partition ${p}: offsets ${d.from}..${d.to - 1} (${d.to - d.from} records) cannot be read: ${d.reason}\n`);
+    },
   });
   for await (const batch of records) await writeOut(batchText(batch, format));
+  // Everything readable was delivered; the exit code still says that some was not.
+  if (damagedRecords > 0) {
+    process.stderr.write(`consume: ${damagedRecords} record(s) could not be read (damaged or missing on disk)\n`);
+    process.exitCode = 3;
+  }
 }
 
 function consumerOptions(args: Args, group: string): ConsumerOptions {
@@ -171,20 +201,9 @@ function consumerOptions(args: Args, group: string): ConsumerOptions {
   return { mode: 'log', dataDir: args['data-dir'], memberId: args['member-id'], ...common };
 }
 
-/**
- * kafkajs arms timers with negative delays (Node clamps them to 1 ms, which is what
- * kafkajs means) and Node prints a TimeoutNegativeWarning for each on stderr. The npm
- * scripts that start kafkajs pass --disable-warning=TimeoutNegativeWarning; `npm run
- * consume` cannot (the log mode needs no flag), so this process drops that one warning.
- */
-function quietNegativeTimeoutWarnings(): void {
-  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
-  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
-    const opt = rest[0];
-    const type = typeof opt === 'string' ? opt : (opt as { type?: string } | undefined)?.type;
-    if (type === 'TimeoutNegativeWarning' || (warning instanceof Error && warning.name === 'TimeoutNegativeWarning')) return;
-    emit(warning, ...rest);
-  }) as typeof process.emitWarning;
+/** The group of a plain Kafka read: unique to this process, never joined again. */
+function oneOffGroup(): string {
+  return `metricstream-consume-${os.hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
 }
 
 async function main(): Promise<void> {
@@ -203,9 +222,9 @@ async function main(): Promise<void> {
   if (args.format !== 'ndjson' && args.format !== 'pretty') usageError(`--format must be ndjson or pretty, got "${args.format}"`);
   const format: OutputFormat = args.format;
   if (args.mode !== 'log' && args.mode !== 'kafka') usageError(`--mode must be log or kafka, got "${args.mode}"`);
-  const group = args.group;
-  if (group === undefined) {
-    if (args.mode === 'kafka') usageError('--mode kafka needs --group');
+  // Kafka has no reader outside a group: without --group, a one-off group of this process.
+  const group = args.group ?? (args.mode === 'kafka' ? oneOffGroup() : undefined);
+  if (args.group === undefined) {
     if (args.sink !== 'stdout') usageError(`--sink ${args.sink} needs --group (offsets are committed after the store's 2xx)`);
     if (args['show-lag']) usageError('--show-lag needs --group');
     for (const f of ['session-timeout', 'member-id'] as const) {
@@ -227,7 +246,6 @@ async function main(): Promise<void> {
   }
 
   const opts = consumerOptions(args, group);
-  if (opts.mode === 'kafka') quietNegativeTimeoutWarnings();
   if (args['show-lag']) {
     const lag = await groupLag(
       opts.mode === 'log'
@@ -250,13 +268,10 @@ async function main(): Promise<void> {
     stdoutGone = true;
   });
   // First signal: finish the batch in flight, commit it, leave the group. Second: exit now.
-  const onSignal = (): void => {
-    process.once('SIGINT', () => process.exit(130));
-    process.once('SIGTERM', () => process.exit(143));
-    void consumer.stop();
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  onStopSignals(
+    () => void consumer.stop(),
+    (signal) => process.exit(signal === 'SIGINT' ? 130 : 143),
+  );
   try {
     await consumer.run(async ({ records }) => writeOut(batchText(records, format)), {
       exitAtEnd: args['exit-at-end'],

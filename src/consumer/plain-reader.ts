@@ -4,7 +4,7 @@
  * Per-partition order holds; records of different partitions interleave arbitrarily.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LogReader } from '../log/log-reader.ts';
+import { LogReader, type DamagedRange } from '../log/log-reader.ts';
 import { toConsumedRecord } from './decode.ts';
 
 /** A record as a consumer sees it: key as text, value decoded. */
@@ -40,6 +40,8 @@ export interface PlainReadOptions {
   signal?: AbortSignal;
   /** Told when retention deleted offsets the consumer had not read yet. */
   onSkipped?: (partition: number, fromOffset: number, count: number) => void;
+  /** Told of records damaged or missing on disk (stepped over; the good ones around them are delivered). */
+  onDamaged?: (partition: number, range: DamagedRange) => void;
 }
 
 
@@ -51,8 +53,8 @@ export function jsonReplacer(_key: string, v: unknown): unknown {
 /**
  * Reads the log and yields records in per-partition batches (each batch is one
  * partition's records in offset order). Ends at the end of the log unless `follow`, on
- * `maxRecords`, or when `signal` aborts. Throws what the reader throws (CorruptLogError,
- * a data dir that holds no log).
+ * `maxRecords`, or when `signal` aborts. Damaged records go to `onDamaged`. Throws what
+ * the reader throws (a data dir that holds no log).
  */
 export async function* readPlain(opts: PlainReadOptions): AsyncGenerator<ConsumedRecord[]> {
   const reader = await LogReader.open(opts.dataDir);
@@ -69,6 +71,7 @@ export async function* readPlain(opts: PlainReadOptions): AsyncGenerator<Consume
       for (let p = 0; p < reader.partitions && remaining > 0; p++) {
         const res = await reader.read(p, positions[p], Math.min(batch, remaining));
         if (res.skipped > 0) opts.onSkipped?.(p, positions[p], res.skipped);
+        for (const d of res.damaged) opts.onDamaged?.(p, d);
         positions[p] = res.nextOffset;
         if (res.records.length === 0) continue;
         readAny = true;

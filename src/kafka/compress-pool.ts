@@ -19,6 +19,7 @@ import os from 'node:os';
 import { Piscina } from 'piscina';
 import kafkajs from 'kafkajs';
 import { compressSync, decompress, type CodecName, type CompressionName } from './codec-impl.ts';
+import { siblingModuleUrl } from '../main/module-url.ts';
 
 const { CompressionTypes, CompressionCodecs } = kafkajs;
 
@@ -45,7 +46,7 @@ function poolThreads(): number {
 
 function getPool(): Piscina {
   pool ??= new Piscina({
-    filename: new URL('./compress-worker.ts', import.meta.url).href,
+    filename: siblingModuleUrl('./compress-worker', import.meta.url).href,
     minThreads: 1,
     maxThreads: poolThreads(),
     idleTimeout: 30_000,

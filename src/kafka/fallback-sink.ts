@@ -462,6 +462,8 @@ export class FallbackSink implements Sink {
       while (from < end && records.length < this.#maxReplayRecords && bytes < this.#maxReplayBytes) {
         const want = Math.min(256, this.#maxReplayRecords - records.length, end - from);
         const res = await reader.read(p, from, want);
+        // Damaged on disk: the reader steps over them; say so (they cannot reach Kafka).
+        for (const d of res.damaged) this.#log.error({ partition: p, from: d.from, to: d.to }, `spill: offsets ${d.from}-${d.to - 1} cannot be replayed: ${d.reason}`);
         if (res.records.length === 0) break;
         for (const r of res.records) {
           const contentType = r.contentType as SinkRecord['contentType'];

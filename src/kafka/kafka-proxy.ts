@@ -148,13 +148,23 @@ export class KafkaProxy {
     for (const r of this.routes) this.byUpstream.set(`${r.upstream.host}:${r.upstream.port}`, r);
   }
 
-  /** Starts one listener per upstream broker on `host` (default 127.0.0.1), random ports. */
+  /**
+   * Starts one listener per upstream broker on `host` (default 127.0.0.1): on `ports[i]`
+   * for upstream i when given (so a restarted proxy comes back at the same addresses),
+   * else on a random free port.
+   */
   static async start(
     upstreams: BrokerAddress[],
-    opts: { host?: string; onWarning?: (msg: string) => void } = {},
+    opts: { host?: string; ports?: number[]; onWarning?: (msg: string) => void } = {},
   ): Promise<KafkaProxy> {
     const proxy = new KafkaProxy(opts.host ?? '127.0.0.1', upstreams, opts.onWarning ?? (() => {}));
-    for (const r of proxy.routes) await proxy.listen(r);
+    proxy.routes.forEach((r, i) => (r.port = opts.ports?.[i] ?? 0));
+    try {
+      for (const r of proxy.routes) await proxy.listen(r);
+    } catch (e) {
+      await proxy.close();
+      throw e;
+    }
     return proxy;
   }
 

@@ -13,14 +13,15 @@
  *   comes back" is therefore done with the proxy (cut/restore), not by restarting kcat.
  * - Data lives in kcat's memory: stop or kill loses it.
  *
- * CLI: `npm run kafka:local [-- --brokers 3 --topic metrics --no-proxy --debug]` prints
- * `bootstrap servers: host:port,...` and runs until Ctrl-C.
+ * CLI: `npm run kafka:local [-- --port 9092 --brokers 3 --topic metrics --no-proxy --debug]`
+ * prints `bootstrap servers: host:port,...` and runs until Ctrl-C (`--help` for the text).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import kafkajs from 'kafkajs';
 import { KafkaProxy, type BrokerAddress } from './kafka-proxy.ts';
+import { parseInteger, UsageError } from '../cli/args.ts';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -37,6 +38,11 @@ export interface LocalBrokerOptions {
   topic?: string;
   /** Front the mock with KafkaProxy (default true). */
   proxy?: boolean;
+  /**
+   * The proxy's first port: broker i is served on port + i, so a restarted local broker
+   * comes back at the same bootstrap address (default: random free ports). Needs the proxy.
+   */
+  port?: number;
   /** Give up if the cluster does not answer Metadata within this time (default 15 s). */
   readyTimeoutMs?: number;
   /** Pass `-d mock` to kcat: every request is logged on our stderr tail. */
@@ -119,6 +125,7 @@ async function waitForMetadata(bootstrap: string, topic: string, deadline: numbe
  * fetched metadata through `bootstrap`. Throws KCAT_MISSING when kcat is not installed.
  */
 export async function startLocalBroker(opts: LocalBrokerOptions = {}): Promise<LocalBroker> {
+  if (opts.port !== undefined && opts.proxy === false) throw new Error('a fixed port needs the proxy (the mock brokers pick their own ports)');
   assertKcat();
   const brokers = opts.brokers ?? 3;
   const args = ['-b', 'localhost:1', '-X', `test.mock.num.brokers=${brokers}`, '-q'];
@@ -176,7 +183,9 @@ export async function startLocalBroker(opts: LocalBrokerOptions = {}): Promise<L
   let proxy: KafkaProxy | null = null;
   try {
     if (opts.proxy !== false) {
-      proxy = await KafkaProxy.start(parseAddresses(mockBootstrap), {
+      const upstreams = parseAddresses(mockBootstrap);
+      proxy = await KafkaProxy.start(upstreams, {
+        ports: opts.port === undefined ? undefined : upstreams.map((_, i) => opts.port! + i),
         onWarning: (m) => process.stderr.write(`kafka-proxy: ${m}\n`),
       });
     }
@@ -212,24 +221,64 @@ export async function startLocalBroker(opts: LocalBrokerOptions = {}): Promise<L
   }
 }
 
+export const LOCAL_BROKER_USAGE = `Usage: npm run kafka:local -- [options]
+
+A local Kafka-protocol cluster for development and tests: librdkafka's mock cluster (Debian's
+kcat) behind a small proxy of ours on 127.0.0.1. Prints "bootstrap servers: host:port,..." and
+runs until Ctrl-C or SIGTERM. Data lives in memory only: a restart is an empty cluster. Topics
+are auto-created with 4 partitions (the gateway's default --partitions).
+
+Options:
+  --port N        serve broker i on port N+i (N, N+1, N+2 with 3 brokers), so a restarted
+                  local broker comes back at the same address (default: random free ports)
+  --brokers N     number of mock brokers (default 3)
+  --topic NAME    create this topic before printing the address
+  --no-proxy      print the mock brokers' own addresses (random ports; no --port)
+  --debug         log every request the mock cluster handles (kcat -d mock) on stderr
+  -h, --help      this text
+`;
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      brokers: { type: 'string', default: '3' },
-      topic: { type: 'string' },
-      'no-proxy': { type: 'boolean', default: false },
-      debug: { type: 'boolean', default: false },
-    },
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        port: { type: 'string' },
+        brokers: { type: 'string', default: '3' },
+        topic: { type: 'string' },
+        'no-proxy': { type: 'boolean', default: false },
+        debug: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    process.stderr.write(`kafka:local: ${(e as Error).message}\n\n${LOCAL_BROKER_USAGE}`);
+    process.exit(2);
+  }
+  if (values.help) {
+    process.stdout.write(LOCAL_BROKER_USAGE);
+    return;
+  }
+  let port: number | undefined;
+  let brokers: number;
+  try {
+    brokers = parseInteger('brokers', values.brokers, 1, 16);
+    if (values.port !== undefined) port = parseInteger('port', values.port, 1, 65535 - brokers + 1);
+    if (port !== undefined && values['no-proxy']) throw new UsageError('--port needs the proxy: drop --no-proxy');
+  } catch (e) {
+    process.stderr.write(`kafka:local: ${(e as Error).message}\nTry --help.\n`);
+    process.exit(2);
+  }
   const broker = await startLocalBroker({
-    brokers: Number(values.brokers),
+    brokers,
     topic: values.topic,
     proxy: !values['no-proxy'],
+    port,
     debug: values.debug,
   });
-  process.stdout.write(`bootstrap servers: ${broker.bootstrap}\n`);
-  if (broker.proxy) process.stdout.write(`mock brokers (direct, no proxy): ${broker.mockBootstrap}\n`);
-  process.stdout.write(`topics are auto-created with 4 partitions; Ctrl-C stops (data is in memory only)\n`);
+  // Handlers first: whoever read the address may signal at once, before the next line ran.
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;
@@ -238,6 +287,9 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  process.stdout.write(`bootstrap servers: ${broker.bootstrap}\n`);
+  if (broker.proxy) process.stdout.write(`mock brokers (direct, no proxy): ${broker.mockBootstrap}\n`);
+  process.stdout.write(`topics are auto-created with 4 partitions; Ctrl-C stops (data is in memory only)\n`);
   void broker.exited.then((code) => {
     if (stopping) return;
     process.stderr.write(`kcat exited unexpectedly (${code}):\n${broker.stderrTail()}\n`);

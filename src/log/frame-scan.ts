@@ -4,7 +4,7 @@
  * frames synchronously inside each, so there is one syscall per chunk, not per record.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { checkFrame, frameOffset, FrameStatus } from './record-frame.ts';
+import { checkFrame, F_KEY, F_MAGIC, FRAME_MAGIC, FRAME_OVERHEAD, frameOffset, FrameStatus } from './record-frame.ts';
 
 /** Why a scan stopped. */
 export type ScanStop =
@@ -90,4 +90,47 @@ export async function offsetOfFrameAt(fh: FileHandle, pos: number): Promise<numb
     4096,
   );
   return offset;
+}
+
+/** A good frame found after damage. */
+export interface ResyncPoint {
+  position: number;
+  offset: number;
+}
+
+const RESYNC_CHUNK = 1024 * 1024;
+
+/**
+ * Finds where good frames resume after damage: the first position after `damagedAt` (the
+ * file position of the bad frame, which should have carried offset `expected`) holding a
+ * frame whose CRC checks and whose offset can follow: above `expected`, and no more
+ * records skipped than bytes allow (every frame takes at least FRAME_OVERHEAD bytes).
+ * Returns null when no such frame exists before the end of the file. Reads 1 MiB chunks
+ * and tests every byte position; runs only where damage was found, never on the hot path.
+ */
+export async function findNextFrame(fh: FileHandle, damagedAt: number, expected: number): Promise<ResyncPoint | null> {
+  const sizeOut = new Int32Array(1);
+  let at = damagedAt + 1;
+  for (;;) {
+    const chunk = Buffer.allocUnsafe(RESYNC_CHUNK);
+    const { bytesRead: n } = await fh.read(chunk, 0, RESYNC_CHUNK, at);
+    if (n === 0) return null;
+    for (let q = 0; q < n; q++) {
+      const status = checkFrame(chunk, q, n, sizeOut);
+      let offset = -1;
+      if (status === FrameStatus.ok) {
+        offset = frameOffset(chunk, q);
+      } else if (status === FrameStatus.incomplete && n === RESYNC_CHUNK && sizeOut[0] > 0 && q + F_KEY <= n && chunk[q + F_MAGIC] === FRAME_MAGIC) {
+        // A candidate frame crossing the chunk's end: read it whole.
+        const one = Buffer.allocUnsafe(sizeOut[0]);
+        const { bytesRead } = await fh.read(one, 0, one.length, at + q);
+        if (checkFrame(one, 0, bytesRead, sizeOut) === FrameStatus.ok) offset = frameOffset(one, 0);
+      }
+      if (offset > expected && offset - expected <= Math.floor((at + q - damagedAt) / FRAME_OVERHEAD)) {
+        return { position: at + q, offset };
+      }
+    }
+    if (n < RESYNC_CHUNK) return null;
+    at += n;
+  }
 }

@@ -56,7 +56,8 @@ export async function ensureMeta(dataDir: string, partitions: number): Promise<L
     }
     return existing;
   }
-  await mkdir(dataDir, { recursive: true });
+  const created = await mkdir(dataDir, { recursive: true });
+  if (created !== undefined) await fsyncCreatedDirs(dataDir, created);
   // No meta.json but partition dirs (meta.json deleted, or a crash before it was renamed
   // into place): they still say how many partitions the data was written with.
   const found = (await readdir(dataDir)).filter((n) => /^partition-\d+$/.test(n)).length;
@@ -78,4 +79,18 @@ export async function ensureMeta(dataDir: string, partitions: number): Promise<L
   await rename(tmp, path.join(dataDir, META_FILE));
   await fsyncDir(dataDir);
   return meta;
+}
+
+/**
+ * fsyncs the parent of every directory mkdir just created, from `first` (the topmost one
+ * created) down to `dir`: without it a power cut can forget the new data dir itself, and
+ * with it everything acknowledged inside it.
+ */
+async function fsyncCreatedDirs(dir: string, first: string): Promise<void> {
+  const chain: string[] = [];
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    chain.push(d);
+    if (d === path.resolve(first) || path.dirname(d) === d) break;
+  }
+  for (const d of chain) await fsyncDir(path.dirname(d));
 }

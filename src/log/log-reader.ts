@@ -3,11 +3,18 @@
  * the writer. Never opens anything for writing, takes no lock, and never returns a torn
  * frame: it stops at the writer's commit mark (see commit-marks.ts) and, where there is
  * no mark, at the first incomplete or bad frame of the last segment.
+ *
+ * Damage is detected as it is read: every frame's CRC and offset are checked. A bad frame
+ * where one cannot be a write in progress (below the commit mark, or in a sealed segment)
+ * is reported in ReadResult.damaged with its offsets and byte position, and reading
+ * resumes at the next good frame in sequence (found by findNextFrame: length + CRC +
+ * offset); a gap between segments is reported the same way.
  */
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { commitMarksPath, readCommitMark } from './commit-marks.ts';
-import { offsetOfFrameAt, scanFrames } from './frame-scan.ts';
+import { findNextFrame, offsetOfFrameAt, scanFrames } from './frame-scan.ts';
+import type { ResyncPoint } from './frame-scan.ts';
 import { readMeta } from './log-meta.ts';
 import { lookupIndex, readIndex } from './offset-index.ts';
 import { decodeFrame, frameOffset } from './record-frame.ts';
@@ -33,6 +40,19 @@ export interface ReadResult {
    * the records start at the earliest retained offset, fromOffset + skipped.
    */
   skipped: number;
+  /**
+   * Offsets in the range read whose records are missing or damaged on disk (below the
+   * writer's commit mark, or inside a sealed segment): reported here and stepped over, so
+   * the good records around them are still delivered. Usually empty.
+   */
+  damaged: DamagedRange[];
+}
+
+/** Offsets [from, to) of a partition that cannot be read back, and why. */
+export interface DamagedRange {
+  from: number;
+  to: number;
+  reason: string;
 }
 
 /** The log holds bytes that cannot be a good record where a record must be. */
@@ -131,8 +151,9 @@ export class LogReader {
    * sparse index (or continuing where the previous read of this partition stopped).
    * Returns fewer (possibly none) at the end of what is durable now. If retention already
    * deleted `fromOffset`, reads from the earliest retained offset and says so in
-   * `skipped`. Throws CorruptLogError for a bad frame where one cannot be a write in
-   * progress (inside a sealed segment, or below the writer's commit mark).
+   * `skipped`. Damaged or missing records (a bad frame where one cannot be a write in
+   * progress: in a sealed segment, or below the writer's commit mark) are reported in
+   * `damaged` and stepped over; reading goes on at the next good frame.
    */
   async read(partition: number, fromOffset: number, maxRecords: number): Promise<ReadResult> {
     if (this.#closed) throw new Error('LogReader is closed');
@@ -145,7 +166,7 @@ export class LogReader {
     const st = this.#state(partition);
     const mark = await this.#mark(partition);
     const limit = mark ?? Infinity;
-    if (fromOffset >= limit) return { records: [], nextOffset: fromOffset, skipped: 0 };
+    if (fromOffset >= limit) return { records: [], nextOffset: fromOffset, skipped: 0, damaged: [] };
 
     let from = fromOffset;
     let skipped = 0;
@@ -154,7 +175,7 @@ export class LogReader {
       loc = { ...st.cursor };
     } else {
       await this.#refresh(st);
-      if (st.segments.length === 0) return { records: [], nextOffset: fromOffset, skipped: 0 };
+      if (st.segments.length === 0) return { records: [], nextOffset: fromOffset, skipped: 0, damaged: [] };
       if (from < st.segments[0]) {
         skipped = st.segments[0] - from;
         from = st.segments[0];
@@ -163,6 +184,12 @@ export class LogReader {
     }
 
     const records: LogRecord[] = [];
+    const damaged: DamagedRange[] = [];
+    const report = (a: number, b: number, reason: string) => {
+      const lo = Math.max(a, from);
+      const hi = Math.min(b, limit);
+      if (hi > lo) damaged.push({ from: lo, to: hi, reason: `partition ${partition}: ${reason}` });
+    };
     let rescanned = false;
     for (;;) {
       const fh = await this.#segmentHandle(st, loc.base);
@@ -179,6 +206,7 @@ export class LogReader {
         continue;
       }
       let gap = false;
+      let gapOffset = -1;
       const res = await scanFrames(
         fh,
         loc.position,
@@ -186,6 +214,7 @@ export class LogReader {
           const off = frameOffset(buf, p);
           if (off !== loc.expected) {
             gap = true;
+            gapOffset = off;
             return false;
           }
           if (off >= limit || records.length >= maxRecords) return false;
@@ -201,37 +230,55 @@ export class LogReader {
       // This segment has nothing more now: its end, a bad frame, or a wrong offset.
       const clean = res.stop === 'end' && !gap;
       const nextBase = await this.#nextSegment(st, loc.base);
-      if (nextBase === null) {
-        if (mark !== null && loc.expected < mark) {
-          throw new CorruptLogError(
-            `partition ${partition}: segment ${loc.base} ${clean ? 'ends' : 'has a bad frame'} at byte ` +
-              `${loc.position} (offset ${loc.expected}) but the writer committed up to offset ${mark}`,
-          );
-        }
-        break; // The tail: a write may be in progress, stop here.
-      }
-      // A later segment exists, so this one was complete before it was created. We may
-      // have scanned it before it was; look once more before calling it corrupt.
-      if (!clean || loc.expected !== nextBase) {
-        if (!rescanned) {
-          rescanned = true;
-          continue;
-        }
-        throw new CorruptLogError(
-          `partition ${partition}: sealed segment ${loc.base} ${clean ? 'ends' : 'has a bad frame'} at byte ` +
-            `${loc.position} (offset ${loc.expected}); the next segment starts at offset ${nextBase}`,
-        );
+      const committed = mark !== null && loc.expected < mark;
+      if (nextBase === null && !committed) break; // The tail: a write may be in progress.
+      if (nextBase !== null && (!clean || loc.expected !== nextBase) && !rescanned) {
+        // A later segment exists, so this one was complete before it was created. We may
+        // have scanned it before it was; look once more before calling it damaged.
+        rescanned = true;
+        continue;
       }
       rescanned = false;
-      loc = { base: nextBase, position: 0, expected: nextBase };
+      const where = `segment ${loc.base} byte ${loc.position}`;
+      if (clean) {
+        if (nextBase !== null && loc.expected === nextBase) {
+          loc = { base: nextBase, position: 0, expected: nextBase };
+          continue;
+        }
+        if (nextBase !== null) {
+          report(loc.expected, nextBase, `missing: ${where} is the end of the segment, the next one starts at offset ${nextBase}`);
+          loc = { base: nextBase, position: 0, expected: nextBase };
+          continue;
+        }
+        // The last segment ends below what the writer committed.
+        report(loc.expected, mark as number, `missing: ${where} is the end of the log but the writer committed up to offset ${mark}`);
+        loc.expected = mark as number;
+        break;
+      }
+      const what = gap ? `frame with offset ${gapOffset} where ${loc.expected} belongs` : `${res.stop} frame`;
+      const found: ResyncPoint | null =
+        gap && gapOffset > loc.expected ? { position: loc.position, offset: gapOffset } : await findNextFrame(fh, loc.position, loc.expected);
+      if (found !== null && (nextBase === null || found.offset <= nextBase)) {
+        report(loc.expected, found.offset, `damaged: ${what} at ${where}; good frames resume at byte ${found.position} (offset ${found.offset})`);
+        loc = { base: loc.base, position: found.position, expected: found.offset };
+        continue;
+      }
+      if (nextBase !== null) {
+        report(loc.expected, nextBase, `damaged: ${what} at ${where}, nothing good after it in the segment`);
+        loc = { base: nextBase, position: 0, expected: nextBase };
+        continue;
+      }
+      report(loc.expected, mark as number, `damaged: ${what} at ${where}, nothing good after it up to the writer's commit mark ${mark}`);
+      loc.expected = mark as number;
+      break;
     }
 
     if (records.length > 0 || loc.expected >= from) {
       st.cursor = { ...loc };
-      return { records, nextOffset: loc.expected, skipped };
+      return { records, nextOffset: loc.expected, skipped, damaged };
     }
     // fromOffset lies beyond what is on disk now: keep the caller's position.
-    return { records, nextOffset: from, skipped };
+    return { records, nextOffset: from, skipped, damaged };
   }
 
   /** Closes the files this reader holds open. */

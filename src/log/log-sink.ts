@@ -1,14 +1,25 @@
 /**
  * The embedded default sink: the owner thread's records go to the local PartitionedLog.
  */
+import type { Logger } from 'pino';
 import type { AppendResult, Sink, SinkRecord } from '../sink/sink.ts';
+import { describeLost } from './partition-writer.ts';
 import { PartitionedLog } from './partitioned-log.ts';
-import type { PartitionedLogOptions } from './partitioned-log.ts';
+import type { LogProblemKind, PartitionedLogOptions } from './partitioned-log.ts';
 
-export interface LogSinkOptions extends PartitionedLogOptions {
+export interface LogSinkOptions extends Omit<PartitionedLogOptions, 'onProblem'> {
   /** Directory of the log (meta.json, partition-N/ ...). */
   dataDir: string;
+  /** Where recovery findings and problems are reported (error level for every loss or failure). */
+  logger?: Logger;
 }
+
+const PROBLEM_TEXT: Record<LogProblemKind, string> = {
+  write: 'write or fdatasync of a segment failed: records answered 503 until it works again',
+  'commit-marks': 'writing the commit marks failed: records are durable but readers in other processes do not see them (not ready until it works again)',
+  index: 'writing a segment index failed: records are durable; readers seek slower until it works again',
+  retention: 'a retention delete failed: old segments stay and the partition grows past --retention-bytes',
+};
 
 /**
  * Sink over a PartitionedLog. append() is the group commit: one write + fdatasync per
@@ -20,6 +31,8 @@ export class LogSink implements Sink {
   readonly #opts: LogSinkOptions;
   #log: PartitionedLog | null = null;
   #closed = false;
+  /** Problems reported by the log, by kind (metricstream_log_errors_total). */
+  readonly problems = new Map<LogProblemKind, number>();
 
   constructor(opts: LogSinkOptions) {
     this.#opts = opts;
@@ -31,17 +44,62 @@ export class LogSink implements Sink {
    * broker that is merely down, none of these fix themselves by waiting.
    */
   async open(): Promise<void> {
-    const { dataDir, ...opts } = this.#opts;
-    this.#log = await PartitionedLog.open(dataDir, opts);
+    const { dataDir, logger, ...opts } = this.#opts;
+    this.#log = await PartitionedLog.open(dataDir, {
+      ...opts,
+      onProblem: (kind, partition, err, repeated) => {
+        const where = partition >= 0 ? { partition } : {};
+        if (err === null) {
+          logger?.info({ ...where, kind }, `log ${kind} works again`);
+          return;
+        }
+        this.problems.set(kind, (this.problems.get(kind) ?? 0) + 1);
+        // Once per episode: a full disk fails every commit until space is freed.
+        if (repeated) return;
+        const code = (err as NodeJS.ErrnoException).code;
+        logger?.error(
+          { ...where, kind, code, err: err.message },
+          `${code ? `${code}: ` : ''}${PROBLEM_TEXT[kind]}${partition >= 0 ? ` (partition ${partition})` : ''}: ${err.message}`,
+        );
+      },
+    });
+    for (const r of this.#log.recovery) {
+      if (r.newlyLost.length > 0) {
+        logger?.error(
+          { partition: r.partition, lost: r.newlyLost, nextOffset: r.nextOffset },
+          `partition ${r.partition}: acknowledged records lost: ${describeLost(r.newlyLost)}; accepted with ` +
+            `--accept-data-loss (recorded in lost-offsets.json), new records continue at offset ${r.nextOffset}`,
+        );
+      }
+      const known = r.lost.filter((l) => !r.newlyLost.includes(l));
+      if (known.length > 0) {
+        logger?.warn({ partition: r.partition, lost: known }, `partition ${r.partition}: damage accepted at an earlier start is still there: ${describeLost(known)}`);
+      }
+      if (r.damagedSealedSegments.length > 0) {
+        logger?.error(
+          { partition: r.partition, segments: r.damagedSealedSegments },
+          `partition ${r.partition}: sealed segment(s) ${r.damagedSealedSegments.join(', ')} end in a bad frame; readers report the damaged offsets and read on after them`,
+        );
+      }
+      if (r.truncatedBytes > 0) {
+        logger?.info({ partition: r.partition, truncatedBytes: r.truncatedBytes, nextOffset: r.nextOffset }, `partition ${r.partition}: cut ${r.truncatedBytes} bytes after the last good record (zeros written ahead, or an unacknowledged write torn by a crash)`);
+      }
+    }
+  }
+
+  /** Per partition: acknowledged records recorded as lost in this data dir (metricstream_log_records_lost_total). */
+  get lostRecords(): number[] {
+    return this.#log?.lostRecords ?? [];
   }
 
   /**
-   * True when open and the last commit of every partition succeeded. After a failed write
+   * True when open, the last commit of every partition succeeded and the commit marks
+   * (what readers in other processes go by) are being written. After a failed write
    * (ENOSPC, EIO) it stays false until a later append to that partition succeeds, so the
    * owner should keep appending (answering 503 on failure) for readiness to come back.
    */
   isReady(): boolean {
-    return this.#log !== null && !this.#closed && !this.#log.failing;
+    return this.#log !== null && !this.#closed && !this.#log.failing && !this.#log.marksFailing;
   }
 
   /** See PartitionedLog.append. Before open() or after close(), every record gets -1. */

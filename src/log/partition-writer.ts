@@ -5,12 +5,13 @@
  * Not safe for concurrent commits: PartitionedLog calls commit() at most once at a time
  * per partition (the owner thread's group commit).
  */
-import { constants, writeSync } from 'node:fs';
+import { constants, ftruncateSync, writeSync } from 'node:fs';
 import { mkdir, open, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { INDEX_INTERVAL_BYTES, encodeIndexEntries } from './offset-index.ts';
-import { recoverActiveSegment, recoverSealedSegment } from './recovery.ts';
-import type { RecoveredSegment } from './recovery.ts';
+import { PreallocationPolicy } from './preallocation.ts';
+import { checkActiveSegment, recoverSealedSegment, repairActiveSegment } from './recovery.ts';
+import type { LostRange, RecoveredSegment } from './recovery.ts';
 import {
   fsyncDir,
   listSegments,
@@ -24,10 +25,10 @@ export interface PartitionWriterOptions {
   segmentBytes: number;
   /** Delete the oldest whole segments while the partition is larger (bytes); Infinity: never. */
   retentionBytes: number;
+  /** Zeros written ahead of the records, shared by the partitions of a log (default: own). */
+  preallocation?: PreallocationPolicy;
 }
 
-/** Written zeros kept ahead of the last record in the active segment. */
-const PREALLOCATE_BYTES = 4 * 1024 * 1024;
 const ZEROS = Buffer.alloc(1024 * 1024);
 
 interface Segment {
@@ -43,8 +44,42 @@ export interface PartitionRecovery {
   nextOffset: number;
   /** Bytes of torn/corrupt tail cut off the active segment. */
   truncatedBytes: number;
-  /** Sealed segments that end in a bad frame (left as they are; readers will stop there). */
+  /** Sealed segments that end in a bad frame (left as they are; readers report it). */
   damagedSealedSegments: number[];
+  /** Acknowledged offsets found missing or damaged (below the commit mark). */
+  lost: LostRange[];
+  /** Those of `lost` not already accepted at an earlier start. */
+  newlyLost: LostRange[];
+}
+
+/** What recovery needs to know about acknowledgements, from the commit marks. */
+export interface RecoveryPolicy {
+  /** The partition's commit mark: every offset below it was acknowledged (0 if unknown). */
+  acked: number;
+  /** Losses accepted at an earlier start (not refused again). */
+  known: LostRange[];
+  /** Start even if acknowledged records are missing (--accept-data-loss). */
+  acceptDataLoss: boolean;
+}
+
+/**
+ * Thrown when recovery finds acknowledged records missing or damaged and the operator has
+ * not accepted it: nothing was changed on disk (the data is there to inspect or restore).
+ */
+export class DataLossError extends Error {
+  override name = 'DataLossError';
+  readonly partition: number;
+  readonly lost: LostRange[];
+  constructor(partition: number, lost: LostRange[]) {
+    super(`partition ${partition}: acknowledged records lost: ${describeLost(lost)}`);
+    this.partition = partition;
+    this.lost = lost;
+  }
+}
+
+/** "offsets 104-199 (reason); ..." for log lines and errors. */
+export function describeLost(lost: LostRange[]): string {
+  return lost.map((r) => `offsets ${r.from}-${r.to - 1} (${r.to - r.from} records: ${r.reason})`).join('; ');
 }
 
 /** One partition's writer. Open with PartitionWriter.open. */
@@ -52,6 +87,7 @@ export class PartitionWriter {
   readonly partition: number;
   readonly dir: string;
   readonly #opts: PartitionWriterOptions;
+  readonly #prealloc: PreallocationPolicy;
   /** Oldest first; the last one is the active segment. */
   readonly #segments: Segment[];
   #totalBytes: number;
@@ -77,6 +113,12 @@ export class PartitionWriter {
   #nextOffset: number;
   /** The last error of a best-effort step (index write, retention), for diagnostics. */
   lastBackgroundError: Error | null = null;
+  /**
+   * Told when a step off the acknowledgement path fails (err) or works again after failing
+   * (null): the log reports it (error line, counter) instead of keeping it in a field.
+   */
+  onProblem: ((kind: 'index' | 'retention', err: Error | null) => void) | null = null;
+  readonly #failingSteps = new Set<'index' | 'retention'>();
   readonly recovery: PartitionRecovery;
 
   private constructor(
@@ -86,10 +128,13 @@ export class PartitionWriter {
     segments: Segment[],
     active: RecoveredSegment,
     damaged: number[],
+    lost: LostRange[],
+    newlyLost: LostRange[],
   ) {
     this.partition = partition;
     this.dir = dir;
     this.#opts = opts;
+    this.#prealloc = opts.preallocation ?? new PreallocationPolicy();
     this.#segments = segments;
     this.#totalBytes = segments.reduce((sum, s) => sum + s.size, 0);
     this.#nextOffset = active.nextOffset;
@@ -102,51 +147,79 @@ export class PartitionWriter {
       nextOffset: active.nextOffset,
       truncatedBytes: active.truncatedBytes,
       damagedSealedSegments: damaged,
+      lost,
+      newlyLost,
     };
   }
 
   /**
    * Opens partition `partition` of `dataDir` for writing: creates its directory and first
-   * segment if new, otherwise recovers it (see recovery.ts) and applies retention.
+   * segment if new, otherwise recovers it (see recovery.ts) and applies retention. Compares
+   * what it finds with `policy.acked`: acknowledged records missing or damaged throw
+   * DataLossError before anything is changed, unless accepted (known, or
+   * policy.acceptDataLoss); then appending continues at the commit mark or after it, never
+   * below: an acknowledged offset is never handed out again.
    */
-  static async open(dataDir: string, partition: number, opts: PartitionWriterOptions): Promise<PartitionWriter> {
+  static async open(
+    dataDir: string,
+    partition: number,
+    opts: PartitionWriterOptions,
+    policy: RecoveryPolicy = { acked: 0, known: [], acceptDataLoss: false },
+  ): Promise<PartitionWriter> {
     const dir = partitionDir(dataDir, partition);
-    await mkdir(dir, { recursive: true });
+    const created = await mkdir(dir, { recursive: true });
+    if (created !== undefined) await fsyncDir(dataDir);
     const listing = await listSegments(dir);
-    for (const base of listing.indexes) {
-      // An index without its log: retention crashed between the two unlinks.
-      if (!listing.logs.includes(base)) await unlink(segmentIndexPath(dir, base)).catch(() => {});
-    }
     const segments: Segment[] = [];
     const damaged: number[] = [];
+    const lost: LostRange[] = [];
     let active: RecoveredSegment;
     if (listing.logs.length === 0) {
-      const files = await createSegmentFiles(dir, 0);
+      if (policy.acked > 0) {
+        lost.push({ from: 0, to: policy.acked, reason: `partition directory ${dir} holds no segment` });
+      }
+      refuseUnaccepted(partition, lost, policy);
+      // Never below the mark: a lost partition starts again after what was acknowledged.
+      const base = policy.acked;
+      const files = await createSegmentFiles(dir, base);
       await files.log.close();
       await files.index.close();
-      segments.push({ base: 0, size: 0 });
-      active = {
-        base: 0,
-        size: 0,
-        nextOffset: 0,
-        lastIndexedPosition: 0,
-        indexEntries: 0,
-        truncatedBytes: 0,
-        stop: 'end',
-      };
+      segments.push({ base, size: 0 });
+      active = { base, size: 0, nextOffset: base, lastIndexedPosition: 0, indexEntries: 0, truncatedBytes: 0, stop: 'end' };
     } else {
       const last = listing.logs.length - 1;
+      const check = await checkActiveSegment(dir, listing.logs[last], policy.acked);
+      lost.push(...check.damaged);
+      if (check.nextOffset < policy.acked) {
+        lost.push({
+          from: check.nextOffset,
+          to: policy.acked,
+          reason: `the log ends at offset ${check.nextOffset} (byte ${check.goodEnd} of segment ${check.base}, ${check.stop}) but the commit mark says ${policy.acked}`,
+        });
+      }
+      refuseUnaccepted(partition, lost, policy);
+      for (const base of listing.indexes) {
+        // An index without its log: retention crashed between the two unlinks.
+        if (!listing.logs.includes(base)) await unlink(segmentIndexPath(dir, base)).catch(() => {});
+      }
       for (let i = 0; i < last; i++) {
         const sealed = await recoverSealedSegment(dir, listing.logs[i]);
         if (sealed.stop !== 'end') damaged.push(sealed.base);
         segments.push({ base: sealed.base, size: sealed.size });
       }
-      active = await recoverActiveSegment(dir, listing.logs[last]);
+      active = await repairActiveSegment(dir, check);
       segments.push({ base: active.base, size: active.size });
     }
-    const w = new PartitionWriter(partition, dir, opts, segments, active, damaged);
+    const newlyLost = lost.filter((r) => !policy.known.some((k) => k.from <= r.from && r.to <= k.to));
+    const w = new PartitionWriter(partition, dir, opts, segments, active, damaged, lost, newlyLost);
     try {
       await w.#openActive();
+      // Records past the end were acknowledged: continue after them, in a new segment (a
+      // reader sees the gap between the two segments and reports it).
+      if (w.#nextOffset < policy.acked) {
+        w.#nextOffset = policy.acked;
+        await w.#roll();
+      }
       await w.#applyRetention();
     } catch (err) {
       await w.close().catch(() => {});
@@ -154,6 +227,7 @@ export class PartitionWriter {
     }
     w.recovery.startOffset = w.startOffset;
     w.recovery.segments = w.#segments.length;
+    w.recovery.nextOffset = w.#nextOffset;
     return w;
   }
 
@@ -199,10 +273,12 @@ export class PartitionWriter {
       writeAll(log, frames, position);
       await log.datasync();
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOSPC') this.#prealloc.noSpace();
       this.#needsRepair = true;
       await this.#repair().catch(() => {});
       throw err;
     }
+    this.#prealloc.committed();
     const first = this.#nextOffset;
     active.size += frames.length;
     this.#totalBytes += frames.length;
@@ -233,21 +309,34 @@ export class PartitionWriter {
   }
 
   /**
-   * Extends the active segment file with written zeros to cover `end` and then some
-   * (PREALLOCATE_BYTES, at most up to the segment size), so the following appends land in
-   * bytes that already exist. Best effort. Recovery and readers stop at the first
-   * non-frame, so zeros after the last record read as the end of the log.
+   * Extends the active segment file with written zeros to cover `end` and then some (the
+   * shared policy's amount, at most up to the segment size), so the following appends land
+   * in bytes that already exist. Best effort: when it fails (disk full, a file-size limit)
+   * the zeros written so far are given back at once (on a full disk they would hold the
+   * space other partitions need) and no partition writes ahead for a while; the record
+   * write itself then succeeds or fails exactly as it would have without preallocation.
+   * Recovery and readers stop at the first non-frame, so zeros read as the end of the log.
    */
   #preallocate(log: FileHandle, end: number): void {
-    const target = Math.max(end, Math.min(this.#opts.segmentBytes, end + PREALLOCATE_BYTES));
+    const ahead = this.#prealloc.bytes;
+    if (ahead === 0) return;
+    const target = Math.max(end, Math.min(this.#opts.segmentBytes, end + ahead));
     let at = this.#allocated;
     try {
       while (at < target) at += writeSync(log.fd, ZEROS, 0, Math.min(ZEROS.length, target - at), at);
     } catch {
-      // Disk full or a file-size limit: append without room ahead; the record write
-      // itself then succeeds or fails exactly as it would have without preallocation.
+      this.#prealloc.noSpace();
+      try {
+        ftruncateSync(log.fd, this.#allocated);
+        at = this.#allocated;
+      } catch {
+        // Keep what was written: it is room ahead all the same.
+      }
+      this.#allocated = at;
+      return;
     }
     this.#allocated = at;
+    this.#prealloc.worked();
   }
 
   /** Cuts written-ahead zeros off the active segment, so a sealed segment ends at its last record. */
@@ -332,9 +421,20 @@ export class PartitionWriter {
       writeAll(this.#index, bytes, this.#indexSize);
       this.#indexSize += bytes.length;
       this.#pendingIndex = [];
+      this.#stepWorked('index');
     } catch (err) {
-      this.lastBackgroundError = err as Error;
+      this.#stepFailed('index', err as Error);
     }
+  }
+
+  #stepFailed(kind: 'index' | 'retention', err: Error): void {
+    this.lastBackgroundError = err;
+    this.#failingSteps.add(kind);
+    this.onProblem?.(kind, err);
+  }
+
+  #stepWorked(kind: 'index' | 'retention'): void {
+    if (this.#failingSteps.delete(kind)) this.onProblem?.(kind, null);
   }
 
   /** Deletes the oldest segments while over retentionBytes; never the active one. */
@@ -347,14 +447,20 @@ export class PartitionWriter {
         await unlink(segmentLogPath(this.dir, oldest.base)).catch(ignoreEnoent);
         await unlink(segmentIndexPath(this.dir, oldest.base)).catch(ignoreEnoent);
       } catch (err) {
-        this.lastBackgroundError = err as Error;
-        break;
+        this.#stepFailed('retention', err as Error);
+        return;
       }
       this.#segments.shift();
       this.#totalBytes -= oldest.size;
       deleted = true;
     }
-    if (deleted) await fsyncDir(this.dir).catch(() => {});
+    if (!deleted) return;
+    try {
+      await fsyncDir(this.dir);
+      this.#stepWorked('retention');
+    } catch (err) {
+      this.#stepFailed('retention', err as Error);
+    }
   }
 }
 
@@ -392,6 +498,13 @@ function writeAll(fh: FileHandle, buf: Buffer, position: number): void {
     if (bytesWritten <= 0) throw new Error(`write returned ${bytesWritten} at ${position + done}`);
     done += bytesWritten;
   }
+}
+
+/** Throws DataLossError for losses neither known from an earlier start nor accepted now. */
+function refuseUnaccepted(partition: number, lost: LostRange[], policy: RecoveryPolicy): void {
+  if (policy.acceptDataLoss) return;
+  const unknown = lost.filter((r) => !policy.known.some((k) => k.from <= r.from && r.to <= k.to));
+  if (unknown.length > 0) throw new DataLossError(partition, unknown);
 }
 
 function ignoreEnoent(err: NodeJS.ErrnoException): void {

@@ -4,9 +4,11 @@
  * (writer.lock), one append at a time (the owner thread's group commit).
  */
 import type { AppendResult, SinkRecord } from '../sink/sink.ts';
-import { CommitMarksWriter } from './commit-marks.ts';
+import { CommitMarksWriter, readCommitMarks } from './commit-marks.ts';
 import { ensureMeta } from './log-meta.ts';
-import { PartitionWriter } from './partition-writer.ts';
+import { countLost, readLostOffsets, writeLostOffsets } from './lost-offsets.ts';
+import { DataLossError, describeLost, PartitionWriter } from './partition-writer.ts';
+import { PreallocationPolicy } from './preallocation.ts';
 import type { PartitionRecovery } from './partition-writer.ts';
 import { MAX_FRAME_BYTES, encodeFrame, frameSize } from './record-frame.ts';
 import { fsyncDir } from './segment-files.ts';
@@ -23,6 +25,40 @@ export interface PartitionedLogOptions {
   segmentBytes?: number;
   /** Per-partition size cap; oldest whole segments are deleted past it (default: none). */
   retentionBytes?: number;
+  /**
+   * Start even when recovery finds acknowledged records missing or damaged (default
+   * false: open throws DataLossRefusedError). The loss is recorded in lost-offsets.json.
+   */
+  acceptDataLoss?: boolean;
+  /**
+   * Told of every problem of the log (err; `repeated` when the same kind already failed
+   * on that partition and has not worked since), and when it is gone (null): a failed
+   * segment write, a failed write or sync of the commit marks, of an index, or of a
+   * retention delete (partition -1 for the marks, which are shared).
+   */
+  onProblem?: (kind: LogProblemKind, partition: number, err: Error | null, repeated: boolean) => void;
+}
+
+/** Steps whose failure does not fail an append but must not go unnoticed. */
+export type LogProblemKind = 'write' | 'commit-marks' | 'index' | 'retention';
+
+/**
+ * Thrown by open when acknowledged records are missing or damaged and acceptDataLoss is
+ * off. Nothing was changed on disk.
+ */
+export class DataLossRefusedError extends Error {
+  override name = 'DataLossRefusedError';
+  readonly losses: DataLossError[];
+  constructor(dataDir: string, losses: DataLossError[]) {
+    super(
+      `data dir ${dataDir}: acknowledged records are missing or damaged: ` +
+        losses.map((l) => `partition ${l.partition}: ${describeLost(l.lost)}`).join('; ') +
+        `. Refusing to start, so that nothing is overwritten and no offset is handed out twice. ` +
+        `Inspect or restore the data dir, or start with --accept-data-loss to record the loss ` +
+        `(lost-offsets.json) and continue after the last acknowledged offset.`,
+    );
+    this.losses = losses;
+  }
 }
 
 /** Thrown by append() when called while a previous append is still in flight. */
@@ -70,20 +106,48 @@ export class PartitionedLog {
     const opts = checkOptions(options);
     await ensureMeta(dataDir, opts.partitions);
     const lock = await WriterLock.acquire(dataDir);
+    let acked: (number | null)[];
+    let known: Awaited<ReturnType<typeof readLostOffsets>>;
+    try {
+      acked = await readCommitMarks(dataDir, opts.partitions);
+      known = await readLostOffsets(dataDir);
+    } catch (err) {
+      await lock.release().catch(() => {});
+      throw err;
+    }
+    const acceptDataLoss = options.acceptDataLoss ?? false;
+    const preallocation = new PreallocationPolicy();
     const opened = await Promise.allSettled(
       Array.from({ length: opts.partitions }, (_, p) =>
-        PartitionWriter.open(dataDir, p, { segmentBytes: opts.segmentBytes, retentionBytes: opts.retentionBytes }),
+        PartitionWriter.open(
+          dataDir,
+          p,
+          { segmentBytes: opts.segmentBytes, retentionBytes: opts.retentionBytes, preallocation },
+          { acked: acked[p] ?? 0, known: known.get(p) ?? [], acceptDataLoss },
+        ),
       ),
     );
     const writers: PartitionWriter[] = [];
+    const refused: DataLossError[] = [];
     let failure: unknown = null;
     for (const r of opened) {
       if (r.status === 'fulfilled') writers.push(r.value);
+      else if (r.reason instanceof DataLossError) refused.push(r.reason);
       else failure ??= r.reason;
     }
+    if (failure === null && refused.length > 0) failure = new DataLossRefusedError(dataDir, refused);
     let marks: CommitMarksWriter | null = null;
     if (failure === null) {
       try {
+        const newly = writers.filter((w) => w.recovery.newlyLost.length > 0);
+        if (newly.length > 0) {
+          // On record before the marks move past the loss: a later start must not refuse again.
+          const at = new Date().toISOString();
+          for (const w of newly) {
+            known.set(w.partition, [...(known.get(w.partition) ?? []), ...w.recovery.newlyLost.map((r) => ({ ...r, acceptedAt: at }))]);
+          }
+          await writeLostOffsets(dataDir, known);
+        }
         await fsyncDir(dataDir);
         marks = await CommitMarksWriter.open(
           dataDir,
@@ -98,7 +162,38 @@ export class PartitionedLog {
       await lock.release().catch(() => {});
       throw failure;
     }
-    return new PartitionedLog(dataDir, opts, writers, marks, lock);
+    const log = new PartitionedLog(dataDir, opts, writers, marks, lock);
+    log.#onProblem = options.onProblem ?? null;
+    log.lostRecords = writers.map((w) => countLost(known, w.partition));
+    marks.onError = (err) => log.#problem('commit-marks', -1, err);
+    for (const w of writers) w.onProblem = (kind, err) => log.#problem(kind, w.partition, err);
+    return log;
+  }
+
+  /** Per partition: acknowledged records recorded as lost (lost-offsets.json) as of open. */
+  lostRecords: number[] = [];
+  #onProblem: PartitionedLogOptions['onProblem'] | null = null;
+  /** Problems reported and not yet gone, by "kind/partition". */
+  readonly #problems = new Set<string>();
+
+  #problem(kind: LogProblemKind, partition: number, err: Error | null): void {
+    const key = `${kind}/${partition}`;
+    const repeated = this.#problems.has(key);
+    if (err === null) {
+      if (!this.#problems.delete(key)) return;
+    } else {
+      this.#problems.add(key);
+    }
+    this.#onProblem?.(kind, partition, err, repeated);
+  }
+
+  /**
+   * Whether the commit marks cannot be written: records are still made durable, but
+   * readers in other processes do not see them, so consumers stall. The gateway reports
+   * not ready (/readyz 503) until a write works again.
+   */
+  get marksFailing(): boolean {
+    return this.#problems.has('commit-marks/-1');
   }
 
   /** What recovery found per partition at open (for the start-up log). */
@@ -217,12 +312,13 @@ export class PartitionedLog {
       commits.push(
         this.#writers[p].commit(buffers[p] as Buffer, counts[p]).then(
           () => {
-            this.#failing.delete(part);
+            if (this.#failing.delete(part)) this.#problem('write', part, null);
             this.#marks.set(part, this.#writers[part].nextOffset);
           },
           (err: Error) => {
             failed.add(part);
             this.#failing.add(part);
+            this.#problem('write', part, err);
             errors.push(`partition ${part}: ${err.message}`);
           },
         ),
@@ -230,7 +326,10 @@ export class PartitionedLog {
     }
     await Promise.all(commits);
     // Before resolving: an acknowledged record must be visible to readers.
-    if (failed.size < commits.length) await this.#marks.publish();
+    if (failed.size < commits.length) {
+      await this.#marks.publish();
+      if (this.#marks.lastError === null) this.#problem('commit-marks', -1, null);
+    }
     if (failed.size > 0) {
       for (let i = 0; i < n; i++) if (failed.has(batch[i].partition)) offsets[i] = -1;
     }
@@ -257,5 +356,5 @@ function checkOptions(o: PartitionedLogOptions): Required<PartitionedLogOptions>
   if (!(retentionBytes >= 0)) {
     throw new RangeError(`retentionBytes must be >= 0 (or Infinity), got ${retentionBytes}`);
   }
-  return { partitions: o.partitions, segmentBytes, retentionBytes };
+  return { partitions: o.partitions, segmentBytes, retentionBytes, acceptDataLoss: o.acceptDataLoss ?? false, onProblem: o.onProblem ?? (() => {}) };
 }

@@ -1,25 +1,27 @@
 /**
  * Recovery of a partition's segments when the writer opens the log.
  *
- * Where verification starts: at the last index entry of the active segment that points at
- * a good frame carrying the offset the entry claims. Index entries are only written after
- * their records were fdatasync'd, so everything before that entry is durable data. After a
- * clean shutdown the index is complete and at most ~4 KiB is checked; after a crash the
- * index may lag the log (it is not fsync'd per append) and the scan is longer, at worst the
- * whole active segment. No clean-shutdown marker is used: the index-based start already
- * makes a clean restart cheap, and a marker would be one more thing that could lie.
+ * The active (last) segment is verified frame by frame from its first byte (not only
+ * after its last index entry): it is where appending continues, so every offset in it
+ * must be accounted for. What is found is compared with the commit mark (the offsets
+ * acknowledged to clients): a bad frame at or past the mark is a torn tail (a crash in
+ * the middle of an unacknowledged write) and is cut off; a bad frame below it is damage
+ * to acknowledged data, reported as lost offsets while the good frames after it are kept.
+ * The check is read-only (checkActiveSegment); the caller decides whether to go on
+ * (repairActiveSegment) once it knows what was lost.
  *
- * The scan stops at the first frame that is incomplete, fails its CRC or header checks, or
- * does not carry the next offset; the file is truncated there and the index is cut to the
- * entries that point below that position, then completed for the scanned frames.
+ * Sealed segments were complete and fdatasync'd before the next one was created; their
+ * index is brought up to date (recoverSealedSegment) and their frames are checked by the
+ * readers as they go (log-reader.ts reports damage there and resumes after it), so a
+ * restart does not re-read gigabytes.
  */
 import { constants } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
-import { offsetOfFrameAt, scanFrames } from './frame-scan.ts';
+import { findNextFrame, offsetOfFrameAt, scanFrames } from './frame-scan.ts';
 import type { ScanStop } from './frame-scan.ts';
 import { INDEX_ENTRY_BYTES, INDEX_INTERVAL_BYTES, encodeIndexEntries, parseIndex } from './offset-index.ts';
 import { frameOffset } from './record-frame.ts';
-import { segmentIndexPath, segmentLogPath } from './segment-files.ts';
+import { fsyncDir, segmentIndexPath, segmentLogPath } from './segment-files.ts';
 
 /** What recovery found in a segment. */
 export interface RecoveredSegment {
@@ -41,13 +43,112 @@ export interface RecoveredSegment {
   stop: ScanStop;
 }
 
+/** Records missing or damaged in a partition: offsets [from, to). */
+export interface LostRange {
+  from: number;
+  to: number;
+  /** What happened, for the log line: a bad frame at a byte position, or a missing tail. */
+  reason: string;
+}
+
+/** What verifying the active segment found, before anything is changed on disk. */
+export interface ActiveSegmentCheck {
+  base: number;
+  fileSize: number;
+  /** Where the good data ends: the file is cut here (a torn tail, or zeros written ahead). */
+  goodEnd: number;
+  /** Offset after the last good record (base when there is none). */
+  nextOffset: number;
+  /** Damaged frames in the middle (good frames after them were kept): lost offsets. */
+  damaged: LostRange[];
+  /** Index entries [rel, pos, ...] for every good frame of the segment. */
+  index: number[];
+  /** Why the scan ended where it did. */
+  stop: ScanStop;
+}
+
 /**
- * Verifies and repairs the active (last) segment `base` of partition directory `dir`:
- * truncates a torn/corrupt tail, makes the index consistent with the log, and reports
- * where appending continues. Both files are fdatasync'd when changed.
+ * Verifies every frame of the active (last) segment `base` of `dir`, read-only. `acked` is
+ * the partition's commit mark (every offset below it was acknowledged; 0 when unknown).
+ * A bad frame at or past `acked` is a torn tail: the scan ends there and the file will be
+ * cut. A bad frame below `acked` is damage to acknowledged data: the scan looks for the
+ * next good frame in sequence (findNextFrame), reports the offsets in between, and goes
+ * on, so that good records after the damage are kept and their offsets never reused.
  */
-export async function recoverActiveSegment(dir: string, base: number): Promise<RecoveredSegment> {
-  return checkSegment(dir, base, true);
+export async function checkActiveSegment(dir: string, base: number, acked: number): Promise<ActiveSegmentCheck> {
+  const fh = await open(segmentLogPath(dir, base), 'r');
+  try {
+    const fileSize = (await fh.stat()).size;
+    const damaged: LostRange[] = [];
+    const index: number[] = [];
+    let lastIndexed = 0;
+    let expected = base;
+    let position = 0;
+    for (;;) {
+      const res = await scanFrames(fh, position, (buf, p, _size, filePos) => {
+        if (frameOffset(buf, p) !== expected) return false;
+        if (filePos - lastIndexed >= INDEX_INTERVAL_BYTES) {
+          index.push(expected - base, filePos);
+          lastIndexed = filePos;
+        }
+        expected++;
+        return true;
+      });
+      position = res.position;
+      if (res.stop === 'end' || expected >= acked) {
+        return { base, fileSize, goodEnd: position, nextOffset: expected, damaged, index, stop: res.stop };
+      }
+      const found = await findNextFrame(fh, position, expected);
+      if (found === null) {
+        return { base, fileSize, goodEnd: position, nextOffset: expected, damaged, index, stop: res.stop };
+      }
+      damaged.push({
+        from: expected,
+        to: found.offset,
+        reason: `${res.stop === 'visitor' ? 'frame out of sequence' : `${res.stop} frame`} at byte ${position} of segment ${base}`,
+      });
+      position = found.position;
+      expected = found.offset;
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Applies a check: cuts the log file at goodEnd and rewrites the index when it differs
+ * from the one computed. Both are fdatasync'd when changed.
+ */
+export async function repairActiveSegment(dir: string, check: ActiveSegmentCheck): Promise<RecoveredSegment> {
+  if (check.goodEnd < check.fileSize) {
+    const fh = await open(segmentLogPath(dir, check.base), 'r+');
+    try {
+      await fh.truncate(check.goodEnd);
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+  }
+  const indexPath = segmentIndexPath(dir, check.base);
+  const want = encodeIndexEntries(check.index);
+  const have = await readFile(indexPath).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return null;
+    throw err;
+  });
+  if (have === null || !have.equals(want)) {
+    await rewriteIndexTail(indexPath, 0, check.index);
+    if (have === null) await fsyncDir(dir);
+  }
+  const n = check.index.length;
+  return {
+    base: check.base,
+    size: check.goodEnd,
+    nextOffset: check.nextOffset,
+    lastIndexedPosition: n > 0 ? check.index[n - 1] : 0,
+    indexEntries: n / 2,
+    truncatedBytes: check.fileSize - check.goodEnd,
+    stop: check.stop,
+  };
 }
 
 /**
@@ -56,11 +157,11 @@ export async function recoverActiveSegment(dir: string, base: number): Promise<R
  * durable before the next segment was created.
  */
 export async function recoverSealedSegment(dir: string, base: number): Promise<RecoveredSegment> {
-  return checkSegment(dir, base, false);
+  return checkSealedSegment(dir, base);
 }
 
-async function checkSegment(dir: string, base: number, truncate: boolean): Promise<RecoveredSegment> {
-  const fh = await open(segmentLogPath(dir, base), truncate ? 'r+' : 'r');
+async function checkSealedSegment(dir: string, base: number): Promise<RecoveredSegment> {
+  const fh = await open(segmentLogPath(dir, base), 'r');
   try {
     const fileSize = (await fh.stat()).size;
     const indexPath = segmentIndexPath(dir, base);
@@ -86,7 +187,7 @@ async function checkSegment(dir: string, base: number, truncate: boolean): Promi
       kept--;
     }
     const indexIntact = kept === entries.length / 2 && indexBytes.length === kept * INDEX_ENTRY_BYTES;
-    if (!truncate && indexIntact && kept > 0) {
+    if (indexIntact && kept > 0) {
       // A sealed segment whose index checks out is trusted to its end: the last entry is
       // within ~4 KiB of it, and readers check frames anyway. Only its size is needed.
       return {
@@ -111,21 +212,16 @@ async function checkSegment(dir: string, base: number, truncate: boolean): Promi
       expected++;
       return true;
     });
-    const good = res.position;
-    if (truncate && good < fileSize) {
-      await fh.truncate(good);
-      await fh.datasync();
-    }
     if (!indexIntact || added.length > 0) {
       await rewriteIndexTail(indexPath, kept, added);
     }
     return {
       base,
-      size: truncate ? good : fileSize,
+      size: fileSize,
       nextOffset: expected,
       lastIndexedPosition: lastIndexed,
       indexEntries: kept + added.length / 2,
-      truncatedBytes: truncate ? fileSize - good : 0,
+      truncatedBytes: 0,
       stop: res.stop,
     };
   } finally {

@@ -36,11 +36,13 @@ function sampled(name: string, help: string, type: 'counter' | 'gauge' | 'histog
 
 export function createGatewayMetrics(workers: () => WorkerView[], sink: Sink): GatewayMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'metricstream_process_' });
+  // prom-client's own names already start with process_ / nodejs_: the prefix is the
+  // project's name only (metricstream_process_cpu_seconds_total, not _process_process_).
+  collectDefaultMetrics({ register: registry, prefix: 'metricstream_' });
   // prom-client names these gauges *_total, which promtool rightly rejects; the
   // nodejs_active_* gauges without the suffix carry the same numbers.
   for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) {
-    registry.removeSingleMetric(`metricstream_process_nodejs_${name}`);
+    registry.removeSingleMetric(`metricstream_nodejs_${name}`);
   }
   const snapshots = () => workers().map((w) => ({ id: w.id, ring: w.ring, counters: readRingCounters(w.ring), metrics: readWorkerMetrics(w.metrics) }));
   /** One sample per label value, summed over every worker's counters. */
@@ -111,6 +113,21 @@ export function createGatewayMetrics(workers: () => WorkerView[], sink: Sink): G
       this.set(sinkLabel, sink.isReady() ? 1 : 0);
     },
   });
+  // The local log's own reports (LogSink): problems off the acknowledgement path and
+  // acknowledged records recovery found lost; read by duck typing, absent in Kafka mode.
+  const logSink = sink as { problems?: Map<string, number>; lostRecords?: number[] };
+  if (logSink.problems !== undefined) {
+    registry.registerMetric(
+      sampled('metricstream_log_errors_total', 'Local log failures, by kind: write (segment write/fdatasync, answered 503), commit-marks, index, retention.', 'counter', () =>
+        ['write', 'commit-marks', 'index', 'retention'].map((kind) => ({ labels: { kind }, value: logSink.problems!.get(kind) ?? 0 })),
+      ),
+    );
+    registry.registerMetric(
+      sampled('metricstream_log_records_lost_total', 'Acknowledged records recovery found missing or damaged and the operator accepted (lost-offsets.json), by partition.', 'counter', () =>
+        (logSink.lostRecords ?? []).map((value, partition) => ({ labels: { partition }, value })),
+      ),
+    );
+  }
   const drainBatch = new Histogram({
     name: 'metricstream_owner_drain_batch_records',
     help: 'Records the owner read in one drain pass over all rings (passes that found any).',

@@ -1,15 +1,17 @@
 /**
- * `npm start -- [options]`: parses the command line, starts the gateway, prints where it
+ * `npm start -- [options]` (or bin/metricstream): parses the command line (completed from
+ * METRICSTREAM_* variables and --config FILE), starts the gateway, prints where it
  * listens, and turns SIGTERM/SIGINT into a draining shutdown.
  */
 import pino from 'pino';
 import { UsageError } from '../cli/args.ts';
-import { parseConfig, USAGE, type GatewayConfig } from './config.ts';
+import { onStopSignals } from '../cli/signals.ts';
+import { parseConfigLayers, USAGE, type GatewayConfig } from './config.ts';
 import { startGateway } from './gateway.ts';
 
 let config: GatewayConfig | undefined;
 try {
-  config = parseConfig(process.argv.slice(2));
+  config = parseConfigLayers(process.argv.slice(2), process.env);
 } catch (e) {
   if (!(e instanceof UsageError)) throw e;
   process.stderr.write(`metricstream: ${e.message}\n\n${USAGE}\n`);
@@ -28,6 +30,15 @@ const logger = pino({ level: config.logLevel, base: { pid: process.pid } });
 
 try {
   const gateway = await startGateway(config, logger);
+  // Handlers before the listening line: a script or service manager that read it may
+  // signal at once, and a default SIGTERM would end the gateway without its drain.
+  onStopSignals(
+    (signal) => void gateway.shutdown(signal),
+    (signal) => {
+      logger.warn({ signal }, 'second signal: exiting without finishing the drain');
+      process.exit(130);
+    },
+  );
   const where = config.mode === 'file' ? `data-dir=${config.dataDir}` : `brokers=${config.brokers.join(',')} topic=${config.topic}`;
   // The start line is printed whatever --log-level says: scripts wait for it.
   logger.child({}, { level: 'info' }).info(
@@ -35,16 +46,6 @@ try {
     `metricstream listening on http://${config.host}:${gateway.port} workers=${config.workers} sink=${gateway.sink.name} ${where} acks=${config.acks === -1 ? 'all' : config.acks}` +
       (gateway.adminPort !== undefined ? ` metrics=http://${config.host}:${gateway.adminPort}/metrics` : ''),
   );
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (++signals > 1) {
-      logger.warn({ signal }, 'second signal: exiting without finishing the drain');
-      process.exit(130);
-    }
-    void gateway.shutdown(signal);
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
   process.exitCode = await gateway.done;
 } catch (e) {
   logger.fatal({ err: e }, `metricstream could not start: ${(e as Error).message}`);

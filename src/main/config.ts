@@ -5,6 +5,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { explainOrigin, layerArgv, layersHelp } from '../cli/config-layers.ts';
 import { oneOf, parseDuration, parseInteger, parseSize, UsageError } from '../cli/args.ts';
 
 
@@ -21,6 +22,8 @@ export interface GatewayConfig {
   bodyTimeoutMs: number;
   segmentBytes: number | undefined;
   retentionBytes: number | undefined;
+  /** File mode: start even if recovery finds acknowledged records lost (recorded, reported). */
+  acceptDataLoss: boolean;
   ringBytes: number;
   valueFormat: 'msgpack' | 'json';
   adminPort: number;
@@ -37,8 +40,12 @@ export interface GatewayConfig {
   kafkaRequestBytes: number;
 }
 
-const OPTIONS = {
+/** The environment variables' prefix: METRICSTREAM_WORKERS is --workers. */
+export const ENV_PREFIX = 'METRICSTREAM_';
+
+export const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
+  config: { type: 'string' },
   workers: { type: 'string', short: 'w' },
   port: { type: 'string', short: 'p' },
   host: { type: 'string' },
@@ -50,6 +57,7 @@ const OPTIONS = {
   'body-timeout': { type: 'string' },
   'segment-bytes': { type: 'string' },
   'retention-bytes': { type: 'string' },
+  'accept-data-loss': { type: 'boolean' },
   'ring-bytes': { type: 'string' },
   'value-format': { type: 'string' },
   'admin-port': { type: 'string' },
@@ -66,7 +74,7 @@ const OPTIONS = {
   'kafka-request-bytes': { type: 'string' },
 } as const;
 
-export const USAGE = `Usage: npm start -- [options]
+export const USAGE = `Usage: npm start -- [options]      (installed: metricstream [options])
 
 metricstream gateway: HTTP workers -> lock-free rings -> one owner thread -> durable sink.
 
@@ -83,6 +91,9 @@ Options:
       --body-timeout DUR   a body not received within this gets 408 (default 10s)
       --segment-bytes SIZE roll log segments at this size (default 64mb)
       --retention-bytes SIZE  keep at most this much log per partition (default: unlimited)
+      --accept-data-loss   start even if recovery finds acknowledged records missing or
+                           damaged (default: refuse to start); the loss is logged, recorded
+                           in <data-dir>/lost-offsets.json and counted on /metrics
       --ring-bytes SIZE    ring size per worker, power of two (default: 8 x max-body, at least 4mb)
       --value-format F     stored value: msgpack (default) or json (JSON bodies stored as sent)
       --max-batch-bytes SIZE  most bytes the owner holds for the next commit while one is in
@@ -102,12 +113,30 @@ Options:
       --kafka-request-bytes SIZE  largest share of one partition in one produce request; a
                            bigger commit is sent as several requests, in order (default 900kb,
                            under the broker's 1 MB message.max.bytes)
+      --config FILE        read flags from a JSON file ({"workers": 4, "data-dir": "/var/lib/metricstream"})
   -h, --help               this text
 
-Sizes take b, kb, mb, gb (powers of 1024); durations take ms, s, m.`;
+Sizes take b, kb, mb, gb (powers of 1024); durations take ms, s, m.
+
+${layersHelp(ENV_PREFIX, 'data-dir')}`;
 
 function nextPowerOfTwo(n: number): number {
   return 2 ** Math.ceil(Math.log2(n));
+}
+
+/**
+ * parseConfig over the command line completed from METRICSTREAM_* variables and the
+ * --config file (flag > environment > file > default); a bad value's message names the
+ * variable or file it came from. Returns undefined for --help. Throws UsageError.
+ */
+export function parseConfigLayers(argv: string[], env: NodeJS.ProcessEnv): GatewayConfig | undefined {
+  const layered = layerArgv(argv, OPTIONS, { envPrefix: ENV_PREFIX, env });
+  try {
+    return parseConfig(layered.argv);
+  } catch (e) {
+    if (e instanceof UsageError) throw new UsageError(explainOrigin(e.message, layered.origin));
+    throw e;
+  }
 }
 
 /** Parses argv (without node and script); returns undefined for --help. Throws UsageError. */
@@ -148,6 +177,7 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
     bodyTimeoutMs: parseDuration('body-timeout', values['body-timeout'] ?? '10s'),
     segmentBytes: values['segment-bytes'] !== undefined ? parseSize('segment-bytes', values['segment-bytes']) : undefined,
     retentionBytes: values['retention-bytes'] !== undefined ? parseSize('retention-bytes', values['retention-bytes']) : undefined,
+    acceptDataLoss: values['accept-data-loss'] ?? false,
     ringBytes,
     valueFormat: oneOf('value-format', values['value-format'] ?? 'msgpack', ['msgpack', 'json'] as const),
     adminPort: values['admin-port'] === 'off' ? -1 : parseInteger('admin-port', values['admin-port'] ?? '9464', 0, 65535),

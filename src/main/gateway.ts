@@ -17,8 +17,10 @@ import { createGatewayStateStorage, GatewayState } from './gateway-state.ts';
 import { Owner } from './owner.ts';
 import { createGatewayMetrics, startAdminServer, type WorkerView } from './admin-metrics.ts';
 import { createWorkerMetricsStorage } from '../workers/worker-metrics.ts';
+import { siblingModuleUrl } from './module-url.ts';
+import { claimPort } from './port-guard.ts';
 
-const WORKER_URL = new URL('../workers/http-worker.ts', import.meta.url);
+const WORKER_URL = siblingModuleUrl('../workers/http-worker', import.meta.url);
 
 export interface RunningGateway {
   port: number;
@@ -34,7 +36,7 @@ export interface RunningGateway {
 
 export async function createSink(config: GatewayConfig, logger: Logger): Promise<Sink> {
   if (config.mode === 'file') {
-    return new LogSink({ dataDir: config.dataDir, partitions: config.partitions, segmentBytes: config.segmentBytes, retentionBytes: config.retentionBytes });
+    return new LogSink({ dataDir: config.dataDir, partitions: config.partitions, segmentBytes: config.segmentBytes, retentionBytes: config.retentionBytes, acceptDataLoss: config.acceptDataLoss, logger });
   }
   const { createKafkaSink } = await import('../kafka/create-kafka-sink.ts');
   return createKafkaSink(config, logger);
@@ -51,8 +53,16 @@ interface WorkerSlot {
 }
 
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
-  const sink = await createSink(config, logger);
-  await sink.open();
+  // Before anything else: a second gateway on a served port must not start (see port-guard.ts).
+  const portLock = await claimPort(config.host, config.port);
+  let sink: Sink;
+  try {
+    sink = await createSink(config, logger);
+    await sink.open();
+  } catch (e) {
+    portLock?.release();
+    throw e;
+  }
   const stateStorage = createGatewayStateStorage();
   const state = new GatewayState(stateStorage);
   state.ready = sink.isReady();
@@ -72,6 +82,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     owner.stop();
     await ownerDone;
     await sink.close();
+    portLock?.release();
     throw new Error(`admin port ${config.adminPort}: ${(e as Error).message} (use --admin-port N or off)`);
   }
   let shuttingDown = false;
@@ -150,6 +161,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     await ownerDone;
     await admin?.close();
     await sink.close();
+    portLock?.release();
     throw e;
   }
 
@@ -183,6 +195,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       clearInterval(readiness);
       await admin?.close();
       const undelivered = await sink.close();
+      portLock?.release();
       // Kafka mode always says it (the predecessor's shutdown warned only by chance);
       // the local log has nothing to report unless something went wrong.
       if (undelivered > 0 || sink.name !== 'log') {

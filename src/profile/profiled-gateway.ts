@@ -45,6 +45,7 @@ export async function startProfiledGateway(opts: ProfiledGatewayOptions): Promis
     '--cpu-prof',
     '--cpu-prof-dir',
     opts.profileDir,
+    '--disable-warning=TimeoutNegativeWarning', // kafkajs's negative timers, as in every npm script
     '--import',
     './src/main/require-node.mjs',
     'src/main/cli.ts',

@@ -24,6 +24,14 @@ function value(line: string): number {
 }
 
 describe('Prometheus metrics on the admin port', () => {
+  it('names the process metrics metricstream_process_* and metricstream_nodejs_* (one prefix, not two)', () => {
+    expect(text).toMatch(/^metricstream_process_cpu_seconds_total /m);
+    expect(text).toMatch(/^metricstream_process_resident_memory_bytes /m);
+    expect(text).toMatch(/^metricstream_nodejs_eventloop_lag_seconds /m);
+    expect(text).not.toContain('metricstream_process_process_');
+    expect(text).not.toContain('metricstream_process_nodejs_');
+  });
+
   it('passes promtool check metrics', () => {
     const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
     if (check.error) throw new Error(`promtool missing (install Debian's prometheus package: .ci/install-debian-packages): ${check.error.message}`);

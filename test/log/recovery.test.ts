@@ -2,8 +2,8 @@ import { open, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { unpack } from 'msgpackr';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LogReader } from '../../src/log/log-reader.ts';
-import { PartitionedLog } from '../../src/log/partitioned-log.ts';
+import { LogReader, type DamagedRange } from '../../src/log/log-reader.ts';
+import { DataLossRefusedError, PartitionedLog } from '../../src/log/partitioned-log.ts';
 import { metricRecord, removeDir, tempDir } from './helpers.ts';
 
 let dir: string;
@@ -28,13 +28,15 @@ async function writeRecords(from: number, count: number, opts: { segmentBytes?: 
   return bases;
 }
 
-async function readSeqs(): Promise<{ offset: number; seq: number }[]> {
+/** Every readable record of partition 0; damaged ranges the reader reported go to `damaged`. */
+async function readSeqs(damaged: DamagedRange[] = []): Promise<{ offset: number; seq: number }[]> {
   const reader = await LogReader.open(dir);
   const out: { offset: number; seq: number }[] = [];
   let next = 0;
   for (;;) {
     const res = await reader.read(0, next, 64);
-    if (res.records.length === 0) break;
+    damaged.push(...res.damaged);
+    if (res.records.length === 0 && res.nextOffset === next) break;
     for (const r of res.records) out.push({ offset: r.offset, seq: (unpack(r.value) as { seq: number }).seq });
     next = res.nextOffset;
   }
@@ -42,24 +44,33 @@ async function readSeqs(): Promise<{ offset: number; seq: number }[]> {
   return out;
 }
 
-/** Reopens, appends 5 more records (seq 1000..) and checks the whole partition reads back. */
-async function reopenAppendAndCheck(expectLastGood: number) {
-  const log = await PartitionedLog.open(dir, { partitions: 1 });
-  expect(log.nextOffset(0)).toBe(expectLastGood + 1);
-  expect(log.recovery[0].truncatedBytes).toBeGreaterThan(0);
+/**
+ * After acknowledged records [expectLastGood + 1, acked) were destroyed: the log refuses to
+ * open (changing nothing), opens with acceptDataLoss, continues at `acked` (never reusing
+ * a lost offset), and a reader delivers every good record and reports the lost ones.
+ */
+async function reopenAppendAndCheck(expectLastGood: number, acked = 50, opts: { segmentBytes?: number } = {}) {
+  await expect(PartitionedLog.open(dir, { partitions: 1, ...opts })).rejects.toThrow(DataLossRefusedError);
+  const log = await PartitionedLog.open(dir, { partitions: 1, ...opts, acceptDataLoss: true });
+  expect(log.recovery[0].newlyLost.map((r) => [r.from, r.to])).toEqual([[expectLastGood + 1, acked]]);
+  expect(log.nextOffset(0)).toBe(acked);
   const res = await log.append(Array.from({ length: 5 }, (_, k) => metricRecord(0, 1000 + k, 300)));
-  expect(Array.from(res.offsets)).toEqual([1, 2, 3, 4, 5].map((k) => expectLastGood + k));
+  expect(Array.from(res.offsets)).toEqual([0, 1, 2, 3, 4].map((k) => acked + k));
   await log.close();
-  const all = await readSeqs();
-  expect(all.map((r) => r.offset)).toEqual(Array.from({ length: expectLastGood + 6 }, (_, i) => i));
-  expect(all.slice(0, expectLastGood + 1).map((r) => r.seq)).toEqual(
-    Array.from({ length: expectLastGood + 1 }, (_, i) => i),
-  );
-  expect(all.slice(expectLastGood + 1).map((r) => r.seq)).toEqual([1000, 1001, 1002, 1003, 1004]);
+  const damaged: DamagedRange[] = [];
+  const all = await readSeqs(damaged);
+  expect(damaged.map((d) => [d.from, d.to])).toEqual([[expectLastGood + 1, acked]]);
+  expect(all.map((r) => r.offset)).toEqual([...Array.from({ length: expectLastGood + 1 }, (_, i) => i), ...[0, 1, 2, 3, 4].map((k) => acked + k)]);
+  expect(all.map((r) => r.seq)).toEqual([...Array.from({ length: expectLastGood + 1 }, (_, i) => i), 1000, 1001, 1002, 1003, 1004]);
+  // Accepted once: the next start neither refuses nor reports it as new.
+  const again = await PartitionedLog.open(dir, { partitions: 1, ...opts });
+  expect(again.recovery[0].newlyLost).toEqual([]);
+  expect(again.lostRecords).toEqual([acked - expectLastGood - 1]);
+  await again.close();
 }
 
 describe('recovery at open', () => {
-  it('drops a record torn in the middle and continues offsets from the last good one', async () => {
+  it('an acknowledged record torn in the middle: refused, then (accepted) offsets continue after the commit mark', async () => {
     await writeRecords(0, 50);
     const file = segmentPath(0);
     const size = (await stat(file)).size;
@@ -68,7 +79,7 @@ describe('recovery at open', () => {
     await reopenAppendAndCheck(48);
   });
 
-  it('drops a last record whose bytes were corrupted (bad CRC)', async () => {
+  it('an acknowledged last record with a bad CRC: refused, then reported and never reused', async () => {
     await writeRecords(0, 50);
     const file = segmentPath(0);
     const size = (await stat(file)).size;
@@ -116,17 +127,30 @@ describe('recovery at open', () => {
     expect(await readFile(segmentPath(0, 'index'))).toEqual(index);
   });
 
-  it('recovers only the active segment after a roll, keeping sealed ones', async () => {
+  it('recovers the active segment after a roll, keeping sealed ones; a lost acknowledged tail is not reused', async () => {
     const bases = await writeRecords(0, 100, { segmentBytes: 8 * 1024 });
     expect(bases.length).toBeGreaterThan(2);
     const last = bases[bases.length - 1];
     const file = segmentPath(last);
     await truncate(file, (await stat(file)).size - 1);
-    const log = await PartitionedLog.open(dir, { partitions: 1, segmentBytes: 8 * 1024 });
-    expect(log.nextOffset(0)).toBe(99);
-    expect(log.segmentBases(0)).toEqual(bases);
+    await reopenAppendAndCheck(98, 100, { segmentBytes: 8 * 1024 });
+  });
+
+  it('cuts an unacknowledged torn tail silently (past the commit mark)', async () => {
+    await writeRecords(0, 50);
+    const file = segmentPath(0);
+    const good = (await stat(file)).size;
+    // Half a frame past the last acknowledged record: a crash in the middle of a write.
+    const fh = await open(file, 'a');
+    const frame = Buffer.alloc(400);
+    frame.writeUInt32LE(396, 0);
+    await fh.write(frame.subarray(0, 150));
+    await fh.close();
+    const log = await PartitionedLog.open(dir, { partitions: 1 });
+    expect(log.nextOffset(0)).toBe(50);
+    expect(log.recovery[0].lost).toEqual([]);
+    expect(log.recovery[0].truncatedBytes).toBe(150);
     await log.close();
-    const all = await readSeqs();
-    expect(all.map((r) => r.seq)).toEqual(Array.from({ length: 99 }, (_, i) => i));
+    expect((await stat(file)).size).toBe(good);
   });
 });

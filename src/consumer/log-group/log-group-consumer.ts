@@ -127,6 +127,9 @@ export class LogGroupConsumer implements Consumer {
             if (res.skipped > 0) {
               this.#emit({ type: 'retention-skip', partition: p, committedOffset: from, earliestOffset: from + res.skipped });
             }
+            for (const d of res.damaged) {
+              this.#emit({ type: 'warning', message: `offsets ${d.from}-${d.to - 1} (${d.to - d.from} records) cannot be read: ${d.reason}` });
+            }
             if (res.records.length === 0) {
               owned.set(p, res.nextOffset);
               continue;

@@ -5,6 +5,7 @@
  */
 import pino from 'pino';
 import { parseDuration, parseInteger, parseSize } from '../../cli/args.ts';
+import { onStopSignals } from '../../cli/signals.ts';
 import { startAdminServer } from '../../main/admin-metrics.ts';
 import { createConsumer } from '../create-consumer.ts';
 import type { ConsumerEvent, ConsumerOptions, RunOptions, SinkOptions } from '../types.ts';
@@ -152,14 +153,14 @@ export async function runSink(args: SinkArgs, base: ConsumerOptions, run: RunOpt
   }
   const target = base.mode === 'log' ? `log ${base.dataDir}` : `topic ${base.topic} on ${String(base.brokers)}`;
   logger.info({ url: sink.url, mode: base.mode }, `consumer started: group ${base.group} reads ${target}, delivers to ${sink.type} ${sink.url}`);
-  const onSignal = (signal: string): void => {
-    logger.info({ signal }, 'stopping: finishing or giving up the batch in flight, leaving the group');
-    process.once('SIGINT', () => process.exit(130));
-    process.once('SIGTERM', () => process.exit(143));
-    void consumer.stop();
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // First signal: finish (or, after the grace period, give up) the batch in flight, leave the group. Second: exit now.
+  onStopSignals(
+    (signal) => {
+      logger.info({ signal }, 'stopping: finishing or giving up the batch in flight, leaving the group');
+      void consumer.stop();
+    },
+    (signal) => process.exit(signal === 'SIGINT' ? 130 : 143),
+  );
   try {
     await consumer.run(undefined, run);
     logger.info({}, 'consumer stopped: left the group');

@@ -1,0 +1,41 @@
+/**
+ * How many zeros the partitions of a log write ahead of their records (see
+ * PartitionWriter: appends into bytes that already exist make fdatasync cheaper). One
+ * policy is shared by every partition of a log, because they share the disk: when the disk
+ * is full, zeros written ahead of one partition would take the space every partition
+ * needs. After ENOSPC no partition writes ahead (each takes only the bytes of its records)
+ * until RESUME_AFTER_COMMITS commits went through; then it starts again small and doubles
+ * back to the full amount as long as there is room.
+ */
+
+/** Bytes written ahead when there is room. */
+export const PREALLOCATE_MAX_BYTES = 4 * 1024 * 1024;
+const PREALLOCATE_MIN_BYTES = 64 * 1024;
+const RESUME_AFTER_COMMITS = 1000;
+
+/** The shared write-ahead amount of a log's partitions. */
+export class PreallocationPolicy {
+  #bytes = PREALLOCATE_MAX_BYTES;
+  #resumeIn = 0;
+
+  /** Bytes to write ahead now; 0 while paused after running out of space. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** A write (of zeros or of records) found no space: stop writing ahead, everywhere. */
+  noSpace(): void {
+    this.#bytes = 0;
+    this.#resumeIn = RESUME_AFTER_COMMITS;
+  }
+
+  /** A commit went through: after enough of them, try writing ahead again, small first. */
+  committed(): void {
+    if (this.#bytes === 0 && --this.#resumeIn <= 0) this.#bytes = PREALLOCATE_MIN_BYTES;
+  }
+
+  /** Writing `bytes` ahead worked: grow back toward the full amount. */
+  worked(): void {
+    if (this.#bytes > 0) this.#bytes = Math.min(PREALLOCATE_MAX_BYTES, this.#bytes * 2);
+  }
+}

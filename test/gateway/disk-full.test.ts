@@ -1,0 +1,103 @@
+/**
+ * Disk full, on a real small filesystem (a 6 MiB tmpfs mounted by the test; CI runs as
+ * root): every record gets 503 while no space is left (none answered 200 is lost), ENOSPC
+ * is named in an error line, and once some space is freed (less than one partition's
+ * written-ahead zeros) every partition resumes, not only the first one to write.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdir, open, rm, rmdir, truncate } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { partitionFor } from '../../src/records/partitioner.ts';
+import { consumeAll, postMetrics, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
+
+let base: string;
+let mnt: string;
+let gateway: GatewayProcess | undefined;
+
+beforeAll(async () => {
+  base = await tempDir('metricstream-diskfull-');
+  mnt = path.join(base, 'tmpfs');
+  await mkdir(mnt);
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=6m', 'tmpfs', mnt], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`mount -t tmpfs failed (the test needs root): ${r.stderr || r.error}`);
+});
+
+afterAll(async () => {
+  if (gateway && gateway.proc.exitCode === null) await gateway.stop('SIGKILL');
+  spawnSync('umount', [mnt]);
+  await rmdir(mnt).catch(() => {});
+  await rm(base, { recursive: true, force: true });
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Writes 64 KiB chunks into `file` until the filesystem is full (bounded). */
+async function fill(file: string): Promise<number> {
+  const fh = await open(file, 'w');
+  const chunk = Buffer.alloc(64 * 1024, 1);
+  let size = 0;
+  try {
+    for (let i = 0; i < 1000; i++) {
+      const { bytesWritten } = await fh.write(chunk, 0, chunk.length, size);
+      size += bytesWritten;
+      if (bytesWritten < chunk.length) break;
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+  } finally {
+    await fh.close();
+  }
+  return size;
+}
+
+describe('disk full', () => {
+  it('503 while full, ENOSPC named, and every partition resumes when space is freed', async () => {
+    const dataDir = path.join(mnt, 'data');
+    gateway = await startGateway(['--workers', '2', '--partitions', '4', '--data-dir', dataDir, '--admin-port', '0']);
+    const g = gateway;
+    const admin = g.logs.find((l) => typeof l.msg === 'string' && l.msg.includes('listening on'))!.adminPort as number;
+    // One client per partition.
+    const clients: string[] = [];
+    for (let i = 0; clients.length < 4 && i < 1000; i++) {
+      const c = `full_${i}`;
+      if (!clients.some((o) => partitionFor(Buffer.from(o), 4) === partitionFor(Buffer.from(c), 4))) clients.push(c);
+    }
+    const acked: { client: string; seq: number; partition: number; offset: number }[] = [];
+    let seq = 0;
+    const send = async (client: string) => {
+      const s = seq++;
+      const res = await postMetrics(g.port, client, { metrics: [{ name: 'disk', value: s }] });
+      if (res.status === 200) acked.push({ client, seq: s, partition: res.body.partition as number, offset: res.body.offset as number });
+      return res.status;
+    };
+
+    const filler = path.join(mnt, 'filler');
+    const filled = await fill(filler);
+    for (const c of clients) expect(await send(c)).toBe(503);
+    for (let i = 0; i < 20 && !g.logs.some((l) => l.level === 50 && l.code === 'ENOSPC'); i++) await sleep(100);
+    const line = g.logs.find((l) => l.level === 50 && l.code === 'ENOSPC');
+    expect(line?.msg).toMatch(/^ENOSPC: write or fdatasync of a segment failed/);
+
+    // Free 1 MiB: less than the 4 MiB of zeros one partition writes ahead of its records.
+    await truncate(filler, filled - 1024 * 1024);
+    const resumed = new Set<number>();
+    for (let round = 0; round < 30 && resumed.size < 4; round++) {
+      for (const c of clients) if ((await send(c)) === 200) resumed.add(partitionFor(Buffer.from(c), 4));
+      if (resumed.size < 4) await sleep(100);
+    }
+    expect([...resumed].sort(), 'partitions that took records again after space was freed').toEqual([0, 1, 2, 3]);
+    // Everyone keeps going.
+    for (let round = 0; round < 5; round++) for (const c of clients) expect(await send(c)).toBe(200);
+    const metrics = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
+    expect(Number(/^metricstream_log_errors_total\{kind="write"\} (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(4);
+
+    expect(await g.stop()).toBe(0);
+    const stored = new Map((await consumeAll(dataDir)).map((r) => [`${r.partition}/${r.offset}`, r]));
+    for (const a of acked) {
+      const r = stored.get(`${a.partition}/${a.offset}`);
+      expect(r?.key, `${a.client} seq ${a.seq} answered 200 at ${a.partition}/${a.offset}`).toBe(a.client);
+      expect(r?.value.metrics[0].value).toBe(a.seq);
+    }
+  });
+});

@@ -1,0 +1,98 @@
+/**
+ * Mounts test/tools/powercut_fs.py (a FUSE pass-through layer that forgets, at a simulated
+ * power cut, every byte not fsync'd and every directory entry whose directory was not
+ * fsync'd) for power-cut tests. Needs root (or fusermount), /dev/fuse, libfuse2 and
+ * Debian's python3-fusepy under /usr/bin/python3: all installed by .ci/install-debian-packages.
+ * Nothing here skips: a machine without FUSE fails the test with the reason.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import readline from 'node:readline';
+import { ROOT } from './gateway-process.ts';
+
+const PYTHON = '/usr/bin/python3';
+const SCRIPT = path.join(ROOT, 'test/tools/powercut_fs.py');
+
+export interface PowerCutMount {
+  /** Where the layer is mounted: put the data dir under it. */
+  mount: string;
+  /** The real directory under the layer; after cut() it holds only what survived. */
+  backing: string;
+  /**
+   * The power cut: every later operation on the mount fails with EIO and the backing dir
+   * is rolled back to what was made durable. Resolves once the rollback is done.
+   */
+  cut(): Promise<void>;
+  /**
+   * Injects failures: `op` 'write' (write, truncate, fsync) or 'unlink' on paths ending with
+   * `suffix` fail with `errno` (e.g. 'EIO', 'ENOSPC') until heal().
+   */
+  fail(op: 'write' | 'unlink', suffix: string, errno: string): Promise<void>;
+  /** Ends every injected failure. */
+  heal(): Promise<void>;
+  /** Unmounts (lazily if still busy) and waits for the layer's process to end. */
+  unmount(): Promise<void>;
+}
+
+/**
+ * Mounts a power-cut layer over `<dir>/backing` at `<dir>/mnt` (shadow state in
+ * `<dir>/shadow-N`). What `backing` holds at mount time counts as durable.
+ */
+export async function mountPowerCut(dir: string, generation = 0): Promise<PowerCutMount> {
+  const backing = path.join(dir, 'backing');
+  const mount = path.join(dir, 'mnt');
+  const shadow = path.join(dir, `shadow-${generation}`);
+  await mkdir(backing, { recursive: true });
+  await mkdir(mount, { recursive: true });
+  await mkdir(shadow, { recursive: true });
+  const proc: ChildProcess = spawn(PYTHON, [SCRIPT, backing, mount, shadow], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  proc.stderr!.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | string>((resolve) => proc.once('exit', (code, sig) => resolve(code ?? sig ?? -1)));
+  const lines = readline.createInterface({ input: proc.stdout! });
+  const waiters: { word: string; resolve: () => void }[] = [];
+  lines.on('line', (line) => {
+    const i = waiters.findIndex((w) => w.word === line.trim());
+    if (i >= 0) waiters.splice(i, 1)[0].resolve();
+  });
+  const waitFor = (word: string) =>
+    new Promise<void>((resolve, reject) => {
+      waiters.push({ word, resolve });
+      void exited.then((code) =>
+        reject(new Error(`powercut_fs.py exited (${code}) before "${word}": ${stderr.trim() || 'no output'} ` +
+          `(needs /dev/fuse, libfuse2, python3-fusepy: .ci/install-debian-packages)`)),
+      );
+    });
+  proc.once('error', () => {});
+  await waitFor('ready');
+  return {
+    mount,
+    backing,
+    async cut() {
+      const done = waitFor('cut-done');
+      proc.stdin!.write('cut\n');
+      await done;
+    },
+    async fail(op, suffix, errno) {
+      const done = waitFor('ok');
+      proc.stdin!.write(`fail ${op} ${suffix} ${errno}\n`);
+      await done;
+    },
+    async heal() {
+      const done = waitFor('ok');
+      proc.stdin!.write('heal\n');
+      await done;
+    },
+    async unmount() {
+      for (let attempt = 0; attempt < 20 && proc.exitCode === null; attempt++) {
+        // fusermount3 (Debian's fuse3); plain umount works too as root.
+        const lazy = attempt > 10;
+        const r = spawnSync('fusermount3', ['-u', ...(lazy ? ['-z'] : []), mount]);
+        if (r.status === 0 || spawnSync('umount', [...(lazy ? ['-l'] : []), mount]).status === 0) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await exited;
+    },
+  };
+}
