@@ -168,13 +168,14 @@ export class KafkaGroupConsumer implements Consumer {
       // interval has passed, so this costs nothing most of the time). After a SIGSTOP past
       // the session the broker refuses it: the batch is given up before anything is sent.
       const owned = async (): Promise<boolean> => {
-        if (abort.signal.aborted || finished || rejoining || !isRunning() || isStale()) return false;
+        // (Not `finished`: on stop() the batch in flight may still finish within the grace period.)
+        if (abort.signal.aborted || rejoining || isStale()) return false;
         try {
           await heartbeat();
         } catch {
           return false;
         }
-        return !abort.signal.aborted && isRunning() && !isStale();
+        return !abort.signal.aborted && !isStale();
       };
       try {
         await handler({ partition: batch.partition, records, signal: abort.signal, owned, heartbeat: () => heartbeat() });
