@@ -29,7 +29,7 @@ export class LogGroupConsumer implements Consumer {
   #running: Promise<void> | null = null;
   #waiter: ChangeWaiter | null = null;
   /** The batch being handled: its partition, abort controller and ownership check. */
-  #inflight: { partition: number; abort: AbortController; mine: () => boolean } | null = null;
+  #inflight: { partition: number; abort: AbortController; mine: () => boolean; revoked: () => boolean } | null = null;
   #stopTimer: NodeJS.Timeout | null = null;
 
   constructor(opts: LogConsumerOptions) {
@@ -56,10 +56,17 @@ export class LogGroupConsumer implements Consumer {
     }
   }
 
-  /** Aborts the batch in flight if this member lost its partition (called on every group change). */
+  /**
+   * Aborts the batch in flight if this member lost its partition, or lost any other
+   * partition it reads (called on every group change): the read loop must get to releasing
+   * those, which it does only between batches, and a batch can take long (retries against
+   * a store that is down). The batch is not committed; it is read again while still ours.
+   */
   #checkInflight(): void {
     const b = this.#inflight;
-    if (b !== null && !b.mine()) b.abort.abort(new Error(`partition ${b.partition} is no longer owned by this member`));
+    if (b === null) return;
+    if (!b.mine()) b.abort.abort(new Error(`partition ${b.partition} is no longer owned by this member`));
+    else if (b.revoked()) b.abort.abort(new Error('a rebalance took partitions from this member: releasing them first'));
   }
 
   lag(): Promise<PartitionLag[]> {
@@ -148,7 +155,8 @@ export class LogGroupConsumer implements Consumer {
               if (!m.leaseValid()) await m.renew().catch(() => {});
               return mine() && m.leaseValid();
             };
-            this.#inflight = { partition: p, abort, mine };
+            const revoked = (): boolean => [...owned.keys()].some((q) => !m.assigned().includes(q));
+            this.#inflight = { partition: p, abort, mine, revoked };
             try {
               await handler({ partition: p, records, signal: abort.signal, owned: owns });
             } catch (err) {
