@@ -110,8 +110,12 @@ describe('consumer group → remote_write → VictoriaMetrics (local log)', () =
       metricSum(await b.metrics(), 'metricstream_consumer_records_delivered_total') > deliveredByB + 50, 30_000);
     a.kill('SIGCONT');
     // Resumed: it finds its lease ran out, drops its partitions without committing, rejoins.
-    await waitFor('the resumed member to notice its lapse', () => a.logged(/lease ran out|given up without committing/).length > 0, 30_000);
-    await waitFor('the group to split again', () => a.generation() > genTakeover && a.generation() === b.generation(), 30_000);
+    try {
+      await waitFor('the resumed member to notice its lapse', () => a.logged(/lease ran out|given up without committing/).length > 0, 45_000);
+      await waitFor('the group to split again', () => a.generation() > genTakeover && a.generation() === b.generation(), 45_000);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\nresumed member: ${a.describe()}\nother member: ${b.describe()}`);
+    }
     const sent = await load.stop();
     const acked = acknowledged(sent);
     await waitFor('every acknowledged sample in VictoriaMetrics', async () => missingCount(acked, storedSeqs(await vm.export('stop_test'), t0)) === 0, 30_000);
