@@ -37,3 +37,13 @@ export type {
   RunOptions,
   SinkOptions,
 } from './consumer/types.ts';
+
+// The protocol decoders and the record-format encoder, as pure functions: decode a
+// remote_write / line protocol / OTLP body into the record format without a gateway.
+export { createRecordEncoder } from './records/record-encoder.ts';
+export type { RecordEncoder, ValueFormat } from './records/record-encoder.ts';
+export { decodeRemoteWrite, remoteWriteVersion } from './protocols/remote-write.ts';
+export { snappyBlockDecode } from './workers/content-encoding.ts';
+export { parseLineProtocol, parsePrecision } from './protocols/influx-line.ts';
+export { decodeOtlp } from './protocols/otlp.ts';
+export { OtlpEmitter } from './protocols/otlp-emit.ts';

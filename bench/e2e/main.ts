@@ -8,6 +8,9 @@
  *   ┌──────────────────────────── one process at a time ───────────────────────────┐
  *   │ noop          N worker threads answering 200, no work (the ceiling)         │
  *   │ file-acks0/1  gateway: N HTTP workers → rings → owner → partition log       │
+ *   │ rw/influx/otlp-acks1  gateway, file, acks 1, the same samples sent as        │
+ *   │               remote_write, Influx line protocol, OTLP protobuf             │
+ *   │ peer-vmagent  vmagent (remote_write in, on-disk queue, no-op store behind)  │
  *   │ kafka-acks1/all  gateway: … → owner → one kafkajs producer → mock cluster   │
  *   │ peer-kafkajs  one thread: http.createServer + producer.send per request     │
  *   │ peer-cluster  node:cluster, N processes, one producer each                  │
@@ -99,13 +102,15 @@ function median(xs: number[]): number {
 }
 
 async function measure(row: Row, ctx: RowContext, k: number): Promise<RowResult> {
-  const server = await startServer(row, ctx);
+  const server = row.start ? await row.start(ctx) : await startServer(row, ctx);
+  const load = row.load?.(k);
+  const protocol = load === undefined ? {} : { path: load.path, rawBody: { bytes: load.bytes, contentType: load.contentType, headers: load.headers } };
   try {
-    await runLoad({ port: server.port, clients: connections, durationSeconds: Math.min(1, duration), metricsPerRequest: k });
+    await runLoad({ port: server.port, clients: connections, durationSeconds: Math.min(1, duration), metricsPerRequest: k, ...protocol });
     const results: LoadSummary[] = [];
     const cpuBefore = server.cpuSeconds();
     for (let i = 0; i < runs; i++) {
-      results.push(await runLoad({ port: server.port, clients: connections, durationSeconds: duration, metricsPerRequest: k }));
+      results.push(await runLoad({ port: server.port, clients: connections, durationSeconds: duration, metricsPerRequest: k, ...protocol }));
     }
     const cpu = server.cpuSeconds() - cpuBefore;
     const metrics = results.reduce((a, r) => a + r.succeeded * k, 0);

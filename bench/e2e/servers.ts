@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
+import { influxBody, otlpBody, remoteWriteBody, type ProtocolLoad } from './protocol-bodies.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -23,6 +24,10 @@ export interface Row {
   /** Script (relative to the project root) and its arguments; port 0 picks a free port. */
   command(ctx: RowContext, dataDir: string): string[];
   needsBroker?: boolean;
+  /** Another protocol's body and path (default: the seed's POST /metrics JSON body). */
+  load?: (k: number) => ProtocolLoad;
+  /** Starts a server that is not a Node script of ours (a peer like vmagent). */
+  start?: (ctx: RowContext) => Promise<RunningServer>;
 }
 
 export interface RunningServer {
@@ -114,6 +119,68 @@ const gateway = (extra: (ctx: RowContext) => string[]) => (ctx: RowContext, data
 
 const kafka = (acks: string) => (ctx: RowContext) => ['--mode', 'kafka', '--brokers', ctx.brokers!, '--topic', ctx.topic, '--acks', acks];
 
+/** A free TCP port on 127.0.0.1. */
+async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * The vmagent peer (Debian victoria-metrics): remote_write in on its own port, its
+ * on-disk queue (-remoteWrite.tmpDataPath) in a temp dir, forwarding to a no-op server
+ * (bench/noop-server.ts, one worker: the blackhole). vmagent answers 204 once a request
+ * is in its in-memory buffer; the queue is written to disk in blocks, not per request.
+ * CPU counted: vmagent's only (the blackhole is the "store").
+ */
+async function startVmagentPeer(ctx: RowContext): Promise<RunningServer> {
+  const hole = await startServer({ name: 'blackhole', command: () => ['bench/noop-server.ts', '--workers', '1', '--port', '0', '--host', '127.0.0.1'] }, ctx);
+  const port = await freePort();
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'bench-vmagent-'));
+  const proc = spawn(
+    'vmagent',
+    [
+      `-httpListenAddr=127.0.0.1:${port}`,
+      `-remoteWrite.url=http://127.0.0.1:${hole.port}/api/v1/write`,
+      `-remoteWrite.tmpDataPath=${dataDir}`,
+      '-loggerLevel=ERROR',
+      `-maxConcurrentInserts=${Math.max(ctx.workers * 4, 8)}`,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  proc.stderr!.on('data', (d) => (stderr += d));
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`vmagent exited (${proc.exitCode}): ${stderr}`);
+    const ok = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false);
+    if (ok) break;
+    if (Date.now() > deadline) throw new Error(`vmagent did not start: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    port,
+    proc,
+    dataDir,
+    cpuSeconds: () => cpuSecondsOf(proc.pid!),
+    async stop() {
+      const exited = new Promise((resolve) => proc.once('exit', resolve));
+      proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 30_000);
+      await exited;
+      clearTimeout(timer);
+      await rm(dataDir, { recursive: true, force: true });
+      await hole.stop();
+    },
+  };
+}
+
 /** Every row the benchmark knows, in table order. */
 export const ROWS: Row[] = [
   {
@@ -122,6 +189,10 @@ export const ROWS: Row[] = [
   },
   { name: 'file-acks0', command: gateway(() => ['--acks', '0']) },
   { name: 'file-acks1', command: gateway(() => ['--acks', '1']) },
+  { name: 'rw-acks1', command: gateway(() => ['--acks', '1']), load: remoteWriteBody },
+  { name: 'influx-acks1', command: gateway(() => ['--acks', '1']), load: influxBody },
+  { name: 'otlp-acks1', command: gateway(() => ['--acks', '1']), load: otlpBody },
+  { name: 'peer-vmagent', command: () => [], load: remoteWriteBody, start: startVmagentPeer },
   { name: 'kafka-acks1', command: gateway(kafka('1')), needsBroker: true },
   { name: 'kafka-acksall', command: gateway(kafka('all')), needsBroker: true },
   {

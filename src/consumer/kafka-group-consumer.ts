@@ -11,7 +11,7 @@ import kafkajs from 'kafkajs';
 import type { Admin, Consumer as KafkaJsConsumer, EachBatchPayload } from 'kafkajs';
 import { kafkajsLogCreator, silentLogger } from '../kafka/kafkajs-log.ts';
 import type { SinkLogger } from '../kafka/kafkajs-log.ts';
-import { ContentType } from '../sink/sink.ts';
+import { CONTENT_TYPE_NAMES, ContentType } from '../sink/sink.ts';
 import { isAbandoned } from './batch-abandoned.ts';
 import { toConsumedRecord } from './decode.ts';
 import type { BatchHandler, Consumer, ConsumerEvent, KafkaConsumerOptions, PartitionLag, RunOptions } from './types.ts';
@@ -37,6 +37,7 @@ function contentTypeOf(header: Buffer | string | (Buffer | string)[] | undefined
   const name = h === undefined ? '' : String(h);
   if (name === 'application/msgpack') return ContentType.msgpack;
   if (name === 'application/json') return ContentType.json;
+  for (const ct in CONTENT_TYPE_NAMES) if (CONTENT_TYPE_NAMES[ct] === name) return Number(ct); // raw records
   if (name !== '') return 0; // unknown: printed raw with the reason
   // No header (another producer): JSON objects start with "{", our msgpack maps do not.
   return value[0] === 0x7b ? ContentType.json : ContentType.msgpack;

@@ -19,22 +19,41 @@ export function ndjsonLine(r: ConsumedRecord): string {
     key: r.key,
     timestamp: r.timestamp,
   };
+  if (r.format !== undefined) out.format = r.format;
   if (r.valueError === undefined) {
     out.value = r.value;
-  } else {
-    out.valueBase64 = Buffer.from(r.rawValue ?? new Uint8Array(0)).toString('base64');
-    out.valueError = r.valueError;
+    try {
+      return JSON.stringify(out, jsonReplacer);
+    } catch (e) {
+      // A value too large to print (a string over V8's limit): report it like an
+      // undecodable one instead of crashing the consumer on every restart.
+      unprintable(r, e);
+      delete out.value;
+    }
   }
+  out.valueBase64 = Buffer.from(r.rawValue ?? new Uint8Array(0)).toString('base64');
+  out.valueError = r.valueError;
   return JSON.stringify(out, jsonReplacer);
+}
+
+/** Turns a decoded record whose value cannot be printed into one with a valueError. */
+function unprintable(r: ConsumedRecord, e: unknown): void {
+  r.valueError = `value cannot be printed: ${(e as Error).message}`;
+  r.value = undefined;
 }
 
 /** One record for humans: `p1 @12  2023-11-14T22:13:20.100Z  client-1  {"metrics":[...]}`. */
 export function prettyLine(r: ConsumedRecord): string {
   const when = Number.isFinite(r.timestamp) ? new Date(r.timestamp).toISOString() : String(r.timestamp);
-  const value =
-    r.valueError === undefined
-      ? JSON.stringify(r.value, jsonReplacer)
-      : `<${r.valueError}: ${Buffer.from(r.rawValue ?? new Uint8Array(0)).toString('base64')}>`;
+  let value: string | undefined;
+  if (r.valueError === undefined) {
+    try {
+      value = JSON.stringify(r.value, jsonReplacer);
+    } catch (e) {
+      unprintable(r, e);
+    }
+  }
+  value ??= `<${r.valueError}: ${Buffer.from(r.rawValue ?? new Uint8Array(0)).toString('base64')}>`;
   return `p${r.partition} @${r.offset}  ${when}  ${r.key}  ${value}`;
 }
 

@@ -18,6 +18,8 @@ export interface ConsumedRecord {
   /** The metrics object (msgpack or JSON decoded), or undefined if it could not be decoded. */
   value: unknown;
   contentType: number;
+  /** For a raw record (--value-format raw): the protocol it came in (CONTENT_TYPE_NAMES). */
+  format?: string;
   /** Why `value` is undefined: an unknown content type or undecodable bytes. */
   valueError?: string;
   /** The raw value bytes, kept only when they could not be decoded. */
@@ -47,6 +49,7 @@ export interface PlainReadOptions {
 
 /** JSON.stringify replacer for decoded values: BigInt (int64 beyond 2^53) as a decimal string. */
 export function jsonReplacer(_key: string, v: unknown): unknown {
+  if (typeof v === 'number' && !Number.isFinite(v)) return Number.isNaN(v) ? 'NaN' : v > 0 ? '+Inf' : '-Inf'; // as --value-format json writes them
   return typeof v === 'bigint' ? v.toString() : v;
 }
 

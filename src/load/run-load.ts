@@ -35,6 +35,11 @@ export interface LoadOptions {
   progress?: boolean;
   /** Aborting ends the run early; the summary then covers what was measured. */
   signal?: AbortSignal;
+  /**
+   * A body of another protocol (remote_write, line protocol, OTLP) sent instead of the
+   * built POST /metrics body; `metricsPerRequest` must say how many samples it holds.
+   */
+  rawBody?: { bytes: Buffer; contentType: string; headers?: Record<string, string> };
 }
 
 /** Latency of answered requests (every status, not only 2xx), in milliseconds. */
@@ -99,7 +104,7 @@ export interface LoadSummary {
  */
 export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
   const o = normalize(options);
-  const body = buildBody(o.format, o.metricsPerRequest);
+  const body = options.rawBody?.bytes ?? buildBody(o.format, o.metricsPerRequest);
   const url = `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${o.port}${o.path}`;
 
   // autocannon's own latency histogram keeps whole milliseconds, too coarse for a
@@ -116,7 +121,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
     url,
     method: 'POST',
     body,
-    headers: { 'content-type': CONTENT_TYPES[o.format] },
+    headers: { 'content-type': options.rawBody?.contentType ?? CONTENT_TYPES[o.format], ...options.rawBody?.headers },
     connections: o.clients,
     ...(o.requests !== null ? { amount: o.clients * o.requests } : { duration: o.durationSeconds! }),
     timeout: o.timeoutSeconds,
@@ -125,7 +130,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
     setupClient(client: AutocannonClient) {
       // autocannon builds clients in order, once per connection, and a reconnecting
       // client keeps its object, so the id stays with the connection slot.
-      client.setHeaders({ authorization: `${o.clientIdPrefix}${nextClient++}` });
+      client.setHeaders({
+        'content-type': options.rawBody?.contentType ?? CONTENT_TYPES[o.format],
+        ...options.rawBody?.headers,
+        authorization: `${o.clientIdPrefix}${nextClient++}`,
+      });
       // Attached before the client's first write, so every request is counted.
       client.on('request', () => sent++);
     },

@@ -14,6 +14,8 @@ export interface WorkerView {
   id: number;
   ring: RingStorage;
   metrics: SharedArrayBuffer;
+  /** Ring counters of this slot's dead workers (their rings are gone): added to the live ring's. */
+  retired?: { recordsWritten: number; refusedFull: number };
 }
 
 export interface GatewayMetrics {
@@ -22,6 +24,8 @@ export interface GatewayMetrics {
   drained(records: number): void;
   committed(records: number, failed: number, ms: number): void;
   setShutdownPending(records: number): void;
+  /** A worker died and is being restarted. */
+  workerRestarted(): void;
 }
 
 /** A metric whose value is computed from shared memory at scrape time. */
@@ -34,7 +38,7 @@ function sampled(name: string, help: string, type: 'counter' | 'gauge' | 'histog
   } as unknown as Metric;
 }
 
-export function createGatewayMetrics(workers: () => WorkerView[], sink: Sink): GatewayMetrics {
+export function createGatewayMetrics(workers: () => WorkerView[], sink: Sink, ringsRead: () => number = () => workers().length): GatewayMetrics {
   const registry = new Registry();
   // prom-client's own names already start with process_ / nodejs_: the prefix is the
   // project's name only (metricstream_process_cpu_seconds_total, not _process_process_).
@@ -44,7 +48,8 @@ export function createGatewayMetrics(workers: () => WorkerView[], sink: Sink): G
   for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) {
     registry.removeSingleMetric(`metricstream_nodejs_${name}`);
   }
-  const snapshots = () => workers().map((w) => ({ id: w.id, ring: w.ring, counters: readRingCounters(w.ring), metrics: readWorkerMetrics(w.metrics) }));
+  const snapshots = () =>
+    workers().map((w) => ({ id: w.id, ring: w.ring, counters: readRingCounters(w.ring), retired: w.retired ?? { recordsWritten: 0, refusedFull: 0 }, metrics: readWorkerMetrics(w.metrics) }));
   /** One sample per label value, summed over every worker's counters. */
   const sumOverWorkers = (label: string, pick: (m: WorkerMetricsSnapshot) => Map<string, number>) => {
     const sums = new Map<string, number>();
@@ -95,12 +100,12 @@ export function createGatewayMetrics(workers: () => WorkerView[], sink: Sink): G
   );
   registry.registerMetric(
     sampled('metricstream_ring_records_total', 'Records written into each worker ring.', 'counter', () =>
-      snapshots().map((w) => ({ labels: { worker: w.id }, value: w.counters.recordsWritten })),
+      snapshots().map((w) => ({ labels: { worker: w.id }, value: w.retired.recordsWritten + w.counters.recordsWritten })),
     ),
   );
   registry.registerMetric(
     sampled('metricstream_ring_full_total', 'Writes refused because a worker ring was full (answered 503).', 'counter', () =>
-      snapshots().map((w) => ({ labels: { worker: w.id }, value: w.counters.refusedFull })),
+      snapshots().map((w) => ({ labels: { worker: w.id }, value: w.retired.refusedFull + w.counters.refusedFull })),
     ),
   );
   const sinkLabel = { sink: sink.name };
@@ -160,6 +165,15 @@ export function createGatewayMetrics(workers: () => WorkerView[], sink: Sink): G
       this.set(typeof pendingReplay === 'number' ? pendingReplay : 0);
     },
   });
+  const restarts = new Counter({ name: 'metricstream_worker_restarts_total', help: 'HTTP worker threads that died and were restarted.', registers: [registry] });
+  new Gauge({
+    name: 'metricstream_owner_rings',
+    help: 'Rings the owner reads: one per live worker, plus a dead worker\'s until it is drained and released.',
+    registers: [registry],
+    collect() {
+      this.set(ringsRead());
+    },
+  });
   const pending = new Gauge({ name: 'metricstream_shutdown_pending_records', help: 'Records still awaiting the sink when shutdown began draining.', registers: [registry] });
   return {
     registry,
@@ -178,14 +192,54 @@ export function createGatewayMetrics(workers: () => WorkerView[], sink: Sink): G
     setShutdownPending(records) {
       pending.set(records);
     },
+    workerRestarted() {
+      restarts.inc();
+    },
   };
 }
 
-/** Serves GET /metrics on `port`; resolves with the bound port once listening. */
+/** Scrapes within this long of a collection get that collection's text. */
+export const COLLECT_INTERVAL_MS = 1000;
+
+/**
+ * Serves GET /metrics on `host:port`; resolves with the bound port once listening.
+ *
+ * Collection runs on the owner thread, whose time belongs to draining the rings: at most
+ * one collection per COLLECT_INTERVAL_MS, whatever the number of scrapers. Scrapes in
+ * between get the cached text (and concurrent scrapes share one collection), so a scrape
+ * flood costs the owner one collection a second plus writing cached bytes.
+ */
 export async function startAdminServer(registry: Registry, host: string, port: number): Promise<{ port: number; close(): Promise<void> }> {
+  let cached: { at: number; body: string } | undefined;
+  let collecting: Promise<string> | undefined;
+  const collectionsTotal = new Counter({
+    name: 'metricstream_admin_collections_total',
+    help: `Collections of these metrics (at most one per ${COLLECT_INTERVAL_MS} ms; scrapes in between are served from the last one).`,
+    registers: [registry],
+  });
+  const collect = (): Promise<string> => {
+    if (cached !== undefined && performance.now() - cached.at < COLLECT_INTERVAL_MS) return Promise.resolve(cached.body);
+    if (collecting !== undefined) return collecting;
+    collectionsTotal.inc();
+    collecting = registry
+      .metrics()
+      .then((body) => {
+        cached = { at: performance.now(), body };
+        return body;
+      })
+      .finally(() => (collecting = undefined));
+    return collecting;
+  };
   const server = http.createServer(async (req, res) => {
     if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
-      const body = await registry.metrics();
+      let body: string;
+      try {
+        body = await collect();
+      } catch (e) {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: `metrics collection failed: ${(e as Error).message}` }));
+        return;
+      }
       res.writeHead(200, { 'content-type': registry.contentType });
       res.end(body);
       return;

@@ -7,6 +7,11 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { explainOrigin, layerArgv, layersHelp } from '../cli/config-layers.ts';
 import { oneOf, parseDuration, parseInteger, parseSize, UsageError } from '../cli/args.ts';
+import { FRAME_OVERHEAD, MAX_FRAME_BYTES } from '../log/record-frame.ts';
+import { MAX_CLIENT_ID } from '../workers/client-id.ts';
+
+/** The largest record value the log can frame with the longest client id. */
+export const MAX_RECORD_VALUE = MAX_FRAME_BYTES - FRAME_OVERHEAD - MAX_CLIENT_ID;
 
 
 export interface GatewayConfig {
@@ -19,14 +24,21 @@ export interface GatewayConfig {
   /** File mode: 0 or 1. Kafka mode: 0, 1 or -1 (all). */
   acks: 0 | 1 | -1;
   maxBody: number;
+  /** Largest body after Content-Encoding / a protocol's own decompression. */
+  maxDecodedBody: number;
+  /** Per worker: bytes held for bodies in flight and records awaiting the owner. */
+  maxInflightBytes: number;
+  /** Per worker: open connections kept; over it 503 and close. */
+  maxConnections: number;
   bodyTimeoutMs: number;
   segmentBytes: number | undefined;
   retentionBytes: number | undefined;
   /** File mode: start even if recovery finds acknowledged records lost (recorded, reported). */
   acceptDataLoss: boolean;
   ringBytes: number;
-  valueFormat: 'msgpack' | 'json';
+  valueFormat: 'msgpack' | 'json' | 'raw';
   adminPort: number;
+  adminHost: string;
   logLevel: string;
   brokers: string[];
   topic: string;
@@ -54,6 +66,10 @@ export const OPTIONS = {
   partitions: { type: 'string' },
   acks: { type: 'string' },
   'max-body': { type: 'string' },
+  'max-decoded-body': { type: 'string' },
+  'max-inflight-bytes': { type: 'string' },
+  'max-connections': { type: 'string' },
+  'admin-host': { type: 'string' },
   'body-timeout': { type: 'string' },
   'segment-bytes': { type: 'string' },
   'retention-bytes': { type: 'string' },
@@ -87,18 +103,29 @@ Options:
       --partitions N       partitions, fixed per data dir / topic (default 4)
       --acks N             file mode: 1 = answer 200 once fsync'd (default), 0 = 202 once queued
                            kafka mode: all|-1 (default), 1, 0
-      --max-body SIZE      largest request body (default 1mb); larger gets 413
-      --body-timeout DUR   a body not received within this gets 408 (default 10s)
+      --max-body SIZE      largest request body on the wire (default 1mb, at most 16mb: the
+                           largest record the log frames); larger gets 413
+      --max-decoded-body SIZE  largest body after Content-Encoding (gzip, deflate, zstd,
+                           snappy) is decoded (default: --max-body); larger gets 413 at once
+      --max-inflight-bytes SIZE  per worker: bytes held for bodies being received (wire and
+                           decoded) and records awaiting the owner (default 16mb, or 4 x
+                           (max-body + max-decoded-body) if larger); past it 503 + Retry-After
+      --max-connections N  per worker: open connections (default 1024); one more replaces the
+                           oldest that sent no request for 1 s, else it gets 503 and is closed
+      --body-timeout DUR   headers or body not received within this get 408 and the
+                           connection is closed (default 10s)
       --segment-bytes SIZE roll log segments at this size (default 64mb)
       --retention-bytes SIZE  keep at most this much log per partition (default: unlimited)
       --accept-data-loss   start even if recovery finds acknowledged records missing or
                            damaged (default: refuse to start); the loss is logged, recorded
                            in <data-dir>/lost-offsets.json and counted on /metrics
       --ring-bytes SIZE    ring size per worker, power of two (default: 8 x max-body, at least 4mb)
-      --value-format F     stored value: msgpack (default) or json (JSON bodies stored as sent)
+      --value-format F     stored value: msgpack (default), json (JSON bodies stored as sent)
+                           or raw (remote_write/Influx/OTLP bodies stored as received)
       --max-batch-bytes SIZE  most bytes the owner holds for the next commit while one is in
                            flight (default 64mb); past it rings fill and writers answer 503
       --admin-port N       Prometheus /metrics port (default 9464; 0 picks one; off disables)
+      --admin-host ADDR    admin listen address (default 127.0.0.1: not exposed by default)
       --log-level LEVEL    pino level: fatal|error|warn|info|debug|trace|silent (default info)
   Kafka mode:
       --brokers H:P[,H:P]  bootstrap servers (required)
@@ -155,7 +182,20 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
   else acks = acksText === 'all' || acksText === '-1' ? -1 : (Number(oneOf('acks', acksText, ['all', '-1', '0', '1'] as const)) as 0 | 1);
   const maxBody = parseSize('max-body', values['max-body'] ?? '1mb');
   if (maxBody < 64) throw new UsageError('--max-body must be at least 64 bytes');
-  const ringBytes = values['ring-bytes'] !== undefined ? parseSize('ring-bytes', values['ring-bytes']) : Math.max(4 * 1024 ** 2, nextPowerOfTwo(8 * (maxBody + 2048)));
+  if (maxBody > MAX_RECORD_VALUE) {
+    throw new UsageError(`--max-body ${maxBody} is over ${MAX_RECORD_VALUE} bytes, the largest record value the log can frame (16 MiB minus headers and a 1 KiB client id)`);
+  }
+  const maxDecodedBody = values['max-decoded-body'] !== undefined ? parseSize('max-decoded-body', values['max-decoded-body']) : maxBody;
+  if (maxDecodedBody < maxBody || maxDecodedBody > MAX_RECORD_VALUE) {
+    throw new UsageError(`--max-decoded-body must be from --max-body (${maxBody}) to ${MAX_RECORD_VALUE} bytes`);
+  }
+  const maxInflightBytes =
+    values['max-inflight-bytes'] !== undefined ? parseSize('max-inflight-bytes', values['max-inflight-bytes']) : Math.max(16 * 1024 ** 2, 4 * (maxBody + maxDecodedBody));
+  if (maxInflightBytes < maxBody + maxDecodedBody) {
+    throw new UsageError(`--max-inflight-bytes must hold at least one largest body, wire plus decoded (${maxBody + maxDecodedBody} bytes)`);
+  }
+  const bodyLimit = Math.max(maxBody, maxDecodedBody);
+  const ringBytes = values['ring-bytes'] !== undefined ? parseSize('ring-bytes', values['ring-bytes']) : Math.max(4 * 1024 ** 2, nextPowerOfTwo(8 * (bodyLimit + 2048)));
   if ((ringBytes & (ringBytes - 1)) !== 0 || ringBytes < 1024 || ringBytes > 2 ** 30) {
     throw new UsageError('--ring-bytes must be a power of two from 1kb to 1gb');
   }
@@ -174,13 +214,17 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
     partitions: parseInteger('partitions', values.partitions ?? '4', 1, 65535),
     acks,
     maxBody,
+    maxDecodedBody,
+    maxInflightBytes,
+    maxConnections: parseInteger('max-connections', values['max-connections'] ?? '1024', 1, 1_000_000),
     bodyTimeoutMs: parseDuration('body-timeout', values['body-timeout'] ?? '10s'),
     segmentBytes: values['segment-bytes'] !== undefined ? parseSize('segment-bytes', values['segment-bytes']) : undefined,
     retentionBytes: values['retention-bytes'] !== undefined ? parseSize('retention-bytes', values['retention-bytes']) : undefined,
     acceptDataLoss: values['accept-data-loss'] ?? false,
     ringBytes,
-    valueFormat: oneOf('value-format', values['value-format'] ?? 'msgpack', ['msgpack', 'json'] as const),
+    valueFormat: oneOf('value-format', values['value-format'] ?? 'msgpack', ['msgpack', 'json', 'raw'] as const),
     adminPort: values['admin-port'] === 'off' ? -1 : parseInteger('admin-port', values['admin-port'] ?? '9464', 0, 65535),
+    adminHost: values['admin-host'] ?? '127.0.0.1',
     logLevel,
     brokers,
     topic: values.topic ?? 'metrics',

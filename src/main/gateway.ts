@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { LogSink } from '../log/log-sink.ts';
+import { FRAME_OVERHEAD, MAX_FRAME_BYTES } from '../log/record-frame.ts';
 import { createDoorbellStorage, Doorbell } from '../ring/doorbell.ts';
 import { RingReader } from '../ring/ring-reader.ts';
 import { readRingCounters } from '../ring/ring-counters.ts';
@@ -50,7 +51,17 @@ interface WorkerSlot {
   drained: boolean;
   /** Requests the worker answered, reported when it drained. */
   requests: number;
+  /** Ring counters of the rings of this slot's dead workers, so totals never go backwards. */
+  retired: { recordsWritten: number; refusedFull: number };
+  /** Crashes in a row (reset once a worker stayed up RESTART_RESET_MS): the backoff. */
+  crashes: number;
+  startedAt: number;
 }
+
+/** Restart backoff for a worker that died: 100 ms doubling to 5 s, reset after 30 s up. */
+const RESTART_MIN_MS = 100;
+const RESTART_MAX_MS = 5000;
+const RESTART_RESET_MS = 30_000;
 
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
   // Before anything else: a second gateway on a served port must not start (see port-guard.ts).
@@ -68,7 +79,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   state.ready = sink.isReady();
   const doorbellStorage = createDoorbellStorage();
   const slots: WorkerSlot[] = [];
-  const metrics = createGatewayMetrics(() => slots.map((s): WorkerView => ({ id: s.id, ring: s.ring, metrics: s.metrics })), sink);
+  const metrics = createGatewayMetrics(
+    () => slots.map((s): WorkerView => ({ id: s.id, ring: s.ring, metrics: s.metrics, retired: s.retired })),
+    sink,
+    () => owner.ringCount,
+  );
   const owner = new Owner(new Doorbell(doorbellStorage), sink, {
     maxPendingBytes: config.maxBatchBytes,
     onDrain: metrics.drained,
@@ -77,7 +92,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const ownerDone = owner.run();
   let admin: Awaited<ReturnType<typeof startAdminServer>> | undefined;
   try {
-    admin = config.adminPort >= 0 ? await startAdminServer(metrics.registry, config.host, config.adminPort) : undefined;
+    admin = config.adminPort >= 0 ? await startAdminServer(metrics.registry, config.adminHost, config.adminPort) : undefined;
   } catch (e) {
     owner.stop();
     await ownerDone;
@@ -89,10 +104,13 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   let started = false;
   let port = config.port;
 
-  const spawn = (id: number): WorkerSlot => {
+  /** Starts worker `id`; `previous` is the dead worker it replaces (its counters go on). */
+  const spawn = (id: number, previous?: WorkerSlot): WorkerSlot => {
     const ring = createRingStorage(config.ringBytes);
-    const workerMetrics = createWorkerMetricsStorage();
-    owner.addRing(new RingReader(ring));
+    // The request counters live on in the replacement: a worker's sums never go backwards.
+    const workerMetrics = previous?.metrics ?? createWorkerMetricsStorage();
+    const reader = new RingReader(ring);
+    owner.addRing(reader);
     const workerData: HttpWorkerData = {
       workerId: id,
       ring,
@@ -104,25 +122,55 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       partitions: config.partitions,
       acks: config.acks === 0 ? 0 : 1,
       maxBody: config.maxBody,
+      maxDecodedBody: config.maxDecodedBody,
+      maxRecordValue: MAX_FRAME_BYTES - FRAME_OVERHEAD,
+      maxInflightBytes: config.maxInflightBytes,
+      maxConnections: config.maxConnections,
       bodyTimeoutMs: config.bodyTimeoutMs,
       storeFormat: config.valueFormat,
     };
-    const slot: WorkerSlot = { id, worker: new Worker(WORKER_URL, { workerData, name: `http-worker-${id}` }), ring, metrics: workerMetrics, drained: false, requests: 0 };
+    const slot: WorkerSlot = {
+      id,
+      worker: new Worker(WORKER_URL, { workerData, name: `http-worker-${id}` }),
+      ring,
+      metrics: workerMetrics,
+      drained: false,
+      requests: 0,
+      retired: previous?.retired ?? { recordsWritten: 0, refusedFull: 0 },
+      crashes: previous?.crashes ?? 0,
+      startedAt: performance.now(),
+    };
     slot.worker.on('message', (m: WorkerMessage) => {
       if (m.type === 'drained') {
         slot.drained = true;
         slot.requests = m.requests;
+      } else if (m.type === 'warn') {
+        // Already rate-limited by the worker: at most one line per kind per second.
+        logger.warn({ worker: id, what: m.what, count: m.count, detail: m.detail }, m.msg);
       }
     });
     slot.worker.on('error', (err) => logger.error({ err, worker: id }, 'worker failed'));
     slot.worker.on('exit', (code) => {
       if (!started || (shuttingDown && slot.drained)) return;
-      logger.error({ worker: id, code }, 'worker exited unexpectedly; starting a new one on a fresh ring');
-      if (!shuttingDown) {
-        const replacement = spawn(id);
+      // The dead worker wrote its last record: its ring counters are final. Count them
+      // as retired, let the owner drain and commit what is left in the ring, then forget
+      // the ring (its memory goes with it).
+      const last = readRingCounters(ring);
+      slot.retired.recordsWritten += last.recordsWritten;
+      slot.retired.refusedFull += last.refusedFull;
+      const unread = last.recordsWritten - last.recordsRead;
+      void owner.retireRing(reader).then(() => logger.info({ worker: id, records: unread }, 'dead worker\'s ring drained and released'));
+      if (performance.now() - slot.startedAt > RESTART_RESET_MS) slot.crashes = 0;
+      const delay = Math.min(RESTART_MAX_MS, RESTART_MIN_MS * 2 ** slot.crashes);
+      slot.crashes++;
+      metrics.workerRestarted();
+      logger.error({ worker: id, code, restartInMs: delay, crashesInARow: slot.crashes, unreadRecords: unread }, 'worker exited unexpectedly; restarting it on a fresh ring');
+      setTimeout(() => {
+        if (shuttingDown) return;
+        const replacement = spawn(id, slot);
         slots[slots.indexOf(slot)] = replacement;
         listening(replacement).catch((err: Error) => logger.error({ worker: id, err: err.message }, 'replacement worker failed to listen'));
-      }
+      }, delay).unref();
     });
     return slot;
   };

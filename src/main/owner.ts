@@ -67,6 +67,8 @@ export class Owner {
   private committing = 0;
   private stopping = false;
   private currentReader: RingReader | undefined;
+  /** Rings whose writer died: drained and completed as usual, then forgotten. */
+  private readonly retiring = new Map<RingReader, () => void>();
   private readonly collect = (type: number, bytes: Uint8Array, index: number, length: number): void => {
     const record = readPayload(type, bytes, index, length);
     this.pending.records.push(record);
@@ -90,13 +92,40 @@ export class Owner {
   }
 
   /**
+   * The writer of `reader` is gone (its worker died): keep draining and committing what
+   * it published, then stop reading the ring and drop it. Resolves once it is dropped;
+   * nothing written into it is lost, and its memory can be collected.
+   */
+  retireRing(reader: RingReader): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.retiring.set(reader, resolve);
+      this.doorbell.wake();
+    });
+  }
+
+  /** Rings the owner still reads (live and retiring). */
+  get ringCount(): number {
+    return this.readers.length;
+  }
+
+  private forgetSettledRings(): void {
+    for (const [reader, resolve] of this.retiring) {
+      if (!reader.settled()) continue;
+      this.readers.splice(this.readers.indexOf(reader), 1);
+      this.retiring.delete(reader);
+      resolve();
+    }
+  }
+
+  /**
    * Runs until stop() was called and every ring is empty and every record committed.
    * Resolves then; never rejects for a sink failure (records fail, the loop goes on).
    */
   async run(): Promise<void> {
-    const hasWork = () => this.stopping || this.readers.some((r) => r.hasRecords());
+    const hasWork = () => this.stopping || this.retiring.size > 0 || this.readers.some((r) => r.hasRecords());
     for (;;) {
       this.drain();
+      if (this.retiring.size > 0) this.forgetSettledRings();
       if (this.inFlight === undefined && this.pending.records.length > 0) this.inFlight = this.commit();
       if (this.inFlight !== undefined) {
         // While a commit is in flight nobody needs to ring the doorbell: we drain again

@@ -38,6 +38,8 @@ export class RingReader {
   /** Next completion to write, and the last one made visible to the writer. */
   private completed: number;
   private published: number;
+  /** Records read so far (wrapping, counted from the durable cursor like `completed`). */
+  private readRecords: number;
 
   constructor(storage: RingStorage) {
     this.capacity = storage.capacity;
@@ -49,6 +51,15 @@ export class RingReader {
     this.completionBase = DATA_OFFSET + storage.capacity;
     this.head = Atomics.load(this.words, HEAD);
     this.completed = this.published = Atomics.load(this.words, DURABLE);
+    this.readRecords = this.completed;
+  }
+
+  /**
+   * Whether every published record was read and every record read was completed and
+   * published: a ring whose writer is gone can then be forgotten without losing anything.
+   */
+  settled(): boolean {
+    return !this.hasRecords() && this.readRecords === this.completed && this.completed === this.published;
   }
 
   /** Whether the writer has published records not yet read; may be stale at once. */
@@ -80,6 +91,7 @@ export class RingReader {
       this.head = head;
       Atomics.store(words, HEAD, head);
     }
+    this.readRecords = (this.readRecords + n) | 0;
     this.counters[RECORDS_READ] += n;
     this.counters[DRAIN_PASSES]++;
     return n;

@@ -8,12 +8,31 @@
 export const ContentType = {
   msgpack: 1,
   json: 2,
+  // --value-format raw: the body as received (after any Content-Encoding the worker
+  // decoded; remote_write keeps its snappy block compression), README "Record format".
+  remoteWriteV1: 3,
+  remoteWriteV2: 4,
+  /** Influx line protocol, timestamps in ns (influxNs/Us/Ms/S: the request's precision). */
+  influxNs: 5,
+  otlpProtobuf: 6,
+  otlpJson: 7,
+  influxUs: 8,
+  influxMs: 9,
+  influxS: 10,
 } as const;
 export type ContentType = (typeof ContentType)[keyof typeof ContentType];
 
 export const CONTENT_TYPE_NAMES: Record<number, string> = {
   [ContentType.msgpack]: 'application/msgpack',
   [ContentType.json]: 'application/json',
+  [ContentType.remoteWriteV1]: 'application/x-protobuf;proto=prometheus.WriteRequest (snappy)',
+  [ContentType.remoteWriteV2]: 'application/x-protobuf;proto=io.prometheus.write.v2.Request (snappy)',
+  [ContentType.influxNs]: 'text/plain;influx-line-protocol;precision=ns',
+  [ContentType.otlpProtobuf]: 'application/x-protobuf;otlp=ExportMetricsServiceRequest',
+  [ContentType.otlpJson]: 'application/json;otlp=ExportMetricsServiceRequest',
+  [ContentType.influxUs]: 'text/plain;influx-line-protocol;precision=us',
+  [ContentType.influxMs]: 'text/plain;influx-line-protocol;precision=ms',
+  [ContentType.influxS]: 'text/plain;influx-line-protocol;precision=s',
 };
 
 /** One HTTP request's worth of metrics, as the owner hands it to a sink. */

@@ -1,19 +1,31 @@
 /**
- * One HTTP worker thread: parses and validates POST /metrics, picks the partition,
- * writes one record into its own ring and answers once the owner made it durable
- * (--acks 1) or once it is in the ring (--acks 0). Every worker listens on the same port
- * with SO_REUSEPORT; the kernel spreads connections across them.
+ * One HTTP worker thread, one loop for every wire protocol (src/protocols/protocol.ts):
+ *
+ *   route -> protocol.begin -> read the body within its limits (body-reader.ts) ->
+ *   protocol.decode -> claim ring space -> await durability -> protocol.ok / fail
+ *
+ * It writes one record per request into its own ring and answers once the owner made it
+ * durable (--acks 1) or once it is in the ring (--acks 0). Every worker listens on the
+ * same port with SO_REUSEPORT; the kernel spreads connections across them.
+ *
+ * Nothing a client sends may take this thread down: protocols throw ProtocolError only,
+ * and anything else thrown while handling a request is answered 500 and reported to the
+ * supervisor (rate-limited), never re-thrown.
  */
 import http from 'node:http';
+import type { Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { GatewayState } from '../main/gateway-state.ts';
+import { createProtocols, routeTable } from '../protocols/index.ts';
+import { ProtocolError, type Answer, type Outcome, type RequestContext } from '../protocols/protocol.ts';
 import { partitionFor } from '../records/partitioner.ts';
 import { payloadLength, writePayload } from '../records/ring-payload.ts';
 import { Doorbell } from '../ring/doorbell.ts';
 import { DURABLE_OK, DURABLE_SPILLED, SENT_UNACKNOWLEDGED } from '../ring/ring-descriptor.ts';
 import type { RingStorage } from '../ring/ring-storage.ts';
 import { FULL, RingWriter } from '../ring/ring-writer.ts';
-import { BadRequest, bodyFormat, parseMetricsBody, type BodyFormat } from './metrics-body.ts';
+import { BodyError, BodyReader, InflightBudget, Reservation } from './body-reader.ts';
+import { parseContentEncoding, SUPPORTED_ENCODINGS } from './content-encoding.ts';
 import { WorkerMetrics, type RejectReason } from './worker-metrics.ts';
 
 export interface HttpWorkerData {
@@ -28,159 +40,242 @@ export interface HttpWorkerData {
   partitions: number;
   /** 0: answer 202 once in the ring; 1: answer 200 once durable. */
   acks: 0 | 1;
+  /** Largest body on the wire. */
   maxBody: number;
+  /** Largest body after Content-Encoding (and a protocol's own decompression). */
+  maxDecodedBody: number;
+  /** Largest key + value the sink can store (the log's frame limit minus its overhead). */
+  maxRecordValue: number;
+  /** Bytes this worker may hold for bodies in flight and records awaiting the owner. */
+  maxInflightBytes: number;
+  /** Open connections this worker keeps; over it a new one gets 503 and is closed. */
+  maxConnections: number;
   bodyTimeoutMs: number;
-  storeFormat: BodyFormat;
+  storeFormat: 'msgpack' | 'json' | 'raw';
 }
 
-/** Messages a worker posts to the supervisor: lifecycle only, never one per request. */
+/** Messages a worker posts to the supervisor: lifecycle and rate-limited warnings only. */
 export type WorkerMessage =
   | { type: 'listening'; workerId: number; port: number }
-  | { type: 'drained'; workerId: number; requests: number };
+  | { type: 'drained'; workerId: number; requests: number }
+  | { type: 'warn'; workerId: number; msg: string; what: string; count: number; detail?: string };
 
 const config = workerData as HttpWorkerData;
 const ring = new RingWriter(config.ring, new Doorbell(config.doorbell));
 const view = new DataView(ring.bytes.buffer);
 const state = new GatewayState(config.state);
 const metrics = new WorkerMetrics(config.metrics);
-const MAX_CLIENT_ID = 1024;
-const RETRY_AFTER_SECONDS = '1';
+const budget = new InflightBudget(config.maxInflightBytes);
+const protocols = createProtocols({ valueFormat: config.storeFormat, maxDecodedBody: config.maxDecodedBody });
+const routes = routeTable(protocols);
+const RETRY_AFTER = { 'retry-after': '1' };
 
-const JSON_HEADERS = { 'content-type': 'application/json' };
-const CLOSE_HEADERS = { 'content-type': 'application/json', connection: 'close' };
-const RETRY_HEADERS = { 'content-type': 'application/json', 'retry-after': RETRY_AFTER_SECONDS };
+/**
+ * Test-only hooks, with the environment variable METRICSTREAM_TEST_HOOKS=1 (the tests of
+ * the restart path and of the 500 path): `POST /__test/crash` throws outside any handler
+ * and kills this thread; `POST /__test/throw` throws inside the request handler (a bug).
+ * Without the variable both paths are ordinary 404s.
+ */
+const TEST_HOOKS = process.env.METRICSTREAM_TEST_HOOKS === '1';
 
 let openRequests = 0;
 let requestsServed = 0;
 let draining = false;
-/** Requests still receiving their body, with the time they started: the slow-body sweep. */
-const receiving = new Map<http.IncomingMessage, { res: http.ServerResponse; started: number }>();
+let connections = 0;
+/** Bodies being received, with the time their request started: the slow-body sweep. */
+const receiving = new Map<BodyReader, number>();
+/** Sockets refused over --max-connections: a request parsed on them is ignored. */
+const refusedSockets = new WeakSet<Socket>();
+/**
+ * Connections that have not sent a complete request head yet, oldest first (a Map keeps
+ * insertion order), with when they connected: at the connection cap, the oldest of them
+ * is closed to make room if it has waited EVICT_AFTER_MS, so an idle flood cannot lock
+ * out clients that send requests. Keep-alive connections that served a request are never
+ * evicted this way (the keep-alive timeout closes them).
+ */
+const fresh = new Map<Socket, number>();
+const EVICT_AFTER_MS = Math.max(100, Math.min(1000, config.bodyTimeoutMs));
 
 /** When each response's request arrived, for the latency histogram. */
 const startedAt = new WeakMap<http.ServerResponse, number>();
 
-function reply(res: http.ServerResponse, status: number, body: string, headers: http.OutgoingHttpHeaders = JSON_HEADERS): void {
+/** Warnings to the supervisor, at most one per kind per second, with the count since. */
+const warned = new Map<string, { last: number; count: number }>();
+function warn(what: string, msg: string, detail?: string): void {
+  const now = Date.now();
+  const w = warned.get(what) ?? { last: 0, count: 0 };
+  w.count++;
+  warned.set(what, w);
+  if (now - w.last < 1000) return;
+  parentPort!.postMessage({ type: 'warn', workerId: config.workerId, what, msg, count: w.count, detail } satisfies WorkerMessage);
+  w.last = now;
+  w.count = 0;
+}
+
+/** Writes `answer` (once), counting it; `close` ends the connection after it. */
+function send(res: http.ServerResponse, answer: Answer, close = false): void {
   if (res.headersSent || res.destroyed) return;
-  metrics.response(status, (performance.now() - (startedAt.get(res) ?? performance.now())) / 1000);
-  res.statusCode = status;
-  for (const name in headers) res.setHeader(name, headers[name]!);
+  metrics.response(answer.status, (performance.now() - (startedAt.get(res) ?? performance.now())) / 1000);
+  res.statusCode = answer.status;
+  if (answer.headers !== undefined) for (const name in answer.headers) res.setHeader(name, answer.headers[name]);
+  if (close) res.setHeader('connection', 'close');
   // A content-length instead of chunked encoding: one write, fewer bytes.
-  res.setHeader('content-length', Buffer.byteLength(body));
-  res.end(body);
+  res.setHeader('content-length', typeof answer.body === 'string' ? Buffer.byteLength(answer.body) : answer.body.length);
+  res.end(answer.body);
 }
 
-function error(res: http.ServerResponse, status: number, reason: RejectReason, message: string, headers?: http.OutgoingHttpHeaders): void {
+/** An error in the worker's own JSON convention (paths no protocol owns, health checks). */
+function jsonError(status: number, message: string, headers?: Record<string, string>): Answer {
+  return { status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ error: message }) };
+}
+
+/**
+ * Refuses a request whose body is not (fully) read: answers, closes the connection after
+ * the answer, and discards what still arrives meanwhile so the client can read the
+ * answer instead of getting a reset.
+ */
+function refuse(req: http.IncomingMessage, res: http.ServerResponse, reason: RejectReason, answer: Answer): void {
   metrics.reject(reason);
-  reply(res, status, JSON.stringify({ error: message }), headers);
-}
-
-function onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
-  openRequests++;
-  startedAt.set(res, performance.now());
-  res.once('close', onResponseClosed);
-  const url = req.url ?? '/';
-  const q = url.indexOf('?');
-  const path = q === -1 ? url : url.slice(0, q);
-  if (path === '/metrics') {
-    if (req.method !== 'POST') return refuseBody(req, res, 405, 'method_not_allowed', 'use POST /metrics', { ...CLOSE_HEADERS, allow: 'POST' });
-    return acceptMetrics(req, res);
-  }
-  if (path === '/healthz' || path === '/readyz') {
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      return refuseBody(req, res, 405, 'method_not_allowed', `use GET ${path}`, { ...CLOSE_HEADERS, allow: 'GET, HEAD' });
-    }
-    if (path === '/healthz') return reply(res, 200, '{"status":"ok"}');
-    if (state.draining) return reply(res, 503, '{"ready":false,"reason":"shutting down"}');
-    if (!state.ready) return reply(res, 503, '{"ready":false,"reason":"sink not ready"}');
-    return reply(res, 200, '{"ready":true}');
-  }
-  refuseBody(req, res, 404, 'not_found', `no route for ${req.method} ${path}`);
-}
-
-/** Answers at once and closes the connection, so an unread body costs us nothing more. */
-function refuseBody(
-  req: http.IncomingMessage,
-  res: http.ServerResponse,
-  status: number,
-  reason: RejectReason,
-  message: string,
-  headers: http.OutgoingHttpHeaders = CLOSE_HEADERS,
-): void {
-  error(res, status, reason, message, headers);
+  send(res, answer, true);
   req.resume();
 }
 
-function acceptMetrics(req: http.IncomingMessage, res: http.ServerResponse): void {
-  if (draining || state.draining) {
-    return refuseBody(req, res, 503, 'shutting_down', 'shutting down, retry on another gateway', { ...CLOSE_HEADERS, 'retry-after': RETRY_AFTER_SECONDS });
-  }
-  const clientId = req.headers.authorization;
-  if (clientId === undefined || clientId.trim() === '') {
-    return refuseBody(req, res, 401, 'no_client_id', 'missing Authorization header: send the client id, e.g. "Authorization: my_client"');
-  }
-  const format = bodyFormat(req.headers['content-type']);
-  if (format === undefined) {
-    return refuseBody(req, res, 415, 'unsupported_media_type', 'Content-Type must be application/json or application/msgpack');
-  }
-  const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > config.maxBody) {
-    return refuseBody(req, res, 413, 'too_large', `body of ${declared} bytes exceeds --max-body ${config.maxBody}`);
-  }
-  const key = Buffer.from(clientId.trim(), 'utf8');
-  if (key.length > MAX_CLIENT_ID) {
-    return refuseBody(req, res, 400, 'bad_body', `client id longer than ${MAX_CLIENT_ID} bytes`);
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  receiving.set(req, { res, started: Date.now() });
-  req.on('data', (chunk: Buffer) => {
-    size += chunk.length;
-    if (size > config.maxBody) {
-      receiving.delete(req);
-      error(res, 413, 'too_large', `body exceeds --max-body ${config.maxBody} bytes`, CLOSE_HEADERS);
-      req.removeAllListeners('data');
-      req.resume();
-      return;
-    }
-    chunks.push(chunk);
+function onRequest(req: http.IncomingMessage, res: http.ServerResponse, expectContinue = false): void {
+  if (refusedSockets.has(req.socket)) return;
+  fresh.delete(req.socket);
+  openRequests++;
+  startedAt.set(res, performance.now());
+  res.once('close', onResponseClosed);
+  handle(req, res, expectContinue).catch((err: unknown) => {
+    // A bug, not the client's doing: answer 500, keep the thread alive, tell the supervisor.
+    warn('internal_error', 'request handler failed; answered 500', err instanceof Error ? (err.stack ?? err.message) : String(err));
+    if (!res.headersSent) refuse(req, res, 'internal_error', jsonError(500, 'internal error'));
+    else res.destroy();
   });
-  req.on('end', () => {
-    if (!receiving.delete(req)) return; // already answered (413 or 408)
-    const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
-    publish(res, key, body, format);
-  });
-  req.on('error', () => receiving.delete(req));
 }
 
-function publish(res: http.ServerResponse, key: Buffer, body: Buffer, format: BodyFormat): void {
-  let parsed;
-  try {
-    parsed = parseMetricsBody(body, format, config.storeFormat);
-  } catch (e) {
-    if (e instanceof BadRequest) return error(res, 400, 'bad_body', e.message);
-    throw e;
+async function handle(req: http.IncomingMessage, res: http.ServerResponse, expectContinue: boolean): Promise<void> {
+  const rawUrl = req.url ?? '/';
+  const q = rawUrl.indexOf('?');
+  const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
+  if (path === '/healthz' || path === '/readyz') return health(req, res, path);
+  if (TEST_HOOKS && path === '/__test/crash') {
+    setImmediate(() => {
+      throw new Error('crash requested through the test hook (METRICSTREAM_TEST_HOOKS=1)');
+    });
+    return;
   }
-  if (draining || state.draining) return error(res, 503, 'shutting_down', 'shutting down, retry on another gateway', RETRY_HEADERS);
-  const length = payloadLength(key.length, parsed.value.length);
-  if (length > ring.maxPayload) {
-    return error(res, 413, 'too_large', `record of ${length} bytes exceeds the ring's maximum record of ${ring.maxPayload} bytes`);
+  if (TEST_HOOKS && path === '/__test/throw') throw new Error('bug simulated through the test hook (METRICSTREAM_TEST_HOOKS=1)');
+  const protocol = routes.get(path);
+  if (protocol === undefined) return refuse(req, res, 'not_found', jsonError(404, `no route for ${req.method} ${path}`));
+  if (req.method !== 'POST') {
+    return refuse(req, res, 'method_not_allowed', protocol.fail(undefined, 405, `use POST ${path}`, { allow: 'POST' }));
+  }
+  if (draining || state.draining) {
+    return refuse(req, res, 'shutting_down', protocol.fail(undefined, 503, 'shutting down, retry on another gateway', RETRY_AFTER));
+  }
+
+  let ctx: RequestContext;
+  try {
+    ctx = protocol.begin(req, new URL(rawUrl, 'http://gateway'));
+  } catch (e) {
+    if (!(e instanceof ProtocolError)) throw e;
+    return refuse(req, res, e.reason, protocol.fail(undefined, e.status, e.message, e.headers));
+  }
+  const declaredHeader = req.headers['content-length'];
+  const declared = declaredHeader === undefined ? 0 : Number(declaredHeader);
+  if (declared > config.maxBody) {
+    return refuse(req, res, 'too_large', protocol.fail(ctx, 413, `body of ${declaredHeader} bytes exceeds --max-body ${config.maxBody}`));
+  }
+  const encoding = ctx.rawBody ? 'identity' : parseContentEncoding(req.headers['content-encoding']);
+  if (encoding === undefined) {
+    return refuse(
+      req,
+      res,
+      'unsupported_media_type',
+      protocol.fail(ctx, 415, `Content-Encoding ${JSON.stringify(req.headers['content-encoding'])} is not supported (use one of ${SUPPORTED_ENCODINGS.join(', ')})`),
+    );
+  }
+  // Every byte held for this request is reserved from the worker's budget until answered.
+  const reservation = new Reservation(budget);
+  res.once('close', () => reservation.release());
+  if (!reservation.growTo(declared)) {
+    return refuse(req, res, 'overloaded', protocol.fail(ctx, 503, 'this gateway holds too many request bytes in flight, retry later', RETRY_AFTER));
+  }
+  // Only now invite the body (Expect: 100-continue): its declared size fits every limit.
+  if (expectContinue) res.writeContinue();
+
+  const reader = new BodyReader(req, encoding, { maxBody: config.maxBody, maxDecoded: config.maxDecodedBody }, reservation);
+  receiving.set(reader, Date.now());
+  let body: Buffer;
+  try {
+    body = await reader.done;
+  } catch (e) {
+    if (!(e instanceof BodyError)) throw e;
+    return refuse(req, res, e.reason, protocol.fail(ctx, e.status, e.message, e.status === 503 ? RETRY_AFTER : undefined));
+  } finally {
+    receiving.delete(reader);
+  }
+
+  let decoded;
+  try {
+    decoded = protocol.decode(body, ctx);
+  } catch (e) {
+    if (!(e instanceof ProtocolError)) throw e;
+    metrics.reject(e.reason);
+    return send(res, protocol.fail(ctx, e.status, e.message, e.headers));
+  }
+  // The body is released; what this request still holds is its record until answered.
+  reservation.shrinkTo(decoded.value.length);
+  if (draining || state.draining) {
+    metrics.reject('shutting_down');
+    return send(res, protocol.fail(ctx, 503, 'shutting down, retry on another gateway', RETRY_AFTER));
+  }
+  const key = ctx.key;
+  const length = payloadLength(key.length, decoded.value.length);
+  if (length > ring.maxPayload || key.length + decoded.value.length > config.maxRecordValue) {
+    metrics.reject('too_large');
+    return send(res, protocol.fail(ctx, 413, `record of ${key.length + decoded.value.length} bytes (key and value) exceeds the largest record the gateway stores (${Math.min(ring.maxPayload - payloadLength(0, 0), config.maxRecordValue)} bytes)`));
   }
   const partition = partitionFor(key, config.partitions);
-  const index = ring.tryClaim(parsed.contentType, length);
-  if (index === FULL) return error(res, 503, 'ring_full', 'ingest ring full, retry later', RETRY_HEADERS);
-  writePayload(ring.bytes, view, index, Date.now(), partition, key, parsed.value);
-  const count = parsed.count;
+  if (decoded.count === 0 && decoded.value.length === 0) {
+    // Nothing to store (protocol.ts, DecodedRequest): acknowledged without a record.
+    return send(res, protocol.ok(ctx, { kind: 'durable', count: 0, partition, offset: -1 }));
+  }
+  const index = ring.tryClaim(decoded.contentType, length);
+  if (index === FULL) {
+    metrics.reject('ring_full');
+    return send(res, protocol.fail(ctx, 503, 'ingest ring full, retry later', RETRY_AFTER));
+  }
+  writePayload(ring.bytes, view, index, Date.now(), partition, key, decoded.value);
+  const count = decoded.count;
   metrics.accepted(count);
   if (config.acks === 0) {
     ring.commit();
-    return reply(res, 202, `{"accepted":${count},"partition":${partition}}`);
+    return send(res, protocol.ok(ctx, { kind: 'queued', count, partition }));
   }
-  ring.commit((status, p, offset) => {
-    if (status === DURABLE_OK) reply(res, 200, `{"accepted":${count},"partition":${p},"offset":${offset}}`);
-    else if (status === SENT_UNACKNOWLEDGED) reply(res, 202, `{"accepted":${count},"partition":${p}}`);
-    else if (status === DURABLE_SPILLED) reply(res, 202, `{"accepted":${count},"partition":${p},"spilled":true}`);
-    else error(res, 503, 'sink_failed', 'the sink could not make the record durable, retry later', RETRY_HEADERS);
-  });
+  const outcome = await new Promise<Outcome | undefined>((resolve) =>
+    ring.commit((status, p, offset) => {
+      if (status === DURABLE_OK) resolve({ kind: 'durable', count, partition: p, offset });
+      else if (status === SENT_UNACKNOWLEDGED) resolve({ kind: 'sent', count, partition: p });
+      else if (status === DURABLE_SPILLED) resolve({ kind: 'spilled', count, partition: p });
+      else resolve(undefined);
+    }),
+  );
+  if (outcome !== undefined) return send(res, protocol.ok(ctx, outcome));
+  metrics.reject('sink_failed');
+  send(res, protocol.fail(ctx, 503, 'the sink could not make the record durable, retry later', RETRY_AFTER));
+}
+
+function health(req: http.IncomingMessage, res: http.ServerResponse, path: string): void {
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    return refuse(req, res, 'method_not_allowed', jsonError(405, `use GET ${path}`, { allow: 'GET, HEAD' }));
+  }
+  const json = { 'content-type': 'application/json' };
+  if (path === '/healthz') return send(res, { status: 200, headers: json, body: '{"status":"ok"}' });
+  if (state.draining) return send(res, { status: 503, headers: json, body: '{"ready":false,"reason":"shutting down"}' });
+  if (!state.ready) return send(res, { status: 503, headers: json, body: '{"ready":false,"reason":"sink not ready"}' });
+  send(res, { status: 200, headers: json, body: '{"ready":true}' });
 }
 
 function onResponseClosed(): void {
@@ -189,27 +284,81 @@ function onResponseClosed(): void {
   if (draining) maybeDrained();
 }
 
-const server = http.createServer({ requestTimeout: 0, headersTimeout: config.bodyTimeoutMs, keepAliveTimeout: 5000 }, onRequest);
+const server = http.createServer(
+  {
+    requestTimeout: 0,
+    headersTimeout: config.bodyTimeoutMs,
+    keepAliveTimeout: 5000,
+    // How often Node checks headersTimeout (default 30 s): idle and trickling
+    // connections are cut close to --body-timeout, not up to 30 s later.
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, config.bodyTimeoutMs)),
+  },
+  (req, res) => onRequest(req, res),
+);
+// Expect: 100-continue goes through the same loop, which sends 100 Continue only once
+// the declared size passed every limit (a too-large body gets its 413 uninvited).
+server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => onRequest(req, res, true));
 
-server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+/** A raw answer on a socket the HTTP layer will not answer itself, then a full close. */
+function answerAndClose(socket: Socket, status: string, message: string, extra = ''): void {
+  const body = JSON.stringify({ error: message });
+  // end() alone would half-close and keep the descriptor until the peer closes too
+  // (FIN-WAIT-2 forever against a silent client): destroy once the answer is flushed,
+  // and after a second at most if the peer does not even read it.
+  socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n${extra}\r\n${body}`, () => socket.destroy());
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
+
+server.on('connection', (socket: Socket) => {
+  connections++;
+  socket.once('close', () => {
+    connections--;
+    fresh.delete(socket);
+  });
+  if (connections > config.maxConnections) {
+    metrics.reject('too_many_connections');
+    metrics.response(503, 0);
+    const oldest = fresh.entries().next();
+    if (!oldest.done && Date.now() - oldest.value[1] >= EVICT_AFTER_MS) {
+      // Room for the newcomer: close the connection that has waited longest without a request.
+      const idle = oldest.value[0];
+      fresh.delete(idle);
+      refusedSockets.add(idle);
+      warn('evicted_idle_connection', `at --max-connections ${config.maxConnections}: closing the oldest connection that sent no request to make room`);
+      answerAndClose(idle, '503 Service Unavailable', `closed to make room: no request within ${EVICT_AFTER_MS} ms while this gateway worker is at --max-connections`, 'retry-after: 1\r\n');
+    } else {
+      refusedSockets.add(socket);
+      warn('too_many_connections', `over --max-connections ${config.maxConnections}: new connections get 503 and are closed`);
+      return answerAndClose(socket, '503 Service Unavailable', `this gateway worker has ${config.maxConnections} connections open (--max-connections), retry later`, 'retry-after: 1\r\n');
+    }
+  }
+  fresh.set(socket, Date.now());
+});
+
+server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
   if (!socket.writable || err.code === 'ECONNRESET') return socket.destroy();
-  const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-  const body = JSON.stringify({ error: `malformed HTTP request (${err.code ?? 'parse error'})` });
-  socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    metrics.reject('slow_body');
+    metrics.response(408, config.bodyTimeoutMs / 1000);
+    return answerAndClose(socket, '408 Request Timeout', `request headers not received within ${config.bodyTimeoutMs} ms`);
+  }
+  const overflow = err.code === 'HPE_HEADER_OVERFLOW';
+  metrics.reject('bad_body');
+  metrics.response(overflow ? 431 : 400, 0);
+  answerAndClose(socket, overflow ? '431 Request Header Fields Too Large' : '400 Bad Request', `malformed HTTP request (${err.code ?? 'parse error'})`);
 });
 
 // Slow bodies: one sweep a second instead of a timer per request.
 const sweeper = setInterval(() => {
   const now = Date.now();
   ring.heartbeat(now);
-  for (const [req, { res, started }] of receiving) {
+  for (const [reader, started] of receiving) {
     if (now - started > config.bodyTimeoutMs) {
-      receiving.delete(req);
-      error(res, 408, 'slow_body', `request body not received within ${config.bodyTimeoutMs} ms`, CLOSE_HEADERS);
-      req.destroy();
+      receiving.delete(reader);
+      reader.abort(new BodyError(408, 'slow_body', `request body not received within ${config.bodyTimeoutMs} ms`));
     }
   }
-}, 1000);
+}, Math.max(100, Math.min(1000, config.bodyTimeoutMs)));
 sweeper.unref();
 
 /** While draining, --acks 0 records have no durable callback to move the cursor: poll it. */

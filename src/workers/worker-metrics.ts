@@ -17,7 +17,7 @@
  * supports).
  */
 
-export const STATUS_CODES = [200, 202, 400, 401, 404, 405, 408, 413, 415, 503] as const;
+export const STATUS_CODES = [200, 202, 204, 400, 401, 404, 405, 408, 413, 415, 429, 431, 500, 503, 504] as const;
 export const LATENCY_BUCKETS_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] as const;
 export const REJECT_REASONS = [
   'bad_body',
@@ -30,6 +30,9 @@ export const REJECT_REASONS = [
   'ring_full',
   'shutting_down',
   'sink_failed',
+  'overloaded',
+  'too_many_connections',
+  'internal_error',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 

@@ -97,7 +97,7 @@ describe('npm run profile', () => {
 
   it('draws each flame graph page, with the request handler findable by search', async () => {
     for (const role of THREADS) {
-      const { svg, matched } = drawFlameGraph(await readFile(path.join(out, `${role}.html`), 'utf8'), role === 'owner' ? 'src/main/owner\\.ts' : 'acceptMetrics|publish');
+      const { svg, matched } = drawFlameGraph(await readFile(path.join(out, `${role}.html`), 'utf8'), role === 'owner' ? 'src/main/owner\\.ts' : 'handle|acceptMetrics|publish');
       expect(svg, role).toMatch(/^<svg /);
       expect((svg.match(/<g data-id=/g) ?? []).length, role).toBeGreaterThan(10);
       expect(matched, role).toMatch(/^matched: \d+\.\d+% of busy samples$/);
@@ -109,9 +109,9 @@ describe('npm run profile', () => {
     for (const role of ['http-worker-0', 'http-worker-1']) {
       const profile = await readProfile(out, role);
       const handler = profile.nodes.some(
-        (n) => (n.callFrame.functionName === 'acceptMetrics' || n.callFrame.functionName === 'publish') && n.callFrame.url.endsWith('src/workers/http-worker.ts'),
+        (n) => ['handle', 'acceptMetrics', 'publish'].includes(n.callFrame.functionName) && n.callFrame.url.endsWith('src/workers/http-worker.ts'),
       );
-      expect(handler, `${role} has a frame of acceptMetrics/publish in src/workers/http-worker.ts`).toBe(true);
+      expect(handler, `${role} has a frame of the request handler (handle) in src/workers/http-worker.ts`).toBe(true);
     }
   });
 

@@ -1,0 +1,280 @@
+/**
+ * Overload attacks against a gateway started here, with a small legitimate load beside
+ * them: the gateway's RSS once a second and the legitimate clients' latency are what the
+ * run reports (issue 9's figures).
+ *
+ *   node --import ./src/main/require-node.mjs bench/attack.ts --attack stall --duration 60
+ *   node --import ./src/main/require-node.mjs bench/attack.ts --attack bodies --duration 60
+ *   node --import ./src/main/require-node.mjs bench/attack.ts --attack idle --duration 60
+ *   node --import ./src/main/require-node.mjs bench/attack.ts --attack none --duration 20
+ *   ... [--connections 800] [--body-bytes 1000000] [--legit 4] [--workers 2] [--reconnect-ms 50]
+ *       [--root DIR] [-- gateway flags]
+ *
+ * --root runs the gateway of another checkout (e.g. an export of an older commit with
+ * node_modules linked in), to compare before and after with the same attack.
+ *
+ * Attacks:
+ * - stall:  N sockets each declare a body of --body-bytes and send all of it but one byte,
+ *           then wait; whenever the server closes one, it comes back 50 ms later (the
+ *           issue's "800 connections each sending 1 MB minus one byte").
+ * - bodies: autocannon, N connections POSTing --body-bytes of JSON with a wrong shape
+ *           (each read in full, parsed and refused with 400).
+ * - idle:   N sockets that connect and send nothing; reconnect 50 ms after a close.
+ * - scrape: autocannon, N connections (use --connections 20) GETting the admin /metrics
+ *           as fast as they can (the gateway is started with --admin-port 0).
+ * - none:   the legitimate load alone (the baseline).
+ * The legitimate load: --legit clients in this process, each sending one request at a
+ * time (1 metric) on a keep-alive connection, reconnecting when the server closes it,
+ * for the attack's duration minus 4 s, starting 2 s in. Latency is measured per request
+ * from its send to its answer (any status); failed connections are counted apart. The
+ * attacker runs in a child process of its own.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { parseArgs } from 'node:util';
+import { oneOf, parseInteger } from '../src/cli/args.ts';
+import { autocannon } from '../src/load/autocannon.ts';
+import http from 'node:http';
+
+const { values, positionals } = parseArgs({
+  options: {
+    attack: { type: 'string' },
+    duration: { type: 'string' },
+    connections: { type: 'string' },
+    'body-bytes': { type: 'string' },
+    legit: { type: 'string' },
+    workers: { type: 'string' },
+    'reconnect-ms': { type: 'string' },
+    root: { type: 'string' },
+    // Internal: this script re-runs itself as the attacker process (--role attacker --port P),
+    // so the attacker's event loop never delays the legitimate clients' measurements.
+    role: { type: 'string' },
+    port: { type: 'string' },
+    'admin-port': { type: 'string' },
+  },
+  allowPositionals: true,
+});
+const attack = oneOf('attack', values.attack ?? 'stall', ['stall', 'bodies', 'idle', 'scrape', 'none'] as const);
+const duration = parseInteger('duration', values.duration ?? '60', 8, 3600);
+const connections = parseInteger('connections', values.connections ?? (attack === 'idle' ? '4000' : '800'), 1, 100_000);
+const bodyBytes = parseInteger('body-bytes', values['body-bytes'] ?? String(1_000_000), 16, 64 * 1024 * 1024);
+const legit = parseInteger('legit', values.legit ?? '4', 1, 1000);
+const workers = parseInteger('workers', values.workers ?? '2', 1, 64);
+const reconnectMs = parseInteger('reconnect-ms', values['reconnect-ms'] ?? '50', 0, 60_000);
+const ROOT = path.resolve(values.root ?? path.join(import.meta.dirname, '..'));
+
+async function rssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  // NaN once the process is gone (a zombie has no VmRSS line).
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
+}
+
+if (values.role === 'attacker') {
+  const port = parseInteger('port', values.port ?? '0', 1, 65535);
+  const attackerStatuses = new Map<string, number>();
+  const countStatus = (s: string) => attackerStatuses.set(s, (attackerStatuses.get(s) ?? 0) + 1);
+  let stopping = false;
+
+  /** One raw attacker socket that reconnects 50 ms after each close. */
+  function rawAttacker(payload: (socket: net.Socket) => void): void {
+    if (stopping) return;
+    const socket = net.connect(port, '127.0.0.1');
+    let seen = '';
+    socket.on('connect', () => payload(socket));
+    socket.on('data', (d) => {
+      if (seen.length < 16) {
+        seen += d.toString('latin1');
+        const m = /^HTTP\/1\.1 (\d{3})/.exec(seen);
+        if (m) {
+          countStatus(m[1]);
+          seen = 'x'.repeat(16);
+        }
+      }
+    });
+    socket.on('error', () => countStatus('socket error'));
+    socket.on('close', () => setTimeout(() => rawAttacker(payload), reconnectMs));
+  }
+
+  let cannon: ReturnType<typeof autocannon> | undefined;
+  if (attack === 'stall') {
+    const almost = Buffer.alloc(bodyBytes - 1, 0x20);
+    for (let i = 0; i < connections; i++) {
+      rawAttacker((s) => {
+        s.write(`POST /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: attacker\r\nContent-Type: application/json\r\nContent-Length: ${bodyBytes}\r\n\r\n`);
+        s.write(almost);
+      });
+    }
+  } else if (attack === 'idle') {
+    for (let i = 0; i < connections; i++) rawAttacker(() => {});
+  } else if (attack === 'scrape') {
+    cannon = autocannon({
+      url: `http://127.0.0.1:${parseInteger('admin-port', values['admin-port'] ?? '0', 1, 65535)}/metrics`,
+      method: 'GET' as 'POST',
+      body: Buffer.alloc(0),
+      headers: {},
+      connections,
+      duration,
+      timeout: 30,
+      sampleInt: 1000,
+      setupClient: () => {},
+    });
+  } else if (attack === 'bodies') {
+    const value = 'x'.repeat(bodyBytes - 64);
+    cannon = autocannon({
+      url: `http://127.0.0.1:${port}/metrics`,
+      method: 'POST',
+      body: Buffer.from(`{"metrics":[{"name":"a","value":"${value}"}]}`),
+      headers: { authorization: 'attacker', 'content-type': 'application/json' },
+      connections,
+      duration: duration + 10,
+      timeout: 30,
+      sampleInt: 1000,
+      setupClient: () => {},
+    });
+  }
+
+
+  const finish = async () => {
+    stopping = true;
+    cannon?.stop();
+    const result = cannon ? await cannon : undefined;
+    const statuses = result
+      ? { statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats).map(([k, v]) => [k, v.count])), errors: result.errors, timeouts: result.timeouts }
+      : Object.fromEntries(attackerStatuses);
+    process.stdout.write(JSON.stringify(statuses) + '\n', () => process.exit(0));
+  };
+  process.once('SIGTERM', () => void finish());
+  // Alive until the parent's SIGTERM, even once autocannon's own duration has passed.
+  setInterval(() => {}, 1000);
+}
+
+const dataDir = await mkdtemp(path.join(os.tmpdir(), 'metricstream-attack-'));
+const gateway = spawn(
+  process.execPath,
+  ['--import', './src/main/require-node.mjs', 'src/main/cli.ts', '--port', '0', '--host', '127.0.0.1', '--admin-port', attack === 'scrape' ? '0' : 'off', '--workers', String(workers), '--data-dir', dataDir, '--log-level', 'warn', ...positionals],
+  { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+);
+const warnings = new Map<string, number>();
+let adminPort: number | undefined;
+const port = await new Promise<number>((resolve, reject) => {
+  readline.createInterface({ input: gateway.stdout! }).on('line', (line) => {
+    try {
+      const entry = JSON.parse(line) as { msg: string; port?: number; adminPort?: number; what?: string; count?: number };
+      if (entry.msg.includes('listening on')) {
+        adminPort = entry.adminPort;
+        resolve(entry.port!);
+      }
+      else warnings.set(entry.what ?? entry.msg, (warnings.get(entry.what ?? entry.msg) ?? 0) + (entry.count ?? 1));
+    } catch {
+      // not a log line
+    }
+  });
+  gateway.once('exit', (code) => reject(new Error(`gateway exited ${code}`)));
+});
+
+const rss: { t: number; mib: number }[] = [];
+const start = performance.now();
+rss.push({ t: 0, mib: await rssMiB(gateway.pid!) });
+const sampler = setInterval(async () => {
+  const t = Math.round((performance.now() - start) / 1000);
+  const mib = await rssMiB(gateway.pid!).catch(() => NaN);
+  if (Number.isFinite(mib) && gateway.exitCode === null) rss.push({ t, mib });
+}, 1000);
+
+/** The legitimate clients: sequential requests per client, latency of each answer. */
+async function legitLoad(port: number, clients: number, ms: number) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
+  const latencies: number[] = [];
+  const statuses: Record<string, number> = {};
+  let errors = 0;
+  const until = performance.now() + ms;
+  const one = (client: number) =>
+    new Promise<void>((resolve) => {
+      const body = JSON.stringify({ metrics: [{ name: 'legit', value: 1, tags: { client: String(client) } }] });
+      const sent = performance.now();
+      const req = http.request(
+        { host: '127.0.0.1', port, path: '/metrics', method: 'POST', agent, timeout: 30_000, headers: { authorization: `legit_${client}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            latencies.push(performance.now() - sent);
+            statuses[res.statusCode!] = (statuses[res.statusCode!] ?? 0) + 1;
+            resolve();
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', () => {
+        errors++;
+        setTimeout(resolve, 10);
+      });
+      req.end(body);
+    });
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      while (performance.now() < until) await one(c);
+    }),
+  );
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => +(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0).toFixed(2);
+  return {
+    requestsPerSecond: Math.round(latencies.length / (ms / 1000)),
+    latencyMs: { p50: at(0.5), p99: at(0.99), max: at(1) },
+    statusCodes: statuses,
+    connectionErrors: errors,
+  };
+}
+
+const attacker =
+  attack === 'none'
+    ? undefined
+    : spawn(
+        process.execPath,
+        ['--disable-warning=TimeoutNegativeWarning', '--import', path.join(import.meta.dirname, '../src/main/require-node.mjs'), import.meta.filename, '--role', 'attacker', '--port', String(port), '--attack', attack, '--duration', String(duration), '--connections', String(connections), '--body-bytes', String(bodyBytes), '--reconnect-ms', String(reconnectMs), '--admin-port', String(adminPort ?? 0)],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+let attackerOutput = '';
+attacker?.stdout!.on('data', (d) => (attackerOutput += d));
+const attackerDone = attacker ? new Promise((resolve) => attacker.once('exit', resolve)) : Promise.resolve();
+await new Promise((r) => setTimeout(r, 2000));
+const legitSummary = await legitLoad(port, legit, (duration - 4) * 1000);
+await new Promise((r) => setTimeout(r, Math.max(0, duration * 1000 - (performance.now() - start))));
+attacker?.kill('SIGTERM');
+await attackerDone;
+clearInterval(sampler);
+gateway.kill('SIGKILL');
+await rm(dataDir, { recursive: true, force: true });
+
+const byTen = rss.filter((s) => s.t % 10 === 0);
+const max = Math.max(...rss.map((s) => s.mib));
+console.log(
+  JSON.stringify(
+    {
+      attack,
+      durationSeconds: duration,
+      attackerConnections: attack === 'none' ? 0 : connections,
+      bodyBytes: attack === 'stall' || attack === 'bodies' ? bodyBytes : undefined,
+      workers,
+      reconnectMs: attack === 'stall' || attack === 'idle' ? reconnectMs : undefined,
+      root: values.root,
+      gatewayFlags: positionals,
+      rssMiB: {
+        start: +rss[0].mib.toFixed(1),
+        max: +max.toFixed(1),
+        every10s: byTen.map((s) => `${s.t}s ${s.mib.toFixed(0)}`),
+        last: +rss[rss.length - 1].mib.toFixed(1),
+      },
+      attacker: attackerOutput === '' ? undefined : JSON.parse(attackerOutput),
+      legit: { clients: legit, ...legitSummary },
+      gatewayWarnings: Object.fromEntries(warnings),
+    },
+    null,
+    2,
+  ),
+);
+process.exit(0);

@@ -1,0 +1,96 @@
+/**
+ * Request bodies of the ecosystem protocols for bench:e2e's protocol rows, each holding
+ * `k` samples like the seed body of the same row: remote_write 1.0 (snappy protobuf,
+ * k series of one sample), Influx line protocol (k lines of one field), OTLP protobuf
+ * (k gauge points). Built once per row with a hand-rolled protobuf writer, so the
+ * benchmark needs no test support code.
+ */
+import { compressSync } from 'snappy';
+
+export interface ProtocolLoad {
+  path: string;
+  bytes: Buffer;
+  contentType: string;
+  headers?: Record<string, string>;
+}
+
+class Pb {
+  private out: number[] = [];
+  private varint(v: number): void {
+    while (v >= 0x80) {
+      this.out.push((v % 0x80) | 0x80);
+      v = Math.floor(v / 0x80);
+    }
+    this.out.push(v);
+  }
+  tag(field: number, wire: number): this {
+    this.varint((field << 3) | wire);
+    return this;
+  }
+  bytes(field: number, b: Uint8Array | string): this {
+    const buf = typeof b === 'string' ? Buffer.from(b) : b;
+    this.tag(field, 2).varint(buf.length);
+    for (const x of buf) this.out.push(x);
+    return this;
+  }
+  double(field: number, v: number): this {
+    const b = Buffer.alloc(8);
+    b.writeDoubleLE(v);
+    this.tag(field, 1);
+    for (const x of b) this.out.push(x);
+    return this;
+  }
+  fixed64(field: number, v: bigint): this {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(v);
+    this.tag(field, 1);
+    for (const x of b) this.out.push(x);
+    return this;
+  }
+  uint(field: number, v: number): this {
+    this.tag(field, 0).varint(v);
+    return this;
+  }
+  finish(): Buffer {
+    return Buffer.from(this.out);
+  }
+}
+
+/** remote_write 1.0: k series `cpu_<i>{host="a",job="bench"}` with one sample each. */
+export function remoteWriteBody(k: number, now = Date.now()): ProtocolLoad {
+  const req = new Pb();
+  for (let i = 0; i < k; i++) {
+    const label = (n: string, v: string) => new Pb().bytes(1, n).bytes(2, v).finish();
+    const ts = new Pb()
+      .bytes(1, label('__name__', i === 0 ? 'cpu' : `cpu_${i}`))
+      .bytes(1, label('host', 'a'))
+      .bytes(1, label('job', 'bench'))
+      .bytes(2, new Pb().double(1, 50 + (i % 50)).uint(2, now).finish());
+    req.bytes(1, ts.finish());
+  }
+  return {
+    path: '/api/v1/write',
+    bytes: compressSync(req.finish()),
+    contentType: 'application/x-protobuf',
+    headers: { 'content-encoding': 'snappy', 'x-prometheus-remote-write-version': '0.1.0' },
+  };
+}
+
+/** Influx line protocol: k lines `cpu,host=a v<i>=<value> <ns>`. */
+export function influxBody(k: number, now = Date.now()): ProtocolLoad {
+  const lines: string[] = [];
+  for (let i = 0; i < k; i++) lines.push(`cpu,host=a,job=bench ${i === 0 ? 'v' : `v${i}`}=${50 + (i % 50)} ${now}000000`);
+  return { path: '/api/v2/write?org=bench&bucket=bench&precision=ns', bytes: Buffer.from(lines.join('\n')), contentType: 'text/plain; charset=utf-8' };
+}
+
+/** OTLP protobuf: one resource and scope, k gauges `cpu_<i>` of one point with host/job attributes. */
+export function otlpBody(k: number, now = Date.now()): ProtocolLoad {
+  const attr = (key: string, value: string) => new Pb().bytes(1, key).bytes(2, new Pb().bytes(1, value).finish()).finish();
+  const scope = new Pb().bytes(1, new Pb().bytes(1, 'bench').finish());
+  for (let i = 0; i < k; i++) {
+    const point = new Pb().bytes(7, attr('host', 'a')).bytes(7, attr('job', 'bench')).fixed64(3, BigInt(now) * 1_000_000n).double(4, 50 + (i % 50));
+    scope.bytes(2, new Pb().bytes(1, i === 0 ? 'cpu' : `cpu_${i}`).bytes(5, new Pb().bytes(1, point.finish()).finish()).finish());
+  }
+  const rm = new Pb().bytes(1, new Pb().bytes(1, attr('service.name', 'bench')).finish()).bytes(2, scope.finish());
+  return { path: '/v1/metrics', bytes: new Pb().bytes(1, rm.finish()).finish(), contentType: 'application/x-protobuf' };
+}

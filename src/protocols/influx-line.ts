@@ -1,0 +1,283 @@
+/**
+ * InfluxDB line protocol parser writing straight into the record format.
+ *
+ *   measurement[,tag=value...] field=value[,field=value...] [timestamp]
+ *
+ * Rules (InfluxDB line protocol reference):
+ * - escapes: in the measurement `\,` and `\ `; in tag keys, tag values and field keys
+ *   `\,`, `\=` and `\ `; a backslash before any other character is kept as is;
+ * - string field values are double-quoted, with `\"` and `\\` escaped (they may span lines);
+ * - field values: float (`1`, `-1.5`, `1e3`), integer `1i`, unsigned `1u`, boolean
+ *   `t T true True TRUE f F false False FALSE`, string `"..."`;
+ * - `#` starts a comment line; blank lines and `\r\n` endings are accepted;
+ * - timestamp: an integer in the request's precision (ns, us, ms, s; v1 also n, u, m, h);
+ *   absent: the time the request arrived.
+ *
+ * Mapping to the record format: each numeric field is one entry named
+ * `<measurement>_<field>` (as Telegraf's Prometheus output and VictoriaMetrics name them),
+ * tags are the line's tags, value a float64 (booleans 1/0; integers beyond 2^53 lose
+ * precision), timestamp in ms (sub-ms kept as a fraction). String fields have no place in a
+ * numeric record: they are dropped and counted (`stringFieldsDropped`). A bad line rejects
+ * the whole request (one record per request), naming the line.
+ */
+import type { RecordEncoder } from '../records/record-encoder.ts';
+import { dedupeLastWins } from '../records/tags.ts';
+
+export class LineProtocolError extends Error {
+  readonly line: number;
+  constructor(line: number, message: string) {
+    super(`line ${line}: ${message}`);
+    this.line = line;
+  }
+}
+
+export type Precision = 'ns' | 'us' | 'ms' | 's' | 'm' | 'h';
+
+/** Parses a `precision` query value (v1 and v2 spellings); undefined when unknown. */
+export function parsePrecision(p: string | null): Precision | undefined {
+  switch (p) {
+    case null:
+    case '':
+    case 'n':
+    case 'ns':
+      return 'ns';
+    case 'u':
+    case 'us':
+    case 'µ':
+    case 'µs':
+      return 'us';
+    case 'ms':
+      return 'ms';
+    case 's':
+      return 's';
+    case 'm':
+      return 'm';
+    case 'h':
+      return 'h';
+    default:
+      return undefined;
+  }
+}
+
+export interface LineStats {
+  /** Entries written (numeric fields). */
+  samples: number;
+  lines: number;
+  stringFieldsDropped: number;
+}
+
+const NL = 10;
+const CR = 13;
+const SPACE = 32;
+const TAB = 9;
+const COMMA = 44;
+const EQ = 61;
+const BACKSLASH = 92;
+const QUOTE = 34;
+const HASH = 35;
+
+/**
+ * Parses `text` into `enc`; `nowMs` is the timestamp of lines without one. Throws
+ * LineProtocolError for the first bad line.
+ */
+export function parseLineProtocol(text: string, precision: Precision, nowMs: number, enc: RecordEncoder): LineStats {
+  const stats: LineStats = { samples: 0, lines: 0, stringFieldsDropped: 0 };
+  const n = text.length;
+  let i = 0;
+  let line = 1;
+  const tags: string[] = [];
+  const fieldNames: string[] = [];
+  const fieldValues: number[] = [];
+
+  const fail = (msg: string): never => {
+    throw new LineProtocolError(line, msg);
+  };
+
+  /** Reads an escaped token up to an unescaped stop character. */
+  const token = (stopEq: boolean, what: string): string => {
+    const start = i;
+    let out = '';
+    let from = start;
+    while (i < n) {
+      const c = text.charCodeAt(i);
+      if (c === BACKSLASH && i + 1 < n) {
+        const d = text.charCodeAt(i + 1);
+        if (d === COMMA || d === SPACE || (stopEq && d === EQ)) {
+          out += text.slice(from, i) + text[i + 1];
+          i += 2;
+          from = i;
+          continue;
+        }
+        i++;
+        continue;
+      }
+      if (c === COMMA || c === SPACE || c === NL || (stopEq && c === EQ)) break;
+      if (c === CR && (i + 1 >= n || text.charCodeAt(i + 1) === NL)) break;
+      i++;
+    }
+    out += text.slice(from, i);
+    if (out.length === 0) fail(`empty ${what}`);
+    return out;
+  };
+
+  while (i < n) {
+    // Line start: leading whitespace, blank lines, comments.
+    while (i < n && (text.charCodeAt(i) === SPACE || text.charCodeAt(i) === TAB)) i++;
+    if (i >= n) break;
+    let c = text.charCodeAt(i);
+    if (c === NL || c === CR) {
+      if (c === NL) line++;
+      i++;
+      continue;
+    }
+    if (c === HASH) {
+      while (i < n && text.charCodeAt(i) !== NL) i++;
+      continue;
+    }
+    stats.lines++;
+    // The measurement: only `,` and ` ` end it (an `=` is part of the name).
+    const measurement = token(false, 'measurement');
+    tags.length = 0;
+    while (i < n && text.charCodeAt(i) === COMMA) {
+      i++;
+      const key = token(true, 'tag key');
+      if (text.charCodeAt(i) !== EQ) fail(`tag "${key}" has no "=value"`);
+      i++;
+      const value = token(true, 'tag value');
+      tags.push(key, value);
+    }
+    dedupeLastWins(tags); // a repeated tag key: the last one wins, as in InfluxDB
+    if (i >= n || text.charCodeAt(i) !== SPACE) fail('missing fields (expected a space after the measurement and tags)');
+    while (i < n && text.charCodeAt(i) === SPACE) i++;
+    // Fields.
+    fieldNames.length = 0;
+    fieldValues.length = 0;
+    for (;;) {
+      const key = token(true, 'field key');
+      if (text.charCodeAt(i) !== EQ) fail(`field "${key}" has no "=value"`);
+      i++;
+      if (i >= n) fail(`field "${key}" has no value`);
+      c = text.charCodeAt(i);
+      if (c === QUOTE) {
+        i++;
+        let closed = false;
+        while (i < n) {
+          const d = text.charCodeAt(i);
+          if (d === BACKSLASH && i + 1 < n) {
+            i += 2;
+            continue;
+          }
+          if (d === NL) line++;
+          if (d === QUOTE) {
+            closed = true;
+            i++;
+            break;
+          }
+          i++;
+        }
+        if (!closed) fail(`string field "${key}" has no closing quote`);
+        stats.stringFieldsDropped++;
+      } else {
+        const start = i;
+        while (i < n) {
+          const d = text.charCodeAt(i);
+          if (d === COMMA || d === SPACE || d === NL || d === CR) break;
+          i++;
+        }
+        const raw = text.slice(start, i);
+        fieldNames.push(key);
+        fieldValues.push(fieldValue(raw, key, fail));
+      }
+      if (i < n && text.charCodeAt(i) === COMMA) {
+        i++;
+        continue;
+      }
+      break;
+    }
+    // Optional timestamp.
+    let ts = nowMs;
+    while (i < n && text.charCodeAt(i) === SPACE) i++;
+    if (i < n && text.charCodeAt(i) !== NL && text.charCodeAt(i) !== CR) {
+      const start = i;
+      while (i < n) {
+        const d = text.charCodeAt(i);
+        if (d === NL || d === CR || d === SPACE || d === TAB) break;
+        i++;
+      }
+      ts = timestampMs(text.slice(start, i), precision, fail);
+      while (i < n && (text.charCodeAt(i) === SPACE || text.charCodeAt(i) === TAB)) i++;
+    }
+    if (i < n && text.charCodeAt(i) === CR) i++;
+    if (i < n && text.charCodeAt(i) !== NL) fail(`unexpected "${text.slice(i, i + 20)}" after the timestamp`);
+    for (let f = 0; f < fieldNames.length; f++) {
+      enc.sample(enc.series(`${measurement}_${fieldNames[f]}`, tags), fieldValues[f]!, ts);
+      stats.samples++;
+    }
+  }
+  return stats;
+}
+
+const FLOAT_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+const INT_RE = /^[+-]?\d+$/;
+
+function fieldValue(raw: string, key: string, fail: (msg: string) => never): number {
+  if (raw.length === 0) fail(`field "${key}" has no value`);
+  const last = raw.charCodeAt(raw.length - 1);
+  if (last === 105 /* i */ || last === 117 /* u */) {
+    const digits = raw.slice(0, -1);
+    if (!INT_RE.test(digits)) fail(`field "${key}": invalid integer ${raw}`);
+    if (last === 117 && digits.charCodeAt(0) === 45) fail(`field "${key}": unsigned integer ${raw} is negative`);
+    return Number(digits);
+  }
+  switch (raw) {
+    case 't':
+    case 'T':
+    case 'true':
+    case 'True':
+    case 'TRUE':
+      return 1;
+    case 'f':
+    case 'F':
+    case 'false':
+    case 'False':
+    case 'FALSE':
+      return 0;
+  }
+  if (!FLOAT_RE.test(raw)) fail(`field "${key}": invalid value ${raw}`);
+  const v = Number(raw);
+  if (!Number.isFinite(v)) fail(`field "${key}": value ${raw} is out of range`);
+  return v;
+}
+
+const TS_RE = /^-?\d{1,19}$/;
+
+/** A line's integer timestamp in `precision` as ms (the integer part exact). */
+export function timestampMs(raw: string, precision: Precision, fail: (msg: string) => never): number {
+  if (!TS_RE.test(raw)) fail(`invalid timestamp ${raw}`);
+  const neg = raw.charCodeAt(0) === 45;
+  const digits = neg ? raw.slice(1) : raw;
+  let ms: number;
+  switch (precision) {
+    case 'ns':
+    case 'us': {
+      const cut = precision === 'ns' ? 6 : 3;
+      const whole = digits.length > cut ? Number(digits.slice(0, -cut)) : 0;
+      const frac = Number(digits.length > cut ? digits.slice(-cut) : digits);
+      ms = frac === 0 ? whole : whole + frac / (precision === 'ns' ? 1e6 : 1e3);
+      break;
+    }
+    case 'ms':
+      ms = Number(digits);
+      break;
+    case 's':
+      ms = Number(digits) * 1000;
+      break;
+    case 'm':
+      ms = Number(digits) * 60_000;
+      break;
+    case 'h':
+      ms = Number(digits) * 3_600_000;
+      break;
+  }
+  return neg ? -ms : ms;
+}

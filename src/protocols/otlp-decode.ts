@@ -1,0 +1,390 @@
+/**
+ * Hand-written decoder of OTLP `ExportMetricsServiceRequest` protobuf bodies
+ * (opentelemetry/proto/collector/metrics/v1/metrics_service.proto and metrics/v1/metrics.proto),
+ * feeding OtlpEmitter (which decides the record entries) without an object tree.
+ *
+ *   ExportMetricsServiceRequest { 1 resource_metrics }
+ *   ResourceMetrics { 1 resource, 2 scope_metrics }      Resource { 1 attributes }
+ *   ScopeMetrics { 1 scope, 2 metrics }                  InstrumentationScope { 1 name, 2 version }
+ *   Metric { 1 name, 2 description, 3 unit, 5 gauge, 7 sum, 9 histogram, 10 exponential_histogram, 11 summary }
+ *   Gauge { 1 data_points }  Sum { 1 data_points, 2 temporality, 3 is_monotonic }
+ *   Histogram / ExponentialHistogram { 1 data_points, 2 temporality }  Summary { 1 data_points }
+ *   NumberDataPoint { 7 attributes, 3 time fixed64, 4 as_double, 6 as_int sfixed64, 8 flags }
+ *   HistogramDataPoint { 9 attributes, 3 time, 4 count fixed64, 5 sum, 6 bucket_counts fixed64, 7 explicit_bounds, 10 flags }
+ *   ExponentialHistogramDataPoint { 1 attributes, 3 time, 4 count, 5 sum, 6 scale sint32,
+ *     7 zero_count fixed64, 8 positive, 9 negative, 10 flags, 12 min, 13 max, 14 zero_threshold }
+ *   Buckets { 1 offset sint32, 2 bucket_counts uint64 }
+ *   SummaryDataPoint { 7 attributes, 3 time, 4 count, 5 sum, 6 quantile_values, 8 flags }
+ *   ValueAtQuantile { 1 quantile, 2 value }
+ *   KeyValue { 1 key, 2 value }  AnyValue { 1 string, 2 bool, 3 int, 4 double, 5 array, 6 kvlist, 7 bytes }
+ *
+ * The Metric message's data field may precede its name in the bytes: the decoder reads
+ * name, description and unit first, then the data (two passes over one small message).
+ */
+import { ProtoReader, I64, LEN, VARINT, WireError } from './wire.ts';
+import { exponentialToNative, type MetricInfo, type OtlpEmitter } from './otlp-emit.ts';
+
+/** Nesting allowed inside attribute values (arrays and key-value lists). */
+const MAX_ANY_DEPTH = 8;
+
+/** Decodes `body` into the emitter; throws WireError on malformed protobuf. */
+export function decodeOtlpProtobuf(body: Uint8Array, em: OtlpEmitter): void {
+  const r = new ProtoReader(body);
+  while (r.pos < r.end) {
+    const t = r.uint32();
+    if (t === ((1 << 3) | LEN)) {
+      const end = r.lengthEnd();
+      resourceMetrics(r, end, em);
+      r.pos = end;
+    } else r.skip(t & 7);
+  }
+}
+
+/** Runs `fn` with the reader bounded to [pos, end), then continues after end. */
+function within(r: ProtoReader, end: number, fn: () => void): void {
+  const saved = r.end;
+  r.end = end;
+  fn();
+  r.end = saved;
+  r.pos = end;
+}
+
+function resourceMetrics(r: ProtoReader, end: number, em: OtlpEmitter): void {
+  // The resource (field 1) must be known before its scope_metrics (field 2): find it first.
+  const start = r.pos;
+  let attrs: string[] = [];
+  within(r, end, () => {
+    while (r.pos < r.end) {
+      const t = r.uint32();
+      if (t === ((1 << 3) | LEN)) {
+        const rend = r.lengthEnd();
+        within(r, rend, () => {
+          while (r.pos < r.end) {
+            const rt = r.uint32();
+            if (rt === ((1 << 3) | LEN)) keyValue(r, attrs);
+            else r.skip(rt & 7);
+          }
+        });
+      } else r.skip(t & 7);
+    }
+  });
+  em.resource(attrs);
+  attrs = [];
+  r.pos = start;
+  within(r, end, () => {
+    while (r.pos < r.end) {
+      const t = r.uint32();
+      if (t === ((2 << 3) | LEN)) {
+        const send = r.lengthEnd();
+        within(r, send, () => scopeMetrics(r, em));
+      } else r.skip(t & 7);
+    }
+  });
+}
+
+function scopeMetrics(r: ProtoReader, em: OtlpEmitter): void {
+  const start = r.pos;
+  let name = '';
+  let version = '';
+  while (r.pos < r.end) {
+    const t = r.uint32();
+    if (t === ((1 << 3) | LEN)) {
+      const send = r.lengthEnd();
+      within(r, send, () => {
+        while (r.pos < r.end) {
+          const st = r.uint32();
+          if (st === ((1 << 3) | LEN)) name = r.string();
+          else if (st === ((2 << 3) | LEN)) version = r.string();
+          else r.skip(st & 7);
+        }
+      });
+    } else r.skip(t & 7);
+  }
+  em.scope(name, version);
+  r.pos = start;
+  while (r.pos < r.end) {
+    const t = r.uint32();
+    if (t === ((2 << 3) | LEN)) {
+      const mend = r.lengthEnd();
+      within(r, mend, () => metric(r, em));
+    } else r.skip(t & 7);
+  }
+}
+
+function metric(r: ProtoReader, em: OtlpEmitter): void {
+  const start = r.pos;
+  const m: MetricInfo = { name: '', help: '', unit: '' };
+  while (r.pos < r.end) {
+    const t = r.uint32();
+    if (t === ((1 << 3) | LEN)) m.name = r.string();
+    else if (t === ((2 << 3) | LEN)) m.help = r.string();
+    else if (t === ((3 << 3) | LEN)) m.unit = r.string();
+    else r.skip(t & 7);
+  }
+  r.pos = start;
+  while (r.pos < r.end) {
+    const t = r.uint32();
+    const field = t >>> 3;
+    if ((t & 7) !== LEN || (field !== 5 && field !== 7 && field !== 9 && field !== 10 && field !== 11)) {
+      r.skip(t & 7);
+      continue;
+    }
+    const dend = r.lengthEnd();
+    within(r, dend, () => data(r, em, m, field));
+  }
+}
+
+/** A Gauge/Sum/Histogram/ExponentialHistogram/Summary message. */
+function data(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, kind: number): void {
+  const start = r.pos;
+  let temporality = 0;
+  let monotonic = false;
+  while (r.pos < r.end) {
+    const t = r.uint32();
+    if (t === ((2 << 3) | VARINT)) temporality = r.uint32();
+    else if (t === ((3 << 3) | VARINT)) monotonic = r.bool();
+    else r.skip(t & 7);
+  }
+  r.pos = start;
+  while (r.pos < r.end) {
+    const t = r.uint32();
+    if (t !== ((1 << 3) | LEN)) {
+      r.skip(t & 7);
+      continue;
+    }
+    const pend = r.lengthEnd();
+    within(r, pend, () => {
+      if (kind === 5 || kind === 7) numberPoint(r, em, m, kind === 7 && monotonic ? 'counter' : 'gauge', kind === 7 ? temporality : 0);
+      else if (kind === 9) histogramPoint(r, em, m, temporality);
+      else if (kind === 10) exponentialPoint(r, em, m, temporality);
+      else summaryPoint(r, em, m);
+    });
+  }
+}
+
+function numberPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, type: 'gauge' | 'counter', temporality: number): void {
+  const attrs: string[] = [];
+  let ts = 0;
+  let value: number | undefined;
+  let flags = 0;
+  while (r.pos < r.end) {
+    const t = r.uint32();
+    switch (t) {
+      case (7 << 3) | LEN: keyValue(r, attrs); break;
+      case (3 << 3) | I64: ts = r.nanosAsMillis(); break;
+      case (4 << 3) | I64: value = r.double(); break;
+      case (6 << 3) | I64: value = r.sfixed64(); break;
+      case (8 << 3) | VARINT: flags = r.uint32(); break;
+      default: r.skip(t & 7);
+    }
+  }
+  em.number(m, type, temporality, attrs, ts, value, flags);
+}
+
+function histogramPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, temporality: number): void {
+  const attrs: string[] = [];
+  const counts: number[] = [];
+  const bounds: number[] = [];
+  let ts = 0;
+  let count = 0;
+  let sum: number | undefined;
+  let flags = 0;
+  while (r.pos < r.end) {
+    const t = r.uint32();
+    switch (t) {
+      case (9 << 3) | LEN: keyValue(r, attrs); break;
+      case (3 << 3) | I64: ts = r.nanosAsMillis(); break;
+      case (4 << 3) | I64: count = r.fixed64(); break;
+      case (5 << 3) | I64: sum = r.double(); break;
+      case (6 << 3) | LEN: packed(r, counts, () => r.fixed64()); break;
+      case (6 << 3) | I64: counts.push(r.fixed64()); break;
+      case (7 << 3) | LEN: packed(r, bounds, () => r.double()); break;
+      case (7 << 3) | I64: bounds.push(r.double()); break;
+      case (10 << 3) | VARINT: flags = r.uint32(); break;
+      default: r.skip(t & 7);
+    }
+  }
+  em.histogram(m, temporality, attrs, ts, count, sum, bounds, counts, flags);
+}
+
+function exponentialPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, temporality: number): void {
+  const attrs: string[] = [];
+  let ts = 0;
+  let flags = 0;
+  const p = {
+    count: 0,
+    sum: undefined as number | undefined,
+    scale: 0,
+    zeroCount: 0,
+    zeroThreshold: 0,
+    positiveOffset: 0,
+    positive: [] as number[],
+    negativeOffset: 0,
+    negative: [] as number[],
+    min: undefined as number | undefined,
+    max: undefined as number | undefined,
+  };
+  while (r.pos < r.end) {
+    const t = r.uint32();
+    switch (t) {
+      case (1 << 3) | LEN: keyValue(r, attrs); break;
+      case (3 << 3) | I64: ts = r.nanosAsMillis(); break;
+      case (4 << 3) | I64: p.count = r.fixed64(); break;
+      case (5 << 3) | I64: p.sum = r.double(); break;
+      case (6 << 3) | VARINT: p.scale = r.sint64(); break;
+      case (7 << 3) | I64: p.zeroCount = r.fixed64(); break;
+      case (8 << 3) | LEN: p.positiveOffset = buckets(r, p.positive); break;
+      case (9 << 3) | LEN: p.negativeOffset = buckets(r, p.negative); break;
+      case (10 << 3) | VARINT: flags = r.uint32(); break;
+      case (12 << 3) | I64: p.min = r.double(); break;
+      case (13 << 3) | I64: p.max = r.double(); break;
+      case (14 << 3) | I64: p.zeroThreshold = r.double(); break;
+      default: r.skip(t & 7);
+    }
+  }
+  em.exponential(m, temporality, attrs, ts, exponentialToNative(p) as { count: number }, flags);
+}
+
+function buckets(r: ProtoReader, out: number[]): number {
+  const end = r.lengthEnd();
+  let offset = 0;
+  within(r, end, () => {
+    while (r.pos < r.end) {
+      const t = r.uint32();
+      if (t === ((1 << 3) | VARINT)) offset = r.sint64();
+      else if (t === ((2 << 3) | LEN)) packed(r, out, () => r.uint64());
+      else if (t === ((2 << 3) | VARINT)) out.push(r.uint64());
+      else r.skip(t & 7);
+    }
+  });
+  return offset;
+}
+
+function summaryPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo): void {
+  const attrs: string[] = [];
+  const quantiles: number[] = [];
+  let ts = 0;
+  let count = 0;
+  let sum = 0;
+  let flags = 0;
+  while (r.pos < r.end) {
+    const t = r.uint32();
+    switch (t) {
+      case (7 << 3) | LEN: keyValue(r, attrs); break;
+      case (3 << 3) | I64: ts = r.nanosAsMillis(); break;
+      case (4 << 3) | I64: count = r.fixed64(); break;
+      case (5 << 3) | I64: sum = r.double(); break;
+      case (6 << 3) | LEN: {
+        const qend = r.lengthEnd();
+        let q = 0;
+        let v = 0;
+        within(r, qend, () => {
+          while (r.pos < r.end) {
+            const qt = r.uint32();
+            if (qt === ((1 << 3) | I64)) q = r.double();
+            else if (qt === ((2 << 3) | I64)) v = r.double();
+            else r.skip(qt & 7);
+          }
+        });
+        quantiles.push(q, v);
+        break;
+      }
+      case (8 << 3) | VARINT: flags = r.uint32(); break;
+      default: r.skip(t & 7);
+    }
+  }
+  em.summary(m, attrs, ts, count, sum, quantiles, flags);
+}
+
+function packed(r: ProtoReader, out: number[], one: () => number): void {
+  const end = r.lengthEnd();
+  within(r, end, () => {
+    while (r.pos < r.end) out.push(one());
+  });
+}
+
+/** A KeyValue message: pushes key and the value as a string onto `attrs`. */
+function keyValue(r: ProtoReader, attrs: string[]): void {
+  const end = r.lengthEnd();
+  let key = '';
+  let value = '';
+  within(r, end, () => {
+    while (r.pos < r.end) {
+      const t = r.uint32();
+      if (t === ((1 << 3) | LEN)) key = r.string();
+      else if (t === ((2 << 3) | LEN)) {
+        const vend = r.lengthEnd();
+        let v: unknown = '';
+        within(r, vend, () => {
+          v = anyValue(r, 0);
+        });
+        value = typeof v === 'string' ? v : JSON.stringify(v);
+      } else r.skip(t & 7);
+    }
+  });
+  attrs.push(key, value); // duplicates are resolved when the tags are merged (last wins)
+}
+
+/**
+ * An AnyValue message (reader bounded to it) as a JS value: strings as strings, ints and
+ * bools as their decimal/`true`/`false` strings at the top level (tags are strings), arrays
+ * and lists as JSON-able values. Nesting deeper than MAX_ANY_DEPTH is refused.
+ */
+function anyValue(r: ProtoReader, depth: number): unknown {
+  if (depth > MAX_ANY_DEPTH) throw new WireError(`attribute value nested deeper than ${MAX_ANY_DEPTH}`);
+  let out: unknown = '';
+  while (r.pos < r.end) {
+    const t = r.uint32();
+    switch (t) {
+      case (1 << 3) | LEN: out = r.string(); break;
+      case (2 << 3) | VARINT: out = r.bool() ? 'true' : 'false'; break;
+      case (3 << 3) | VARINT: out = String(r.int64()); break;
+      case (4 << 3) | I64: out = String(r.double()); break;
+      case (5 << 3) | LEN:
+      case (6 << 3) | LEN: {
+        const isList = t === ((6 << 3) | LEN);
+        const lend = r.lengthEnd();
+        const arr: unknown[] = [];
+        const obj: Record<string, unknown> = {};
+        within(r, lend, () => {
+          while (r.pos < r.end) {
+            const et = r.uint32();
+            if (et !== ((1 << 3) | LEN)) {
+              r.skip(et & 7);
+              continue;
+            }
+            const eend = r.lengthEnd();
+            within(r, eend, () => {
+              if (!isList) arr.push(anyValue(r, depth + 1));
+              else {
+                let k = '';
+                let v: unknown = '';
+                while (r.pos < r.end) {
+                  const kt = r.uint32();
+                  if (kt === ((1 << 3) | LEN)) k = r.string();
+                  else if (kt === ((2 << 3) | LEN)) {
+                    const kvend = r.lengthEnd();
+                    within(r, kvend, () => {
+                      v = anyValue(r, depth + 1);
+                    });
+                  } else r.skip(kt & 7);
+                }
+                obj[k] = v;
+              }
+            });
+          }
+        });
+        out = isList ? obj : arr;
+        break;
+      }
+      case (7 << 3) | LEN: {
+        const bend = r.lengthEnd();
+        out = Buffer.from(r.buf.buffer, r.buf.byteOffset + r.pos, bend - r.pos).toString('base64');
+        r.pos = bend;
+        break;
+      }
+      default: r.skip(t & 7);
+    }
+  }
+  return out;
+}

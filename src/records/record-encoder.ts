@@ -1,0 +1,422 @@
+/**
+ * Writes the record format (README "Record format") straight from a protocol decoder,
+ * without building an object per sample:
+ *
+ *   {"metrics":[{"name","value","timestamp","tags",["type"],["unit"],["help"],
+ *                ["temporality"],["histogram"]}, ...]}
+ *
+ * A decoder prepares a series once (name, tags, metadata: encoded to bytes once) and then
+ * adds its samples; each sample copies the prepared bytes and appends value and
+ * timestamp. Two encodings, chosen by --value-format: plain MessagePack (maps, str, float64,
+ * int64: what any msgpack decoder reads) and JSON (NaN/±Inf as the strings "NaN", "+Inf",
+ * "-Inf", since JSON has no literal for them).
+ */
+import { Packr } from 'msgpackr';
+import { ContentType } from '../sink/sink.ts';
+
+export type ValueFormat = 'msgpack' | 'json';
+
+/**
+ * Largest record value an encoder writes: what the log can frame (MAX_FRAME_BYTES). A
+ * body that would expand past it (OTLP resource attributes repeated on every point, say)
+ * stops there with RecordTooLarge instead of growing memory and work without bound.
+ */
+export const MAX_RECORD_BYTES = 16 * 1024 * 1024;
+/** Most entries the counting encoder (--value-format raw) accepts, for the same reason. */
+export const MAX_RECORD_ENTRIES = MAX_RECORD_BYTES / 16;
+
+/** The record would exceed MAX_RECORD_BYTES / MAX_RECORD_ENTRIES: answered 413. */
+export class RecordTooLarge extends Error {
+  constructor(what: string) {
+    super(`the request expands to ${what}, more than one record can hold (${MAX_RECORD_BYTES} bytes): send smaller requests`);
+  }
+}
+
+/** Optional per-series fields of an entry. */
+export interface SeriesMeta {
+  type?: string;
+  unit?: string;
+  help?: string;
+  /** 'delta' for OTLP delta sums/histograms; absent means cumulative (or a gauge). */
+  temporality?: string;
+}
+
+/**
+ * A series prepared for repeated samples: opaque to decoders. It is valid until the next
+ * series()/seriesFromBytes() call on the same encoder (the msgpack encoder keeps its bytes
+ * in a scratch buffer that the next series reuses: no copy, no allocation per series).
+ */
+export interface PreparedSeries {
+  /** Static fields of the entry (name, tags, metadata), already encoded: bytes[0, length). */
+  readonly bytes: Uint8Array | string;
+  readonly length: number;
+  /** Number of static fields (msgpack map size contribution). */
+  readonly fields: number;
+}
+
+export interface RecordEncoder {
+  readonly contentType: ContentType;
+  /** Entries written so far. */
+  readonly count: number;
+  /**
+   * Prepares a series. `tags` is a flat [name, value, name, value, ...] list (no
+   * duplicates: the caller validated or merged them).
+   */
+  series(name: string, tags: readonly string[], meta?: SeriesMeta): PreparedSeries;
+  /**
+   * The same from UTF-8 byte ranges of `src` (validated by the caller), so that a
+   * decoder need not make strings of what it only copies: `ranges` holds start/end pairs,
+   * the name's first, then `tagCount` key/value pairs.
+   */
+  seriesFromBytes(src: Uint8Array, ranges: Int32Array, tagCount: number, meta?: SeriesMeta): PreparedSeries;
+  /** One entry: the series' fields plus value, timestamp (ms) and an optional histogram object. */
+  sample(series: PreparedSeries, value: number, timestampMs: number, histogram?: object): void;
+  /** The encoded record value; the encoder must not be used afterwards. */
+  finish(): Uint8Array;
+}
+
+/** A new encoder for one record in the given value format. */
+export function createRecordEncoder(format: ValueFormat, sizeHint = 4096): RecordEncoder {
+  return format === 'json' ? new JsonRecordEncoder() : new MsgpackRecordEncoder(sizeHint);
+}
+
+/**
+ * An encoder that only counts entries: --value-format raw still decodes every body (to
+ * validate it and count its samples) but stores the bytes as received.
+ */
+export function createCountingEncoder(): RecordEncoder {
+  const none: PreparedSeries = { bytes: '', length: 0, fields: 0 };
+  let count = 0;
+  return {
+    contentType: ContentType.msgpack,
+    get count() {
+      return count;
+    },
+    series: () => none,
+    seriesFromBytes: () => none,
+    sample: () => {
+      if (++count > MAX_RECORD_ENTRIES) throw new RecordTooLarge(`over ${MAX_RECORD_ENTRIES} entries`);
+    },
+    finish: () => new Uint8Array(0),
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// MessagePack
+
+const packr = new Packr({ useRecords: false, variableMapSize: true });
+
+/** A growable byte buffer with the msgpack primitives the record needs. */
+class MsgpackBuf {
+  buf: Buffer;
+  pos = 0;
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(Math.max(64, size));
+  }
+  ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    if (this.pos + n > MAX_RECORD_BYTES) throw new RecordTooLarge(`over ${MAX_RECORD_BYTES} bytes`);
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+  byte(b: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = b;
+  }
+  bytes(b: Uint8Array): void {
+    const n = b.length;
+    this.ensure(n);
+    if (n < 48) {
+      // A loop beats TypedArray.set's call overhead for the small pieces of a record.
+      const buf = this.buf;
+      let p = this.pos;
+      for (let i = 0; i < n; i++) buf[p++] = b[i]!;
+      this.pos = p;
+      return;
+    }
+    this.buf.set(b, this.pos);
+    this.pos += n;
+  }
+  /** The first `n` bytes of `b`. */
+  bytesRange(b: Uint8Array, n: number): void {
+    this.ensure(n);
+    const buf = this.buf;
+    let p = this.pos;
+    if (n < 64) for (let i = 0; i < n; i++) buf[p++] = b[i]!;
+    else {
+      buf.set(b.subarray(0, n), p);
+      p += n;
+    }
+    this.pos = p;
+  }
+  str(s: string): void {
+    const n = s.length;
+    if (n < 32) {
+      // Short ASCII strings (most names and labels) are copied char by char, no encoder call.
+      this.ensure(n + 1);
+      const buf = this.buf;
+      const start = this.pos;
+      let p = start + 1;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[p++] = c;
+      }
+      if (i === n) {
+        buf[start] = 0xa0 | n;
+        this.pos = p;
+        return;
+      }
+    }
+    this.strUtf8(s);
+  }
+  private strUtf8(s: string): void {
+    // Worst case 3 bytes per UTF-16 unit, plus a 5-byte header.
+    const max = s.length * 3;
+    this.ensure(max + 5);
+    const headerAt = this.pos;
+    const header = s.length < 32 && max < 32 ? 1 : max < 256 ? 2 : max < 65536 ? 3 : 5;
+    const written = this.buf.write(s, headerAt + header, max, 'utf8');
+    if (header === 1) this.buf[headerAt] = 0xa0 | written;
+    else if (header === 2) {
+      this.buf[headerAt] = 0xd9;
+      this.buf[headerAt + 1] = written;
+    } else if (header === 3) {
+      this.buf[headerAt] = 0xda;
+      this.buf.writeUInt16BE(written, headerAt + 1);
+    } else {
+      this.buf[headerAt] = 0xdb;
+      this.buf.writeUInt32BE(written, headerAt + 1);
+    }
+    this.pos = headerAt + header + written;
+  }
+  /** A msgpack str from UTF-8 bytes src[start, end). */
+  strBytes(src: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    this.ensure(n + 5);
+    const buf = this.buf;
+    let p = this.pos;
+    if (n < 32) buf[p++] = 0xa0 | n;
+    else if (n < 256) {
+      buf[p++] = 0xd9;
+      buf[p++] = n;
+    } else if (n < 65536) {
+      buf[p++] = 0xda;
+      buf[p++] = n >> 8;
+      buf[p++] = n & 0xff;
+    } else {
+      buf[p++] = 0xdb;
+      buf.writeUInt32BE(n, p);
+      p += 4;
+    }
+    if (n < 48) for (let i = start; i < end; i++) buf[p++] = src[i]!;
+    else {
+      buf.set(src.subarray(start, end), p);
+      p += n;
+    }
+    this.pos = p;
+  }
+  mapHeader(n: number): void {
+    if (n < 16) this.byte(0x80 | n);
+    else {
+      this.ensure(3);
+      this.buf[this.pos] = 0xde;
+      this.buf.writeUInt16BE(n, this.pos + 1);
+      this.pos += 3;
+    }
+  }
+  f64(v: number): void {
+    this.ensure(9);
+    this.buf[this.pos] = 0xcb;
+    this.buf.writeDoubleBE(v, this.pos + 1);
+    this.pos += 9;
+  }
+  /**
+   * A number the way msgpackr writes one (so every reader of the seed's records reads
+   * ours alike): integers in the 32-bit ranges as msgpack ints, anything else (ms
+   * timestamps included, which a float64 holds exactly) as float64.
+   */
+  number(v: number): void {
+    if (Number.isInteger(v) && v >= -0x80000000 && v <= 0xffffffff && !Object.is(v, -0)) {
+      this.ensure(5);
+      if (v >= 0 && v < 128) this.buf[this.pos++] = v;
+      else if (v >= 0) {
+        this.buf[this.pos] = 0xce;
+        this.buf.writeUInt32BE(v, this.pos + 1);
+        this.pos += 5;
+      } else {
+        this.buf[this.pos] = 0xd2;
+        this.buf.writeInt32BE(v, this.pos + 1);
+        this.pos += 5;
+      }
+      return;
+    }
+    this.f64(v);
+  }
+}
+
+const K_NAME = keyBytes('name');
+const K_VALUE = keyBytes('value');
+const K_TIMESTAMP = keyBytes('timestamp');
+const K_TAGS = keyBytes('tags');
+const K_TYPE = keyBytes('type');
+const K_UNIT = keyBytes('unit');
+const K_HELP = keyBytes('help');
+const K_TEMPORALITY = keyBytes('temporality');
+const K_HISTOGRAM = keyBytes('histogram');
+
+function keyBytes(s: string): Uint8Array {
+  const b = new MsgpackBuf(16);
+  b.str(s);
+  return b.buf.subarray(0, b.pos);
+}
+
+class MsgpackRecordEncoder implements RecordEncoder {
+  readonly contentType = ContentType.msgpack;
+  count = 0;
+  private readonly out: MsgpackBuf;
+  private readonly scratch = new MsgpackBuf(256);
+
+  constructor(sizeHint: number) {
+    this.out = new MsgpackBuf(sizeHint);
+    // {"metrics": array32 <patched in finish()>}
+    this.out.byte(0x81);
+    this.out.str('metrics');
+    this.out.ensure(5);
+    this.out.buf[this.out.pos] = 0xdd;
+    this.out.pos += 5;
+  }
+
+  series(name: string, tags: readonly string[], meta?: SeriesMeta): PreparedSeries {
+    const s = this.scratch;
+    s.pos = 0;
+    s.bytes(K_NAME);
+    s.str(name);
+    s.bytes(K_TAGS);
+    s.mapHeader(tags.length >> 1);
+    for (let i = 0; i < tags.length; i++) s.str(tags[i]!);
+    return this.withMeta(meta, 2);
+  }
+
+  seriesFromBytes(src: Uint8Array, ranges: Int32Array, tagCount: number, meta?: SeriesMeta): PreparedSeries {
+    const s = this.scratch;
+    s.pos = 0;
+    s.bytes(K_NAME);
+    s.strBytes(src, ranges[0]!, ranges[1]!);
+    s.bytes(K_TAGS);
+    s.mapHeader(tagCount);
+    for (let i = 2; i < 2 + tagCount * 4; i += 2) s.strBytes(src, ranges[i]!, ranges[i + 1]!);
+    return this.withMeta(meta, 2);
+  }
+
+  /** Appends the optional metadata fields to the scratch series and returns it. */
+  private withMeta(meta: SeriesMeta | undefined, fields: number): PreparedSeries {
+    const s = this.scratch;
+    if (meta !== undefined) {
+      if (meta.type !== undefined) {
+        s.bytes(K_TYPE);
+        s.str(meta.type);
+        fields++;
+      }
+      if (meta.unit) {
+        s.bytes(K_UNIT);
+        s.str(meta.unit);
+        fields++;
+      }
+      if (meta.help) {
+        s.bytes(K_HELP);
+        s.str(meta.help);
+        fields++;
+      }
+      if (meta.temporality !== undefined) {
+        s.bytes(K_TEMPORALITY);
+        s.str(meta.temporality);
+        fields++;
+      }
+    }
+    return { bytes: s.buf, length: s.pos, fields };
+  }
+
+  sample(series: PreparedSeries, value: number, timestampMs: number, histogram?: object): void {
+    const o = this.out;
+    o.byte(0x80 | (series.fields + (histogram === undefined ? 2 : 3)));
+    o.bytesRange(series.bytes as Uint8Array, series.length);
+    o.bytes(K_VALUE);
+    o.f64(value);
+    o.bytes(K_TIMESTAMP);
+    o.number(timestampMs);
+    if (histogram !== undefined) {
+      o.bytes(K_HISTOGRAM);
+      o.bytes(packr.pack(histogram));
+    }
+    this.count++;
+  }
+
+  finish(): Uint8Array {
+    this.out.buf.writeUInt32BE(this.count, 1 + 8 + 1); // after 0x81, "metrics" (8 bytes), 0xdd
+    return this.out.buf.subarray(0, this.out.pos);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// JSON
+
+const utf8 = new TextDecoder();
+
+/** A float64 in JSON: NaN and the infinities as strings (JSON has no literal for them). */
+export function jsonNumber(v: number): string {
+  if (Number.isFinite(v)) return Object.is(v, -0) ? '-0' : String(v);
+  return Number.isNaN(v) ? '"NaN"' : v > 0 ? '"+Inf"' : '"-Inf"';
+}
+
+function jsonReplacer(_key: string, v: unknown): unknown {
+  if (typeof v === 'number' && !Number.isFinite(v)) return Number.isNaN(v) ? 'NaN' : v > 0 ? '+Inf' : '-Inf';
+  return v;
+}
+
+class JsonRecordEncoder implements RecordEncoder {
+  readonly contentType = ContentType.json;
+  count = 0;
+  private bytes = 0;
+  private parts: string[] = [];
+
+  seriesFromBytes(src: Uint8Array, ranges: Int32Array, tagCount: number, meta?: SeriesMeta): PreparedSeries {
+    const text = (i: number) => utf8.decode(src.subarray(ranges[i]!, ranges[i + 1]!));
+    const tags: string[] = [];
+    for (let i = 2; i < 2 + tagCount * 4; i += 2) tags.push(text(i));
+    return this.series(text(0), tags, meta);
+  }
+
+  series(name: string, tags: readonly string[], meta?: SeriesMeta): PreparedSeries {
+    let s = `{"name":${JSON.stringify(name)},"tags":{`;
+    for (let i = 0; i < tags.length; i += 2) {
+      if (i > 0) s += ',';
+      s += `${JSON.stringify(tags[i])}:${JSON.stringify(tags[i + 1])}`;
+    }
+    s += '}';
+    if (meta !== undefined) {
+      if (meta.type !== undefined) s += `,"type":${JSON.stringify(meta.type)}`;
+      if (meta.unit) s += `,"unit":${JSON.stringify(meta.unit)}`;
+      if (meta.help) s += `,"help":${JSON.stringify(meta.help)}`;
+      if (meta.temporality !== undefined) s += `,"temporality":${JSON.stringify(meta.temporality)}`;
+    }
+    return { bytes: s, length: s.length, fields: 0 };
+  }
+
+  sample(series: PreparedSeries, value: number, timestampMs: number, histogram?: object): void {
+    let s = `${series.bytes as string},"value":${jsonNumber(value)},"timestamp":${jsonNumber(timestampMs)}`;
+    if (histogram !== undefined) s += `,"histogram":${JSON.stringify(histogram, jsonReplacer)}`;
+    this.parts.push(s + '}');
+    this.bytes += s.length + 2;
+    if (this.bytes > MAX_RECORD_BYTES) throw new RecordTooLarge(`over ${MAX_RECORD_BYTES} characters of JSON`);
+    this.count++;
+  }
+
+  finish(): Uint8Array {
+    return Buffer.from(`{"metrics":[${this.parts.join(',')}]}`, 'utf8');
+  }
+}

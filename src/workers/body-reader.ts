@@ -1,0 +1,186 @@
+/**
+ * Reads one request body within its limits:
+ *
+ * - `maxBody` bytes on the wire (413), whatever Content-Length said (chunked bodies too);
+ * - `maxDecoded` bytes after Content-Encoding (413 while streaming, see content-encoding.ts);
+ * - the worker's in-flight byte budget (503 + Retry-After at once when exhausted): every
+ *   byte held for a body, received or decoded, is reserved from one InflightBudget per
+ *   worker, and released by the caller when the request is answered;
+ * - the body timeout, enforced by the worker's sweep calling abort(408).
+ */
+import type { IncomingMessage } from 'node:http';
+import { createBodyDecoder, type BodyDecoder, type Encoding } from './content-encoding.ts';
+import type { RejectReason } from './worker-metrics.ts';
+
+/** A body that could not be read: answered with `status`, counted under `reason`. */
+export class BodyError extends Error {
+  override name = 'BodyError';
+  readonly status: number;
+  readonly reason: RejectReason;
+  constructor(status: number, reason: RejectReason, message: string) {
+    super(message);
+    this.status = status;
+    this.reason = reason;
+  }
+}
+
+/**
+ * Bytes a worker holds for requests: bodies being received or decoded, and records
+ * waiting for the owner. One per worker thread; single-threaded, so plain numbers.
+ */
+export class InflightBudget {
+  used = 0;
+  readonly limit: number;
+  constructor(limit: number) {
+    this.limit = limit;
+  }
+
+  /** Reserves `bytes` if they fit; false (nothing reserved) otherwise. */
+  tryReserve(bytes: number): boolean {
+    if (this.used + bytes > this.limit) return false;
+    this.used += bytes;
+    return true;
+  }
+
+  release(bytes: number): void {
+    this.used -= bytes;
+  }
+}
+
+/** One request's reservation in the budget; release() is idempotent. */
+export class Reservation {
+  bytes = 0;
+  private readonly budget: InflightBudget;
+  constructor(budget: InflightBudget) {
+    this.budget = budget;
+  }
+
+  /** Grows the reservation to `total` bytes; false when the budget has no room. */
+  growTo(total: number): boolean {
+    if (total <= this.bytes) return true;
+    if (!this.budget.tryReserve(total - this.bytes)) return false;
+    this.bytes = total;
+    return true;
+  }
+
+  /** Shrinks the reservation to `total` bytes (what the request still holds). */
+  shrinkTo(total: number): void {
+    if (total >= this.bytes) return;
+    this.budget.release(this.bytes - total);
+    this.bytes = total;
+  }
+
+  release(): void {
+    this.shrinkTo(0);
+  }
+}
+
+export interface BodyLimits {
+  maxBody: number;
+  maxDecoded: number;
+}
+
+/** Reads `req`'s body; `done` settles once, with the body or a BodyError. */
+export class BodyReader {
+  readonly done: Promise<Buffer>;
+  private resolve!: (body: Buffer) => void;
+  private reject!: (err: BodyError) => void;
+  private settled = false;
+  private wire = 0;
+  private decodedSize = 0;
+  private readonly chunks: Buffer[] = [];
+  private readonly decoder: BodyDecoder | undefined;
+
+  private readonly req: IncomingMessage;
+  private readonly limits: BodyLimits;
+  private readonly reservation: Reservation;
+
+  constructor(req: IncomingMessage, encoding: Encoding, limits: BodyLimits, reservation: Reservation) {
+    this.req = req;
+    this.limits = limits;
+    this.reservation = reservation;
+    this.done = new Promise<Buffer>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    if (encoding !== 'identity') {
+      this.decoder = createBodyDecoder(
+        encoding,
+        limits.maxDecoded,
+        (chunk) => {
+          this.decodedSize += chunk.length;
+          if (!this.reserve()) return;
+          this.chunks.push(chunk);
+        },
+        (error) => {
+          if (error !== undefined) this.fail(new BodyError(error.status, error.status === 413 ? 'too_large' : 'bad_body', error.message));
+          else this.succeed();
+        },
+      );
+    }
+    req.on('data', this.onData);
+    req.on('end', this.onEnd);
+    req.on('error', this.onError);
+    req.on('close', this.onClose);
+  }
+
+  /** Fails the read (the body timeout, shutdown); the caller answers `err`. */
+  abort(err: BodyError): void {
+    this.fail(err);
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.settled) return;
+    this.wire += chunk.length;
+    if (this.wire > this.limits.maxBody) {
+      return this.fail(new BodyError(413, 'too_large', `body exceeds --max-body ${this.limits.maxBody} bytes`));
+    }
+    if (!this.reserve()) return;
+    if (this.decoder !== undefined) this.decoder.write(chunk);
+    else this.chunks.push(chunk);
+  };
+
+  private readonly onEnd = (): void => {
+    if (this.settled) return;
+    if (this.decoder !== undefined) this.decoder.end();
+    else this.succeed();
+  };
+
+  private readonly onError = (): void => this.fail(new BodyError(400, 'bad_body', 'the request body was cut off'));
+
+  private readonly onClose = (): void => {
+    if (!this.settled && !this.req.complete) this.fail(new BodyError(400, 'bad_body', 'the connection closed before the body was complete'));
+  };
+
+  /** Reserves what we now hold (wire bytes + decoded bytes); fails with 503 past the budget. */
+  private reserve(): boolean {
+    if (this.reservation.growTo(this.wire + this.decodedSize)) return true;
+    this.fail(new BodyError(503, 'overloaded', 'this gateway holds too many request bytes in flight (--max-inflight-bytes), retry later'));
+    return false;
+  }
+
+  private succeed(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.detach();
+    const body = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
+    this.chunks.length = 0;
+    this.resolve(body);
+  }
+
+  private fail(err: BodyError): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.detach();
+    this.decoder?.destroy();
+    this.chunks.length = 0;
+    this.reject(err);
+  }
+
+  private detach(): void {
+    this.req.off('data', this.onData);
+    this.req.off('end', this.onEnd);
+    this.req.off('error', this.onError);
+    this.req.off('close', this.onClose);
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * A worker that dies anyway (a bug, out of memory) is restarted with backoff; the owner
+ * drains and then releases its old ring; counters summed over workers never go
+ * backwards; the death is logged and counted. The worker is killed through the test-only
+ * hook METRICSTREAM_TEST_HOOKS=1 (POST /__test/crash throws outside any handler).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { consumeAll, postMetrics, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
+
+let gateway: GatewayProcess;
+let dataDir: string;
+let adminPort: number;
+
+beforeAll(async () => {
+  dataDir = await tempDir();
+  process.env.METRICSTREAM_TEST_HOOKS = '1';
+  try {
+    gateway = await startGateway(['--workers', '2', '--data-dir', dataDir, '--admin-port', '0']);
+  } finally {
+    delete process.env.METRICSTREAM_TEST_HOOKS;
+  }
+  adminPort = gateway.logs.find((l) => typeof l.msg === 'string' && l.msg.includes('listening on'))!.adminPort as number;
+});
+afterAll(async () => {
+  if (gateway.proc.exitCode === null) await gateway.stop('SIGKILL');
+});
+
+async function until(check: () => boolean, what: string, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A fresh collection of /metrics (collections are cached for a second). */
+async function scrape(): Promise<Map<string, number>> {
+  await new Promise((r) => setTimeout(r, 1100));
+  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  const values = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const space = line.lastIndexOf(' ');
+    values.set(line.slice(0, space), Number(line.slice(space + 1)));
+  }
+  return values;
+}
+
+/** Sum of every series of `name` (all label values). */
+function total(values: Map<string, number>, name: string): number {
+  let sum = 0;
+  for (const [series, v] of values) if (series === name || series.startsWith(`${name}{`)) sum += v;
+  return sum;
+}
+
+const logged = (text: string) => gateway.logs.filter((l) => typeof l.msg === 'string' && l.msg.includes(text));
+
+/** Kills one worker: the crash request lands on whichever worker the kernel picks. */
+async function crashOne(): Promise<void> {
+  const before = logged('exited unexpectedly').length;
+  await fetch(`http://127.0.0.1:${gateway.port}/__test/crash`, { method: 'POST' }).catch(() => undefined);
+  await until(() => logged('exited unexpectedly').length === before + 1, 'a worker death');
+}
+
+describe('a worker that dies is restarted, and nothing goes backwards', () => {
+  let accepted = 0;
+  const send = async (n: number) => {
+    for (let i = 0; i < n; i++) {
+      const res = await postMetrics(gateway.port, `client-${i % 7}`, { metrics: [{ name: 'm', value: i }] });
+      if (res.status === 200) accepted++;
+    }
+  };
+
+  it('restarts it, releases its ring, keeps every counter monotonic and counts the restart', async () => {
+    await send(40);
+    const before = await scrape();
+    expect(total(before, 'metricstream_worker_restarts_total')).toBe(0);
+    expect(before.get('metricstream_owner_rings')).toBe(2);
+
+    await crashOne();
+    await until(() => logged('worker up').length === 3, 'the replacement worker');
+    await until(() => logged("ring drained and released").length === 1, 'the old ring to be released');
+    const death = logged('exited unexpectedly')[0];
+    expect(death.restartInMs).toBe(100);
+
+    await send(40);
+    const after = await scrape();
+    expect(after.get('metricstream_worker_restarts_total')).toBe(1);
+    expect(after.get('metricstream_owner_rings')).toBe(2);
+    for (const name of ['metricstream_ring_records_total', 'metricstream_http_requests_total', 'metricstream_metrics_accepted_total', 'metricstream_http_request_duration_seconds_count']) {
+      // Exactly the 40 new requests more: the dead worker's counts were kept, not lost or reset.
+      expect([name, total(after, name)]).toEqual([name, total(before, name) + 40]);
+    }
+  });
+
+  it('backs off when a worker keeps dying', async () => {
+    await crashOne();
+    await until(() => logged('worker up').length === 4, 'the replacement worker');
+    await crashOne();
+    await until(() => logged('worker up').length === 5, 'the replacement worker');
+    const delays = logged('exited unexpectedly').map((l) => l.restartInMs as number);
+    // Deaths of one slot double the delay; the other slot starts at 100 ms.
+    expect(delays.length).toBe(3);
+    expect(delays.every((d) => [100, 200, 400].includes(d))).toBe(true);
+    expect(delays.some((d) => d > 100) || new Set(logged('exited unexpectedly').map((l) => l.worker)).size > 1).toBe(true);
+    await send(10);
+    expect((await scrape()).get('metricstream_owner_rings')).toBe(2);
+  });
+
+  it('a bug in the request handler is answered 500 and the worker lives on', async () => {
+    const deaths = logged('exited unexpectedly').length;
+    for (let i = 0; i < 4; i++) {
+      const res = await fetch(`http://127.0.0.1:${gateway.port}/__test/throw`, { method: 'POST' });
+      expect(res.status).toBe(500);
+      expect(await res.json()).toEqual({ error: 'internal error' });
+    }
+    await until(() => logged('request handler failed').length > 0, 'the rate-limited warning');
+    expect(logged('request handler failed')[0].detail).toMatch(/bug simulated through the test hook/);
+    expect(logged('exited unexpectedly').length).toBe(deaths);
+    await send(10);
+  });
+
+  it('every record answered 200 is in the log', async () => {
+    expect(await gateway.stop()).toBe(0);
+    expect(await consumeAll(dataDir)).toHaveLength(accepted);
+    expect(accepted).toBe(100);
+  });
+});

@@ -1,0 +1,74 @@
+/**
+ * A dead worker's ring: the owner keeps draining and committing what the worker
+ * published, then forgets the ring. Nothing in it is lost, and the owner reads only the
+ * live rings afterwards (no leak per crash).
+ */
+import { describe, expect, it } from 'vitest';
+import { Owner } from '../../src/main/owner.ts';
+import { payloadLength, writePayload } from '../../src/records/ring-payload.ts';
+import { createDoorbellStorage, Doorbell } from '../../src/ring/doorbell.ts';
+import { RingReader } from '../../src/ring/ring-reader.ts';
+import { createRingStorage } from '../../src/ring/ring-storage.ts';
+import { RingWriter } from '../../src/ring/ring-writer.ts';
+import { ContentType, type AppendResult, type Sink, type SinkRecord } from '../../src/sink/sink.ts';
+
+/** A sink that stores in memory, each append taking a few ms like a real commit. */
+class MemorySink implements Sink {
+  readonly name = 'memory';
+  readonly records: SinkRecord[] = [];
+  async open(): Promise<void> {}
+  isReady(): boolean {
+    return true;
+  }
+  async append(batch: SinkRecord[]): Promise<AppendResult> {
+    await new Promise((r) => setTimeout(r, 5));
+    const offsets = new Float64Array(batch.length);
+    for (let i = 0; i < batch.length; i++) {
+      offsets[i] = this.records.length;
+      this.records.push({ ...batch[i], value: batch[i].value.slice() });
+    }
+    return { offsets };
+  }
+  async close(): Promise<number> {
+    return 0;
+  }
+}
+
+function write(writer: RingWriter, n: number, tag: string): void {
+  const view = new DataView(writer.bytes.buffer);
+  for (let i = 0; i < n; i++) {
+    const key = Buffer.from(`${tag}-${i}`);
+    const value = Buffer.from(`value-${i}`);
+    const index = writer.tryClaim(ContentType.json, payloadLength(key.length, value.length));
+    expect(index).toBeGreaterThanOrEqual(0);
+    writePayload(writer.bytes, view, index, 1_700_000_000_000, 0, key, value);
+    writer.commit();
+  }
+}
+
+describe('Owner.retireRing', () => {
+  it('commits every record the dead writer published, then stops reading its ring', async () => {
+    const doorbellStorage = createDoorbellStorage();
+    const sink = new MemorySink();
+    const owner = new Owner(new Doorbell(doorbellStorage), sink, { idleTimeoutMs: 50, readLimit: 16 });
+    const live = createRingStorage(64 * 1024);
+    const dead = createRingStorage(64 * 1024);
+    owner.addRing(new RingReader(live));
+    const deadReader = new RingReader(dead);
+    owner.addRing(deadReader);
+    const done = owner.run();
+    // The "worker" writes 300 records and dies without anyone reading them yet: with a
+    // read limit of 16 per pass they take many passes and commits to drain.
+    write(new RingWriter(dead, new Doorbell(doorbellStorage)), 300, 'dead');
+    expect(owner.ringCount).toBe(2);
+    await owner.retireRing(deadReader);
+    expect(owner.ringCount).toBe(1);
+    expect(sink.records.filter((r) => Buffer.from(r.key).toString().startsWith('dead-'))).toHaveLength(300);
+    // The live ring is still read.
+    write(new RingWriter(live, new Doorbell(doorbellStorage)), 5, 'live');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(sink.records.filter((r) => Buffer.from(r.key).toString().startsWith('live-'))).toHaveLength(5);
+    owner.stop();
+    await done;
+  });
+});
