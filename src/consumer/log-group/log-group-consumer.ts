@@ -88,6 +88,12 @@ export class LogGroupConsumer implements Consumer {
     let member: GroupMember | null = null;
     /** Partitions this member reads now -> next offset to read. */
     const owned = new Map<number, number>();
+    /**
+     * Partitions whose last commit was refused while they stayed this member's (a newer
+     * generation appeared meanwhile): the offset to commit. The next batch's commit covers
+     * it; at the end of the data, the idle loop commits it.
+     */
+    const uncommitted = new Map<number, number>();
     let announced = -1;
     try {
       member = await GroupMember.join({
@@ -174,16 +180,16 @@ export class LogGroupConsumer implements Consumer {
             remaining -= records.length;
             commits.push(
               (async () => {
+                uncommitted.delete(p);
                 let c = await m.commit(p, res.nextOffset);
                 // Refused because a newer generation appeared while the batch was handled,
                 // and that one still gives `p` to this member (so nobody else read it):
-                // commit again under it, or the partition would sit uncommitted.
-                if (!c.ok && !m.lapsed && m.assigned().includes(p)) c = await m.commit(p, res.nextOffset);
+                // commit again under it (commit() adopted it), or the partition would sit
+                // uncommitted at the end of the data.
+                for (let i = 0; i < 3 && !c.ok && !m.lapsed && m.assigned().includes(p); i++) c = await m.commit(p, res.nextOffset);
                 if (c.ok) return;
                 this.#emit({ type: 'commit-refused', partition: p, offset: res.nextOffset, reason: c.reason });
-                // Not committed: if `p` is still read here, read the batch again rather than
-                // leave a gap between the committed offset and the position.
-                if (owned.get(p) === res.nextOffset) owned.set(p, from);
+                if (!m.lapsed && m.assigned().includes(p)) uncommitted.set(p, res.nextOffset);
               })(),
             );
           }
@@ -194,6 +200,12 @@ export class LogGroupConsumer implements Consumer {
           if (failed) throw (failed as PromiseRejectedResult).reason;
         }
         if (readAny) continue;
+        for (const [p, offset] of uncommitted) {
+          uncommitted.delete(p);
+          if (owned.get(p) !== offset || member.lapsed || !member.assigned().includes(p)) continue;
+          const c = await member.commit(p, offset);
+          if (!c.ok && !member.lapsed && member.assigned().includes(p)) uncommitted.set(p, offset);
+        }
         if (runOpts.exitAtEnd && settled && member.leaseValid() && (member.generation?.generation ?? 0) === generation) break;
         // Not leaseValid (a heartbeat is late) also lands here: wait for it, do not spin.
         await waiter.wait(seen);
