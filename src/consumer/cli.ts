@@ -9,6 +9,8 @@
  * Without --group it is the plain reader (no group, no commits); with --group it is a
  * member of that consumer group (partitions shared with the other members, offsets
  * committed after each batch is printed).
+ * With --sink remote-write|influx (needs --group) it delivers to a store instead of printing
+ * (sink-cli.ts), committing after the store's 2xx.
  * Exit: 0 done (or interrupted), 1 the log or topic could not be read, 2 bad arguments.
  */
 import { randomBytes } from 'node:crypto';
@@ -23,6 +25,7 @@ import { lagText, recordLine } from './output.ts';
 import type { OutputFormat } from './output.ts';
 import { readPlain } from './plain-reader.ts';
 import type { ConsumedRecord } from './plain-reader.ts';
+import { runSink, SINK_FLAGS, SINK_USAGE } from './sinks/sink-cli.ts';
 import type { ConsumerEvent, ConsumerOptions } from './types.ts';
 
 /** The consumer's environment variables: METRICSTREAM_CONSUME_DATA_DIR is --data-dir. */
@@ -63,7 +66,7 @@ ${KAFKA_SECURITY_USAGE}
                             whose offsets nobody resumes.
 
   --config <file>           read flags from a JSON file ({"data-dir": "/var/lib/metricstream"})
-
+${SINK_USAGE}
 ${layersHelp(ENV_PREFIX, 'data-dir')}
 `;
 
@@ -88,6 +91,7 @@ const OPTIONS = {
   ...KAFKA_SECURITY_OPTIONS,
   config: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
+  ...SINK_FLAGS,
 } as const;
 
 /** Where each flag not on the command line came from (environment or config file), for messages. */
@@ -143,6 +147,7 @@ function batchText(batch: ConsumedRecord[], format: OutputFormat): string {
   return text;
 }
 
+/** One consumer event as a line of text (stderr, or a sink's log message). */
 function describeEvent(group: string, e: ConsumerEvent): string {
   switch (e.type) {
     case 'assigned':
@@ -229,6 +234,7 @@ async function main(): Promise<void> {
   // Kafka has no reader outside a group: without --group, a one-off group of this process.
   const group = args.group ?? (args.mode === 'kafka' ? oneOffGroup() : undefined);
   if (args.group === undefined) {
+    if (args.sink !== 'stdout') usageError(`--sink ${args.sink} needs --group (offsets are committed after the store's 2xx)`);
     if (args['show-lag']) usageError('--show-lag needs --group');
     for (const f of ['session-timeout', 'member-id'] as const) {
       if (args[f] !== undefined) usageError(`--${f} needs --group`);
@@ -256,6 +262,10 @@ async function main(): Promise<void> {
         : { mode: 'kafka', brokers: opts.brokers, topic: opts.topic, group, security: opts.security },
     );
     await writeOut(lagText(group, lag, format));
+    return;
+  }
+  if (args.sink !== 'stdout') {
+    await runSink(args, opts, { exitAtEnd: args['exit-at-end'], maxRecords }, { usageError, describeEvent });
     return;
   }
   const consumer = createConsumer(opts);
