@@ -20,6 +20,7 @@ import { createGatewayMetrics, startAdminServer, type WorkerView } from './admin
 import { createWorkerMetricsStorage } from '../workers/worker-metrics.ts';
 import { siblingModuleUrl } from './module-url.ts';
 import { claimPort } from './port-guard.ts';
+import { workerModuleUrl } from './worker-js.ts';
 
 const WORKER_URL = siblingModuleUrl('../workers/http-worker', import.meta.url);
 
@@ -78,6 +79,13 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const state = new GatewayState(stateStorage);
   state.ready = sink.isReady();
   const doorbellStorage = createDoorbellStorage();
+  let workerUrl = WORKER_URL;
+  try {
+    workerUrl = workerModuleUrl(WORKER_URL);
+  } catch (e) {
+    // Only memory is at stake (worker-js.ts): the workers strip their own types then.
+    logger.warn({ err: (e as Error).message }, 'could not prepare the workers as JavaScript; they run the TypeScript sources');
+  }
   const slots: WorkerSlot[] = [];
   const metrics = createGatewayMetrics(
     () => slots.map((s): WorkerView => ({ id: s.id, ring: s.ring, metrics: s.metrics, retired: s.retired })),
@@ -131,7 +139,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     };
     const slot: WorkerSlot = {
       id,
-      worker: new Worker(WORKER_URL, { workerData, name: `http-worker-${id}` }),
+      worker: new Worker(workerUrl, { workerData, name: `http-worker-${id}` }),
       ring,
       metrics: workerMetrics,
       drained: false,

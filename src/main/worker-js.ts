@@ -1,0 +1,102 @@
+/**
+ * HTTP workers run as JavaScript even when the gateway runs from its TypeScript sources
+ * (npm start, the tests). Node strips types per thread: every worker would load the type
+ * stripper (a WebAssembly module) and strip its whole module graph again, which costs
+ * about 10 MB of RSS per worker (bench:memory: 16 workers 569 MB from src, 410 MB from
+ * the compiled package). So the main thread strips the worker's graph once, with Node's
+ * own stripper (module.stripTypeScriptTypes, positions kept so stack traces' line and
+ * column numbers match the .ts files), into node_modules/.cache/metricstream-worker-js/
+ * <hash of the sources>/, rewrites the relative `.ts` specifiers to `.js`, and the
+ * workers start from there. Bare imports (msgpackr...) resolve from the enclosing
+ * node_modules as before. The compiled package (dist/) already is JavaScript: unchanged.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import module from 'node:module';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+/** Relative .ts specifiers of static imports, re-exports and dynamic imports. */
+const SPECIFIER = /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)'(\.{1,2}\/[^']+?)\.ts'/g;
+
+/** The .ts files `entry` reaches through relative imports, itself first. */
+function moduleGraph(entry: string): Map<string, string> {
+  const files = new Map<string, string>();
+  const todo = [entry];
+  while (todo.length > 0) {
+    const file = todo.pop()!;
+    if (files.has(file)) continue;
+    const source = readFileSync(file, 'utf8');
+    files.set(file, source);
+    for (const m of source.matchAll(SPECIFIER)) todo.push(path.resolve(path.dirname(file), m[2] + '.ts'));
+  }
+  return files;
+}
+
+/** The nearest directory named node_modules at or above `dir`, or undefined. */
+function nodeModulesAbove(dir: string): string | undefined {
+  for (let d = dir; ; d = path.dirname(d)) {
+    const candidate = path.join(d, 'node_modules');
+    if (existsSync(candidate)) return candidate;
+    if (path.dirname(d) === d) return undefined;
+  }
+}
+
+/** Node's stripper, without the one-time ExperimentalWarning it prints on stderr. */
+function strip(source: string): string {
+  const emit = process.emitWarning;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    if (String(warning).includes('stripTypeScriptTypes')) return;
+    (emit as (...a: unknown[]) => void).call(process, warning, ...rest);
+  }) as typeof process.emitWarning;
+  try {
+    return module.stripTypeScriptTypes(source, { mode: 'strip' });
+  } finally {
+    process.emitWarning = emit;
+  }
+}
+
+/**
+ * The URL a worker should start from: `url` itself unless it is a .ts file, else the
+ * JavaScript copy of its module graph (made on first use, shared by every gateway started
+ * from the same sources). Throws when the copy cannot be made; the caller falls back to `url`.
+ */
+export function workerModuleUrl(url: URL): URL {
+  if (!url.pathname.endsWith('.ts')) return url;
+  const entry = fileURLToPath(url);
+  const nodeModules = nodeModulesAbove(path.dirname(entry));
+  if (nodeModules === undefined) throw new Error(`no node_modules above ${entry}`);
+  const root = path.dirname(nodeModules);
+  const files = moduleGraph(entry);
+  const hash = createHash('sha256');
+  for (const [file, source] of [...files].sort(([a], [b]) => a.localeCompare(b))) hash.update(path.relative(root, file)).update('\0').update(source).update('\0');
+  const cache = path.join(nodeModules, '.cache', 'metricstream-worker-js');
+  const dir = path.join(cache, hash.digest('hex').slice(0, 16));
+  const target = path.join(dir, path.relative(root, entry)).replace(/\.ts$/, '.js');
+  if (existsSync(path.join(dir, 'complete'))) return pathToFileURL(target);
+  // Written aside and renamed into place: gateways starting at once never see half a copy.
+  const temp = path.join(cache, `.tmp-${process.pid}-${randomUUID().slice(0, 8)}`);
+  try {
+    writeFileSync(path.join(mkdirP(temp), 'package.json'), '{"type":"module"}\n');
+    for (const [file, source] of files) {
+      const out = path.join(temp, path.relative(root, file)).replace(/\.ts$/, '.js');
+      mkdirP(path.dirname(out));
+      writeFileSync(out, strip(source).replace(SPECIFIER, (_m, lead: string, spec: string) => `${lead}'${spec}.js'`));
+    }
+    writeFileSync(path.join(temp, 'complete'), '');
+    try {
+      renameSync(temp, dir);
+    } catch (e) {
+      // Another gateway put the same copy there first: use it.
+      if (!existsSync(path.join(dir, 'complete'))) throw e;
+    }
+  } finally {
+    rmSync(temp, { recursive: true, force: true });
+  }
+  return pathToFileURL(target);
+}
+
+function mkdirP(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
