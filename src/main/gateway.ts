@@ -64,6 +64,19 @@ const RESTART_MIN_MS = 100;
 const RESTART_MAX_MS = 5000;
 const RESTART_RESET_MS = 30_000;
 
+/**
+ * Completion slots per ring: the most records a worker may have awaiting the owner at
+ * once. A worker holds one per request in flight, and requests in flight are bounded by
+ * its connections (one at a time each), so 4 x --max-connections (at least 4096) leaves
+ * room for --acks 0 bursts; the ring's own default (one per 64 bytes of data: 262,144
+ * slots, 4 MiB, for the default 16 MiB ring) is the upper bound. The area is touched as
+ * records pass, so under load an oversized one is resident memory in every worker.
+ */
+export function completionSlots(ringBytes: number, maxConnections: number): number {
+  const wanted = 2 ** Math.ceil(Math.log2(Math.max(4096, 4 * maxConnections)));
+  return Math.min(Math.max(1024, ringBytes / 64), wanted);
+}
+
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
   // Before anything else: a second gateway on a served port must not start (see port-guard.ts).
   const portLock = await claimPort(config.host, config.port);
@@ -114,7 +127,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
 
   /** Starts worker `id`; `previous` is the dead worker it replaces (its counters go on). */
   const spawn = (id: number, previous?: WorkerSlot): WorkerSlot => {
-    const ring = createRingStorage(config.ringBytes);
+    const ring = createRingStorage(config.ringBytes, completionSlots(config.ringBytes, config.maxConnections));
     // The request counters live on in the replacement: a worker's sums never go backwards.
     const workerMetrics = previous?.metrics ?? createWorkerMetricsStorage();
     const reader = new RingReader(ring);
