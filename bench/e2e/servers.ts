@@ -195,6 +195,8 @@ export const ROWS: Row[] = [
   { name: 'peer-vmagent', command: () => [], load: remoteWriteBody, start: startVmagentPeer },
   { name: 'kafka-acks1', command: gateway(kafka('1')), needsBroker: true },
   { name: 'kafka-acksall', command: gateway(kafka('all')), needsBroker: true },
+  // the cost of the idempotent producer (the default at acks all): the same row without it
+  { name: 'kafka-acksall-plain', command: gateway((ctx) => [...kafka('all')(ctx), '--no-idempotent']), needsBroker: true },
   {
     name: 'peer-kafkajs',
     command: (ctx) => ['bench/peers/kafkajs-per-request.ts', '--port', '0', '--brokers', ctx.brokers!, '--topic', ctx.topic, '--acks', 'all'],

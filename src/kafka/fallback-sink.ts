@@ -22,11 +22,17 @@
  * an append: there no spill write can slip in between, so the replay cannot chase a
  * growing end forever under steady load.
  *
- * A record Kafka refuses while it stays ready (too large for the broker, say) is a
- * problem of that record, not an outage: a direct append answers it -1 (503) as without
- * the fallback, and a spilled one is found by resending the failed batch one record at a
- * time and then skipped with an error line (it would otherwise block its partition
- * forever).
+ * A record larger than Kafka takes (the primary's `refuses`: over --kafka-request-bytes)
+ * is refused up front, in both paths: never spilled, never answered 202 (the gateway
+ * answers 413). A record Kafka refuses while it stays ready is a problem of that record,
+ * not an outage: a direct append answers it -1 (503) as without the fallback. A spilled
+ * one (answered 202: it must never be dropped) is found by resending the failed batch one
+ * record at a time and moved to the dead-letter log, `<data-dir>/kafka-dead-letter/` (a
+ * partition log like the spill, same partition, key, value and timestamp), with an error
+ * line; it would otherwise block its partition forever. The dead-letter log is never
+ * replayed or deleted by the gateway: an operator reads it (`npm run consume -- --data-dir
+ * <data-dir>/kafka-dead-letter`) and removes it; its size is on /metrics. When it cannot
+ * be written, the replay stalls on that record (an error line) instead of skipping it.
  *
  * Start: a spill left by a previous run (crash or shutdown while Kafka was down) is
  * opened and replayed first; new records queue behind it in the spill.
@@ -42,6 +48,8 @@ import { readReplayCursor, writeReplayCursor } from './replay-cursor.ts';
 
 /** Name of the spill directory inside the data dir. */
 export const SPILL_DIR_NAME = 'kafka-spill';
+/** Name of the dead-letter log (spilled records Kafka refused) inside the data dir. */
+export const DEAD_LETTER_DIR_NAME = 'kafka-dead-letter';
 const FREED_PREFIX = `${SPILL_DIR_NAME}.freed-`;
 /** Most replay batches one append runs to finish a replay before it spills instead. */
 const CATCH_UP_STEPS = 4;
@@ -105,12 +113,22 @@ interface ReplayBatch {
   offsets: number[];
 }
 
+/** What FallbackSink needs of its primary: a Sink that may say which records it refuses. */
+export type PrimarySink = Sink & {
+  /** Whether append() would refuse this record for good (KafkaSink: larger than it sends). */
+  refuses?(record: SinkRecord): boolean;
+};
+
 /** Kafka with a local spill log; see the module comment. */
 export class FallbackSink implements Sink {
   readonly name: string;
   /** `<data-dir>/kafka-spill`. */
   readonly spillDir: string;
-  readonly #primary: Sink;
+  readonly #primary: PrimarySink;
+  /** `<data-dir>/kafka-dead-letter`, opened at start when it exists or at its first record. */
+  readonly deadLetterDir: string;
+  #deadLetter: PartitionedLog | null = null;
+  #deadLetterRecords = 0;
   readonly #dataDir: string;
   readonly #partitions: number;
   readonly #log: SinkLogger;
@@ -132,7 +150,6 @@ export class FallbackSink implements Sink {
   #announced = false;
   #readFailureLogged = false;
   #nextStartPartition = 0;
-  #skipped = 0;
   #closing = false;
   #closed = false;
   #closeDeadline = Infinity;
@@ -140,11 +157,12 @@ export class FallbackSink implements Sink {
   #removing: Promise<void> = Promise.resolve();
   #closeResult: Promise<number> | null = null;
 
-  constructor(primary: Sink, options: FallbackSinkOptions) {
+  constructor(primary: PrimarySink, options: FallbackSinkOptions) {
     this.#primary = primary;
     this.name = primary.name;
     this.#dataDir = options.dataDir;
     this.spillDir = path.join(options.dataDir, SPILL_DIR_NAME);
+    this.deadLetterDir = path.join(options.dataDir, DEAD_LETTER_DIR_NAME);
     this.#partitions = options.partitions;
     this.#log = options.logger;
     this.#replayAtCloseMs = options.replayAtCloseMs ?? 5000;
@@ -161,6 +179,15 @@ export class FallbackSink implements Sink {
    */
   async open(): Promise<void> {
     await this.#removeFreedLeftovers();
+    if (await exists(this.deadLetterDir)) {
+      await this.#openDeadLetter();
+      if (this.#deadLetterRecords > 0) {
+        this.#log.error(
+          { dir: this.deadLetterDir, records: this.#deadLetterRecords },
+          `kafka dead-letter log holds ${this.#deadLetterRecords} spilled records Kafka refused: read them from ${this.deadLetterDir}`,
+        );
+      }
+    }
     if (await exists(this.spillDir)) {
       await this.#openSpill();
       const n = this.#remaining();
@@ -186,9 +213,12 @@ export class FallbackSink implements Sink {
     return this.#remaining();
   }
 
-  /** Spilled records Kafka refused while up, skipped by the replay (each logged as an error). */
-  get skippedRecords(): number {
-    return this.#skipped;
+  /**
+   * Records in the dead-letter log: spilled records (answered 202) Kafka refused while up,
+   * kept there instead of dropped (each logged as an error). Counts earlier runs' too.
+   */
+  get deadLetterRecords(): number {
+    return this.#deadLetterRecords;
   }
 
   /**
@@ -203,24 +233,38 @@ export class FallbackSink implements Sink {
   }
 
   /**
-   * Goes on replaying while Kafka is up, for at most replayAtCloseMs; closes the primary
-   * (bounded by its flush timeout) and the spill. Resolves with the records still only in
-   * the spill: durable there, replayed at the next start.
+   * Shutdown's flush deadline passed: closes the primary now (a send in flight gives up;
+   * its records that Kafka did not acknowledge are spilled, answered 202) and takes every
+   * later append into the spill until close(), so records still in the rings are spilled
+   * rather than refused.
    */
-  close(): Promise<number> {
-    this.#closeResult ??= this.#closeNow();
+  async giveUpRemote(): Promise<void> {
+    this.#closing = true;
+    this.#closeDeadline = Date.now();
+    this.#wakeUp();
+    await this.#primary.close(Date.now());
+  }
+
+  /**
+   * Goes on replaying while Kafka is up, for at most replayAtCloseMs and not past
+   * `deadline`; closes the primary (giving up at `deadline`, default its own flush
+   * timeout) and the spill. Resolves with the records still only in the spill: durable
+   * there, replayed at the next start. Records of an append the primary gave up on are in
+   * that append's result (Sink.close).
+   */
+  close(deadline?: number): Promise<number> {
+    this.#closeResult ??= this.#closeNow(deadline);
     return this.#closeResult;
   }
 
-  async #closeNow(): Promise<number> {
+  async #closeNow(deadline: number | undefined): Promise<number> {
     this.#closing = true;
-    this.#closeDeadline = Date.now() + this.#replayAtCloseMs;
+    this.#closeDeadline = Math.min(Date.now() + this.#replayAtCloseMs, deadline ?? Infinity);
     this.#wakeUp();
-    if (this.#replayRunning) await within(this.#replayDone, this.#replayAtCloseMs);
+    if (this.#replayRunning) await within(this.#replayDone, this.#closeDeadline - Date.now());
     this.#closed = true;
     this.#wakeUp();
-    const stepInFlight = this.#replayInFlight;
-    const primaryUndelivered = await this.#primary.close();
+    await this.#primary.close(deadline);
     // A step that got its answer as the primary closed releases the lane at once; one still
     // waiting on a silent cluster keeps its records in the spill (its cursor never moves).
     await within(this.#lane, 1000);
@@ -231,6 +275,9 @@ export class FallbackSink implements Sink {
     this.#reader = null;
     await reader?.close().catch(() => {});
     await spill?.close().catch((e: unknown) => this.#log.error({ err: errorText(e) }, 'closing the kafka spill failed'));
+    const deadLetter = this.#deadLetter;
+    this.#deadLetter = null;
+    await deadLetter?.close().catch((e: unknown) => this.#log.error({ err: errorText(e) }, 'closing the kafka dead-letter log failed'));
     await within(this.#removing, 5000);
     if (undelivered > 0) {
       this.#log.warn(
@@ -239,8 +286,7 @@ export class FallbackSink implements Sink {
           'and will be replayed at the next start',
       );
     }
-    // Records of a replay batch in flight are counted in the spill already.
-    return undelivered + (stepInFlight ? 0 : primaryUndelivered);
+    return undelivered;
   }
 
   #exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -249,7 +295,38 @@ export class FallbackSink implements Sink {
     return run;
   }
 
+  /**
+   * Refuses up front what Kafka would refuse for good (too large), in both paths: such a
+   * record must not be answered 202 from the spill and dead-lettered later.
+   */
   async #appendNow(batch: SinkRecord[]): Promise<AppendResult> {
+    const refuses = this.#primary.refuses?.bind(this.#primary);
+    if (refuses === undefined || !batch.some(refuses)) return this.#route(batch);
+    const n = batch.length;
+    const keep: number[] = [];
+    const refused = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      if (refuses(batch[i])) refused[i] = 1;
+      else keep.push(i);
+    }
+    const sub = await this.#route(keep.map((i) => batch[i]));
+    const offsets = new Float64Array(n).fill(-1);
+    const out: AppendResult = { offsets, refused, error: sub.error ?? 'record larger than Kafka accepts (--kafka-request-bytes)' };
+    const spilled = sub.spilled !== undefined ? new Uint8Array(n) : undefined;
+    const unknown = sub.unknown !== undefined ? new Uint8Array(n) : undefined;
+    keep.forEach((i, k) => {
+      offsets[i] = sub.offsets[k];
+      if (spilled !== undefined) spilled[i] = sub.spilled![k];
+      if (unknown !== undefined) unknown[i] = sub.unknown![k];
+    });
+    if (spilled !== undefined) out.spilled = spilled;
+    if (unknown !== undefined) out.unknown = unknown;
+    if (sub.unacknowledged) out.unacknowledged = true;
+    return out;
+  }
+
+  /** To Kafka, or to the spill (see append). */
+  async #route(batch: SinkRecord[]): Promise<AppendResult> {
     const n = batch.length;
     if (n === 0) return { offsets: new Float64Array(0) };
     if (this.#closed) return failAll(n, 'kafka fallback sink closed');
@@ -281,6 +358,8 @@ export class FallbackSink implements Sink {
     }
     const merged: AppendResult = { offsets, spilled: flags };
     if (lost) merged.error = spilled.error ?? result.error;
+    // a record neither acknowledged nor spilled keeps its "may be in Kafka" mark
+    if (result.unknown !== undefined) merged.unknown = result.unknown;
     if (result.unacknowledged) merged.unacknowledged = true;
     return merged;
   }
@@ -511,16 +590,45 @@ export class FallbackSink implements Sink {
       if (one.offsets[0] >= 0) {
         this.#cursor[p] = offsets[i] + 1;
       } else if (this.#primary.isReady()) {
-        this.#skipped++;
+        // Answered 202 once: it must not be dropped. Kept in the dead-letter log, or the
+        // replay stalls here (retried later) when that log cannot take it.
+        const at = await this.#toDeadLetter(records[i]);
+        const where = { dir: this.spillDir, partition: p, spillOffset: offsets[i], key: Buffer.from(records[i].key).toString(), err: one.error };
+        if (at < 0) {
+          this.#log.error({ ...where, deadLetterDir: this.deadLetterDir }, 'kafka refused a spilled record and the dead-letter log cannot take it: replay stalled on it');
+          return;
+        }
         this.#cursor[p] = offsets[i] + 1;
         this.#log.error(
-          { dir: this.spillDir, partition: p, spillOffset: offsets[i], key: Buffer.from(records[i].key).toString(), err: one.error },
-          'kafka refused a spilled record while up: skipped it (it would block its partition forever)',
+          { ...where, deadLetterDir: this.deadLetterDir, deadLetterOffset: at },
+          'kafka refused a spilled record while up: moved it to the dead-letter log (it would block its partition forever)',
         );
       } else {
         this.#announced = false;
         return;
       }
+    }
+  }
+
+  /** Opens (creating) the dead-letter log and counts what it holds. */
+  async #openDeadLetter(): Promise<void> {
+    const log = await PartitionedLog.open(this.deadLetterDir, { partitions: this.#partitions });
+    let n = 0;
+    for (let p = 0; p < this.#partitions; p++) n += log.nextOffset(p) - log.startOffset(p);
+    this.#deadLetter = log;
+    this.#deadLetterRecords = n;
+  }
+
+  /** Appends one refused record to the dead-letter log (durable); its offset there, or -1. */
+  async #toDeadLetter(record: SinkRecord): Promise<number> {
+    try {
+      if (this.#deadLetter === null) await this.#openDeadLetter();
+      const r = await this.#deadLetter!.append([record]);
+      if (r.offsets[0] >= 0) this.#deadLetterRecords++;
+      return r.offsets[0];
+    } catch (e) {
+      this.#log.error({ dir: this.deadLetterDir, err: errorText(e) }, 'kafka dead-letter log write failed');
+      return -1;
     }
   }
 

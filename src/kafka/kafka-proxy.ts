@@ -8,7 +8,9 @@
  *   on the same ports, and a restarted one would be empty).
  * - Fault injection: `cut('refuse')` closes the listeners and resets every connection
  *   (a dead broker: ECONNREFUSED); `cut('blackhole')` keeps accepting but forwards nothing
- *   (a network partition: requests time out); `restore()` undoes either.
+ *   (a network partition: requests time out); `cut('deaf')` forwards requests but drops
+ *   every response (the broker writes, its answers are lost: the case where a timeout
+ *   does not mean "not stored"); `restore()` undoes any of them.
  * - librdkafka 2.0's mock cluster answers Metadata with ControllerId 0, a broker that does
  *   not exist; kafkajs sends InitProducerId to the controller, so an idempotent producer
  *   cannot start against the bare mock. The proxy replaces a controller id that names no
@@ -28,7 +30,7 @@ export interface BrokerAddress {
 }
 
 /** How `cut()` breaks the path to the brokers. */
-export type CutMode = 'refuse' | 'blackhole';
+export type CutMode = 'refuse' | 'blackhole' | 'deaf';
 
 const API_METADATA = 3;
 const API_FIND_COORDINATOR = 10;
@@ -181,7 +183,8 @@ export class KafkaProxy {
   /**
    * Breaks every path to the brokers. 'refuse': listeners closed, connections reset.
    * 'blackhole': connections stay open but bytes vanish in both directions, and new
-   * connections are accepted and then ignored.
+   * connections are accepted and then ignored. 'deaf': requests still reach the brokers
+   * (new connections too), responses are dropped.
    */
   async cut(mode: CutMode = 'refuse'): Promise<void> {
     this.mode = mode;
@@ -196,7 +199,7 @@ export class KafkaProxy {
   async restore(): Promise<void> {
     const was = this.mode;
     this.mode = null;
-    if (was === 'blackhole') {
+    if (was === 'blackhole' || was === 'deaf') {
       for (const s of this.sockets) s.destroy();
       this.sockets.clear();
     }
@@ -285,7 +288,8 @@ export class KafkaProxy {
     });
 
     upstream.on('data', (chunk: Buffer) => {
-      if (this.mode === 'blackhole') return;
+      // deaf: the connection is reset at restore, so a half-read frame never matters
+      if (this.mode === 'blackhole' || this.mode === 'deaf') return;
       let frames: Buffer[];
       try {
         frames = fromBroker.push(chunk);

@@ -15,10 +15,17 @@
  * - acks 0: the broker answers nothing. Records that were written to the socket get
  *   offset 0 and the result carries `unacknowledged: true`: "sent, position unknown".
  * - failure: offset -1 and `error`, after kafkajs's retries, bounded by
- *   `deliveryTimeoutMs`. A failed append may still have reached Kafka (a lost response,
- *   or a partial success across brokers: kafkajs reports a sendBatch as all-or-nothing):
- *   a client retry then duplicates. Nothing is ever reported durable that Kafka did not
- *   acknowledge.
+ *   `deliveryTimeoutMs`. Two kinds, told apart in the result:
+ *   - `unknown[i] = 1`: the record was handed to kafkajs's sendBatch and no clean refusal
+ *     came back (a request timeout, a connection lost after the request was written, a
+ *     partial success across partitions or brokers, which kafkajs reports as
+ *     all-or-nothing, or close() giving up). It may be in the topic; a client retry then
+ *     duplicates it. Answered 504.
+ *   - otherwise it is not in the topic: never sent (not ready, closed, a later chunk after
+ *     a failed one) or refused by the broker for its one partition. Answered 503.
+ *   Nothing is ever reported durable that Kafka did not acknowledge.
+ * - refused (`refused[i] = 1`, not sent): a record larger than maxPartitionBatchBytes,
+ *   which no produce request of ours may carry. Answered 413.
  *
  * Readiness: false until the producer connected and the topic's metadata was read; false
  * again after a failed append (or a failed idle probe) until a background probe reaches
@@ -98,6 +105,8 @@ const BATCH_ERRORS = new Set([
 ]);
 
 class DeadlineError extends Error {}
+/** close() stopped waiting for the append in flight. */
+class GiveUpError extends Error {}
 
 /** Consecutive records of one append that go out in one sendBatch. */
 interface Chunk {
@@ -176,6 +185,10 @@ export class KafkaSink implements Sink {
   private probeTimer: NodeJS.Timeout | null = null;
   /** The running append (the owner runs one at a time) and its records not yet resolved. */
   private inflight: { unresolved: number; done: Promise<unknown> } | null = null;
+  /** Aborted by close() when its deadline passes: the running send gives up. */
+  private readonly giveUp = new AbortController();
+  /** Request timeouts seen since the current chunk's send began (a sign it may be stored). */
+  private timeoutsSeen = 0;
   private report: CloseReport | null = null;
 
   constructor(options: KafkaSinkOptions) {
@@ -269,11 +282,17 @@ export class KafkaSink implements Sink {
     this.lastActivity = Date.now();
 
     const offsets = new Float64Array(n);
-    const { chunks, rangeError } = this.split(batch, offsets);
+    const { chunks, rangeError, refused } = this.split(batch, offsets);
     let queued = 0;
     for (const c of chunks) queued += c.indices.length;
     const inflight = { unresolved: queued, done: Promise.resolve() as Promise<unknown> };
-    const run = this.sendChunks(batch, chunks, offsets, rangeError, inflight);
+    const run = this.sendChunks(batch, chunks, offsets, rangeError, inflight).then((result) => {
+      if (refused !== undefined) {
+        result.refused = refused;
+        result.error ??= `record larger than ${this.opts.maxPartitionBatchBytes} bytes (--kafka-request-bytes)`;
+      }
+      return result;
+    });
     inflight.done = run;
     this.inflight = inflight;
     try {
@@ -291,10 +310,14 @@ export class KafkaSink implements Sink {
     inflight: { unresolved: number },
   ): Promise<AppendResult> {
     let error = rangeError;
+    let unknown: Uint8Array | undefined;
     for (let c = 0; c < chunks.length; c++) {
       const chunk = chunks[c];
+      let sent = false;
       try {
         if (this.closed || !this.producer) throw new Error('kafka sink closed');
+        this.timeoutsSeen = 0;
+        sent = true;
         const meta = await this.send(chunk.messages);
         if (this.opts.acks === 0) {
           for (const i of chunk.indices) offsets[i] = 0;
@@ -307,8 +330,17 @@ export class KafkaSink implements Sink {
       } catch (e) {
         error = errorText(e);
         const batchOnly = errorTypes(e).some((t) => BATCH_ERRORS.has(t));
-        this.log.warn({ err: error, records: inflight.unresolved, batchOnly }, 'kafka append failed');
-        if (!batchOnly) {
+        // "Not stored" only when the broker itself refused, for one partition, with no
+        // timeout on the way; anything else sent may have been written (see the module comment).
+        const onePartition = chunk.messages.every((m) => m.partition === chunk.messages[0].partition);
+        if (sent && !(batchOnly && onePartition && this.timeoutsSeen === 0)) {
+          unknown ??= new Uint8Array(batch.length);
+          for (const i of chunk.indices) unknown[i] = 1;
+        }
+        this.log.warn({ err: error, records: inflight.unresolved, batchOnly, outcomeUnknown: sent && unknown !== undefined }, 'kafka append failed');
+        if (e instanceof GiveUpError) {
+          // close() gave up: no reset, no reconnect, the sink is closing
+        } else if (!batchOnly) {
           this.setNotReady(e);
           if (this.opts.idempotent || e instanceof DeadlineError) await this.resetProducer();
           this.recover();
@@ -322,6 +354,7 @@ export class KafkaSink implements Sink {
     }
     const result: AppendResult = { offsets };
     if (error !== undefined) result.error = error;
+    if (unknown !== undefined) result.unknown = unknown;
     if (this.opts.acks === 0) result.unacknowledged = true;
     return result;
   }
@@ -330,15 +363,17 @@ export class KafkaSink implements Sink {
    * Turns records into kafkajs messages, in batch order, cut into consecutive chunks so
    * that no partition's share of one chunk exceeds maxPartitionBatchBytes (kafkajs writes
    * one record batch per partition per request; a broker rejects one larger than its
-   * message.max.bytes). Records for a partition the topic lacks get -1 here.
+   * message.max.bytes). Records for a partition the topic lacks get -1 here; a record
+   * larger than maxPartitionBatchBytes on its own gets -1 and `refused` (never sent).
    */
-  private split(batch: SinkRecord[], offsets: Float64Array): { chunks: Chunk[]; rangeError?: string } {
+  private split(batch: SinkRecord[], offsets: Float64Array): { chunks: Chunk[]; rangeError?: string; refused?: Uint8Array } {
     const partitions = this.partitions ?? 0;
     const limit = this.opts.maxPartitionBatchBytes;
     const bytes = new Float64Array(partitions);
     const chunks: Chunk[] = [];
     let chunk: Chunk = { indices: [], messages: [] };
     let rangeError: string | undefined;
+    let refused: Uint8Array | undefined;
     for (let i = 0; i < batch.length; i++) {
       const r = batch[i];
       const p = r.partition;
@@ -348,6 +383,12 @@ export class KafkaSink implements Sink {
         continue;
       }
       const size = r.key.byteLength + r.value.byteLength + RECORD_OVERHEAD_BYTES;
+      if (size > limit) {
+        offsets[i] = -1;
+        refused ??= new Uint8Array(batch.length);
+        refused[i] = 1;
+        continue;
+      }
       if (bytes[p] > 0 && bytes[p] + size > limit) {
         chunks.push(chunk);
         chunk = { indices: [], messages: [] };
@@ -364,11 +405,28 @@ export class KafkaSink implements Sink {
       });
     }
     if (chunk.indices.length > 0) chunks.push(chunk);
-    return { chunks, rangeError };
+    return refused !== undefined ? { chunks, rangeError, refused } : { chunks, rangeError };
   }
 
-  /** One sendBatch, bounded by deliveryTimeoutMs; resolves with kafkajs's RecordMetadata. */
+  /**
+   * Largest record (key + value) one produce request of ours may carry
+   * (maxPartitionBatchBytes less the per-record overhead): larger ones are refused.
+   */
+  get maxRecordBytes(): number {
+    return this.opts.maxPartitionBatchBytes - RECORD_OVERHEAD_BYTES;
+  }
+
+  /** Whether append() would refuse this record for good (see maxRecordBytes). */
+  refuses(record: SinkRecord): boolean {
+    return record.key.byteLength + record.value.byteLength > this.maxRecordBytes;
+  }
+
+  /**
+   * One sendBatch, bounded by deliveryTimeoutMs and by close()'s deadline; resolves with
+   * kafkajs's RecordMetadata.
+   */
   private async send(messages: Message[]): Promise<RecordMeta[]> {
+    if (this.giveUp.signal.aborted) throw new GiveUpError('kafka sink closed: gave up at the flush deadline');
     const send = this.producer!.sendBatch({
       topicMessages: [{ topic: this.opts.topic, messages }],
       acks: this.opts.acks,
@@ -376,16 +434,21 @@ export class KafkaSink implements Sink {
       timeout: this.opts.requestTimeoutMs,
     });
     let timer: NodeJS.Timeout | undefined;
+    let onGiveUp: (() => void) | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
         () => reject(new DeadlineError(`no acknowledgement within ${this.opts.deliveryTimeoutMs} ms`)),
         this.opts.deliveryTimeoutMs,
       );
+      onGiveUp = () => reject(new GiveUpError('no acknowledgement by the flush deadline (--flush-timeout): gave up'));
+      this.giveUp.signal.addEventListener('abort', onGiveUp, { once: true });
     });
+    send.catch(() => {}); // abandoned after a deadline: its late failure is nobody's business
     try {
       return await Promise.race([send, deadline]);
     } finally {
       clearTimeout(timer);
+      this.giveUp.signal.removeEventListener('abort', onGiveUp!);
     }
   }
 
@@ -420,21 +483,24 @@ export class KafkaSink implements Sink {
   }
 
   /**
-   * Flushes within flushTimeoutMs and disconnects (see closeWithReport); resolves with the
-   * number of records still undelivered, which the gateway's shutdown reports.
+   * Flushes until `deadline` (default: flushTimeoutMs from now) and disconnects (see
+   * closeWithReport). Resolves with 0: the records of an append it gave up on are reported
+   * in that append's result (unknown or -1), which the caller counts (Sink.close).
    */
-  async close(): Promise<number> {
-    const { undelivered } = await this.closeWithReport();
-    return undelivered;
+  async close(deadline?: number): Promise<number> {
+    await this.closeWithReport(deadline);
+    return 0;
   }
 
   /**
-   * Stops appends, waits up to flushTimeoutMs for the in-flight append, disconnects.
-   * Reports how many records were still undelivered when the wait ran out.
+   * Stops appends, waits until `deadline` (default: flushTimeoutMs from now) for the
+   * in-flight append, then makes it give up (it resolves at once, its unacknowledged
+   * records `unknown`, the ones never sent -1), and disconnects. Reports how many records
+   * were still undelivered when the wait ran out.
    */
-  async closeWithReport(): Promise<CloseReport> {
+  async closeWithReport(deadlineAt?: number): Promise<CloseReport> {
     if (this.report) return this.report;
-    const deadline = Date.now() + this.opts.flushTimeoutMs;
+    const deadline = deadlineAt ?? Date.now() + this.opts.flushTimeoutMs;
     this.closed = true;
     this.ready = false;
     this.stopRecovery.abort();
@@ -449,7 +515,11 @@ export class KafkaSink implements Sink {
         ),
         sleep(Math.max(0, deadline - Date.now()), false, { ref: false }),
       ]);
-      if (!finished) undelivered = inflight.unresolved;
+      if (!finished) {
+        undelivered = inflight.unresolved;
+        this.giveUp.abort();
+        await inflight.done.catch(() => {});
+      }
     }
     await this.disconnectAll(Math.max(100, deadline - Date.now()));
     if (this.usesPool) {
@@ -477,6 +547,7 @@ export class KafkaSink implements Sink {
     // A silent cluster (no reset, no answer) shows only as timeouts: report not ready at
     // the first one, not when the append finally gives up after every retry.
     producer.on(producer.events.REQUEST_TIMEOUT, ({ payload }) => {
+      this.timeoutsSeen++;
       if (this.ready) this.setNotReady(new Error(`${payload.apiName} request to ${payload.broker} timed out`));
     });
     return producer;

@@ -154,7 +154,7 @@ export function createGatewayMetrics(workers: () => WorkerView[], sink: Sink, ri
     registers: [registry],
   });
   const durable = new Counter({ name: 'metricstream_records_durable_total', help: 'Records the sink made durable (or sent, for Kafka acks 0).', labelNames: ['sink'], registers: [registry] });
-  const failed = new Counter({ name: 'metricstream_records_failed_total', help: 'Records the sink could not make durable (answered 503).', labelNames: ['sink'], registers: [registry] });
+  const failed = new Counter({ name: 'metricstream_records_failed_total', help: 'Records the sink could not make durable (answered 503 not stored, 504 outcome unknown, or 413 refused).', labelNames: ['sink'], registers: [registry] });
   const sinkErrors = new Counter({ name: 'metricstream_sink_errors_total', help: 'Sink appends that failed for at least one record.', labelNames: ['sink'], registers: [registry] });
   new Gauge({
     name: 'metricstream_spill_pending_records',
@@ -163,6 +163,15 @@ export function createGatewayMetrics(workers: () => WorkerView[], sink: Sink, ri
     collect() {
       const pendingReplay = (sink as { pendingReplay?: unknown }).pendingReplay;
       this.set(typeof pendingReplay === 'number' ? pendingReplay : 0);
+    },
+  });
+  new Gauge({
+    name: 'metricstream_kafka_dead_letter_records',
+    help: 'Kafka --fallback file: spilled records (answered 202) Kafka refused on replay, kept in <data-dir>/kafka-dead-letter/ for an operator.',
+    registers: [registry],
+    collect() {
+      const dead = (sink as { deadLetterRecords?: unknown }).deadLetterRecords;
+      this.set(typeof dead === 'number' ? dead : 0);
     },
   });
   const restarts = new Counter({ name: 'metricstream_worker_restarts_total', help: 'HTTP worker threads that died and were restarted.', registers: [registry] });

@@ -47,6 +47,11 @@ try {
       (gateway.adminPort !== undefined ? ` metrics=http://${config.adminHost}:${gateway.adminPort}/metrics` : ''),
   );
   process.exitCode = await gateway.done;
+  // Shutdown is complete: everything was answered and reported. A client library that
+  // gave up on a silent broker (kafkajs's sockets and retry timers) must not keep the
+  // process alive past the bound --flush-timeout promises; this timer fires only if
+  // something still holds the event loop, after stdout had time to drain.
+  setTimeout(() => process.exit(), 500).unref();
 } catch (e) {
   logger.fatal({ err: e }, `metricstream could not start: ${(e as Error).message}`);
   process.exitCode = 1;

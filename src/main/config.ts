@@ -131,7 +131,8 @@ Options:
       --brokers H:P[,H:P]  bootstrap servers (required)
       --topic NAME         topic (default metrics)
       --compression C      none (default)|gzip|snappy|lz4|zstd, compressed off the owner thread
-      --idempotent         idempotent producer (implies acks all, one request in flight)
+      --[no-]idempotent    idempotent producer (one request in flight): the default with
+                           acks all and --kafka-retries > 0; --no-idempotent turns it off
       --flush-timeout DUR  bounded flush at shutdown (default 10s)
       --fallback none|file when Kafka is down: answer 503 (default) or spill to the local log
       --kafka-timeout DUR  one produce request's timeout (default 10s)
@@ -158,6 +159,9 @@ function nextPowerOfTwo(n: number): number {
  */
 export function parseConfigLayers(argv: string[], env: NodeJS.ProcessEnv): GatewayConfig | undefined {
   const layered = layerArgv(argv, OPTIONS, { envPrefix: ENV_PREFIX, env });
+  // layerArgv drops a switch set to false; --idempotent defaults to on at acks all, so a
+  // false from the environment or the file must reach the parse as --no-idempotent.
+  if (layered.origin.has('idempotent') && !layered.argv.includes('--idempotent')) layered.argv.unshift('--no-idempotent');
   try {
     return parseConfig(layered.argv);
   } catch (e) {
@@ -170,7 +174,7 @@ export function parseConfigLayers(argv: string[], env: NodeJS.ProcessEnv): Gatew
 export function parseConfig(argv: string[]): GatewayConfig | undefined {
   let values;
   try {
-    ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
+    ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false, allowNegative: true }));
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -202,8 +206,12 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
   const brokers = (values.brokers ?? '').split(',').map((b) => b.trim()).filter(Boolean);
   if (mode === 'kafka' && brokers.length === 0) throw new UsageError('--mode kafka needs --brokers host:port[,host:port]');
   for (const b of brokers) if (!/^[^:\s]+:\d+$/.test(b)) throw new UsageError(`--brokers: "${b}" is not host:port`);
-  const idempotent = values.idempotent ?? false;
+  const kafkaRetries = parseInteger('kafka-retries', values['kafka-retries'] ?? '3', 0, 100);
+  // Retries made safe where Kafka allows: idempotence needs acks all and kafkajs refuses
+  // it without retries, so it is the default exactly there.
+  const idempotent = values.idempotent ?? (mode === 'kafka' && acks === -1 && kafkaRetries > 0);
   if (idempotent && acks !== -1) throw new UsageError('--idempotent needs --acks all');
+  if (idempotent && kafkaRetries === 0) throw new UsageError('--idempotent needs --kafka-retries of at least 1 (kafkajs refuses an idempotent producer without retries)');
   const logLevel = oneOf('log-level', values['log-level'] ?? 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const);
   return {
     workers: parseInteger('workers', values.workers ?? String(os.availableParallelism()), 1, 256),
@@ -233,7 +241,7 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
     flushTimeoutMs: parseDuration('flush-timeout', values['flush-timeout'] ?? '10s'),
     fallback: oneOf('fallback', values.fallback ?? 'none', ['none', 'file'] as const),
     kafkaTimeoutMs: parseDuration('kafka-timeout', values['kafka-timeout'] ?? '10s'),
-    kafkaRetries: parseInteger('kafka-retries', values['kafka-retries'] ?? '3', 0, 100),
+    kafkaRetries,
     maxBatchBytes: parseSize('max-batch-bytes', values['max-batch-bytes'] ?? '64mb'),
     kafkaRequestBytes: parseSize('kafka-request-bytes', values['kafka-request-bytes'] ?? '900kb'),
   };

@@ -23,6 +23,26 @@ import { claimPort } from './port-guard.ts';
 import { workerModuleUrl } from './worker-js.ts';
 
 const WORKER_URL = siblingModuleUrl('../workers/http-worker', import.meta.url);
+/**
+ * After the flush deadline: how long the sink has to give up its append in flight (and
+ * the workers to answer) before the owner abandons that append, and again before workers
+ * still not finished are terminated. A bound on bugs; a working sink needs milliseconds.
+ */
+const GIVE_UP_GRACE_MS = 1000;
+
+/** Whether `p` settled within `ms` (never rejects). */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const inTime = await Promise.race([
+    p.then(
+      () => true,
+      () => true,
+    ),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, ms)))),
+  ]);
+  clearTimeout(timer);
+  return inTime;
+}
 
 export interface RunningGateway {
   port: number;
@@ -122,6 +142,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     throw new Error(`admin port ${config.adminPort}: ${(e as Error).message} (use --admin-port N or off)`);
   }
   let shuttingDown = false;
+  /** Shutdown terminates workers still busy past the flush deadline: an expected exit. */
+  let terminating = false;
   let started = false;
   let port = config.port;
 
@@ -172,7 +194,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     });
     slot.worker.on('error', (err) => logger.error({ err, worker: id }, 'worker failed'));
     slot.worker.on('exit', (code) => {
-      if (!started || (shuttingDown && slot.drained)) return;
+      if (!started || (shuttingDown && (slot.drained || terminating))) return;
       // The dead worker wrote its last record: its ring counters are final. Count them
       // as retired, let the owner drain and commit what is left in the ring, then forget
       // the ring (its memory goes with it).
@@ -256,25 +278,67 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         return a + ring.recordsWritten - ring.recordsRead;
       }, 0);
       metrics.setShutdownPending(owner.pendingRecords + unread);
+      // Records that end undelivered from here on: the owner counts their outcomes.
+      const failedBefore = owner.stats.recordsFailed;
+      const unknownBefore = owner.stats.recordsUnknown;
       const exits = slots.map((s) => (s.worker.threadId === -1 ? Promise.resolve() : once(s.worker, 'exit')));
       for (const s of slots) s.worker.postMessage({ type: 'drain' });
-      await Promise.all(exits);
+      const workersDone = Promise.all(exits);
+      // Kafka mode: --flush-timeout bounds the whole drain, not only the sink's close.
+      // Workers answer each request once its record is completed; at the deadline the sink
+      // gives up on what it has in flight (those records complete as "unknown", 504, or are
+      // spilled with --fallback file, 202), every later append fails at once (503) or is
+      // spilled, so every worker can answer and exit.
+      let closing: Promise<number> | undefined;
+      if (config.mode === 'kafka') {
+        const deadline = Date.now() + config.flushTimeoutMs;
+        if (!(await settlesWithin(workersDone, deadline - Date.now()))) {
+          logger.warn(
+            { flushTimeoutMs: config.flushTimeoutMs, inFlight: owner.pendingRecords },
+            'shutdown: flush deadline reached; records not acknowledged by now are answered 504 (sent, outcome unknown) or 503 (not sent)',
+          );
+          // A sink with a local fallback spills what is left; any other one closes.
+          if (sink.giveUpRemote !== undefined) void sink.giveUpRemote();
+          else closing = sink.close(Date.now());
+          if (!(await settlesWithin(workersDone, GIVE_UP_GRACE_MS))) {
+            if (owner.pendingRecords > 0) {
+              logger.error({ records: owner.pendingRecords }, 'shutdown: the sink did not give up its append in time; completing it as outcome unknown');
+              owner.abandon();
+            }
+            if (!(await settlesWithin(workersDone, GIVE_UP_GRACE_MS))) {
+              // e.g. a request body still arriving: its client gets a reset, not a 408
+              logger.error('shutdown: workers still have open requests after the flush deadline; terminating them');
+              terminating = true;
+              await Promise.all(slots.map((s) => s.worker.terminate()));
+            }
+          }
+        }
+      }
+      await workersDone;
       owner.stop();
       await ownerDone;
       clearInterval(readiness);
       await admin?.close();
-      const undelivered = await sink.close();
+      const kept = await (closing ?? sink.close(config.mode === 'kafka' ? Date.now() + Math.max(0, config.flushTimeoutMs - (performance.now() - started)) : undefined));
       portLock?.release();
+      const unknown = owner.stats.recordsUnknown - unknownBefore;
+      const notStored = owner.stats.recordsFailed - failedBefore - unknown;
+      const undelivered = unknown + notStored + kept;
       // Kafka mode always says it (the predecessor's shutdown warned only by chance);
       // the local log has nothing to report unless something went wrong.
       if (undelivered > 0 || sink.name !== 'log') {
-        process.stderr.write(`metricstream: ${undelivered} record(s) still undelivered at shutdown (${sink.name}); none of them was answered 200\n`);
+        const parts = [`${unknown} sent without acknowledgement (answered 504: may be stored)`, `${notStored} not stored (answered 503/413)`];
+        if (kept > 0) parts.push(`${kept} kept in the local spill (answered 202, replayed at the next start)`);
+        process.stderr.write(
+          `metricstream: ${undelivered} record(s) still undelivered at shutdown (${sink.name}): ${parts.join(', ')}; none of them was answered 200\n`,
+        );
       }
       const s = owner.stats;
       logger.info(
         {
           records: s.recordsCommitted,
           failed: s.recordsFailed,
+          unknown: s.recordsUnknown,
           commits: s.commits,
           avgCommitBatch: s.commits ? +(s.recordsDrained / s.commits).toFixed(1) : 0,
           avgCommitMs: s.commits ? +(s.appendMs / s.commits).toFixed(3) : 0,

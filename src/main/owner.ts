@@ -12,7 +12,14 @@
  */
 import { readPayload } from '../records/ring-payload.ts';
 import type { Doorbell } from '../ring/doorbell.ts';
-import { DURABLE_FAILED, DURABLE_OK, DURABLE_SPILLED, SENT_UNACKNOWLEDGED } from '../ring/ring-descriptor.ts';
+import {
+  DURABLE_FAILED,
+  DURABLE_OK,
+  DURABLE_REFUSED,
+  DURABLE_SPILLED,
+  DURABLE_UNKNOWN,
+  SENT_UNACKNOWLEDGED,
+} from '../ring/ring-descriptor.ts';
 import type { RingReader } from '../ring/ring-reader.ts';
 import type { AppendResult, Sink, SinkRecord } from '../sink/sink.ts';
 
@@ -24,7 +31,10 @@ export interface OwnerStats {
   recordsDrained: number;
   commits: number;
   recordsCommitted: number;
+  /** Records not made durable: not stored (503), refused for good (413), or outcome unknown (504). */
   recordsFailed: number;
+  /** Of recordsFailed: handed to the sink without an answer (may be stored; answered 504). */
+  recordsUnknown: number;
   /** Sum of append latencies in ms, for an average. */
   appendMs: number;
 }
@@ -53,7 +63,7 @@ export interface OwnerOptions {
 }
 
 export class Owner {
-  readonly stats: OwnerStats = { drainPasses: 0, recordsDrained: 0, commits: 0, recordsCommitted: 0, recordsFailed: 0, appendMs: 0 };
+  readonly stats: OwnerStats = { drainPasses: 0, recordsDrained: 0, commits: 0, recordsCommitted: 0, recordsFailed: 0, recordsUnknown: 0, appendMs: 0 };
   private readonly readers: RingReader[] = [];
   private readonly doorbell: Doorbell;
   private readonly sink: Sink;
@@ -66,6 +76,9 @@ export class Owner {
   private inFlight: Promise<void> | undefined;
   private committing = 0;
   private stopping = false;
+  /** Resolves the append in flight as outcome unknown (see abandon()); one per commit. */
+  private giveUp: (() => void) | undefined;
+  private isAbandoned = false;
   private currentReader: RingReader | undefined;
   /** Rings whose writer died: drained and completed as usual, then forgotten. */
   private readonly retiring = new Map<RingReader, () => void>();
@@ -154,6 +167,18 @@ export class Owner {
     this.doorbell.wake();
   }
 
+  /**
+   * Last resort of a bounded shutdown, for a sink whose append does not resolve even after
+   * close() gave up: the append in flight is completed now as outcome unknown (its records
+   * were handed to the sink), and its late result is ignored. Only safe once the sink is
+   * closed (later appends fail at once instead of running beside the abandoned one).
+   */
+  abandon(): void {
+    this.isAbandoned = true;
+    this.giveUp?.();
+    this.giveUp = undefined;
+  }
+
   private drain(): number {
     if (this.pending.bytes >= this.maxPendingBytes) return 0;
     let n = 0;
@@ -174,25 +199,44 @@ export class Owner {
     this.committing = batch.records.length;
     const started = performance.now();
     let result: AppendResult;
+    const n = batch.records.length;
     try {
-      result = await this.sink.append(batch.records);
+      const append = this.sink.append(batch.records);
+      if (this.isAbandoned) result = await append;
+      else {
+        // A promise per commit (not one shared pending promise, which would collect a
+        // reaction per commit for the life of the process).
+        const abandoned = new Promise<AppendResult>((resolve) => {
+          this.giveUp = () =>
+            resolve({ offsets: new Float64Array(n).fill(-1), unknown: new Uint8Array(n).fill(1), error: 'abandoned at the shutdown deadline' });
+        });
+        result = await Promise.race([append, abandoned]);
+        this.giveUp = undefined;
+      }
     } catch (e) {
       // The contract says append never rejects; if it does, fail the batch, never hang it.
-      result = { offsets: new Float64Array(batch.records.length).fill(-1), error: String(e) };
+      result = { offsets: new Float64Array(n).fill(-1), error: String(e) };
     }
     const ms = performance.now() - started;
     const { records, rings } = batch;
     const offsets = result.offsets;
     // Kafka acks=0 gives no receipt: a record sent is reported as such, never as durable.
     const sent = result.unacknowledged === true ? SENT_UNACKNOWLEDGED : DURABLE_OK;
-    const spilled = result.spilled;
+    const { spilled, unknown, refused } = result;
     let failed = 0;
+    let unknowns = 0;
     for (let i = 0; i < records.length; i++) {
       const offset = offsets[i];
       if (spilled !== undefined && spilled[i] === 1) rings[i].complete(DURABLE_SPILLED, records[i].partition, -1);
       else if (offset >= 0) rings[i].complete(sent, records[i].partition, offset);
       else {
-        rings[i].complete(DURABLE_FAILED, records[i].partition, -1);
+        // 504 (may be stored) and 413 (refused for good) say more than 503 (not stored).
+        let status = DURABLE_FAILED;
+        if (unknown !== undefined && unknown[i] === 1) {
+          status = DURABLE_UNKNOWN;
+          unknowns++;
+        } else if (refused !== undefined && refused[i] === 1) status = DURABLE_REFUSED;
+        rings[i].complete(status, records[i].partition, -1);
         failed++;
       }
     }
@@ -200,6 +244,7 @@ export class Owner {
     this.stats.commits++;
     this.stats.recordsCommitted += records.length - failed;
     this.stats.recordsFailed += failed;
+    this.stats.recordsUnknown += unknowns;
     this.stats.appendMs += ms;
     this.onCommit?.(records.length, failed, ms);
     this.inFlight = undefined;

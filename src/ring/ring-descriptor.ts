@@ -65,6 +65,18 @@ export const DURABLE_FAILED = 1;
 export const SENT_UNACKNOWLEDGED = 2;
 /** Completion status: durable in the local spill log, to be replayed to Kafka later. */
 export const DURABLE_SPILLED = 3;
+/**
+ * Completion status: the outcome is unknown. The record was handed to the store and no
+ * answer came (Kafka request timeout, connection lost after the request was written,
+ * shutdown's flush deadline): it may be stored, possibly twice if the client retries.
+ * The seed endpoint answers 504; DURABLE_FAILED (503) always means "not stored".
+ */
+export const DURABLE_UNKNOWN = 4;
+/**
+ * Completion status: the store refuses this record for good (larger than Kafka accepts);
+ * not stored, and a retry of the same record would be refused again. Answered 413.
+ */
+export const DURABLE_REFUSED = 5;
 
 /**
  * Framing of one record in the data region, after Agrona's RecordDescriptor.

@@ -64,6 +64,18 @@ export interface AppendResult {
    * a Kafka offset; the client is answered 202 {"spilled":true}.
    */
   spilled?: Uint8Array;
+  /**
+   * 1 where a record with offset -1 may nevertheless be stored: it was handed to the store
+   * and no answer came (a Kafka request timeout, a connection lost after the request was
+   * written, a close() that gave up waiting). The client is answered 504 ("may have been
+   * stored"), not 503 ("not stored"). Absent or 0: an offset of -1 means not stored.
+   */
+  unknown?: Uint8Array;
+  /**
+   * 1 where the store refuses the record itself for good (larger than Kafka accepts): a
+   * retry of the same record fails again. The client is answered 413. Offset is -1.
+   */
+  refused?: Uint8Array;
 }
 
 export interface Sink {
@@ -80,9 +92,21 @@ export interface Sink {
    */
   append(batch: SinkRecord[]): Promise<AppendResult>;
   /**
-   * Flush (bounded) and release; after close nothing is appended. Resolves with how many
-   * records were handed to the sink and are still undelivered (0 for the local log, whose
-   * appends are durable when they resolve).
+   * Flush (bounded) and release; after close nothing is appended. An append still running
+   * when close() gives up resolves then, its undelivered records marked `unknown` (or -1
+   * when never sent): the caller counts those from the result. close() resolves with how
+   * many records the sink keeps undelivered beyond its appends' results: records it
+   * answered as stored elsewhere (the Kafka spill, replayed at the next start); 0 for the
+   * local log and for Kafka without the fallback.
+   *
+   * `deadline` (Date.now() time): close() gives up on whatever is still in flight then;
+   * default: the sink's own flush timeout from the call.
    */
-  close(): Promise<number>;
+  close(deadline?: number): Promise<number>;
+  /**
+   * Optional, for a sink with a local fallback: shutdown's flush deadline passed, so stop
+   * waiting on the remote store (an append in flight resolves now) but keep taking
+   * appends locally until close(). A sink without it is closed at the deadline instead.
+   */
+  giveUpRemote?(): Promise<void>;
 }

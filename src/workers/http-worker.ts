@@ -21,7 +21,7 @@ import { ProtocolError, type Answer, type Outcome, type RequestContext } from '.
 import { partitionFor } from '../records/partitioner.ts';
 import { payloadLength, writePayload } from '../records/ring-payload.ts';
 import { Doorbell } from '../ring/doorbell.ts';
-import { DURABLE_OK, DURABLE_SPILLED, SENT_UNACKNOWLEDGED } from '../ring/ring-descriptor.ts';
+import { DURABLE_OK, DURABLE_REFUSED, DURABLE_SPILLED, DURABLE_UNKNOWN, SENT_UNACKNOWLEDGED } from '../ring/ring-descriptor.ts';
 import type { RingStorage } from '../ring/ring-storage.ts';
 import { FULL, RingWriter } from '../ring/ring-writer.ts';
 import { BodyError, BodyReader, InflightBudget, Reservation } from './body-reader.ts';
@@ -69,6 +69,8 @@ const budget = new InflightBudget(config.maxInflightBytes);
 // The seed protocol now, the others on their first request (index.ts: memory per worker).
 const routes = new ProtocolRoutes({ valueFormat: config.storeFormat, maxDecodedBody: config.maxDecodedBody });
 const RETRY_AFTER = { 'retry-after': '1' };
+/** The seed endpoint's 504: the record was sent and no answer came (Kafka timeout). */
+const UNKNOWN_MESSAGE = 'no answer from the sink in time: the record may have been stored (a retry may store it twice)';
 
 /**
  * Test-only hooks, with the environment variable METRICSTREAM_TEST_HOOKS=1 (the tests of
@@ -255,17 +257,26 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, expec
     ring.commit();
     return send(res, protocol.ok(ctx, { kind: 'queued', count, partition }));
   }
-  const outcome = await new Promise<Outcome | undefined>((resolve) =>
+  const outcome = await new Promise<Outcome | number>((resolve) =>
     ring.commit((status, p, offset) => {
       if (status === DURABLE_OK) resolve({ kind: 'durable', count, partition: p, offset });
       else if (status === SENT_UNACKNOWLEDGED) resolve({ kind: 'sent', count, partition: p });
       else if (status === DURABLE_SPILLED) resolve({ kind: 'spilled', count, partition: p });
-      else resolve(undefined);
+      else resolve(status);
     }),
   );
-  if (outcome !== undefined) return send(res, protocol.ok(ctx, outcome));
+  if (typeof outcome !== 'number') return send(res, protocol.ok(ctx, outcome));
+  // 504: sent, no answer; it may be stored (a retry may store it twice). 503: not stored.
+  if (outcome === DURABLE_UNKNOWN) {
+    metrics.reject('sink_unknown');
+    return send(res, protocol.fail(ctx, 504, UNKNOWN_MESSAGE));
+  }
+  if (outcome === DURABLE_REFUSED) {
+    metrics.reject('too_large');
+    return send(res, protocol.fail(ctx, 413, 'the record is larger than the sink accepts (Kafka: --kafka-request-bytes); it was not stored'));
+  }
   metrics.reject('sink_failed');
-  send(res, protocol.fail(ctx, 503, 'the sink could not make the record durable, retry later', RETRY_AFTER));
+  send(res, protocol.fail(ctx, 503, 'the sink could not make the record durable: it was not stored, retry later', RETRY_AFTER));
 }
 
 function health(req: http.IncomingMessage, res: http.ServerResponse, path: string): void {

@@ -33,6 +33,7 @@ export const REJECT_REASONS = [
   'overloaded',
   'too_many_connections',
   'internal_error',
+  'sink_unknown',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 

@@ -19,10 +19,22 @@ interface Outcome {
 }
 
 /**
+ * Resolves `reached` once `count` requests were answered 200: the tests stop or kill the
+ * gateway after that many acknowledgements, not after a fixed time, so a slow machine
+ * cannot leave them with nothing acknowledged to check.
+ */
+function ackGate(count: number): { reached: Promise<void>; acked(): void } {
+  let seen = 0;
+  let open!: () => void;
+  const reached = new Promise<void>((resolve) => (open = resolve));
+  return { reached, acked: () => ++seen === count && open() };
+}
+
+/**
  * Clients sending sequential requests until `stopAfter` resolves; every request gets an
  * outcome (a status, or 'error' when the connection failed) — none may hang.
  */
-async function loadUntil(port: number, clients: number, stopAfter: Promise<unknown>): Promise<Outcome[]> {
+async function loadUntil(port: number, clients: number, stopAfter: Promise<unknown>, gate?: ReturnType<typeof ackGate>): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
   let stop = false;
   void stopAfter.then(() => (stop = true));
@@ -33,6 +45,7 @@ async function loadUntil(port: number, clients: number, stopAfter: Promise<unkno
         try {
           const res = await postMetrics(port, client, { metrics: [{ name: 'load', value: seq }] });
           outcomes.push({ client, seq, status: res.status, partition: res.body.partition as number, offset: res.body.offset as number });
+          if (res.status === 200) gate?.acked();
         } catch {
           outcomes.push({ client, seq, status: 'error' });
           // The gateway is gone: nothing more to send.
@@ -56,15 +69,15 @@ function expectAllAcknowledgedStored(outcomes: Outcome[], stored: ConsumedLine[]
   }
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('shutdown and crashes lose nothing acknowledged', () => {
   it('SIGTERM under load: drains, answers every request, exits 0; every 200 is in the log', async () => {
     const dataDir = await tempDir();
     gateway = await startGateway(['--workers', '4', '--data-dir', dataDir]);
     const g = gateway;
-    const stopped = sleep(700).then(() => g.stop('SIGTERM'));
-    const outcomes = await loadUntil(g.port, 16, stopped);
+    const gate = ackGate(200);
+    const stopped = gate.reached.then(() => g.stop('SIGTERM'));
+    const outcomes = await loadUntil(g.port, 16, stopped, gate);
     expect(await stopped).toBe(0);
     // Each request was answered: 200 before the drain, 503 during it; or refused at connect after.
     const statuses = new Set(outcomes.map((o) => o.status));
@@ -78,8 +91,9 @@ describe('shutdown and crashes lose nothing acknowledged', () => {
     const dataDir = await tempDir();
     gateway = await startGateway(['--workers', '4', '--data-dir', dataDir]);
     const g = gateway;
-    const killed = sleep(700).then(() => g.stop('SIGKILL'));
-    const outcomes = await loadUntil(g.port, 16, killed);
+    const gate = ackGate(200);
+    const killed = gate.reached.then(() => g.stop('SIGKILL'));
+    const outcomes = await loadUntil(g.port, 16, killed, gate);
     expect(await killed).toBe('SIGKILL');
     gateway = await startGateway(['--workers', '2', '--data-dir', dataDir]);
     // The restarted gateway continues after the last record that survived.

@@ -8,13 +8,13 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FallbackSink, SPILL_DIR_NAME, type FallbackSinkOptions } from '../../src/kafka/fallback-sink.ts';
-import { KafkaSink } from '../../src/kafka/kafka-sink.ts';
+import { DEAD_LETTER_DIR_NAME, FallbackSink, SPILL_DIR_NAME, type FallbackSinkOptions } from '../../src/kafka/fallback-sink.ts';
+import { KafkaSink, type KafkaSinkOptions } from '../../src/kafka/kafka-sink.ts';
 import { silentLogger, type SinkLogger } from '../../src/kafka/kafkajs-log.ts';
 import type { SinkRecord } from '../../src/sink/sink.ts';
 import { LogReader } from '../../src/log/log-reader.ts';
 import { partitionFor } from '../../src/records/partitioner.ts';
-import { tempDir, type GatewayProcess } from '../support/gateway-process.ts';
+import { postMetrics, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
 import { consumeAll, freshTopic, makeRecords, type ReadMessage } from './helpers.ts';
 import {
   decodeValue,
@@ -111,6 +111,64 @@ describe('gateway --mode kafka --fallback file', () => {
     expect(await g.stop()).toBe(0);
   });
 
+  it('a record larger than Kafka takes gets 413 whether Kafka is up or the gateway spills, never 202', async () => {
+    const topic = freshTopic('fb-413');
+    const dataDir = await tempDir('metricstream-fallback-');
+    const g = await cluster.gateway(topic, ['--fallback', 'file', '--data-dir', dataDir, '--kafka-request-bytes', '2kb']);
+    await waitFor('ready', async () => (await readyz(g.port)) === 200);
+    const big = { metrics: [{ name: 'big', value: 1, tags: { pad: 'x'.repeat(4000) } }] };
+    const up = await postMetrics(g.port, 'fb-big', big);
+    expect(up.status, JSON.stringify(up.body)).toBe(413);
+    expect(up.body.error).toMatch(/larger than the sink accepts/);
+    expect((await send(g.port, 'fb-small', 0)).status).toBe(200);
+
+    await cluster.broker.proxy!.cut('refuse');
+    await waitFor('spilling', async () => (await send(g.port, 'fb-small', 1)).status === 202, 20_000, 100);
+    const down = await postMetrics(g.port, 'fb-big', big);
+    expect(down.status, JSON.stringify(down.body)).toBe(413);
+    await cluster.broker.proxy!.restore();
+    await waitFor('the spill freed', spillGone(dataDir), 30_000);
+    expect(existsSync(path.join(dataDir, DEAD_LETTER_DIR_NAME))).toBe(false);
+    expect(await g.stop()).toBe(0);
+  });
+
+  it('a spilled record Kafka refuses on replay is kept in the dead-letter log, logged and counted on /metrics, never dropped', async () => {
+    // Spilled under a 8 KiB request limit; replayed by a gateway restarted with 2 KiB,
+    // which refuses it (as a broker with a smaller message.max.bytes would).
+    const topic = freshTopic('fb-dead');
+    const dataDir = await tempDir('metricstream-fallback-');
+    await cluster.broker.proxy!.cut('refuse');
+    const g1 = await cluster.gateway(topic, ['--fallback', 'file', '--data-dir', dataDir, '--kafka-request-bytes', '8kb']);
+    const big = { metrics: [{ name: 'big', value: 1, tags: { pad: 'x'.repeat(4000) } }] };
+    const spilled = await postMetrics(g1.port, 'fb-dead-big', big);
+    expect(spilled.status, JSON.stringify(spilled.body)).toBe(202);
+    expect((await send(g1.port, 'fb-dead-small', 0)).status).toBe(202);
+    expect(await g1.stop()).toBe(0);
+
+    await cluster.broker.proxy!.restore();
+    const g2 = await cluster.gateway(topic, ['--fallback', 'file', '--data-dir', dataDir, '--kafka-request-bytes', '2kb', '--admin-port', '0']);
+    await waitFor('the spill freed', spillGone(dataDir), 30_000);
+    expect(logged(g2.logs, /moved it to the dead-letter log/)).toBe(true);
+    expect(g2.logs.some((l) => l.level === 50 && /dead-letter/.test(String(l.msg)))).toBe(true);
+    const adminPort = g2.logs.find((l) => typeof l.adminPort === 'number')!.adminPort as number;
+    const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+    expect(text).toMatch(/^metricstream_kafka_dead_letter_records 1$/m);
+
+    // the small one reached Kafka; the big one is in the dead-letter log, bytes intact
+    const read = await consumeAll(cluster.broker.bootstrap, topic, 1);
+    expect(read.map((m) => m.key.toString())).toEqual(['fb-dead-small']);
+    expect(await g2.stop()).toBe(0);
+    const reader = await LogReader.open(path.join(dataDir, DEAD_LETTER_DIR_NAME));
+    try {
+      const p = partitionFor(Buffer.from('fb-dead-big'), 4);
+      const res = await reader.read(p, 0, 10);
+      expect(res.records.map((r) => Buffer.from(r.key).toString())).toEqual(['fb-dead-big']);
+      expect(decodeValue(res.records[0].value)).toEqual(big);
+    } finally {
+      await reader.close();
+    }
+  });
+
   it('concurrent clients through a cut and a restore: never a 503, every record in Kafka, in each client\'s order', async () => {
     const topic = freshTopic('fb-load');
     const dataDir = await tempDir('metricstream-fallback-');
@@ -199,7 +257,12 @@ function recordingLogger(): SinkLogger & { lines: { level: string; msg: string; 
   return { lines, debug: () => {}, info: at('info'), warn: at('warn'), error: at('error') };
 }
 
-function fallbackSink(topic: string, dataDir: string, opts: Partial<FallbackSinkOptions> & { partitions?: number } = {}): FallbackSink {
+function fallbackSink(
+  topic: string,
+  dataDir: string,
+  opts: Partial<FallbackSinkOptions> & { partitions?: number } = {},
+  kafkaOpts: Partial<KafkaSinkOptions> = {},
+): FallbackSink {
   const partitions = opts.partitions ?? 4;
   const kafka = new KafkaSink({
     brokers: cluster.broker.bootstrap.split(','),
@@ -212,6 +275,7 @@ function fallbackSink(topic: string, dataDir: string, opts: Partial<FallbackSink
     connectionTimeoutMs: 500,
     retries: 1,
     ...(partitions === 4 ? { expectPartitions: 4 } : {}),
+    ...kafkaOpts,
   });
   return new FallbackSink(kafka, { dataDir, partitions, logger: silentLogger, pollMs: 20, ...opts });
 }
@@ -264,7 +328,7 @@ describe('FallbackSink in process', () => {
     expect(readOrder(read)).toEqual(keysByPartition(records));
   });
 
-  it('a spilled record Kafka refuses while up is skipped with an error line instead of blocking its partition', async () => {
+  it('a spilled record Kafka refuses while up goes to the dead-letter log (reported, counted), never dropped, and does not block its partition', async () => {
     // an 8-partition spill in front of a 4-partition topic: records for partitions 4-7
     // are refused by the producer while the cluster is fine
     const topic = freshTopic('fb-poison');
@@ -281,8 +345,8 @@ describe('FallbackSink in process', () => {
     await waitFor('the spill freed', spillGone(dataDir), 20_000);
     const refused = records.filter((x) => x.partition >= 4);
     expect(refused.length).toBeGreaterThan(0);
-    expect(sink.skippedRecords).toBe(refused.length);
-    expect(logger.lines.filter((l) => l.level === 'error' && /skipped/.test(l.msg))).toHaveLength(refused.length);
+    expect(sink.deadLetterRecords).toBe(refused.length);
+    expect(logger.lines.filter((l) => l.level === 'error' && /dead-letter/.test(l.msg))).toHaveLength(refused.length);
     expect(logger.lines.some((l) => l.msg === 'spill replayed and freed')).toBe(true);
 
     // direct again: such a record is answered -1 (503) like without the fallback, not spilled
@@ -296,9 +360,57 @@ describe('FallbackSink in process', () => {
     expect(existsSync(path.join(dataDir, SPILL_DIR_NAME))).toBe(false);
     expect(await sink.close()).toBe(0);
 
+    // every refused record is in the dead-letter log, bytes intact, in its partition's order
+    const reader = await LogReader.open(path.join(dataDir, DEAD_LETTER_DIR_NAME));
+    try {
+      for (let p = 4; p < 8; p++) {
+        const res = await reader.read(p, 0, 1000);
+        const want = refused.filter((x) => x.partition === p);
+        expect(res.records.map((x) => Buffer.from(x.key).toString())).toEqual(want.map((x) => Buffer.from(x.key).toString()));
+        res.records.forEach((x, i) => expect(Buffer.from(x.value).equals(Buffer.from(want[i].value))).toBe(true));
+      }
+    } finally {
+      await reader.close();
+    }
+    // counted again at the next start, with an error line
+    const again = fallbackSink(topic, dataDir, { partitions: 8, logger });
+    await again.open();
+    expect(again.deadLetterRecords).toBe(refused.length);
+    expect(await again.close()).toBe(0);
+
     const delivered = [...records, ...more].filter((x) => x.partition < 4);
     const read = await consumeAll(cluster.broker.bootstrap, topic, delivered.length);
     expect(read).toHaveLength(delivered.length);
     expect(readOrder(read)).toEqual(keysByPartition(delivered));
+  });
+
+  it('a record larger than Kafka takes is refused up front, spilling or not: never answered spilled', async () => {
+    const topic = freshTopic('fb-large');
+    const dataDir = await tempDir('metricstream-fallback-');
+    const small = makeRecords(8, 4, 's');
+    const large: SinkRecord = { ...small[0], key: Buffer.from('big'), value: Buffer.alloc(4096, 0x61) };
+    const batch = [small[0], large, ...small.slice(1)];
+    const sink = fallbackSink(topic, dataDir, {}, { maxPartitionBatchBytes: 2048 });
+    await sink.open();
+    await waitFor('ready', () => sink.isReady());
+    const direct = await sink.append(batch);
+    expect(Array.from(direct.refused!)).toEqual(batch.map((x) => (x === large ? 1 : 0)));
+    expect(direct.offsets[1]).toBe(-1);
+    expect(Array.from(direct.offsets).filter((o) => o >= 0)).toHaveLength(8);
+
+    await cluster.broker.proxy!.cut('refuse');
+    await waitFor('kafka seen down', async () => {
+      const probe = await sink.append([small[0]]);
+      return probe.spilled?.[0] === 1;
+    }, 20_000, 100);
+    const spilling = await sink.append(batch);
+    expect(Array.from(spilling.refused!)).toEqual(batch.map((x) => (x === large ? 1 : 0)));
+    expect(Array.from(spilling.spilled!)).toEqual(batch.map((x) => (x === large ? 0 : 1)));
+    expect(spilling.offsets[1]).toBe(-1);
+    await cluster.broker.proxy!.restore();
+    await waitFor('the spill freed', spillGone(dataDir), 20_000);
+    expect(sink.deadLetterRecords).toBe(0);
+    expect(existsSync(path.join(dataDir, DEAD_LETTER_DIR_NAME))).toBe(false);
+    await sink.close();
   });
 });

@@ -322,8 +322,10 @@ describe('KafkaSink against the mock cluster', () => {
       await new Promise((r) => setTimeout(r, 50));
       const report = await sink.closeWithReport();
       expect(report.undelivered).toBe(5);
-      const r = await pending; // still resolves, never hangs
+      const r = await pending; // still resolves at the deadline, never hangs
       expect(Array.from(r.offsets).every((o) => o === -1)).toBe(true);
+      // sent to a silent broker: the outcome is unknown (answered 504), not "not stored"
+      expect(Array.from(r.unknown ?? [])).toEqual([1, 1, 1, 1, 1]);
     } finally {
       await broker.proxy!.restore();
     }
