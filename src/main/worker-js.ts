@@ -5,7 +5,7 @@
  * about 10 MB of RSS per worker (bench:memory: 16 workers 569 MB from src, 410 MB from
  * the compiled package). So the main thread strips the worker's graph once, with Node's
  * own stripper (module.stripTypeScriptTypes, positions kept so stack traces' line and
- * column numbers match the .ts files), into node_modules/.cache/metricstream-worker-js/
+ * column numbers match the .ts files; sourceUrlOf maps a copy's URL back to its source), into node_modules/.cache/metricstream-worker-js/
  * <hash of the sources>/, rewrites the relative `.ts` specifiers to `.js`, and the
  * workers start from there. Bare imports (msgpackr...) resolve from the enclosing
  * node_modules as before. The compiled package (dist/) already is JavaScript: unchanged.
@@ -15,6 +15,9 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import module from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+
+/** Changes when the copy's format does, so an older copy is never reused. */
+const FORMAT = 'metricstream-worker-js 2';
 
 /** Relative .ts specifiers of static imports, re-exports and dynamic imports. */
 const SPECIFIER = /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)'(\.{1,2}\/[^']+?)\.ts'/g;
@@ -68,7 +71,7 @@ export function workerModuleUrl(url: URL): URL {
   if (nodeModules === undefined) throw new Error(`no node_modules above ${entry}`);
   const root = path.dirname(nodeModules);
   const files = moduleGraph(entry);
-  const hash = createHash('sha256');
+  const hash = createHash('sha256').update(FORMAT);
   for (const [file, source] of [...files].sort(([a], [b]) => a.localeCompare(b))) hash.update(path.relative(root, file)).update('\0').update(source).update('\0');
   const cache = path.join(nodeModules, '.cache', 'metricstream-worker-js');
   const dir = path.join(cache, hash.digest('hex').slice(0, 16));
@@ -94,6 +97,15 @@ export function workerModuleUrl(url: URL): URL {
     rmSync(temp, { recursive: true, force: true });
   }
   return pathToFileURL(target);
+}
+
+/**
+ * The source .ts URL of a file in the JavaScript copy (same line and column), for reports
+ * that name code by URL (npm run profile); any other URL is returned as is.
+ */
+export function sourceUrlOf(url: string): string {
+  const m = /^(file:\/\/.*)\/node_modules\/\.cache\/metricstream-worker-js\/[0-9a-f]{16}\/(.*)\.js$/.exec(url);
+  return m ? `${m[1]}/${m[2]}.ts` : url;
 }
 
 function mkdirP(dir: string): string {

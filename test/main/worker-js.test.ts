@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { workerModuleUrl } from '../../src/main/worker-js.ts';
+import { sourceUrlOf, workerModuleUrl } from '../../src/main/worker-js.ts';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -37,6 +37,8 @@ describe('workerModuleUrl', () => {
     const mod = (await import(url.href)) as { value: number };
     expect(mod.value).toBe(43);
     expect(workerModuleUrl(pathToFileURL(path.join(root, 'src/entry.ts'))).href).toBe(url.href);
+    expect(sourceUrlOf(url.href)).toBe(pathToFileURL(path.join(root, 'src/entry.ts')).href);
+    expect(sourceUrlOf('node:http')).toBe('node:http');
 
     // Changed sources get a fresh copy.
     await writeFile(path.join(root, 'src/lib/one.ts'), 'export const one: number = 2;\n');
