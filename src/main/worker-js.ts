@@ -11,13 +11,14 @@
  * node_modules as before. The compiled package (dist/) already is JavaScript: unchanged.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import module from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** Changes when the copy's format does, so an older copy is never reused. */
-const FORMAT = 'metricstream-worker-js 2';
+const FORMAT = 'metricstream-worker-js 3';
 
 /** Relative .ts specifiers of static imports, re-exports and dynamic imports. */
 const SPECIFIER = /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)'(\.{1,2}\/[^']+?)\.ts'/g;
@@ -62,25 +63,54 @@ function strip(source: string): string {
 /**
  * The URL a worker should start from: `url` itself unless it is a .ts file, else the
  * JavaScript copy of its module graph (made on first use, shared by every gateway started
- * from the same sources). Throws when the copy cannot be made; the caller falls back to `url`.
+ * from the same sources). The copy goes to node_modules/.cache, or where that is not
+ * writable (a container running as its own user) to the temporary directory, with a
+ * `node_modules` link to the project's so bare imports resolve. `caches` is for tests.
+ * Throws when no copy can be made; the caller falls back to `url`.
  */
-export function workerModuleUrl(url: URL): URL {
+export function workerModuleUrl(url: URL, caches?: string[]): URL {
   if (!url.pathname.endsWith('.ts')) return url;
   const entry = fileURLToPath(url);
   const nodeModules = nodeModulesAbove(path.dirname(entry));
   if (nodeModules === undefined) throw new Error(`no node_modules above ${entry}`);
   const root = path.dirname(nodeModules);
   const files = moduleGraph(entry);
-  const hash = createHash('sha256').update(FORMAT);
+  const hash = createHash('sha256').update(FORMAT).update(root).update('\0');
   for (const [file, source] of [...files].sort(([a], [b]) => a.localeCompare(b))) hash.update(path.relative(root, file)).update('\0').update(source).update('\0');
-  const cache = path.join(nodeModules, '.cache', 'metricstream-worker-js');
-  const dir = path.join(cache, hash.digest('hex').slice(0, 16));
-  const target = path.join(dir, path.relative(root, entry)).replace(/\.ts$/, '.js');
-  if (existsSync(path.join(dir, 'complete'))) return pathToFileURL(target);
-  // Written aside and renamed into place: gateways starting at once never see half a copy.
+  const name = hash.digest('hex').slice(0, 16);
+  const candidates = caches ?? [path.join(nodeModules, '.cache', 'metricstream-worker-js'), path.join(os.tmpdir(), `metricstream-worker-js-${process.getuid?.() ?? 0}`)];
+  let failure: unknown;
+  for (const cache of candidates) {
+    try {
+      const dir = path.join(cache, name);
+      if (!cache.startsWith(nodeModules + path.sep)) ownCacheOnly(cache);
+      if (!existsSync(path.join(dir, 'complete'))) writeCopy(cache, dir, root, files, !cache.startsWith(nodeModules + path.sep) ? nodeModules : undefined);
+      return pathToFileURL(path.join(dir, path.relative(root, entry)).replace(/\.ts$/, '.js'));
+    } catch (e) {
+      failure ??= e;
+    }
+  }
+  throw failure;
+}
+
+/**
+ * A cache outside the project (the shared temporary directory) is used only if this user
+ * made it and nobody else can write to it: code found there is run by the gateway.
+ */
+function ownCacheOnly(cache: string): void {
+  mkdirSync(cache, { recursive: true, mode: 0o700 });
+  const st = statSync(cache);
+  const uid = process.getuid?.();
+  if ((uid !== undefined && st.uid !== uid) || (st.mode & 0o022) !== 0) throw new Error(`${cache} is not this user's private directory`);
+}
+
+/** Writes the stripped copy of `files` to `dir`, aside first and renamed into place. */
+function writeCopy(cache: string, dir: string, root: string, files: Map<string, string>, linkNodeModules: string | undefined): void {
+  // Gateways starting at once never see half a copy.
   const temp = path.join(cache, `.tmp-${process.pid}-${randomUUID().slice(0, 8)}`);
   try {
     writeFileSync(path.join(mkdirP(temp), 'package.json'), '{"type":"module"}\n');
+    if (linkNodeModules !== undefined) symlinkSync(linkNodeModules, path.join(temp, 'node_modules'), 'dir');
     for (const [file, source] of files) {
       const out = path.join(temp, path.relative(root, file)).replace(/\.ts$/, '.js');
       mkdirP(path.dirname(out));
@@ -96,7 +126,6 @@ export function workerModuleUrl(url: URL): URL {
   } finally {
     rmSync(temp, { recursive: true, force: true });
   }
-  return pathToFileURL(target);
 }
 
 /**

@@ -47,6 +47,20 @@ describe('workerModuleUrl', () => {
     expect(((await import(changed.href)) as { value: number }).value).toBe(44);
   });
 
+  it('falls back to a cache with a node_modules link when the first cannot be written', async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'worker-js-'));
+    dirs.push(root);
+    await mkdir(path.join(root, 'node_modules/dep'), { recursive: true });
+    await writeFile(path.join(root, 'node_modules/dep/package.json'), '{"name":"dep","type":"module","exports":"./index.js"}');
+    await writeFile(path.join(root, 'node_modules/dep/index.js'), 'export const dep = 7;\n');
+    await mkdir(path.join(root, 'src'));
+    await writeFile(path.join(root, 'src/entry.ts'), "import { dep } from 'dep';\nexport const value: number = dep;\n");
+    await writeFile(path.join(root, 'not-a-dir'), '');
+    const url = workerModuleUrl(pathToFileURL(path.join(root, 'src/entry.ts')), [path.join(root, 'not-a-dir/cache'), path.join(root, 'elsewhere')]);
+    expect(url.pathname.startsWith(path.join(root, 'elsewhere'))).toBe(true);
+    expect(((await import(url.href)) as { value: number }).value).toBe(7);
+  });
+
   it('returns a JavaScript URL unchanged', () => {
     const js = new URL('file:///somewhere/dist/workers/http-worker.js');
     expect(workerModuleUrl(js)).toBe(js);
