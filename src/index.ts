@@ -6,6 +6,11 @@
  * import { createConsumer } from 'metricstream';
  * const c = createConsumer({ mode: 'log', dataDir: './data', group: 'storage-writer', fromBeginning: true });
  * await c.run(async ({ partition, records }) => { ...store them... }); // until c.stop()
+ *
+ * // or straight into a store, committed after its 2xx:
+ * const w = createConsumer({ mode: 'log', dataDir: './data', group: 'vm-writer',
+ *   sink: { type: 'remote-write', url: 'http://127.0.0.1:8428/api/v1/write' } });
+ * await w.run();
  * ```
  */
 export { createConsumer, groupLag } from './consumer/create-consumer.ts';
@@ -13,6 +18,11 @@ export { logGroupLag } from './consumer/log-group/group-lag.ts';
 export { kafkaGroupLag } from './consumer/kafka-group-consumer.ts';
 export { readPlain, jsonReplacer } from './consumer/plain-reader.ts';
 export { decodeValue } from './consumer/decode.ts';
+export { BatchAbandoned } from './consumer/batch-abandoned.ts';
+export { SinkConsumer } from './consumer/sinks/sink-consumer.ts';
+export { SinkMetrics } from './consumer/sinks/sink-metrics.ts';
+export { encodeWriteRequest } from './consumer/sinks/remote-write.ts';
+export { influxLine } from './consumer/sinks/influx.ts';
 export type { PlainReadOptions } from './consumer/plain-reader.ts';
 export type {
   BatchHandler,
@@ -25,6 +35,7 @@ export type {
   LogConsumerOptions,
   PartitionLag,
   RunOptions,
+  SinkOptions,
 } from './consumer/types.ts';
 
 // The protocol decoders and the record-format encoder, as pure functions: decode a

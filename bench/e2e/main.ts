@@ -40,6 +40,7 @@ const { values } = parseArgs({
     runs: { type: 'string' },
     'metrics-per-request': { type: 'string' },
     sweep: { type: 'boolean' },
+    interleave: { type: 'boolean' },
     quick: { type: 'boolean' },
     out: { type: 'string' },
   },
@@ -54,6 +55,9 @@ if (values.help) {
   --runs N                   timed runs per row, median reported (default 3)
   --metrics-per-request K,.. body sizes to run (default 1,100)
   --sweep                    also the gateway (file, acks 1) at --workers 1,2,4,8,16
+  --interleave               start every row's server at once and take the timed runs in
+                             turns (A B C A B C ...): drift of a shared machine hits every
+                             row alike, for A/B comparisons (rows needing a broker excluded)
   --quick                    1 run of 1 s per row (smoke test)
   --out DIR                  results directory (default bench/results)`);
   process.exit(0);
@@ -105,14 +109,48 @@ async function measure(row: Row, ctx: RowContext, k: number): Promise<RowResult>
   const server = row.start ? await row.start(ctx) : await startServer(row, ctx);
   const load = row.load?.(k);
   const protocol = load === undefined ? {} : { path: load.path, rawBody: { bytes: load.bytes, contentType: load.contentType, headers: load.headers } };
+  const extra = row.loadOptions?.() ?? {};
   try {
-    await runLoad({ port: server.port, clients: connections, durationSeconds: Math.min(1, duration), metricsPerRequest: k, ...protocol });
+    await runLoad({ port: server.port, clients: connections, durationSeconds: Math.min(1, duration), metricsPerRequest: k, ...protocol, ...extra });
     const results: LoadSummary[] = [];
     const cpuBefore = server.cpuSeconds();
     for (let i = 0; i < runs; i++) {
-      results.push(await runLoad({ port: server.port, clients: connections, durationSeconds: duration, metricsPerRequest: k, ...protocol }));
+      results.push(await runLoad({ port: server.port, clients: connections, durationSeconds: duration, metricsPerRequest: k, ...protocol, ...extra }));
     }
-    const cpu = server.cpuSeconds() - cpuBefore;
+    return summarize(row, ctx, k, results, server.cpuSeconds() - cpuBefore);
+  } finally {
+    await server.stop();
+  }
+}
+
+/** Every row's server at once, timed runs taken in turns; see --interleave. */
+async function measureInterleaved(rows: Row[], ctx: RowContext, k: number): Promise<RowResult[]> {
+  const servers: Awaited<ReturnType<typeof startServer>>[] = [];
+  try {
+    for (const row of rows) servers.push(row.start ? await row.start(ctx) : await startServer(row, ctx));
+    const load = (i: number, seconds: number) => {
+      const body = rows[i].load?.(k);
+      const protocol = body === undefined ? {} : { path: body.path, rawBody: { bytes: body.bytes, contentType: body.contentType, headers: body.headers } };
+      return runLoad({ port: servers[i].port, clients: connections, durationSeconds: seconds, metricsPerRequest: k, ...protocol, ...(rows[i].loadOptions?.() ?? {}) });
+    };
+    for (let i = 0; i < rows.length; i++) await load(i, Math.min(1, duration));
+    const results: LoadSummary[][] = rows.map(() => []);
+    const cpu = rows.map(() => 0);
+    for (let r = 0; r < runs; r++) {
+      for (let i = 0; i < rows.length; i++) {
+        const before = servers[i].cpuSeconds();
+        results[i].push(await load(i, duration));
+        cpu[i] += servers[i].cpuSeconds() - before;
+      }
+    }
+    return rows.map((row, i) => summarize(row, ctx, k, results[i], cpu[i]));
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+  }
+}
+
+function summarize(row: Row, ctx: RowContext, k: number, results: LoadSummary[], cpu: number): RowResult {
+  {
     const metrics = results.reduce((a, r) => a + r.succeeded * k, 0);
     const byRps = [...results].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond);
     const mid = byRps[Math.floor((byRps.length - 1) / 2)];
@@ -130,8 +168,6 @@ async function measure(row: Row, ctx: RowContext, k: number): Promise<RowResult>
       ratioToNoop: null,
       runs: results.map((r) => ({ requestsPerSecond: r.requestsPerSecond, p50: r.latencyMs.p50, p99: r.latencyMs.p99, max: r.latencyMs.max, statusCodes: r.statusCodes })),
     };
-  } finally {
-    await server.stop();
   }
 }
 
@@ -176,9 +212,15 @@ const results: RowResult[] = [];
 try {
   for (const k of perRequest) {
     const block: RowResult[] = [];
-    for (const row of selected) {
-      process.stderr.write(`  ${row.name} (${k} metrics/request)...\n`);
-      block.push(await measure(row, ctx, k));
+    if (values.interleave) {
+      const rows = selected.filter((r) => !r.needsBroker);
+      process.stderr.write(`  ${rows.map((r) => r.name).join(', ')} interleaved (${k} metrics/request)...\n`);
+      block.push(...(await measureInterleaved(rows, ctx, k)));
+    } else {
+      for (const row of selected) {
+        process.stderr.write(`  ${row.name} (${k} metrics/request)...\n`);
+        block.push(await measure(row, ctx, k));
+      }
     }
     const noop = block.find((r) => r.row === 'noop');
     for (const r of block) r.ratioToNoop = noop ? r.requestsPerSecond / noop.requestsPerSecond : null;

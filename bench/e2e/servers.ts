@@ -10,6 +10,9 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { influxBody, otlpBody, remoteWriteBody, type ProtocolLoad } from './protocol-bodies.ts';
 
+import type { LoadOptions } from '../../src/load/run-load.ts';
+import { benchAuthorization, securityFixture } from './security-fixture.ts';
+
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 
 /** What a row needs from its environment (a broker for Kafka rows). */
@@ -24,6 +27,8 @@ export interface Row {
   /** Script (relative to the project root) and its arguments; port 0 picks a free port. */
   command(ctx: RowContext, dataDir: string): string[];
   needsBroker?: boolean;
+  /** Load options this row needs (https, per-connection credentials). */
+  loadOptions?(): Partial<LoadOptions>;
   /** Another protocol's body and path (default: the seed's POST /metrics JSON body). */
   load?: (k: number) => ProtocolLoad;
   /** Starts a server that is not a Node script of ours (a peer like vmagent). */
@@ -189,6 +194,15 @@ export const ROWS: Row[] = [
   },
   { name: 'file-acks0', command: gateway(() => ['--acks', '0']) },
   { name: 'file-acks1', command: gateway(() => ['--acks', '1']) },
+  // The cost of tenants-and-security, each against file-acks1 of the same run.
+  { name: 'file-acks1-auth', command: gateway(() => ['--acks', '1', '--auth', 'tokens', '--auth-file', securityFixture().authFile]), loadOptions: () => ({ authorization: benchAuthorization }) },
+  { name: 'file-acks1-limits', command: gateway(() => ['--acks', '1', '--auth', 'tokens', '--auth-file', securityFixture().limitsFile]), loadOptions: () => ({ authorization: benchAuthorization }) },
+  { name: 'file-acks1-tls', command: gateway(() => ['--acks', '1', '--tls-cert', securityFixture().cert, '--tls-key', securityFixture().key]), loadOptions: () => ({ https: true }) },
+  {
+    name: 'file-acks1-tls-limits',
+    command: gateway(() => ['--acks', '1', '--auth', 'tokens', '--auth-file', securityFixture().limitsFile, '--tls-cert', securityFixture().cert, '--tls-key', securityFixture().key]),
+    loadOptions: () => ({ https: true, authorization: benchAuthorization }),
+  },
   { name: 'rw-acks1', command: gateway(() => ['--acks', '1']), load: remoteWriteBody },
   { name: 'influx-acks1', command: gateway(() => ['--acks', '1']), load: influxBody },
   { name: 'otlp-acks1', command: gateway(() => ['--acks', '1']), load: otlpBody },

@@ -9,12 +9,15 @@
  * Without --group it is the plain reader (no group, no commits); with --group it is a
  * member of that consumer group (partitions shared with the other members, offsets
  * committed after each batch is printed).
+ * With --sink remote-write|influx (needs --group) it delivers to a store instead of printing
+ * (sink-cli.ts), committing after the store's 2xx.
  * Exit: 0 done (or interrupted), 1 the log or topic could not be read, 2 bad arguments.
  */
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../cli/args.ts';
+import { KAFKA_SECURITY_OPTIONS, KAFKA_SECURITY_USAGE, kafkaSecurityOptions, parseKafkaSecurity } from '../kafka/kafka-security.ts';
 import { onStopSignals } from '../cli/signals.ts';
 import { explainOrigin, layerArgv, layersHelp } from '../cli/config-layers.ts';
 import { createConsumer, groupLag } from './create-consumer.ts';
@@ -22,6 +25,7 @@ import { lagText, recordLine } from './output.ts';
 import type { OutputFormat } from './output.ts';
 import { readPlain } from './plain-reader.ts';
 import type { ConsumedRecord } from './plain-reader.ts';
+import { runSink, SINK_FLAGS, SINK_USAGE } from './sinks/sink-cli.ts';
 import type { ConsumerEvent, ConsumerOptions } from './types.ts';
 
 /** The consumer's environment variables: METRICSTREAM_CONSUME_DATA_DIR is --data-dir. */
@@ -56,12 +60,13 @@ Kafka:
   --mode log|kafka          read the local log (default) or a Kafka topic
   --brokers <host:port,..>  Kafka bootstrap servers
   --topic <name>            Kafka topic (default metrics)
+${KAFKA_SECURITY_USAGE}
                             Without --group, a Kafka topic is read plainly: through a
                             one-off group of this process alone (metricstream-consume-<id>),
                             whose offsets nobody resumes.
 
   --config <file>           read flags from a JSON file ({"data-dir": "/var/lib/metricstream"})
-
+${SINK_USAGE}
 ${layersHelp(ENV_PREFIX, 'data-dir')}
 `;
 
@@ -83,8 +88,10 @@ const OPTIONS = {
   mode: { type: 'string', default: 'log' },
   brokers: { type: 'string' },
   topic: { type: 'string', default: 'metrics' },
+  ...KAFKA_SECURITY_OPTIONS,
   config: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
+  ...SINK_FLAGS,
 } as const;
 
 /** Where each flag not on the command line came from (environment or config file), for messages. */
@@ -140,6 +147,7 @@ function batchText(batch: ConsumedRecord[], format: OutputFormat): string {
   return text;
 }
 
+/** One consumer event as a line of text (stderr, or a sink's log message). */
 function describeEvent(group: string, e: ConsumerEvent): string {
   switch (e.type) {
     case 'assigned':
@@ -191,7 +199,13 @@ function consumerOptions(args: Args, group: string): ConsumerOptions {
   };
   if (args.mode === 'kafka') {
     if (args.brokers === undefined) usageError('--mode kafka needs --brokers host:port[,host:port...]');
-    return { mode: 'kafka', brokers: args.brokers, topic: args.topic, ...common };
+    let security;
+    try {
+      security = kafkaSecurityOptions(parseKafkaSecurity(args));
+    } catch (err) {
+      usageError((err as Error).message);
+    }
+    return { mode: 'kafka', brokers: args.brokers, topic: args.topic, security, ...common };
   }
   return { mode: 'log', dataDir: args['data-dir'], memberId: args['member-id'], ...common };
 }
@@ -220,6 +234,7 @@ async function main(): Promise<void> {
   // Kafka has no reader outside a group: without --group, a one-off group of this process.
   const group = args.group ?? (args.mode === 'kafka' ? oneOffGroup() : undefined);
   if (args.group === undefined) {
+    if (args.sink !== 'stdout') usageError(`--sink ${args.sink} needs --group (offsets are committed after the store's 2xx)`);
     if (args['show-lag']) usageError('--show-lag needs --group');
     for (const f of ['session-timeout', 'member-id'] as const) {
       if (args[f] !== undefined) usageError(`--${f} needs --group`);
@@ -244,9 +259,13 @@ async function main(): Promise<void> {
     const lag = await groupLag(
       opts.mode === 'log'
         ? { mode: 'log', dataDir: opts.dataDir, group }
-        : { mode: 'kafka', brokers: opts.brokers, topic: opts.topic, group },
+        : { mode: 'kafka', brokers: opts.brokers, topic: opts.topic, group, security: opts.security },
     );
     await writeOut(lagText(group, lag, format));
+    return;
+  }
+  if (args.sink !== 'stdout') {
+    await runSink(args, opts, { exitAtEnd: args['exit-at-end'], maxRecords }, { usageError, describeEvent });
     return;
   }
   const consumer = createConsumer(opts);

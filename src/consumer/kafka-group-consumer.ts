@@ -11,7 +11,9 @@ import kafkajs from 'kafkajs';
 import type { Admin, Consumer as KafkaJsConsumer, EachBatchPayload } from 'kafkajs';
 import { kafkajsLogCreator, silentLogger } from '../kafka/kafkajs-log.ts';
 import type { SinkLogger } from '../kafka/kafkajs-log.ts';
+import type { KafkaSecurity } from '../kafka/kafka-security.ts';
 import { CONTENT_TYPE_NAMES, ContentType } from '../sink/sink.ts';
+import { isAbandoned } from './batch-abandoned.ts';
 import { toConsumedRecord } from './decode.ts';
 import type { BatchHandler, Consumer, ConsumerEvent, KafkaConsumerOptions, PartitionLag, RunOptions } from './types.ts';
 
@@ -22,6 +24,9 @@ export const DEFAULT_KAFKA_SESSION_TIMEOUT_MS = 6000;
 const END_CHECK_MS = 300;
 /** Rejoins in a row after the broker refused a group request, before giving up. */
 const MAX_REJOINS = 5;
+const DEFAULT_STOP_GRACE_MS = 5000;
+/** Marks a consumer instance given up after an abandoned batch: rejoin, not a failure. */
+const REJOIN = Symbol('rejoin');
 
 function brokerList(brokers: string | string[]): string[] {
   return (Array.isArray(brokers) ? brokers : brokers.split(',')).map((b) => b.trim()).filter((b) => b !== '');
@@ -43,6 +48,7 @@ function kafkaClient(opts: KafkaConsumerOptions, logger: SinkLogger): InstanceTy
   return new Kafka({
     clientId: opts.clientId ?? 'metricstream-consumer',
     brokers: brokerList(opts.brokers),
+    ...opts.security,
     // kafkajs logs to stdout by default; stdout carries the records.
     logLevel: logLevel.WARN,
     logCreator: kafkajsLogCreator(logger),
@@ -53,8 +59,8 @@ function kafkaClient(opts: KafkaConsumerOptions, logger: SinkLogger): InstanceTy
  * Lag of `group` on `topic` per partition (high watermark − committed offset), as of now.
  * Works whether or not any member runs.
  */
-export async function kafkaGroupLag(opts: { brokers: string | string[]; topic: string; group: string }): Promise<PartitionLag[]> {
-  const admin = new Kafka({ clientId: 'metricstream-lag', brokers: brokerList(opts.brokers), logLevel: logLevel.NOTHING }).admin();
+export async function kafkaGroupLag(opts: { brokers: string | string[]; topic: string; group: string; security?: KafkaSecurity }): Promise<PartitionLag[]> {
+  const admin = new Kafka({ clientId: 'metricstream-lag', brokers: brokerList(opts.brokers), ...opts.security, logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   try {
     return await lagWith(admin, opts.topic, opts.group);
@@ -85,12 +91,15 @@ export class KafkaGroupConsumer implements Consumer {
   #running: Promise<void> | null = null;
   #finish: (() => void) | null = null;
   #stopRequested = false;
+  #inflight: AbortController | null = null;
+  #stopTimer: NodeJS.Timeout | null = null;
 
   constructor(opts: KafkaConsumerOptions) {
     this.#opts = opts;
   }
 
-  run(handler: BatchHandler, opts: RunOptions = {}): Promise<void> {
+  run(handler?: BatchHandler, opts: RunOptions = {}): Promise<void> {
+    if (handler === undefined) return Promise.reject(new Error('run() needs a batch handler (or create the consumer with a sink option)'));
     if (this.#running !== null) return Promise.reject(new Error('run() was already called on this consumer'));
     this.#running = this.#run(handler, opts);
     return this.#running;
@@ -99,11 +108,18 @@ export class KafkaGroupConsumer implements Consumer {
   async stop(): Promise<void> {
     this.#stopRequested = true;
     this.#finish?.();
-    await this.#running?.catch(() => {});
+    // The batch in flight may finish (and commit) within the grace period; then it is given up.
+    this.#stopTimer ??= setTimeout(() => this.#inflight?.abort(new Error('the consumer is stopping')), this.#opts.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
+    try {
+      await this.#running?.catch(() => {});
+    } finally {
+      clearTimeout(this.#stopTimer);
+    }
   }
 
+
   lag(): Promise<PartitionLag[]> {
-    return kafkaGroupLag({ brokers: this.#opts.brokers, topic: this.#opts.topic, group: this.#opts.group });
+    return kafkaGroupLag({ brokers: this.#opts.brokers, topic: this.#opts.topic, group: this.#opts.group, security: this.#opts.security });
   }
 
   #emit(e: ConsumerEvent): void {
@@ -129,9 +145,12 @@ export class KafkaGroupConsumer implements Consumer {
     if (this.#stopRequested) this.#finish?.();
     let assigned: number[] | null = null;
     let joins = 0;
+    /** Set when a batch was given up: this kafkajs consumer handles nothing more, a new one rejoins. */
+    let rejoin: (() => void) | null = null;
+    let rejoining = false;
 
-    const eachBatch = async ({ batch, resolveOffset, commitOffsetsIfNecessary, isRunning, isStale }: EachBatchPayload) => {
-      if (finished || !isRunning() || isStale() || batch.messages.length === 0) return;
+    const eachBatch = async ({ batch, resolveOffset, commitOffsetsIfNecessary, isRunning, isStale, heartbeat }: EachBatchPayload) => {
+      if (finished || rejoining || !isRunning() || isStale() || batch.messages.length === 0) return;
       const messages = batch.messages.slice(0, Number.isFinite(remaining) ? remaining : undefined);
       if (messages.length === 0) return;
       const records = messages.map((m) => {
@@ -145,13 +164,53 @@ export class KafkaGroupConsumer implements Consumer {
           value,
         );
       });
+      const abort = new AbortController();
+      this.#inflight = abort;
+      if (this.#stopRequested) abort.abort(new Error('the consumer is stopping'));
+      // Before each send: a heartbeat the broker answered (kafkajs sends one only when its
+      // interval has passed, so this costs nothing most of the time). After a SIGSTOP past
+      // the session the broker refuses it: the batch is given up before anything is sent.
+      const owned = async (): Promise<boolean> => {
+        // (Not `finished`: on stop() the batch in flight may still finish within the grace period.)
+        if (abort.signal.aborted || rejoining || isStale()) return false;
+        try {
+          await heartbeat();
+        } catch {
+          return false;
+        }
+        return !abort.signal.aborted && !isStale();
+      };
       try {
-        await handler({ partition: batch.partition, records });
+        await handler({ partition: batch.partition, records, signal: abort.signal, owned, heartbeat: () => heartbeat() });
       } catch (err) {
+        if (isAbandoned(err, abort.signal)) {
+          // Nothing resolved or committed. Later batches of this consumer must not commit
+          // past this one: it gives up, and a new consumer rejoins and starts from the
+          // committed offsets (or the partition's next owner does).
+          if (!finished) {
+            this.#emit({
+              type: 'warning',
+              message: `partition ${batch.partition}: batch at offsets ${messages[0].offset}..${messages[messages.length - 1].offset} given up without committing (${(err as Error).message}); rejoining`,
+            });
+            rejoining = true;
+            rejoin?.();
+          }
+          return;
+        }
         // Not thrown to kafkajs, which would retry the batch forever: stop instead, as
         // the log mode does. Nothing is resolved or committed for this batch.
         failure ??= err;
         this.#finish?.();
+        return;
+      } finally {
+        this.#inflight = null;
+      }
+      if (isStale()) {
+        // Lost while the handler ran: commit nothing (the broker would refuse it), rejoin.
+        if (!rejoining) {
+          rejoining = true;
+          rejoin?.();
+        }
         return;
       }
       const last = messages[messages.length - 1].offset;
@@ -195,6 +254,8 @@ export class KafkaGroupConsumer implements Consumer {
         const consumer = this.#newConsumer(kafka);
         let crashed: (err: unknown) => void = () => {};
         const crash = new Promise<unknown>((resolve) => (crashed = resolve));
+        rejoining = false;
+        rejoin = () => crashed(REJOIN);
         consumer.on(consumer.events.GROUP_JOIN, (e) => {
           refusals = 0;
           assigned = [...(e.payload.memberAssignment[o.topic] ?? [])].sort((x, y) => x - y);
@@ -217,6 +278,7 @@ export class KafkaGroupConsumer implements Consumer {
           await consumer.disconnect().catch(() => {});
         }
         if (err === null || finished) break;
+        if (err === REJOIN) continue;
         if ((err as Error).name !== 'KafkaJSProtocolError' || ++refusals > MAX_REJOINS) {
           failure ??= err;
           break;

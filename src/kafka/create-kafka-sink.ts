@@ -14,16 +14,19 @@ import type { Sink } from '../sink/sink.ts';
 import { FallbackSink } from './fallback-sink.ts';
 import { KafkaSink } from './kafka-sink.ts';
 import { readTopicPartitions } from './topic-metadata.ts';
+import { kafkaSecurityOptions } from './kafka-security.ts';
 
 /** Creates (does not open) the Kafka sink for `config`; see the module comment. */
 export async function createKafkaSink(config: GatewayConfig, logger: Logger): Promise<Sink> {
   const log = logger.child({ sink: 'kafka' });
+  const security = kafkaSecurityOptions(config.kafkaSecurity);
   let partitions: number | undefined;
   try {
     partitions = await readTopicPartitions(config.brokers, config.topic, {
       connectionTimeoutMs: 1000,
       requestTimeoutMs: 3000,
       retries: 0,
+      security,
     });
   } catch (e) {
     log.warn({ err: (e as Error).message }, 'kafka not reachable at startup; starting not ready');
@@ -49,6 +52,7 @@ export async function createKafkaSink(config: GatewayConfig, logger: Logger): Pr
     retries: config.kafkaRetries,
     maxPartitionBatchBytes: config.kafkaRequestBytes,
     clientId: 'metricstream',
+    security,
     logger: log,
     expectPartitions: config.partitions,
   });

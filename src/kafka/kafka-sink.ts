@@ -44,6 +44,7 @@ import {
 } from './compress-pool.ts';
 import { kafkajsLogCreator, stderrLogger, type SinkLogger } from './kafkajs-log.ts';
 import { fetchPartitionCount } from './topic-metadata.ts';
+import type { KafkaSecurity } from './kafka-security.ts';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -62,6 +63,8 @@ export interface KafkaSinkOptions {
   clientId?: string;
   /** Default: warn and error lines as JSON on stderr. */
   logger?: SinkLogger;
+  /** TLS and SASL options for kafkajs (src/kafka/kafka-security.ts). */
+  security?: KafkaSecurity;
   /** Bound on one request/response (default 10 000). */
   requestTimeoutMs?: number;
   /** Bound on one TCP connect (default 3000). */
@@ -165,7 +168,7 @@ function failAll(n: number, error: string): AppendResult {
 /** Sink that produces to one Kafka topic through one kafkajs producer. */
 export class KafkaSink implements Sink {
   readonly name = 'kafka';
-  private readonly opts: Required<Omit<KafkaSinkOptions, 'logger' | 'clientId' | 'expectPartitions'>> & {
+  private readonly opts: Required<Omit<KafkaSinkOptions, 'logger' | 'clientId' | 'expectPartitions' | 'security'>> & {
     clientId: string;
     expectPartitions: number | undefined;
   };
@@ -225,6 +228,7 @@ export class KafkaSink implements Sink {
     this.kafka = new Kafka({
       clientId: this.opts.clientId,
       brokers: this.opts.brokers,
+      ...options.security,
       connectionTimeout: connectionTimeoutMs,
       requestTimeout: requestTimeoutMs,
       enforceRequestTimeout: true,

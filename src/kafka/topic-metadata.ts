@@ -5,6 +5,7 @@
  */
 import kafkajs, { type Admin } from 'kafkajs';
 import { kafkajsLogCreator, silentLogger, type SinkLogger } from './kafkajs-log.ts';
+import type { KafkaSecurity } from './kafka-security.ts';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -15,6 +16,8 @@ export interface TopicMetadataOptions {
   /** Connection/metadata retries (default 2). */
   retries?: number;
   logger?: SinkLogger;
+  /** TLS and SASL options for kafkajs (src/kafka/kafka-security.ts). */
+  security?: KafkaSecurity;
 }
 
 /**
@@ -30,6 +33,7 @@ export async function readTopicPartitions(
   const kafka = new Kafka({
     clientId: opts.clientId ?? 'metricstream-metadata',
     brokers,
+    ...opts.security,
     connectionTimeout: opts.connectionTimeoutMs ?? 3000,
     requestTimeout: opts.requestTimeoutMs ?? 10_000,
     retry: { retries: opts.retries ?? 2, initialRetryTime: 100, maxRetryTime: 1000 },

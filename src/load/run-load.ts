@@ -17,6 +17,10 @@ export interface LoadOptions {
   host?: string;
   /** Default /metrics. */
   path?: string;
+  /** https: TLS to the gateway (the certificate is not verified: a load tool, not a client). */
+  https?: boolean;
+  /** The Authorization value of connection `i` (default: the client id `${clientIdPrefix}${i}`). */
+  authorization?: (client: number) => string;
   /** Concurrent connections, one client id each. */
   clients: number;
   /** Requests per connection (exact); total is clients * requests. */
@@ -105,7 +109,7 @@ export interface LoadSummary {
 export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
   const o = normalize(options);
   const body = options.rawBody?.bytes ?? buildBody(o.format, o.metricsPerRequest);
-  const url = `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${o.port}${o.path}`;
+  const url = `${options.https ? 'https' : 'http'}://${o.host.includes(':') ? `[${o.host}]` : o.host}:${o.port}${o.path}`;
 
   // autocannon's own latency histogram keeps whole milliseconds, too coarse for a
   // sub-millisecond gateway, so latencies are recorded here in microseconds.
@@ -130,10 +134,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
     setupClient(client: AutocannonClient) {
       // autocannon builds clients in order, once per connection, and a reconnecting
       // client keeps its object, so the id stays with the connection slot.
+      const i = nextClient++;
       client.setHeaders({
         'content-type': options.rawBody?.contentType ?? CONTENT_TYPES[o.format],
         ...options.rawBody?.headers,
-        authorization: `${o.clientIdPrefix}${nextClient++}`,
+        authorization: options.authorization ? options.authorization(i) : `${o.clientIdPrefix}${i}`,
       });
       // Attached before the client's first write, so every request is counted.
       client.on('request', () => sent++);

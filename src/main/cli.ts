@@ -32,18 +32,26 @@ try {
   const gateway = await startGateway(config, logger);
   // Handlers before the listening line: a script or service manager that read it may
   // signal at once, and a default SIGTERM would end the gateway without its drain.
+  let stopping = false;
   onStopSignals(
-    (signal) => void gateway.shutdown(signal),
+    (signal) => {
+      stopping = true;
+      void gateway.shutdown(signal);
+    },
     (signal) => {
       logger.warn({ signal }, 'second signal: exiting without finishing the drain');
       process.exit(130);
     },
   );
+  // Reload credentials and certificates; without a handler SIGHUP would end the process.
+  process.on('SIGHUP', () => {
+    if (!stopping) void gateway.reload();
+  });
   const where = config.mode === 'file' ? `data-dir=${config.dataDir}` : `brokers=${config.brokers.join(',')} topic=${config.topic}`;
   // The start line is printed whatever --log-level says: scripts wait for it.
   logger.child({}, { level: 'info' }).info(
     { port: gateway.port, adminPort: gateway.adminPort, workers: config.workers, sink: gateway.sink.name, acks: config.acks },
-    `metricstream listening on http://${config.host}:${gateway.port} workers=${config.workers} sink=${gateway.sink.name} ${where} acks=${config.acks === -1 ? 'all' : config.acks}` +
+    `metricstream listening on ${config.tlsCert !== undefined ? 'https' : 'http'}://${config.host}:${gateway.port} workers=${config.workers} sink=${gateway.sink.name} ${where} acks=${config.acks === -1 ? 'all' : config.acks}` +
       (gateway.adminPort !== undefined ? ` metrics=http://${config.adminHost}:${gateway.adminPort}/metrics` : ''),
   );
   process.exitCode = await gateway.done;

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { explainOrigin, layerArgv, layersHelp } from '../cli/config-layers.ts';
 import { oneOf, parseDuration, parseInteger, parseSize, UsageError } from '../cli/args.ts';
+import { KAFKA_SECURITY_OPTIONS, KAFKA_SECURITY_USAGE, parseKafkaSecurity, type KafkaSecurityConfig } from '../kafka/kafka-security.ts';
 import { FRAME_OVERHEAD, MAX_FRAME_BYTES } from '../log/record-frame.ts';
 import { MAX_CLIENT_ID } from '../workers/client-id.ts';
 
@@ -50,6 +51,15 @@ export interface GatewayConfig {
   kafkaRetries: number;
   maxBatchBytes: number;
   kafkaRequestBytes: number;
+  /** client-id: the header names the writer, unchecked (the seed); tokens: --auth-file. */
+  auth: 'client-id' | 'tokens';
+  authFile: string | undefined;
+  /** PEM files: HTTPS on the data port with both; mTLS with the client CA. */
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  tlsClientCa: string | undefined;
+  /** Kafka connection security, passed to every kafkajs client the gateway makes. */
+  kafkaSecurity: KafkaSecurityConfig;
 }
 
 /** The environment variables' prefix: METRICSTREAM_WORKERS is --workers. */
@@ -88,6 +98,12 @@ export const OPTIONS = {
   'kafka-retries': { type: 'string' },
   'max-batch-bytes': { type: 'string' },
   'kafka-request-bytes': { type: 'string' },
+  auth: { type: 'string' },
+  'auth-file': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'tls-client-ca': { type: 'string' },
+  ...KAFKA_SECURITY_OPTIONS,
 } as const;
 
 export const USAGE = `Usage: npm start -- [options]      (installed: metricstream [options])
@@ -127,6 +143,14 @@ Options:
       --admin-port N       Prometheus /metrics port (default 9464; 0 picks one; off disables)
       --admin-host ADDR    admin listen address (default 127.0.0.1: not exposed by default)
       --log-level LEVEL    pino level: fatal|error|warn|info|debug|trace|silent (default info)
+  Authentication, limits, TLS (README: Tenants and security):
+      --auth MODE          client-id (default: the Authorization value names the client,
+                           unchecked) or tokens (tenants and token hashes from --auth-file)
+      --auth-file FILE     tokens mode: JSON with tenants, sha256 token hashes, certificate
+                           subjects, rate limits; reloaded on SIGHUP (npm run hash-token)
+      --tls-cert FILE      PEM certificate (chain): HTTPS on the data port (with --tls-key)
+      --tls-key FILE       PEM private key; both reloaded on SIGHUP
+      --tls-client-ca FILE PEM CA: require client certificates signed by it (mTLS)
   Kafka mode:
       --brokers H:P[,H:P]  bootstrap servers (required)
       --topic NAME         topic (default metrics)
@@ -141,6 +165,7 @@ Options:
       --kafka-request-bytes SIZE  largest share of one partition in one produce request; a
                            bigger commit is sent as several requests, in order (default 900kb,
                            under the broker's 1 MB message.max.bytes)
+${KAFKA_SECURITY_USAGE}
       --config FILE        read flags from a JSON file ({"workers": 4, "data-dir": "/var/lib/metricstream"})
   -h, --help               this text
 
@@ -212,6 +237,12 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
   const idempotent = values.idempotent ?? (mode === 'kafka' && acks === -1 && kafkaRetries > 0);
   if (idempotent && acks !== -1) throw new UsageError('--idempotent needs --acks all');
   if (idempotent && kafkaRetries === 0) throw new UsageError('--idempotent needs --kafka-retries of at least 1 (kafkajs refuses an idempotent producer without retries)');
+  const auth = oneOf('auth', values.auth ?? 'client-id', ['client-id', 'tokens'] as const);
+  if (auth === 'tokens' && values['auth-file'] === undefined) throw new UsageError('--auth tokens needs --auth-file FILE');
+  if (auth === 'client-id' && values['auth-file'] !== undefined) throw new UsageError('--auth-file needs --auth tokens');
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  if (values['tls-client-ca'] !== undefined && values['tls-cert'] === undefined) throw new UsageError('--tls-client-ca needs --tls-cert and --tls-key');
+  const resolved = (file: string | undefined) => (file === undefined ? undefined : path.resolve(file));
   const logLevel = oneOf('log-level', values['log-level'] ?? 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const);
   return {
     workers: parseInteger('workers', values.workers ?? String(os.availableParallelism()), 1, 256),
@@ -244,5 +275,11 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
     kafkaRetries,
     maxBatchBytes: parseSize('max-batch-bytes', values['max-batch-bytes'] ?? '64mb'),
     kafkaRequestBytes: parseSize('kafka-request-bytes', values['kafka-request-bytes'] ?? '900kb'),
+    auth,
+    authFile: resolved(values['auth-file']),
+    tlsCert: resolved(values['tls-cert']),
+    tlsKey: resolved(values['tls-key']),
+    tlsClientCa: resolved(values['tls-client-ca']),
+    kafkaSecurity: parseKafkaSecurity(values),
   };
 }

@@ -18,6 +18,8 @@ import { createGatewayStateStorage, GatewayState } from './gateway-state.ts';
 import { Owner } from './owner.ts';
 import { createGatewayMetrics, startAdminServer, type WorkerView } from './admin-metrics.ts';
 import { createWorkerMetricsStorage } from '../workers/worker-metrics.ts';
+import { AuthSupervisor, type ReloadResult } from '../auth/auth-supervisor.ts';
+import { registerTenantMetrics } from '../auth/tenant-admin-metrics.ts';
 import { siblingModuleUrl } from './module-url.ts';
 import { claimPort } from './port-guard.ts';
 import { workerModuleUrl } from './worker-js.ts';
@@ -54,6 +56,11 @@ export interface RunningGateway {
   /** Resolves with the exit code once shutdown finished. */
   done: Promise<number>;
   shutdown(reason: string): Promise<number>;
+  /**
+   * SIGHUP: re-reads the auth file and TLS files, gives every worker the new ones and
+   * resolves once each running worker applied them (logged as 'reload (SIGHUP)').
+   */
+  reload(): Promise<ReloadResult>;
 }
 
 export async function createSink(config: GatewayConfig, logger: Logger): Promise<Sink> {
@@ -69,9 +76,13 @@ interface WorkerSlot {
   worker: Worker;
   ring: RingStorage;
   metrics: SharedArrayBuffer;
+  /** Its per-tenant counters (src/auth/tenant-metrics.ts). */
+  tenantMetrics: SharedArrayBuffer;
   drained: boolean;
   /** Requests the worker answered, reported when it drained. */
   requests: number;
+  /** The last auth reload generation the worker applied. */
+  authGeneration: number;
   /** Ring counters of the rings of this slot's dead workers, so totals never go backwards. */
   retired: { recordsWritten: number; refusedFull: number };
   /** Crashes in a row (reset once a worker stayed up RESTART_RESET_MS): the backoff. */
@@ -98,6 +109,8 @@ export function completionSlots(ringBytes: number, maxConnections: number): numb
 }
 
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
+  // First: a missing or invalid auth file or certificate stops the start before anything opens.
+  const auth = new AuthSupervisor(config, logger);
   // Before anything else: a second gateway on a served port must not start (see port-guard.ts).
   const portLock = await claimPort(config.host, config.port);
   let sink: Sink;
@@ -130,6 +143,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     onDrain: metrics.drained,
     onCommit: metrics.committed,
   });
+  if (config.auth === 'tokens') registerTenantMetrics(metrics.registry, () => auth.slots.names, () => slots.map((s) => s.tenantMetrics));
   const ownerDone = owner.run();
   let admin: Awaited<ReturnType<typeof startAdminServer>> | undefined;
   try {
@@ -152,6 +166,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     const ring = createRingStorage(config.ringBytes, completionSlots(config.ringBytes, config.maxConnections));
     // The request counters live on in the replacement: a worker's sums never go backwards.
     const workerMetrics = previous?.metrics ?? createWorkerMetricsStorage();
+    const workerAuth = auth.workerData(previous?.tenantMetrics);
     const reader = new RingReader(ring);
     owner.addRing(reader);
     const workerData: HttpWorkerData = {
@@ -171,14 +186,17 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       maxConnections: config.maxConnections,
       bodyTimeoutMs: config.bodyTimeoutMs,
       storeFormat: config.valueFormat,
+      auth: workerAuth,
     };
     const slot: WorkerSlot = {
       id,
       worker: new Worker(workerUrl, { workerData, name: `http-worker-${id}` }),
       ring,
       metrics: workerMetrics,
+      tenantMetrics: workerAuth.tenantMetrics,
       drained: false,
       requests: 0,
+      authGeneration: 0,
       retired: previous?.retired ?? { recordsWritten: 0, refusedFull: 0 },
       crashes: previous?.crashes ?? 0,
       startedAt: performance.now(),
@@ -187,6 +205,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       if (m.type === 'drained') {
         slot.drained = true;
         slot.requests = m.requests;
+      } else if (m.type === 'auth-applied') {
+        slot.authGeneration = m.generation;
       } else if (m.type === 'warn') {
         // Already rate-limited by the worker: at most one line per kind per second.
         logger.warn({ worker: id, what: m.what, count: m.count, detail: m.detail }, m.msg);
@@ -354,5 +374,20 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     return shutdownPromise;
   };
 
-  return { port, adminPort: admin?.port, owner, sink, rings: slots.map((s) => s.ring), done, shutdown };
+  const reload = async (): Promise<ReloadResult> => {
+    const { message, result } = auth.reload();
+    if (message !== undefined) {
+      for (const s of slots) s.worker.postMessage(message);
+      // A worker that exits meanwhile is replaced with the new table in its workerData.
+      const pending = () => slots.filter((s) => s.authGeneration < message.generation && s.worker.threadId !== -1 && !s.drained);
+      const deadline = Date.now() + 5000;
+      while (pending().length > 0 && Date.now() < deadline && !shuttingDown) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+    logger.info(result, 'reload (SIGHUP)');
+    return result;
+  };
+
+  return { port, adminPort: admin?.port, owner, sink, rings: slots.map((s) => s.ring), done, shutdown, reload };
 }

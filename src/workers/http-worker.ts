@@ -13,6 +13,7 @@
  * supervisor (rate-limited), never re-thrown.
  */
 import http from 'node:http';
+import https from 'node:https';
 import type { Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { GatewayState } from '../main/gateway-state.ts';
@@ -27,6 +28,9 @@ import { FULL, RingWriter } from '../ring/ring-writer.ts';
 import { BodyError, BodyReader, InflightBudget, Reservation } from './body-reader.ts';
 import { parseContentEncoding, SUPPORTED_ENCODINGS } from './content-encoding.ts';
 import { WorkerMetrics, type RejectReason } from './worker-metrics.ts';
+import { isRefusal, WWW_AUTHENTICATE, type Identity } from '../auth/authenticator.ts';
+import { secureContextOptions } from '../auth/tls-material.ts';
+import { isAuthMessage, retryAfterSeconds, WorkerAuth, type AuthMessage, type WorkerAuthData } from '../auth/worker-auth.ts';
 
 export interface HttpWorkerData {
   workerId: number;
@@ -52,12 +56,15 @@ export interface HttpWorkerData {
   maxConnections: number;
   bodyTimeoutMs: number;
   storeFormat: 'msgpack' | 'json' | 'raw';
+  /** Authentication, tenant limits and counters, TLS (src/auth/worker-auth.ts). */
+  auth: WorkerAuthData;
 }
 
 /** Messages a worker posts to the supervisor: lifecycle and rate-limited warnings only. */
 export type WorkerMessage =
   | { type: 'listening'; workerId: number; port: number }
   | { type: 'drained'; workerId: number; requests: number }
+  | { type: 'auth-applied'; workerId: number; generation: number }
   | { type: 'warn'; workerId: number; msg: string; what: string; count: number; detail?: string };
 
 const config = workerData as HttpWorkerData;
@@ -71,6 +78,7 @@ const routes = new ProtocolRoutes({ valueFormat: config.storeFormat, maxDecodedB
 const RETRY_AFTER = { 'retry-after': '1' };
 /** The seed endpoint's 504: the record was sent and no answer came (Kafka timeout). */
 const UNKNOWN_MESSAGE = 'no answer from the sink in time: the record may have been stored (a retry may store it twice)';
+const auth = new WorkerAuth(config.auth);
 
 /**
  * Test-only hooks, with the environment variable METRICSTREAM_TEST_HOOKS=1 (the tests of
@@ -100,6 +108,8 @@ const EVICT_AFTER_MS = Math.max(100, Math.min(1000, config.bodyTimeoutMs));
 
 /** When each response's request arrived, for the latency histogram. */
 const startedAt = new WeakMap<http.ServerResponse, number>();
+/** Who wrote each authenticated request, with its samples and stored bytes once decoded. */
+const writers = new WeakMap<http.ServerResponse, { who: Identity; samples: number; bytes: number }>();
 
 /** Warnings to the supervisor, at most one per kind per second, with the count since. */
 const warned = new Map<string, { last: number; count: number }>();
@@ -118,6 +128,8 @@ function warn(what: string, msg: string, detail?: string): void {
 function send(res: http.ServerResponse, answer: Answer, close = false): void {
   if (res.headersSent || res.destroyed) return;
   metrics.response(answer.status, (performance.now() - (startedAt.get(res) ?? performance.now())) / 1000);
+  const writer = writers.get(res);
+  if (writer !== undefined) auth.answered(writer.who, answer.status, writer.samples, writer.bytes);
   res.statusCode = answer.status;
   if (answer.headers !== undefined) for (const name in answer.headers) res.setHeader(name, answer.headers[name]);
   if (close) res.setHeader('connection', 'close');
@@ -178,6 +190,15 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, expec
     return refuse(req, res, 'shutting_down', protocol.fail(undefined, 503, 'shutting down, retry on another gateway', RETRY_AFTER));
   }
 
+  // Who writes, before any protocol looks at the request: one place for every endpoint.
+  // In tokens mode the tenant id is the record key, whatever begin() makes of the request.
+  const who = auth.identify(req, rawUrl);
+  if (isRefusal(who)) {
+    return refuse(req, res, 'unauthorized', protocol.fail(undefined, who.status, who.message, { 'www-authenticate': WWW_AUTHENTICATE }));
+  }
+  const writer = { who, samples: 0, bytes: 0 };
+  if (who.slot >= 0) writers.set(res, writer);
+
   let ctx: RequestContext;
   try {
     ctx = protocol.begin(req, new URL(rawUrl, 'http://gateway'));
@@ -185,6 +206,11 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, expec
     if (!(e instanceof ProtocolError)) throw e;
     return refuse(req, res, e.reason, protocol.fail(undefined, e.status, e.message, e.headers));
   }
+  if (who.key !== undefined) ctx.key = who.key;
+  // A tenant already past its limit is refused before its body is read or decoded (after
+  // begin(), so the answer comes in the request's encoding, e.g. OTLP protobuf).
+  const wait = auth.blocked(who);
+  if (wait > 0) return refuse(req, res, 'throttled', protocol.fail(ctx, 429, 'tenant over its rate limit, retry later', { 'retry-after': retryAfterSeconds(wait) }));
   const declaredHeader = req.headers['content-length'];
   const declared = declaredHeader === undefined ? 0 : Number(declaredHeader);
   if (declared > config.maxBody) {
@@ -230,6 +256,14 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, expec
   }
   // The body is released; what this request still holds is its record until answered.
   reservation.shrinkTo(decoded.value.length);
+  // The tenant's rate: its samples, and the bytes it will cost the sink.
+  writer.samples = decoded.count;
+  writer.bytes = decoded.value.length;
+  const waitMs = auth.take(who, decoded.count, decoded.value.length);
+  if (waitMs > 0) {
+    metrics.reject('throttled');
+    return send(res, protocol.fail(ctx, 429, 'tenant over its rate limit, retry later', { 'retry-after': retryAfterSeconds(waitMs) }));
+  }
   if (draining || state.draining) {
     metrics.reject('shutting_down');
     return send(res, protocol.fail(ctx, 503, 'shutting down, retry on another gateway', RETRY_AFTER));
@@ -296,17 +330,20 @@ function onResponseClosed(): void {
   if (draining) maybeDrained();
 }
 
-const server = http.createServer(
-  {
-    requestTimeout: 0,
-    headersTimeout: config.bodyTimeoutMs,
-    keepAliveTimeout: 5000,
-    // How often Node checks headersTimeout (default 30 s): idle and trickling
-    // connections are cut close to --body-timeout, not up to 30 s later.
-    connectionsCheckingInterval: Math.max(100, Math.min(1000, config.bodyTimeoutMs)),
-  },
-  (req, res) => onRequest(req, res),
-);
+const serverOptions: http.ServerOptions = {
+  requestTimeout: 0,
+  headersTimeout: config.bodyTimeoutMs,
+  keepAliveTimeout: 5000,
+  // How often Node checks headersTimeout (default 30 s): idle and trickling
+  // connections are cut close to --body-timeout, not up to 30 s later.
+  connectionsCheckingInterval: Math.max(100, Math.min(1000, config.bodyTimeoutMs)),
+};
+// HTTPS runs the same handler; only the listening socket differs.
+const tls = config.auth.tls;
+const server =
+  tls === undefined
+    ? http.createServer(serverOptions, (req, res) => onRequest(req, res))
+    : https.createServer({ ...serverOptions, ...secureContextOptions(tls) }, (req, res) => onRequest(req, res));
 // Expect: 100-continue goes through the same loop, which sends 100 Continue only once
 // the declared size passed every limit (a too-large body gets its 413 uninvited).
 server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => onRequest(req, res, true));
@@ -321,7 +358,9 @@ function answerAndClose(socket: Socket, status: string, message: string, extra =
   setTimeout(() => socket.destroy(), 1000).unref();
 }
 
-server.on('connection', (socket: Socket) => {
+// With TLS, count and refuse connections once their handshake is done: the 503 must be
+// written through TLS to be read, and requests arrive on the TLS socket.
+server.on(tls === undefined ? 'connection' : 'secureConnection', (socket: Socket) => {
   connections++;
   socket.once('close', () => {
     connections--;
@@ -387,7 +426,15 @@ function maybeDrained(): void {
   parentPort!.close();
 }
 
+/** A reload from the supervisor: new connections use the new certificate, open ones keep theirs. */
+function applyAuthMessage(message: AuthMessage): void {
+  if (message.table !== undefined) auth.setTable(message.table);
+  if (message.tls !== undefined && server instanceof https.Server) server.setSecureContext(secureContextOptions(message.tls));
+  parentPort!.postMessage({ type: 'auth-applied', workerId: config.workerId, generation: message.generation } satisfies WorkerMessage);
+}
+
 parentPort!.on('message', (message: { type: string }) => {
+  if (isAuthMessage(message)) return applyAuthMessage(message);
   if (message.type !== 'drain') return;
   draining = true;
   server.close();

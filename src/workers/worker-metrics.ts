@@ -34,6 +34,8 @@ export const REJECT_REASONS = [
   'too_many_connections',
   'internal_error',
   'sink_unknown',
+  'unauthorized',
+  'throttled',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 

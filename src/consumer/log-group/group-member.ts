@@ -161,6 +161,16 @@ export class GroupMember {
     return this.#lapsed;
   }
 
+  /**
+   * Writes the lease now instead of waiting for the next heartbeat (after a long batch on a
+   * starved process the heartbeat may be late). If the previous lease had already run out,
+   * this turns into a lapse (see `lapsed`): the caller must then drop its partitions.
+   */
+  renew(): Promise<void> {
+    if (this.#left || this.#lapsed) return Promise.resolve();
+    return this.#exclusive(() => this.#writeLease());
+  }
+
   /** The caller dropped every partition after a lapse; read and commit again from now on. */
   async ackLapse(): Promise<void> {
     this.#lapsed = false;
@@ -204,6 +214,9 @@ export class GroupMember {
    */
   async commit(partition: number, offset: number): Promise<CommitOutcome> {
     if (this.#left) return { ok: false, reason: 'member left the group' };
+    // A long batch may end close to the lease's expiry: renew it first (a lease that had run
+    // out becomes a lapse instead, and the commit is refused).
+    if (!this.leaseValid()) await this.renew().catch(() => {});
     if (!this.leaseValid()) return { ok: false, reason: 'lease expired or about to' };
     const adopted = this.#current?.generation ?? 0;
     const onDisk = await readCurrentGeneration(this.paths);

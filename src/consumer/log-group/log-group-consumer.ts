@@ -9,6 +9,7 @@
  * batch was handled.
  */
 import { LogReader } from '../../log/log-reader.ts';
+import { isAbandoned } from '../batch-abandoned.ts';
 import { toConsumedRecord } from '../decode.ts';
 import type { BatchHandler, Consumer, ConsumerEvent, LogConsumerOptions, PartitionLag, RunOptions } from '../types.ts';
 import { ChangeWaiter } from './change-waiter.ts';
@@ -19,6 +20,7 @@ import { readCommitted } from './offset-store.ts';
 export const DEFAULT_SESSION_TIMEOUT_MS = 6000;
 const DEFAULT_BATCH = 500;
 const MAX_POLL_MS = 250;
+const DEFAULT_STOP_GRACE_MS = 5000;
 
 /** See the module comment. Create through createConsumer({mode: 'log', ...}). */
 export class LogGroupConsumer implements Consumer {
@@ -26,12 +28,16 @@ export class LogGroupConsumer implements Consumer {
   #stopping = false;
   #running: Promise<void> | null = null;
   #waiter: ChangeWaiter | null = null;
+  /** The batch being handled: its partition, abort controller and ownership check. */
+  #inflight: { partition: number; abort: AbortController; mine: () => boolean; revoked: () => boolean } | null = null;
+  #stopTimer: NodeJS.Timeout | null = null;
 
   constructor(opts: LogConsumerOptions) {
     this.#opts = opts;
   }
 
-  run(handler: BatchHandler, opts: RunOptions = {}): Promise<void> {
+  run(handler?: BatchHandler, opts: RunOptions = {}): Promise<void> {
+    if (handler === undefined) return Promise.reject(new Error('run() needs a batch handler (or create the consumer with a sink option)'));
     if (this.#running !== null) return Promise.reject(new Error('run() was already called on this consumer'));
     this.#running = this.#run(handler, opts);
     return this.#running;
@@ -40,7 +46,27 @@ export class LogGroupConsumer implements Consumer {
   async stop(): Promise<void> {
     this.#stopping = true;
     this.#waiter?.wake();
-    await this.#running?.catch(() => {});
+    // A batch in flight may finish and be committed within the grace period; then it is
+    // given up (a store that is down must not hold the stop forever).
+    this.#stopTimer ??= setTimeout(() => this.#inflight?.abort.abort(new Error('the consumer is stopping')), this.#opts.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
+    try {
+      await this.#running?.catch(() => {});
+    } finally {
+      clearTimeout(this.#stopTimer);
+    }
+  }
+
+  /**
+   * Aborts the batch in flight if this member lost its partition, or lost any other
+   * partition it reads (called on every group change): the read loop must get to releasing
+   * those, which it does only between batches, and a batch can take long (retries against
+   * a store that is down). The batch is not committed; it is read again while still ours.
+   */
+  #checkInflight(): void {
+    const b = this.#inflight;
+    if (b === null) return;
+    if (!b.mine()) b.abort.abort(new Error(`partition ${b.partition} is no longer owned by this member`));
+    else if (b.revoked()) b.abort.abort(new Error('a rebalance took partitions from this member: releasing them first'));
   }
 
   lag(): Promise<PartitionLag[]> {
@@ -62,6 +88,12 @@ export class LogGroupConsumer implements Consumer {
     let member: GroupMember | null = null;
     /** Partitions this member reads now -> next offset to read. */
     const owned = new Map<number, number>();
+    /**
+     * Partitions whose last commit was refused while they stayed this member's (a newer
+     * generation appeared meanwhile): the offset to commit. The next batch's commit covers
+     * it; at the end of the data, the idle loop commits it.
+     */
+    const uncommitted = new Map<number, number>();
     let announced = -1;
     try {
       member = await GroupMember.join({
@@ -70,7 +102,10 @@ export class LogGroupConsumer implements Consumer {
         partitions: reader.partitions,
         memberId: o.memberId,
         sessionTimeoutMs: o.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
-        onChange: () => waiter.wake(),
+        onChange: () => {
+          waiter.wake();
+          this.#checkInflight();
+        },
         onWarning: (message) => this.#emit({ type: 'warning', message }),
       });
       while (!this.#stopping && remaining > 0) {
@@ -108,17 +143,54 @@ export class LogGroupConsumer implements Consumer {
             for (const d of res.damaged) {
               this.#emit({ type: 'warning', message: `offsets ${d.from}-${d.to - 1} (${d.to - d.from} records) cannot be read: ${d.reason}` });
             }
-            owned.set(p, res.nextOffset);
-            if (res.records.length === 0) continue;
+            if (res.records.length === 0) {
+              owned.set(p, res.nextOffset);
+              continue;
+            }
             readAny = true;
             const records = res.records.map((r) => toConsumedRecord(p, r.offset, r.key, r.timestamp, r.contentType, r.value));
-            await handler({ partition: p, records });
-            remaining -= records.length;
             const m = member;
+            const abort = new AbortController();
+            // Still assigned to this member, and its lease has not lapsed.
+            const mine = (): boolean => !abort.signal.aborted && !m.lapsed && m.assigned().includes(p);
+            // Before each send: and the lease is comfortably valid, renewed first if it is
+            // near its end (a long batch on a starved process must not lose its lease to a
+            // late heartbeat, nor send once the lease ran out: that turns into a lapse).
+            const owns = async (): Promise<boolean> => {
+              if (!mine()) return false;
+              if (!m.leaseValid()) await m.renew().catch(() => {});
+              return mine() && m.leaseValid();
+            };
+            const revoked = (): boolean => [...owned.keys()].some((q) => !m.assigned().includes(q));
+            this.#inflight = { partition: p, abort, mine, revoked };
+            try {
+              await handler({ partition: p, records, signal: abort.signal, owned: owns });
+            } catch (err) {
+              if (!isAbandoned(err, abort.signal)) throw err;
+              // Given up, nothing committed: `p` stays at `from`, read again if still ours.
+              this.#emit({
+                type: 'warning',
+                message: `partition ${p}: batch at offsets ${from}..${res.nextOffset - 1} given up without committing (${(err as Error).message})`,
+              });
+              break;
+            } finally {
+              this.#inflight = null;
+            }
+            owned.set(p, res.nextOffset);
+            remaining -= records.length;
             commits.push(
-              m.commit(p, res.nextOffset).then((c) => {
-                if (!c.ok) this.#emit({ type: 'commit-refused', partition: p, offset: res.nextOffset, reason: c.reason });
-              }),
+              (async () => {
+                uncommitted.delete(p);
+                let c = await m.commit(p, res.nextOffset);
+                // Refused because a newer generation appeared while the batch was handled,
+                // and that one still gives `p` to this member (so nobody else read it):
+                // commit again under it (commit() adopted it), or the partition would sit
+                // uncommitted at the end of the data.
+                for (let i = 0; i < 3 && !c.ok && !m.lapsed && m.assigned().includes(p); i++) c = await m.commit(p, res.nextOffset);
+                if (c.ok) return;
+                this.#emit({ type: 'commit-refused', partition: p, offset: res.nextOffset, reason: c.reason });
+                if (!m.lapsed && m.assigned().includes(p)) uncommitted.set(p, res.nextOffset);
+              })(),
             );
           }
         } finally {
@@ -128,6 +200,12 @@ export class LogGroupConsumer implements Consumer {
           if (failed) throw (failed as PromiseRejectedResult).reason;
         }
         if (readAny) continue;
+        for (const [p, offset] of uncommitted) {
+          uncommitted.delete(p);
+          if (owned.get(p) !== offset || member.lapsed || !member.assigned().includes(p)) continue;
+          const c = await member.commit(p, offset);
+          if (!c.ok && !member.lapsed && member.assigned().includes(p)) uncommitted.set(p, offset);
+        }
         if (runOpts.exitAtEnd && settled && member.leaseValid() && (member.generation?.generation ?? 0) === generation) break;
         // Not leaseValid (a heartbeat is late) also lands here: wait for it, do not spin.
         await waiter.wait(seen);
@@ -178,7 +256,8 @@ export class LogGroupConsumer implements Consumer {
     const taken = await member.claimsOfOthers();
     for (const p of toStart) {
       if (taken.has(p)) continue; // its previous owner has not released it yet
-      owned.set(p, await this.#startOffset(member, reader, p));
+      const start = await this.#startOffset(member, reader, p);
+      if (start !== null) owned.set(p, start); // null: the generation moved on, sync again
     }
     return { settled: owned.size === mine.size, generation };
   }
@@ -187,14 +266,15 @@ export class LogGroupConsumer implements Consumer {
    * Where this member starts `p`: the group's committed offset, or, when the group never
    * committed it, the beginning or end per fromBeginning. A start at the end is committed
    * at once, so that records written after it are not skipped if this member dies before
-   * its first batch.
+   * its first batch; if that commit is refused (the generation moved on meanwhile), the
+   * partition is not started now (null) and the next sync tries again.
    */
-  async #startOffset(member: GroupMember, reader: LogReader, p: number): Promise<number> {
+  async #startOffset(member: GroupMember, reader: LogReader, p: number): Promise<number | null> {
     const committed = await readCommitted(member.paths, p);
     if (committed !== null) return committed;
     if (this.#opts.fromBeginning) return reader.startOffset(p);
     const end = await reader.endOffset(p);
-    await member.commit(p, end);
-    return end;
+    const c = await member.commit(p, end);
+    return c.ok ? end : null;
   }
 }

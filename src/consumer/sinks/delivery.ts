@@ -1,0 +1,300 @@
+/**
+ * Delivers consumed batches to a store over HTTP, as the consumer's batch handler: the
+ * handler resolves (and the consumer commits) only once the store answered 2xx for every
+ * request of the batch, or refused some for good and those records are in the dead letter.
+ *
+ * - Batching: a batch's samples are split into requests of at most `maxSamplesPerRequest`
+ *   samples and about `maxBytesPerRequest` bytes, sent over `concurrency` lanes. Samples
+ *   are sorted by timestamp first, a series always goes through the same lane (hash of its
+ *   name and tags) and each lane sends in order, so a series' samples of a batch reach the
+ *   store oldest first (Prometheus refuses a sample older than the series' newest).
+ * - Retries: 5xx, 429, 408, connection errors and timeouts are retried with exponential
+ *   backoff and jitter (Retry-After is honoured), without limit: the batch stays the only
+ *   one in memory and the consumer reads nothing more meanwhile (it awaits the handler).
+ * - Ownership: before every attempt the batch's owned() is checked and the batch's signal
+ *   aborts waits; a batch whose partition was lost (a rebalance, a lapsed lease after the
+ *   process was stopped) or whose consumer is stopping is abandoned with BatchAbandoned,
+ *   sending nothing more and committing nothing: the partition's owner reads it again.
+ * - Dead letter: records of a refused request (and records that are not the record
+ *   format) go to the dead letter, durably, before the handler resolves.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BatchAbandoned } from '../batch-abandoned.ts';
+import type { ConsumedBatch } from '../types.ts';
+import type { DeadLetter, DeadLetterEntry } from './dead-letter.ts';
+import { post } from './http-post.ts';
+import type { PostOutcome } from './http-post.ts';
+import { extractSamples } from './samples.ts';
+import type { Sample, SkipReason } from './samples.ts';
+import type { SinkMetrics } from './sink-metrics.ts';
+import type { WireFormat } from './wire-format.ts';
+
+export { BatchAbandoned };
+
+/** pino's shape, reduced to what delivery logs. */
+export interface DeliveryLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface DeliveryOptions {
+  format: WireFormat;
+  url: string | URL;
+  /** Extra request headers (authentication, tenant: `X-Scope-OrgID`, `Authorization: Token …`). */
+  headers?: Record<string, string>;
+  /** Samples per request at most (default 10,000). */
+  maxSamplesPerRequest?: number;
+  /** Uncompressed request size to aim below, estimated from the samples (default 4 MiB). */
+  maxBytesPerRequest?: number;
+  /** Requests in flight at once per batch (default 2). */
+  concurrency?: number;
+  /** One request's deadline (default 30 s); no answer counts as retryable. */
+  requestTimeoutMs?: number;
+  /** First retry delay (default 100 ms), doubling up to maxBackoffMs (default 10 s). */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+  deadLetter: DeadLetter;
+  group: string;
+  metrics?: SinkMetrics;
+  logger?: DeliveryLogger;
+}
+
+export const DEFAULT_MAX_SAMPLES_PER_REQUEST = 10_000;
+export const DEFAULT_MAX_BYTES_PER_REQUEST = 4 * 1024 * 1024;
+export const DEFAULT_CONCURRENCY = 2;
+
+const silent: DeliveryLogger = { info() {}, warn() {}, error() {} };
+
+/** FNV-1a of a string, for picking a lane. */
+function hash(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+function sortedByTime(samples: readonly Sample[]): boolean {
+  for (let i = 1; i < samples.length; i++) if (samples[i].timestamp < samples[i - 1].timestamp) return false;
+  return true;
+}
+
+/** A rough uncompressed size of one sample in a request, to cut requests by bytes. */
+function sampleBytes(s: Sample): number {
+  return s.series.length + 20; // the series key holds name, tags and their lengths
+}
+
+/** The batch handler towards one store. See the module comment. */
+export class Delivery {
+  readonly #o: DeliveryOptions;
+  readonly #url: URL;
+  readonly #headers: Record<string, string>;
+  readonly #maxSamples: number;
+  readonly #maxBytes: number;
+  readonly #lanes: number;
+  readonly #log: DeliveryLogger;
+  /** Lanes retrying right now (the retrying gauge is 1 while any is). */
+  #retrying = 0;
+  /** Whether the store was failing, to log "store back" once. */
+  #failing = false;
+  #skippedSinceLog = new Map<SkipReason, number>();
+  #lastSkipLog = 0;
+
+  constructor(opts: DeliveryOptions) {
+    this.#o = opts;
+    this.#url = opts.format.prepareUrl(new URL(opts.url));
+    this.#maxSamples = Math.max(1, opts.maxSamplesPerRequest ?? DEFAULT_MAX_SAMPLES_PER_REQUEST);
+    this.#maxBytes = Math.max(1024, opts.maxBytesPerRequest ?? DEFAULT_MAX_BYTES_PER_REQUEST);
+    this.#lanes = Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY);
+    this.#log = opts.logger ?? silent;
+    this.#headers = { ...Object.fromEntries(Object.entries(opts.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v])) };
+  }
+
+  /** The BatchHandler: resolves when the batch may be committed. */
+  readonly deliver = async (batch: ConsumedBatch): Promise<void> => {
+    await this.#checkOwned(batch);
+    const { samples, skipped, undecodable } = extractSamples(batch.records);
+    const fmt = this.#o.format;
+    const sendable: Sample[] = [];
+    for (const s of samples) {
+      if (fmt.representable(s)) sendable.push(s);
+      else skipped.set('unrepresentable', (skipped.get('unrepresentable') ?? 0) + 1);
+    }
+    const refused = new Map<number, { reason: string; status?: number }>();
+    for (const u of undecodable) refused.set(u.record, { reason: `not the record format: ${u.reason}` });
+
+    // Oldest first (stable: ties keep offset order). Records need not be in time order, and
+    // Prometheus refuses a sample older than what it already has of the series (400).
+    if (!sortedByTime(sendable)) sendable.sort((a, b) => a.timestamp - b.timestamp);
+    const lanes = this.#split(sendable);
+    let delivered = 0;
+    // One lane giving up (abandoned) stops the others at once: nothing more of this batch is sent.
+    const stopLanes = new AbortController();
+    const signal = batch.signal ? AbortSignal.any([batch.signal, stopLanes.signal]) : stopLanes.signal;
+    const results = await Promise.allSettled(
+      lanes.map(async (requests) => {
+        for (const chunk of requests) {
+          const outcome = await this.#sendWithRetry(batch, signal, chunk);
+          if (outcome.kind === 'ok') {
+            delivered += chunk.length;
+            continue;
+          }
+          for (const s of chunk) if (!refused.has(s.record)) refused.set(s.record, { reason: outcome.message, status: outcome.status });
+        }
+      }).map((p) => p.catch((err: unknown) => {
+        stopLanes.abort(err);
+        throw err;
+      })),
+    );
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) {
+      this.#o.metrics?.abandoned.inc({ partition: String(batch.partition) });
+      throw (failed as PromiseRejectedResult).reason;
+    }
+
+    if (refused.size > 0) await this.#deadLetter(batch, refused);
+    const m = this.#o.metrics;
+    if (m) {
+      const p = String(batch.partition);
+      m.recordsDelivered.inc({ partition: p }, batch.records.length - refused.size);
+      m.samplesDelivered.inc(delivered);
+      for (const [reason, n] of skipped) m.samplesSkipped.inc({ reason }, n);
+    }
+    this.#reportSkips(batch, skipped);
+  };
+
+  /** Splits samples into lanes (by series) and each lane into requests within the limits. */
+  #split(samples: Sample[]): Sample[][][] {
+    const lanes: Sample[][][] = Array.from({ length: this.#lanes }, () => []);
+    const open: { chunk: Sample[]; bytes: number }[] = Array.from({ length: this.#lanes }, () => ({ chunk: [], bytes: 0 }));
+    for (const s of samples) {
+      const lane = this.#lanes === 1 ? 0 : hash(s.series) % this.#lanes;
+      const cur = open[lane];
+      const size = sampleBytes(s);
+      if (cur.chunk.length > 0 && (cur.chunk.length >= this.#maxSamples || cur.bytes + size > this.#maxBytes)) {
+        lanes[lane].push(cur.chunk);
+        cur.chunk = [];
+        cur.bytes = 0;
+      }
+      cur.chunk.push(s);
+      cur.bytes += size;
+    }
+    for (let i = 0; i < this.#lanes; i++) if (open[i].chunk.length > 0) lanes[i].push(open[i].chunk);
+    return lanes.filter((l) => l.length > 0);
+  }
+
+  async #checkOwned(batch: ConsumedBatch, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) throw new BatchAbandoned(`partition ${batch.partition}: another request of the batch was abandoned`);
+    if (batch.signal?.aborted) throw new BatchAbandoned(`partition ${batch.partition}: the consumer is stopping`);
+    if (batch.owned && !(await batch.owned())) throw new BatchAbandoned(`partition ${batch.partition}: no longer owned by this member`);
+  }
+
+  /** Sends one request until the store answers 2xx or refuses it for good. */
+  async #sendWithRetry(batch: ConsumedBatch, signal: AbortSignal, chunk: Sample[]): Promise<Extract<PostOutcome, { kind: 'ok' | 'refused' }>> {
+    const m = this.#o.metrics;
+    const { body, headers } = this.#o.format.encode(chunk);
+    const allHeaders = { ...headers, ...this.#headers };
+    let attempt = 0;
+    let retrying = false;
+    try {
+      for (;;) {
+        await this.#checkOwned(batch, signal);
+        const end = m?.requestDuration.startTimer();
+        let outcome: PostOutcome;
+        try {
+          outcome = await post(this.#url, body, allHeaders, this.#o.requestTimeoutMs ?? 30_000, signal);
+        } catch {
+          throw new BatchAbandoned(`partition ${batch.partition}: the consumer is stopping`);
+        } finally {
+          end?.();
+        }
+        m?.requests.inc({ outcome: outcome.kind });
+        if (outcome.kind === 'ok') {
+          if (this.#failing) {
+            this.#failing = false;
+            this.#log.info({ partition: batch.partition, attempts: attempt + 1 }, 'sink: the store accepts writes again');
+          }
+          return outcome;
+        }
+        if (outcome.kind === 'refused') {
+          m?.sinkErrors.inc({ kind: '4xx' });
+          return outcome;
+        }
+        m?.sinkErrors.inc({ kind: outcome.reason === 'status' ? (outcome.status === 429 || outcome.status === 408 ? String(outcome.status) : '5xx') : outcome.reason });
+        if (!retrying) {
+          retrying = true;
+          if (this.#retrying++ === 0) m?.retrying.set(1);
+        }
+        const min = this.#o.minBackoffMs ?? 100;
+        const max = this.#o.maxBackoffMs ?? 10_000;
+        const backoff = Math.min(max, min * 2 ** Math.min(attempt, 20)) * (0.5 + Math.random() / 2);
+        const delay = Math.min(max, Math.max(backoff, outcome.retryAfterMs ?? 0));
+        if (!this.#failing || attempt === 0) {
+          this.#failing = true;
+          this.#log.warn(
+            { partition: batch.partition, error: outcome.message, retryInMs: Math.round(delay) },
+            'sink: the store did not take a request; retrying (consuming paused)',
+          );
+        }
+        attempt++;
+        try {
+          await sleep(delay, undefined, { signal });
+          // Kafka: a long retry must not cost the membership (kafkajs heartbeats only between batches).
+          await batch.heartbeat?.();
+        } catch (err) {
+          throw new BatchAbandoned(`partition ${batch.partition}: ${(err as Error).message}`);
+        }
+      }
+    } finally {
+      if (retrying && --this.#retrying === 0) m?.retrying.set(0);
+    }
+  }
+
+  /** Writes refused records to the dead letter, retrying on failure like a request. */
+  async #deadLetter(batch: ConsumedBatch, refused: Map<number, { reason: string; status?: number }>): Promise<void> {
+    const entries: DeadLetterEntry[] = [...refused].sort((a, b) => a[0] - b[0]).map(([i, why]) => ({ record: batch.records[i], ...why }));
+    for (let attempt = 0; ; attempt++) {
+      await this.#checkOwned(batch);
+      try {
+        await this.#o.deadLetter.write(this.#o.group, this.#o.format.name, entries);
+        break;
+      } catch (err) {
+        this.#log.error({ partition: batch.partition, error: (err as Error).message }, 'sink: writing the dead letter failed; retrying');
+        try {
+          await sleep(Math.min(10_000, 100 * 2 ** Math.min(attempt, 10)), undefined, { signal: batch.signal });
+        } catch {
+          throw new BatchAbandoned(`partition ${batch.partition}: the consumer is stopping`);
+        }
+      }
+    }
+    this.#o.metrics?.deadLettered.inc({ partition: String(batch.partition) }, entries.length);
+    const first = entries[0];
+    this.#log.error(
+      {
+        partition: batch.partition,
+        records: entries.length,
+        offsets: `${first.record.offset}..${entries[entries.length - 1].record.offset}`,
+        status: first.status,
+        error: first.reason,
+        deadLetter: this.#o.deadLetter.where,
+      },
+      'sink: records refused for good went to the dead letter; the group moves on',
+    );
+  }
+
+  /** Logs skipped entries at most once a minute (with the totals since the last line): they are counted anyway. */
+  #reportSkips(batch: ConsumedBatch, skipped: Map<SkipReason, number>): void {
+    for (const [reason, n] of skipped) this.#skippedSinceLog.set(reason, (this.#skippedSinceLog.get(reason) ?? 0) + n);
+    if (this.#skippedSinceLog.size === 0 || Date.now() - this.#lastSkipLog < 60_000) return;
+    this.#lastSkipLog = Date.now();
+    this.#log.warn(
+      { partition: batch.partition, skipped: Object.fromEntries(this.#skippedSinceLog) },
+      `sink: entries the ${this.#o.format.name} protocol cannot carry were skipped (counted in metricstream_consumer_samples_skipped_total)`,
+    );
+    this.#skippedSinceLog.clear();
+  }
+
+  /** Closes the dead letter (a Kafka producer). */
+  async close(): Promise<void> {
+    await this.#o.deadLetter.close();
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * What an output protocol module provides to the delivery loop: how a chunk of samples
+ * becomes one HTTP request body. One module per protocol (remote-write.ts, influx.ts).
+ */
+import type { Sample } from './samples.ts';
+
+/** One request's body and the protocol's headers. */
+export interface EncodedRequest {
+  body: Buffer;
+  headers: Record<string, string>;
+}
+
+export interface WireFormat {
+  /** The --sink name. */
+  readonly name: string;
+  /** Whether the protocol can carry this sample exactly (the others are skipped and counted as 'unrepresentable'). */
+  representable(sample: Sample): boolean;
+  /** Encodes samples (already chunked) into one request. */
+  encode(samples: readonly Sample[]): EncodedRequest;
+  /** The URL to POST to, from the user's --sink-url (adds parameters the protocol needs). */
+  prepareUrl(url: URL): URL;
+}
