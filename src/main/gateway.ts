@@ -22,6 +22,7 @@ import { AuthSupervisor, type ReloadResult } from '../auth/auth-supervisor.ts';
 import { registerTenantMetrics } from '../auth/tenant-admin-metrics.ts';
 import { siblingModuleUrl } from './module-url.ts';
 import { claimPort } from './port-guard.ts';
+import { workerModuleUrl } from './worker-js.ts';
 
 const WORKER_URL = siblingModuleUrl('../workers/http-worker', import.meta.url);
 /**
@@ -94,6 +95,19 @@ const RESTART_MIN_MS = 100;
 const RESTART_MAX_MS = 5000;
 const RESTART_RESET_MS = 30_000;
 
+/**
+ * Completion slots per ring: the most records a worker may have awaiting the owner at
+ * once. A worker holds one per request in flight, and requests in flight are bounded by
+ * its connections (one at a time each), so 4 x --max-connections (at least 4096) leaves
+ * room for --acks 0 bursts; the ring's own default (one per 64 bytes of data: 262,144
+ * slots, 4 MiB, for the default 16 MiB ring) is the upper bound. The area is touched as
+ * records pass, so under load an oversized one is resident memory in every worker.
+ */
+export function completionSlots(ringBytes: number, maxConnections: number): number {
+  const wanted = 2 ** Math.ceil(Math.log2(Math.max(4096, 4 * maxConnections)));
+  return Math.min(Math.max(1024, ringBytes / 64), wanted);
+}
+
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
   // First: a missing or invalid auth file or certificate stops the start before anything opens.
   const auth = new AuthSupervisor(config, logger);
@@ -111,6 +125,13 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const state = new GatewayState(stateStorage);
   state.ready = sink.isReady();
   const doorbellStorage = createDoorbellStorage();
+  let workerUrl = WORKER_URL;
+  try {
+    workerUrl = workerModuleUrl(WORKER_URL);
+  } catch (e) {
+    // Only memory is at stake (worker-js.ts): the workers strip their own types then.
+    logger.warn({ err: (e as Error).message }, 'could not prepare the workers as JavaScript; they run the TypeScript sources');
+  }
   const slots: WorkerSlot[] = [];
   const metrics = createGatewayMetrics(
     () => slots.map((s): WorkerView => ({ id: s.id, ring: s.ring, metrics: s.metrics, retired: s.retired })),
@@ -142,7 +163,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
 
   /** Starts worker `id`; `previous` is the dead worker it replaces (its counters go on). */
   const spawn = (id: number, previous?: WorkerSlot): WorkerSlot => {
-    const ring = createRingStorage(config.ringBytes);
+    const ring = createRingStorage(config.ringBytes, completionSlots(config.ringBytes, config.maxConnections));
     // The request counters live on in the replacement: a worker's sums never go backwards.
     const workerMetrics = previous?.metrics ?? createWorkerMetricsStorage();
     const workerAuth = auth.workerData(previous?.tenantMetrics);
@@ -169,7 +190,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     };
     const slot: WorkerSlot = {
       id,
-      worker: new Worker(WORKER_URL, { workerData, name: `http-worker-${id}` }),
+      worker: new Worker(workerUrl, { workerData, name: `http-worker-${id}` }),
       ring,
       metrics: workerMetrics,
       tenantMetrics: workerAuth.tenantMetrics,

@@ -15,6 +15,7 @@ import { renderFlameGraphHtml } from './flamegraph.ts';
 import { PROJECT_ROOT, startProfiledGateway } from './profiled-gateway.ts';
 import { renderIndexHtml, renderSummaryMarkdown, threadHeadline, type ThreadReport } from './report.ts';
 import { nameThreadProfiles } from './thread-profiles.ts';
+import { sourceUrlOf } from '../main/worker-js.ts';
 
 export interface ProfileResult {
   dir: string;
@@ -96,6 +97,10 @@ export async function runProfile(options: ProfileOptions, progress: (line: strin
     const threads: ThreadReport[] = [];
     for (const t of named) {
       const profile = JSON.parse(await readFile(t.file, 'utf8')) as CpuProfile;
+      // Workers run a JavaScript copy of their sources (src/main/worker-js.ts): the profile
+      // (rewritten too, for DevTools) names the .ts files, whose lines and columns match.
+      for (const node of profile.nodes) node.callFrame.url = sourceUrlOf(node.callFrame.url);
+      await writeFile(t.file, JSON.stringify(profile));
       const analysis = analyzeProfile(profile, { topN: 10, projectRoot: PROJECT_ROOT });
       const flameGraph = `${t.role}.html`;
       const page = { title: `metricstream ${t.role} (thread ${t.threadId}), ${path.basename(dir)}`, headline: threadHeadline(analysis), indexHref: 'index.html' };

@@ -9,7 +9,13 @@
  * or a list of encodings, is refused with 415 by the caller.
  */
 import zlib from 'node:zlib';
-import snappy from 'snappy';
+import { createRequire } from 'node:module';
+
+// snappy is a native addon of a few MB per thread: loaded on the first snappy body, so a
+// worker that never sees one (most of them) never pays for it (issue 15, memory).
+const require = createRequire(import.meta.url);
+let snappyModule: typeof import('snappy') | undefined;
+const snappy = (): typeof import('snappy') => (snappyModule ??= require('snappy') as typeof import('snappy'));
 
 export type Encoding = 'identity' | 'gzip' | 'deflate' | 'zstd' | 'snappy';
 
@@ -131,7 +137,7 @@ export function snappyBlockDecode(block: Uint8Array, maxDecoded: number): Buffer
     throw new DecodeError(413, `snappy body decodes to ${length} bytes, over the ${maxDecoded} bytes allowed (--max-decoded-body)`);
   }
   try {
-    return snappy.uncompressSync(Buffer.from(block.buffer, block.byteOffset, block.length)) as Buffer;
+    return snappy().uncompressSync(Buffer.from(block.buffer, block.byteOffset, block.length)) as Buffer;
   } catch (e) {
     throw new DecodeError(400, `body is not valid snappy: ${(e as Error).message}`);
   }

@@ -17,7 +17,7 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { GatewayState } from '../main/gateway-state.ts';
-import { createProtocols, routeTable } from '../protocols/index.ts';
+import { ProtocolRoutes } from '../protocols/index.ts';
 import { ProtocolError, type Answer, type Outcome, type RequestContext } from '../protocols/protocol.ts';
 import { partitionFor } from '../records/partitioner.ts';
 import { payloadLength, writePayload } from '../records/ring-payload.ts';
@@ -73,8 +73,8 @@ const view = new DataView(ring.bytes.buffer);
 const state = new GatewayState(config.state);
 const metrics = new WorkerMetrics(config.metrics);
 const budget = new InflightBudget(config.maxInflightBytes);
-const protocols = createProtocols({ valueFormat: config.storeFormat, maxDecodedBody: config.maxDecodedBody });
-const routes = routeTable(protocols);
+// The seed protocol now, the others on their first request (index.ts: memory per worker).
+const routes = new ProtocolRoutes({ valueFormat: config.storeFormat, maxDecodedBody: config.maxDecodedBody });
 const RETRY_AFTER = { 'retry-after': '1' };
 /** The seed endpoint's 504: the record was sent and no answer came (Kafka timeout). */
 const UNKNOWN_MESSAGE = 'no answer from the sink in time: the record may have been stored (a retry may store it twice)';
@@ -180,7 +180,8 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, expec
     return;
   }
   if (TEST_HOOKS && path === '/__test/throw') throw new Error('bug simulated through the test hook (METRICSTREAM_TEST_HOOKS=1)');
-  const protocol = routes.get(path);
+  const route = routes.get(path);
+  const protocol = route instanceof Promise ? await route : route;
   if (protocol === undefined) return refuse(req, res, 'not_found', jsonError(404, `no route for ${req.method} ${path}`));
   if (req.method !== 'POST') {
     return refuse(req, res, 'method_not_allowed', protocol.fail(undefined, 405, `use POST ${path}`, { allow: 'POST' }));

@@ -1,0 +1,110 @@
+/**
+ * `npm run bench:memory`: the gateway's resident memory (RSS of the whole process, as
+ * `ps -o rss` reports it) idle after start with 1, 2 and 16 HTTP workers, then under a
+ * short autocannon load (20 connections, 100 metrics per request, --acks 1) with the
+ * largest worker count, sampled every 100 ms (peak and last).
+ *
+ *   npm run bench:memory                      # the .ts sources, as `npm start` runs them
+ *   npm run bench:memory -- --dist DIR        # the compiled package (DIR/main/cli.js)
+ *   npm run bench:memory -- --workers 2,16 --load-seconds 10 --settle 5 -- --ring-bytes 4mb
+ *
+ * Flags after a lone `--` go to the gateway. Figures are noisy on a loaded machine: the
+ * load average is printed with every row; compare rows of one run.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { autocannon } from '../src/load/autocannon.ts';
+import { buildBody, CONTENT_TYPES } from '../src/load/bodies.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+
+/** RSS of `pid` in KiB from /proc (what `ps -o rss` prints). */
+function rssKb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+const mb = (kb: number): string => (kb / 1024).toFixed(0);
+const load = (): string => os.loadavg().map((l) => l.toFixed(1)).join(' ');
+
+interface Started {
+  child: ChildProcess;
+  port: number;
+  dataDir: string;
+}
+
+/** Starts a gateway with `workers` workers on a free port; resolves once it listens. */
+async function startGateway(workers: number, dist: string | undefined, extra: string[]): Promise<Started> {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'ms-bench-memory-'));
+  const entry = dist ? path.join(path.resolve(dist), 'main/cli.js') : path.join(ROOT, 'src/main/cli.ts');
+  const args = ['--disable-warning=TimeoutNegativeWarning', '--import', path.join(ROOT, 'src/main/require-node.mjs'), entry,
+    '--workers', String(workers), '--port', '0', '--admin-port', 'off', '--data-dir', dataDir, ...extra];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`gateway exited with ${code} before listening`)));
+  });
+  child.stdout!.resume();
+  return { child, port, dataDir };
+}
+
+async function stop(g: Started): Promise<void> {
+  const exited = new Promise((r) => g.child.once('exit', r));
+  g.child.kill('SIGTERM');
+  await exited;
+  rmSync(g.dataDir, { recursive: true, force: true });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function main(): Promise<void> {
+  const dashdash = process.argv.indexOf('--', 2);
+  const own = dashdash < 0 ? process.argv.slice(2) : process.argv.slice(2, dashdash);
+  const extra = dashdash < 0 ? [] : process.argv.slice(dashdash + 1);
+  const { values } = parseArgs({
+    args: own,
+    options: {
+      workers: { type: 'string', default: '1,2,16' },
+      settle: { type: 'string', default: '3' },
+      'load-seconds': { type: 'string', default: '10' },
+      dist: { type: 'string' },
+    },
+  });
+  const counts = values.workers.split(',').map(Number);
+  const settleMs = Number(values.settle) * 1000;
+  console.log(`node ${process.version}, ${os.availableParallelism()} CPUs, source: ${values.dist ?? 'src (.ts)'}, gateway flags: ${extra.join(' ') || '(defaults)'}`);
+  for (const workers of counts) {
+    const g = await startGateway(workers, values.dist, extra);
+    await sleep(settleMs);
+    console.log(`idle      workers=${String(workers).padStart(2)}  rss=${mb(rssKb(g.child.pid!))} MB  (load average ${load()})`);
+    if (workers === counts[counts.length - 1] && Number(values['load-seconds']) > 0) {
+      let peak = 0;
+      const sampler = setInterval(() => (peak = Math.max(peak, rssKb(g.child.pid!))), 100);
+      const result = await autocannon({
+        url: `http://127.0.0.1:${g.port}/metrics`,
+        method: 'POST',
+        body: buildBody('json', 100),
+        headers: { 'content-type': CONTENT_TYPES.json, authorization: 'bench-memory' },
+        connections: 20,
+        duration: Number(values['load-seconds']),
+        timeout: 10,
+        sampleInt: 1000,
+        setupClient: () => {},
+      });
+      clearInterval(sampler);
+      const last = rssKb(g.child.pid!);
+      console.log(`load      workers=${String(workers).padStart(2)}  rss peak=${mb(peak)} MB, at end=${mb(last)} MB  (${Math.round(Object.values(result.statusCodeStats).reduce((a, c) => a + c.count, 0) / result.duration)} req/s x 100 metrics, 20 connections, ${result.non2xx} non-2xx; load average ${load()})`);
+    }
+    await stop(g);
+  }
+}
+
+await main();
