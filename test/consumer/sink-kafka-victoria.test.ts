@@ -9,79 +9,36 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { useKafkaCluster } from '../kafka/gateway-support.ts';
+import { describe, expect, it } from 'vitest';
 import { consumeAll, freshTopic } from '../kafka/helpers.ts';
 import { postMetrics } from '../support/gateway-process.ts';
-import { tempDir } from '../support/gateway-process.ts';
-import type { GatewayProcess } from '../support/gateway-process.ts';
-import { startVictoriaMetrics } from '../support/stores.ts';
-import type { VictoriaMetrics } from '../support/stores.ts';
-import { removeDir, waitFor } from './helpers.ts';
-import { acknowledged, expectAllStored, metricSum, missingCount, SinkConsumerProcess, startSampleLoad, storedSeqs } from './sink-support.ts';
+import { waitFor } from './helpers.ts';
+import { useKafkaSinkGroup } from './kafka-sink-fixture.ts';
+import { acknowledged, expectAllStored, metricSum, missingCount, startSampleLoad, storedSeqs } from './sink-support.ts';
 
-const cluster = useKafkaCluster();
-let root: string;
-let vm: VictoriaMetrics;
-const members: SinkConsumerProcess[] = [];
-let gateway: GatewayProcess | null = null;
-
-beforeAll(async () => {
-  root = await tempDir('metricstream-kvm-');
-  vm = await startVictoriaMetrics(root);
-});
-afterAll(async () => {
-  await vm?.destroy();
-  await removeDir(root);
-});
-afterEach(async () => {
-  for (const m of members.splice(0)) {
-    if (m.alive()) {
-      m.kill('SIGCONT');
-      m.kill('SIGKILL');
-    }
-    await m.exited;
-  }
-  await gateway?.stop('SIGKILL');
-  gateway = null;
-});
-
-function member(topic: string, group: string, url = vm.writeUrl): SinkConsumerProcess {
-  const m = new SinkConsumerProcess([
-    '--mode', 'kafka', '--brokers', cluster.broker.bootstrap, '--topic', topic, '--group', group, '--from-beginning',
-    '--session-timeout', '3s', '--sink', 'remote-write', '--sink-url', url, '--admin-port', '0',
-  ]);
-  members.push(m);
-  return m;
-}
-
-async function storedCount(metric: string, t0: number): Promise<number> {
-  let n = 0;
-  for (const s of storedSeqs(await vm.export(metric), t0).values()) n += s.size;
-  return n;
-}
+const g = useKafkaSinkGroup();
 
 describe('Kafka consumer group → remote_write → VictoriaMetrics', () => {
   it('delivers every acknowledged sample; kill -9 of one member mid-stream loses nothing', async () => {
     const topic = freshTopic('downstream');
-    gateway = await cluster.gateway(topic);
+    const gateway = (g.gateway = await g.cluster.gateway(topic));
     const t0 = Date.now() - 4 * 3_600_000;
-    const a = member(topic, 'kvm');
-    const b = member(topic, 'kvm');
+    const a = g.member(topic, 'kvm');
+    const b = g.member(topic, 'kvm');
     await waitFor('both members assigned', () => {
       const all = [...(a.assigned() ?? []), ...(b.assigned() ?? [])].sort();
       return all.join(',') === '0,1,2,3' && (a.assigned() ?? []).length > 0 && (b.assigned() ?? []).length > 0;
     }, 45_000);
     const load = startSampleLoad(gateway.port, 'k', 6, t0, 2, 'kafka_test');
-    await waitFor('samples in the store', async () => (await storedCount('kafka_test', t0)) > 200, 30_000);
+    await waitFor('samples in the store', async () => (await g.storedCount('kafka_test', t0)) > 200, 30_000);
     a.kill('SIGKILL');
     await waitFor('the survivor to take all 4 partitions', () => (b.assigned() ?? []).length === 4, 45_000);
-    await waitFor('more samples after the takeover', async () => (await storedCount('kafka_test', t0)) > 600, 30_000);
+    await waitFor('more samples after the takeover', async () => (await g.storedCount('kafka_test', t0)) > 600, 30_000);
     const sent = await load.stop();
     const acked = acknowledged(sent);
     expect(sent.filter((s) => s.status !== 200)).toEqual([]);
-    await waitFor('every acknowledged sample in VictoriaMetrics', async () => missingCount(acked, storedSeqs(await vm.export('kafka_test'), t0)) === 0, 45_000);
-    expectAllStored(acked, await vm.export('kafka_test'), t0);
+    await waitFor('every acknowledged sample in VictoriaMetrics', async () => missingCount(acked, storedSeqs(await g.vm.export('kafka_test'), t0)) === 0, 45_000);
+    expectAllStored(acked, await g.vm.export('kafka_test'), t0);
     expect(metricSum(await b.metrics(), 'metricstream_consumer_records_delivered_total')).toBeGreaterThan(0);
   });
 
@@ -96,13 +53,13 @@ describe('Kafka consumer group → remote_write → VictoriaMetrics', () => {
     await new Promise<void>((r) => refusing.listen(0, '127.0.0.1', r));
     try {
       const topic = freshTopic('downstream-dead');
-      gateway = await cluster.gateway(topic);
+      const gateway = (g.gateway = await g.cluster.gateway(topic));
       const acks = [];
       for (let i = 0; i < 3; i++) acks.push(await postMetrics(gateway.port, `dl-${i}`, { metrics: [{ name: 'refused', value: i }] }));
       expect(acks.map((a) => a.status)).toEqual([200, 200, 200]);
-      const m = member(topic, 'kdead', `http://127.0.0.1:${(refusing.address() as AddressInfo).port}/api/v1/write`);
+      const m = g.member(topic, 'kdead', `http://127.0.0.1:${(refusing.address() as AddressInfo).port}/api/v1/write`);
       await waitFor('3 records dead-lettered', async () => metricSum(await m.metrics(), 'metricstream_consumer_dead_letter_records_total') === 3, 45_000);
-      const dead = await consumeAll(cluster.broker.bootstrap, `${topic}.dead-letter`, 3);
+      const dead = await consumeAll(g.cluster.broker.bootstrap, `${topic}.dead-letter`, 3);
       const entries = dead.map((d) => ({ key: d.key.toString(), ...JSON.parse(d.value.toString()) }));
       expect(entries.map((e) => e.key).sort()).toEqual(['dl-0', 'dl-1', 'dl-2']);
       for (const e of entries) {
