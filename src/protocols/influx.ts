@@ -14,9 +14,8 @@
 import type { IncomingMessage } from 'node:http';
 import { createCountingEncoder, createRecordEncoder, RecordTooLarge } from '../records/record-encoder.ts';
 import { ContentType } from '../sink/sink.ts';
-import { ClientIdError, clientIdFrom } from '../workers/client-id.ts';
 import { LineProtocolError, parseLineProtocol, parsePrecision, type LineStats, type Precision } from './influx-line.ts';
-import { ProtocolError, type Answer, type DecodedRequest, type Protocol, type ProtocolOptions, type RequestContext } from './protocol.ts';
+import { ProtocolError, recordKeyFrom, type Answer, type DecodedRequest, type Protocol, type ProtocolOptions, type RequestContext } from './protocol.ts';
 
 export const INFLUX_V1_PATH = '/write';
 export const INFLUX_V2_PATH = '/api/v2/write';
@@ -53,12 +52,7 @@ function influxClientId(req: IncomingMessage, url: URL): Buffer {
     const user = url.searchParams.get('u');
     if (user !== null && user !== '') header = `Bearer ${Buffer.from(user, 'utf8').toString('latin1')}`;
   }
-  try {
-    return clientIdFrom(header);
-  } catch (e) {
-    if (e instanceof ClientIdError) throw new ProtocolError(e.status, e.message);
-    throw e;
-  }
+  return recordKeyFrom(header);
 }
 
 /**

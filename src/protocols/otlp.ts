@@ -11,11 +11,10 @@
 import type { IncomingMessage } from 'node:http';
 import { createCountingEncoder, createRecordEncoder, RecordTooLarge } from '../records/record-encoder.ts';
 import { ContentType } from '../sink/sink.ts';
-import { ClientIdError, clientIdFrom } from '../workers/client-id.ts';
 import { decodeOtlpProtobuf } from './otlp-decode.ts';
 import { OtlpEmitter } from './otlp-emit.ts';
 import { decodeOtlpJson, OtlpJsonError } from './otlp-json.ts';
-import { ProtocolError, type Answer, type DecodedRequest, type Protocol, type ProtocolOptions, type RequestContext } from './protocol.ts';
+import { ProtocolError, recordKeyFrom, type Answer, type DecodedRequest, type Protocol, type ProtocolOptions, type RequestContext } from './protocol.ts';
 import { WireError } from './wire.ts';
 
 export const OTLP_METRICS_PATH = '/v1/metrics';
@@ -63,13 +62,7 @@ export function createOtlpProtocol(options: ProtocolOptions): Protocol<OtlpConte
       if (!json && type !== 'application/x-protobuf') {
         throw new ProtocolError(415, `unsupported Content-Type ${type || '(none)'}: use application/x-protobuf or application/json`);
       }
-      let key: Buffer;
-      try {
-        key = clientIdFrom(req.headers.authorization);
-      } catch (e) {
-        if (e instanceof ClientIdError) throw new ProtocolError(e.status, e.message);
-        throw e;
-      }
+      const key = recordKeyFrom(req.headers.authorization);
       return { key, json, rejected: 0, errorMessage: '' };
     },
 

@@ -36,6 +36,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { ContentType } from '../sink/sink.ts';
+import { ClientIdError, clientIdFrom } from '../workers/client-id.ts';
 import type { RejectReason } from '../workers/worker-metrics.ts';
 
 /** What decode() produces: one ring record. */
@@ -96,6 +97,20 @@ export class ProtocolError extends Error {
     this.status = status;
     this.headers = options.headers;
     this.reason = options.reason ?? reasonForStatus(status);
+  }
+}
+
+/**
+ * The record key from an Authorization header (workers/client-id.ts), refused as a
+ * ProtocolError: what every protocol's begin() calls, so a bad client id is answered in
+ * that protocol's own error shape.
+ */
+export function recordKeyFrom(authorization: string | undefined): Buffer {
+  try {
+    return clientIdFrom(authorization);
+  } catch (e) {
+    if (e instanceof ClientIdError) throw new ProtocolError(e.status, e.message);
+    throw e;
   }
 }
 

@@ -16,8 +16,7 @@
 import type { IncomingMessage } from 'node:http';
 import { createCountingEncoder, createRecordEncoder, RecordTooLarge, type RecordEncoder } from '../records/record-encoder.ts';
 import { ContentType } from '../sink/sink.ts';
-import { ClientIdError, clientIdFrom } from '../workers/client-id.ts';
-import { ProtocolError, type Answer, type DecodedRequest, type Protocol, type ProtocolOptions, type RequestContext } from './protocol.ts';
+import { ProtocolError, recordKeyFrom, type Answer, type DecodedRequest, type Protocol, type ProtocolOptions, type RequestContext } from './protocol.ts';
 import { decodeWriteRequestV1, decodeWriteRequestV2, RemoteWriteError, type RemoteWriteStats } from './remote-write-decode.ts';
 import { DecodeError, snappyBlockDecode } from '../workers/content-encoding.ts';
 
@@ -63,13 +62,7 @@ export function createRemoteWriteProtocol(options: ProtocolOptions): Protocol<Re
     paths: [REMOTE_WRITE_PATH],
 
     begin(req: IncomingMessage): RemoteWriteContext {
-      let key: Buffer;
-      try {
-        key = clientIdFrom(req.headers.authorization);
-      } catch (e) {
-        if (e instanceof ClientIdError) throw new ProtocolError(e.status, e.message);
-        throw e;
-      }
+      const key = recordKeyFrom(req.headers.authorization);
       const version = remoteWriteVersion(req.headers['content-type']);
       if (typeof version === 'string') throw new ProtocolError(415, version);
       const encoding = req.headers['content-encoding'];

@@ -12,9 +12,8 @@
  * src/workers/metrics-body.ts.
  */
 import type { IncomingMessage } from 'node:http';
-import { ClientIdError, clientIdFrom } from '../workers/client-id.ts';
 import { BadRequest, bodyFormat, parseMetricsBody, type BodyFormat } from '../workers/metrics-body.ts';
-import { ProtocolError, type Answer, type DecodedRequest, type Outcome, type Protocol, type ProtocolOptions, type RequestContext } from './protocol.ts';
+import { ProtocolError, recordKeyFrom, type Answer, type DecodedRequest, type Outcome, type Protocol, type ProtocolOptions, type RequestContext } from './protocol.ts';
 
 export interface SeedContext extends RequestContext {
   format: BodyFormat;
@@ -30,13 +29,7 @@ export function createSeedProtocol(options: ProtocolOptions): Protocol<SeedConte
     paths: ['/metrics'],
 
     begin(req: IncomingMessage): SeedContext {
-      let key: Buffer;
-      try {
-        key = clientIdFrom(req.headers.authorization);
-      } catch (e) {
-        if (e instanceof ClientIdError) throw new ProtocolError(e.status, e.message);
-        throw e;
-      }
+      const key = recordKeyFrom(req.headers.authorization);
       const format = bodyFormat(req.headers['content-type']);
       if (format === undefined) throw new ProtocolError(415, 'Content-Type must be application/json or application/msgpack');
       return { key, format };
