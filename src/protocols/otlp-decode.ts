@@ -49,66 +49,52 @@ function within(r: ProtoReader, end: number, fn: () => void): void {
   r.pos = end;
 }
 
+/**
+ * Runs `fn` inside each embedded message of field `tag` (number << 3 | LEN) from here to
+ * the end of the current message, skipping every other field.
+ */
+function eachMessage(r: ProtoReader, tag: number, fn: () => void): void {
+  while (r.pos < r.end) {
+    const t = r.uint32();
+    if (t === tag) within(r, r.lengthEnd(), fn);
+    else r.skip(t & 7);
+  }
+}
+
 function resourceMetrics(r: ProtoReader, end: number, em: OtlpEmitter): void {
   // The resource (field 1) must be known before its scope_metrics (field 2): find it first.
   const start = r.pos;
   let attrs: string[] = [];
-  within(r, end, () => {
-    while (r.pos < r.end) {
-      const t = r.uint32();
-      if (t === ((1 << 3) | LEN)) {
-        const rend = r.lengthEnd();
-        within(r, rend, () => {
-          while (r.pos < r.end) {
-            const rt = r.uint32();
-            if (rt === ((1 << 3) | LEN)) keyValue(r, attrs);
-            else r.skip(rt & 7);
-          }
-        });
-      } else r.skip(t & 7);
-    }
-  });
+  within(r, end, () =>
+    eachMessage(r, (1 << 3) | LEN, () => {
+      while (r.pos < r.end) {
+        const rt = r.uint32();
+        if (rt === ((1 << 3) | LEN)) keyValue(r, attrs);
+        else r.skip(rt & 7);
+      }
+    }),
+  );
   em.resource(attrs);
   attrs = [];
   r.pos = start;
-  within(r, end, () => {
-    while (r.pos < r.end) {
-      const t = r.uint32();
-      if (t === ((2 << 3) | LEN)) {
-        const send = r.lengthEnd();
-        within(r, send, () => scopeMetrics(r, em));
-      } else r.skip(t & 7);
-    }
-  });
+  within(r, end, () => eachMessage(r, (2 << 3) | LEN, () => scopeMetrics(r, em)));
 }
 
 function scopeMetrics(r: ProtoReader, em: OtlpEmitter): void {
   const start = r.pos;
   let name = '';
   let version = '';
-  while (r.pos < r.end) {
-    const t = r.uint32();
-    if (t === ((1 << 3) | LEN)) {
-      const send = r.lengthEnd();
-      within(r, send, () => {
-        while (r.pos < r.end) {
-          const st = r.uint32();
-          if (st === ((1 << 3) | LEN)) name = r.string();
-          else if (st === ((2 << 3) | LEN)) version = r.string();
-          else r.skip(st & 7);
-        }
-      });
-    } else r.skip(t & 7);
-  }
+  eachMessage(r, (1 << 3) | LEN, () => {
+    while (r.pos < r.end) {
+      const st = r.uint32();
+      if (st === ((1 << 3) | LEN)) name = r.string();
+      else if (st === ((2 << 3) | LEN)) version = r.string();
+      else r.skip(st & 7);
+    }
+  });
   em.scope(name, version);
   r.pos = start;
-  while (r.pos < r.end) {
-    const t = r.uint32();
-    if (t === ((2 << 3) | LEN)) {
-      const mend = r.lengthEnd();
-      within(r, mend, () => metric(r, em));
-    } else r.skip(t & 7);
-  }
+  eachMessage(r, (2 << 3) | LEN, () => metric(r, em));
 }
 
 function metric(r: ProtoReader, em: OtlpEmitter): void {
@@ -146,20 +132,12 @@ function data(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, kind: number): voi
     else r.skip(t & 7);
   }
   r.pos = start;
-  while (r.pos < r.end) {
-    const t = r.uint32();
-    if (t !== ((1 << 3) | LEN)) {
-      r.skip(t & 7);
-      continue;
-    }
-    const pend = r.lengthEnd();
-    within(r, pend, () => {
-      if (kind === 5 || kind === 7) numberPoint(r, em, m, kind === 7 && monotonic ? 'counter' : 'gauge', kind === 7 ? temporality : 0);
-      else if (kind === 9) histogramPoint(r, em, m, temporality);
-      else if (kind === 10) exponentialPoint(r, em, m, temporality);
-      else summaryPoint(r, em, m);
-    });
-  }
+  eachMessage(r, (1 << 3) | LEN, () => {
+    if (kind === 5 || kind === 7) numberPoint(r, em, m, kind === 7 && monotonic ? 'counter' : 'gauge', kind === 7 ? temporality : 0);
+    else if (kind === 9) histogramPoint(r, em, m, temporality);
+    else if (kind === 10) exponentialPoint(r, em, m, temporality);
+    else summaryPoint(r, em, m);
+  });
 }
 
 function numberPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, type: 'gauge' | 'counter', temporality: number): void {
