@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { freshTopic } from '../kafka/helpers.ts';
 import { waitFor } from './helpers.ts';
-import { useKafkaSinkGroup } from './kafka-sink-fixture.ts';
+import { useKafkaSinkGroup } from './sink-fixture.ts';
 import { acknowledged, expectAllStored, missingCount, startSampleLoad, storedSeqs } from './sink-support.ts';
 
 const g = useKafkaSinkGroup();

@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { consumeAll, freshTopic } from '../kafka/helpers.ts';
 import { postMetrics } from '../support/gateway-process.ts';
 import { waitFor } from './helpers.ts';
-import { useKafkaSinkGroup } from './kafka-sink-fixture.ts';
+import { useKafkaSinkGroup } from './sink-fixture.ts';
 import { acknowledged, expectAllStored, metricSum, missingCount, startSampleLoad, storedSeqs } from './sink-support.ts';
 
 const g = useKafkaSinkGroup();

@@ -9,53 +9,25 @@
  * - with a member joining while the store is down: the retrying member gives the newcomer's
  *   partitions up at once instead of holding them until the store is back.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startGateway, tempDir } from '../support/gateway-process.ts';
-import type { GatewayProcess } from '../support/gateway-process.ts';
-import { startVictoriaMetrics } from '../support/stores.ts';
-import type { VictoriaMetrics } from '../support/stores.ts';
-import { removeDir, waitFor } from './helpers.ts';
+import { waitFor } from './helpers.ts';
+import { useVictoriaSinkGroup } from './sink-fixture.ts';
 import { acknowledged, expectAllStored, metricSum, missingCount, SinkConsumerProcess, startSampleLoad, storedSeqs } from './sink-support.ts';
 
-let root: string;
-let vm: VictoriaMetrics;
+const g = useVictoriaSinkGroup();
 let dir: string;
-let gateway: GatewayProcess | null = null;
-const members: SinkConsumerProcess[] = [];
-
-beforeAll(async () => {
-  root = await tempDir('metricstream-vm-');
-  vm = await startVictoriaMetrics(root);
-});
-afterAll(async () => {
-  await vm?.destroy();
-  await removeDir(root);
-});
-afterEach(async () => {
-  for (const m of members.splice(0)) {
-    if (m.alive()) {
-      m.kill('SIGCONT');
-      m.kill('SIGKILL');
-    }
-    await m.exited;
-  }
-  await gateway?.stop('SIGKILL');
-  gateway = null;
-  if (!vm.running()) await vm.start();
-});
 
 async function setup(name: string): Promise<void> {
   dir = await tempDir(`metricstream-${name}-`);
-  gateway = await startGateway(['--data-dir', dir, '--workers', '1']);
+  g.gateway = await startGateway(['--data-dir', dir, '--workers', '1']);
 }
 
 function member(group: string, ...extra: string[]): SinkConsumerProcess {
-  const m = new SinkConsumerProcess([
+  return g.spawn([
     '--data-dir', dir, '--group', group, '--from-beginning', '--session-timeout', '1500ms',
-    '--sink', 'remote-write', '--sink-url', vm.writeUrl, '--admin-port', '0', ...extra,
+    '--sink', 'remote-write', '--sink-url', g.vm.writeUrl, '--admin-port', '0', ...extra,
   ]);
-  members.push(m);
-  return m;
 }
 
 async function waitForSplit(ms: SinkConsumerProcess[]): Promise<void> {
@@ -66,12 +38,6 @@ async function waitForSplit(ms: SinkConsumerProcess[]): Promise<void> {
   }, 30_000);
 }
 
-async function storedCount(metric: string, t0: number): Promise<number> {
-  const stored = storedSeqs(await vm.export(metric), t0);
-  let n = 0;
-  for (const s of stored.values()) n += s.size;
-  return n;
-}
 
 describe('consumer group → remote_write → VictoriaMetrics (local log)', () => {
   it('delivers every acknowledged sample; kill -9 of one member mid-stream loses nothing', async () => {
@@ -80,16 +46,16 @@ describe('consumer group → remote_write → VictoriaMetrics (local log)', () =
     const a = member('vm-writers');
     const b = member('vm-writers');
     await waitForSplit([a, b]);
-    const load = startSampleLoad(gateway!.port, 'kill', 6, t0);
-    await waitFor('samples in the store', async () => (await storedCount('load_test', t0)) > 200, 30_000);
+    const load = startSampleLoad(g.gateway!.port, 'kill', 6, t0);
+    await waitFor('samples in the store', async () => (await g.storedCount('load_test', t0)) > 200, 30_000);
     a.kill('SIGKILL');
     await waitFor('the survivor to take all 4 partitions', () => (b.assigned() ?? []).length === 4, 30_000);
-    await waitFor('more samples after the takeover', async () => (await storedCount('load_test', t0)) > 600, 30_000);
+    await waitFor('more samples after the takeover', async () => (await g.storedCount('load_test', t0)) > 600, 30_000);
     const sent = await load.stop();
     const acked = acknowledged(sent);
     expect(sent.filter((s) => s.status !== 200)).toEqual([]);
-    await waitFor('every acknowledged sample in VictoriaMetrics', async () => missingCount(acked, storedSeqs(await vm.export('load_test'), t0)) === 0, 30_000);
-    expectAllStored(acked, await vm.export('load_test'), t0);
+    await waitFor('every acknowledged sample in VictoriaMetrics', async () => missingCount(acked, storedSeqs(await g.vm.export('load_test'), t0)) === 0, 30_000);
+    expectAllStored(acked, await g.vm.export('load_test'), t0);
     expect(metricSum(await b.metrics(), 'metricstream_consumer_records_delivered_total')).toBeGreaterThan(0);
   });
 
@@ -99,8 +65,8 @@ describe('consumer group → remote_write → VictoriaMetrics (local log)', () =
     const a = member('vm-stoppers');
     const b = member('vm-stoppers');
     await waitForSplit([a, b]);
-    const load = startSampleLoad(gateway!.port, 'stop', 4, t0, 5, 'stop_test');
-    await waitFor('samples in the store', async () => (await storedCount('stop_test', t0)) > 100, 30_000);
+    const load = startSampleLoad(g.gateway!.port, 'stop', 4, t0, 5, 'stop_test');
+    await waitFor('samples in the store', async () => (await g.storedCount('stop_test', t0)) > 100, 30_000);
     const genBefore = b.generation();
     a.kill('SIGSTOP');
     await waitFor('the other member to take all 4 partitions', () => (b.assigned() ?? []).length === 4 && b.generation() > genBefore, 30_000);
@@ -118,8 +84,8 @@ describe('consumer group → remote_write → VictoriaMetrics (local log)', () =
     }
     const sent = await load.stop();
     const acked = acknowledged(sent);
-    await waitFor('every acknowledged sample in VictoriaMetrics', async () => missingCount(acked, storedSeqs(await vm.export('stop_test'), t0)) === 0, 30_000);
-    expectAllStored(acked, await vm.export('stop_test'), t0);
+    await waitFor('every acknowledged sample in VictoriaMetrics', async () => missingCount(acked, storedSeqs(await g.vm.export('stop_test'), t0)) === 0, 30_000);
+    expectAllStored(acked, await g.vm.export('stop_test'), t0);
   });
 
   it('the store goes down mid-run and comes back: nothing lost, lag back to 0', async () => {
@@ -127,19 +93,19 @@ describe('consumer group → remote_write → VictoriaMetrics (local log)', () =
     const t0 = Date.now() - 3 * 3_600_000;
     const a = member('vm-down');
     await waitForSplit([a]);
-    const load = startSampleLoad(gateway!.port, 'down', 4, t0, 5, 'down_test');
-    await waitFor('samples in the store', async () => (await storedCount('down_test', t0)) > 100, 30_000);
-    await vm.stop();
+    const load = startSampleLoad(g.gateway!.port, 'down', 4, t0, 5, 'down_test');
+    await waitFor('samples in the store', async () => (await g.storedCount('down_test', t0)) > 100, 30_000);
+    await g.vm.stop();
     await waitFor('the consumer to retry (connection errors counted)', async () =>
       metricSum(await a.metrics(), 'metricstream_consumer_sink_errors_total', 'kind="connection"') > 0, 30_000);
     await waitFor('lag to build up while the store is down', async () => metricSum(await a.metrics(), 'metricstream_consumer_lag_records') > 20, 30_000);
     expect(metricSum(await a.metrics(), 'metricstream_consumer_sink_retrying')).toBe(1);
-    await vm.start();
+    await g.vm.start();
     const sent = await load.stop();
     const acked = acknowledged(sent);
     await waitFor('lag back to 0', async () => metricSum(await a.metrics(), 'metricstream_consumer_lag_records') === 0, 30_000);
-    await waitFor('every acknowledged sample in VictoriaMetrics', async () => missingCount(acked, storedSeqs(await vm.export('down_test'), t0)) === 0, 30_000);
-    expectAllStored(acked, await vm.export('down_test'), t0);
+    await waitFor('every acknowledged sample in VictoriaMetrics', async () => missingCount(acked, storedSeqs(await g.vm.export('down_test'), t0)) === 0, 30_000);
+    expectAllStored(acked, await g.vm.export('down_test'), t0);
     expect(a.logged(/the store accepts writes again/).length).toBeGreaterThan(0);
     expect(metricSum(await a.metrics(), 'metricstream_consumer_dead_letter_records_total')).toBe(0);
   });
@@ -149,8 +115,8 @@ describe('consumer group → remote_write → VictoriaMetrics (local log)', () =
     const t0 = Date.now() - 4 * 3_600_000;
     const a = member('vm-rebalance');
     await waitForSplit([a]);
-    await vm.stop();
-    const load = startSampleLoad(gateway!.port, 'rb', 4, t0, 5, 'rebalance_test');
+    await g.vm.stop();
+    const load = startSampleLoad(g.gateway!.port, 'rb', 4, t0, 5, 'rebalance_test');
     await waitFor('the first member to retry', async () => metricSum(await a.metrics(), 'metricstream_consumer_sink_retrying') === 1, 30_000);
     // The store is still down: the newcomer gets its partitions only because the first
     // member stops sending them (its retry is aborted) and releases them.
@@ -159,9 +125,9 @@ describe('consumer group → remote_write → VictoriaMetrics (local log)', () =
     // The abandonment is counted as the retry unwinds, which may be just after the split.
     await waitFor('the first member to count its abandoned batch', async () =>
       metricSum(await a.metrics(), 'metricstream_consumer_batches_abandoned_total') > 0, 30_000);
-    await vm.start();
+    await g.vm.start();
     const acked = acknowledged(await load.stop());
-    await waitFor('every acknowledged sample in VictoriaMetrics', async () => missingCount(acked, storedSeqs(await vm.export('rebalance_test'), t0)) === 0, 30_000);
-    expectAllStored(acked, await vm.export('rebalance_test'), t0);
+    await waitFor('every acknowledged sample in VictoriaMetrics', async () => missingCount(acked, storedSeqs(await g.vm.export('rebalance_test'), t0)) === 0, 30_000);
+    expectAllStored(acked, await g.vm.export('rebalance_test'), t0);
   });
 });

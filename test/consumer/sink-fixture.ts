@@ -1,7 +1,8 @@
 /**
- * The fixture of the Kafka-mode sink tests: one mock cluster and one VictoriaMetrics per
+ * The fixture of the sink tests that deliver into a real VictoriaMetrics: one store per
  * file, consumer-group members (sink-mode CLI processes) and a gateway that are killed
- * after each test, stopped members included (SIGCONT before SIGKILL).
+ * after each test, stopped members included (SIGCONT before SIGKILL), and the store started
+ * again if a test stopped it. The Kafka-mode tests add the mock cluster on top.
  */
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { useKafkaCluster } from '../kafka/gateway-support.ts';
@@ -12,35 +13,35 @@ import type { VictoriaMetrics } from '../support/stores.ts';
 import { removeDir } from './helpers.ts';
 import { SinkConsumerProcess, storedSeqs } from './sink-support.ts';
 
-export interface KafkaSinkGroup {
-  readonly cluster: ReturnType<typeof useKafkaCluster>;
+export interface VictoriaSinkGroup {
   /** The store; set in beforeAll. */
   readonly vm: VictoriaMetrics;
   /** The gateway of the running test, killed after it. */
   gateway: GatewayProcess | null;
-  /** Starts a member of `group` on `topic` delivering over remote_write to `url` (the store by default). */
-  member(topic: string, group: string, url?: string): SinkConsumerProcess;
+  /** Starts a consumer CLI process with `args`, killed after the test. */
+  spawn(args: string[]): SinkConsumerProcess;
   /** Samples of `metric` the store holds from t0 on. */
   storedCount(metric: string, t0: number): Promise<number>;
 }
 
+export interface KafkaSinkGroup extends VictoriaSinkGroup {
+  readonly cluster: ReturnType<typeof useKafkaCluster>;
+  /** Starts a member of `group` on `topic` delivering over remote_write to `url` (the store by default). */
+  member(topic: string, group: string, url?: string): SinkConsumerProcess;
+}
+
 /** Registers the hooks; call once at the top of a test file. */
-export function useKafkaSinkGroup(): KafkaSinkGroup {
-  const cluster = useKafkaCluster();
+export function useVictoriaSinkGroup(): VictoriaSinkGroup {
   const members: SinkConsumerProcess[] = [];
   let root: string;
   let vm: VictoriaMetrics | undefined;
-  const group: KafkaSinkGroup = {
-    cluster,
+  const group: VictoriaSinkGroup = {
     get vm() {
       return vm!;
     },
     gateway: null,
-    member(topic, groupId, url = vm!.writeUrl) {
-      const m = new SinkConsumerProcess([
-        '--mode', 'kafka', '--brokers', cluster.broker.bootstrap, '--topic', topic, '--group', groupId, '--from-beginning',
-        '--session-timeout', '3s', '--sink', 'remote-write', '--sink-url', url, '--admin-port', '0',
-      ]);
+    spawn(args) {
+      const m = new SinkConsumerProcess(args);
       members.push(m);
       return m;
     },
@@ -51,7 +52,7 @@ export function useKafkaSinkGroup(): KafkaSinkGroup {
     },
   };
   beforeAll(async () => {
-    root = await tempDir('metricstream-kvm-');
+    root = await tempDir('metricstream-vm-');
     vm = await startVictoriaMetrics(root);
   });
   afterAll(async () => {
@@ -68,6 +69,20 @@ export function useKafkaSinkGroup(): KafkaSinkGroup {
     }
     await group.gateway?.stop('SIGKILL');
     group.gateway = null;
+    if (vm !== undefined && !vm.running()) await vm.start();
   });
+  return group;
+}
+
+/** The same with the local mock Kafka cluster; call once at the top of a test file. */
+export function useKafkaSinkGroup(): KafkaSinkGroup {
+  const cluster = useKafkaCluster();
+  const group = useVictoriaSinkGroup() as KafkaSinkGroup;
+  Object.defineProperty(group, 'cluster', { value: cluster });
+  group.member = (topic, groupId, url = group.vm.writeUrl) =>
+    group.spawn([
+      '--mode', 'kafka', '--brokers', cluster.broker.bootstrap, '--topic', topic, '--group', groupId, '--from-beginning',
+      '--session-timeout', '3s', '--sink', 'remote-write', '--sink-url', url, '--admin-port', '0',
+    ]);
   return group;
 }
