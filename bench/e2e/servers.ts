@@ -100,6 +100,14 @@ export async function startServer(row: Row, ctx: RowContext): Promise<RunningSer
     });
     proc.once('exit', (code) => reject(new Error(`${row.name} exited (${code}) before listening: ${stderr}`)));
   });
+  return runningServer(proc, port, dataDir);
+}
+
+/**
+ * A started server process: stop() sends SIGTERM (SIGKILL after 30 s), removes its data
+ * dir, then runs `after` (a helper process of the row, for example).
+ */
+function runningServer(proc: ChildProcess, port: number, dataDir: string, after?: () => Promise<void>): RunningServer {
   return {
     port,
     proc,
@@ -112,6 +120,7 @@ export async function startServer(row: Row, ctx: RowContext): Promise<RunningSer
       await exited;
       clearTimeout(timer);
       await rm(dataDir, { recursive: true, force: true });
+      await after?.();
     },
   };
 }
@@ -169,21 +178,7 @@ async function startVmagentPeer(ctx: RowContext): Promise<RunningServer> {
     if (Date.now() > deadline) throw new Error(`vmagent did not start: ${stderr}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  return {
-    port,
-    proc,
-    dataDir,
-    cpuSeconds: () => cpuSecondsOf(proc.pid!),
-    async stop() {
-      const exited = new Promise((resolve) => proc.once('exit', resolve));
-      proc.kill('SIGTERM');
-      const timer = setTimeout(() => proc.kill('SIGKILL'), 30_000);
-      await exited;
-      clearTimeout(timer);
-      await rm(dataDir, { recursive: true, force: true });
-      await hole.stop();
-    },
-  };
+  return runningServer(proc, port, dataDir, () => hole.stop());
 }
 
 /** Every row the benchmark knows, in table order. */
