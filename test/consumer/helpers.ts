@@ -106,11 +106,14 @@ export async function runConsumer(args: string[]): Promise<{ code: number | null
   return { code, lines: c.lines, stderr: c.stderr };
 }
 
-/** Polls `cond` every 25 ms until it holds; throws `what` after `timeoutMs`. */
-export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+/**
+ * Polls `cond` every 25 ms until it holds; throws `what` after `timeoutMs`, with what
+ * `explain` says (the members' logs, say) so a failure on CI can be read afterwards.
+ */
+export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000, explain?: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${explain ? `\n${explain()}` : ''}`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }

@@ -26,7 +26,12 @@ export interface VictoriaSinkGroup {
 
 export interface KafkaSinkGroup extends VictoriaSinkGroup {
   readonly cluster: ReturnType<typeof useKafkaCluster>;
-  /** Starts a member of `group` on `topic` delivering over remote_write to `url` (the store by default). */
+  /**
+   * Starts a member of `group` on `topic` delivering over remote_write to `url` (the store by
+   * default). Session timeout 6 s: the mock cluster gives members session timeout − 1 s to
+   * rejoin a rebalance, and with 3 s a member on a loaded CI machine missed that window,
+   * was dropped, rejoined, and the group never settled.
+   */
   member(topic: string, group: string, url?: string): SinkConsumerProcess;
 }
 
@@ -82,7 +87,7 @@ export function useKafkaSinkGroup(): KafkaSinkGroup {
   group.member = (topic, groupId, url = group.vm.writeUrl) =>
     group.spawn([
       '--mode', 'kafka', '--brokers', cluster.broker.bootstrap, '--topic', topic, '--group', groupId, '--from-beginning',
-      '--session-timeout', '3s', '--sink', 'remote-write', '--sink-url', url, '--admin-port', '0',
+      '--session-timeout', '6s', '--sink', 'remote-write', '--sink-url', url, '--admin-port', '0',
     ]);
   return group;
 }

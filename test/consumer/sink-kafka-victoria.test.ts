@@ -25,19 +25,20 @@ describe('Kafka consumer group → remote_write → VictoriaMetrics', () => {
     const t0 = Date.now() - 4 * 3_600_000;
     const a = g.member(topic, 'kvm');
     const b = g.member(topic, 'kvm');
+    const logs = () => `member a:\n${a.describe()}\nmember b:\n${b.describe()}`;
     await waitFor('both members assigned', () => {
       const all = [...(a.assigned() ?? []), ...(b.assigned() ?? [])].sort();
       return all.join(',') === '0,1,2,3' && (a.assigned() ?? []).length > 0 && (b.assigned() ?? []).length > 0;
-    }, 45_000);
+    }, 45_000, logs);
     const load = startSampleLoad(gateway.port, 'k', 6, t0, 2, 'kafka_test');
     await waitFor('samples in the store', async () => (await g.storedCount('kafka_test', t0)) > 200, 30_000);
     a.kill('SIGKILL');
-    await waitFor('the survivor to take all 4 partitions', () => (b.assigned() ?? []).length === 4, 45_000);
+    await waitFor('the survivor to take all 4 partitions', () => (b.assigned() ?? []).length === 4, 45_000, logs);
     await waitFor('more samples after the takeover', async () => (await g.storedCount('kafka_test', t0)) > 600, 30_000);
     const sent = await load.stop();
     const acked = acknowledged(sent);
     expect(sent.filter((s) => s.status !== 200)).toEqual([]);
-    await waitFor('every acknowledged sample in VictoriaMetrics', async () => missingCount(acked, storedSeqs(await g.vm.export('kafka_test'), t0)) === 0, 45_000);
+    await waitFor('every acknowledged sample in VictoriaMetrics', async () => missingCount(acked, storedSeqs(await g.vm.export('kafka_test'), t0)) === 0, 45_000, logs);
     expectAllStored(acked, await g.vm.export('kafka_test'), t0);
     expect(metricSum(await b.metrics(), 'metricstream_consumer_records_delivered_total')).toBeGreaterThan(0);
   });
