@@ -2,6 +2,8 @@ import { isUtf8 } from 'node:buffer';
 import { Packr, Unpackr } from 'msgpackr';
 import { ContentType } from '../sink/sink.ts';
 import { checkPlainMsgpack, NotPlainMsgpack } from '../records/plain-msgpack.ts';
+import { MsgpackrWriter } from '../records/msgpackr-writer.ts';
+import { FALLBACK, scanSeedJson } from '../protocols/seed-json-scan.ts';
 
 /**
  * Turns a POST /metrics body into the value bytes a record stores, or says exactly what
@@ -64,17 +66,43 @@ export function bodyFormat(contentType: string | undefined): BodyFormat | undefi
   return undefined;
 }
 
+/** The one per-thread writer the JSON transcoder reuses (its buffer grows to the largest record). */
+const writer = new MsgpackrWriter();
+
 /**
  * Decodes and validates `body`. The stored value is msgpack, unless `store` is 'json':
  * then a JSON body is stored as sent (minus a BOM, no re-encoding). A valid msgpack body
  * is always stored as sent. Throws BadRequest naming the offending field or byte, and
  * nothing else.
+ *
+ * A JSON body goes through the one-pass scanner (src/protocols/seed-json-scan.ts), which
+ * validates the bytes and, for msgpack, transcodes them without building objects; only
+ * when it cannot vouch for a body (every invalid one, a few unusual valid ones) does the
+ * reference path below decide, so verdicts and messages are the reference's.
  */
 export function parseMetricsBody(body: Buffer, format: BodyFormat, store: BodyFormat): ParsedBody {
-  let decoded: unknown;
   if (format === 'json') {
     if (body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf) body = body.subarray(3);
     if (!isUtf8(body)) throw new BadRequest(`body is not valid UTF-8: invalid byte sequence at byte ${firstInvalidUtf8(body)}`);
+    const out = store === 'json' ? undefined : writer;
+    const count = scanSeedJson(body, out);
+    if (count !== FALLBACK) {
+      if (out === undefined) return { count, value: body, contentType: ContentType.json };
+      return { count, value: out.takeMetrics(count), contentType: ContentType.msgpack };
+    }
+  }
+  return parseMetricsBodyReference(body, format, store);
+}
+
+/**
+ * The reference path: JSON.parse (or msgpackr's unpack), validateMetrics on the objects,
+ * and msgpackr's pack for a JSON body stored as msgpack. It decides every body the
+ * scanner hands back, and is the oracle of the scanner's conformance test. `body` is a
+ * JSON body already stripped of its BOM and checked for UTF-8, or a msgpack body.
+ */
+export function parseMetricsBodyReference(body: Buffer, format: BodyFormat, store: BodyFormat): ParsedBody {
+  let decoded: unknown;
+  if (format === 'json') {
     try {
       decoded = JSON.parse(body.toString('utf8'));
     } catch (e) {
