@@ -45,8 +45,8 @@ const F_TYPE = 16;
 const F_UNIT = 32;
 const F_HELP = 64;
 
-/** Each field's key as a msgpack fixstr, copied as is into the record. */
-const KEY_BYTES: Record<number, Uint8Array> = {};
+/** Each field's key as a msgpack fixstr, copied as is into the record (indexed by field bit). */
+const KEY_BYTES: Uint8Array[] = new Array<Uint8Array>(F_HELP + 1).fill(new Uint8Array(0));
 for (const [bit, name] of [
   [F_NAME, 'name'],
   [F_VALUE, 'value'],
@@ -123,8 +123,24 @@ class Scanner {
   }
 
   private expect(c: number): void {
+    // Compact JSON (what most clients send) has no whitespace: look at the byte first.
+    const i = this.i;
+    if (i < this.n && this.b[i] === c) {
+      this.i = i + 1;
+      return;
+    }
     if (this.ws() !== c) throw BAIL;
     this.i++;
+  }
+
+  /** The next non-whitespace byte (-1 at the end), looking at the current one first. */
+  private next(): number {
+    const i = this.i;
+    if (i < this.n) {
+      const c = this.b[i]!;
+      if (c > 0x20) return c;
+    }
+    return this.ws();
   }
 
   body(): number {
@@ -140,7 +156,7 @@ class Scanner {
     for (;;) {
       this.metric();
       count++;
-      const c = this.ws();
+      const c = this.next();
       this.i++;
       if (c === 0x2c) continue;
       if (c === 0x5d) break;
@@ -190,7 +206,7 @@ class Scanner {
       seen |= f;
       this.expect(0x3a);
       if (out !== undefined) out.raw(KEY_BYTES[f]!);
-      const c = this.ws();
+      const c = this.next();
       if (f === F_VALUE || f === F_TIMESTAMP) {
         const v = this.number(c);
         if (!Number.isFinite(v)) throw BAIL;
@@ -207,7 +223,7 @@ class Scanner {
         if (out !== undefined) this.writeString();
       }
       fields++;
-      const d = this.ws();
+      const d = this.next();
       this.i++;
       if (d === 0x2c) continue;
       if (d === 0x7d) break;
@@ -253,7 +269,7 @@ class Scanner {
       this.string();
       if (out !== undefined) this.writeString();
       count++;
-      const d = this.ws();
+      const d = this.next();
       this.i++;
       if (d === 0x2c) continue;
       if (d === 0x7d) break;
@@ -262,7 +278,8 @@ class Scanner {
     if (out !== undefined) {
       if (count > 0xffff) throw BAIL; // msgpackr would re-pack the whole body with variable map sizes
       out.mapSize(mapAt, count);
-      this.keySet.clear();
+      // Only when used: clear() allocates a new table even for an empty Set.
+      if (count > PAIRWISE_KEYS) this.keySet.clear();
     }
   }
 

@@ -162,7 +162,7 @@ export class MsgpackrWriter {
    */
   takeMetrics(count: number): Buffer {
     const buf = this.buf;
-    let head = count < 0x10 ? 1 : count < 0x10000 ? 3 : 5;
+    const head = count < 0x10 ? 1 : count < 0x10000 ? 3 : 5;
     let p = this.bodyStart - head;
     if (head === 1) buf[p] = 0x90 | count;
     else if (head === 3) {
@@ -179,8 +179,9 @@ export class MsgpackrWriter {
     buf[p] = 0xde;
     buf[p + 1] = 0;
     buf[p + 2] = 1;
-    head = p;
-    return Buffer.from(buf.subarray(head, this.pos));
+    const value = Buffer.allocUnsafe(this.pos - p);
+    buf.copy(value, 0, p, this.pos);
+    return value;
   }
 }
 
