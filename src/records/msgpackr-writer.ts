@@ -12,6 +12,8 @@
  * One writer per thread, reused: its scratch buffer grows to the largest record seen and
  * `take()` copies the result out, so a request allocates only the bytes it stores.
  */
+/** Largest scratch buffer kept between records (trim). */
+const KEEP_BYTES = 1024 * 1024;
 /** Room left in front of the first value for the top-level header written last (see reserve). */
 const HEAD_ROOM = 16;
 
@@ -26,6 +28,17 @@ export class MsgpackrWriter {
 
   constructor(size = 64 * 1024) {
     this.buf = Buffer.allocUnsafe(size);
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+  }
+
+  /**
+   * Gives back a buffer grown past `KEEP_BYTES` by one large record, so that a worker
+   * does not hold the largest record it ever saw for the rest of its life. takeMetrics
+   * calls it; call it after abandoning a value too. Invalidates what the buffer held.
+   */
+  trim(): void {
+    if (this.buf.length <= KEEP_BYTES) return;
+    this.buf = Buffer.allocUnsafe(KEEP_BYTES);
     this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
   }
 
@@ -181,6 +194,7 @@ export class MsgpackrWriter {
     buf[p + 2] = 1;
     const value = Buffer.allocUnsafe(this.pos - p);
     buf.copy(value, 0, p, this.pos);
+    this.trim();
     return value;
   }
 }

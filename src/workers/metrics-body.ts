@@ -90,6 +90,7 @@ export function parseMetricsBody(body: Buffer, format: BodyFormat, store: BodyFo
       if (out === undefined) return { count, value: body, contentType: ContentType.json };
       return { count, value: out.takeMetrics(count), contentType: ContentType.msgpack };
     }
+    out?.trim();
   }
   return parseMetricsBodyReference(body, format, store);
 }

@@ -332,3 +332,14 @@ describe('seed JSON scanner: the same verdicts and records as JSON.parse', () =>
     }
   });
 });
+
+describe('the transcoder\'s scratch buffer', () => {
+  it('a record larger than the buffer it keeps (1 MiB) is stored whole, and the next one too', () => {
+    const big = Buffer.from(JSON.stringify({ metrics: Array.from({ length: 3000 }, (_, i) => ({ name: `m${i}`.padEnd(400, 'x'), value: i })) }));
+    for (const body of [big, Buffer.from('{"metrics":[{"name":"a","value":1}]}'), big]) {
+      const want = reference(body, 'msgpack');
+      expect(want.ok && want.value.length / 2).toBeGreaterThan(body === big ? 1024 * 1024 : 0);
+      expect(verdict(() => parseMetricsBody(body, 'json', 'msgpack'))).toEqual(want);
+    }
+  });
+});
