@@ -47,6 +47,8 @@ const { values } = parseArgs({
     duration: { type: 'string' },
     connections: { type: 'string' },
     groups: { type: 'string' },
+    'follow-metrics': { type: 'string' },
+    drain: { type: 'string' },
     quick: { type: 'boolean' },
     out: { type: 'string' },
   },
@@ -58,19 +60,23 @@ if (values.help) {
   --duration S      follow: seconds of gateway load (default 8)
   --connections N   follow: autocannon connections (default 20)
   --groups 1,2      group sizes (default 1,2)
+  --follow-metrics 1,100  follow: metrics per request of the load (default 1,100)
+  --drain 1,100     drain: samples per record (default 1,100; "none" skips the drain rows)
   --quick           1 run, small sizes (smoke test)
   --out DIR         results directory (default bench/results)`);
   process.exit(0);
 }
 
 const quick = values.quick ?? false;
-let runs: number, records: number, duration: number, connections: number, groups: number[];
+let runs: number, records: number, duration: number, connections: number, groups: number[], followMetrics: number[], drainSamples: number[];
 try {
   runs = parseInteger('runs', values.runs ?? (quick ? '1' : '3'), 1, 50);
   records = parseInteger('records', values.records ?? (quick ? '2000' : '50000'), 100, 10_000_000);
   duration = parseSeconds('duration', values.duration ?? (quick ? '2' : '8'));
   connections = parseInteger('connections', values.connections ?? '20', 1, 1000);
   groups = (values.groups ?? '1,2').split(',').map((g) => parseInteger('groups', g.trim(), 1, 4));
+  followMetrics = (values['follow-metrics'] ?? '1,100').split(',').map((g) => parseInteger('follow-metrics', g.trim(), 1, 10_000));
+  drainSamples = values.drain === 'none' ? [] : (values.drain ?? '1,100').split(',').map((g) => parseInteger('drain', g.trim(), 1, 10_000));
 } catch (e) {
   if (!(e instanceof UsageError)) throw e;
   console.error(`bench:consume: ${e.message}`);
@@ -234,6 +240,7 @@ async function startProbeProxy(vm: VictoriaMetrics): Promise<{ url: string; acce
 }
 
 interface FollowResult {
+  metricsPerRequest: number;
   ingestRecordsPerSecond: number;
   deliveredRecordsPerSecond: number;
   lagAtEnd: number;
@@ -246,7 +253,7 @@ interface FollowResult {
 }
 
 /** Gateway under autocannon load, the group following; probes measure the end-to-end latency. */
-async function follow(vm: VictoriaMetrics, size: number, run: number): Promise<FollowResult> {
+async function follow(vm: VictoriaMetrics, size: number, k: number, run: number): Promise<FollowResult> {
   const dataDir = await tempDir('metricstream-bench-follow-');
   const gateway = await startGateway(['--data-dir', dataDir, '--workers', '2', '--partitions', String(PARTITIONS)]);
   const group = `follow-${size}`;
@@ -302,7 +309,7 @@ async function follow(vm: VictoriaMetrics, size: number, run: number): Promise<F
     })();
     const startLag = await totalLag(dataDir, group);
     const endsBefore = (await groupLag({ mode: 'log', dataDir, group })).reduce((s, l) => s + (l.committedOffset ?? 0), 0);
-    const load = await runLoad({ port: gateway.port, host: '127.0.0.1', clients: connections, durationSeconds: duration, metricsPerRequest: 1 });
+    const load = await runLoad({ port: gateway.port, host: '127.0.0.1', clients: connections, durationSeconds: duration, metricsPerRequest: k });
     const lagEnd = await groupLag({ mode: 'log', dataDir, group });
     const lagAtEnd = lagEnd.reduce((s, l) => s + l.lag, 0);
     const committedAfter = lagEnd.reduce((s, l) => s + (l.committedOffset ?? 0), 0);
@@ -323,6 +330,7 @@ async function follow(vm: VictoriaMetrics, size: number, run: number): Promise<F
     sampling = false;
     await sampler;
     return {
+      metricsPerRequest: k,
       ingestRecordsPerSecond: load.requestsPerSecond,
       deliveredRecordsPerSecond: (committedAfter - endsBefore) / load.elapsedSeconds,
       lagAtEnd: lagAtEnd - startLag,
@@ -347,7 +355,7 @@ async function main(): Promise<void> {
   const result: Record<string, unknown> = {
     when: new Date().toISOString(),
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
-    options: { runs, records, duration, connections, groups },
+    options: { runs, records, duration, connections, groups, followMetrics, drainSamples },
     drain: [] as unknown[],
     follow: [] as unknown[],
   };
@@ -356,7 +364,7 @@ async function main(): Promise<void> {
     console.log('\ndrain (prefilled log → group → VictoriaMetrics)');
     console.log('| group | samples/record | records | records/s | samples/s |');
     console.log('|--:|--:|--:|--:|--:|');
-    for (const k of [1, 100]) {
+    for (const k of drainSamples) {
       const n = k === 1 ? records : Math.max(100, Math.floor(records / 20));
       for (const size of groups) {
         const rs: DrainResult[] = [];
@@ -367,34 +375,37 @@ async function main(): Promise<void> {
       }
     }
     console.log(`\nfollow (autocannon ${connections} connections × ${duration} s → gateway --workers 2, acks 1 → group → VictoriaMetrics)`);
-    console.log('| group | gateway records/s | delivered records/s | lag at end of load | max lag | drained after (s) | probes | 200 → store 2xx p50 / p99 ms | 200 → queryable p50 / p99 ms | keeps up |');
-    console.log('|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|');
-    for (const size of groups) {
-      const rs: FollowResult[] = [];
-      for (let r = 0; r < runs; r++) rs.push(await follow(vm, size, r));
-      const m = (f: (x: FollowResult) => number) => median(rs.map(f));
-      const row = {
-        group: size,
-        runs: rs,
-        ingestRecordsPerSecond: m((x) => x.ingestRecordsPerSecond),
-        deliveredRecordsPerSecond: m((x) => x.deliveredRecordsPerSecond),
-        lagAtEnd: m((x) => x.lagAtEnd),
-        maxLag: m((x) => x.maxLag),
-        drainSeconds: m((x) => x.drainSeconds),
-        // Latencies pooled over the runs (a few dozen probes per run).
-        probes: rs.reduce((n, x) => n + x.latencies.length, 0),
-        latencyP50Ms: percentile(rs.flatMap((x) => x.latencies), 50),
-        latencyP99Ms: percentile(rs.flatMap((x) => x.latencies), 99),
-        acceptedP50Ms: percentile(rs.flatMap((x) => x.accepted), 50),
-        acceptedP99Ms: percentile(rs.flatMap((x) => x.accepted), 99),
-      };
-      // Keeps up: delivered at least 95% of the ingest rate during the load, and the lag left
-      // at its end is below one second of ingest.
-      const keepsUp = row.deliveredRecordsPerSecond >= 0.95 * row.ingestRecordsPerSecond && row.lagAtEnd < row.ingestRecordsPerSecond;
-      (result.follow as unknown[]).push({ ...row, keepsUp });
-      console.log(
-        `| ${size} | ${fmt(row.ingestRecordsPerSecond)} | ${fmt(row.deliveredRecordsPerSecond)} | ${fmt(row.lagAtEnd)} | ${fmt(row.maxLag)} | ${fmt(row.drainSeconds, 2)} | ${row.probes} | ${fmt(row.acceptedP50Ms, 1)} / ${fmt(row.acceptedP99Ms, 1)} | ${fmt(row.latencyP50Ms, 1)} / ${fmt(row.latencyP99Ms, 1)} | ${keepsUp ? 'yes' : 'no'} |`,
-      );
+    console.log('| group | metrics/request | gateway records/s | delivered records/s | gateway samples/s | delivered samples/s | lag at end of load | max lag | drained after (s) | probes | 200 → store 2xx p50 / p99 ms | 200 → queryable p50 / p99 ms | keeps up |');
+    console.log('|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|');
+    for (const k of followMetrics) {
+      for (const size of groups) {
+        const rs: FollowResult[] = [];
+        for (let r = 0; r < runs; r++) rs.push(await follow(vm, size, k, r));
+        const m = (f: (x: FollowResult) => number) => median(rs.map(f));
+        const row = {
+          group: size,
+          metricsPerRequest: k,
+          runs: rs,
+          ingestRecordsPerSecond: m((x) => x.ingestRecordsPerSecond),
+          deliveredRecordsPerSecond: m((x) => x.deliveredRecordsPerSecond),
+          lagAtEnd: m((x) => x.lagAtEnd),
+          maxLag: m((x) => x.maxLag),
+          drainSeconds: m((x) => x.drainSeconds),
+          // Latencies pooled over the runs (a few dozen probes per run).
+          probes: rs.reduce((n, x) => n + x.latencies.length, 0),
+          latencyP50Ms: percentile(rs.flatMap((x) => x.latencies), 50),
+          latencyP99Ms: percentile(rs.flatMap((x) => x.latencies), 99),
+          acceptedP50Ms: percentile(rs.flatMap((x) => x.accepted), 50),
+          acceptedP99Ms: percentile(rs.flatMap((x) => x.accepted), 99),
+        };
+        // Keeps up: delivered at least 95% of the ingest rate during the load, and the lag left
+        // at its end is below one second of ingest.
+        const keepsUp = row.deliveredRecordsPerSecond >= 0.95 * row.ingestRecordsPerSecond && row.lagAtEnd < row.ingestRecordsPerSecond;
+        (result.follow as unknown[]).push({ ...row, keepsUp });
+        console.log(
+          `| ${size} | ${k} | ${fmt(row.ingestRecordsPerSecond)} | ${fmt(row.deliveredRecordsPerSecond)} | ${fmt(row.ingestRecordsPerSecond * k)} | ${fmt(row.deliveredRecordsPerSecond * k)} | ${fmt(row.lagAtEnd)} | ${fmt(row.maxLag)} | ${fmt(row.drainSeconds, 2)} | ${row.probes} | ${fmt(row.acceptedP50Ms, 1)} / ${fmt(row.acceptedP99Ms, 1)} | ${fmt(row.latencyP50Ms, 1)} / ${fmt(row.latencyP99Ms, 1)} | ${keepsUp ? 'yes' : 'no'} |`,
+        );
+      }
     }
   } finally {
     await vm.destroy();

@@ -100,7 +100,7 @@ function decodeWriteRequest(buf: Buffer) {
 
 describe('records → samples', () => {
   it('maps every field of the record format and counts what it skips', () => {
-    const { samples, skipped, undecodable } = extractSamples([
+    const { samples: batchSamples, skipped, undecodable } = extractSamples([
       rec(0, {
         metrics: [
           { name: 'http_requests_total', value: 12.5, timestamp: 1_700_000_000_123, tags: { job: 'api', z: 'last', a: 'first', empty: '', __name__: 'x' }, type: 'counter', unit: 'requests', help: 'Requests.' },
@@ -118,6 +118,7 @@ describe('records → samples', () => {
       rec(1, { other: true }),
       rec(2, undefined, { valueError: 'unknown content type 5', rawValue: new Uint8Array([1]) }),
     ]);
+    const samples = batchSamples.toArray();
     expect(samples.map((s) => [s.name, s.value, s.timestamp])).toEqual([
       ['http_requests_total', 12.5, 1_700_000_000_123],
       ['up', 1, 1_700_000_000_000],
@@ -131,8 +132,11 @@ describe('records → samples', () => {
     expect(Object.fromEntries(skipped)).toEqual({ native_histogram: 1, invalid_entry: 3 });
     expect(undecodable.map((u) => u.record)).toEqual([1, 2]);
     // Series identity is unambiguous: the same text split differently is another series.
-    const [x, y] = extractSamples([rec(0, { metrics: [{ name: 'a', value: 1, tags: { b: 'c|1:d' } }, { name: 'a', value: 1, tags: { b: 'c', d: '' } }] })]).samples;
+    const [x, y] = extractSamples([rec(0, { metrics: [{ name: 'a', value: 1, tags: { b: 'c|1:d' } }, { name: 'a', value: 1, tags: { b: 'c', d: '' } }] })]).samples.toArray();
     expect(x.series).not.toBe(y.series);
+    // One label set is one series whatever order its tags came in (and however a value was typed).
+    const [u, v] = extractSamples([rec(0, { metrics: [{ name: 'a', value: 1, tags: { x: '1', y: 'z' } }, { name: 'a', value: 2, tags: { y: 'z', x: 1 } }] })]).samples.toArray();
+    expect(u.series).toBe(v.series);
   });
 });
 
@@ -151,14 +155,16 @@ describe('remote_write 1.0 encoder', () => {
     ]);
     const { series, metadata } = decodeWriteRequest(encodeWriteRequest(samples));
     expect(series).toHaveLength(4);
-    expect(series[0].labels).toEqual([['__name__', 'req_bucket'], ['job', 'api'], ['le', '0.5']]);
+    // Series in the order of their oldest sample.
+    expect(series[0].samples).toEqual([{ value: -1.25, bits: expect.any(String), timestamp: -5 }]);
+    expect(series[1].labels).toEqual([['__name__', 'req_bucket'], ['job', 'api'], ['le', '0.5']]);
     // oldest first within a series
-    expect(series[0].samples.map((s) => [s.value, s.timestamp])).toEqual([[1, 1000], [3, 2000]]);
-    expect(series[1].labels).toEqual([['__name__', 'req_count'], ['job', 'api']]);
+    expect(series[1].samples.map((s) => [s.value, s.timestamp])).toEqual([[1, 1000], [3, 2000]]);
+    expect(series[2].labels).toEqual([['__name__', 'req_count'], ['job', 'api']]);
     // byte order: "Upper" < "__name__" < "ünï"
-    expect(series[2].labels).toEqual([['Upper', 'x'], ['__name__', 'gone'], ['ünï', 'cödé']]);
-    expect(series[2].samples[0].bits).toBe('7ff0000000000002'); // Prometheus StaleNaN
-    expect(series[3].samples).toEqual([{ value: -1.25, bits: expect.any(String), timestamp: -5 }]);
+    expect(series[3].labels).toEqual([['Upper', 'x'], ['__name__', 'gone'], ['ünï', 'cödé']]);
+    expect(series[3].samples[0].bits).toBe('7ff0000000000002'); // Prometheus StaleNaN
+    // One MetricMetadata per family: the one with help and unit, wherever it came.
     expect(metadata).toEqual([{ type: 3, family: 'req', help: 'Latency.', unit: 'seconds' }]);
     expect(familyName('x_sum', 'summary')).toBe('x');
     expect(familyName('x_total', 'counter')).toBe('x_total');
@@ -166,7 +172,7 @@ describe('remote_write 1.0 encoder', () => {
 
   it('sends snappy-compressed protobuf with the remote_write 1.0 headers', () => {
     const { samples } = extractSamples([rec(0, { metrics: [{ name: 'a', value: 1, timestamp: 1 }] })]);
-    const { body, headers } = remoteWriteFormat.encode(samples);
+    const { body, headers } = remoteWriteFormat.encode(samples, [0]);
     expect(headers).toMatchObject({ 'content-encoding': 'snappy', 'content-type': 'application/x-protobuf', 'x-prometheus-remote-write-version': '0.1.0' });
     expect(decodeWriteRequest(snappy.uncompressSync(body) as Buffer).series[0].labels).toEqual([['__name__', 'a']]);
   });
@@ -174,7 +180,7 @@ describe('remote_write 1.0 encoder', () => {
 
 describe('influx line protocol', () => {
   it('escapes names and tags as InfluxDB 1.x reads them, with ns timestamps', () => {
-    const [s] = extractSamples([rec(0, { metrics: [{ name: 'cpu load,x', value: 0.5, timestamp: 1_700_000_000_000, tags: { 'host name': 'a=b,c', path: 'C:\\dir' } }] })]).samples;
+    const [s] = extractSamples([rec(0, { metrics: [{ name: 'cpu load,x', value: 0.5, timestamp: 1_700_000_000_000, tags: { 'host name': 'a=b,c', path: 'C:\\dir' } }] })]).samples.toArray();
     expect(influxLine(s)).toBe('cpu\\ load\\,x,host\\ name=a\\=b\\,c,path=C:\\dir value=0.5 1700000000000000000');
     expect(nanoseconds(1.5)).toBe('1500000');
     expect(nanoseconds(1_700_000_000_000.25)).toBe('1700000000000250000');
@@ -188,7 +194,7 @@ describe('influx line protocol', () => {
           { name: 'ok', value: 1e21 },
         ],
       }),
-    ]).samples.filter((x) => !influxRepresentable(x));
+    ]).samples.toArray().filter((x) => !influxRepresentable(x));
     expect(unrepresentable.map((x) => x.name)).toEqual(['a', 'b', 'c', 'd\\ e']);
     expect(influxFormat.prepareUrl(new URL('http://h:8086/write?db=m')).search).toBe('?db=m&precision=ns');
   });
