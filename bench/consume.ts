@@ -18,7 +18,7 @@
  * and VictoriaMetrics. Medians of --runs runs per row. Results go to
  * bench/results/consume-<time>.json.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -94,6 +94,19 @@ function percentile(xs: number[], p: number): number {
   return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 }
 
+/** CPU time (user + system) of process `pid` so far, in µs; 0 when unreadable (not Linux). */
+function cpuMicros(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    // /proc/<pid>/stat: fields 14 and 15 (utime, stime) in clock ticks (100 Hz), after "(comm)".
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10_000;
+  } catch {
+    return 0;
+  }
+}
+
 async function totalLag(dataDir: string, group: string): Promise<number> {
   return (await groupLag({ mode: 'log', dataDir, group })).reduce((s, l) => s + l.lag, 0);
 }
@@ -131,9 +144,14 @@ function settled(members: SinkConsumerProcess[]): boolean {
   return members.flatMap((m) => m.assigned() ?? []).length === PARTITIONS;
 }
 
+class TooFewRecords extends Error {}
+
 interface DrainResult {
   recordsPerSecond: number;
   samplesPerSecond: number;
+  /** CPU time per sample delivered while timed: the group's processes together, and VictoriaMetrics. */
+  consumerCpuMicrosPerSample: number;
+  storeCpuMicrosPerSample: number;
   seconds: number;
 }
 
@@ -166,12 +184,15 @@ async function drain(vm: VictoriaMetrics, size: number, n: number, k: number, ru
     // covered) to lag 0: process start-up and the first rebalance are excluded.
     let t1 = 0;
     let lag1 = 0;
+    const cpu = () => ({ consumers: members.reduce((s, m) => s + cpuMicros(m.child.pid), 0), store: cpuMicros(vm.pid) });
+    let cpu1 = cpu();
     const deadline = Date.now() + 120_000;
     for (;;) {
       const lag = await totalLag(dataDir, group).catch(() => n);
       if (t1 === 0 && settled(members)) {
         t1 = performance.now();
         lag1 = lag;
+        cpu1 = cpu();
       }
       if (lag === 0 && t1 !== 0) break;
       if (Date.now() > deadline) {
@@ -182,11 +203,32 @@ async function drain(vm: VictoriaMetrics, size: number, n: number, k: number, ru
       await sleep(20);
     }
     const seconds = (performance.now() - t1) / 1000;
-    if (lag1 === 0) throw new Error(`drain: the group finished before it settled; use more --records than ${n}`);
-    return { recordsPerSecond: lag1 / seconds, samplesPerSecond: (lag1 * k) / seconds, seconds };
+    const cpu2 = cpu();
+    if (lag1 === 0) throw new TooFewRecords(`drain: the group finished before it settled; use more --records than ${n}`);
+    return {
+      recordsPerSecond: lag1 / seconds,
+      samplesPerSecond: (lag1 * k) / seconds,
+      consumerCpuMicrosPerSample: (cpu2.consumers - cpu1.consumers) / (lag1 * k),
+      storeCpuMicrosPerSample: (cpu2.store - cpu1.store) / (lag1 * k),
+      seconds,
+    };
   } finally {
     await stopGroup(members);
     await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * drain() with more records when the group drained everything before its second member
+ * joined (nothing left to time): up to 16 times the records.
+ */
+async function drainSettled(vm: VictoriaMetrics, size: number, n: number, k: number, run: number): Promise<DrainResult & { records: number }> {
+  for (let records = n; ; records *= 4) {
+    try {
+      return { ...(await drain(vm, size, records, k, run)), records };
+    } catch (err) {
+      if (!(err instanceof TooFewRecords) || records >= 16 * n) throw err;
+    }
   }
 }
 
@@ -362,16 +404,19 @@ async function main(): Promise<void> {
   try {
     console.log(`bench:consume: ${runs} run(s) per row; VictoriaMetrics ${vm.base}`);
     console.log('\ndrain (prefilled log → group → VictoriaMetrics)');
-    console.log('| group | samples/record | records | records/s | samples/s |');
-    console.log('|--:|--:|--:|--:|--:|');
+    console.log('| group | samples/record | records | records/s | samples/s | consumer CPU µs/sample | VictoriaMetrics CPU µs/sample |');
+    console.log('|--:|--:|--:|--:|--:|--:|--:|');
     for (const k of drainSamples) {
       const n = k === 1 ? records : Math.max(100, Math.floor(records / 20));
       for (const size of groups) {
-        const rs: DrainResult[] = [];
-        for (let r = 0; r < runs; r++) rs.push(await drain(vm, size, n, k, r));
-        const row = { group: size, samplesPerRecord: k, records: n, runs: rs, recordsPerSecond: median(rs.map((x) => x.recordsPerSecond)), samplesPerSecond: median(rs.map((x) => x.samplesPerSecond)) };
+        const rs: (DrainResult & { records: number })[] = [];
+        for (let r = 0; r < runs; r++) rs.push(await drainSettled(vm, size, n, k, r));
+        const row = { group: size, samplesPerRecord: k, records: median(rs.map((x) => x.records)), runs: rs, recordsPerSecond: median(rs.map((x) => x.recordsPerSecond)), samplesPerSecond: median(rs.map((x) => x.samplesPerSecond)),
+          consumerCpuMicrosPerSample: median(rs.map((x) => x.consumerCpuMicrosPerSample)),
+          storeCpuMicrosPerSample: median(rs.map((x) => x.storeCpuMicrosPerSample)),
+        };
         (result.drain as unknown[]).push(row);
-        console.log(`| ${size} | ${k} | ${fmt(n)} | ${fmt(row.recordsPerSecond)} | ${fmt(row.samplesPerSecond)} |`);
+        console.log(`| ${size} | ${k} | ${fmt(row.records)} | ${fmt(row.recordsPerSecond)} | ${fmt(row.samplesPerSecond)} | ${fmt(row.consumerCpuMicrosPerSample, 2)} | ${fmt(row.storeCpuMicrosPerSample, 2)} |`);
       }
     }
     console.log(`\nfollow (autocannon ${connections} connections × ${duration} s → gateway --workers 2, acks 1 → group → VictoriaMetrics)`);
