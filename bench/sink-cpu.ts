@@ -29,6 +29,7 @@ const { values } = parseArgs({
     records: { type: 'string', default: '20000' },
     'batch-records': { type: 'string', default: '1000' },
     rounds: { type: 'string', default: '5' },
+    eager: { type: 'boolean' },
   },
 });
 const sink = values.sink as 'remote-write' | 'influx';
@@ -36,6 +37,8 @@ const k = Number(values['samples-per-record']);
 const n = Number(values.records);
 const batchRecords = Number(values['batch-records']);
 const rounds = Number(values.rounds);
+/** As a sink-mode consumer reads records (msgpack left for the sink to read); --eager decodes them first. */
+const defer = !(values.eager ?? false);
 
 /** Records as the gateway stores them: plain msgpack, `k` metrics of 64 clients' series. */
 function makeValues(): Uint8Array[] {
@@ -93,7 +96,7 @@ async function main(): Promise<void> {
     for (let from = 0; from < n; from += batchRecords) {
       const records = [];
       for (let i = from; i < Math.min(n, from + batchRecords); i++) {
-        records.push(toConsumedRecord(0, i, Buffer.from('client'), ts, ContentType.msgpack, stored[i]));
+        records.push(toConsumedRecord(0, i, Buffer.from('client'), ts, ContentType.msgpack, stored[i], defer));
       }
       await delivery.deliver({ partition: 0, records });
     }

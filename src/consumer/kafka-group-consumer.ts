@@ -169,6 +169,7 @@ export class KafkaGroupConsumer implements Consumer {
           Number(m.timestamp),
           contentTypeOf(m.headers?.['content-type'], value),
           value,
+          this.#opts.deferMsgpack,
         );
       });
       const abort = new AbortController();

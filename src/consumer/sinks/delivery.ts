@@ -20,6 +20,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BatchAbandoned } from '../batch-abandoned.ts';
+import { materialize } from '../decode.ts';
 import type { ConsumedBatch } from '../types.ts';
 import type { DeadLetter, DeadLetterEntry } from './dead-letter.ts';
 import { post } from './http-post.ts';
@@ -268,7 +269,7 @@ export class Delivery {
 
   /** Writes refused records to the dead letter, retrying on failure like a request. */
   async #deadLetter(batch: ConsumedBatch, refused: Map<number, { reason: string; status?: number }>): Promise<void> {
-    const entries: DeadLetterEntry[] = [...refused].sort((a, b) => a[0] - b[0]).map(([i, why]) => ({ record: batch.records[i], ...why }));
+    const entries: DeadLetterEntry[] = [...refused].sort((a, b) => a[0] - b[0]).map(([i, why]) => ({ record: materialize(batch.records[i]), ...why }));
     for (let attempt = 0; ; attempt++) {
       await this.#checkOwned(batch);
       try {

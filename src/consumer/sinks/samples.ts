@@ -13,7 +13,9 @@
  * once per series and kept in a SeriesTable across batches; a sample only looks its
  * series up by a key built from its name and tags as they come.
  */
+import { materialize } from '../decode.ts';
 import type { ConsumedRecord } from '../plain-reader.ts';
+import { readMsgpackRecord } from './msgpack-samples.ts';
 
 /** One series: name and labels, and what the protocols cache about it. */
 export interface SeriesInfo {
@@ -76,7 +78,7 @@ function byName(a: [string, string], b: [string, string]): number {
 }
 
 /** A node of the raw-tags trie: name, then (tag, value) pairs in the order they came. */
-interface TrieNode {
+export interface TrieNode {
   series: SeriesInfo | undefined;
   next: Map<string, Map<string, TrieNode>> | undefined;
 }
@@ -111,31 +113,49 @@ export class SeriesTable {
    * labelled): equal paths always mean equal labels.
    */
   lookup(name: string, rawTags: unknown): SeriesInfo {
+    let node = this.start(name);
+    if (rawTags !== null && typeof rawTags === 'object') {
+      for (const k in rawTags as Record<string, unknown>) {
+        const v = (rawTags as Record<string, unknown>)[k];
+        if (v === undefined || v === null) continue;
+        node = this.step(node, k, typeof v === 'string' ? v : String(v));
+      }
+    }
+    return (node.series ??= this.#add(name, rawTags));
+  }
+
+  /** The trie node of `name` (a lookup tag by tag: start, step per tag, finish). */
+  start(name: string): TrieNode {
     let node = this.#root.get(name);
     if (node === undefined) {
       node = { series: undefined, next: undefined };
       this.#root.set(name, node);
     }
-    if (rawTags !== null && typeof rawTags === 'object') {
-      for (const k in rawTags as Record<string, unknown>) {
-        const v = (rawTags as Record<string, unknown>)[k];
-        if (v === undefined || v === null) continue;
-        const value = typeof v === 'string' ? v : String(v);
-        node.next ??= new Map();
-        let byValue = node.next.get(k);
-        if (byValue === undefined) {
-          byValue = new Map();
-          node.next.set(k, byValue);
-        }
-        let child = byValue.get(value);
-        if (child === undefined) {
-          child = { series: undefined, next: undefined };
-          byValue.set(value, child);
-        }
-        node = child;
-      }
+    return node;
+  }
+
+  /** The node after tag `k` = `value` (the value as its label text). */
+  step(node: TrieNode, k: string, value: string): TrieNode {
+    node.next ??= new Map();
+    let byValue = node.next.get(k);
+    if (byValue === undefined) {
+      byValue = new Map();
+      node.next.set(k, byValue);
     }
-    return (node.series ??= this.#add(name, rawTags));
+    let child = byValue.get(value);
+    if (child === undefined) {
+      child = { series: undefined, next: undefined };
+      byValue.set(value, child);
+    }
+    return child;
+  }
+
+  /** The series at `node`, reached from `name` with the tags `keys[i]` = `values[i]` (i < n). */
+  finish(node: TrieNode, name: string, keys: readonly string[], values: readonly string[], n: number): SeriesInfo {
+    if (node.series !== undefined) return node.series;
+    const tags = Object.create(null) as Record<string, string>; // "__proto__" is a tag like any other
+    for (let i = 0; i < n; i++) tags[keys[i]] = values[i];
+    return (node.series = this.#add(name, tags));
   }
 
   #add(name: string, rawTags: unknown): SeriesInfo {
@@ -207,6 +227,13 @@ export class SampleBatch {
     this.timestamps[i] = timestamp;
     this.records[i] = record;
     this.length = i + 1;
+  }
+
+  /** Drops the samples from index `n` on. */
+  truncate(n: number): void {
+    this.length = n;
+    this.series.length = n;
+    this.meta.length = n;
   }
 
   #grow(): void {
@@ -290,6 +317,12 @@ export function extractSamples(records: readonly ConsumedRecord[], table = new S
   };
   for (let i = 0; i < records.length; i++) {
     const r = records[i];
+    if (r.encoded !== undefined) {
+      // Left undecoded by the consumer (deferMsgpack): read straight into samples, or
+      // decoded the general way when it is not the plain record format.
+      if (readMsgpackRecord(r.encoded, r.timestamp, i, table, samples, skipped)) continue;
+      materialize(r);
+    }
     if (r.valueError !== undefined) {
       undecodable.push({ record: i, reason: r.valueError });
       continue;

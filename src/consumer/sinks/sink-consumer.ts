@@ -5,7 +5,8 @@
  * in Kafka mode), the metrics (lag read from the consumer itself).
  */
 import path from 'node:path';
-import type { BatchHandler, Consumer, ConsumerOptions, PartitionLag, RunOptions, SinkOptions } from '../types.ts';
+import type { BatchHandler, ConsumedBatch, Consumer, ConsumerOptions, PartitionLag, RunOptions, SinkOptions } from '../types.ts';
+import { materialize } from '../decode.ts';
 import { consumerKafkaConfig } from '../kafka-group-consumer.ts';
 import { FileDeadLetter, KafkaDeadLetter } from './dead-letter.ts';
 import type { DeadLetter } from './dead-letter.ts';
@@ -61,7 +62,12 @@ export class SinkConsumer implements Consumer {
 
   async run(handler?: BatchHandler, opts?: RunOptions): Promise<void> {
     try {
-      await this.#inner.run(handler ?? this.delivery.deliver, opts);
+      // The inner consumer defers msgpack decoding to the sink: a handler of the caller's gets the values decoded.
+      const own = handler === undefined ? undefined : (batch: ConsumedBatch) => {
+        for (const r of batch.records) materialize(r);
+        return handler(batch);
+      };
+      await this.#inner.run(own ?? this.delivery.deliver, opts);
     } finally {
       await this.delivery.close();
     }
