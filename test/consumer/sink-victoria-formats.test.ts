@@ -20,7 +20,7 @@ import { ContentType } from '../../src/sink/sink.ts';
 import { startGateway, tempDir } from '../support/gateway-process.ts';
 import { removeDir, waitFor } from './helpers.ts';
 import { useVictoriaSinkGroup } from './sink-fixture.ts';
-import { acknowledged, expectAllStored, metricSum, missingCount, startSampleLoad, storedSeqs } from './sink-support.ts';
+import { acknowledged, expectAllStored, metricSum, missingCount, SinkConsumerProcess, startSampleLoad, storedSeqs } from './sink-support.ts';
 
 const g = useVictoriaSinkGroup();
 
@@ -46,10 +46,11 @@ const label = (k: string, v: string): number[] => field(0x0a, [...str(0x0a, k), 
 describe('influx sink → /api/v2/write', () => {
   it('delivers every acknowledged sample through the InfluxDB 2.x write API (VictoriaMetrics)', async () => {
     const dir = await tempDir('metricstream-v2write-');
+    let m: SinkConsumerProcess | undefined;
     try {
       g.gateway = await startGateway(['--data-dir', dir, '--workers', '1']);
       const t0 = Date.now() - 5 * 3_600_000;
-      const m = g.spawn([
+      m = g.spawn([
         '--data-dir', dir, '--group', 'v2-writers', '--from-beginning', '--session-timeout', '1500ms',
         '--sink', 'influx', '--sink-url', `${g.vm.base}/api/v2/write?org=metricstream&bucket=metrics`,
         '--sink-header', 'Authorization: Token not-checked-by-victoriametrics', '--admin-port', '0',
@@ -62,6 +63,9 @@ describe('influx sink → /api/v2/write', () => {
       expectAllStored(acked, await g.vm.export('v2_test_value'), t0);
       expect(metricSum(await m.metrics(), 'metricstream_consumer_dead_letter_records_total')).toBe(0);
     } finally {
+      // The member and the gateway write into `dir` until they are gone.
+      if (m?.alive()) m.kill('SIGKILL');
+      await m?.exited;
       await g.gateway?.stop('SIGKILL');
       g.gateway = null;
       await removeDir(dir);
