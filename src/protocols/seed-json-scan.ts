@@ -18,8 +18,8 @@
  * written with escapes, empty or all-digit tag keys (V8 orders integer keys first), lone surrogate
  * escapes (msgpackr writes them as CESU bytes or U+FFFD depending on length), and a tags
  * object of 65,536 keys or more (msgpackr then re-packs the whole body with variable map
- * sizes). A refused body therefore costs this (linear) scan on top of what it cost
- * before, and most bodies are refused at their first bad byte.
+ * sizes). A refused body therefore costs at most this (linear) scan on top of what it
+ * cost before: the scan stops at the first byte it cannot vouch for.
  *
  * The scanner never recurses and follows the schema's fixed depth (body, metrics array,
  * metric, tags), so nesting or width cannot cost more than the bytes.
