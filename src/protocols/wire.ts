@@ -36,6 +36,20 @@ export class ProtoReader {
 
   /** Reads a varint of at most 32 significant bits (tags, lengths, uint32, enums). */
   uint32(): number {
+    // One-byte varints (almost every tag and short length) in a body small enough for
+    // TurboFan to inline into the decoders' loops; the general loop stays out of line.
+    const p = this.pos;
+    if (p < this.end) {
+      const byte = this.buf[p]!;
+      if (byte < 0x80) {
+        this.pos = p + 1;
+        return byte;
+      }
+    }
+    return this.uint32Long();
+  }
+
+  private uint32Long(): number {
     const b = this.buf;
     let p = this.pos;
     const end = this.end;
