@@ -82,7 +82,7 @@ export function createRemoteWriteProtocol(options: ProtocolOptions): Protocol<Re
           if (counter.count === 0) return nothingToStore;
           return { count: counter.count, value: body, contentType: ctx.version === 2 ? ContentType.remoteWriteV2 : ContentType.remoteWriteV1 };
         }
-        const enc = createRecordEncoder(options.valueFormat, plain.length * 2);
+        const enc = createRecordEncoder(options.valueFormat, plain.length * 2, true); // valid until the next decode (protocol.ts)
         ctx.stats = decodeRemoteWrite(ctx.version, plain, enc);
         if (enc.count === 0) return nothingToStore; // e.g. Prometheus' metadata-only requests
         return { count: enc.count, value: enc.finish(), contentType: enc.contentType };

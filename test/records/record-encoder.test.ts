@@ -66,6 +66,18 @@ describe('record encoder', () => {
     expect(unpackr.unpack(empty.finish())).toEqual({ metrics: [] });
   });
 
+  it('msgpack with reuseOutput writes the same records, through buffer growth and past the kept size', () => {
+    // Each output is only valid until the next reuseOutput encoder: compare at once.
+    for (const entries of [1, 50, 5, 20_000, 3]) {
+      const build = (reuse: boolean) => {
+        const enc = createRecordEncoder('msgpack', 64, reuse);
+        for (let i = 0; i < entries; i++) enc.sample(enc.series(`m${i % 7}`, ['k', `v${i}`]), i, 1_700_000_000_000 + i);
+        return Buffer.from(enc.finish()); // a copy, as the worker's ring write is
+      };
+      expect(build(true)).toEqual(build(false));
+    }
+  });
+
   it('JSON writes NaN and the infinities as strings, -0 as -0', () => {
     const enc = createRecordEncoder('json');
     enc.sample(enc.series('x', ['a', '"q"']), NaN, -0, { sum: Infinity });
