@@ -12,7 +12,8 @@
  */
 import { DecodeError } from '../workers/content-encoding.ts';
 
-let scratch: Buffer = Buffer.allocUnsafe(64 * 1024);
+// Allocated on the first body (a worker that never sees remote_write never holds it).
+let scratch: Buffer = Buffer.alloc(0);
 /** Larger outputs are not kept: an idle worker should not hold a big request's memory. */
 const SCRATCH_MAX = 4 * 1024 * 1024;
 
@@ -38,7 +39,7 @@ export function snappyBlockDecodeReused(block: Uint8Array, maxDecoded: number): 
   }
   let out = scratch;
   if (out.length < length) {
-    out = Buffer.allocUnsafe(length);
+    out = Buffer.allocUnsafe(Math.max(length, 64 * 1024));
     if (length <= SCRATCH_MAX) scratch = out;
   }
   let o = 0;
