@@ -362,6 +362,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
           commits: s.commits,
           avgCommitBatch: s.commits ? +(s.recordsDrained / s.commits).toFixed(1) : 0,
           avgCommitMs: s.commits ? +(s.appendMs / s.commits).toFixed(3) : 0,
+          notifies: s.notifies,
+          wakeups: s.wakeups,
           undelivered,
           requestsPerWorker: slots.map((w) => w.requests),
           ms: Math.round(performance.now() - started),
