@@ -52,10 +52,12 @@ const clients = Number(values.clients);
 const requests = Number(values.requests);
 
 /** Sums `perf script` lines of block:block_rq_issue: requests, bytes, metadata requests. */
-function blockRequests(script: string): { requests: number; bytes: number; metadata: number } {
+function blockRequests(script: string): { requests: number; bytes: number; metadata: number; largest: number; atLeast1MiB: number } {
   let requests = 0;
   let bytes = 0;
   let metadata = 0;
+  let largest = 0;
+  let atLeast1MiB = 0;
   for (const line of script.split('\n')) {
     // "... block:block_rq_issue: 254,0 WS 4096 () 124792832 + 8 ..."
     const m = /block_rq_issue: \S+ (\S+) (\d+) /.exec(line);
@@ -63,8 +65,10 @@ function blockRequests(script: string): { requests: number; bytes: number; metad
     requests++;
     bytes += Number(m[2]);
     if (m[1].includes('M')) metadata++;
+    largest = Math.max(largest, Number(m[2]));
+    if (Number(m[2]) >= 1024 * 1024) atLeast1MiB++;
   }
-  return { requests, bytes, metadata };
+  return { requests, bytes, metadata, largest, atLeast1MiB };
 }
 
 const dataDir = await mkdtemp(path.join(os.tmpdir(), 'commit-work-'));
@@ -140,6 +144,9 @@ const result = {
   requestsPerSecond: Math.round(load.requestsPerSecond),
   p99ms: load.latencyMs.p99,
   avgCommitBatch: avgBatch,
+  /** The largest block write (bytes) and how many were >= 1 MiB: zeros flushed in one go. */
+  largestDiskWrite: block.largest,
+  diskWritesOf1MiBOrMore: block.atLeast1MiB,
   summary,
   perRecord: {
     fdatasync: per(counts.fdatasync, acked),
