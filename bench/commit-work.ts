@@ -18,6 +18,8 @@
  *        [--workers W] [--metrics-per-request K] [--json FILE]
  * `--root` runs the gateway of another checkout (e.g. an export of main) for an A/B count.
  * Needs `perf` with access to tracepoints (root, or kernel.perf_event_paranoid <= -1).
+ * COMMIT_WORK_BLOCK_DUMP=FILE keeps the `perf script` lines of the block requests (which
+ * thread wrote which sector, e.g. to tell inode writes of one file from another).
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
