@@ -6,7 +6,9 @@
  *   - syscalls of the gateway process (every thread), counted by `perf stat` on the
  *     syscalls:sys_enter_* tracepoints: fdatasync, pwrite64 (the log's page-cache writes),
  *     write (sockets, eventfds that wake a thread), futex;
- *   - context switches and CPU time of the gateway (perf's context-switches, task-clock);
+ *   - context switches and CPU time of the gateway (perf's context-switches, task-clock),
+ *     and the voluntary switches alone (/proc/PID/task/TID/status: blocking hand-offs, not
+ *     preemptions, so they do not grow with the machine's load);
  *   - block requests the gateway's threads issued and their bytes (perf record of
  *     block:block_rq_issue: the pages fdatasync writes, zeros written ahead, inode writes
  *     ("M": metadata), commit marks). Not /proc/PID/io write_bytes: with large folios in the
@@ -22,6 +24,7 @@
  * thread wrote which sector, e.g. to tell inode writes of one file from another).
  */
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -52,6 +55,33 @@ const { values } = parseArgs({
 const root = path.resolve(values.root!);
 const clients = Number(values.clients);
 const requests = Number(values.requests);
+
+/**
+ * Voluntary context switches of every thread of `pid` (a thread that blocks: waits for a
+ * wake-up, an I/O, a lock). perf's context-switches also counts preemptions, which grow
+ * with the machine's load; these count the hand-offs the design makes.
+ */
+function voluntarySwitches(pid: number): Map<string, number> {
+  const byThread = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const n = Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))![1]);
+      // Thread groups: the owner (main thread), libuv's pool, HTTP workers, V8's helpers.
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim().replace(/-\d+$/, '');
+      const group = name.startsWith('http-worker') ? 'http-worker' : name;
+      byThread.set(group, (byThread.get(group) ?? 0) + n);
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return byThread;
+}
+
+function total(m: Map<string, number>): number {
+  let n = 0;
+  for (const v of m.values()) n += v;
+  return n;
+}
 
 /** Sums `perf script` lines of block:block_rq_issue: requests, bytes, metadata requests. */
 function blockRequests(script: string): { requests: number; bytes: number; metadata: number; largest: number; atLeast1MiB: number } {
@@ -102,7 +132,10 @@ await new Promise((r) => setTimeout(r, 300));
 const blockData = path.join(dataDir, 'block.perf');
 const blockRec = spawn('perf', ['record', '-q', '-o', blockData, '-e', 'block:block_rq_issue', '-p', String(gw.pid)], { stdio: 'ignore' });
 await new Promise((r) => setTimeout(r, 300));
+const voluntaryBefore = voluntarySwitches(gw.pid!);
 const load = await runLoad({ port, clients, requests, metricsPerRequest: Number(values['metrics-per-request']) });
+const voluntaryAfter = voluntarySwitches(gw.pid!);
+const voluntary = total(voluntaryAfter) - total(voluntaryBefore);
 await Promise.all(
   [perf, blockRec].map((p) => {
     const done = new Promise((r) => p.once('exit', r));
@@ -156,6 +189,7 @@ const result = {
     write: per(counts.write, acked),
     futex: per(counts.futex, acked),
     contextSwitches: per(counts['context-switches'], acked),
+    voluntarySwitches: per(voluntary, acked),
     cpuUs: per(counts['task-clock'] * 1000, acked),
     diskWrites: per(block.requests, acked),
     diskBytes: per(block.bytes, acked),
@@ -166,6 +200,10 @@ const result = {
     fdatasync: per(counts.fdatasync, commits),
     pwrite64: per(counts.pwrite64, commits),
     contextSwitches: per(counts['context-switches'], commits),
+    voluntarySwitches: per(voluntary, commits),
+    voluntarySwitchesByThread: Object.fromEntries(
+      [...voluntaryAfter].map(([group, n]) => [group, per(n - (voluntaryBefore.get(group) ?? 0), commits)]).filter(([, n]) => (n as number) > 0.01),
+    ),
     diskWrites: per(block.requests, commits),
     diskBytes: per(block.bytes, commits),
     inodeWrites: per(block.metadata, commits),

@@ -362,6 +362,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
           commits: s.commits,
           avgCommitBatch: s.commits ? +(s.recordsDrained / s.commits).toFixed(1) : 0,
           avgCommitMs: s.commits ? +(s.appendMs / s.commits).toFixed(3) : 0,
+          drainPasses: s.drainPasses,
           notifies: s.notifies,
           wakeups: s.wakeups,
           undelivered,
