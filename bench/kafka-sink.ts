@@ -21,7 +21,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { pack } from 'msgpackr';
-import { startLocalBroker } from '../src/kafka/local-broker.ts';
+import { startLocalBroker } from '../test/support/local-broker.ts';
 import { KafkaSink } from '../src/kafka/kafka-sink.ts';
 import { compressAsync, compressSync, type CodecName } from '../src/kafka/codec-impl.ts';
 import { acquireCompressPool, compressInPool, releaseCompressPool } from '../src/kafka/compress-pool.ts';
@@ -179,7 +179,7 @@ async function main(): Promise<void> {
   const avg = values.reduce((s, v) => s + v.length, 0) / values.length;
   console.log(`# Kafka sink bench (record value ${avg.toFixed(0)} B, ${SECONDS}s per case, node ${process.version})`);
   // An idempotent producer needs the proxy (librdkafka 2.0's mock names a controller that
-  // does not exist; src/kafka/kafka-proxy.ts fixes it): then every row goes through it, so
+  // does not exist; test/support/kafka-proxy.ts fixes it): then every row goes through it, so
   // idempotent on/off compare on the same path.
   const proxy = IDEMPOTENT.includes(true);
   console.log(proxy ? 'through the KafkaProxy (in this process)' : 'direct to the mock brokers (no proxy)');

@@ -194,7 +194,7 @@ function table(results: RowResult[]): string {
 const selected = ROWS.filter((r) => wanted.includes(r.name));
 let broker: { bootstrap: string; stop(): Promise<void> } | undefined;
 if (selected.some((r) => r.needsBroker)) {
-  const { startLocalBroker } = await import('../../src/kafka/local-broker.ts');
+  const { startLocalBroker } = await import('../../test/support/local-broker.ts');
   broker = await startLocalBroker({ brokers: 3 });
 }
 const ctx: RowContext = { workers, brokers: broker?.bootstrap, topic: `bench-${Date.now()}` };

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import kafkajs from 'kafkajs';
-import { assertKcat, KCAT_MISSING, startLocalBroker, type LocalBroker } from '../../src/kafka/local-broker.ts';
+import { assertKcat, KCAT_MISSING, startLocalBroker, type LocalBroker } from '../support/local-broker.ts';
 import { KafkaSink } from '../../src/kafka/kafka-sink.ts';
 import { silentLogger } from '../../src/kafka/kafkajs-log.ts';
 import { freshTopic, makeRecords } from './helpers.ts';

@@ -1,7 +1,7 @@
 /**
  * A real Kafka-protocol cluster for dev and tests: librdkafka's mock cluster, kept alive by
  * Debian's `kcat` (`kcat -b localhost:1 -X test.mock.num.brokers=N -C -t <keepalive>`),
- * fronted by our KafkaProxy (src/kafka/kafka-proxy.ts) so tests can cut the cluster off
+ * fronted by our KafkaProxy (test/support/kafka-proxy.ts) so tests can cut the cluster off
  * and bring it back at the same addresses, and so the idempotent producer can start
  * (the mock reports a controller that does not exist; the proxy fixes that).
  *
@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import kafkajs from 'kafkajs';
 import { KafkaProxy, type BrokerAddress } from './kafka-proxy.ts';
-import { parseInteger, UsageError } from '../cli/args.ts';
+import { parseInteger, UsageError } from '../../src/cli/args.ts';
 
 const { Kafka, logLevel } = kafkajs;
 
