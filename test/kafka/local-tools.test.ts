@@ -61,6 +61,17 @@ describe('npm run kafka:local', () => {
     expect(r.stderr).toContain('Usage: npm run kafka:local');
   });
 
+  it('--latency: a bad duration, or latency without the proxy, exits 2 saying why', () => {
+    for (const [args, why] of [
+      [['--latency', 'soon'], 'is not a duration'],
+      [['--latency', '1ms', '--no-proxy'], '--latency needs the proxy'],
+    ] as const) {
+      const r = spawnSync(process.execPath, ['test/support/local-broker.ts', ...args], { cwd: ROOT, encoding: 'utf8' });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain(why);
+    }
+  });
+
   it('--port: a restarted local broker comes back at the same address and answers there', async () => {
     const port = await freePort();
     const first = await localBrokerCli(['--brokers', '1', '--port', String(port)]);
