@@ -32,7 +32,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseInteger, parseSeconds, UsageError } from '../../src/cli/args.ts';
 import { runLoad, type LoadSummary } from '../../src/load/run-load.ts';
-import { ROOT, ROWS, startServer, type Row, type RowContext } from './servers.ts';
+import { cpuSecondsOf, ROOT, ROWS, startServer, type Row, type RowContext } from './servers.ts';
 import { renderChart } from './chart.ts';
 
 const { values } = parseArgs({
@@ -104,6 +104,12 @@ export interface RowResult {
   max: number;
   successRate: number;
   cpuSecondsPerMillionMetrics: number;
+  /**
+   * The *-1ms rows: CPU of the broker side (the delaying proxy and the mock cluster, their
+   * own processes) per million metrics. It shares the two cores with the server, and a
+   * server that sends a request per record makes it work harder.
+   */
+  brokerCpuSecondsPerMillionMetrics?: number;
   ratioToNoop: number | null;
   runs: { requestsPerSecond: number; p50: number; p99: number; max: number; statusCodes: Record<string, number> }[];
 }
@@ -130,10 +136,11 @@ async function measure(row: Row, ctx: RowContext, k: number): Promise<RowResult>
     await runLoad({ port: server.port, clients, durationSeconds: Math.min(1, duration), metricsPerRequest: k, ...protocol, ...extra });
     const results: LoadSummary[] = [];
     const cpuBefore = server.cpuSeconds();
+    const brokerBefore = brokerCpu(row, ctx);
     for (let i = 0; i < runs; i++) {
       results.push(await runLoad({ port: server.port, clients, durationSeconds: duration, metricsPerRequest: k, ...protocol, ...extra }));
     }
-    return summarize(row, ctx, k, results, server.cpuSeconds() - cpuBefore);
+    return summarize(row, ctx, k, results, server.cpuSeconds() - cpuBefore, brokerCpu(row, ctx) - brokerBefore);
   } finally {
     await server.stop();
   }
@@ -152,20 +159,28 @@ async function measureInterleaved(rows: Row[], ctx: RowContext, k: number): Prom
     for (let i = 0; i < rows.length; i++) await load(i, Math.min(1, duration));
     const results: LoadSummary[][] = rows.map(() => []);
     const cpu = rows.map(() => 0);
+    const brokerCpuUsed = rows.map(() => 0);
     for (let r = 0; r < runs; r++) {
       for (let i = 0; i < rows.length; i++) {
         const before = servers[i].cpuSeconds();
+        const brokerBefore = brokerCpu(rows[i], ctx);
         results[i].push(await load(i, duration));
         cpu[i] += servers[i].cpuSeconds() - before;
+        brokerCpuUsed[i] += brokerCpu(rows[i], ctx) - brokerBefore;
       }
     }
-    return rows.map((row, i) => summarize(row, ctx, k, results[i], cpu[i]));
+    return rows.map((row, i) => summarize(row, ctx, k, results[i], cpu[i], brokerCpuUsed[i]));
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
   }
 }
 
-function summarize(row: Row, ctx: RowContext, k: number, results: LoadSummary[], cpu: number): RowResult {
+/** CPU seconds of the 1 ms broker's processes so far, for its rows; NaN for the others. */
+function brokerCpu(row: Row, ctx: RowContext): number {
+  return row.slowBroker && ctx.slowBrokerCpuSeconds ? ctx.slowBrokerCpuSeconds() : NaN;
+}
+
+function summarize(row: Row, ctx: RowContext, k: number, results: LoadSummary[], cpu: number, brokerCpuUsed: number): RowResult {
   {
     const metrics = results.reduce((a, r) => a + r.succeeded * k, 0);
     const byRps = [...results].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond);
@@ -182,6 +197,7 @@ function summarize(row: Row, ctx: RowContext, k: number, results: LoadSummary[],
       max: Math.max(...results.map((r) => r.latencyMs.max)),
       successRate: median(results.map((r) => r.successRate)),
       cpuSecondsPerMillionMetrics: metrics > 0 ? (cpu / metrics) * 1e6 : NaN,
+      ...(Number.isNaN(brokerCpuUsed) ? {} : { brokerCpuSecondsPerMillionMetrics: metrics > 0 ? (brokerCpuUsed / metrics) * 1e6 : NaN }),
       ratioToNoop: null,
       runs: results.map((r) => ({ requestsPerSecond: r.requestsPerSecond, p50: r.latencyMs.p50, p99: r.latencyMs.p99, max: r.latencyMs.max, statusCodes: r.statusCodes })),
     };
@@ -214,7 +230,7 @@ function table(results: RowResult[]): string {
  * share an event loop with the load generator, or the added latency would grow with load.
  * stop() returns what the proxy reports about the delay frames actually got.
  */
-async function startSlowBroker(): Promise<{ bootstrap: string; stop(): Promise<string> }> {
+async function startSlowBroker(): Promise<{ bootstrap: string; cpuSeconds(): number; stop(): Promise<string> }> {
   const proc = spawn(process.execPath, ['--import', './src/main/require-node.mjs', 'test/support/local-broker.ts', '--brokers', '3', '--latency', '1ms'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -232,6 +248,7 @@ async function startSlowBroker(): Promise<{ bootstrap: string; stop(): Promise<s
   });
   return {
     bootstrap,
+    cpuSeconds: () => cpuSecondsOf(proc.pid!),
     async stop() {
       const exited = new Promise((resolve) => proc.once('exit', resolve));
       proc.kill('SIGTERM');
@@ -251,7 +268,13 @@ if (selected.some((r) => r.needsBroker && !r.slowBroker)) {
   broker = await startLocalBroker({ brokers: 3 });
 }
 if (selected.some((r) => r.slowBroker)) slowBroker = await startSlowBroker();
-const ctx: RowContext = { workers, brokers: broker?.bootstrap, slowBrokers: slowBroker?.bootstrap, topic: `bench-${Date.now()}` };
+const ctx: RowContext = {
+  workers,
+  brokers: broker?.bootstrap,
+  slowBrokers: slowBroker?.bootstrap,
+  slowBrokerCpuSeconds: slowBroker?.cpuSeconds,
+  topic: `bench-${Date.now()}`,
+};
 
 const machine = {
   cpu: os.cpus()[0]?.model ?? 'unknown',
@@ -283,6 +306,11 @@ try {
     for (const r of block) r.ratioToNoop = noop ? r.requestsPerSecond / noop.requestsPerSecond : null;
     results.push(...block);
     console.log(`\n${k} metric(s) per request:\n${table(block)}`);
+    for (const r of block) {
+      if (r.brokerCpuSecondsPerMillionMetrics !== undefined) {
+        console.log(`  ${r.row}: the 1 ms broker's processes (proxy + mock) used ${r.brokerCpuSecondsPerMillionMetrics.toFixed(2)} CPU s / M metrics`);
+      }
+    }
   }
   if (values.sweep) {
     const sweep: RowResult[] = [];

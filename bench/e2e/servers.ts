@@ -22,6 +22,8 @@ export interface RowContext {
   brokers?: string;
   /** Another local mock cluster whose proxy (its own process) adds 1 ms each way. */
   slowBrokers?: string;
+  /** CPU seconds used so far by that cluster's processes (the proxy and the mock). */
+  slowBrokerCpuSeconds?: () => number;
   topic: string;
 }
 
@@ -66,7 +68,7 @@ function statOf(pid: number): { cpu: number; ppid: number } | undefined {
 }
 
 /** CPU seconds of `pid` and every live descendant (node:cluster workers are processes). */
-function cpuSecondsOf(pid: number): number {
+export function cpuSecondsOf(pid: number): number {
   const children = new Map<number, number[]>();
   const cpu = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
