@@ -28,6 +28,7 @@ import { FULL, RingWriter } from '../ring/ring-writer.ts';
 import { BodyError, BodyReader, InflightBudget, Reservation } from './body-reader.ts';
 import { parseContentEncoding, SUPPORTED_ENCODINGS } from './content-encoding.ts';
 import { WorkerMetrics, type RejectReason } from './worker-metrics.ts';
+import { settleWorkerHeap } from './settle-heap.ts';
 import { isRefusal, WWW_AUTHENTICATE, type Identity } from '../auth/authenticator.ts';
 import { secureContextOptions } from '../auth/tls-material.ts';
 import { isAuthMessage, retryAfterSeconds, WorkerAuth, type AuthMessage, type WorkerAuthData } from '../auth/worker-auth.ts';
@@ -451,5 +452,7 @@ parentPort!.on('message', (message: { type: string }) => {
 server.listen({ host: config.host, port: config.port, reusePort: true }, () => {
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
+  // Before the supervisor hears of it: a gateway that says it listens is also settled.
+  settleWorkerHeap();
   parentPort!.postMessage({ type: 'listening', workerId: config.workerId, port } satisfies WorkerMessage);
 });
