@@ -18,7 +18,7 @@
  * and VictoriaMetrics. Medians of --runs runs per row. Results go to
  * bench/results/consume-<time>.json.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -47,6 +47,8 @@ const { values } = parseArgs({
     duration: { type: 'string' },
     connections: { type: 'string' },
     groups: { type: 'string' },
+    'follow-metrics': { type: 'string' },
+    drain: { type: 'string' },
     quick: { type: 'boolean' },
     out: { type: 'string' },
   },
@@ -58,19 +60,23 @@ if (values.help) {
   --duration S      follow: seconds of gateway load (default 8)
   --connections N   follow: autocannon connections (default 20)
   --groups 1,2      group sizes (default 1,2)
+  --follow-metrics 1,100  follow: metrics per request of the load (default 1,100)
+  --drain 1,100     drain: samples per record (default 1,100; "none" skips the drain rows)
   --quick           1 run, small sizes (smoke test)
   --out DIR         results directory (default bench/results)`);
   process.exit(0);
 }
 
 const quick = values.quick ?? false;
-let runs: number, records: number, duration: number, connections: number, groups: number[];
+let runs: number, records: number, duration: number, connections: number, groups: number[], followMetrics: number[], drainSamples: number[];
 try {
   runs = parseInteger('runs', values.runs ?? (quick ? '1' : '3'), 1, 50);
   records = parseInteger('records', values.records ?? (quick ? '2000' : '50000'), 100, 10_000_000);
   duration = parseSeconds('duration', values.duration ?? (quick ? '2' : '8'));
   connections = parseInteger('connections', values.connections ?? '20', 1, 1000);
   groups = (values.groups ?? '1,2').split(',').map((g) => parseInteger('groups', g.trim(), 1, 4));
+  followMetrics = (values['follow-metrics'] ?? '1,100').split(',').map((g) => parseInteger('follow-metrics', g.trim(), 1, 10_000));
+  drainSamples = values.drain === 'none' ? [] : (values.drain ?? '1,100').split(',').map((g) => parseInteger('drain', g.trim(), 1, 10_000));
 } catch (e) {
   if (!(e instanceof UsageError)) throw e;
   console.error(`bench:consume: ${e.message}`);
@@ -86,6 +92,19 @@ function median(xs: number[]): number {
 function percentile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
+
+/** CPU time (user + system) of process `pid` so far, in µs; 0 when unreadable (not Linux). */
+function cpuMicros(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    // /proc/<pid>/stat: fields 14 and 15 (utime, stime) in clock ticks (100 Hz), after "(comm)".
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10_000;
+  } catch {
+    return 0;
+  }
 }
 
 async function totalLag(dataDir: string, group: string): Promise<number> {
@@ -125,9 +144,14 @@ function settled(members: SinkConsumerProcess[]): boolean {
   return members.flatMap((m) => m.assigned() ?? []).length === PARTITIONS;
 }
 
+class TooFewRecords extends Error {}
+
 interface DrainResult {
   recordsPerSecond: number;
   samplesPerSecond: number;
+  /** CPU time per sample delivered while timed: the group's processes together, and VictoriaMetrics. */
+  consumerCpuMicrosPerSample: number;
+  storeCpuMicrosPerSample: number;
   seconds: number;
 }
 
@@ -160,12 +184,15 @@ async function drain(vm: VictoriaMetrics, size: number, n: number, k: number, ru
     // covered) to lag 0: process start-up and the first rebalance are excluded.
     let t1 = 0;
     let lag1 = 0;
+    const cpu = () => ({ consumers: members.reduce((s, m) => s + cpuMicros(m.child.pid), 0), store: cpuMicros(vm.pid) });
+    let cpu1 = cpu();
     const deadline = Date.now() + 120_000;
     for (;;) {
       const lag = await totalLag(dataDir, group).catch(() => n);
       if (t1 === 0 && settled(members)) {
         t1 = performance.now();
         lag1 = lag;
+        cpu1 = cpu();
       }
       if (lag === 0 && t1 !== 0) break;
       if (Date.now() > deadline) {
@@ -176,11 +203,32 @@ async function drain(vm: VictoriaMetrics, size: number, n: number, k: number, ru
       await sleep(20);
     }
     const seconds = (performance.now() - t1) / 1000;
-    if (lag1 === 0) throw new Error(`drain: the group finished before it settled; use more --records than ${n}`);
-    return { recordsPerSecond: lag1 / seconds, samplesPerSecond: (lag1 * k) / seconds, seconds };
+    const cpu2 = cpu();
+    if (lag1 === 0) throw new TooFewRecords(`drain: the group finished before it settled; use more --records than ${n}`);
+    return {
+      recordsPerSecond: lag1 / seconds,
+      samplesPerSecond: (lag1 * k) / seconds,
+      consumerCpuMicrosPerSample: (cpu2.consumers - cpu1.consumers) / (lag1 * k),
+      storeCpuMicrosPerSample: (cpu2.store - cpu1.store) / (lag1 * k),
+      seconds,
+    };
   } finally {
     await stopGroup(members);
     await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * drain() with more records when the group drained everything before its second member
+ * joined (nothing left to time): up to 16 times the records.
+ */
+async function drainSettled(vm: VictoriaMetrics, size: number, n: number, k: number, run: number): Promise<DrainResult & { records: number }> {
+  for (let records = n; ; records *= 4) {
+    try {
+      return { ...(await drain(vm, size, records, k, run)), records };
+    } catch (err) {
+      if (!(err instanceof TooFewRecords) || records >= 16 * n) throw err;
+    }
   }
 }
 
@@ -234,6 +282,7 @@ async function startProbeProxy(vm: VictoriaMetrics): Promise<{ url: string; acce
 }
 
 interface FollowResult {
+  metricsPerRequest: number;
   ingestRecordsPerSecond: number;
   deliveredRecordsPerSecond: number;
   lagAtEnd: number;
@@ -246,7 +295,7 @@ interface FollowResult {
 }
 
 /** Gateway under autocannon load, the group following; probes measure the end-to-end latency. */
-async function follow(vm: VictoriaMetrics, size: number, run: number): Promise<FollowResult> {
+async function follow(vm: VictoriaMetrics, size: number, k: number, run: number): Promise<FollowResult> {
   const dataDir = await tempDir('metricstream-bench-follow-');
   const gateway = await startGateway(['--data-dir', dataDir, '--workers', '2', '--partitions', String(PARTITIONS)]);
   const group = `follow-${size}`;
@@ -302,7 +351,7 @@ async function follow(vm: VictoriaMetrics, size: number, run: number): Promise<F
     })();
     const startLag = await totalLag(dataDir, group);
     const endsBefore = (await groupLag({ mode: 'log', dataDir, group })).reduce((s, l) => s + (l.committedOffset ?? 0), 0);
-    const load = await runLoad({ port: gateway.port, host: '127.0.0.1', clients: connections, durationSeconds: duration, metricsPerRequest: 1 });
+    const load = await runLoad({ port: gateway.port, host: '127.0.0.1', clients: connections, durationSeconds: duration, metricsPerRequest: k });
     const lagEnd = await groupLag({ mode: 'log', dataDir, group });
     const lagAtEnd = lagEnd.reduce((s, l) => s + l.lag, 0);
     const committedAfter = lagEnd.reduce((s, l) => s + (l.committedOffset ?? 0), 0);
@@ -323,6 +372,7 @@ async function follow(vm: VictoriaMetrics, size: number, run: number): Promise<F
     sampling = false;
     await sampler;
     return {
+      metricsPerRequest: k,
       ingestRecordsPerSecond: load.requestsPerSecond,
       deliveredRecordsPerSecond: (committedAfter - endsBefore) / load.elapsedSeconds,
       lagAtEnd: lagAtEnd - startLag,
@@ -347,54 +397,60 @@ async function main(): Promise<void> {
   const result: Record<string, unknown> = {
     when: new Date().toISOString(),
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
-    options: { runs, records, duration, connections, groups },
+    options: { runs, records, duration, connections, groups, followMetrics, drainSamples },
     drain: [] as unknown[],
     follow: [] as unknown[],
   };
   try {
     console.log(`bench:consume: ${runs} run(s) per row; VictoriaMetrics ${vm.base}`);
     console.log('\ndrain (prefilled log → group → VictoriaMetrics)');
-    console.log('| group | samples/record | records | records/s | samples/s |');
-    console.log('|--:|--:|--:|--:|--:|');
-    for (const k of [1, 100]) {
+    console.log('| group | samples/record | records | records/s | samples/s | consumer CPU µs/sample | VictoriaMetrics CPU µs/sample |');
+    console.log('|--:|--:|--:|--:|--:|--:|--:|');
+    for (const k of drainSamples) {
       const n = k === 1 ? records : Math.max(100, Math.floor(records / 20));
       for (const size of groups) {
-        const rs: DrainResult[] = [];
-        for (let r = 0; r < runs; r++) rs.push(await drain(vm, size, n, k, r));
-        const row = { group: size, samplesPerRecord: k, records: n, runs: rs, recordsPerSecond: median(rs.map((x) => x.recordsPerSecond)), samplesPerSecond: median(rs.map((x) => x.samplesPerSecond)) };
+        const rs: (DrainResult & { records: number })[] = [];
+        for (let r = 0; r < runs; r++) rs.push(await drainSettled(vm, size, n, k, r));
+        const row = { group: size, samplesPerRecord: k, records: median(rs.map((x) => x.records)), runs: rs, recordsPerSecond: median(rs.map((x) => x.recordsPerSecond)), samplesPerSecond: median(rs.map((x) => x.samplesPerSecond)),
+          consumerCpuMicrosPerSample: median(rs.map((x) => x.consumerCpuMicrosPerSample)),
+          storeCpuMicrosPerSample: median(rs.map((x) => x.storeCpuMicrosPerSample)),
+        };
         (result.drain as unknown[]).push(row);
-        console.log(`| ${size} | ${k} | ${fmt(n)} | ${fmt(row.recordsPerSecond)} | ${fmt(row.samplesPerSecond)} |`);
+        console.log(`| ${size} | ${k} | ${fmt(row.records)} | ${fmt(row.recordsPerSecond)} | ${fmt(row.samplesPerSecond)} | ${fmt(row.consumerCpuMicrosPerSample, 2)} | ${fmt(row.storeCpuMicrosPerSample, 2)} |`);
       }
     }
     console.log(`\nfollow (autocannon ${connections} connections × ${duration} s → gateway --workers 2, acks 1 → group → VictoriaMetrics)`);
-    console.log('| group | gateway records/s | delivered records/s | lag at end of load | max lag | drained after (s) | probes | 200 → store 2xx p50 / p99 ms | 200 → queryable p50 / p99 ms | keeps up |');
-    console.log('|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|');
-    for (const size of groups) {
-      const rs: FollowResult[] = [];
-      for (let r = 0; r < runs; r++) rs.push(await follow(vm, size, r));
-      const m = (f: (x: FollowResult) => number) => median(rs.map(f));
-      const row = {
-        group: size,
-        runs: rs,
-        ingestRecordsPerSecond: m((x) => x.ingestRecordsPerSecond),
-        deliveredRecordsPerSecond: m((x) => x.deliveredRecordsPerSecond),
-        lagAtEnd: m((x) => x.lagAtEnd),
-        maxLag: m((x) => x.maxLag),
-        drainSeconds: m((x) => x.drainSeconds),
-        // Latencies pooled over the runs (a few dozen probes per run).
-        probes: rs.reduce((n, x) => n + x.latencies.length, 0),
-        latencyP50Ms: percentile(rs.flatMap((x) => x.latencies), 50),
-        latencyP99Ms: percentile(rs.flatMap((x) => x.latencies), 99),
-        acceptedP50Ms: percentile(rs.flatMap((x) => x.accepted), 50),
-        acceptedP99Ms: percentile(rs.flatMap((x) => x.accepted), 99),
-      };
-      // Keeps up: delivered at least 95% of the ingest rate during the load, and the lag left
-      // at its end is below one second of ingest.
-      const keepsUp = row.deliveredRecordsPerSecond >= 0.95 * row.ingestRecordsPerSecond && row.lagAtEnd < row.ingestRecordsPerSecond;
-      (result.follow as unknown[]).push({ ...row, keepsUp });
-      console.log(
-        `| ${size} | ${fmt(row.ingestRecordsPerSecond)} | ${fmt(row.deliveredRecordsPerSecond)} | ${fmt(row.lagAtEnd)} | ${fmt(row.maxLag)} | ${fmt(row.drainSeconds, 2)} | ${row.probes} | ${fmt(row.acceptedP50Ms, 1)} / ${fmt(row.acceptedP99Ms, 1)} | ${fmt(row.latencyP50Ms, 1)} / ${fmt(row.latencyP99Ms, 1)} | ${keepsUp ? 'yes' : 'no'} |`,
-      );
+    console.log('| group | metrics/request | gateway records/s | delivered records/s | gateway samples/s | delivered samples/s | lag at end of load | max lag | drained after (s) | probes | 200 → store 2xx p50 / p99 ms | 200 → queryable p50 / p99 ms | keeps up |');
+    console.log('|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|');
+    for (const k of followMetrics) {
+      for (const size of groups) {
+        const rs: FollowResult[] = [];
+        for (let r = 0; r < runs; r++) rs.push(await follow(vm, size, k, r));
+        const m = (f: (x: FollowResult) => number) => median(rs.map(f));
+        const row = {
+          group: size,
+          metricsPerRequest: k,
+          runs: rs,
+          ingestRecordsPerSecond: m((x) => x.ingestRecordsPerSecond),
+          deliveredRecordsPerSecond: m((x) => x.deliveredRecordsPerSecond),
+          lagAtEnd: m((x) => x.lagAtEnd),
+          maxLag: m((x) => x.maxLag),
+          drainSeconds: m((x) => x.drainSeconds),
+          // Latencies pooled over the runs (a few dozen probes per run).
+          probes: rs.reduce((n, x) => n + x.latencies.length, 0),
+          latencyP50Ms: percentile(rs.flatMap((x) => x.latencies), 50),
+          latencyP99Ms: percentile(rs.flatMap((x) => x.latencies), 99),
+          acceptedP50Ms: percentile(rs.flatMap((x) => x.accepted), 50),
+          acceptedP99Ms: percentile(rs.flatMap((x) => x.accepted), 99),
+        };
+        // Keeps up: delivered at least 95% of the ingest rate during the load, and the lag left
+        // at its end is below one second of ingest.
+        const keepsUp = row.deliveredRecordsPerSecond >= 0.95 * row.ingestRecordsPerSecond && row.lagAtEnd < row.ingestRecordsPerSecond;
+        (result.follow as unknown[]).push({ ...row, keepsUp });
+        console.log(
+          `| ${size} | ${k} | ${fmt(row.ingestRecordsPerSecond)} | ${fmt(row.deliveredRecordsPerSecond)} | ${fmt(row.ingestRecordsPerSecond * k)} | ${fmt(row.deliveredRecordsPerSecond * k)} | ${fmt(row.lagAtEnd)} | ${fmt(row.maxLag)} | ${fmt(row.drainSeconds, 2)} | ${row.probes} | ${fmt(row.acceptedP50Ms, 1)} / ${fmt(row.acceptedP99Ms, 1)} | ${fmt(row.latencyP50Ms, 1)} / ${fmt(row.latencyP99Ms, 1)} | ${keepsUp ? 'yes' : 'no'} |`,
+        );
+      }
     }
   } finally {
     await vm.destroy();

@@ -22,6 +22,7 @@ export { BatchAbandoned } from './consumer/batch-abandoned.ts';
 export { SinkConsumer } from './consumer/sinks/sink-consumer.ts';
 export { SinkMetrics } from './consumer/sinks/sink-metrics.ts';
 export { encodeWriteRequest } from './consumer/sinks/remote-write.ts';
+export { extractSamples, SampleBatch, SeriesTable } from './consumer/sinks/samples.ts';
 export { influxLine } from './consumer/sinks/influx.ts';
 export type { PlainReadOptions } from './consumer/plain-reader.ts';
 export type {

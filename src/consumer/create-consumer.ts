@@ -15,6 +15,9 @@ import type { Consumer, ConsumerOptions, PartitionLag } from './types.ts';
  * `metrics` the caller may serve). Nothing happens until run().
  */
 export function createConsumer(opts: ConsumerOptions): Consumer {
+  // A sink decodes msgpack values itself, straight into samples (SinkConsumer decodes them
+  // for a handler given to run()).
+  if (opts.sink !== undefined) opts = { ...opts, deferMsgpack: true };
   let inner: Consumer;
   if (opts.mode === 'log') inner = new LogGroupConsumer(opts);
   else if (opts.mode === 'kafka') inner = new KafkaGroupConsumer(opts);

@@ -67,7 +67,10 @@ export function rawFormatName(contentType: number): string | undefined {
   return contentType === ContentType.msgpack || contentType === ContentType.json ? undefined : CONTENT_TYPE_NAMES[contentType];
 }
 
-/** A ConsumedRecord from a record's parts; never throws (a bad value sets valueError). */
+/**
+ * A ConsumedRecord from a record's parts; never throws (a bad value sets valueError). With
+ * `deferMsgpack`, a msgpack value is left undecoded in `encoded` (see materialize()).
+ */
 export function toConsumedRecord(
   partition: number,
   offset: number,
@@ -75,8 +78,13 @@ export function toConsumedRecord(
   timestamp: number,
   contentType: number,
   value: Uint8Array,
+  deferMsgpack = false,
 ): ConsumedRecord {
   const rec: ConsumedRecord = { partition, offset, key: utf8.decode(key), timestamp, value: undefined, contentType };
+  if (deferMsgpack && contentType === ContentType.msgpack) {
+    rec.encoded = value;
+    return rec;
+  }
   const raw = rawFormatName(contentType);
   if (raw !== undefined) rec.format = raw;
   try {
@@ -84,6 +92,20 @@ export function toConsumedRecord(
   } catch (err) {
     rec.valueError = (err as Error).message;
     rec.rawValue = value;
+  }
+  return rec;
+}
+
+/** Decodes a record left undecoded by deferMsgpack (as toConsumedRecord would have); no-op otherwise. */
+export function materialize(rec: ConsumedRecord): ConsumedRecord {
+  const bytes = rec.encoded;
+  if (bytes === undefined) return rec;
+  delete rec.encoded;
+  try {
+    rec.value = decodeValue(rec.contentType, bytes, rec.timestamp);
+  } catch (err) {
+    rec.valueError = (err as Error).message;
+    rec.rawValue = bytes;
   }
   return rec;
 }

@@ -8,7 +8,7 @@
  * rejoins); its batch is read again by the partition's next owner.
  */
 import kafkajs from 'kafkajs';
-import type { Admin, Consumer as KafkaJsConsumer, EachBatchPayload } from 'kafkajs';
+import type { Admin, Consumer as KafkaJsConsumer, EachBatchPayload, KafkaConfig } from 'kafkajs';
 import { kafkajsLogCreator, silentLogger } from '../kafka/kafkajs-log.ts';
 import type { SinkLogger } from '../kafka/kafkajs-log.ts';
 import type { KafkaSecurity } from '../kafka/kafka-security.ts';
@@ -44,11 +44,18 @@ function contentTypeOf(header: Buffer | string | (Buffer | string)[] | undefined
   return value[0] === 0x7b ? ContentType.json : ContentType.msgpack;
 }
 
+/**
+ * The kafkajs config of every client the consumer makes (the group member, the lag admin,
+ * the dead-letter producer): the brokers and the TLS/SASL options the CLIs parse with
+ * src/kafka/kafka-security.ts, as the gateway's producer gets them.
+ */
+export function consumerKafkaConfig(clientId: string, brokers: string | string[], security: KafkaSecurity | undefined): KafkaConfig {
+  return { clientId, brokers: brokerList(brokers), ...security };
+}
+
 function kafkaClient(opts: KafkaConsumerOptions, logger: SinkLogger): InstanceType<typeof Kafka> {
   return new Kafka({
-    clientId: opts.clientId ?? 'metricstream-consumer',
-    brokers: brokerList(opts.brokers),
-    ...opts.security,
+    ...consumerKafkaConfig(opts.clientId ?? 'metricstream-consumer', opts.brokers, opts.security),
     // kafkajs logs to stdout by default; stdout carries the records.
     logLevel: logLevel.WARN,
     logCreator: kafkajsLogCreator(logger),
@@ -60,7 +67,7 @@ function kafkaClient(opts: KafkaConsumerOptions, logger: SinkLogger): InstanceTy
  * Works whether or not any member runs.
  */
 export async function kafkaGroupLag(opts: { brokers: string | string[]; topic: string; group: string; security?: KafkaSecurity }): Promise<PartitionLag[]> {
-  const admin = new Kafka({ clientId: 'metricstream-lag', brokers: brokerList(opts.brokers), ...opts.security, logLevel: logLevel.NOTHING }).admin();
+  const admin = new Kafka({ ...consumerKafkaConfig('metricstream-lag', opts.brokers, opts.security), logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   try {
     return await lagWith(admin, opts.topic, opts.group);
@@ -162,6 +169,7 @@ export class KafkaGroupConsumer implements Consumer {
           Number(m.timestamp),
           contentTypeOf(m.headers?.['content-type'], value),
           value,
+          this.#opts.deferMsgpack,
         );
       });
       const abort = new AbortController();

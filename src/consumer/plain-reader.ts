@@ -24,6 +24,8 @@ export interface ConsumedRecord {
   valueError?: string;
   /** The raw value bytes, kept only when they could not be decoded. */
   rawValue?: Uint8Array;
+  /** deferMsgpack: the msgpack value not decoded yet (`value` undefined until materialize()). */
+  encoded?: Uint8Array;
 }
 
 export interface PlainReadOptions {

@@ -70,6 +70,12 @@ interface CommonOptions {
    * signal aborts and it is given up (default 5000 ms).
    */
   stopGraceMs?: number;
+  /**
+   * msgpack values are handed over undecoded: `value` undefined, the bytes in `encoded`;
+   * the handler decodes them (decode.ts materialize()). Set for a sink, which decodes them
+   * straight into samples without an object per entry.
+   */
+  deferMsgpack?: boolean;
 }
 
 /** A store to deliver to: Prometheus remote_write 1.0 or InfluxDB line protocol. */

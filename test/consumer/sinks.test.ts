@@ -17,9 +17,12 @@ import { FileDeadLetter } from '../../src/consumer/sinks/dead-letter.ts';
 import { Delivery } from '../../src/consumer/sinks/delivery.ts';
 import { influxFormat, influxLine, influxRepresentable, nanoseconds } from '../../src/consumer/sinks/influx.ts';
 import { encodeWriteRequest, familyName, remoteWriteFormat } from '../../src/consumer/sinks/remote-write.ts';
-import { extractSamples } from '../../src/consumer/sinks/samples.ts';
+import { readMsgpackRecord } from '../../src/consumer/sinks/msgpack-samples.ts';
+import { extractSamples, SampleBatch, SeriesTable } from '../../src/consumer/sinks/samples.ts';
 import { SinkMetrics } from '../../src/consumer/sinks/sink-metrics.ts';
 import { ContentType } from '../../src/sink/sink.ts';
+import { toConsumedRecord } from '../../src/consumer/decode.ts';
+import { pack } from 'msgpackr';
 import { removeDir, tempDir } from './helpers.ts';
 
 function rec(offset: number, value: unknown, extra: Partial<ConsumedRecord> = {}): ConsumedRecord {
@@ -100,7 +103,7 @@ function decodeWriteRequest(buf: Buffer) {
 
 describe('records → samples', () => {
   it('maps every field of the record format and counts what it skips', () => {
-    const { samples, skipped, undecodable } = extractSamples([
+    const { samples: batchSamples, skipped, undecodable } = extractSamples([
       rec(0, {
         metrics: [
           { name: 'http_requests_total', value: 12.5, timestamp: 1_700_000_000_123, tags: { job: 'api', z: 'last', a: 'first', empty: '', __name__: 'x' }, type: 'counter', unit: 'requests', help: 'Requests.' },
@@ -118,6 +121,7 @@ describe('records → samples', () => {
       rec(1, { other: true }),
       rec(2, undefined, { valueError: 'unknown content type 5', rawValue: new Uint8Array([1]) }),
     ]);
+    const samples = batchSamples.toArray();
     expect(samples.map((s) => [s.name, s.value, s.timestamp])).toEqual([
       ['http_requests_total', 12.5, 1_700_000_000_123],
       ['up', 1, 1_700_000_000_000],
@@ -131,8 +135,76 @@ describe('records → samples', () => {
     expect(Object.fromEntries(skipped)).toEqual({ native_histogram: 1, invalid_entry: 3 });
     expect(undecodable.map((u) => u.record)).toEqual([1, 2]);
     // Series identity is unambiguous: the same text split differently is another series.
-    const [x, y] = extractSamples([rec(0, { metrics: [{ name: 'a', value: 1, tags: { b: 'c|1:d' } }, { name: 'a', value: 1, tags: { b: 'c', d: '' } }] })]).samples;
+    const [x, y] = extractSamples([rec(0, { metrics: [{ name: 'a', value: 1, tags: { b: 'c|1:d' } }, { name: 'a', value: 1, tags: { b: 'c', d: '' } }] })]).samples.toArray();
     expect(x.series).not.toBe(y.series);
+    // One label set is one series whatever order its tags came in (and however a value was typed).
+    const [u, v] = extractSamples([rec(0, { metrics: [{ name: 'a', value: 1, tags: { x: '1', y: 'z' } }, { name: 'a', value: 2, tags: { y: 'z', x: 1 } }] })]).samples.toArray();
+    expect(u.series).toBe(v.series);
+  });
+});
+
+describe('msgpack records read straight into samples', () => {
+  const check = (bytes: Uint8Array, fast?: boolean) => {
+    if (fast !== undefined) expect(readMsgpackRecord(bytes, 0, 0, new SeriesTable(), new SampleBatch(), new Map())).toBe(fast);
+    const general = extractSamples([toConsumedRecord(0, 0, Buffer.from('k'), 1_700_000_000_000, ContentType.msgpack, bytes)]);
+    const direct = extractSamples([toConsumedRecord(0, 0, Buffer.from('k'), 1_700_000_000_000, ContentType.msgpack, bytes, true)]);
+    expect(direct.samples.toArray()).toEqual(general.samples.toArray());
+    expect(Object.fromEntries(direct.skipped)).toEqual(Object.fromEntries(general.skipped));
+    expect(direct.undecodable).toEqual(general.undecodable);
+    return direct;
+  };
+  it('gives what decoding the value first gives, for every field and the odd cases', () => {
+    const values: unknown[] = [
+      {
+        metrics: [
+          { name: 'http_requests_total', value: 12.5, timestamp: 1_700_000_000_123, tags: { job: 'api', z: 'last', a: 'first', empty: '', __name__: 'x' }, type: 'counter', unit: 'requests', help: 'Requests.' },
+          { name: 'up', value: 1 },
+          { name: 'stale', value: 'NaN', timestamp: 5 },
+          { name: 'big', value: '+Inf', timestamp: 6 },
+          { name: 'small', value: -7, timestamp: -8 },
+          { name: 'ints', value: 2 ** 40, timestamp: 2 ** 41, tags: { n: 3, f: 1.5, b: true, no: null, neg: -1 } },
+          { name: 'native', value: 0, histogram: { schema: 3, count: 1, positive_spans: [{ offset: 0, length: 1 }] } },
+          { name: 'notnative', value: 2, histogram: null, timestamp: null, tags: null },
+          { name: 'bad' },
+          { value: 1 },
+          { name: '', value: 1 },
+          { name: 5, value: 1 },
+          { name: 'badts', value: 1, timestamp: 'soon' },
+          'not an object',
+          null,
+          [1, 2],
+          { name: 'unknown fields', value: 1, extra: { deep: [1, { x: 'y' }] }, temporality: 'delta' },
+          { name: 'ünïcödé', value: 1, tags: { 'clé': 'välue' } },
+        ],
+        other: 'field',
+      },
+      { metrics: [] },
+      // left to the general decoder:
+      { metrics: [{ name: 'arr-tags', value: 1, tags: ['a', 'b'] }] },
+      { metrics: [{ name: 'str-tags', value: 1, tags: 'x' }] },
+      { metrics: [{ name: 'obj-tag', value: 1, tags: { o: { p: 1 } } }] },
+      { notMetrics: true },
+      'a string',
+      [1, 2, 3],
+    ];
+    for (const v of values.slice(0, 2)) check(pack(v), true);
+    for (const v of values.slice(2)) check(pack(v), false);
+    // The same series whatever order its tags came in, through both paths.
+    const d = check(pack({ metrics: [{ name: 'a', value: 1, tags: { x: '1', y: 'z' } }, { name: 'a', value: 2, tags: { y: 'z', x: 1 } }] }));
+    const [u, w] = d.samples.toArray();
+    expect(u.series).toBe(w.series);
+  });
+
+  it('leaves what is not the plain record format to the general decoder', () => {
+    const good = Buffer.from(pack({ metrics: [{ name: 'a', value: 1 }] }));
+    check(good, true);
+    check(Buffer.concat([good, Buffer.from([0xc0])]), false); // trailing bytes
+    check(Buffer.from([0x81, 0xa7, ...Buffer.from('metrics'), 0x91, 0x82, 0xa4, ...Buffer.from('name'), 0xa1, 0xff, 0xa5, ...Buffer.from('value'), 0x01]), false); // invalid UTF-8
+    check(Buffer.from([0x81, 0xa7, ...Buffer.from('metrics'), 0x91, 0x82, 0xa4, ...Buffer.from('name'), 0xa1, 0x61, 0xa5, ...Buffer.from('value'), 0xd4, 0x01, 0x00]), false); // an ext type
+    // a tag given twice (the last wins in an object)
+    check(Buffer.from([0x81, 0xa7, ...Buffer.from('metrics'), 0x91, 0x83, 0xa4, ...Buffer.from('name'), 0xa1, 0x61, 0xa5, ...Buffer.from('value'), 0x01, 0xa4, ...Buffer.from('tags'), 0x82, 0xa1, 0x6b, 0xa1, 0x31, 0xa1, 0x6b, 0xa1, 0x32]), false);
+    // a 64-bit integer tag value
+    check(pack({ metrics: [{ name: 'a', value: 1, tags: { big: 2n ** 60n } }] }), false);
   });
 });
 
@@ -151,14 +223,16 @@ describe('remote_write 1.0 encoder', () => {
     ]);
     const { series, metadata } = decodeWriteRequest(encodeWriteRequest(samples));
     expect(series).toHaveLength(4);
-    expect(series[0].labels).toEqual([['__name__', 'req_bucket'], ['job', 'api'], ['le', '0.5']]);
+    // Series in the order of their oldest sample.
+    expect(series[0].samples).toEqual([{ value: -1.25, bits: expect.any(String), timestamp: -5 }]);
+    expect(series[1].labels).toEqual([['__name__', 'req_bucket'], ['job', 'api'], ['le', '0.5']]);
     // oldest first within a series
-    expect(series[0].samples.map((s) => [s.value, s.timestamp])).toEqual([[1, 1000], [3, 2000]]);
-    expect(series[1].labels).toEqual([['__name__', 'req_count'], ['job', 'api']]);
+    expect(series[1].samples.map((s) => [s.value, s.timestamp])).toEqual([[1, 1000], [3, 2000]]);
+    expect(series[2].labels).toEqual([['__name__', 'req_count'], ['job', 'api']]);
     // byte order: "Upper" < "__name__" < "ünï"
-    expect(series[2].labels).toEqual([['Upper', 'x'], ['__name__', 'gone'], ['ünï', 'cödé']]);
-    expect(series[2].samples[0].bits).toBe('7ff0000000000002'); // Prometheus StaleNaN
-    expect(series[3].samples).toEqual([{ value: -1.25, bits: expect.any(String), timestamp: -5 }]);
+    expect(series[3].labels).toEqual([['Upper', 'x'], ['__name__', 'gone'], ['ünï', 'cödé']]);
+    expect(series[3].samples[0].bits).toBe('7ff0000000000002'); // Prometheus StaleNaN
+    // One MetricMetadata per family: the one with help and unit, wherever it came.
     expect(metadata).toEqual([{ type: 3, family: 'req', help: 'Latency.', unit: 'seconds' }]);
     expect(familyName('x_sum', 'summary')).toBe('x');
     expect(familyName('x_total', 'counter')).toBe('x_total');
@@ -166,7 +240,7 @@ describe('remote_write 1.0 encoder', () => {
 
   it('sends snappy-compressed protobuf with the remote_write 1.0 headers', () => {
     const { samples } = extractSamples([rec(0, { metrics: [{ name: 'a', value: 1, timestamp: 1 }] })]);
-    const { body, headers } = remoteWriteFormat.encode(samples);
+    const { body, headers } = remoteWriteFormat.encode(samples, [0]);
     expect(headers).toMatchObject({ 'content-encoding': 'snappy', 'content-type': 'application/x-protobuf', 'x-prometheus-remote-write-version': '0.1.0' });
     expect(decodeWriteRequest(snappy.uncompressSync(body) as Buffer).series[0].labels).toEqual([['__name__', 'a']]);
   });
@@ -174,7 +248,7 @@ describe('remote_write 1.0 encoder', () => {
 
 describe('influx line protocol', () => {
   it('escapes names and tags as InfluxDB 1.x reads them, with ns timestamps', () => {
-    const [s] = extractSamples([rec(0, { metrics: [{ name: 'cpu load,x', value: 0.5, timestamp: 1_700_000_000_000, tags: { 'host name': 'a=b,c', path: 'C:\\dir' } }] })]).samples;
+    const [s] = extractSamples([rec(0, { metrics: [{ name: 'cpu load,x', value: 0.5, timestamp: 1_700_000_000_000, tags: { 'host name': 'a=b,c', path: 'C:\\dir' } }] })]).samples.toArray();
     expect(influxLine(s)).toBe('cpu\\ load\\,x,host\\ name=a\\=b\\,c,path=C:\\dir value=0.5 1700000000000000000');
     expect(nanoseconds(1.5)).toBe('1500000');
     expect(nanoseconds(1_700_000_000_000.25)).toBe('1700000000000250000');
@@ -188,7 +262,7 @@ describe('influx line protocol', () => {
           { name: 'ok', value: 1e21 },
         ],
       }),
-    ]).samples.filter((x) => !influxRepresentable(x));
+    ]).samples.toArray().filter((x) => !influxRepresentable(x));
     expect(unrepresentable.map((x) => x.name)).toEqual(['a', 'b', 'c', 'd\\ e']);
     expect(influxFormat.prepareUrl(new URL('http://h:8086/write?db=m')).search).toBe('?db=m&precision=ns');
   });

@@ -74,6 +74,11 @@ abstract class StoreProcess implements Store {
 
   protected abstract command(): { cmd: string; args: string[]; env?: Record<string, string>; ready: string; name: string };
 
+  /** The running process' id (undefined when stopped), e.g. to read its CPU time. */
+  get pid(): number | undefined {
+    return this.running() ? this.#proc!.pid : undefined;
+  }
+
   running(): boolean {
     return this.#proc !== null && this.#proc.exitCode === null && this.#proc.signalCode === null;
   }

@@ -148,7 +148,7 @@ export class LogGroupConsumer implements Consumer {
               continue;
             }
             readAny = true;
-            const records = res.records.map((r) => toConsumedRecord(p, r.offset, r.key, r.timestamp, r.contentType, r.value));
+            const records = res.records.map((r) => toConsumedRecord(p, r.offset, r.key, r.timestamp, r.contentType, r.value, o.deferMsgpack));
             const m = member;
             const abort = new AbortController();
             // Still assigned to this member, and its lease has not lapsed.

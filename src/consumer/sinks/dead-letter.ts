@@ -16,7 +16,7 @@
 import { mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
 import kafkajs from 'kafkajs';
-import type { Producer } from 'kafkajs';
+import type { KafkaConfig, Producer } from 'kafkajs';
 import { jsonReplacer } from '../plain-reader.ts';
 import type { ConsumedRecord } from '../plain-reader.ts';
 
@@ -92,10 +92,13 @@ export class KafkaDeadLetter implements DeadLetter {
   #connected: Promise<void> | null = null;
 
   readonly topic: string;
-  constructor(brokers: string[], topic: string) {
+  /** The producer's kafkajs config (brokers, TLS, SASL: the group member's). */
+  readonly config: KafkaConfig;
+  constructor(config: KafkaConfig, topic: string) {
     this.topic = topic;
     this.where = `topic ${topic}`;
-    const kafka = new Kafka({ clientId: 'metricstream-dead-letter', brokers, logLevel: logLevel.NOTHING });
+    this.config = config;
+    const kafka = new Kafka({ ...config, logLevel: logLevel.NOTHING });
     this.#producer = kafka.producer({ allowAutoTopicCreation: true });
   }
 

@@ -20,12 +20,13 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BatchAbandoned } from '../batch-abandoned.ts';
+import { materialize } from '../decode.ts';
 import type { ConsumedBatch } from '../types.ts';
 import type { DeadLetter, DeadLetterEntry } from './dead-letter.ts';
 import { post } from './http-post.ts';
 import type { PostOutcome } from './http-post.ts';
-import { extractSamples } from './samples.ts';
-import type { Sample, SkipReason } from './samples.ts';
+import { extractSamples, SeriesTable } from './samples.ts';
+import type { SampleBatch, SeriesInfo, SkipReason } from './samples.ts';
 import type { SinkMetrics } from './sink-metrics.ts';
 import type { WireFormat } from './wire-format.ts';
 
@@ -66,22 +67,13 @@ export const DEFAULT_CONCURRENCY = 2;
 
 const silent: DeliveryLogger = { info() {}, warn() {}, error() {} };
 
-/** FNV-1a of a string, for picking a lane. */
-function hash(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
-
-function sortedByTime(samples: readonly Sample[]): boolean {
-  for (let i = 1; i < samples.length; i++) if (samples[i].timestamp < samples[i - 1].timestamp) return false;
-  return true;
-}
-
 /** A rough uncompressed size of one sample in a request, to cut requests by bytes. */
-function sampleBytes(s: Sample): number {
-  return s.series.length + 20; // the series key holds name, tags and their lengths
+function sampleBytes(s: SeriesInfo): number {
+  return s.key.length + 20; // the series key holds name, tags and their lengths
 }
+
+/** One request's samples: indexes into the batch, oldest first. */
+type Chunk = Uint32Array;
 
 /** The batch handler towards one store. See the module comment. */
 export class Delivery {
@@ -97,6 +89,8 @@ export class Delivery {
   /** Whether the store was failing, to log "store back" once. */
   #failing = false;
   #skippedSinceLog = new Map<SkipReason, number>();
+  /** Series seen so far, with what the wire format cached about them (labels encoded once). */
+  readonly #series = new SeriesTable();
   #lastSkipLog = 0;
 
   constructor(opts: DeliveryOptions) {
@@ -112,20 +106,13 @@ export class Delivery {
   /** The BatchHandler: resolves when the batch may be committed. */
   readonly deliver = async (batch: ConsumedBatch): Promise<void> => {
     await this.#checkOwned(batch);
-    const { samples, skipped, undecodable } = extractSamples(batch.records);
-    const fmt = this.#o.format;
-    const sendable: Sample[] = [];
-    for (const s of samples) {
-      if (fmt.representable(s)) sendable.push(s);
-      else skipped.set('unrepresentable', (skipped.get('unrepresentable') ?? 0) + 1);
-    }
+    const { samples, skipped, undecodable } = extractSamples(batch.records, this.#series);
     const refused = new Map<number, { reason: string; status?: number }>();
     for (const u of undecodable) refused.set(u.record, { reason: `not the record format: ${u.reason}` });
 
     // Oldest first (stable: ties keep offset order). Records need not be in time order, and
     // Prometheus refuses a sample older than what it already has of the series (400).
-    if (!sortedByTime(sendable)) sendable.sort((a, b) => a.timestamp - b.timestamp);
-    const lanes = this.#split(sendable);
+    const lanes = this.#split(samples, samples.byTime(), skipped);
     let delivered = 0;
     // One lane giving up (abandoned) stops the others at once: nothing more of this batch is sent.
     const stopLanes = new AbortController();
@@ -133,12 +120,15 @@ export class Delivery {
     const results = await Promise.allSettled(
       lanes.map(async (requests) => {
         for (const chunk of requests) {
-          const outcome = await this.#sendWithRetry(batch, signal, chunk);
+          const outcome = await this.#sendWithRetry(batch, signal, samples, chunk);
           if (outcome.kind === 'ok') {
             delivered += chunk.length;
             continue;
           }
-          for (const s of chunk) if (!refused.has(s.record)) refused.set(s.record, { reason: outcome.message, status: outcome.status });
+          for (const i of chunk) {
+            const r = samples.records[i];
+            if (!refused.has(r)) refused.set(r, { reason: outcome.message, status: outcome.status });
+          }
         }
       }).map((p) => p.catch((err: unknown) => {
         stopLanes.abort(err);
@@ -162,24 +152,52 @@ export class Delivery {
     this.#reportSkips(batch, skipped);
   };
 
-  /** Splits samples into lanes (by series) and each lane into requests within the limits. */
-  #split(samples: Sample[]): Sample[][][] {
-    const lanes: Sample[][][] = Array.from({ length: this.#lanes }, () => []);
-    const open: { chunk: Sample[]; bytes: number }[] = Array.from({ length: this.#lanes }, () => ({ chunk: [], bytes: 0 }));
-    for (const s of samples) {
-      const lane = this.#lanes === 1 ? 0 : hash(s.series) % this.#lanes;
-      const cur = open[lane];
-      const size = sampleBytes(s);
-      if (cur.chunk.length > 0 && (cur.chunk.length >= this.#maxSamples || cur.bytes + size > this.#maxBytes)) {
-        lanes[lane].push(cur.chunk);
-        cur.chunk = [];
-        cur.bytes = 0;
+  /**
+   * Splits samples (`order`: oldest first) into lanes (by series) and each lane into
+   * requests within the limits; samples the format cannot carry are counted in `skipped`.
+   */
+  #split(samples: SampleBatch, order: Uint32Array, skipped: Map<SkipReason, number>): Chunk[][] {
+    const fmt = this.#o.format;
+    const nLanes = this.#lanes;
+    // Pass 1: each sample's lane (or -1: unrepresentable) and each lane's sample count.
+    const laneOf = new Int8Array(order.length);
+    const counts = new Array<number>(nLanes).fill(0);
+    let unrepresentable = 0;
+    for (let k = 0; k < order.length; k++) {
+      const i = order[k];
+      if (!fmt.representable(samples, i)) {
+        laneOf[k] = -1;
+        unrepresentable++;
+        continue;
       }
-      cur.chunk.push(s);
-      cur.bytes += size;
+      const lane = nLanes === 1 ? 0 : samples.series[i].hash % nLanes;
+      laneOf[k] = lane;
+      counts[lane]++;
     }
-    for (let i = 0; i < this.#lanes; i++) if (open[i].chunk.length > 0) lanes[i].push(open[i].chunk);
-    return lanes.filter((l) => l.length > 0);
+    if (unrepresentable > 0) skipped.set('unrepresentable', (skipped.get('unrepresentable') ?? 0) + unrepresentable);
+    // Pass 2: each lane's samples in time order, cut into requests.
+    const lanes: Chunk[][] = [];
+    const laneSamples = counts.map((c) => new Uint32Array(c));
+    const fill = new Array<number>(nLanes).fill(0);
+    for (let k = 0; k < order.length; k++) if (laneOf[k] >= 0) laneSamples[laneOf[k]][fill[laneOf[k]]++] = order[k];
+    for (const all of laneSamples) {
+      if (all.length === 0) continue;
+      const requests: Chunk[] = [];
+      let from = 0;
+      let bytes = 0;
+      for (let k = 0; k < all.length; k++) {
+        const size = sampleBytes(samples.series[all[k]]);
+        if (k > from && (k - from >= this.#maxSamples || bytes + size > this.#maxBytes)) {
+          requests.push(all.subarray(from, k));
+          from = k;
+          bytes = 0;
+        }
+        bytes += size;
+      }
+      requests.push(all.subarray(from));
+      lanes.push(requests);
+    }
+    return lanes;
   }
 
   async #checkOwned(batch: ConsumedBatch, signal?: AbortSignal): Promise<void> {
@@ -189,9 +207,9 @@ export class Delivery {
   }
 
   /** Sends one request until the store answers 2xx or refuses it for good. */
-  async #sendWithRetry(batch: ConsumedBatch, signal: AbortSignal, chunk: Sample[]): Promise<Extract<PostOutcome, { kind: 'ok' | 'refused' }>> {
+  async #sendWithRetry(batch: ConsumedBatch, signal: AbortSignal, samples: SampleBatch, chunk: Chunk): Promise<Extract<PostOutcome, { kind: 'ok' | 'refused' }>> {
     const m = this.#o.metrics;
-    const { body, headers } = this.#o.format.encode(chunk);
+    const { body, headers } = this.#o.format.encode(samples, chunk);
     const allHeaders = { ...headers, ...this.#headers };
     let attempt = 0;
     let retrying = false;
@@ -251,7 +269,7 @@ export class Delivery {
 
   /** Writes refused records to the dead letter, retrying on failure like a request. */
   async #deadLetter(batch: ConsumedBatch, refused: Map<number, { reason: string; status?: number }>): Promise<void> {
-    const entries: DeadLetterEntry[] = [...refused].sort((a, b) => a[0] - b[0]).map(([i, why]) => ({ record: batch.records[i], ...why }));
+    const entries: DeadLetterEntry[] = [...refused].sort((a, b) => a[0] - b[0]).map(([i, why]) => ({ record: materialize(batch.records[i]), ...why }));
     for (let attempt = 0; ; attempt++) {
       await this.#checkOwned(batch);
       try {

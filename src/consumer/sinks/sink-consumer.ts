@@ -5,7 +5,9 @@
  * in Kafka mode), the metrics (lag read from the consumer itself).
  */
 import path from 'node:path';
-import type { BatchHandler, Consumer, ConsumerOptions, PartitionLag, RunOptions, SinkOptions } from '../types.ts';
+import type { BatchHandler, ConsumedBatch, Consumer, ConsumerOptions, PartitionLag, RunOptions, SinkOptions } from '../types.ts';
+import { materialize } from '../decode.ts';
+import { consumerKafkaConfig } from '../kafka-group-consumer.ts';
 import { FileDeadLetter, KafkaDeadLetter } from './dead-letter.ts';
 import type { DeadLetter } from './dead-letter.ts';
 import { Delivery } from './delivery.ts';
@@ -20,12 +22,11 @@ export const SINK_FORMATS: Record<SinkOptions['type'], WireFormat> = {
   influx: influxFormat,
 };
 
-/** Where a group's dead letter goes by default: a directory in log mode, `<topic>.dead-letter` in Kafka mode. */
+/** Where a group's dead letter goes by default: a directory in log mode, `<topic>.dead-letter` in Kafka mode (with the member's TLS/SASL options). */
 export function deadLetterFor(opts: ConsumerOptions, sink: SinkOptions): DeadLetter {
   if (sink.deadLetterDir !== undefined) return new FileDeadLetter(sink.deadLetterDir);
   if (opts.mode === 'log') return new FileDeadLetter(path.join(opts.dataDir, 'dead-letter', opts.group));
-  const brokers = (Array.isArray(opts.brokers) ? opts.brokers : opts.brokers.split(',')).map((b) => b.trim()).filter((b) => b !== '');
-  return new KafkaDeadLetter(brokers, sink.deadLetterTopic ?? `${opts.topic}.dead-letter`);
+  return new KafkaDeadLetter(consumerKafkaConfig('metricstream-dead-letter', opts.brokers, opts.security), sink.deadLetterTopic ?? `${opts.topic}.dead-letter`);
 }
 
 /** See the module comment. */
@@ -61,7 +62,12 @@ export class SinkConsumer implements Consumer {
 
   async run(handler?: BatchHandler, opts?: RunOptions): Promise<void> {
     try {
-      await this.#inner.run(handler ?? this.delivery.deliver, opts);
+      // The inner consumer defers msgpack decoding to the sink: a handler of the caller's gets the values decoded.
+      const own = handler === undefined ? undefined : (batch: ConsumedBatch) => {
+        for (const r of batch.records) materialize(r);
+        return handler(batch);
+      };
+      await this.#inner.run(own ?? this.delivery.deliver, opts);
     } finally {
       await this.delivery.close();
     }

@@ -2,7 +2,7 @@
  * What an output protocol module provides to the delivery loop: how a chunk of samples
  * becomes one HTTP request body. One module per protocol (remote-write.ts, influx.ts).
  */
-import type { Sample } from './samples.ts';
+import type { SampleBatch } from './samples.ts';
 
 /** One request's body and the protocol's headers. */
 export interface EncodedRequest {
@@ -13,10 +13,13 @@ export interface EncodedRequest {
 export interface WireFormat {
   /** The --sink name. */
   readonly name: string;
-  /** Whether the protocol can carry this sample exactly (the others are skipped and counted as 'unrepresentable'). */
-  representable(sample: Sample): boolean;
-  /** Encodes samples (already chunked) into one request. */
-  encode(samples: readonly Sample[]): EncodedRequest;
+  /** Whether the protocol can carry sample `i` of `batch` exactly (the others are skipped and counted as 'unrepresentable'). */
+  representable(batch: SampleBatch, i: number): boolean;
+  /**
+   * Encodes the samples `indexes` of `batch` (already chunked, oldest first) into one
+   * request. Synchronous: encoders use per-series scratch fields and shared buffers.
+   */
+  encode(batch: SampleBatch, indexes: ArrayLike<number>): EncodedRequest;
   /** The URL to POST to, from the user's --sink-url (adds parameters the protocol needs). */
   prepareUrl(url: URL): URL;
 }
