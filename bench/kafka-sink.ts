@@ -16,14 +16,21 @@
  * Run: node_modules/.bin/node bench/kafka-sink.ts [--seconds 3] [--max-records 200000]
  *      [--idempotent both|on|off] (the gateway's default at acks all is on; both = the
  *      cost of idempotence, row by row) [--throughput-only]
+ *      [--encode-only] (3. only, no broker)
+ * 3. The owner thread's cost of encoding one Produce request: kafkajs's encoder against
+ *    ours (src/kafka/produce-encoder.ts), interleaved rounds, medians; the records the
+ *    gateway sends at 1 and at 100 metrics per request.
  * Needs kcat (.ci/install-debian-packages). Figures depend on the machine; the mock broker shares it.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { pack } from 'msgpackr';
-import { startLocalBroker } from '../src/kafka/local-broker.ts';
+import { startLocalBroker } from '../test/support/local-broker.ts';
 import { KafkaSink } from '../src/kafka/kafka-sink.ts';
+import { createRequire } from 'node:module';
 import { compressAsync, compressSync, type CodecName } from '../src/kafka/codec-impl.ts';
+import { encodeProduceRequest, type ProduceArgs } from '../src/kafka/produce-encoder.ts';
+import { buildBody } from '../src/load/bodies.ts';
 import { acquireCompressPool, compressInPool, releaseCompressPool } from '../src/kafka/compress-pool.ts';
 import { silentLogger } from '../src/kafka/kafkajs-log.ts';
 import { partitionFor } from '../src/records/partitioner.ts';
@@ -35,6 +42,7 @@ const { values: args } = parseArgs({
     'max-records': { type: 'string', default: '200000' },
     idempotent: { type: 'string', default: 'both' },
     'throughput-only': { type: 'boolean', default: false },
+    'encode-only': { type: 'boolean', default: false },
   },
 });
 const IDEMPOTENT = { both: [false, true], on: [true], off: [false] }[args.idempotent as 'both' | 'on' | 'off'];
@@ -174,12 +182,54 @@ async function loopDelayWhileCompressing(values: Buffer[]): Promise<void> {
   }
 }
 
+/**
+ * kafkajs's Produce v3 encoder (what v4-v7 use) against ours, on requests like the
+ * gateway's: 4 partitions, client-id keys, a content-type header, msgpack values of a
+ * 1-metric and a 100-metric body. Rounds alternate between the two; medians of 7.
+ */
+async function encodeCost(): Promise<void> {
+  const require = createRequire(import.meta.url);
+  const kafkajsV3 = require('kafkajs/src/protocol/requests/produce/v3/request.js') as (a: ProduceArgs) => { encode(): Promise<{ buffer: Buffer }> };
+  const Long = require('kafkajs/src/utils/long') as { fromInt(v: number): unknown };
+  const header = { 'content-type': Buffer.from('application/msgpack') };
+  console.log('\n## Produce request encoding (owner thread), µs per record, medians of 7 interleaved rounds\n');
+  console.log('| records × value | kafkajs | ours | × |');
+  console.log('|---|--:|--:|--:|');
+  for (const [records, metrics] of [[200, 1], [50, 100], [4, 1]] as const) {
+    const value = pack(JSON.parse(buildBody('json', metrics).toString()));
+    const partitions = [0, 1, 2, 3].map((partition) => ({
+      partition,
+      firstSequence: 0,
+      messages: Array.from({ length: records / 4 }, (_, i) => ({ key: Buffer.from(`load_client_${i}`), value, headers: header, timestamp: String(Date.now() + i) })),
+    }));
+    const a: ProduceArgs = { acks: -1, timeout: 10_000, producerId: Long.fromInt(1), producerEpoch: 0, topicData: [{ topic: 'metrics', partitions }] };
+    const timed = async (f: () => Promise<unknown>): Promise<number> => {
+      const t = performance.now();
+      let k = 0;
+      while (performance.now() - t < 300) {
+        await f();
+        k++;
+      }
+      return ((performance.now() - t) * 1000) / k / records;
+    };
+    const theirs: number[] = [];
+    const ours: number[] = [];
+    for (let round = 0; round < 7; round++) {
+      theirs.push(await timed(() => kafkajsV3(a).encode()));
+      ours.push(await timed(async () => encodeProduceRequest(a)));
+    }
+    const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[3];
+    console.log(`| ${records} × ${value.length} B | ${med(theirs).toFixed(2)} | ${med(ours).toFixed(2)} | ${(med(theirs) / med(ours)).toFixed(1)} |`);
+  }
+}
+
 async function main(): Promise<void> {
+  if (args['encode-only']) return encodeCost();
   const values = Array.from({ length: 1024 }, (_, i) => metricValue(i));
   const avg = values.reduce((s, v) => s + v.length, 0) / values.length;
   console.log(`# Kafka sink bench (record value ${avg.toFixed(0)} B, ${SECONDS}s per case, node ${process.version})`);
   // An idempotent producer needs the proxy (librdkafka 2.0's mock names a controller that
-  // does not exist; src/kafka/kafka-proxy.ts fixes it): then every row goes through it, so
+  // does not exist; test/support/kafka-proxy.ts fixes it): then every row goes through it, so
   // idempotent on/off compare on the same path.
   const proxy = IDEMPOTENT.includes(true);
   console.log(proxy ? 'through the KafkaProxy (in this process)' : 'direct to the mock brokers (no proxy)');
@@ -189,7 +239,10 @@ async function main(): Promise<void> {
   } finally {
     await broker.stop();
   }
-  if (!args['throughput-only']) await loopDelayWhileCompressing(values);
+  if (!args['throughput-only']) {
+    await loopDelayWhileCompressing(values);
+    await encodeCost();
+  }
 }
 
 await main();

@@ -6,6 +6,8 @@
 interface ChartRow {
   row: string;
   workers: number;
+  /** Connections of this row's load when it differs from the report's (the *-1ms rows). */
+  connections?: number;
   metricsPerRequest: number;
   requestsPerSecond: number;
   p99: number;
@@ -32,7 +34,8 @@ export function renderChart(report: { machine: { cpu: string; cores: number; nod
   const panels = new Map<string, ChartRow[]>();
   for (const r of report.results) {
     const key = r.row.startsWith('sweep-') ? `scaling sweep, file acks 1, ${r.metricsPerRequest} metric(s)/request` : `${r.metricsPerRequest} metric(s) per request`;
-    const label = r.row.startsWith('sweep-') ? `--workers ${r.workers}` : r.row;
+    const own = r.connections !== undefined && r.connections !== report.connections ? ` @${r.connections}` : '';
+    const label = r.row.startsWith('sweep-') ? `--workers ${r.workers}` : `${r.row}${own}`;
     panels.set(key, [...(panels.get(key) ?? []), { ...r, row: label }]);
   }
   const barHeight = 22;

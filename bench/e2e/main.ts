@@ -14,6 +14,9 @@
  *   │ kafka-acks1/all  gateway: … → owner → one kafkajs producer → mock cluster   │
  *   │ peer-kafkajs  one thread: http.createServer + producer.send per request     │
  *   │ peer-cluster  node:cluster, N processes, one producer each                  │
+ *   │ kafka-acksall-1ms, peer-kafkajs-1ms  the same two against a broker 1 ms away │
+ *   │               (a second mock cluster; its proxy, in its own process, holds   │
+ *   │               every frame 1 ms each way), 200 connections                   │
  *   └──────────────────────────────────────────────────────────────────────────────┘
  * ```
  *
@@ -21,13 +24,15 @@
  * the median run's p50/p99, the worst max, CPU seconds per million metrics (the server
  * process only, from /proc) and the ratio to the no-op ceiling.
  */
+import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import readline from 'node:readline';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseInteger, parseSeconds, UsageError } from '../../src/cli/args.ts';
 import { runLoad, type LoadSummary } from '../../src/load/run-load.ts';
-import { ROOT, ROWS, startServer, type Row, type RowContext } from './servers.ts';
+import { cpuSecondsOf, ROOT, ROWS, startServer, type Row, type RowContext } from './servers.ts';
 import { renderChart } from './chart.ts';
 
 const { values } = parseArgs({
@@ -50,24 +55,26 @@ if (values.help) {
   console.log(`Usage: npm run bench:e2e -- [options]
   --rows a,b,...             rows to run (default: all; ${ROWS.map((r) => r.name).join(', ')})
   --workers N                worker threads / processes per server (default 2, the core count here)
-  --connections N            concurrent connections (default 20)
+  --connections N            concurrent connections for every row (default 20; the *-1ms
+                             rows default to 200)
   --duration S               seconds per timed run (default 5)
   --runs N                   timed runs per row, median reported (default 3)
   --metrics-per-request K,.. body sizes to run (default 1,100)
   --sweep                    also the gateway (file, acks 1) at --workers 1,2,4,8,16
   --interleave               start every row's server at once and take the timed runs in
                              turns (A B C A B C ...): drift of a shared machine hits every
-                             row alike, for A/B comparisons (rows needing a broker excluded)
+                             row alike, for A/B comparisons (Kafka rows too: each keeps
+                             its producer connected between its turns)
   --quick                    1 run of 1 s per row (smoke test)
   --out DIR                  results directory (default bench/results)`);
   process.exit(0);
 }
 
 const quick = values.quick ?? false;
-let workers: number, connections: number, duration: number, runs: number, perRequest: number[];
+let workers: number, connections: number | undefined, duration: number, runs: number, perRequest: number[];
 try {
   workers = parseInteger('workers', values.workers ?? '2', 1, 256);
-  connections = parseInteger('connections', values.connections ?? '20', 1, 10_000);
+  connections = values.connections === undefined ? undefined : parseInteger('connections', values.connections, 1, 10_000);
   duration = parseSeconds('duration', values.duration ?? (quick ? '1' : '5'));
   runs = parseInteger('runs', values.runs ?? (quick ? '1' : '3'), 1, 100);
   perRequest = (values['metrics-per-request'] ?? '1,100').split(',').map((k) => parseInteger('metrics-per-request', k.trim(), 1, 100_000));
@@ -88,6 +95,7 @@ for (const name of wanted) {
 export interface RowResult {
   row: string;
   workers: number;
+  connections: number;
   metricsPerRequest: number;
   requestsPerSecond: number;
   metricsPerSecond: number;
@@ -96,6 +104,12 @@ export interface RowResult {
   max: number;
   successRate: number;
   cpuSecondsPerMillionMetrics: number;
+  /**
+   * The *-1ms rows: CPU of the broker side (the delaying proxy and the mock cluster, their
+   * own processes) per million metrics. It shares the two cores with the server, and a
+   * server that sends a request per record makes it work harder.
+   */
+  brokerCpuSecondsPerMillionMetrics?: number;
   ratioToNoop: number | null;
   runs: { requestsPerSecond: number; p50: number; p99: number; max: number; statusCodes: Record<string, number> }[];
 }
@@ -105,19 +119,28 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
+const DEFAULT_CONNECTIONS = 20;
+
+/** A row's connections: --connections when given, else the row's own, else 20. */
+function connectionsOf(row: Row): number {
+  return connections ?? row.connections ?? DEFAULT_CONNECTIONS;
+}
+
 async function measure(row: Row, ctx: RowContext, k: number): Promise<RowResult> {
   const server = row.start ? await row.start(ctx) : await startServer(row, ctx);
   const load = row.load?.(k);
   const protocol = load === undefined ? {} : { path: load.path, rawBody: { bytes: load.bytes, contentType: load.contentType, headers: load.headers } };
   const extra = row.loadOptions?.() ?? {};
+  const clients = connectionsOf(row);
   try {
-    await runLoad({ port: server.port, clients: connections, durationSeconds: Math.min(1, duration), metricsPerRequest: k, ...protocol, ...extra });
+    await runLoad({ port: server.port, clients, durationSeconds: Math.min(1, duration), metricsPerRequest: k, ...protocol, ...extra });
     const results: LoadSummary[] = [];
     const cpuBefore = server.cpuSeconds();
+    const brokerBefore = brokerCpu(row, ctx);
     for (let i = 0; i < runs; i++) {
-      results.push(await runLoad({ port: server.port, clients: connections, durationSeconds: duration, metricsPerRequest: k, ...protocol, ...extra }));
+      results.push(await runLoad({ port: server.port, clients, durationSeconds: duration, metricsPerRequest: k, ...protocol, ...extra }));
     }
-    return summarize(row, ctx, k, results, server.cpuSeconds() - cpuBefore);
+    return summarize(row, ctx, k, results, server.cpuSeconds() - cpuBefore, brokerCpu(row, ctx) - brokerBefore);
   } finally {
     await server.stop();
   }
@@ -131,25 +154,33 @@ async function measureInterleaved(rows: Row[], ctx: RowContext, k: number): Prom
     const load = (i: number, seconds: number) => {
       const body = rows[i].load?.(k);
       const protocol = body === undefined ? {} : { path: body.path, rawBody: { bytes: body.bytes, contentType: body.contentType, headers: body.headers } };
-      return runLoad({ port: servers[i].port, clients: connections, durationSeconds: seconds, metricsPerRequest: k, ...protocol, ...(rows[i].loadOptions?.() ?? {}) });
+      return runLoad({ port: servers[i].port, clients: connectionsOf(rows[i]), durationSeconds: seconds, metricsPerRequest: k, ...protocol, ...(rows[i].loadOptions?.() ?? {}) });
     };
     for (let i = 0; i < rows.length; i++) await load(i, Math.min(1, duration));
     const results: LoadSummary[][] = rows.map(() => []);
     const cpu = rows.map(() => 0);
+    const brokerCpuUsed = rows.map(() => 0);
     for (let r = 0; r < runs; r++) {
       for (let i = 0; i < rows.length; i++) {
         const before = servers[i].cpuSeconds();
+        const brokerBefore = brokerCpu(rows[i], ctx);
         results[i].push(await load(i, duration));
         cpu[i] += servers[i].cpuSeconds() - before;
+        brokerCpuUsed[i] += brokerCpu(rows[i], ctx) - brokerBefore;
       }
     }
-    return rows.map((row, i) => summarize(row, ctx, k, results[i], cpu[i]));
+    return rows.map((row, i) => summarize(row, ctx, k, results[i], cpu[i], brokerCpuUsed[i]));
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
   }
 }
 
-function summarize(row: Row, ctx: RowContext, k: number, results: LoadSummary[], cpu: number): RowResult {
+/** CPU seconds of the 1 ms broker's processes so far, for its rows; NaN for the others. */
+function brokerCpu(row: Row, ctx: RowContext): number {
+  return row.slowBroker && ctx.slowBrokerCpuSeconds ? ctx.slowBrokerCpuSeconds() : NaN;
+}
+
+function summarize(row: Row, ctx: RowContext, k: number, results: LoadSummary[], cpu: number, brokerCpuUsed: number): RowResult {
   {
     const metrics = results.reduce((a, r) => a + r.succeeded * k, 0);
     const byRps = [...results].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond);
@@ -157,6 +188,7 @@ function summarize(row: Row, ctx: RowContext, k: number, results: LoadSummary[],
     return {
       row: row.name,
       workers: ctx.workers,
+      connections: connectionsOf(row),
       metricsPerRequest: k,
       requestsPerSecond: median(results.map((r) => r.requestsPerSecond)),
       metricsPerSecond: median(results.map((r) => r.metricsPerSecond)),
@@ -165,6 +197,7 @@ function summarize(row: Row, ctx: RowContext, k: number, results: LoadSummary[],
       max: Math.max(...results.map((r) => r.latencyMs.max)),
       successRate: median(results.map((r) => r.successRate)),
       cpuSecondsPerMillionMetrics: metrics > 0 ? (cpu / metrics) * 1e6 : NaN,
+      ...(Number.isNaN(brokerCpuUsed) ? {} : { brokerCpuSecondsPerMillionMetrics: metrics > 0 ? (brokerCpuUsed / metrics) * 1e6 : NaN }),
       ratioToNoop: null,
       runs: results.map((r) => ({ requestsPerSecond: r.requestsPerSecond, p50: r.latencyMs.p50, p99: r.latencyMs.p99, max: r.latencyMs.max, statusCodes: r.statusCodes })),
     };
@@ -172,10 +205,11 @@ function summarize(row: Row, ctx: RowContext, k: number, results: LoadSummary[],
 }
 
 function table(results: RowResult[]): string {
-  const head = ['row', 'workers', 'metrics/req', 'req/s', 'metrics/s', 'p50 ms', 'p99 ms', 'max ms', 'ok %', 'CPU s/M metrics', 'vs noop'];
+  const head = ['row', 'workers', 'conns', 'metrics/req', 'req/s', 'metrics/s', 'p50 ms', 'p99 ms', 'max ms', 'ok %', 'CPU s/M metrics', 'vs noop'];
   const lines = results.map((r) => [
     r.row,
     String(r.workers),
+    String(r.connections),
     String(r.metricsPerRequest),
     Math.round(r.requestsPerSecond).toLocaleString('en-US'),
     Math.round(r.metricsPerSecond).toLocaleString('en-US'),
@@ -191,13 +225,56 @@ function table(results: RowResult[]): string {
   return [fmt(head), `|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...lines.map(fmt)].join('\n');
 }
 
+/**
+ * `npm run kafka:local -- --latency 1ms` as a child process: its proxy's timers must not
+ * share an event loop with the load generator, or the added latency would grow with load.
+ * stop() returns what the proxy reports about the delay frames actually got.
+ */
+async function startSlowBroker(): Promise<{ bootstrap: string; cpuSeconds(): number; stop(): Promise<string> }> {
+  const proc = spawn(process.execPath, ['--import', './src/main/require-node.mjs', 'test/support/local-broker.ts', '--brokers', '3', '--latency', '1ms'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  proc.stderr!.on('data', (d) => (stderr += d));
+  const lines: string[] = [];
+  const bootstrap = await new Promise<string>((resolve, reject) => {
+    readline.createInterface({ input: proc.stdout! }).on('line', (line) => {
+      lines.push(line);
+      const m = /^bootstrap servers: (\S+)/.exec(line);
+      if (m) resolve(m[1]);
+    });
+    proc.once('exit', (code) => reject(new Error(`kafka:local --latency exited (${code}) before printing its address: ${stderr}`)));
+  });
+  return {
+    bootstrap,
+    cpuSeconds: () => cpuSecondsOf(proc.pid!),
+    async stop() {
+      const exited = new Promise((resolve) => proc.once('exit', resolve));
+      proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+      return lines.find((l) => l.startsWith('proxy latency:')) ?? '';
+    },
+  };
+}
+
 const selected = ROWS.filter((r) => wanted.includes(r.name));
 let broker: { bootstrap: string; stop(): Promise<void> } | undefined;
-if (selected.some((r) => r.needsBroker)) {
-  const { startLocalBroker } = await import('../../src/kafka/local-broker.ts');
+let slowBroker: Awaited<ReturnType<typeof startSlowBroker>> | undefined;
+if (selected.some((r) => r.needsBroker && !r.slowBroker)) {
+  const { startLocalBroker } = await import('../../test/support/local-broker.ts');
   broker = await startLocalBroker({ brokers: 3 });
 }
-const ctx: RowContext = { workers, brokers: broker?.bootstrap, topic: `bench-${Date.now()}` };
+if (selected.some((r) => r.slowBroker)) slowBroker = await startSlowBroker();
+const ctx: RowContext = {
+  workers,
+  brokers: broker?.bootstrap,
+  slowBrokers: slowBroker?.bootstrap,
+  slowBrokerCpuSeconds: slowBroker?.cpuSeconds,
+  topic: `bench-${Date.now()}`,
+};
 
 const machine = {
   cpu: os.cpus()[0]?.model ?? 'unknown',
@@ -206,14 +283,17 @@ const machine = {
   node: process.version,
   os: `${os.type()} ${os.release()}`,
 };
-console.log(`bench:e2e on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; ${connections} connections, ${runs} x ${duration}s per row`);
+console.log(
+  `bench:e2e on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; ${connections ?? `${DEFAULT_CONNECTIONS} (the *-1ms rows: ${ROWS.find((r) => r.slowBroker)?.connections})`} connections, ${runs} x ${duration}s per row; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`,
+);
 
 const results: RowResult[] = [];
+let slowBrokerDelays = '';
 try {
   for (const k of perRequest) {
     const block: RowResult[] = [];
     if (values.interleave) {
-      const rows = selected.filter((r) => !r.needsBroker);
+      const rows = selected;
       process.stderr.write(`  ${rows.map((r) => r.name).join(', ')} interleaved (${k} metrics/request)...\n`);
       block.push(...(await measureInterleaved(rows, ctx, k)));
     } else {
@@ -226,6 +306,11 @@ try {
     for (const r of block) r.ratioToNoop = noop ? r.requestsPerSecond / noop.requestsPerSecond : null;
     results.push(...block);
     console.log(`\n${k} metric(s) per request:\n${table(block)}`);
+    for (const r of block) {
+      if (r.brokerCpuSecondsPerMillionMetrics !== undefined) {
+        console.log(`  ${r.row}: the 1 ms broker's processes (proxy + mock) used ${r.brokerCpuSecondsPerMillionMetrics.toFixed(2)} CPU s / M metrics`);
+      }
+    }
   }
   if (values.sweep) {
     const sweep: RowResult[] = [];
@@ -239,11 +324,22 @@ try {
   }
 } finally {
   await broker?.stop();
+  slowBrokerDelays = (await slowBroker?.stop()) ?? '';
+  if (slowBrokerDelays) console.log(`\nbroker 1 ms away: ${slowBrokerDelays}`);
 }
 
 mkdirSync(outDir, { recursive: true });
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-const report = { at: new Date().toISOString(), machine, connections, durationSeconds: duration, runs, results };
+const report = {
+  at: new Date().toISOString(),
+  machine,
+  loadAverage: os.loadavg(),
+  connections: connections ?? DEFAULT_CONNECTIONS,
+  durationSeconds: duration,
+  runs,
+  ...(slowBrokerDelays ? { slowBroker: slowBrokerDelays } : {}),
+  results,
+};
 writeFileSync(path.join(outDir, `e2e-${stamp}.json`), JSON.stringify(report, null, 2));
 writeFileSync(path.join(outDir, 'e2e-latest.json'), JSON.stringify(report, null, 2));
 writeFileSync(path.join(outDir, 'e2e-latest.svg'), renderChart(report));

@@ -18,7 +18,12 @@ export const ROOT = path.resolve(import.meta.dirname, '../..');
 /** What a row needs from its environment (a broker for Kafka rows). */
 export interface RowContext {
   workers: number;
+  /** The local mock cluster behind the proxy, answering in about 0.1 ms. */
   brokers?: string;
+  /** Another local mock cluster whose proxy (its own process) adds 1 ms each way. */
+  slowBrokers?: string;
+  /** CPU seconds used so far by that cluster's processes (the proxy and the mock). */
+  slowBrokerCpuSeconds?: () => number;
   topic: string;
 }
 
@@ -27,6 +32,10 @@ export interface Row {
   /** Script (relative to the project root) and its arguments; port 0 picks a free port. */
   command(ctx: RowContext, dataDir: string): string[];
   needsBroker?: boolean;
+  /** Runs against ctx.slowBrokers: the broker 1 ms away (1 ms each way, 2 ms round trip). */
+  slowBroker?: boolean;
+  /** Connections for this row when --connections is not given (default 20). */
+  connections?: number;
   /** Load options this row needs (https, per-connection credentials). */
   loadOptions?(): Partial<LoadOptions>;
   /** Another protocol's body and path (default: the seed's POST /metrics JSON body). */
@@ -59,7 +68,7 @@ function statOf(pid: number): { cpu: number; ppid: number } | undefined {
 }
 
 /** CPU seconds of `pid` and every live descendant (node:cluster workers are processes). */
-function cpuSecondsOf(pid: number): number {
+export function cpuSecondsOf(pid: number): number {
   const children = new Map<number, number[]>();
   const cpu = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
@@ -132,6 +141,14 @@ const gateway = (extra: (ctx: RowContext) => string[]) => (ctx: RowContext, data
 ];
 
 const kafka = (acks: string) => (ctx: RowContext) => ['--mode', 'kafka', '--brokers', ctx.brokers!, '--topic', ctx.topic, '--acks', acks];
+
+const peerKafkajs = (brokers: string, ctx: RowContext) => ['bench/peers/kafkajs-per-request.ts', '--port', '0', '--brokers', brokers, '--topic', ctx.topic, '--acks', 'all'];
+
+/**
+ * The Kafka goal's load: a broker 1 ms away (each way) and 200 connections, where one
+ * producer request per HTTP request pays the round trip and batching should not.
+ */
+const SLOW_BROKER_CONNECTIONS = 200;
 
 /** A free TCP port on 127.0.0.1. */
 async function freePort(): Promise<number> {
@@ -206,14 +223,20 @@ export const ROWS: Row[] = [
   { name: 'kafka-acksall', command: gateway(kafka('all')), needsBroker: true },
   // the cost of the idempotent producer (the default at acks all): the same row without it
   { name: 'kafka-acksall-plain', command: gateway((ctx) => [...kafka('all')(ctx), '--no-idempotent']), needsBroker: true },
-  {
-    name: 'peer-kafkajs',
-    command: (ctx) => ['bench/peers/kafkajs-per-request.ts', '--port', '0', '--brokers', ctx.brokers!, '--topic', ctx.topic, '--acks', 'all'],
-    needsBroker: true,
-  },
+  { name: 'peer-kafkajs', command: (ctx) => peerKafkajs(ctx.brokers!, ctx), needsBroker: true },
   {
     name: 'peer-cluster',
     command: (ctx) => ['bench/peers/kafkajs-per-request.ts', '--port', '0', '--brokers', ctx.brokers!, '--topic', ctx.topic, '--acks', 'all', '--cluster', String(ctx.workers)],
     needsBroker: true,
   },
+  // The broker 1 ms away (the proxy, in its own process, holds every frame 1 ms each way),
+  // 200 connections: the gateway at acks all against the per-request peer.
+  {
+    name: 'kafka-acksall-1ms',
+    command: gateway((ctx) => ['--mode', 'kafka', '--brokers', ctx.slowBrokers!, '--topic', ctx.topic, '--acks', 'all']),
+    needsBroker: true,
+    slowBroker: true,
+    connections: SLOW_BROKER_CONNECTIONS,
+  },
+  { name: 'peer-kafkajs-1ms', command: (ctx) => peerKafkajs(ctx.slowBrokers!, ctx), needsBroker: true, slowBroker: true, connections: SLOW_BROKER_CONNECTIONS },
 ];

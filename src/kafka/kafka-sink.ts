@@ -43,6 +43,7 @@ import {
   releaseCompressPool,
 } from './compress-pool.ts';
 import { kafkajsLogCreator, stderrLogger, type SinkLogger } from './kafkajs-log.ts';
+import { installProduceEncoder } from './produce-encoder.ts';
 import { fetchPartitionCount } from './topic-metadata.ts';
 import type { KafkaSecurity } from './kafka-security.ts';
 
@@ -258,6 +259,7 @@ export class KafkaSink implements Sink {
     if (this.opened) return;
     this.opened = true;
     registerKafkaCodecs();
+    installProduceEncoder();
     if (this.opts.compression !== 'none') {
       acquireCompressPool();
       this.usesPool = true;

@@ -9,7 +9,7 @@ import { constants, ftruncateSync, writeSync } from 'node:fs';
 import { mkdir, open, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { INDEX_INTERVAL_BYTES, encodeIndexEntries } from './offset-index.ts';
-import { PreallocationPolicy } from './preallocation.ts';
+import { PREALLOCATE_MAX_BYTES, PreallocationPolicy } from './preallocation.ts';
 import { checkActiveSegment, recoverSealedSegment, repairActiveSegment } from './recovery.ts';
 import type { LostRange, RecoveredSegment } from './recovery.ts';
 import {
@@ -29,7 +29,8 @@ export interface PartitionWriterOptions {
   preallocation?: PreallocationPolicy;
 }
 
-const ZEROS = Buffer.alloc(1024 * 1024);
+/** One write of zeros at most; the policy asks for PREALLOCATE_MAX_BYTES at most. */
+const ZEROS = Buffer.alloc(PREALLOCATE_MAX_BYTES);
 
 interface Segment {
   base: number;

@@ -8,8 +8,16 @@
  * back to the full amount as long as there is room.
  */
 
-/** Bytes written ahead when there is room. */
-export const PREALLOCATE_MAX_BYTES = 4 * 1024 * 1024;
+/**
+ * Bytes written ahead when there is room. Small on purpose: the zeros are written on the
+ * owner thread and flushed by the next commit's fdatasync, so one step is a stall for every
+ * ring and for that commit's records. Measured here (write of 300 B + fdatasync, medians of
+ * 15 on a loaded disk): 256 KiB of zeros ahead cost nothing measurable, 1 MiB +4 ms, 4 MiB
+ * (the former amount) +18 ms, which at 100 metrics per request hit about one commit in 30,
+ * that is the p99. The gain of the zeros (no size change, so no inode write, while the
+ * coarse mtime has not ticked) needs only some room ahead, not much.
+ */
+export const PREALLOCATE_MAX_BYTES = 256 * 1024;
 const PREALLOCATE_MIN_BYTES = 64 * 1024;
 const RESUME_AFTER_COMMITS = 1000;
 

@@ -37,6 +37,9 @@ export interface OwnerStats {
   recordsUnknown: number;
   /** Sum of append latencies in ms, for an average. */
   appendMs: number;
+  /** Atomics.notify calls on the rings' durable cursors, and waiting writers they woke. */
+  notifies: number;
+  wakeups: number;
 }
 
 /** A batch on its way to the sink, with the ring each record came from. */
@@ -63,7 +66,7 @@ export interface OwnerOptions {
 }
 
 export class Owner {
-  readonly stats: OwnerStats = { drainPasses: 0, recordsDrained: 0, commits: 0, recordsCommitted: 0, recordsFailed: 0, recordsUnknown: 0, appendMs: 0 };
+  readonly stats: OwnerStats = { drainPasses: 0, recordsDrained: 0, commits: 0, recordsCommitted: 0, recordsFailed: 0, recordsUnknown: 0, appendMs: 0, notifies: 0, wakeups: 0 };
   private readonly readers: RingReader[] = [];
   private readonly doorbell: Doorbell;
   private readonly sink: Sink;
@@ -240,7 +243,12 @@ export class Owner {
         failed++;
       }
     }
-    for (const reader of new Set(rings)) reader.publish();
+    for (const reader of new Set(rings)) {
+      const { notifies, wakeups } = reader;
+      reader.publish();
+      this.stats.notifies += reader.notifies - notifies;
+      this.stats.wakeups += reader.wakeups - wakeups;
+    }
     this.stats.commits++;
     this.stats.recordsCommitted += records.length - failed;
     this.stats.recordsFailed += failed;

@@ -30,7 +30,7 @@ Options:
   --workers N                HTTP worker threads (default 2)
   --mode file|kafka          gateway sink (default file, on a temporary data dir)
   --brokers H:P[,H:P]        kafka mode: bootstrap servers (default: start a local mock
-                             broker with src/kafka/local-broker.ts; needs kcat)
+                             broker with test/support/local-broker.ts; needs kcat)
   --metrics-per-request K    metrics in each request body (default 1)
   --connections N            concurrent load connections (default 20)
   --format json|msgpack      request body encoding (default json)

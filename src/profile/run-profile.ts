@@ -144,13 +144,13 @@ async function prepareEmptyDir(dir: string): Promise<void> {
 }
 
 /**
- * Starts src/kafka/local-broker.ts's mock cluster. Imported only in kafka mode without
+ * Starts test/support/local-broker.ts's mock cluster. Imported only in kafka mode without
  * --brokers, so file-mode profiling never depends on kcat or the Kafka code loading.
  */
 async function startLocalKafka(): Promise<{ bootstrap: string; stop: () => Promise<void> }> {
-  const file = path.join(PROJECT_ROOT, 'src/kafka/local-broker.ts');
-  if (!existsSync(file)) throw new Error('--mode kafka needs --brokers host:port (src/kafka/local-broker.ts, which starts a local one, is not there)');
-  const mod = (await import(pathToFileURL(file).href)) as typeof import('../kafka/local-broker.ts');
+  const file = path.join(PROJECT_ROOT, 'test/support/local-broker.ts');
+  if (!existsSync(file)) throw new Error('--mode kafka needs --brokers host:port (test/support/local-broker.ts, which starts a local one, is not there)');
+  const mod = (await import(pathToFileURL(file).href)) as typeof import('../../test/support/local-broker.ts');
   const broker = await mod.startLocalBroker({ topic: 'metrics' });
   return { bootstrap: broker.bootstrap, stop: () => broker.stop() };
 }

@@ -116,7 +116,11 @@ function metric(r: ProtoReader, em: OtlpEmitter): void {
       continue;
     }
     const dend = r.lengthEnd();
-    within(r, dend, () => data(r, em, m, field));
+    const saved = r.end;
+    r.end = dend;
+    data(r, em, m, field);
+    r.end = saved;
+    r.pos = dend;
   }
 }
 
@@ -132,16 +136,31 @@ function data(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, kind: number): voi
     else r.skip(t & 7);
   }
   r.pos = start;
-  eachMessage(r, (1 << 3) | LEN, () => {
+  // eachMessage by hand: this runs for every metric, and a closure per call shows in the profile.
+  while (r.pos < r.end) {
+    const t = r.uint32();
+    if (t !== ((1 << 3) | LEN)) {
+      r.skip(t & 7);
+      continue;
+    }
+    const pend = r.lengthEnd();
+    const saved = r.end;
+    r.end = pend;
     if (kind === 5 || kind === 7) numberPoint(r, em, m, kind === 7 && monotonic ? 'counter' : 'gauge', kind === 7 ? temporality : 0);
     else if (kind === 9) histogramPoint(r, em, m, temporality);
     else if (kind === 10) exponentialPoint(r, em, m, temporality);
     else summaryPoint(r, em, m);
-  });
+    r.end = saved;
+    r.pos = pend;
+  }
 }
 
+/** A number point's attributes: reused, since the emitter copies them into the entry's tags. */
+const numberAttrs: string[] = [];
+
 function numberPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, type: 'gauge' | 'counter', temporality: number): void {
-  const attrs: string[] = [];
+  const attrs = numberAttrs;
+  attrs.length = 0;
   let ts = 0;
   let value: number | undefined;
   let flags = 0;
@@ -283,23 +302,26 @@ function packed(r: ProtoReader, out: number[], one: () => number): void {
 
 /** A KeyValue message: pushes key and the value as a string onto `attrs`. */
 function keyValue(r: ProtoReader, attrs: string[]): void {
+  // `within` by hand (twice): this runs for every attribute of every point.
   const end = r.lengthEnd();
+  const saved = r.end;
+  r.end = end;
   let key = '';
   let value = '';
-  within(r, end, () => {
-    while (r.pos < r.end) {
-      const t = r.uint32();
-      if (t === ((1 << 3) | LEN)) key = r.string();
-      else if (t === ((2 << 3) | LEN)) {
-        const vend = r.lengthEnd();
-        let v: unknown = '';
-        within(r, vend, () => {
-          v = anyValue(r, 0);
-        });
-        value = typeof v === 'string' ? v : JSON.stringify(v);
-      } else r.skip(t & 7);
-    }
-  });
+  while (r.pos < end) {
+    const t = r.uint32();
+    if (t === ((1 << 3) | LEN)) key = r.string();
+    else if (t === ((2 << 3) | LEN)) {
+      const vend = r.lengthEnd();
+      r.end = vend;
+      const v = anyValue(r, 0);
+      r.end = end;
+      r.pos = vend;
+      value = typeof v === 'string' ? v : JSON.stringify(v);
+    } else r.skip(t & 7);
+  }
+  r.end = saved;
+  r.pos = end;
   attrs.push(key, value); // duplicates are resolved when the tags are merged (last wins)
 }
 

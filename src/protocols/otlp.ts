@@ -68,7 +68,7 @@ export function createOtlpProtocol(options: ProtocolOptions): Protocol<OtlpConte
 
     decode(body: Buffer, ctx: OtlpContext): DecodedRequest {
       const raw = options.valueFormat === 'raw';
-      const enc = options.valueFormat === 'raw' ? createCountingEncoder() : createRecordEncoder(options.valueFormat, body.length * 4);
+      const enc = options.valueFormat === 'raw' ? createCountingEncoder() : createRecordEncoder(options.valueFormat, body.length * 4, true); // valid until the next decode (protocol.ts)
       const em = new OtlpEmitter(enc);
       decodeOtlp(body, ctx.json, em);
       ctx.rejected = em.rejected;

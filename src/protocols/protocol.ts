@@ -45,6 +45,8 @@ export interface DecodedRequest {
   count: number;
   /**
    * The stored value; a view of the body is fine, the worker copies it into the ring.
+   * It need stay valid only until the next decode() in the same thread (the worker copies
+   * it before it decodes again), so a protocol may return a view of a reused buffer.
    * count 0 with an empty value means nothing to store (a metadata-only remote_write
    * request, an OTLP request whose points were all rejected): the worker answers ok()
    * at once, with offset -1, and writes no record.

@@ -168,6 +168,7 @@ function decodeV1(body: Uint8Array, enc: RecordEncoder): RemoteWriteStats {
       if (field === 1 && (t & 7) === LEN) {
         // Labels stay byte ranges of the body: msgpack records copy them as they are.
         const lend = r.lengthEnd();
+        const ls = r.pos;
         let ns = 0, ne = 0, vs = 0, ve = 0;
         while (r.pos < lend) {
           const lt = r.uint32();
@@ -182,11 +183,14 @@ function decodeV1(body: Uint8Array, enc: RecordEncoder): RemoteWriteStats {
           } else r.skip(lt & 7);
         }
         if (r.pos !== lend) throw new WireError('label runs past its message');
-        if (4 * nLabels + 4 > labelRanges.length) labelRanges = growInt32(labelRanges);
-        labelRanges[4 * nLabels] = ns;
-        labelRanges[4 * nLabels + 1] = ne;
-        labelRanges[4 * nLabels + 2] = vs;
-        labelRanges[4 * nLabels + 3] = ve;
+        if (L * nLabels + L > labelRanges.length) labelRanges = growInt32(labelRanges);
+        const at = L * nLabels;
+        labelRanges[at] = ns;
+        labelRanges[at + 1] = ne;
+        labelRanges[at + 2] = vs;
+        labelRanges[at + 3] = ve;
+        labelRanges[at + 4] = ls;
+        labelRanges[at + 5] = lend;
         nLabels++;
       } else if ((field === 2 || field === 4) && (t & 7) === LEN) {
         const send = r.lengthEnd();
@@ -207,7 +211,9 @@ function decodeV1(body: Uint8Array, enc: RecordEncoder): RemoteWriteStats {
   return stats;
 }
 
-let labelRanges: Int32Array = new Int32Array(64);
+/** Per label of the series being read: name start/end, value start/end, the Label message's start/end. */
+let labelRanges: Int32Array = new Int32Array(96);
+const L = 6;
 /** [nameStart, nameEnd, key0Start, key0End, value0Start, value0End, ...]: the series to encode. */
 let seriesRanges: Int32Array = new Int32Array(64);
 
@@ -218,6 +224,12 @@ function growInt32(a: Int32Array): Int32Array {
 }
 
 const NAME_LABEL = Buffer.from('__name__');
+
+/** Whether the 8 bytes at b[s] are `__name__`. */
+function isNameLabel(b: Uint8Array, s: number): boolean {
+  for (let k = 0; k < 8; k++) if (b[s + k] !== NAME_LABEL[k]) return false;
+  return true;
+}
 
 function bytesEqual(b: Uint8Array, s1: number, e1: number, s2: number, e2: number): boolean {
   if (e1 - s1 !== e2 - s2) return false;
@@ -234,48 +246,69 @@ function checkUtf8(b: Uint8Array, s: number, e: number, series: number): void {
   }
 }
 
+/** -1, 0, 1 as b[s1, e1) sorts before, equal to, after b[s2, e2) (bytewise, as Prometheus sorts labels). */
+function compareBytes(b: Uint8Array, s1: number, e1: number, s2: number, e2: number): number {
+  const n1 = e1 - s1;
+  const n2 = e2 - s2;
+  const n = n1 < n2 ? n1 : n2;
+  for (let i = 0; i < n; i++) {
+    const d = b[s1 + i]! - b[s2 + i]!;
+    if (d !== 0) return d;
+  }
+  return n1 - n2;
+}
+
 /**
  * Checks the label ranges of a 1.0 series (the same rules as labelsToTags) and fills
- * seriesRanges; returns the tag count.
+ * seriesRanges; returns the tag count. One pass: senders sort labels by name, and names
+ * that strictly increase are unique, so each name is compared with its predecessor only;
+ * the pairwise (or, past 16 labels, hashed) duplicate search runs once a name is out of
+ * order. A Label message whose bytes are all below 0x80 (short ASCII name and value, the
+ * usual case) needs no further UTF-8 check.
  */
 function labelRangesToSeries(b: Uint8Array, n: number, series: number): number {
   const lr = labelRanges;
   if (2 + 4 * n > seriesRanges.length) seriesRanges = new Int32Array(4 * n + 8);
   const sr = seriesRanges;
   let named = false;
+  let sorted = true;
   let tags = 0;
   for (let i = 0; i < n; i++) {
-    const ns = lr[4 * i]!, ne = lr[4 * i + 1]!, vs = lr[4 * i + 2]!, ve = lr[4 * i + 3]!;
+    const at = L * i;
+    const ns = lr[at]!, ne = lr[at + 1]!, vs = lr[at + 2]!, ve = lr[at + 3]!;
     if (ne === ns) throw new RemoteWriteError(`timeseries[${series}]: empty label name`);
-    checkUtf8(b, ns, ne, series);
-    checkUtf8(b, vs, ve, series);
-    if (n <= 16) {
+    let high = 0;
+    for (let k = lr[at + 4]!, e = lr[at + 5]!; k < e; k++) high |= b[k]!;
+    if (high >= 0x80) {
+      checkUtf8(b, ns, ne, series);
+      checkUtf8(b, vs, ve, series);
+    }
+    if (i > 0 && sorted && compareBytes(b, lr[at - L]!, lr[at - L + 1]!, ns, ne) >= 0) sorted = false;
+    if (!sorted && n <= 16) {
       for (let j = 0; j < i; j++) {
-        if (bytesEqual(b, ns, ne, lr[4 * j]!, lr[4 * j + 1]!)) {
+        if (bytesEqual(b, ns, ne, lr[L * j]!, lr[L * j + 1]!)) {
           throw new RemoteWriteError(`timeseries[${series}]: duplicate label name "${utf8Slice(Buffer.from(b.buffer, b.byteOffset, b.byteLength), ns, ne)}"`);
         }
       }
     }
-    let isName = ne - ns === 8;
-    for (let k = 0; isName && k < 8; k++) if (b[ns + k] !== NAME_LABEL[k]) isName = false;
-    if (isName) {
+    if (ne - ns === 8 && isNameLabel(b, ns)) {
       if (ve === vs) continue; // an empty name is no name (error below)
       sr[0] = vs;
       sr[1] = ve;
       named = true;
     } else if (ve > vs) {
-      const at = 2 + 4 * tags++;
-      sr[at] = ns;
-      sr[at + 1] = ne;
-      sr[at + 2] = vs;
-      sr[at + 3] = ve;
+      const o = 2 + 4 * tags++;
+      sr[o] = ns;
+      sr[o + 1] = ne;
+      sr[o + 2] = vs;
+      sr[o + 3] = ve;
     }
   }
   if (!named) throw new RemoteWriteError(`timeseries[${series}]: no metric name (label __name__)`);
-  if (n > 16) {
-    // Many labels: one pass with a Set (pairwise comparison would be quadratic).
+  if (n > 16 && !sorted) {
+    // Many labels out of order: one pass with a Set (pairwise comparison would be quadratic).
     const nb = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-    for (let i = 0; i < n; i++) names[i] = utf8Slice(nb, lr[4 * i]!, lr[4 * i + 1]!);
+    for (let i = 0; i < n; i++) names[i] = utf8Slice(nb, lr[L * i]!, lr[L * i + 1]!);
     const dup = firstDuplicate(names, n);
     if (dup !== undefined) throw new RemoteWriteError(`timeseries[${series}]: duplicate label name "${dup}"`);
   }
@@ -288,7 +321,6 @@ function labelRangesToSeries(b: Uint8Array, n: number, series: number): number {
  * series is seriesRanges with `tagCount` tags (1.0, byte ranges of the body).
  */
 function emitRanges(r: ProtoReader, enc: RecordEncoder, name: string | undefined, tagCount: number, meta: SeriesMeta | undefined, nRanges: number, stats: RemoteWriteStats): void {
-  const prepare = (m: SeriesMeta | undefined) => (name === undefined ? enc.seriesFromBytes(r.buf, seriesRanges, tagCount, m) : enc.series(name, tags, m));
   // A prepared series is valid until the next one is prepared: re-prepare when the kind
   // changes (the spec allows samples or histograms in a series, not both, so this is rare).
   let prepared: PreparedSeries | undefined;
@@ -301,6 +333,28 @@ function emitRanges(r: ProtoReader, enc: RecordEncoder, name: string | undefined
     if (rangeKinds[i] === R_SAMPLE) {
       let value = 0;
       let ts = 0;
+      const b = r.buf;
+      const p = r.pos;
+      // What every sender writes, read inline: the value (tag 0x09, 8 bytes) then the
+      // timestamp (tag 0x10) as a varint of at most 7 bytes (a positive ms count below
+      // 2^49, the year 19800), ending the message. Anything else takes the general loop.
+      if (b[p] === ((1 << 3) | I64) && p + 10 < end && b[p + 9] === ((2 << 3) | VARINT)) {
+        let k = p + 10;
+        let t = 0;
+        let mul = 1;
+        let byte = 0x80;
+        for (let n = 0; n < 7 && k < end; n++) {
+          byte = b[k++]!;
+          t += (byte & 0x7f) * mul;
+          if (byte < 0x80) break;
+          mul *= 128;
+        }
+        if (byte < 0x80 && k === end) {
+          value = r.view.getFloat64(p + 1, true);
+          ts = t;
+          r.pos = end;
+        }
+      }
       while (r.pos < end) {
         const t = r.uint32();
         if (t === ((1 << 3) | I64)) value = r.double();
@@ -308,7 +362,7 @@ function emitRanges(r: ProtoReader, enc: RecordEncoder, name: string | undefined
         else r.skip(t & 7);
       }
       if (prepared === undefined) {
-        prepared = prepare(meta);
+        prepared = prepare(r, enc, name, tagCount, meta);
         preparedHist = undefined;
       }
       enc.sample(prepared, value, ts);
@@ -316,7 +370,7 @@ function emitRanges(r: ProtoReader, enc: RecordEncoder, name: string | undefined
     } else {
       const h = readHistogram(r, end);
       if (preparedHist === undefined) prepared = undefined;
-      preparedHist ??= prepare({
+      preparedHist ??= prepare(r, enc, name, tagCount, {
         ...meta,
         type: h.reset_hint === 'gauge' ? 'gaugehistogram' : (meta?.type ?? 'histogram'),
       });
@@ -325,6 +379,11 @@ function emitRanges(r: ProtoReader, enc: RecordEncoder, name: string | undefined
     }
     r.end = saved;
   }
+}
+
+/** The series of emitRanges prepared in the encoder (no closure per series: this runs per series). */
+function prepare(r: ProtoReader, enc: RecordEncoder, name: string | undefined, tagCount: number, m: SeriesMeta | undefined): PreparedSeries {
+  return name === undefined ? enc.seriesFromBytes(r.buf, seriesRanges, tagCount, m) : enc.series(name, tags, m);
 }
 
 function lookupMeta(metadata: Map<string, SeriesMeta>, name: string): SeriesMeta | undefined {

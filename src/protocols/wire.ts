@@ -36,6 +36,20 @@ export class ProtoReader {
 
   /** Reads a varint of at most 32 significant bits (tags, lengths, uint32, enums). */
   uint32(): number {
+    // One-byte varints (almost every tag and short length) in a body small enough for
+    // TurboFan to inline into the decoders' loops; the general loop stays out of line.
+    const p = this.pos;
+    if (p < this.end) {
+      const byte = this.buf[p]!;
+      if (byte < 0x80) {
+        this.pos = p + 1;
+        return byte;
+      }
+    }
+    return this.uint32Long();
+  }
+
+  private uint32Long(): number {
     const b = this.buf;
     let p = this.pos;
     const end = this.end;
@@ -153,10 +167,10 @@ export class ProtoReader {
     return end;
   }
 
-  /** A length-delimited UTF-8 string. */
+  /** A length-delimited UTF-8 string (short ASCII ones through the intern cache). */
   string(): string {
     const end = this.lengthEnd();
-    const s = utf8Slice(this.nodeBuf, this.pos, end);
+    const s = end - this.pos <= INTERN_MAX ? internedSlice(this.nodeBuf, this.pos, end) : utf8Slice(this.nodeBuf, this.pos, end);
     this.pos = end;
     return s;
   }
@@ -222,4 +236,48 @@ export function utf8Slice(buf: Buffer, start: number, end: number): string {
   } catch {
     throw new WireError('string is not valid UTF-8');
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// Interning of short strings. OTLP repeats the same attribute keys and values (and scope,
+// unit, type names) on every data point; making a JS string of each costs a native call
+// and an allocation (a quarter of OTLP decoding in the profile). A direct-mapped cache of
+// the last short ASCII string per hash slot returns the same string for the same bytes
+// after one hashing pass, which also serves as the ASCII check.
+
+/** Longest string the cache holds (bytes). */
+const INTERN_MAX = 32;
+const INTERN_SLOTS = 1024; // power of two
+const internBytes = new Uint8Array(INTERN_SLOTS * INTERN_MAX);
+const internLength = new Int32Array(INTERN_SLOTS).fill(-1);
+const internStrings: string[] = new Array<string>(INTERN_SLOTS).fill('');
+
+/** utf8Slice for strings of at most INTERN_MAX bytes, the same string for the same ASCII bytes. */
+export function internedSlice(buf: Buffer, start: number, end: number): string {
+  let h = 0x811c9dc5;
+  let high = 0;
+  for (let i = start; i < end; i++) {
+    const c = buf[i]!;
+    high |= c;
+    h = Math.imul(h ^ c, 0x01000193);
+  }
+  if (high >= 0x80) return utf8Slice(buf, start, end); // not ASCII: validated, not cached
+  const n = end - start;
+  const slot = (h ^ (h >>> 15)) & (INTERN_SLOTS - 1);
+  const at = slot * INTERN_MAX;
+  if (internLength[slot] === n) {
+    let same = true;
+    for (let i = 0; i < n; i++) {
+      if (internBytes[at + i] !== buf[start + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return internStrings[slot]!;
+  }
+  const s = (buf as unknown as { latin1Slice(s: number, e: number): string }).latin1Slice(start, end);
+  for (let i = 0; i < n; i++) internBytes[at + i] = buf[start + i]!;
+  internLength[slot] = n;
+  internStrings[slot] = s;
+  return s;
 }

@@ -76,10 +76,30 @@ export interface RecordEncoder {
   finish(): Uint8Array;
 }
 
-/** A new encoder for one record in the given value format. */
-export function createRecordEncoder(format: ValueFormat, sizeHint = 4096): RecordEncoder {
-  return format === 'json' ? new JsonRecordEncoder() : new MsgpackRecordEncoder(sizeHint);
+/**
+ * A new encoder for one record in the given value format.
+ *
+ * `reuseOutput` (msgpack only): the encoder writes into a buffer this thread keeps from the
+ * previous such encoder, and finish() returns a view of it that is valid only until the
+ * next encoder with `reuseOutput` in this thread. For the gateway's workers, which copy a
+ * decoded record into the ring before decoding another: a fresh buffer per request (1.5-2x
+ * the body) is external memory that makes V8 run a full GC every few requests at large
+ * bodies (the issue-15 profile: a quarter of the gateway's CPU in GC threads at 2000
+ * samples per request).
+ */
+export function createRecordEncoder(format: ValueFormat, sizeHint = 4096, reuseOutput = false): RecordEncoder {
+  if (format === 'json') return new JsonRecordEncoder();
+  if (!reuseOutput) return new MsgpackRecordEncoder(sizeHint, undefined);
+  let buf = sharedOutput;
+  sharedOutput = undefined; // taken: an encoder that throws keeps it (the next one allocates)
+  if (buf === undefined || buf.length < sizeHint) buf = Buffer.allocUnsafe(Math.max(64, sizeHint));
+  return new MsgpackRecordEncoder(0, buf);
 }
+
+/** The buffer `reuseOutput` encoders share (per thread: module state is per worker). */
+let sharedOutput: Buffer | undefined;
+/** Larger buffers are not kept: an idle worker should not hold a big request's memory. */
+const SHARED_OUTPUT_MAX = 1 << 20;
 
 /**
  * An encoder that only counts entries: --value-format raw still decodes every body (to
@@ -111,8 +131,8 @@ const packr = new Packr({ useRecords: false, variableMapSize: true });
 class MsgpackBuf {
   buf: Buffer;
   pos = 0;
-  constructor(size: number) {
-    this.buf = Buffer.allocUnsafe(Math.max(64, size));
+  constructor(size: number, buf?: Buffer) {
+    this.buf = buf ?? Buffer.allocUnsafe(Math.max(64, size));
   }
   ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
@@ -197,29 +217,8 @@ class MsgpackBuf {
   }
   /** A msgpack str from UTF-8 bytes src[start, end). */
   strBytes(src: Uint8Array, start: number, end: number): void {
-    const n = end - start;
-    this.ensure(n + 5);
-    const buf = this.buf;
-    let p = this.pos;
-    if (n < 32) buf[p++] = 0xa0 | n;
-    else if (n < 256) {
-      buf[p++] = 0xd9;
-      buf[p++] = n;
-    } else if (n < 65536) {
-      buf[p++] = 0xda;
-      buf[p++] = n >> 8;
-      buf[p++] = n & 0xff;
-    } else {
-      buf[p++] = 0xdb;
-      buf.writeUInt32BE(n, p);
-      p += 4;
-    }
-    if (n < 48) for (let i = start; i < end; i++) buf[p++] = src[i]!;
-    else {
-      buf.set(src.subarray(start, end), p);
-      p += n;
-    }
-    this.pos = p;
+    this.ensure(end - start + 5);
+    this.pos = putStr(this.buf, this.pos, src, start, end);
   }
   mapHeader(n: number): void {
     if (n < 16) this.byte(0x80 | n);
@@ -232,9 +231,7 @@ class MsgpackBuf {
   }
   f64(v: number): void {
     this.ensure(9);
-    this.buf[this.pos] = 0xcb;
-    this.buf.writeDoubleBE(v, this.pos + 1);
-    this.pos += 9;
+    this.pos = putF64(this.buf, this.pos, v);
   }
   /**
    * A number the way msgpackr writes one (so every reader of the seed's records reads
@@ -276,14 +273,89 @@ function keyBytes(s: string): Uint8Array {
   return b.buf.subarray(0, b.pos);
 }
 
+/**
+ * A msgpack str from the UTF-8 bytes src[start, end) at buf[p] (room checked by the
+ * caller: length + 5); returns the next position.
+ */
+function putStr(buf: Buffer, p: number, src: Uint8Array, start: number, end: number): number {
+  const n = end - start;
+  if (n < 32) buf[p++] = 0xa0 | n;
+  else if (n < 256) {
+    buf[p++] = 0xd9;
+    buf[p++] = n;
+  } else if (n < 65536) {
+    buf[p++] = 0xda;
+    buf[p++] = n >> 8;
+    buf[p++] = n & 0xff;
+  } else {
+    buf[p++] = 0xdb;
+    buf.writeUInt32BE(n, p);
+    p += 4;
+  }
+  if (n < 48) for (let i = start; i < end; i++) buf[p++] = src[i]!;
+  else {
+    buf.set(src.subarray(start, end), p);
+    p += n;
+  }
+  return p;
+}
+
+/** Scratch for float64 bytes: msgpack wants big-endian, the platform (x86, ARM) is little. */
+const f64 = new Float64Array(1);
+const f64Bytes = new Uint8Array(f64.buffer);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** `v` as a msgpack float64 (0xcb + 8 bytes big-endian) at buf[p]; returns the next position. */
+function putF64(buf: Buffer, p: number, v: number): number {
+  buf[p] = 0xcb;
+  if (!LITTLE_ENDIAN) {
+    buf.writeDoubleBE(v, p + 1);
+    return p + 9;
+  }
+  f64[0] = v;
+  buf[p + 1] = f64Bytes[7]!;
+  buf[p + 2] = f64Bytes[6]!;
+  buf[p + 3] = f64Bytes[5]!;
+  buf[p + 4] = f64Bytes[4]!;
+  buf[p + 5] = f64Bytes[3]!;
+  buf[p + 6] = f64Bytes[2]!;
+  buf[p + 7] = f64Bytes[1]!;
+  buf[p + 8] = f64Bytes[0]!;
+  return p + 9;
+}
+
+/** Most bytes sample() appends after the series' own: value and timestamp keys and numbers. */
+const SAMPLE_TAIL = 1 + K_VALUE.length + 9 + K_TIMESTAMP.length + 9;
+
+/**
+ * The msgpack encoder's prepared series: its static fields are written once, in place, as
+ * the start of its first entry in the output (out[start, end), after a map header byte at
+ * start - 1 that sample() fills in); later samples copy them from there. So a series of
+ * one sample (nearly every OTLP point and remote_write series) is written exactly once,
+ * with no scratch buffer in between.
+ */
+class InPlaceSeries implements PreparedSeries {
+  bytes: Uint8Array = new Uint8Array(0);
+  length = 0;
+  fields = 0;
+  start = 0;
+  end = 0;
+  /** No entry uses the static bytes yet: the next series() takes their place back. */
+  unused = false;
+}
+
 class MsgpackRecordEncoder implements RecordEncoder {
   readonly contentType = ContentType.msgpack;
   count = 0;
   private readonly out: MsgpackBuf;
-  private readonly scratch = new MsgpackBuf(256);
+  /** One object, reused: a prepared series is valid until the next one is prepared. */
+  private readonly current = new InPlaceSeries();
+  /** The output buffer goes back to sharedOutput at finish(). */
+  private readonly shared: boolean;
 
-  constructor(sizeHint: number) {
-    this.out = new MsgpackBuf(sizeHint);
+  constructor(sizeHint: number, buf: Buffer | undefined) {
+    this.out = new MsgpackBuf(sizeHint, buf);
+    this.shared = buf !== undefined;
     // {"metrics": array32 <patched in finish()>}
     this.out.byte(0x81);
     this.out.str('metrics');
@@ -292,63 +364,111 @@ class MsgpackRecordEncoder implements RecordEncoder {
     this.out.pos += 5;
   }
 
+  /** Starts a series' static bytes in the output, dropping a previous series never sampled. */
+  private begin(): MsgpackBuf {
+    const o = this.out;
+    const c = this.current;
+    if (c.unused) o.pos = c.start - 1;
+    o.ensure(1);
+    o.pos++; // the entry's map header, written by sample()
+    c.start = o.pos;
+    return o;
+  }
+
   series(name: string, tags: readonly string[], meta?: SeriesMeta): PreparedSeries {
-    const s = this.scratch;
-    s.pos = 0;
-    s.bytes(K_NAME);
-    s.str(name);
-    s.bytes(K_TAGS);
-    s.mapHeader(tags.length >> 1);
-    for (let i = 0; i < tags.length; i++) s.str(tags[i]!);
+    const o = this.begin();
+    o.bytes(K_NAME);
+    o.str(name);
+    o.bytes(K_TAGS);
+    o.mapHeader(tags.length >> 1);
+    for (let i = 0; i < tags.length; i++) o.str(tags[i]!);
     return this.withMeta(meta, 2);
   }
 
   seriesFromBytes(src: Uint8Array, ranges: Int32Array, tagCount: number, meta?: SeriesMeta): PreparedSeries {
-    const s = this.scratch;
-    s.pos = 0;
-    s.bytes(K_NAME);
-    s.strBytes(src, ranges[0]!, ranges[1]!);
-    s.bytes(K_TAGS);
-    s.mapHeader(tagCount);
-    for (let i = 2; i < 2 + tagCount * 4; i += 2) s.strBytes(src, ranges[i]!, ranges[i + 1]!);
+    const o = this.begin();
+    // One bounds check for the whole series: its strings, their headers (5 bytes at most
+    // each), the two keys and the tags' map header.
+    const last = 2 + tagCount * 4;
+    let size = K_NAME.length + K_TAGS.length + 3;
+    for (let i = 0; i < last; i += 2) size += ranges[i + 1]! - ranges[i]! + 5;
+    o.ensure(size);
+    const buf = o.buf;
+    let p = o.pos;
+    for (let i = 0; i < K_NAME.length; i++) buf[p++] = K_NAME[i]!;
+    p = putStr(buf, p, src, ranges[0]!, ranges[1]!);
+    for (let i = 0; i < K_TAGS.length; i++) buf[p++] = K_TAGS[i]!;
+    if (tagCount < 16) buf[p++] = 0x80 | tagCount;
+    else {
+      buf[p++] = 0xde;
+      buf[p++] = tagCount >> 8;
+      buf[p++] = tagCount & 0xff;
+    }
+    for (let i = 2; i < last; i += 2) p = putStr(buf, p, src, ranges[i]!, ranges[i + 1]!);
+    o.pos = p;
     return this.withMeta(meta, 2);
   }
 
-  /** Appends the optional metadata fields to the scratch series and returns it. */
+  /** Appends the optional metadata fields to the series being prepared and returns it. */
   private withMeta(meta: SeriesMeta | undefined, fields: number): PreparedSeries {
-    const s = this.scratch;
+    const o = this.out;
     if (meta !== undefined) {
       if (meta.type !== undefined) {
-        s.bytes(K_TYPE);
-        s.str(meta.type);
+        o.bytes(K_TYPE);
+        o.str(meta.type);
         fields++;
       }
       if (meta.unit) {
-        s.bytes(K_UNIT);
-        s.str(meta.unit);
+        o.bytes(K_UNIT);
+        o.str(meta.unit);
         fields++;
       }
       if (meta.help) {
-        s.bytes(K_HELP);
-        s.str(meta.help);
+        o.bytes(K_HELP);
+        o.str(meta.help);
         fields++;
       }
       if (meta.temporality !== undefined) {
-        s.bytes(K_TEMPORALITY);
-        s.str(meta.temporality);
+        o.bytes(K_TEMPORALITY);
+        o.str(meta.temporality);
         fields++;
       }
     }
-    return { bytes: s.buf, length: s.pos, fields };
+    const c = this.current;
+    c.end = o.pos;
+    c.length = c.end - c.start;
+    c.fields = fields;
+    c.unused = true;
+    return c;
   }
 
   sample(series: PreparedSeries, value: number, timestampMs: number, histogram?: object): void {
     const o = this.out;
-    o.byte(0x80 | (series.fields + (histogram === undefined ? 2 : 3)));
-    o.bytesRange(series.bytes as Uint8Array, series.length);
-    o.bytes(K_VALUE);
-    o.f64(value);
-    o.bytes(K_TIMESTAMP);
+    const c = series as InPlaceSeries;
+    const header = 0x80 | (c.fields + (histogram === undefined ? 2 : 3));
+    const n = c.end - c.start;
+    if (c.unused) {
+      c.unused = false;
+      o.ensure(SAMPLE_TAIL);
+      o.buf[c.start - 1] = header;
+    } else {
+      o.ensure(1 + n + SAMPLE_TAIL);
+      const buf = o.buf;
+      let p = o.pos;
+      buf[p++] = header;
+      if (n < 64) for (let i = c.start; i < c.end; i++) buf[p++] = buf[i]!;
+      else {
+        buf.copyWithin(p, c.start, c.end);
+        p += n;
+      }
+      o.pos = p;
+    }
+    const buf = o.buf;
+    let p = o.pos;
+    for (let i = 0; i < K_VALUE.length; i++) buf[p++] = K_VALUE[i]!;
+    p = putF64(buf, p, value);
+    for (let i = 0; i < K_TIMESTAMP.length; i++) buf[p++] = K_TIMESTAMP[i]!;
+    o.pos = p;
     o.number(timestampMs);
     if (histogram !== undefined) {
       o.bytes(K_HISTOGRAM);
@@ -358,7 +478,13 @@ class MsgpackRecordEncoder implements RecordEncoder {
   }
 
   finish(): Uint8Array {
+    const c = this.current;
+    if (c.unused) {
+      this.out.pos = c.start - 1;
+      c.unused = false;
+    }
     this.out.buf.writeUInt32BE(this.count, 1 + 8 + 1); // after 0x81, "metrics" (8 bytes), 0xdd
+    if (this.shared && this.out.buf.length <= SHARED_OUTPUT_MAX) sharedOutput = this.out.buf;
     return this.out.buf.subarray(0, this.out.pos);
   }
 }

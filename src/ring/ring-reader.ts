@@ -40,6 +40,9 @@ export class RingReader {
   private published: number;
   /** Records read so far (wrapping, counted from the durable cursor like `completed`). */
   private readRecords: number;
+  /** Atomics.notify calls on DURABLE, and how many of them woke a waiting writer (work counts). */
+  notifies = 0;
+  wakeups = 0;
 
   constructor(storage: RingStorage) {
     this.capacity = storage.capacity;
@@ -117,6 +120,9 @@ export class RingReader {
     if (this.completed === this.published) return;
     this.published = this.completed;
     Atomics.store(this.words, DURABLE, this.completed);
-    if (Atomics.load(this.words, WRITER_WAITS) !== 0) Atomics.notify(this.words, DURABLE);
+    if (Atomics.load(this.words, WRITER_WAITS) !== 0) {
+      this.notifies++;
+      this.wakeups += Atomics.notify(this.words, DURABLE);
+    }
   }
 }

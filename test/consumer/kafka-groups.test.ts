@@ -10,8 +10,8 @@ import { randomUUID } from 'node:crypto';
 import kafkajs from 'kafkajs';
 import { pack } from 'msgpackr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalBroker } from '../../src/kafka/local-broker.ts';
-import type { LocalBroker } from '../../src/kafka/local-broker.ts';
+import { startLocalBroker } from '../support/local-broker.ts';
+import type { LocalBroker } from '../support/local-broker.ts';
 import { ConsumerProcess, ids, runConsumer, waitFor } from './helpers.ts';
 
 const { Kafka, logLevel } = kafkajs;

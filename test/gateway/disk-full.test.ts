@@ -79,8 +79,8 @@ describe('disk full', () => {
     const line = g.logs.find((l) => l.level === 50 && l.code === 'ENOSPC');
     expect(line?.msg).toMatch(/^ENOSPC: write or fdatasync of a segment failed/);
 
-    // Free 1 MiB: less than the 4 MiB of zeros one partition writes ahead of its records.
-    await truncate(filler, filled - 1024 * 1024);
+    // Free 512 KiB: less than the 1 MiB of zeros the four partitions write ahead of their records.
+    await truncate(filler, filled - 512 * 1024);
     const resumed = new Set<number>();
     for (let round = 0; round < 30 && resumed.size < 4; round++) {
       for (const c of clients) if ((await send(c)) === 200) resumed.add(partitionFor(Buffer.from(c), 4));

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Packr, Unpackr } from 'msgpackr';
 import kafkajs, { type PartitionMetadata } from 'kafkajs';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
-import { startLocalBroker, type LocalBroker } from '../../src/kafka/local-broker.ts';
+import { startLocalBroker, type LocalBroker } from '../support/local-broker.ts';
 import { SPILL_DIR_NAME } from '../../src/kafka/fallback-sink.ts';
 import { partitionFor } from '../../src/records/partitioner.ts';
 import { postMetrics, startGateway, type GatewayProcess } from '../support/gateway-process.ts';

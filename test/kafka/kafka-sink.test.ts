@@ -4,7 +4,7 @@
  * partition and offset, with its key, value bytes, content-type and timestamp, once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalBroker, type LocalBroker } from '../../src/kafka/local-broker.ts';
+import { startLocalBroker, type LocalBroker } from '../support/local-broker.ts';
 import { KafkaSink, type KafkaSinkOptions } from '../../src/kafka/kafka-sink.ts';
 import { readTopicPartitions } from '../../src/kafka/topic-metadata.ts';
 import { compressPoolStats } from '../../src/kafka/compress-pool.ts';

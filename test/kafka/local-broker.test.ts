@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import kafkajs from 'kafkajs';
-import { assertKcat, KCAT_MISSING, startLocalBroker, type LocalBroker } from '../../src/kafka/local-broker.ts';
+import { assertKcat, KCAT_MISSING, startLocalBroker, type LocalBroker } from '../support/local-broker.ts';
 import { KafkaSink } from '../../src/kafka/kafka-sink.ts';
 import { silentLogger } from '../../src/kafka/kafkajs-log.ts';
 import { freshTopic, makeRecords } from './helpers.ts';
@@ -43,6 +43,28 @@ describe('startLocalBroker', () => {
     } finally {
       await admin.disconnect();
     }
+  });
+
+  it('latency: connections opened after setLatency hold every frame that long each way, in order', async () => {
+    const proxy = broker.proxy!;
+    const before = proxy.delayStats().frames;
+    proxy.setLatency(20);
+    const admin = new Kafka({ brokers: broker.bootstrap.split(','), logLevel: logLevel.NOTHING }).admin();
+    try {
+      await admin.connect();
+      // several requests on one connection: answers still match their requests
+      const [a, b] = await Promise.all([admin.fetchTopicMetadata({ topics: ['metrics'] }), admin.describeCluster()]);
+      expect(a.topics[0].partitions).toHaveLength(4);
+      expect(b.brokers).toHaveLength(3);
+      const d = proxy.delayStats();
+      expect(d.frames - before).toBeGreaterThanOrEqual(4);
+      // by construction, not a performance figure: no frame leaves before its time
+      expect(d.meanMs).toBeGreaterThanOrEqual(20);
+    } finally {
+      await admin.disconnect();
+      proxy.setLatency(0);
+    }
+    expect(() => proxy.setLatency(-1)).toThrow();
   });
 });
 

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import kafkajs from 'kafkajs';
 import { pack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { startLocalBroker } from '../../src/kafka/local-broker.ts';
+import { startLocalBroker } from '../support/local-broker.ts';
 import { ROOT } from '../support/gateway-process.ts';
 import { runConsumer } from '../consumer/helpers.ts';
 
@@ -27,7 +27,7 @@ async function freePort(): Promise<number> {
 
 /** Runs the kafka:local CLI until it printed its bootstrap servers; stop() SIGTERMs it. */
 async function localBrokerCli(args: string[]): Promise<{ bootstrap: string; stop(): Promise<number | null> }> {
-  const proc = spawn(process.execPath, ['--import', './src/main/require-node.mjs', 'src/kafka/local-broker.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, ['--import', './src/main/require-node.mjs', 'test/support/local-broker.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
@@ -56,9 +56,20 @@ describe('npm run kafka:local', () => {
   });
 
   it('a bad flag exits 2 with the help', () => {
-    const r = spawnSync(process.execPath, ['src/kafka/local-broker.ts', '--bogus'], { cwd: ROOT, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['test/support/local-broker.ts', '--bogus'], { cwd: ROOT, encoding: 'utf8' });
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('Usage: npm run kafka:local');
+  });
+
+  it('--latency: a bad duration, or latency without the proxy, exits 2 saying why', () => {
+    for (const [args, why] of [
+      [['--latency', 'soon'], 'is not a duration'],
+      [['--latency', '1ms', '--no-proxy'], '--latency needs the proxy'],
+    ] as const) {
+      const r = spawnSync(process.execPath, ['test/support/local-broker.ts', ...args], { cwd: ROOT, encoding: 'utf8' });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain(why);
+    }
   });
 
   it('--port: a restarted local broker comes back at the same address and answers there', async () => {

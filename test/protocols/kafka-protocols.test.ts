@@ -5,7 +5,7 @@
  */
 import { compressSync } from 'snappy';
 import { describe, expect, it } from 'vitest';
-import { startLocalBroker } from '../../src/kafka/local-broker.ts';
+import { startLocalBroker } from '../support/local-broker.ts';
 import { runConsumer } from '../consumer/helpers.ts';
 import { startGateway, tempDir } from '../support/gateway-process.ts';
 import { encode, ExportMetricsServiceRequest, rwSeries, WriteRequest } from '../support/protos.ts';

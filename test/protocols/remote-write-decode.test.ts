@@ -160,6 +160,32 @@ describe('remote_write 1.0 decoder', () => {
     expect(v1(bad([{ name: '__name__', value: 'x' }, { name: 'a', value: '' }]))[0]!.tags).toEqual({});
   });
 
+  it('checks labels in any order and number alike: sorted, shuffled, with a duplicate anywhere (1 to 24 labels)', () => {
+    // The decoder compares each name with its predecessor while names increase (what
+    // senders send) and searches pairwise or hashed once one does not: both must agree.
+    const r = rng(7);
+    const shuffle = <T>(a: T[]) => {
+      for (let i = a.length - 1; i > 0; i--) {
+        const j = Math.floor(r() * (i + 1));
+        [a[i], a[j]] = [a[j]!, a[i]!];
+      }
+      return a;
+    };
+    for (let i = 0; i < 300; i++) {
+      const n = Math.floor(r() * 24);
+      const labels = [{ name: '__name__', value: `m${i}` }];
+      for (let l = 0; l < n; l++) labels.push({ name: `l${String(l).padStart(2, '0')}${WORDS[l % WORDS.length]}`, value: WORDS[Math.floor(r() * WORDS.length)]! });
+      const ordered = i % 3 === 0 ? labels : shuffle(labels.slice());
+      const body = (ls: { name: string; value: string }[]) => encode(WriteRequest, { timeseries: [{ labels: ls, samples: [{ value: i, timestamp: 1_700_000_000_000 + i }] }] });
+      expect(v1(body(ordered))).toEqual(expectedV1(body(ordered)));
+      if (n === 0) continue;
+      const dup = labels[1 + Math.floor(r() * n)]!;
+      const withDup = ordered.slice();
+      withDup.splice(Math.floor(r() * (withDup.length + 1)), 0, { name: dup.name, value: 'again' });
+      expect(() => v1(body(withDup))).toThrow(`duplicate label name "${dup.name}"`);
+    }
+  });
+
   it('throws only RemoteWriteError on truncated, mutated and hostile bodies', () => {
     const r = rng(99);
     const good = encode(WriteRequest, { timeseries: randomSeries(r, 30).map((s) => rwSeries(s.labels, s.samples)) });

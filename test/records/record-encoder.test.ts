@@ -1,7 +1,8 @@
 /**
  * The record encoder writes what msgpackr and JSON.parse read back exactly: every msgpack
  * str size class (ASCII and not, from strings and from bytes), 16+ tags, numbers of every
- * kind, NaN/±Inf and the histogram object; JSON writes the non-finite values as strings.
+ * kind, NaN/±Inf and the histogram object; a series' fields repeated on each of its samples
+ * and none left by a series never sampled; JSON writes the non-finite values as strings.
  */
 import { Unpackr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
@@ -35,6 +36,46 @@ describe('record encoder', () => {
     const last = out.metrics.at(-1)!;
     expect(last).toMatchObject({ name: 's', temporality: 'delta', timestamp: Infinity, histogram: { schema: 1, counts: [1, 2], sum: -Infinity } });
     expect(Number.isNaN(last.value)).toBe(true);
+  });
+
+  it('msgpack: a series repeats its fields on each of its samples; one prepared but never sampled leaves no trace', () => {
+    // The msgpack encoder writes a series' fields once, in place, as its first entry, and
+    // copies them for later samples; an unused series is taken back by the next one or by finish().
+    const long = 'x'.repeat(100); // fields past the short-copy loop
+    const enc = createRecordEncoder('msgpack', 16);
+    enc.series('unused_first', ['a', 'b']);
+    const s1 = enc.series('s1', ['k', 'v'], { type: 'counter' });
+    for (let i = 0; i < 3; i++) enc.sample(s1, i, 1000 + i);
+    enc.series('unused_between', [long, long]);
+    const s2 = enc.series(long, [long, long]);
+    enc.sample(s2, 1, 2);
+    enc.sample(s2, 3, 4, { schema: 0 });
+    const bytes = Buffer.from('namek1v1');
+    enc.sample(enc.seriesFromBytes(bytes, Int32Array.from([0, 4, 4, 6, 6, 8]), 1), 5, 6);
+    enc.series('unused_last', []);
+    const out = unpackr.unpack(enc.finish()) as { metrics: Record<string, unknown>[] };
+    expect(out.metrics).toEqual([
+      ...[0, 1, 2].map((i) => ({ name: 's1', tags: { k: 'v' }, type: 'counter', value: i, timestamp: 1000 + i })),
+      { name: long, tags: { [long]: long }, value: 1, timestamp: 2 },
+      { name: long, tags: { [long]: long }, value: 3, timestamp: 4, histogram: { schema: 0 } },
+      { name: 'name', tags: { k1: 'v1' }, value: 5, timestamp: 6 },
+    ]);
+    expect(enc.count).toBe(6);
+    const empty = createRecordEncoder('msgpack');
+    empty.series('never', ['a', 'b']);
+    expect(unpackr.unpack(empty.finish())).toEqual({ metrics: [] });
+  });
+
+  it('msgpack with reuseOutput writes the same records, through buffer growth and past the kept size', () => {
+    // Each output is only valid until the next reuseOutput encoder: compare at once.
+    for (const entries of [1, 50, 5, 20_000, 3]) {
+      const build = (reuse: boolean) => {
+        const enc = createRecordEncoder('msgpack', 64, reuse);
+        for (let i = 0; i < entries; i++) enc.sample(enc.series(`m${i % 7}`, ['k', `v${i}`]), i, 1_700_000_000_000 + i);
+        return Buffer.from(enc.finish()); // a copy, as the worker's ring write is
+      };
+      expect(build(true)).toEqual(build(false));
+    }
   });
 
   it('JSON writes NaN and the infinities as strings, -0 as -0', () => {

@@ -1,7 +1,7 @@
 /**
  * A real Kafka-protocol cluster for dev and tests: librdkafka's mock cluster, kept alive by
  * Debian's `kcat` (`kcat -b localhost:1 -X test.mock.num.brokers=N -C -t <keepalive>`),
- * fronted by our KafkaProxy (src/kafka/kafka-proxy.ts) so tests can cut the cluster off
+ * fronted by our KafkaProxy (test/support/kafka-proxy.ts) so tests can cut the cluster off
  * and bring it back at the same addresses, and so the idempotent producer can start
  * (the mock reports a controller that does not exist; the proxy fixes that).
  *
@@ -13,7 +13,7 @@
  *   comes back" is therefore done with the proxy (cut/restore), not by restarting kcat.
  * - Data lives in kcat's memory: stop or kill loses it.
  *
- * CLI: `npm run kafka:local [-- --port 9092 --brokers 3 --topic metrics --no-proxy --debug]`
+ * CLI: `npm run kafka:local [-- --port 9092 --brokers 3 --topic metrics --latency 1ms --no-proxy --debug]`
  * prints `bootstrap servers: host:port,...` and runs until Ctrl-C (`--help` for the text).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import kafkajs from 'kafkajs';
 import { KafkaProxy, type BrokerAddress } from './kafka-proxy.ts';
-import { parseInteger, UsageError } from '../cli/args.ts';
+import { parseDuration, parseInteger, UsageError } from '../../src/cli/args.ts';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -43,6 +43,8 @@ export interface LocalBrokerOptions {
    * comes back at the same bootstrap address (default: random free ports). Needs the proxy.
    */
   port?: number;
+  /** The proxy holds every frame this long in each direction (default 0). Needs the proxy. */
+  latencyMs?: number;
   /** Give up if the cluster does not answer Metadata within this time (default 15 s). */
   readyTimeoutMs?: number;
   /** Pass `-d mock` to kcat: every request is logged on our stderr tail. */
@@ -126,6 +128,7 @@ async function waitForMetadata(bootstrap: string, topic: string, deadline: numbe
  */
 export async function startLocalBroker(opts: LocalBrokerOptions = {}): Promise<LocalBroker> {
   if (opts.port !== undefined && opts.proxy === false) throw new Error('a fixed port needs the proxy (the mock brokers pick their own ports)');
+  if (opts.latencyMs && opts.proxy === false) throw new Error('latency is added by the proxy: it needs the proxy');
   assertKcat();
   const brokers = opts.brokers ?? 3;
   const args = ['-b', 'localhost:1', '-X', `test.mock.num.brokers=${brokers}`, '-q'];
@@ -186,6 +189,7 @@ export async function startLocalBroker(opts: LocalBrokerOptions = {}): Promise<L
       const upstreams = parseAddresses(mockBootstrap);
       proxy = await KafkaProxy.start(upstreams, {
         ports: opts.port === undefined ? undefined : upstreams.map((_, i) => opts.port! + i),
+        latencyMs: opts.latencyMs,
         onWarning: (m) => process.stderr.write(`kafka-proxy: ${m}\n`),
       });
     }
@@ -233,6 +237,9 @@ Options:
                   local broker comes back at the same address (default: random free ports)
   --brokers N     number of mock brokers (default 3)
   --topic NAME    create this topic before printing the address
+  --latency D     the proxy holds every frame D (e.g. 1ms) in each direction: a broker
+                  D away, a round trip of at least 2 x D (default 0); prints how long
+                  frames actually waited when stopped
   --no-proxy      print the mock brokers' own addresses (random ports; no --port)
   --debug         log every request the mock cluster handles (kcat -d mock) on stderr
   -h, --help      this text
@@ -246,6 +253,7 @@ async function main(): Promise<void> {
         port: { type: 'string' },
         brokers: { type: 'string', default: '3' },
         topic: { type: 'string' },
+        latency: { type: 'string' },
         'no-proxy': { type: 'boolean', default: false },
         debug: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -263,7 +271,10 @@ async function main(): Promise<void> {
   }
   let port: number | undefined;
   let brokers: number;
+  let latencyMs = 0;
   try {
+    if (values.latency !== undefined) latencyMs = parseDuration('latency', values.latency);
+    if (latencyMs > 0 && values['no-proxy']) throw new UsageError('--latency needs the proxy: drop --no-proxy');
     brokers = parseInteger('brokers', values.brokers, 1, 16);
     if (values.port !== undefined) port = parseInteger('port', values.port, 1, 65535 - brokers + 1);
     if (port !== undefined && values['no-proxy']) throw new UsageError('--port needs the proxy: drop --no-proxy');
@@ -276,6 +287,7 @@ async function main(): Promise<void> {
     topic: values.topic,
     proxy: !values['no-proxy'],
     port,
+    latencyMs,
     debug: values.debug,
   });
   // Handlers first: whoever read the address may signal at once, before the next line ran.
@@ -283,6 +295,10 @@ async function main(): Promise<void> {
   const stop = (): void => {
     if (stopping) return;
     stopping = true;
+    if (latencyMs > 0 && broker.proxy) {
+      const d = broker.proxy.delayStats();
+      process.stdout.write(`proxy latency: ${d.frames} frames delayed, mean ${d.meanMs.toFixed(2)} ms, max ${d.maxMs.toFixed(1)} ms each way\n`);
+    }
     void broker.stop().then(() => process.exit(0));
   };
   process.on('SIGINT', stop);

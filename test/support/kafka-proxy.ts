@@ -11,6 +11,11 @@
  *   (a network partition: requests time out); `cut('deaf')` forwards requests but drops
  *   every response (the broker writes, its answers are lost: the case where a timeout
  *   does not mean "not stored"); `restore()` undoes any of them.
+ * - Latency: `latencyMs` (option or `setLatency`) holds every frame that long in each
+ *   direction, in order, so a request-response round trip takes at least twice that: a
+ *   broker "1 ms away" is `latencyMs: 1`. Frames are delayed whole (the proxy forwards
+ *   frames, not bytes), with no bandwidth limit; timers have 1 ms granularity, so a frame
+ *   waits between latencyMs and about latencyMs + 1 ms (`delayStats()` says how long).
  * - librdkafka 2.0's mock cluster answers Metadata with ControllerId 0, a broker that does
  *   not exist; kafkajs sends InitProducerId to the controller, so an idempotent producer
  *   cannot start against the bare mock. The proxy replaces a controller id that names no
@@ -22,6 +27,7 @@
  * which would leak the upstream addresses (logged once through `onWarning`).
  */
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 
 /** An upstream broker address. */
 export interface BrokerAddress {
@@ -74,6 +80,71 @@ class FrameReader {
   private flatten(): Buffer {
     if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks, this.buffered)];
     return this.chunks[0];
+  }
+}
+
+/** How long frames actually waited in the delay lines (one direction counts once). */
+export interface DelayStats {
+  frames: number;
+  meanMs: number;
+  maxMs: number;
+}
+
+/**
+ * One direction of one connection with a propagation delay: frames come out in arrival
+ * order, each no earlier than `delayMs` after it went in. One timer per line, armed for
+ * the oldest frame, so a burst of frames costs one timer, not one each.
+ */
+class DelayLine {
+  private queue: { due: number; at: number; frame: Buffer }[] = [];
+  private head = 0;
+  private timer: NodeJS.Timeout | null = null;
+
+  private readonly delayMs: number;
+  private readonly deliver: (frame: Buffer) => void;
+  private readonly stats: { frames: number; totalMs: number; maxMs: number };
+
+  constructor(delayMs: number, deliver: (frame: Buffer) => void, stats: { frames: number; totalMs: number; maxMs: number }) {
+    this.delayMs = delayMs;
+    this.deliver = deliver;
+    this.stats = stats;
+  }
+
+  push(frame: Buffer): void {
+    const at = performance.now();
+    this.queue.push({ due: at + this.delayMs, at, frame });
+    if (this.timer === null) this.arm();
+  }
+
+  /** Drops what is still queued (the connection is gone). */
+  clear(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.queue = [];
+    this.head = 0;
+  }
+
+  private arm(): void {
+    this.timer = setTimeout(() => this.flush(), Math.max(1, this.queue[this.head].due - performance.now()));
+  }
+
+  private flush(): void {
+    this.timer = null;
+    const now = performance.now();
+    while (this.head < this.queue.length && this.queue[this.head].due <= now) {
+      const { at, frame } = this.queue[this.head++];
+      const waited = now - at;
+      this.stats.frames++;
+      this.stats.totalMs += waited;
+      if (waited > this.stats.maxMs) this.stats.maxMs = waited;
+      this.deliver(frame);
+    }
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else {
+      this.arm();
+    }
   }
 }
 
@@ -142,6 +213,8 @@ export class KafkaProxy {
   private closed = false;
   private warned = false;
   private readonly onWarning: (msg: string) => void;
+  private latencyMs = 0;
+  private readonly delays = { frames: 0, totalMs: 0, maxMs: 0 };
 
   private constructor(host: string, upstreams: BrokerAddress[], onWarning: (msg: string) => void) {
     this.host = host;
@@ -153,13 +226,14 @@ export class KafkaProxy {
   /**
    * Starts one listener per upstream broker on `host` (default 127.0.0.1): on `ports[i]`
    * for upstream i when given (so a restarted proxy comes back at the same addresses),
-   * else on a random free port.
+   * else on a random free port. `latencyMs`: see setLatency.
    */
   static async start(
     upstreams: BrokerAddress[],
-    opts: { host?: string; ports?: number[]; onWarning?: (msg: string) => void } = {},
+    opts: { host?: string; ports?: number[]; latencyMs?: number; onWarning?: (msg: string) => void } = {},
   ): Promise<KafkaProxy> {
     const proxy = new KafkaProxy(opts.host ?? '127.0.0.1', upstreams, opts.onWarning ?? (() => {}));
+    proxy.setLatency(opts.latencyMs ?? 0);
     proxy.routes.forEach((r, i) => (r.port = opts.ports?.[i] ?? 0));
     try {
       for (const r of proxy.routes) await proxy.listen(r);
@@ -173,6 +247,21 @@ export class KafkaProxy {
   /** Comma-separated proxy addresses, one per upstream broker. */
   get bootstrap(): string {
     return this.routes.map((r) => `${this.host}:${r.port}`).join(',');
+  }
+
+  /**
+   * Holds every frame `ms` milliseconds in each direction (0: forward at once), for
+   * connections opened from now on: a broker `ms` away, a round trip of at least 2 × ms.
+   */
+  setLatency(ms: number): void {
+    if (!(ms >= 0) || !Number.isFinite(ms)) throw new Error(`latency must be a number of ms >= 0, not ${ms}`);
+    this.latencyMs = ms;
+  }
+
+  /** How long delayed frames actually waited, both directions, since the start. */
+  delayStats(): DelayStats {
+    const d = this.delays;
+    return { frames: d.frames, meanMs: d.frames > 0 ? d.totalMs / d.frames : 0, maxMs: d.maxMs };
   }
 
   /** Whether the proxy is currently cut, and how. */
@@ -254,7 +343,16 @@ export class KafkaProxy {
     const upstream = net.connect(route.upstream.port, route.upstream.host);
     upstream.setNoDelay(true);
     this.track(upstream);
+    // Each direction goes through a delay line when latency is on; writes check the
+    // socket is still open because a delayed frame may come due after a cut or a kill.
+    const toBroker = this.latencyMs > 0 ? new DelayLine(this.latencyMs, (f) => upstream.destroyed || upstream.write(f), this.delays) : null;
+    const toClient =
+      this.latencyMs > 0
+        ? new DelayLine(this.latencyMs, (f) => this.mode === 'blackhole' || this.mode === 'deaf' || client.destroyed || client.write(f), this.delays)
+        : null;
     const kill = (): void => {
+      toBroker?.clear();
+      toClient?.clear();
       client.destroy();
       upstream.destroy();
     };
@@ -283,7 +381,8 @@ export class KafkaProxy {
             pending.set(f.readInt32BE(8), [apiKey, f.readInt16BE(6)]);
           }
         }
-        upstream.write(f);
+        if (toBroker) toBroker.push(f);
+        else upstream.write(f);
       }
     });
 
@@ -300,12 +399,10 @@ export class KafkaProxy {
       for (const f of frames) {
         const corr = f.length >= 8 ? f.readInt32BE(4) : -1;
         const req = pending.get(corr);
-        if (req) {
-          pending.delete(corr);
-          client.write(this.rewrite(f, req[0], req[1]));
-        } else {
-          client.write(f);
-        }
+        if (req) pending.delete(corr);
+        const out = req ? this.rewrite(f, req[0], req[1]) : f;
+        if (toClient) toClient.push(out);
+        else client.write(out);
       }
     });
   }
