@@ -27,6 +27,17 @@ function rssKb(pid: number): number {
   return m ? Number(m[1]) : NaN;
 }
 
+/**
+ * PSS of `pid` in KiB: RSS with each shared page divided among its mappers. RSS counts a
+ * page once per mapping, and V8 maps the node binary's builtins (2 MB) once more for each
+ * isolate, so a gateway's RSS counts those pages once per worker (31 MB at 16 workers)
+ * while they are in memory once.
+ */
+function pssKb(pid: number): number {
+  const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
 const mb = (kb: number): string => (kb / 1024).toFixed(0);
 const load = (): string => os.loadavg().map((l) => l.toFixed(1)).join(' ');
 
@@ -84,7 +95,7 @@ async function main(): Promise<void> {
   for (const workers of counts) {
     const g = await startGateway(workers, values.dist, extra);
     await sleep(settleMs);
-    console.log(`idle      workers=${String(workers).padStart(2)}  rss=${mb(rssKb(g.child.pid!))} MB  (load average ${load()})`);
+    console.log(`idle      workers=${String(workers).padStart(2)}  rss=${mb(rssKb(g.child.pid!))} MB  pss=${mb(pssKb(g.child.pid!))} MB  (load average ${load()})`);
     if (workers === counts[counts.length - 1] && Number(values['load-seconds']) > 0) {
       let peak = 0;
       const sampler = setInterval(() => (peak = Math.max(peak, rssKb(g.child.pid!))), 100);
@@ -101,7 +112,7 @@ async function main(): Promise<void> {
       });
       clearInterval(sampler);
       const last = rssKb(g.child.pid!);
-      console.log(`load      workers=${String(workers).padStart(2)}  rss peak=${mb(peak)} MB, at end=${mb(last)} MB  (${Math.round(Object.values(result.statusCodeStats).reduce((a, c) => a + c.count, 0) / result.duration)} req/s x 100 metrics, 20 connections, ${result.non2xx} non-2xx; load average ${load()})`);
+      console.log(`load      workers=${String(workers).padStart(2)}  rss peak=${mb(peak)} MB, at end=${mb(last)} MB  pss at end=${mb(pssKb(g.child.pid!))} MB  (${Math.round(Object.values(result.statusCodeStats).reduce((a, c) => a + c.count, 0) / result.duration)} req/s x 100 metrics, 20 connections, ${result.non2xx} non-2xx; load average ${load()})`);
     }
     await stop(g);
   }

@@ -4,8 +4,7 @@
  * worker hands to `https.createServer` or, on reload, to `server.setSecureContext` (new
  * connections get the new certificate, open ones keep theirs: nothing is dropped).
  */
-import { readFileSync } from 'node:fs';
-import { createSecureContext, type SecureContextOptions, type TLSSocket } from 'node:tls';
+import type { SecureContextOptions, TLSSocket } from 'node:tls';
 
 /** PEM text of the certificate chain, key and (mTLS) client CA. */
 export interface TlsMaterial {
@@ -24,7 +23,7 @@ export interface TlsFiles {
 export function loadTlsMaterial(files: TlsFiles): TlsMaterial {
   const read = (flag: string, file: string) => {
     try {
-      return readFileSync(file, 'utf8');
+      return process.getBuiltinModule('node:fs').readFileSync(file, 'utf8');
     } catch (e) {
       throw new Error(`--${flag} ${file}: ${(e as Error).message}`);
     }
@@ -35,7 +34,8 @@ export function loadTlsMaterial(files: TlsFiles): TlsMaterial {
     clientCa: files.clientCa === undefined ? undefined : read('tls-client-ca', files.clientCa),
   };
   try {
-    createSecureContext(secureContextOptions(material));
+    // node:tls on use only: workers import this module, and most serve plain HTTP.
+    process.getBuiltinModule('node:tls').createSecureContext(secureContextOptions(material));
   } catch (e) {
     throw new Error(`--tls-cert/--tls-key/--tls-client-ca: ${(e as Error).message}`);
   }

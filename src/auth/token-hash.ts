@@ -4,7 +4,10 @@
  * plain fast hash is enough: there is no dictionary to brute-force, and a slow KDF would
  * put milliseconds on every request instead of a microsecond.
  */
-import { hash, randomBytes } from 'node:crypto';
+// node:crypto on first use (about 0.6 MB of heap per worker thread): workers import this
+// module, and only --auth tokens hashes anything there (issue 15, memory).
+let cryptoModule: typeof import('node:crypto') | undefined;
+const crypto = (): typeof import('node:crypto') => (cryptoModule ??= process.getBuiltinModule('node:crypto'));
 
 export const HASH_PREFIX = 'sha256:';
 const HASH_PATTERN = /^sha256:[0-9a-f]{64}$/;
@@ -14,7 +17,7 @@ const HASH_PATTERN = /^sha256:[0-9a-f]{64}$/;
  * no Hash object per call, 0.6 against 2-3.5 µs per token here, on every request.
  */
 export function hashToken(token: string): string {
-  return HASH_PREFIX + hash('sha256', token, 'hex');
+  return HASH_PREFIX + crypto().hash('sha256', token, 'hex');
 }
 
 /** Whether `entry` is a well-formed stored hash (lower-case hex). */
@@ -24,5 +27,5 @@ export function isTokenHash(entry: string): boolean {
 
 /** A new random token: 32 bytes of CSPRNG output, base64url (43 characters). */
 export function newToken(): string {
-  return randomBytes(32).toString('base64url');
+  return crypto().randomBytes(32).toString('base64url');
 }

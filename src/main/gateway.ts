@@ -22,7 +22,8 @@ import { AuthSupervisor, type ReloadResult } from '../auth/auth-supervisor.ts';
 import { registerTenantMetrics } from '../auth/tenant-admin-metrics.ts';
 import { siblingModuleUrl } from './module-url.ts';
 import { claimPort } from './port-guard.ts';
-import { workerModuleUrl } from './worker-js.ts';
+import { compileCacheDir, workerModuleUrl } from './worker-js.ts';
+import { exposeGcToWorkers, workerEnv } from './worker-memory.ts';
 
 const WORKER_URL = siblingModuleUrl('../workers/http-worker', import.meta.url);
 /**
@@ -132,6 +133,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     // Only memory is at stake (worker-js.ts): the workers strip their own types then.
     logger.warn({ err: (e as Error).message }, 'could not prepare the workers as JavaScript; they run the TypeScript sources');
   }
+  // What each worker starts with for memory (worker-memory.ts).
+  exposeGcToWorkers();
+  const workerOptions = { env: workerEnv(compileCacheDir(workerUrl)) };
   const slots: WorkerSlot[] = [];
   const metrics = createGatewayMetrics(
     () => slots.map((s): WorkerView => ({ id: s.id, ring: s.ring, metrics: s.metrics, retired: s.retired })),
@@ -190,7 +194,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     };
     const slot: WorkerSlot = {
       id,
-      worker: new Worker(workerUrl, { workerData, name: `http-worker-${id}` }),
+      worker: new Worker(workerUrl, { ...workerOptions, workerData, name: `http-worker-${id}` }),
       ring,
       metrics: workerMetrics,
       tenantMetrics: workerAuth.tenantMetrics,

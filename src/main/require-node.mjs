@@ -13,3 +13,29 @@ if (major < 22 || (major === 22 && minor < 18)) {
   );
   process.exit(1);
 }
+
+// Node's compile cache for everything this process loads after this preload, enabled here
+// because it runs before the first TypeScript module: with the cache warm, a start reads
+// each module's stripped and compiled code instead of loading the type stripper and
+// compiling (issue 15: `npm start -- --workers 16` about 25 MB less RSS; the workers get
+// the same directory from src/main/worker-memory.ts). The directory is the one the
+// workers' JavaScript copies use (src/main/worker-js.ts), in the nearest node_modules;
+// without one, or where it cannot be written, nothing is cached. NODE_COMPILE_CACHE set by
+// the user wins (Node enabled it already); NODE_DISABLE_COMPILE_CACHE turns it off.
+if (process.env.NODE_COMPILE_CACHE === undefined && process.env.NODE_DISABLE_COMPILE_CACHE === undefined) {
+  const { existsSync, mkdirSync } = process.getBuiltinModule('node:fs');
+  const path = process.getBuiltinModule('node:path');
+  for (let d = path.dirname(process.getBuiltinModule('node:url').fileURLToPath(import.meta.url)); ; d = path.dirname(d)) {
+    if (existsSync(path.join(d, 'node_modules'))) {
+      try {
+        const cache = path.join(d, 'node_modules', '.cache', 'metricstream-worker-js', 'compile-cache');
+        mkdirSync(cache, { recursive: true, mode: 0o700 });
+        process.getBuiltinModule('node:module').enableCompileCache(cache);
+      } catch {
+        // Not writable (a read-only install): modules compile as they always did.
+      }
+      break;
+    }
+    if (path.dirname(d) === d) break;
+  }
+}

@@ -11,7 +11,7 @@
  * node_modules as before. The compiled package (dist/) already is JavaScript: unchanged.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import module from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -76,9 +76,10 @@ export function workerModuleUrl(url: URL, caches?: string[]): URL {
   const root = path.dirname(nodeModules);
   const files = moduleGraph(entry);
   const hash = createHash('sha256').update(FORMAT).update(root).update('\0');
-  for (const [file, source] of [...files].sort(([a], [b]) => a.localeCompare(b))) hash.update(path.relative(root, file)).update('\0').update(source).update('\0');
+  // Code-unit order, not localeCompare: a collator loads ICU data (2.6 MB RSS) for nothing.
+  for (const [file, source] of [...files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) hash.update(path.relative(root, file)).update('\0').update(source).update('\0');
   const name = hash.digest('hex').slice(0, 16);
-  const candidates = caches ?? [path.join(nodeModules, '.cache', 'metricstream-worker-js'), path.join(os.tmpdir(), `metricstream-worker-js-${process.getuid?.() ?? 0}`)];
+  const candidates = caches ?? cacheCandidates(nodeModules);
   let failure: unknown;
   for (const cache of candidates) {
     try {
@@ -91,6 +92,35 @@ export function workerModuleUrl(url: URL, caches?: string[]): URL {
     }
   }
   throw failure;
+}
+
+/** Where copies (and the workers' compile cache) may go, in order of preference. */
+function cacheCandidates(nodeModules: string | undefined): string[] {
+  const own = path.join(os.tmpdir(), `metricstream-worker-js-${process.getuid?.() ?? 0}`);
+  return nodeModules === undefined ? [own] : [path.join(nodeModules, '.cache', 'metricstream-worker-js'), own];
+}
+
+/**
+ * A directory for Node's compile cache of the modules started from `url` (the workers'
+ * entry; worker-memory.ts says why), beside the JavaScript copies: node_modules/.cache,
+ * else this user's private directory under the temporary directory; undefined when
+ * neither is writable (the workers then compile their modules as before). The cache is
+ * V8 code for our own modules: it gets the same trust as the copies. `caches` is for tests.
+ */
+export function compileCacheDir(url: URL, caches?: string[]): string | undefined {
+  const nodeModules = url.protocol === 'file:' ? nodeModulesAbove(path.dirname(fileURLToPath(url))) : undefined;
+  for (const cache of caches ?? cacheCandidates(nodeModules)) {
+    try {
+      if (nodeModules === undefined || !cache.startsWith(nodeModules + path.sep)) ownCacheOnly(cache);
+      const dir = path.join(cache, 'compile-cache');
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      accessSync(dir, constants.W_OK);
+      return dir;
+    } catch {
+      // The next candidate, or no cache.
+    }
+  }
+  return undefined;
 }
 
 /**

@@ -11,7 +11,8 @@
  * int64: what any msgpack decoder reads) and JSON (NaN/±Inf as the strings "NaN", "+Inf",
  * "-Inf", since JSON has no literal for them).
  */
-import { Packr } from 'msgpackr';
+// Not 'msgpackr': see metrics-body.ts (memory per worker thread).
+import { Packr } from 'msgpackr/pack';
 import { ContentType } from '../sink/sink.ts';
 
 export type ValueFormat = 'msgpack' | 'json';

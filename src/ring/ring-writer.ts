@@ -23,6 +23,15 @@ export const FULL = -1;
 
 function noop(): void {}
 
+/**
+ * Past this index, a writer that finds the ring empty starts again at its beginning (see
+ * tryClaim): the part of the ring steady traffic uses, and so keeps resident. A ring's
+ * SharedArrayBuffer is memory the kernel maps in as it is first written: without the
+ * rewind every ring becomes wholly resident once traffic has gone round it once (16 MiB
+ * per worker by default: 256 MB for 16 workers), whatever the traffic needs.
+ */
+export const REWIND_INDEX = 1 << 20;
+
 /** How long the durable watcher sleeps before re-checking on its own; only a safety net. */
 const WATCH_TIMEOUT_MS = 1000;
 
@@ -121,7 +130,15 @@ export class RingWriter {
     const index = tail & this.mask;
     const toEnd = this.capacity - index;
     // A record never wraps: if it does not fit before the end, pad to the end first.
-    const required = aligned <= toEnd ? aligned : toEnd + aligned;
+    let required = aligned <= toEnd ? aligned : toEnd + aligned;
+    // Rewind: past REWIND_INDEX with the ring empty (the owner read everything), pad to the
+    // end as at a wrap and start again at 0. Only a burst that fills the first MiB goes
+    // further; one Atomics.load per record while past it (usually one record: the ring of a
+    // worker answering at acks 1 is mostly empty).
+    if (index >= REWIND_INDEX && required === aligned && aligned <= index && Atomics.load(this.words, HEAD) === tail) {
+      this.headCache = tail;
+      required = toEnd + aligned;
+    }
     if (required > this.capacity - ((tail - this.headCache) | 0)) {
       this.headCache = Atomics.load(this.words, HEAD);
       if (required > this.capacity - ((tail - this.headCache) | 0)) return this.refuse();

@@ -12,8 +12,8 @@
  * and anything else thrown while handling a request is answered 500 and reported to the
  * supervisor (rate-limited), never re-thrown.
  */
-import http from 'node:http';
-import https from 'node:https';
+import type { IncomingMessage, ServerOptions, ServerResponse } from 'node:http';
+import type https from 'node:https';
 import type { Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { GatewayState } from '../main/gateway-state.ts';
@@ -28,6 +28,7 @@ import { FULL, RingWriter } from '../ring/ring-writer.ts';
 import { BodyError, BodyReader, InflightBudget, Reservation } from './body-reader.ts';
 import { parseContentEncoding, SUPPORTED_ENCODINGS } from './content-encoding.ts';
 import { WorkerMetrics, type RejectReason } from './worker-metrics.ts';
+import { settleWorkerHeap } from './settle-heap.ts';
 import { isRefusal, WWW_AUTHENTICATE, type Identity } from '../auth/authenticator.ts';
 import { secureContextOptions } from '../auth/tls-material.ts';
 import { isAuthMessage, retryAfterSeconds, WorkerAuth, type AuthMessage, type WorkerAuthData } from '../auth/worker-auth.ts';
@@ -68,6 +69,11 @@ export type WorkerMessage =
   | { type: 'warn'; workerId: number; msg: string; what: string; count: number; detail?: string };
 
 const config = workerData as HttpWorkerData;
+// Node's builtins without their ESM wrapper: `import http from 'node:http'` builds a
+// namespace of every export, and reading http's lazy WebSocket/MessageEvent getters loads
+// undici, http2 and web streams (70 modules, 2.5 MB of heap per worker: issue 15, memory).
+// https (with tls and crypto, 1 MB more) only when the data port serves TLS.
+const http = process.getBuiltinModule('node:http');
 const ring = new RingWriter(config.ring, new Doorbell(config.doorbell));
 const view = new DataView(ring.bytes.buffer);
 const state = new GatewayState(config.state);
@@ -107,9 +113,9 @@ const fresh = new Map<Socket, number>();
 const EVICT_AFTER_MS = Math.max(100, Math.min(1000, config.bodyTimeoutMs));
 
 /** When each response's request arrived, for the latency histogram. */
-const startedAt = new WeakMap<http.ServerResponse, number>();
+const startedAt = new WeakMap<ServerResponse, number>();
 /** Who wrote each authenticated request, with its samples and stored bytes once decoded. */
-const writers = new WeakMap<http.ServerResponse, { who: Identity; samples: number; bytes: number }>();
+const writers = new WeakMap<ServerResponse, { who: Identity; samples: number; bytes: number }>();
 
 /** Warnings to the supervisor, at most one per kind per second, with the count since. */
 const warned = new Map<string, { last: number; count: number }>();
@@ -125,7 +131,7 @@ function warn(what: string, msg: string, detail?: string): void {
 }
 
 /** Writes `answer` (once), counting it; `close` ends the connection after it. */
-function send(res: http.ServerResponse, answer: Answer, close = false): void {
+function send(res: ServerResponse, answer: Answer, close = false): void {
   if (res.headersSent || res.destroyed) return;
   metrics.response(answer.status, (performance.now() - (startedAt.get(res) ?? performance.now())) / 1000);
   const writer = writers.get(res);
@@ -148,13 +154,13 @@ function jsonError(status: number, message: string, headers?: Record<string, str
  * the answer, and discards what still arrives meanwhile so the client can read the
  * answer instead of getting a reset.
  */
-function refuse(req: http.IncomingMessage, res: http.ServerResponse, reason: RejectReason, answer: Answer): void {
+function refuse(req: IncomingMessage, res: ServerResponse, reason: RejectReason, answer: Answer): void {
   metrics.reject(reason);
   send(res, answer, true);
   req.resume();
 }
 
-function onRequest(req: http.IncomingMessage, res: http.ServerResponse, expectContinue = false): void {
+function onRequest(req: IncomingMessage, res: ServerResponse, expectContinue = false): void {
   if (refusedSockets.has(req.socket)) return;
   fresh.delete(req.socket);
   openRequests++;
@@ -168,7 +174,7 @@ function onRequest(req: http.IncomingMessage, res: http.ServerResponse, expectCo
   });
 }
 
-async function handle(req: http.IncomingMessage, res: http.ServerResponse, expectContinue: boolean): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): Promise<void> {
   const rawUrl = req.url ?? '/';
   const q = rawUrl.indexOf('?');
   const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
@@ -313,7 +319,7 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, expec
   send(res, protocol.fail(ctx, 503, 'the sink could not make the record durable: it was not stored, retry later', RETRY_AFTER));
 }
 
-function health(req: http.IncomingMessage, res: http.ServerResponse, path: string): void {
+function health(req: IncomingMessage, res: ServerResponse, path: string): void {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     return refuse(req, res, 'method_not_allowed', jsonError(405, `use GET ${path}`, { allow: 'GET, HEAD' }));
   }
@@ -330,7 +336,7 @@ function onResponseClosed(): void {
   if (draining) maybeDrained();
 }
 
-const serverOptions: http.ServerOptions = {
+const serverOptions: ServerOptions = {
   requestTimeout: 0,
   headersTimeout: config.bodyTimeoutMs,
   keepAliveTimeout: 5000,
@@ -343,10 +349,10 @@ const tls = config.auth.tls;
 const server =
   tls === undefined
     ? http.createServer(serverOptions, (req, res) => onRequest(req, res))
-    : https.createServer({ ...serverOptions, ...secureContextOptions(tls) }, (req, res) => onRequest(req, res));
+    : process.getBuiltinModule('node:https').createServer({ ...serverOptions, ...secureContextOptions(tls) }, (req, res) => onRequest(req, res));
 // Expect: 100-continue goes through the same loop, which sends 100 Continue only once
 // the declared size passed every limit (a too-large body gets its 413 uninvited).
-server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => onRequest(req, res, true));
+server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => onRequest(req, res, true));
 
 /** A raw answer on a socket the HTTP layer will not answer itself, then a full close. */
 function answerAndClose(socket: Socket, status: string, message: string, extra = ''): void {
@@ -429,7 +435,7 @@ function maybeDrained(): void {
 /** A reload from the supervisor: new connections use the new certificate, open ones keep theirs. */
 function applyAuthMessage(message: AuthMessage): void {
   if (message.table !== undefined) auth.setTable(message.table);
-  if (message.tls !== undefined && server instanceof https.Server) server.setSecureContext(secureContextOptions(message.tls));
+  if (message.tls !== undefined && tls !== undefined) (server as https.Server).setSecureContext(secureContextOptions(message.tls));
   parentPort!.postMessage({ type: 'auth-applied', workerId: config.workerId, generation: message.generation } satisfies WorkerMessage);
 }
 
@@ -446,5 +452,7 @@ parentPort!.on('message', (message: { type: string }) => {
 server.listen({ host: config.host, port: config.port, reusePort: true }, () => {
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
+  // Before the supervisor hears of it: a gateway that says it listens is also settled.
+  settleWorkerHeap();
   parentPort!.postMessage({ type: 'listening', workerId: config.workerId, port } satisfies WorkerMessage);
 });
