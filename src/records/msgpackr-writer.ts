@@ -207,7 +207,8 @@ export function strHeaderSize(n: number): number {
   return n < 0x20 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
 }
 
-function writeStrHeader(buf: Buffer, p: number, n: number): number {
+/** Writes the smallest msgpack str header for `n` bytes at buf[p]; returns the next position. */
+export function writeStrHeader(buf: Buffer, p: number, n: number): number {
   if (n < 0x20) buf[p++] = 0xa0 | n;
   else if (n < 0x100) {
     buf[p++] = 0xd9;

@@ -14,6 +14,7 @@
 // Not 'msgpackr': see metrics-body.ts (memory per worker thread).
 import { Packr } from 'msgpackr/pack';
 import { ContentType } from '../sink/sink.ts';
+import { writeStrHeader } from './msgpackr-writer.ts';
 
 export type ValueFormat = 'msgpack' | 'json';
 
@@ -279,19 +280,7 @@ function keyBytes(s: string): Uint8Array {
  */
 function putStr(buf: Buffer, p: number, src: Uint8Array, start: number, end: number): number {
   const n = end - start;
-  if (n < 32) buf[p++] = 0xa0 | n;
-  else if (n < 256) {
-    buf[p++] = 0xd9;
-    buf[p++] = n;
-  } else if (n < 65536) {
-    buf[p++] = 0xda;
-    buf[p++] = n >> 8;
-    buf[p++] = n & 0xff;
-  } else {
-    buf[p++] = 0xdb;
-    buf.writeUInt32BE(n, p);
-    p += 4;
-  }
+  p = writeStrHeader(buf, p, n);
   if (n < 48) for (let i = start; i < end; i++) buf[p++] = src[i]!;
   else {
     buf.set(src.subarray(start, end), p);
