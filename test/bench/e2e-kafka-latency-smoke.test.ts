@@ -1,8 +1,5 @@
-import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, tempDir } from '../support/gateway-process.ts';
+import { runBenchE2e } from '../support/bench-e2e.ts';
 
 /**
  * The Kafka goal's rows run: both go through a second local mock cluster whose proxy runs
@@ -11,28 +8,17 @@ import { ROOT, tempDir } from '../support/gateway-process.ts';
  */
 describe('npm run bench:e2e, broker 1 ms away', () => {
   it('runs the gateway (kafka, acks all) and the kafkajs peer through the delaying proxy', async () => {
-    const out = await tempDir('e2e-bench-1ms-');
-    const proc = spawn(
-      process.execPath,
-      ['--import', './src/main/require-node.mjs', 'bench/e2e/main.ts', '--quick', '--rows', 'kafka-acksall-1ms,peer-kafkajs-1ms', '--metrics-per-request', '1', '--out', out],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (d) => (stdout += d));
-    proc.stderr.on('data', (d) => (stderr += d));
-    const code = await new Promise((resolve) => proc.once('close', resolve));
+    const { code, stderr, report } = await runBenchE2e('kafka-acksall-1ms,peer-kafkajs-1ms', '1');
     expect(code, stderr).toBe(0);
-    const report = JSON.parse(await readFile(path.join(out, 'e2e-latest.json'), 'utf8'));
-    const rows = report.results as { row: string; connections: number; successRate: number; requestsPerSecond: number }[];
+    const rows = report!.results as { row: string; connections: number; successRate: number; requestsPerSecond: number }[];
     expect(rows.map((r) => r.row)).toEqual(['kafka-acksall-1ms', 'peer-kafkajs-1ms']);
     for (const r of rows) {
       expect(r.connections).toBe(200);
       expect(r.successRate).toBe(1);
       expect(r.requestsPerSecond).toBeGreaterThan(0);
     }
-    const m = /(\d+) frames delayed, mean ([\d.]+) ms/.exec(report.slowBroker);
-    expect(m, report.slowBroker).not.toBeNull();
+    const m = /(\d+) frames delayed, mean ([\d.]+) ms/.exec(report!.slowBroker!);
+    expect(m, report!.slowBroker).not.toBeNull();
     expect(Number(m![1])).toBeGreaterThan(0);
     expect(Number(m![2])).toBeGreaterThanOrEqual(1); // by construction: no frame leaves early
   });

@@ -3,25 +3,18 @@
  * (every request answered 2xx), and bench:decode (both decoders agree and report figures).
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { runBenchE2e } from '../support/bench-e2e.ts';
 import { ROOT } from '../support/gateway-process.ts';
 
 const run = promisify(execFile);
 
 describe('protocol benchmarks (smoke)', () => {
   it('bench:e2e runs the remote_write, Influx and OTLP rows and the vmagent peer, all 2xx', async () => {
-    const out = await mkdtemp(path.join(os.tmpdir(), 'bench-protocols-'));
-    await run(
-      process.execPath,
-      ['--import', './src/main/require-node.mjs', 'bench/e2e/main.ts', '--quick', '--rows', 'rw-acks1,influx-acks1,otlp-acks1,peer-vmagent', '--metrics-per-request', '10', '--out', out],
-      { cwd: ROOT, timeout: 120_000 },
-    );
-    const report = JSON.parse(await readFile(path.join(out, 'e2e-latest.json'), 'utf8'));
-    const rows = report.results as { row: string; successRate: number; metricsPerSecond: number }[];
+    const { code, stderr, report } = await runBenchE2e('rw-acks1,influx-acks1,otlp-acks1,peer-vmagent', '10');
+    expect(code, stderr).toBe(0);
+    const rows = report!.results as { row: string; successRate: number; metricsPerSecond: number }[];
     expect(rows.map((r) => r.row)).toEqual(['rw-acks1', 'influx-acks1', 'otlp-acks1', 'peer-vmagent']);
     for (const r of rows) {
       expect(r.successRate).toBe(1);
