@@ -12,6 +12,7 @@ import { pack } from 'msgpackr';
 import { LogSink } from '../../src/log/log-sink.ts';
 import { ContentType } from '../../src/sink/sink.ts';
 import type { SinkRecord } from '../../src/sink/sink.ts';
+import { waitFor as pollUntil } from '../support/wait-for.ts';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -106,16 +107,9 @@ export async function runConsumer(args: string[]): Promise<{ code: number | null
   return { code, lines: c.lines, stderr: c.stderr };
 }
 
-/**
- * Polls `cond` every 25 ms until it holds; throws `what` after `timeoutMs`, with what
- * `explain` says (the members' logs, say) so a failure on CI can be read afterwards.
- */
-export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000, explain?: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${explain ? `\n${explain()}` : ''}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+/** waitFor polling every 25 ms with a 20 s default: the consumer tests' events come fast. */
+export function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000, explain?: () => string): Promise<void> {
+  return pollUntil(what, cond, timeoutMs, { everyMs: 25, explain });
 }
 
 /** "partition:offset" of each line. */

@@ -11,6 +11,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnNode, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
 import { parseAnswer, rawRequest } from '../support/raw-http.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 let gateway: GatewayProcess;
 let adminPort: number;
@@ -52,14 +53,6 @@ function gatewaySockets(): number {
       return false;
     }
   }).length;
-}
-
-async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function adminText(): Promise<string> {
@@ -104,7 +97,7 @@ describe('bytes in flight are bounded per worker', () => {
 
 describe('connections', () => {
   it('over --max-connections a new connection gets 503 and is closed, or takes the place of the oldest idle one; counted and logged', async () => {
-    await until(() => gatewaySockets() < 8, 'earlier sockets to close');
+    await waitFor('earlier sockets to close', () => gatewaySockets() < 8, 10_000);
     const idle = [];
     for (let i = 0; i < 8; i++) idle.push(await openSocket());
     const extra = await openSocket();
@@ -122,14 +115,14 @@ describe('connections', () => {
     await idle[0].ended;
     expect(parseAnswer(idle[0].received()).json?.error).toMatch(/^closed to make room/);
     for (const s of idle) s.socket.destroy();
-    await until(() => gateway.logs.some((l) => l.what === 'too_many_connections'), 'the warning');
+    await waitFor('the warning', () => gateway.logs.some((l) => l.what === 'too_many_connections'), 10_000);
     // /metrics is collected at most once a second: wait for a fresh collection.
     await new Promise((r) => setTimeout(r, 1100));
     expect(sample(await adminText(), 'metricstream_requests_rejected_total{reason="too_many_connections"}')).toBeGreaterThanOrEqual(1);
   });
 
   it('idle and trickling connections get 408 after --body-timeout and their descriptors are released', async () => {
-    await until(() => gatewaySockets() <= 4, 'earlier sockets to close');
+    await waitFor('earlier sockets to close', () => gatewaySockets() <= 4, 10_000);
     const baseline = gatewaySockets();
     const idle = [];
     for (let i = 0; i < 5; i++) idle.push(await openSocket());
@@ -139,12 +132,12 @@ describe('connections', () => {
     const dribble = setInterval(() => {
       if (sent < request.length && !trickle.socket.destroyed) trickle.socket.write(request[sent++]);
     }, 200);
-    await until(() => gatewaySockets() >= baseline + 6, 'the gateway to accept them');
+    await waitFor('the gateway to accept them', () => gatewaySockets() >= baseline + 6, 10_000);
     // None of these clients ever closes its side: the server must close the descriptor itself.
     await Promise.all([...idle, trickle].map((s) => s.ended));
     clearInterval(dribble);
     for (const s of [...idle, trickle]) expect(parseAnswer(s.received()).statuses).toEqual([408]);
-    await until(() => gatewaySockets() <= baseline, 'the descriptors of timed-out connections to be released');
+    await waitFor('the descriptors of timed-out connections to be released', () => gatewaySockets() <= baseline, 10_000);
     for (const s of [...idle, trickle]) s.socket.destroy();
   });
 });

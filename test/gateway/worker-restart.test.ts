@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consumeAll, postMetrics, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 let gateway: GatewayProcess;
 let dataDir: string;
@@ -24,14 +25,6 @@ beforeAll(async () => {
 afterAll(async () => {
   if (gateway.proc.exitCode === null) await gateway.stop('SIGKILL');
 });
-
-async function until(check: () => boolean, what: string, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** A fresh collection of /metrics (collections are cached for a second). */
 async function scrape(): Promise<Map<string, number>> {
@@ -59,7 +52,7 @@ const logged = (text: string) => gateway.logs.filter((l) => typeof l.msg === 'st
 async function crashOne(): Promise<void> {
   const before = logged('exited unexpectedly').length;
   await fetch(`http://127.0.0.1:${gateway.port}/__test/crash`, { method: 'POST' }).catch(() => undefined);
-  await until(() => logged('exited unexpectedly').length === before + 1, 'a worker death');
+  await waitFor('a worker death', () => logged('exited unexpectedly').length === before + 1, 15_000);
 }
 
 describe('a worker that dies is restarted, and nothing goes backwards', () => {
@@ -78,8 +71,8 @@ describe('a worker that dies is restarted, and nothing goes backwards', () => {
     expect(before.get('metricstream_owner_rings')).toBe(2);
 
     await crashOne();
-    await until(() => logged('worker up').length === 3, 'the replacement worker');
-    await until(() => logged("ring drained and released").length === 1, 'the old ring to be released');
+    await waitFor('the replacement worker', () => logged('worker up').length === 3, 15_000);
+    await waitFor('the old ring to be released', () => logged("ring drained and released").length === 1, 15_000);
     const death = logged('exited unexpectedly')[0];
     expect(death.restartInMs).toBe(100);
 
@@ -95,9 +88,9 @@ describe('a worker that dies is restarted, and nothing goes backwards', () => {
 
   it('backs off when a worker keeps dying', async () => {
     await crashOne();
-    await until(() => logged('worker up').length === 4, 'the replacement worker');
+    await waitFor('the replacement worker', () => logged('worker up').length === 4, 15_000);
     await crashOne();
-    await until(() => logged('worker up').length === 5, 'the replacement worker');
+    await waitFor('the replacement worker', () => logged('worker up').length === 5, 15_000);
     const delays = logged('exited unexpectedly').map((l) => l.restartInMs as number);
     // Deaths of one slot double the delay; the other slot starts at 100 ms.
     expect(delays.length).toBe(3);
@@ -114,7 +107,7 @@ describe('a worker that dies is restarted, and nothing goes backwards', () => {
       expect(res.status).toBe(500);
       expect(await res.json()).toEqual({ error: 'internal error' });
     }
-    await until(() => logged('request handler failed').length > 0, 'the rate-limited warning');
+    await waitFor('the rate-limited warning', () => logged('request handler failed').length > 0, 15_000);
     expect(logged('request handler failed')[0].detail).toMatch(/bug simulated through the test hook/);
     expect(logged('exited unexpectedly').length).toBe(deaths);
     await send(10);

@@ -34,7 +34,7 @@ describe('gateway --mode kafka --fallback file, broker silent', () => {
     await cluster.broker.proxy!.cut('blackhole');
     const cutAt = load.outcomes.length;
     // the producer's own retry budget (request timeouts, retries) runs out first: no deadline here but the test's
-    await waitFor('spilled answers', () => load.outcomes.slice(cutAt).filter((o) => o.status === 202).length >= 20, 75_000, 200);
+    await waitFor('spilled answers', () => load.outcomes.slice(cutAt).filter((o) => o.status === 202).length >= 20, 75_000, { everyMs: 200 });
     await cluster.broker.proxy!.restore();
     await waitFor('the spill freed', spillGone(dataDir), 30_000);
     const freedAt = load.outcomes.length;

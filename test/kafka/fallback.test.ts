@@ -123,7 +123,7 @@ describe('gateway --mode kafka --fallback file', () => {
     expect((await send(g.port, 'fb-small', 0)).status).toBe(200);
 
     await cluster.broker.proxy!.cut('refuse');
-    await waitFor('spilling', async () => (await send(g.port, 'fb-small', 1)).status === 202, 20_000, 100);
+    await waitFor('spilling', async () => (await send(g.port, 'fb-small', 1)).status === 202, 20_000, { everyMs: 100 });
     const down = await postMetrics(g.port, 'fb-big', big);
     expect(down.status, JSON.stringify(down.body)).toBe(413);
     await cluster.broker.proxy!.restore();
@@ -311,7 +311,7 @@ describe('FallbackSink in process', () => {
     await cluster.broker.proxy!.restore();
     const s2 = fallbackSink(topic, dataDir, { maxReplayRecords: 10, replayAtCloseMs: 0 });
     await s2.open();
-    await waitFor('replay under way', () => s2.pendingReplay < 200, 20_000, 1);
+    await waitFor('replay under way', () => s2.pendingReplay < 200, 20_000, { everyMs: 1 });
     const left = await s2.close();
     expect(left).toBeLessThan(200);
     const partial = await consumeAll(cluster.broker.bootstrap, topic, 200 - left);
@@ -402,7 +402,7 @@ describe('FallbackSink in process', () => {
     await waitFor('kafka seen down', async () => {
       const probe = await sink.append([small[0]]);
       return probe.spilled?.[0] === 1;
-    }, 20_000, 100);
+    }, 20_000, { everyMs: 100 });
     const spilling = await sink.append(batch);
     expect(Array.from(spilling.refused!)).toEqual(batch.map((x) => (x === large ? 1 : 0)));
     expect(Array.from(spilling.spilled!)).toEqual(batch.map((x) => (x === large ? 0 : 1)));

@@ -82,15 +82,7 @@ export function startLoad(port: number, prefix: string, clients: number, pauseMs
   };
 }
 
-/** Polls `check` until it returns true; throws naming `what` after `timeoutMs`. */
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000, everyMs = 50): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+export { waitFor } from '../support/wait-for.ts';
 
 /** GET /readyz: the status code, or 0 when the request failed. */
 export async function readyz(port: number): Promise<number> {

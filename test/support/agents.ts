@@ -8,6 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
+import { waitFor as pollUntil } from './wait-for.ts';
 
 /** A free TCP port on 127.0.0.1 (closed again before returning). */
 export function freePort(): Promise<number> {
@@ -21,14 +22,9 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Polls `check` until true; throws naming `what` after `timeoutMs`. */
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000, everyMs = 200): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
+/** waitFor polling every 200 ms: the checks here query the agents' and stores' HTTP APIs. */
+export function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000, everyMs = 200): Promise<void> {
+  return pollUntil(what, check, timeoutMs, { everyMs });
 }
 
 export interface AgentProcess {
