@@ -5,30 +5,19 @@
  * stall) also turn /readyz to 503 until a write works again. Failures are injected with
  * the FUSE layer (test/tools/powercut_fs.py: `fail write|unlink SUFFIX ERRNO`).
  */
-import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { mountPowerCut, type PowerCutMount } from '../support/powercut-fs.ts';
+import { describe, expect, it } from 'vitest';
+import { mountPowerCut, usePowerCutFixture } from '../support/powercut-fs.ts';
 import { consumeAll, postMetrics, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
 
-let gateway: GatewayProcess | undefined;
-let layer: PowerCutMount | undefined;
-let dir: string | undefined;
-afterEach(async () => {
-  if (gateway && gateway.proc.exitCode === null) await gateway.stop('SIGKILL');
-  gateway = undefined;
-  await layer?.unmount();
-  layer = undefined;
-  if (dir) await rm(dir, { recursive: true, force: true });
-  dir = undefined;
-});
+const fx = usePowerCutFixture();
 
 async function start(extra: string[] = []): Promise<{ g: GatewayProcess; admin: number; dataDir: string }> {
-  dir = await tempDir('metricstream-logerr-');
-  layer = await mountPowerCut(dir);
-  const dataDir = path.join(layer.mount, 'data');
+  fx.dir = await tempDir('metricstream-logerr-');
+  fx.layer = await mountPowerCut(fx.dir);
+  const dataDir = path.join(fx.layer.mount, 'data');
   const g = await startGateway(['--workers', '1', '--partitions', '1', '--data-dir', dataDir, '--admin-port', '0', ...extra]);
-  gateway = g;
+  fx.gateway = g;
   const listening = g.logs.find((l) => typeof l.msg === 'string' && l.msg.includes('listening on'))!;
   return { g, admin: listening.adminPort as number, dataDir };
 }
@@ -70,14 +59,14 @@ describe('log failures off the acknowledgement path are reported', () => {
     const { g, admin, dataDir } = await start();
     expect((await postMetrics(g.port, 'c', body(0))).status).toBe(200);
     expect(await readyz(g.port)).toBe(200);
-    await layer!.fail('write', 'commit-marks', 'EIO');
+    await fx.layer!.fail('write', 'commit-marks', 'EIO');
     // The record itself is fdatasync'd (durable): 200 is the truth. Readers elsewhere cannot see it yet.
     expect((await postMetrics(g.port, 'c', body(1))).status).toBe(200);
     await waitReadyz(g.port, 503);
     await eventually('commit-marks error line', () => errorLines(g, 'commit-marks').length > 0);
     expect(errorLines(g, 'commit-marks')[0]?.msg).toMatch(/EIO: writing the commit marks failed/);
     expect(await errorsCounted(admin, 'commit-marks')).toBeGreaterThanOrEqual(1);
-    await layer!.heal();
+    await fx.layer!.heal();
     expect((await postMetrics(g.port, 'c', body(2))).status).toBe(200);
     await waitReadyz(g.port, 200);
     await eventually('commit-marks recovery line', () => g.logs.some((l) => l.msg === 'log commit-marks works again'));
@@ -87,13 +76,13 @@ describe('log failures off the acknowledgement path are reported', () => {
 
   it('an index cannot be written: error line and counter (records stay durable and readable)', async () => {
     const { g, admin, dataDir } = await start();
-    await layer!.fail('write', '.index', 'EIO');
+    await fx.layer!.fail('write', '.index', 'EIO');
     // ~2 KiB records: an index entry is due every 4 KiB of log.
     for (let seq = 0; seq < 6; seq++) expect((await postMetrics(g.port, 'c', body(seq, 2000))).status).toBe(200);
     await eventually('index error line', () => errorLines(g, 'index').length > 0);
     expect(errorLines(g, 'index')[0]?.msg).toMatch(/EIO: writing a segment index failed.*partition 0/);
     expect(await errorsCounted(admin, 'index')).toBeGreaterThanOrEqual(1);
-    await layer!.heal();
+    await fx.layer!.heal();
     for (let seq = 6; seq < 9; seq++) expect((await postMetrics(g.port, 'c', body(seq, 2000))).status).toBe(200);
     await eventually('index recovery line', () => g.logs.some((l) => l.msg === 'log index works again' && l.partition === 0));
     expect(await g.stop()).toBe(0);
@@ -102,12 +91,12 @@ describe('log failures off the acknowledgement path are reported', () => {
 
   it('a retention delete fails: error line and counter; the old segments stay', async () => {
     const { g, admin } = await start(['--segment-bytes', '4kb', '--retention-bytes', '8kb']);
-    await layer!.fail('unlink', '.log', 'EIO');
+    await fx.layer!.fail('unlink', '.log', 'EIO');
     for (let seq = 0; seq < 12; seq++) expect((await postMetrics(g.port, 'c', body(seq, 1500))).status).toBe(200);
     await eventually('retention error line', () => errorLines(g, 'retention').length > 0);
     expect(errorLines(g, 'retention')[0]?.msg).toMatch(/EIO: a retention delete failed.*partition 0/);
     expect(await errorsCounted(admin, 'retention')).toBeGreaterThanOrEqual(1);
-    await layer!.heal();
+    await fx.layer!.heal();
     for (let seq = 12; seq < 16; seq++) expect((await postMetrics(g.port, 'c', body(seq, 1500))).status).toBe(200);
     await eventually('retention recovery line', () => g.logs.some((l) => l.msg === 'log retention works again' && l.partition === 0));
     expect(await g.stop()).toBe(0);

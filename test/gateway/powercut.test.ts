@@ -4,23 +4,13 @@
  * every directory entry whose directory was not fsync'd. kill -9 alone keeps the page
  * cache, so it cannot catch a missing fdatasync or directory fsync; this test does.
  */
-import { readdir, rm } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { mountPowerCut, type PowerCutMount } from '../support/powercut-fs.ts';
-import { consumeAll, postMetrics, startGateway, tempDir, type ConsumedLine, type GatewayProcess } from '../support/gateway-process.ts';
+import { describe, expect, it } from 'vitest';
+import { mountPowerCut, usePowerCutFixture } from '../support/powercut-fs.ts';
+import { consumeAll, postMetrics, startGateway, tempDir, type ConsumedLine } from '../support/gateway-process.ts';
 
-let gateway: GatewayProcess | undefined;
-let layer: PowerCutMount | undefined;
-let dir: string | undefined;
-afterEach(async () => {
-  if (gateway && gateway.proc.exitCode === null) await gateway.stop('SIGKILL');
-  gateway = undefined;
-  await layer?.unmount();
-  layer = undefined;
-  if (dir) await rm(dir, { recursive: true, force: true });
-  dir = undefined;
-});
+const fx = usePowerCutFixture();
 
 interface Outcome {
   client: string;
@@ -63,8 +53,8 @@ async function loadUntil(port: number, clients: number, phase: string, stop: Pro
  */
 async function loadAndCut(dataDir: string, phase: string, cutAfter: number): Promise<Outcome[]> {
   const g = await startGateway(['--workers', '2', '--partitions', '4', '--segment-bytes', '8kb', '--data-dir', dataDir]);
-  gateway = g;
-  const cutLayer = layer!;
+  fx.gateway = g;
+  const cutLayer = fx.layer!;
   let ok = 0;
   let cutting: Promise<void> = Promise.resolve();
   let cut!: () => void;
@@ -78,8 +68,8 @@ async function loadAndCut(dataDir: string, phase: string, cutAfter: number): Pro
   await cutting;
   await g.exited;
   await cutLayer.unmount();
-  layer = undefined;
-  gateway = undefined;
+  fx.layer = undefined;
+  fx.gateway = undefined;
   return outcomes;
 }
 
@@ -101,19 +91,19 @@ function expectEveryAckStored(outcomes: Outcome[], stored: ConsumedLine[]): numb
 
 describe('power cut (FUSE layer that forgets unsynced data)', () => {
   it('first start on an empty data dir, segment rolls: every 200 survives two cuts under load', async () => {
-    dir = await tempDir('metricstream-powercut-');
+    fx.dir = await tempDir('metricstream-powercut-');
     // Phase a: the data dir does not exist yet; the gateway creates it, meta.json, partition-N/.
-    layer = await mountPowerCut(dir, 0);
-    const a = await loadAndCut(path.join(layer.mount, 'data'), 'a', 600);
-    const backing = path.join(dir, 'backing', 'data');
+    fx.layer = await mountPowerCut(fx.dir, 0);
+    const a = await loadAndCut(path.join(fx.layer.mount, 'data'), 'a', 600);
+    const backing = path.join(fx.dir, 'backing', 'data');
     // Phase b: restart on what survived (still on the layer), more load, cut again.
-    layer = await mountPowerCut(dir, 1);
-    const b = await loadAndCut(path.join(layer.mount, 'data'), 'b', 600);
+    fx.layer = await mountPowerCut(fx.dir, 1);
+    const b = await loadAndCut(path.join(fx.layer.mount, 'data'), 'b', 600);
 
     // Recovery on the survivors (off the layer), then read everything back.
-    gateway = await startGateway(['--workers', '1', '--partitions', '4', '--segment-bytes', '8kb', '--data-dir', backing]);
-    const cutBytes = gateway.logs.filter((l) => typeof l.truncatedBytes === 'number').map((l) => `p${l.partition}:${l.truncatedBytes}`);
-    expect(await gateway.stop()).toBe(0);
+    fx.gateway = await startGateway(['--workers', '1', '--partitions', '4', '--segment-bytes', '8kb', '--data-dir', backing]);
+    const cutBytes = fx.gateway.logs.filter((l) => typeof l.truncatedBytes === 'number').map((l) => `p${l.partition}:${l.truncatedBytes}`);
+    expect(await fx.gateway.stop()).toBe(0);
     const stored = await consumeAll(backing);
     const counts = await Promise.all([0, 1, 2, 3].map(async (p) => (await readdir(path.join(backing, `partition-${p}`))).filter((f) => f.endsWith('.log')).length));
     const ackedA = expectEveryAckStored(a, stored);

@@ -6,10 +6,11 @@
  * Nothing here skips: a machine without FUSE fails the test with the reason.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import readline from 'node:readline';
-import { ROOT } from './gateway-process.ts';
+import { afterEach } from 'vitest';
+import { ROOT, type GatewayProcess } from './gateway-process.ts';
 
 const PYTHON = '/usr/bin/python3';
 const SCRIPT = path.join(ROOT, 'test/tools/powercut_fs.py');
@@ -95,4 +96,29 @@ export async function mountPowerCut(dir: string, generation = 0): Promise<PowerC
       await exited;
     },
   };
+}
+
+/** What a power-cut test holds open: the afterEach of usePowerCutFixture() releases it. */
+export interface PowerCutFixture {
+  gateway?: GatewayProcess;
+  layer?: PowerCutMount;
+  /** The directory holding the layer's backing store and mount point. */
+  dir?: string;
+}
+
+/**
+ * Registers an afterEach that kills the test's gateway (SIGKILL), unmounts its layer and
+ * removes its directory, whatever the test left set; call once at the top of a test file.
+ */
+export function usePowerCutFixture(): PowerCutFixture {
+  const fx: PowerCutFixture = {};
+  afterEach(async () => {
+    if (fx.gateway && fx.gateway.proc.exitCode === null) await fx.gateway.stop('SIGKILL');
+    fx.gateway = undefined;
+    await fx.layer?.unmount();
+    fx.layer = undefined;
+    if (fx.dir) await rm(fx.dir, { recursive: true, force: true });
+    fx.dir = undefined;
+  });
+  return fx;
 }
