@@ -146,7 +146,6 @@ export class FallbackSink implements Sink {
   #lane: Promise<unknown> = Promise.resolve();
   #replayRunning = false;
   #replayDone: Promise<void> = Promise.resolve();
-  #replayInFlight = false;
   #announced = false;
   #readFailureLogged = false;
   #nextStartPartition = 0;
@@ -500,12 +499,7 @@ export class FallbackSink implements Sink {
       this.#log.info({ dir, records: n }, `kafka back: replaying ${n} spilled records`);
       this.#announced = true;
     }
-    this.#replayInFlight = true;
-    try {
-      await this.#send(batch);
-    } finally {
-      this.#replayInFlight = false;
-    }
+    await this.#send(batch);
     // Saved even when closing: close() waits for this step, and a cursor left behind would
     // replay a batch Kafka already has at the next start.
     if (this.#spill === null) return false;

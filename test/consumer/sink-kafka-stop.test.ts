@@ -4,7 +4,7 @@
  * one gives up whatever it held, rejoins with a new kafkajs consumer, and VictoriaMetrics
  * still holds every acknowledged sample.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { freshTopic } from '../kafka/helpers.ts';
 import { waitFor } from './helpers.ts';
 import { useKafkaSinkGroup } from './sink-fixture.ts';

@@ -16,7 +16,7 @@
  * buffer.
  */
 import { ByteWriter } from './byte-writer.ts';
-import type { Sample, SampleBatch, SeriesInfo } from './samples.ts';
+import type { Sample, SeriesInfo } from './samples.ts';
 import type { WireFormat } from './wire-format.ts';
 
 const MEASUREMENT_SPECIAL = /[, ]/g;
