@@ -12,6 +12,8 @@
  * One writer per thread, reused: its scratch buffer grows to the largest record seen and
  * `take()` copies the result out, so a request allocates only the bytes it stores.
  */
+import { growBuffer } from './grow-buffer.ts';
+
 /** Largest scratch buffer kept between records (trim). */
 const KEEP_BYTES = 1024 * 1024;
 /** Room left in front of the first value for the top-level header written last (see reserve). */
@@ -55,10 +57,7 @@ export class MsgpackrWriter {
    */
   ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const next = Buffer.allocUnsafe(size);
-    this.buf.copy(next, 0, 0, this.pos);
+    const next = growBuffer(this.buf, this.pos, this.pos + n);
     this.buf = next;
     this.view = new DataView(next.buffer, next.byteOffset, next.byteLength);
   }

@@ -15,6 +15,7 @@
 import { Packr } from 'msgpackr/pack';
 import { ContentType } from '../sink/sink.ts';
 import { writeStrHeader } from './msgpackr-writer.ts';
+import { growBuffer } from './grow-buffer.ts';
 
 export type ValueFormat = 'msgpack' | 'json';
 
@@ -138,11 +139,7 @@ class MsgpackBuf {
   ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
     if (this.pos + n > MAX_RECORD_BYTES) throw new RecordTooLarge(`over ${MAX_RECORD_BYTES} bytes`);
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const next = Buffer.allocUnsafe(size);
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
+    this.buf = growBuffer(this.buf, this.pos, this.pos + n);
   }
   byte(b: number): void {
     this.ensure(1);

@@ -4,6 +4,8 @@
  * request costs no per-field allocations and no per-request buffer sizing pass.
  */
 
+import { growBuffer } from '../../records/grow-buffer.ts';
+
 /** See the module comment. Not for concurrent use: encode, copy out, then reuse. */
 export class ByteWriter {
   buf: Buffer;
@@ -21,11 +23,7 @@ export class ByteWriter {
   /** Makes room for `n` more bytes. */
   ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const next = Buffer.allocUnsafe(size);
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
+    this.buf = growBuffer(this.buf, this.pos, this.pos + n);
   }
 
   byte(b: number): void {
