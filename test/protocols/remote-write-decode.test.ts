@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { createRecordEncoder } from '../../src/records/record-encoder.ts';
 import { decodeWriteRequestV1, decodeWriteRequestV2, RemoteWriteError } from '../../src/protocols/remote-write-decode.ts';
 import { encode, rwSeries, WriteRequest, WriteRequestV2 } from '../support/protos.ts';
+import { prng } from '../support/prng.ts';
 
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
@@ -43,16 +44,6 @@ function parse(value: Uint8Array, format: 'msgpack' | 'json'): Entry[] {
     }));
   }
   return (unpackr.unpack(value) as { metrics: Entry[] }).metrics;
-}
-
-/** A seeded PRNG (mulberry32): the generated payloads are the same on every run. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const SPECIALS = [NaN, Infinity, -Infinity, 0, -0, 1e308, 5e-324, -12.5];
@@ -96,7 +87,7 @@ function expectedV1(body: Uint8Array): Entry[] {
 
 describe('remote_write 1.0 decoder', () => {
   it('matches protobufjs on 200 seeded random requests, msgpack and JSON', () => {
-    const r = rng(12);
+    const r = prng(12);
     for (let i = 0; i < 200; i++) {
       const series = randomSeries(r, 1 + Math.floor(r() * 20));
       const body = encode(WriteRequest, { timeseries: series.map((s) => rwSeries(s.labels, s.samples)) });
@@ -163,7 +154,7 @@ describe('remote_write 1.0 decoder', () => {
   it('checks labels in any order and number alike: sorted, shuffled, with a duplicate anywhere (1 to 24 labels)', () => {
     // The decoder compares each name with its predecessor while names increase (what
     // senders send) and searches pairwise or hashed once one does not: both must agree.
-    const r = rng(7);
+    const r = prng(7);
     const shuffle = <T>(a: T[]) => {
       for (let i = a.length - 1; i > 0; i--) {
         const j = Math.floor(r() * (i + 1));
@@ -187,7 +178,7 @@ describe('remote_write 1.0 decoder', () => {
   });
 
   it('throws only RemoteWriteError on truncated, mutated and hostile bodies', () => {
-    const r = rng(99);
+    const r = prng(99);
     const good = encode(WriteRequest, { timeseries: randomSeries(r, 30).map((s) => rwSeries(s.labels, s.samples)) });
     const hostile = [
       Uint8Array.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]), // a 4 GiB length
@@ -241,7 +232,7 @@ describe('remote_write 2.0 decoder', () => {
   });
 
   it('matches the 1.0 decoder on the same series sent as 2.0', () => {
-    const r = rng(7);
+    const r = prng(7);
     for (let i = 0; i < 100; i++) {
       const series = randomSeries(r, 1 + Math.floor(r() * 10));
       const symbols = [''];

@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { MsgpackrWriter } from '../../src/records/msgpackr-writer.ts';
 import { FALLBACK, scanSeedJson } from '../../src/protocols/seed-json-scan.ts';
 import { BadRequest, parseMetricsBody, parseMetricsBodyReference, type BodyFormat } from '../../src/workers/metrics-body.ts';
+import { prng } from '../support/prng.ts';
 
 type Verdict = { ok: true; count: number; contentType: number; value: string } | { ok: false; error: string };
 
@@ -65,18 +66,6 @@ function conforms(body: Buffer, expectFast = false): Verdict {
     last = want;
   }
   return last!;
-}
-
-/** mulberry32: a small seeded generator, so a failure names a reproducible seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 class Gen {

@@ -10,15 +10,7 @@ import { compressSync, uncompressSync } from 'snappy';
 import { describe, expect, it } from 'vitest';
 import { snappyBlockDecodeReused } from '../../src/protocols/snappy-block.ts';
 import { DecodeError } from '../../src/workers/content-encoding.ts';
-
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../support/prng.ts';
 
 /** Random bytes mixing runs, repeats from near and far back, and incompressible stretches. */
 function sample(r: () => number, size: number): Buffer {
@@ -39,7 +31,7 @@ function sample(r: () => number, size: number): Buffer {
 
 describe('snappy block decoder', () => {
   it('decodes what the native encoder writes, byte for byte (seeded, 0 B to 300 KB)', () => {
-    const r = rng(3);
+    const r = prng(3);
     const sizes = [0, 1, 59, 60, 61, 256, 257, 65_535, 65_536, 70_000, 300_000];
     for (let i = 0; i < 60; i++) sizes.push(Math.floor(r() * 20_000));
     for (const size of sizes) {
@@ -49,7 +41,7 @@ describe('snappy block decoder', () => {
   });
 
   it('agrees with the native decoder on truncated and mutated blocks, refusing only with DecodeError', () => {
-    const r = rng(5);
+    const r = prng(5);
     const good = compressSync(sample(r, 5_000));
     const tryBoth = (b: Buffer) => {
       let native: Buffer | undefined;

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { murmur2, partitionFor } from '../../src/records/partitioner.ts';
-import { prng } from '../ring/fixtures/sequence.ts';
+import { prng } from '../support/prng.ts';
 
 const require = createRequire(import.meta.url);
 const { Partitioners } = require('kafkajs') as typeof import('kafkajs');
