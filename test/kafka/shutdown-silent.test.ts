@@ -9,7 +9,7 @@
  */
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { tempDir } from '../support/gateway-process.ts';
+import { tempDir, type GatewayProcess } from '../support/gateway-process.ts';
 import { consumeAll, freshTopic } from './helpers.ts';
 import { range, readyz, send, spillGone, useKafkaCluster, valuesOf, waitFor, type Outcome } from './gateway-support.ts';
 
@@ -19,6 +19,18 @@ const cluster = useKafkaCluster();
 const FLUSH_TIMEOUT_S = 3;
 /** The product's bound: --flush-timeout plus the give-up grace and process teardown. */
 const EXIT_BOUND_MS = (FLUSH_TIMEOUT_S + 5) * 1000;
+
+/**
+ * SIGTERM and the time to exit. Waits past the bound (so a failure says how far), then
+ * kills what is still running.
+ */
+async function sigterm(g: GatewayProcess): Promise<{ code: number | string; exitMs: number }> {
+  const signalled = Date.now();
+  const code = await Promise.race([g.stop('SIGTERM'), new Promise<string>((r) => setTimeout(() => r('still running'), EXIT_BOUND_MS + 15_000))]);
+  const exitMs = Date.now() - signalled;
+  if (code === 'still running') await g.stop('SIGKILL');
+  return { code, exitMs };
+}
 
 describe('gateway --mode kafka, SIGTERM with a silent broker', () => {
   it('exits within --flush-timeout plus a little, answers every request, and reports the true undelivered count', async () => {
@@ -37,11 +49,7 @@ describe('gateway --mode kafka, SIGTERM with a silent broker', () => {
     await new Promise((r) => setTimeout(r, 1500));
     expect(answered).toEqual([]);
 
-    const signalled = Date.now();
-    // Waits past the bound (so a failure says how far), then kills what is still running.
-    const code = await Promise.race([g.stop('SIGTERM'), new Promise<string>((r) => setTimeout(() => r('still running'), EXIT_BOUND_MS + 15_000))]);
-    const exitMs = Date.now() - signalled;
-    if (code === 'still running') await g.stop('SIGKILL');
+    const { code, exitMs } = await sigterm(g);
     const outcomes = await requests;
 
     expect(code).toBe(0);
@@ -78,10 +86,7 @@ describe('gateway --mode kafka, SIGTERM with a silent broker', () => {
     await cluster.broker.proxy!.cut('blackhole');
     const requests = Promise.all(range(0, 30).map((i) => send(g.port, `fb-silent-${i}`, 0, 90_000)));
     await new Promise((r) => setTimeout(r, 1500));
-    const signalled = Date.now();
-    const code = await Promise.race([g.stop('SIGTERM'), new Promise<string>((r) => setTimeout(() => r('still running'), EXIT_BOUND_MS + 15_000))]);
-    const exitMs = Date.now() - signalled;
-    if (code === 'still running') await g.stop('SIGKILL');
+    const { code, exitMs } = await sigterm(g);
     const outcomes = await requests;
     expect(code).toBe(0);
     expect(exitMs, `exit took ${exitMs} ms with --flush-timeout ${FLUSH_TIMEOUT_S}s`).toBeLessThan(EXIT_BOUND_MS);
@@ -117,10 +122,7 @@ describe('gateway --mode kafka, SIGTERM with a silent broker', () => {
     const closed = new Promise<void>((r) => socket.once('close', () => r()));
     socket.write('POST /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: slow\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"metr');
     await new Promise((r) => setTimeout(r, 300));
-    const signalled = Date.now();
-    const code = await Promise.race([g.stop('SIGTERM'), new Promise<string>((r) => setTimeout(() => r('still running'), EXIT_BOUND_MS + 15_000))]);
-    const exitMs = Date.now() - signalled;
-    if (code === 'still running') await g.stop('SIGKILL');
+    const { code, exitMs } = await sigterm(g);
     expect(code).toBe(0);
     expect(exitMs, `exit took ${exitMs} ms with --flush-timeout ${FLUSH_TIMEOUT_S}s`).toBeLessThan(EXIT_BOUND_MS);
     await closed; // the half-sent request's connection is closed, not left open
