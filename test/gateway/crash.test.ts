@@ -3,20 +3,13 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { partitionFor } from '../../src/records/partitioner.ts';
 import { consumeAll, postMetrics, startGateway, tempDir, type ConsumedLine, type GatewayProcess } from '../support/gateway-process.ts';
+import { loadUntil, type Outcome } from '../support/sequential-load.ts';
 
 let gateway: GatewayProcess | undefined;
 afterEach(async () => {
   if (gateway && gateway.proc.exitCode === null) await gateway.stop('SIGKILL');
   gateway = undefined;
 });
-
-interface Outcome {
-  client: string;
-  seq: number;
-  status: number | 'error';
-  partition?: number;
-  offset?: number;
-}
 
 /**
  * Resolves `reached` once `count` requests were answered 200: the tests stop or kill the
@@ -28,33 +21,6 @@ function ackGate(count: number): { reached: Promise<void>; acked(): void } {
   let open!: () => void;
   const reached = new Promise<void>((resolve) => (open = resolve));
   return { reached, acked: () => ++seen === count && open() };
-}
-
-/**
- * Clients sending sequential requests until `stopAfter` resolves; every request gets an
- * outcome (a status, or 'error' when the connection failed) — none may hang.
- */
-async function loadUntil(port: number, clients: number, stopAfter: Promise<unknown>, gate?: ReturnType<typeof ackGate>): Promise<Outcome[]> {
-  const outcomes: Outcome[] = [];
-  let stop = false;
-  void stopAfter.then(() => (stop = true));
-  await Promise.all(
-    Array.from({ length: clients }, async (_, c) => {
-      const client = `crash_client_${c}`;
-      for (let seq = 0; !stop; seq++) {
-        try {
-          const res = await postMetrics(port, client, { metrics: [{ name: 'load', value: seq }] });
-          outcomes.push({ client, seq, status: res.status, partition: res.body.partition as number, offset: res.body.offset as number });
-          if (res.status === 200) gate?.acked();
-        } catch {
-          outcomes.push({ client, seq, status: 'error' });
-          // The gateway is gone: nothing more to send.
-          return;
-        }
-      }
-    }),
-  );
-  return outcomes;
 }
 
 function expectAllAcknowledgedStored(outcomes: Outcome[], stored: ConsumedLine[]): void {
@@ -77,7 +43,7 @@ describe('shutdown and crashes lose nothing acknowledged', () => {
     const g = gateway;
     const gate = ackGate(200);
     const stopped = gate.reached.then(() => g.stop('SIGTERM'));
-    const outcomes = await loadUntil(g.port, 16, stopped, gate);
+    const outcomes = await loadUntil(g.port, 'crash_client', 16, stopped, gate.acked);
     expect(await stopped).toBe(0);
     // Each request was answered: 200 before the drain, 503 during it; or refused at connect after.
     const statuses = new Set(outcomes.map((o) => o.status));
@@ -93,7 +59,7 @@ describe('shutdown and crashes lose nothing acknowledged', () => {
     const g = gateway;
     const gate = ackGate(200);
     const killed = gate.reached.then(() => g.stop('SIGKILL'));
-    const outcomes = await loadUntil(g.port, 16, killed, gate);
+    const outcomes = await loadUntil(g.port, 'crash_client', 16, killed, gate.acked);
     expect(await killed).toBe('SIGKILL');
     gateway = await startGateway(['--workers', '2', '--data-dir', dataDir]);
     // The restarted gateway continues after the last record that survived.

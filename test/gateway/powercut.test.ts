@@ -8,43 +8,10 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mountPowerCut, usePowerCutFixture } from '../support/powercut-fs.ts';
-import { consumeAll, postMetrics, startGateway, tempDir, type ConsumedLine } from '../support/gateway-process.ts';
+import { consumeAll, startGateway, tempDir, type ConsumedLine } from '../support/gateway-process.ts';
+import { loadUntil, type Outcome } from '../support/sequential-load.ts';
 
 const fx = usePowerCutFixture();
-
-interface Outcome {
-  client: string;
-  seq: number;
-  status: number | 'error';
-  partition?: number;
-  offset?: number;
-}
-
-/**
- * `clients` clients posting sequentially until `stop` resolves; every answer is recorded
- * and each 200 reported to `onOk` as it arrives.
- */
-async function loadUntil(port: number, clients: number, phase: string, stop: Promise<unknown>, onOk: () => void): Promise<Outcome[]> {
-  const outcomes: Outcome[] = [];
-  let stopped = false;
-  void stop.then(() => (stopped = true));
-  await Promise.all(
-    Array.from({ length: clients }, async (_, c) => {
-      const client = `pc_${phase}_${c}`;
-      for (let seq = 0; !stopped; seq++) {
-        try {
-          const res = await postMetrics(port, client, { metrics: [{ name: 'load', value: seq }] });
-          outcomes.push({ client, seq, status: res.status, partition: res.body.partition as number, offset: res.body.offset as number });
-          if (res.status === 200) onOk();
-        } catch {
-          outcomes.push({ client, seq, status: 'error' });
-          return;
-        }
-      }
-    }),
-  );
-  return outcomes;
-}
 
 /**
  * Starts a gateway with its data dir on the layer, loads it with 12 clients and, once
@@ -59,7 +26,7 @@ async function loadAndCut(dataDir: string, phase: string, cutAfter: number): Pro
   let cutting: Promise<void> = Promise.resolve();
   let cut!: () => void;
   const cutNow = new Promise<void>((resolve) => (cut = resolve));
-  const outcomes = await loadUntil(g.port, 12, phase, cutNow, () => {
+  const outcomes = await loadUntil(g.port, `pc_${phase}`, 12, cutNow, () => {
     if (++ok !== cutAfter) return;
     g.proc.kill('SIGKILL');
     cutting = cutLayer.cut();
