@@ -8,7 +8,7 @@
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { consumeAll, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
-import { prometheusSamples, startPrometheus, startScrapeTarget, waitFor } from '../support/agents.ts';
+import { prometheusSamples, startPrometheus, scrapeConfigYaml, startScrapeTarget, waitFor } from '../support/agents.ts';
 import { makePki, writeAuthFile } from './helpers.ts';
 
 describe('Prometheus remote_write over HTTPS with a bearer token', () => {
@@ -31,15 +31,7 @@ describe('Prometheus remote_write over HTTPS with a bearer token', () => {
     stops.push(() => target.close());
     const prom = await startPrometheus(
       await tempDir('prometheus-'),
-      `
-global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-scrape_configs:
-  - job_name: target
-    static_configs:
-      - targets: ['127.0.0.1:${target.port}']
-remote_write:
+      `${scrapeConfigYaml(target.port)}remote_write:
   - url: https://127.0.0.1:${gw.port}/api/v1/write
     name: good
     bearer_token: prometheus-remote-write-token

@@ -7,7 +7,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { consumeAll, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
-import { freePort, prometheusSamples, startPrometheus, startScrapeTarget, waitFor, type AgentProcess } from '../support/agents.ts';
+import { freePort, prometheusSamples, startPrometheus, scrapeConfigYaml, startScrapeTarget, waitFor, type AgentProcess } from '../support/agents.ts';
 
 type Stored = Map<string, number>;
 
@@ -63,15 +63,7 @@ describe('Prometheus remote_write into the gateway', () => {
     stops.push(() => target.close());
     const prom: AgentProcess & { port: number } = await startPrometheus(
       await tempDir('prometheus-'),
-      `
-global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-scrape_configs:
-  - job_name: target
-    static_configs:
-      - targets: ['127.0.0.1:${target.port}']
-remote_write:
+      `${scrapeConfigYaml(target.port)}remote_write:
   - url: http://127.0.0.1:${gwPort}/api/v1/write
     authorization:
       credentials: prometheus-1

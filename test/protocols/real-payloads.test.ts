@@ -18,7 +18,7 @@ import { OtlpEmitter } from '../../src/protocols/otlp-emit.ts';
 import { decodeOtlpJson } from '../../src/protocols/otlp-json.ts';
 import { decodeWriteRequestV1 } from '../../src/protocols/remote-write-decode.ts';
 import { createRecordEncoder } from '../../src/records/record-encoder.ts';
-import { startScrapeTarget, startVmagent, waitFor } from '../support/agents.ts';
+import { scrapeConfigYaml, startScrapeTarget, startVmagent, waitFor } from '../support/agents.ts';
 import { tempDir } from '../support/gateway-process.ts';
 import { ExportMetricsServiceRequestCamel, WriteRequest } from '../support/protos.ts';
 
@@ -54,7 +54,7 @@ describe('hand-written decoders on real payloads', () => {
     const target = await startScrapeTarget();
     stops.push(() => target.close());
     const work = await tempDir('vmagent-capture-');
-    await writeFile(path.join(work, 'scrape.yml'), `scrape_configs:\n  - job_name: t\n    scrape_interval: 1s\n    static_configs:\n      - targets: ['127.0.0.1:${target.port}']\n`);
+    await writeFile(path.join(work, 'scrape.yml'), scrapeConfigYaml(target.port, 't'));
     const vm = await startVmagent([
       `-remoteWrite.url=http://127.0.0.1:${capture.port}/api/v1/write`,
       `-remoteWrite.tmpDataPath=${path.join(work, 'q')}`,

@@ -7,7 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { consumeAll, startGateway, tempDir } from '../support/gateway-process.ts';
-import { startScrapeTarget, startVmagent, waitFor } from '../support/agents.ts';
+import { scrapeConfigYaml, startScrapeTarget, startVmagent, waitFor } from '../support/agents.ts';
 
 interface Entry {
   name: string;
@@ -30,7 +30,7 @@ describe('vmagent remote_write into the gateway', () => {
     stops.push(() => target.close());
     const work = await tempDir('vmagent-');
     const scrapeConfig = path.join(work, 'scrape.yml');
-    await writeFile(scrapeConfig, `scrape_configs:\n  - job_name: target\n    scrape_interval: 1s\n    static_configs:\n      - targets: ['127.0.0.1:${target.port}']\n`);
+    await writeFile(scrapeConfig, scrapeConfigYaml(target.port));
     const vm = await startVmagent([
       `-remoteWrite.url=http://127.0.0.1:${gw.port}/api/v1/write`,
       '-remoteWrite.bearerToken=vmagent-1',

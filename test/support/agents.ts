@@ -101,6 +101,20 @@ export async function prometheusSamples(port: number, selector: string, range = 
 }
 
 /**
+ * The scrape section the agent tests give Prometheus and vmagent: one job scraping the
+ * target at `port` every second (job `job`, a label of every scraped sample).
+ */
+export function scrapeConfigYaml(port: number, job = 'target'): string {
+  return `scrape_configs:
+  - job_name: ${job}
+    scrape_interval: 1s
+    scrape_timeout: 1s
+    static_configs:
+      - targets: ['127.0.0.1:${port}']
+`;
+}
+
+/**
  * A scrape target serving the text exposition format: a counter that grows on every
  * scrape, a gauge and a classic histogram, with labels.
  */
