@@ -37,6 +37,8 @@ export interface GatewayConfig {
   /** File mode: start even if recovery finds acknowledged records lost (recorded, reported). */
   acceptDataLoss: boolean;
   ringBytes: number;
+  /** Per worker: V8 old-generation limit; a worker past it dies and is restarted. */
+  workerHeapBytes: number;
   valueFormat: 'msgpack' | 'json' | 'raw';
   adminPort: number;
   adminHost: string;
@@ -85,6 +87,7 @@ export const OPTIONS = {
   'retention-bytes': { type: 'string' },
   'accept-data-loss': { type: 'boolean' },
   'ring-bytes': { type: 'string' },
+  'worker-heap': { type: 'string' },
   'value-format': { type: 'string' },
   'admin-port': { type: 'string' },
   'log-level': { type: 'string' },
@@ -136,6 +139,9 @@ Options:
                            damaged (default: refuse to start); the loss is logged, recorded
                            in <data-dir>/lost-offsets.json and counted on /metrics
       --ring-bytes SIZE    ring size per worker, power of two (default: 8 x max-body, at least 4mb)
+      --worker-heap SIZE   per worker: V8 old-generation limit (default 1gb, 64mb to 16gb); a
+                           worker past it dies and is restarted. Under 2gb each worker also
+                           shares V8's builtins with the process instead of copying them
       --value-format F     stored value: msgpack (default), json (JSON bodies stored as sent)
                            or raw (remote_write/Influx/OTLP bodies stored as received)
       --max-batch-bytes SIZE  most bytes the owner holds for the next commit while one is in
@@ -228,6 +234,8 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
   if ((ringBytes & (ringBytes - 1)) !== 0 || ringBytes < 1024 || ringBytes > 2 ** 30) {
     throw new UsageError('--ring-bytes must be a power of two from 1kb to 1gb');
   }
+  const workerHeapBytes = parseSize('worker-heap', values['worker-heap'] ?? '1gb');
+  if (workerHeapBytes < 64 * 1024 ** 2 || workerHeapBytes > 16 * 1024 ** 3) throw new UsageError('--worker-heap must be from 64mb to 16gb');
   const brokers = (values.brokers ?? '').split(',').map((b) => b.trim()).filter(Boolean);
   if (mode === 'kafka' && brokers.length === 0) throw new UsageError('--mode kafka needs --brokers host:port[,host:port]');
   for (const b of brokers) if (!/^[^:\s]+:\d+$/.test(b)) throw new UsageError(`--brokers: "${b}" is not host:port`);
@@ -261,6 +269,7 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
     retentionBytes: values['retention-bytes'] !== undefined ? parseSize('retention-bytes', values['retention-bytes']) : undefined,
     acceptDataLoss: values['accept-data-loss'] ?? false,
     ringBytes,
+    workerHeapBytes,
     valueFormat: oneOf('value-format', values['value-format'] ?? 'msgpack', ['msgpack', 'json', 'raw'] as const),
     adminPort: values['admin-port'] === 'off' ? -1 : parseInteger('admin-port', values['admin-port'] ?? '9464', 0, 65535),
     adminHost: values['admin-host'] ?? '127.0.0.1',

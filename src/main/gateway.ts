@@ -23,7 +23,7 @@ import { registerTenantMetrics } from '../auth/tenant-admin-metrics.ts';
 import { siblingModuleUrl } from './module-url.ts';
 import { claimPort } from './port-guard.ts';
 import { compileCacheDir, workerModuleUrl } from './worker-js.ts';
-import { exposeGcToWorkers, workerEnv } from './worker-memory.ts';
+import { exposeGcToWorkers, workerEnv, workerResourceLimits } from './worker-memory.ts';
 
 const WORKER_URL = siblingModuleUrl('../workers/http-worker', import.meta.url);
 /**
@@ -135,7 +135,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   }
   // What each worker starts with for memory (worker-memory.ts).
   exposeGcToWorkers();
-  const workerOptions = { env: workerEnv(compileCacheDir(workerUrl)) };
+  const workerOptions = { env: workerEnv(compileCacheDir(workerUrl)), resourceLimits: workerResourceLimits(config.workerHeapBytes) };
   const slots: WorkerSlot[] = [];
   const metrics = createGatewayMetrics(
     () => slots.map((s): WorkerView => ({ id: s.id, ring: s.ring, metrics: s.metrics, retired: s.retired })),

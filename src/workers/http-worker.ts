@@ -89,7 +89,8 @@ const auth = new WorkerAuth(config.auth);
 /**
  * Test-only hooks, with the environment variable METRICSTREAM_TEST_HOOKS=1 (the tests of
  * the restart path and of the 500 path): `POST /__test/crash` throws outside any handler
- * and kills this thread; `POST /__test/throw` throws inside the request handler (a bug).
+ * and kills this thread; `POST /__test/throw` throws inside the request handler (a bug);
+ * `POST /__test/leak` keeps allocating until the worker's heap limit (--worker-heap) ends it.
  * Without the variable both paths are ordinary 404s.
  */
 const TEST_HOOKS = process.env.METRICSTREAM_TEST_HOOKS === '1';
@@ -184,6 +185,14 @@ async function handle(req: IncomingMessage, res: ServerResponse, expectContinue:
       throw new Error('crash requested through the test hook (METRICSTREAM_TEST_HOOKS=1)');
     });
     return;
+  }
+  if (TEST_HOOKS && path === '/__test/leak') {
+    const kept: number[][] = [];
+    const grow = (): void => {
+      for (let i = 0; i < 64; i++) kept.push(new Array<number>(1 << 16).fill(i + 0.5));
+      setImmediate(grow);
+    };
+    return grow();
   }
   if (TEST_HOOKS && path === '/__test/throw') throw new Error('bug simulated through the test hook (METRICSTREAM_TEST_HOOKS=1)');
   const route = routes.get(path);

@@ -1,8 +1,9 @@
 /**
- * A worker that dies anyway (a bug, out of memory) is restarted with backoff; the owner
+ * A worker that dies anyway (a bug, out of memory past --worker-heap) is restarted with backoff; the owner
  * drains and then releases its old ring; counters summed over workers never go
  * backwards; the death is logged and counted. The worker is killed through the test-only
- * hook METRICSTREAM_TEST_HOOKS=1 (POST /__test/crash throws outside any handler).
+ * hook METRICSTREAM_TEST_HOOKS=1 (POST /__test/crash throws outside any handler, POST
+ * /__test/leak allocates until the heap limit).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consumeAll, postMetrics, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
@@ -16,7 +17,7 @@ beforeAll(async () => {
   dataDir = await tempDir();
   process.env.METRICSTREAM_TEST_HOOKS = '1';
   try {
-    gateway = await startGateway(['--workers', '2', '--data-dir', dataDir, '--admin-port', '0']);
+    gateway = await startGateway(['--workers', '2', '--data-dir', dataDir, '--admin-port', '0', '--worker-heap', '96mb']);
   } finally {
     delete process.env.METRICSTREAM_TEST_HOOKS;
   }
@@ -113,9 +114,20 @@ describe('a worker that dies is restarted, and nothing goes backwards', () => {
     await send(10);
   });
 
+  it('a worker that runs past --worker-heap dies alone and is restarted; the gateway keeps serving', async () => {
+    const deaths = logged('exited unexpectedly').length;
+    const ups = logged('worker up').length;
+    await fetch(`http://127.0.0.1:${gateway.port}/__test/leak`, { method: 'POST' }).catch(() => undefined);
+    await waitFor('the leaking worker to die', () => logged('exited unexpectedly').length === deaths + 1, 30_000);
+    expect(logged('worker failed').at(-1)!.err).toMatchObject({ code: 'ERR_WORKER_OUT_OF_MEMORY' });
+    await waitFor('its replacement', () => logged('worker up').length === ups + 1, 15_000);
+    await send(10);
+    expect((await scrape()).get('metricstream_owner_rings')).toBe(2);
+  });
+
   it('every record answered 200 is in the log', async () => {
     expect(await gateway.stop()).toBe(0);
     expect(await consumeAll(dataDir)).toHaveLength(accepted);
-    expect(accepted).toBe(100);
+    expect(accepted).toBe(110);
   });
 });
