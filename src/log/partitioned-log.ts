@@ -76,6 +76,13 @@ export class PartitionedLog {
   readonly #marks: CommitMarksWriter;
   readonly #lock: WriterLock;
   #appending: Promise<AppendResult> | null = null;
+  /**
+   * Per partition, the buffer its frames are encoded into, reused by every append (appends
+   * never overlap, and a commit keeps no reference to its frames once it resolved): a
+   * fresh buffer per partition per commit is memory outside V8's heap, which V8 collects
+   * with full mark-compacts of the owner thread (src/records/payload-slabs.ts).
+   */
+  readonly #frameBuffers: Buffer[];
   #closed = false;
   /** Partitions whose last commit failed (cleared by their next successful commit). */
   readonly #failing = new Set<number>();
@@ -92,6 +99,7 @@ export class PartitionedLog {
     this.segmentBytes = opts.segmentBytes;
     this.retentionBytes = opts.retentionBytes;
     this.#writers = writers;
+    this.#frameBuffers = new Array<Buffer>(this.#writers.length);
     this.#marks = marks;
     this.#lock = lock;
   }
@@ -257,6 +265,18 @@ export class PartitionedLog {
     await this.#lock.release();
   }
 
+  /** `size` bytes of partition `p`'s reused frame buffer (a one-off past REUSED_FRAME_BYTES). */
+  #frameBuffer(p: number, size: number): Buffer {
+    if (size > REUSED_FRAME_BYTES) return Buffer.allocUnsafe(size);
+    let buf = this.#frameBuffers[p];
+    if (buf === undefined || buf.length < size) {
+      let capacity = 64 * 1024;
+      while (capacity < size) capacity *= 2;
+      buf = this.#frameBuffers[p] = Buffer.allocUnsafeSlow(capacity);
+    }
+    return buf.subarray(0, size);
+  }
+
   async #append(batch: SinkRecord[]): Promise<AppendResult> {
     const n = batch.length;
     const offsets = new Float64Array(n);
@@ -292,7 +312,7 @@ export class PartitionedLog {
     const next = new Float64Array(partitions);
     for (let p = 0; p < partitions; p++) {
       if (counts[p] > 0) {
-        buffers[p] = Buffer.allocUnsafe(bytes[p]);
+        buffers[p] = this.#frameBuffer(p, bytes[p]);
         next[p] = this.#writers[p].nextOffset;
       }
     }
@@ -336,6 +356,9 @@ export class PartitionedLog {
     return errors.length > 0 ? { offsets, error: summarize(errors) } : { offsets };
   }
 }
+
+/** Largest frame buffer a partition keeps for reuse; a bigger commit allocates its own. */
+const REUSED_FRAME_BYTES = 4 * 1024 * 1024;
 
 /** Joins error messages, keeping the result short when thousands of records failed alike. */
 function summarize(errors: string[]): string {

@@ -10,6 +10,7 @@
  * lone record immediately. The owner sleeps on the doorbell only when no commit is in
  * flight, so under load writers never pay for waking it.
  */
+import { PayloadSlabs } from '../records/payload-slabs.ts';
 import { readPayload } from '../records/ring-payload.ts';
 import type { Doorbell } from '../ring/doorbell.ts';
 import {
@@ -47,10 +48,12 @@ interface Batch {
   records: SinkRecord[];
   rings: RingReader[];
   bytes: number;
+  /** The memory its records live in (PayloadSlabs), set when the batch is committed. */
+  slabs: Buffer[];
 }
 
 function emptyBatch(): Batch {
-  return { records: [], rings: [], bytes: 0 };
+  return { records: [], rings: [], bytes: 0, slabs: [] };
 }
 
 export interface OwnerOptions {
@@ -85,8 +88,9 @@ export class Owner {
   private currentReader: RingReader | undefined;
   /** Rings whose writer died: drained and completed as usual, then forgotten. */
   private readonly retiring = new Map<RingReader, () => void>();
+  private readonly slabs = new PayloadSlabs();
   private readonly collect = (type: number, bytes: Uint8Array, index: number, length: number): void => {
-    const record = readPayload(type, bytes, index, length);
+    const record = readPayload(type, this.slabs.copy(bytes, index, length));
     this.pending.records.push(record);
     this.pending.rings.push(this.currentReader!);
     this.pending.bytes += length;
@@ -198,10 +202,12 @@ export class Owner {
 
   private async commit(): Promise<void> {
     const batch = this.pending;
+    batch.slabs = this.slabs.takeBatch();
     this.pending = emptyBatch();
     this.committing = batch.records.length;
     const started = performance.now();
     let result: AppendResult;
+    let settled = true;
     const n = batch.records.length;
     try {
       const append = this.sink.append(batch.records);
@@ -219,6 +225,7 @@ export class Owner {
     } catch (e) {
       // The contract says append never rejects; if it does, fail the batch, never hang it.
       result = { offsets: new Float64Array(n).fill(-1), error: String(e) };
+      settled = false;
     }
     const ms = performance.now() - started;
     const { records, rings } = batch;
@@ -226,6 +233,10 @@ export class Owner {
     // Kafka acks=0 gives no receipt: a record sent is reported as such, never as durable.
     const sent = result.unacknowledged === true ? SENT_UNACKNOWLEDGED : DURABLE_OK;
     const { spilled, unknown, refused } = result;
+    // Their memory is reused only if the sink is surely done with these records: not when
+    // an outcome is unknown (it may still be sending them), the append was abandoned (it
+    // may still run) or broke its contract by rejecting.
+    if (settled && unknown === undefined && !this.isAbandoned) this.slabs.release(batch.slabs);
     let failed = 0;
     let unknowns = 0;
     for (let i = 0; i < records.length; i++) {

@@ -43,12 +43,10 @@ export function writePayload(
 }
 
 /**
- * Copies a payload out of ring memory into a SinkRecord (one allocation for key and
- * value together), so the ring space can be freed at once.
+ * The SinkRecord of a payload already copied out of ring memory (`copy`: its bytes, key
+ * and value are views into it), so the ring space can be freed at once.
  */
-export function readPayload(contentType: number, bytes: Uint8Array, index: number, length: number): SinkRecord {
-  const copy = Buffer.allocUnsafe(length);
-  copy.set(bytes.subarray(index, index + length));
+export function readPayload(contentType: number, copy: Buffer): SinkRecord {
   const keyLength = copy.readUInt16LE(10);
   const valueStart = PAYLOAD_PREFIX + keyLength;
   return {

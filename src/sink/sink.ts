@@ -89,6 +89,9 @@ export interface Sink {
    * Make every record of `batch` durable. Resolves (never rejects for a record's failure)
    * once each record is durable or has failed. The owner calls append again only after
    * the previous call resolved: that is the group commit, batches grow with load.
+   * The records' bytes are the owner's again once append resolved, unless a record's
+   * outcome is `unknown`: a sink keeps no reference to them past that (the owner reuses
+   * the memory, src/records/payload-slabs.ts).
    */
   append(batch: SinkRecord[]): Promise<AppendResult>;
   /**

@@ -25,7 +25,8 @@ class MemorySink implements Sink {
     const offsets = new Float64Array(batch.length);
     for (let i = 0; i < batch.length; i++) {
       offsets[i] = this.records.length;
-      this.records.push({ ...batch[i], value: batch[i].value.slice() });
+      // Copies: the owner reuses the bytes once append resolved (Sink.append).
+      this.records.push({ ...batch[i], key: Buffer.from(batch[i].key), value: Buffer.from(batch[i].value) });
     }
     return { offsets };
   }
