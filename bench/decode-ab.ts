@@ -1,12 +1,12 @@
 /**
  * Interleaved A/B of the protocol decoders of two checkouts, in one process:
  *
- *   node --import ./src/main/require-node.mjs bench/decode-ab.ts --base DIR [--protocols rw,otlp]
+ *   node --import ./src/main/require-node.mjs bench/decode-ab.ts --base DIR [--protocols rw,otlp,influx]
  *        [--per-request 100,2000] [--rounds 15]
  *
  * A is DIR's `src/` (another worktree, or `git archive <commit> src | tar -x -C DIR`),
  * B this checkout's. Each round times A then B on the same body (bench:e2e's remote_write
- * and OTLP bodies, k samples per request) through the protocol module's decode(): snappy,
+ * Influx and OTLP bodies, k samples per request) through the protocol module's decode(): snappy,
  * wire decoding and the msgpack record, as a gateway worker runs them. Times are this
  * process's CPU time (user + system), not wall time: a neighbour that takes the core
  * away does not count, which is what makes the figures usable on a shared machine.
@@ -15,7 +15,7 @@
 import { parseArgs } from 'node:util';
 import path from 'node:path';
 import type { Protocol, RequestContext } from '../src/protocols/protocol.ts';
-import { otlpBody, remoteWriteBody } from './e2e/protocol-bodies.ts';
+import { influxBody, otlpBody, remoteWriteBody } from './e2e/protocol-bodies.ts';
 
 const { values } = parseArgs({
   options: {
@@ -26,7 +26,7 @@ const { values } = parseArgs({
   },
 });
 if (values.base === undefined) {
-  console.error('usage: bench/decode-ab.ts --base DIR [--protocols rw,otlp] [--per-request 100,2000] [--rounds 15]');
+  console.error('usage: bench/decode-ab.ts --base DIR [--protocols rw,otlp,influx] [--per-request 100,2000] [--rounds 15]');
   process.exit(2);
 }
 const options = { valueFormat: 'msgpack', maxDecodedBody: 64 << 20 } as unknown as Parameters<typeof import('../src/protocols/remote-write.ts').createRemoteWriteProtocol>[0];
@@ -36,15 +36,26 @@ type AnyProtocol = Protocol<RequestContext>;
 async function load(root: string): Promise<Record<string, AnyProtocol>> {
   const rw = (await import(path.join(root, 'protocols/remote-write.ts'))) as typeof import('../src/protocols/remote-write.ts');
   const otlp = (await import(path.join(root, 'protocols/otlp.ts'))) as typeof import('../src/protocols/otlp.ts');
-  return { rw: rw.createRemoteWriteProtocol(options) as unknown as AnyProtocol, otlp: otlp.createOtlpProtocol(options) as unknown as AnyProtocol };
+  const influx = (await import(path.join(root, 'protocols/influx.ts'))) as typeof import('../src/protocols/influx.ts');
+  return {
+    rw: rw.createRemoteWriteProtocol(options) as unknown as AnyProtocol,
+    otlp: otlp.createOtlpProtocol(options) as unknown as AnyProtocol,
+    influx: influx.createInfluxProtocols(options)[1] as unknown as AnyProtocol,
+  };
 }
 const impl = { A: await load(roots.A), B: await load(roots.B) };
 
 const rounds = Number(values.rounds);
 for (const p of values.protocols.split(',')) {
   for (const k of values['per-request'].split(',').map(Number)) {
-    const body = p === 'rw' ? remoteWriteBody(k) : otlpBody(k);
-    const ctx = (): RequestContext => (p === 'rw' ? { key: undefined, version: 1, rawBody: true } : { key: undefined, json: false, rejected: 0, errorMessage: '' }) as unknown as RequestContext;
+    const now = Date.now();
+    const body = p === 'rw' ? remoteWriteBody(k, now) : p === 'influx' ? influxBody(k, now) : otlpBody(k, now);
+    const contexts: Record<string, () => unknown> = {
+      rw: () => ({ key: undefined, version: 1, rawBody: true }),
+      otlp: () => ({ key: undefined, json: false, rejected: 0, errorMessage: '' }),
+      influx: () => ({ key: undefined, v2: true, precision: 'ns', now }),
+    };
+    const ctx = contexts[p] as () => RequestContext;
     const a = impl.A[p]!.decode(body.bytes, ctx()).value;
     const b = impl.B[p]!.decode(body.bytes, ctx()).value;
     if (Buffer.compare(Buffer.from(a), Buffer.from(b)) !== 0) throw new Error(`${p}, ${k} per request: the two checkouts write different records`);
@@ -62,7 +73,7 @@ for (const p of values.protocols.split(',')) {
     const min = (x: number[]) => Math.min(...x);
     const med = (x: number[]) => x.slice().sort((u, v) => u - v)[x.length >> 1]!;
     console.log(
-      `${p === 'rw' ? 'remote_write' : 'OTLP'} ${k}/request, CPU ns/sample: A min ${min(t.A).toFixed(0)} med ${med(t.A).toFixed(0)} | ` +
+      `${{ rw: 'remote_write', otlp: 'OTLP', influx: 'Influx' }[p]} ${k}/request, CPU ns/sample: A min ${min(t.A).toFixed(0)} med ${med(t.A).toFixed(0)} | ` +
         `B min ${min(t.B).toFixed(0)} med ${med(t.B).toFixed(0)} | B/A min ${(min(t.B) / min(t.A)).toFixed(2)} med ${(med(t.B) / med(t.A)).toFixed(2)}`,
     );
   }
