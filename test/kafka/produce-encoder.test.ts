@@ -15,6 +15,8 @@ const kafkajsV3 = require('kafkajs/src/protocol/requests/produce/v3/request.js')
 const produceDefinitions = require('kafkajs/src/protocol/requests/produce/index.js') as {
   protocol(v: { version: number }): (a: ProduceArgs) => { request: { apiVersion: number; encode(): Promise<{ buffer: Buffer }> } };
 };
+/** kafkajs's framing of a request (size prefix, header, body): what its connection writes. */
+const createRequest = require('kafkajs/src/protocol/request.js') as (a: { correlationId: number; clientId: string; request: unknown }) => Promise<{ buffer: Buffer }>;
 const Long = require('kafkajs/src/utils/long') as { fromValue(v: unknown): unknown; fromInt(v: number): unknown };
 
 /** Deterministic pseudo-random numbers (a failure names its seed). */
@@ -112,5 +114,30 @@ describe('Produce request encoder', () => {
     const gzip = { ...a, compression: 1 };
     const { request } = produceDefinitions.protocol({ version: 7 })(gzip);
     expect((await request.encode()).buffer.equals((await kafkajsV3(gzip).encode()).buffer)).toBe(true);
+  });
+
+  it('once installed, frames our requests in place: the bytes kafkajs frames, in the buffer the body was written into', async () => {
+    installProduceEncoder();
+    for (const [seed, clientId] of [[5, 'metricstream'], [6, 'ü'.repeat(20)], [7, 'c'.repeat(300)]] as const) {
+      const a = args(seed);
+      const body = (await kafkajsV3(a).encode()).buffer;
+      const theirs = kafkajsV3(a) as unknown as { apiKey: number; apiVersion: number };
+      const expected = await createRequest({ correlationId: 1234 + seed, clientId, request: theirs });
+      const { request } = produceDefinitions.protocol({ version: 3 })(a);
+      const encode = request.encode;
+      let ours: { buf: Buffer } | undefined;
+      request.encode = async () => {
+        const e = await encode();
+        ours = e as unknown as { buf: Buffer };
+        return e;
+      };
+      const framed = await createRequest({ correlationId: 1234 + seed, clientId, request });
+      expect(framed.buffer.equals(expected.buffer), `seed ${seed}`).toBe(true);
+      expect(framed.buffer.subarray(framed.buffer.length - body.length).equals(body)).toBe(true);
+      // In place (one buffer, the body where it was written) unless the client id does not
+      // fit the room left before the body: then kafkajs copies, as without the patch.
+      const sameMemory = framed.buffer.buffer === ours!.buf.buffer && framed.buffer.byteOffset + framed.buffer.length === ours!.buf.byteOffset + ours!.buf.length;
+      expect(sameMemory, `seed ${seed}`).toBe(clientId.length < 200);
+    }
   });
 });
