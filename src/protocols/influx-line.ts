@@ -204,7 +204,8 @@ export function parseLineProtocol(text: string, precision: Precision, nowMs: num
         if (d === NL || d === CR || d === SPACE || d === TAB) break;
         i++;
       }
-      ts = timestampMs(text.slice(start, i), precision, fail);
+      ts = timestampFast(text, start, i, precision);
+      if (Number.isNaN(ts)) ts = timestampMs(text.slice(start, i), precision, fail);
       while (i < n && (text.charCodeAt(i) === SPACE || text.charCodeAt(i) === TAB)) i++;
     }
     if (i < n && text.charCodeAt(i) === CR) i++;
@@ -250,6 +251,30 @@ function fieldValue(raw: string, key: string, fail: (msg: string) => never): num
 }
 
 const TS_RE = /^-?\d{1,19}$/;
+
+/**
+ * The common timestamp, read in place: unsigned digits in ns, us or ms whose whole-ms part
+ * has at most 15 digits (exact in a double, so the result is timestampMs's, bit for bit).
+ * NaN for anything else, which timestampMs then reads (or refuses, with its message).
+ * Why: a slice, a regular expression and two more slices per line were a sixth of the
+ * decoder's time at 100 lines per request (bench/decode-ab.ts --protocols influx).
+ */
+function timestampFast(text: string, start: number, end: number, precision: Precision): number {
+  const cut = precision === 'ns' ? 6 : precision === 'us' ? 3 : precision === 'ms' ? 0 : -1;
+  const digits = end - start;
+  if (cut < 0 || digits > 19 || digits - cut > 15) return NaN;
+  const split = end - Math.min(cut, digits);
+  let whole = 0;
+  let frac = 0;
+  for (let k = start; k < end; k++) {
+    const d = text.charCodeAt(k) - 48;
+    if (d < 0 || d > 9) return NaN;
+    if (k < split) whole = whole * 10 + d;
+    else frac = frac * 10 + d;
+  }
+  if (cut === 0) return whole;
+  return frac === 0 ? whole : whole + frac / (precision === 'ns' ? 1e6 : 1e3);
+}
 
 /** A line's integer timestamp in `precision` as ms (the integer part exact). */
 export function timestampMs(raw: string, precision: Precision, fail: (msg: string) => never): number {

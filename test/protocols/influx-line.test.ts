@@ -4,8 +4,9 @@
  */
 import { Unpackr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { LineProtocolError, parseLineProtocol, type Precision } from '../../src/protocols/influx-line.ts';
+import { LineProtocolError, parseLineProtocol, timestampMs, type Precision } from '../../src/protocols/influx-line.ts';
 import { createRecordEncoder } from '../../src/records/record-encoder.ts';
+import { prng } from '../support/prng.ts';
 
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 const NOW = 1_700_000_000_000;
@@ -63,6 +64,26 @@ describe('Influx line protocol', () => {
     expect(at('28333333', 'm')).toBe(1_699_999_980_000);
     expect(at('472222', 'h')).toBe(1_699_999_200_000);
     expect(at('-1000000', 'ns')).toBe(-1);
+  });
+
+  it('reads every timestamp as timestampMs does, in every precision (the in-place fast path included)', () => {
+    const random = prng(19);
+    const texts = ['0', '000', '1', '999999', '1000000', '1700000000000000000', '9223372036854775807', '-1', '-1700000000000000000', '0001700000000000000'];
+    for (let n = 0; n < 2000; n++) {
+      const length = 1 + Math.floor(random() * 19);
+      let t = random() < 0.1 ? '-' : '';
+      for (let k = 0; k < length; k++) t += String(Math.floor(random() * 10));
+      texts.push(t);
+    }
+    const fail = (msg: string): never => {
+      throw new Error(msg);
+    };
+    for (const precision of ['ns', 'us', 'ms', 's', 'm', 'h'] as const) {
+      for (const t of texts) {
+        const { metrics } = parse(`m v=1 ${t}`, precision);
+        expect([precision, t, metrics[0]!.timestamp]).toEqual([precision, t, timestampMs(t, precision, fail)]);
+      }
+    }
   });
 
   it('rejects a bad line naming its number', () => {
