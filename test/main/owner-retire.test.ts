@@ -5,12 +5,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Owner } from '../../src/main/owner.ts';
-import { payloadLength, writePayload } from '../../src/records/ring-payload.ts';
 import { createDoorbellStorage, Doorbell } from '../../src/ring/doorbell.ts';
 import { RingReader } from '../../src/ring/ring-reader.ts';
 import { createRingStorage } from '../../src/ring/ring-storage.ts';
 import { RingWriter } from '../../src/ring/ring-writer.ts';
-import { ContentType, type AppendResult, type Sink, type SinkRecord } from '../../src/sink/sink.ts';
+import type { AppendResult, Sink, SinkRecord } from '../../src/sink/sink.ts';
+import { publishRecords } from '../support/ring-records.ts';
 
 /** A sink that stores in memory, each append taking a few ms like a real commit. */
 class MemorySink implements Sink {
@@ -35,16 +35,9 @@ class MemorySink implements Sink {
   }
 }
 
+/** n records keyed `${tag}-${i}`, the way a worker publishes them. */
 function write(writer: RingWriter, n: number, tag: string): void {
-  const view = new DataView(writer.bytes.buffer);
-  for (let i = 0; i < n; i++) {
-    const key = Buffer.from(`${tag}-${i}`);
-    const value = Buffer.from(`value-${i}`);
-    const index = writer.tryClaim(ContentType.json, payloadLength(key.length, value.length));
-    expect(index).toBeGreaterThanOrEqual(0);
-    writePayload(writer.bytes, view, index, 1_700_000_000_000, 0, key, value);
-    writer.commit();
-  }
+  publishRecords(writer, n, (i) => ({ key: Buffer.from(`${tag}-${i}`), value: Buffer.from(`value-${i}`) }));
 }
 
 describe('Owner.retireRing', () => {

@@ -6,12 +6,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Owner } from '../../src/main/owner.ts';
-import { payloadLength, writePayload } from '../../src/records/ring-payload.ts';
 import { createDoorbellStorage, Doorbell } from '../../src/ring/doorbell.ts';
 import { RingReader } from '../../src/ring/ring-reader.ts';
 import { createRingStorage } from '../../src/ring/ring-storage.ts';
 import { RingWriter } from '../../src/ring/ring-writer.ts';
-import { ContentType, type AppendResult, type Sink, type SinkRecord } from '../../src/sink/sink.ts';
+import type { AppendResult, Sink, SinkRecord } from '../../src/sink/sink.ts';
+import { publishRecords } from '../support/ring-records.ts';
 import { waitFor } from '../support/wait-for.ts';
 
 /**
@@ -41,16 +41,9 @@ class UnknownFirstSink implements Sink {
   }
 }
 
+/** Records from..from+n of 3,000 bytes each, keyed `client-${i}`. */
 function write(writer: RingWriter, from: number, n: number): void {
-  const view = new DataView(writer.bytes.buffer);
-  for (let i = from; i < from + n; i++) {
-    const key = Buffer.from(`client-${i}`);
-    const value = Buffer.alloc(3000, i % 251);
-    const index = writer.tryClaim(ContentType.json, payloadLength(key.length, value.length));
-    expect(index).toBeGreaterThanOrEqual(0);
-    writePayload(writer.bytes, view, index, 1_700_000_000_000, 0, key, value);
-    writer.commit();
-  }
+  publishRecords(writer, n, (k) => ({ key: Buffer.from(`client-${from + k}`), value: Buffer.alloc(3000, (from + k) % 251) }));
 }
 
 describe('the owner and the memory of drained records', () => {
