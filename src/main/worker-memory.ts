@@ -21,9 +21,9 @@
  *   ("short builtin calls") only when the isolate's old generation may reach 2 GiB, which
  *   a worker's default limit (sized from the machine's memory) does here. Under it a
  *   worker calls the builtins where the node binary has them: 16 workers idle went from
- *   270-294 to 240-242 MB RSS, with no difference in decode CPU measured (bench/decode-ab.ts
- *   with --max-old-space-size=1024 against the default: 295-303 vs 294-328 ns per
- *   remote_write sample). The limit is also a fence: a worker that leaks or is fed
+ *   262-294 to 241-243 MB RSS, with no difference in decode CPU measured (bench/decode-ab.ts
+ *   with --max-old-space-size=1024 against the default: 291-302 vs 294-328 ns per
+ *   remote_write sample) nor in throughput (README, "Issue 15, third round"). The limit is also a fence: a worker that leaks or is fed
  *   something pathological dies with ERR_WORKER_OUT_OF_MEMORY and is restarted, instead
  *   of taking the machine's memory.
  *

@@ -262,7 +262,7 @@ const TS_RE = /^-?\d{1,19}$/;
 function timestampFast(text: string, start: number, end: number, precision: Precision): number {
   const cut = precision === 'ns' ? 6 : precision === 'us' ? 3 : precision === 'ms' ? 0 : -1;
   const digits = end - start;
-  if (cut < 0 || digits > 19 || digits - cut > 15) return NaN;
+  if (cut < 0 || digits === 0 || digits > 19 || digits - cut > 15) return NaN;
   const split = end - Math.min(cut, digits);
   let whole = 0;
   let frac = 0;

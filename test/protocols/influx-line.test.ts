@@ -79,6 +79,8 @@ describe('Influx line protocol', () => {
       throw new Error(msg);
     };
     for (const precision of ['ns', 'us', 'ms', 's', 'm', 'h'] as const) {
+      // A tab where the timestamp would start is an empty timestamp: refused, as before.
+      expect(() => parse('m v=1 \t', precision)).toThrow(/invalid timestamp/);
       for (const t of texts) {
         const { metrics } = parse(`m v=1 ${t}`, precision);
         expect([precision, t, metrics[0]!.timestamp]).toEqual([precision, t, timestampMs(t, precision, fail)]);
