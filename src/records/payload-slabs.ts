@@ -71,7 +71,7 @@ export class PayloadSlabs {
     for (const slab of slabs) if (this.#free.length < MAX_FREE_SLABS) this.#free.push(slab);
   }
 
-  /** Slabs waiting for reuse; for tests and metrics. */
+  /** Slabs waiting for reuse (for tests). */
   get freeSlabs(): number {
     return this.#free.length;
   }
