@@ -25,14 +25,14 @@
  * process only, from /proc) and the ratio to the no-op ceiling.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import readline from 'node:readline';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseInteger, parseSeconds, UsageError } from '../../src/cli/args.ts';
 import { runLoad, type LoadSummary } from '../../src/load/run-load.ts';
-import { cpuSecondsOf, ROOT, ROWS, startServer, type Row, type RowContext } from './servers.ts';
+import { cpuSecondsOf, GATEWAY_SCRIPT, ROOT, ROWS, startServer, type Row, type RowContext } from './servers.ts';
 import { renderChart } from './chart.ts';
 
 const { values } = parseArgs({
@@ -48,6 +48,7 @@ const { values } = parseArgs({
     interleave: { type: 'boolean' },
     quick: { type: 'boolean' },
     out: { type: 'string' },
+    base: { type: 'string' },
   },
 });
 
@@ -66,7 +67,12 @@ if (values.help) {
                              row alike, for A/B comparisons (Kafka rows too: each keeps
                              its producer connected between its turns)
   --quick                    1 run of 1 s per row (smoke test)
-  --out DIR                  results directory (default bench/results)`);
+  --out DIR                  results directory (default bench/results)
+  --base DIR                 A/B against another checkout: every gateway row also runs from
+                             DIR (its own src/, e.g. \`git worktree add DIR <commit>\` with
+                             this node_modules linked in), as <row>@base beside <row>, and
+                             the after/before ratios are printed; with --interleave the two
+                             take turns, so the machine's drift hits both alike`);
   process.exit(0);
 }
 
@@ -84,6 +90,11 @@ try {
   process.exit(2);
 }
 const wanted = values.rows?.split(',') ?? ROWS.map((r) => r.name);
+const base = values.base === undefined ? undefined : path.resolve(values.base);
+if (base !== undefined && !existsSync(path.join(base, GATEWAY_SCRIPT))) {
+  console.error(`bench:e2e: --base: ${base} has no ${GATEWAY_SCRIPT}`);
+  process.exit(2);
+}
 const outDir = path.resolve(ROOT, values.out ?? 'bench/results');
 for (const name of wanted) {
   if (!ROWS.some((r) => r.name === name)) {
@@ -276,6 +287,27 @@ const ctx: RowContext = {
   topic: `bench-${Date.now()}`,
 };
 
+/** The rows to measure: the selected ones, with each gateway row's @base twin before it. */
+const rows: Row[] =
+  base === undefined
+    ? selected
+    : selected.flatMap((r) => (r.start === undefined && r.command(ctx, '')[0] === GATEWAY_SCRIPT ? [{ ...r, name: `${r.name}@base`, root: base }, r] : [r]));
+
+/** After/before lines for each row measured beside its @base twin. */
+function baseComparison(block: RowResult[]): string {
+  const lines: string[] = [];
+  for (const after of block) {
+    const before = block.find((r) => r.row === `${after.row}@base`);
+    if (before === undefined) continue;
+    lines.push(
+      `  ${after.row}: req/s ${(after.requestsPerSecond / before.requestsPerSecond).toFixed(2)}x, ` +
+        `CPU per metric ${(after.cpuSecondsPerMillionMetrics / before.cpuSecondsPerMillionMetrics).toFixed(2)}x, ` +
+        `p99 ${before.p99.toFixed(2)} -> ${after.p99.toFixed(2)} ms (after / before)`,
+    );
+  }
+  return lines.length === 0 ? '' : `\nagainst ${base}:\n${lines.join('\n')}`;
+}
+
 const machine = {
   cpu: os.cpus()[0]?.model ?? 'unknown',
   cores: os.availableParallelism(),
@@ -293,11 +325,10 @@ try {
   for (const k of perRequest) {
     const block: RowResult[] = [];
     if (values.interleave) {
-      const rows = selected;
       process.stderr.write(`  ${rows.map((r) => r.name).join(', ')} interleaved (${k} metrics/request)...\n`);
       block.push(...(await measureInterleaved(rows, ctx, k)));
     } else {
-      for (const row of selected) {
+      for (const row of rows) {
         process.stderr.write(`  ${row.name} (${k} metrics/request)...\n`);
         block.push(await measure(row, ctx, k));
       }
@@ -305,7 +336,7 @@ try {
     const noop = block.find((r) => r.row === 'noop');
     for (const r of block) r.ratioToNoop = noop ? r.requestsPerSecond / noop.requestsPerSecond : null;
     results.push(...block);
-    console.log(`\n${k} metric(s) per request:\n${table(block)}`);
+    console.log(`\n${k} metric(s) per request:\n${table(block)}${baseComparison(block)}`);
     for (const r of block) {
       if (r.brokerCpuSecondsPerMillionMetrics !== undefined) {
         console.log(`  ${r.row}: the 1 ms broker's processes (proxy + mock) used ${r.brokerCpuSecondsPerMillionMetrics.toFixed(2)} CPU s / M metrics`);

@@ -42,6 +42,8 @@ export interface Row {
   load?: (k: number) => ProtocolLoad;
   /** Starts a server that is not a Node script of ours (a peer like vmagent). */
   start?: (ctx: RowContext) => Promise<RunningServer>;
+  /** The checkout whose script this row runs (default this one; bench:e2e --base). */
+  root?: string;
 }
 
 export interface RunningServer {
@@ -96,7 +98,7 @@ export async function startServer(row: Row, ctx: RowContext): Promise<RunningSer
   const dataDir = await mkdtemp(path.join(os.tmpdir(), `bench-${row.name}-`));
   const [script, ...args] = row.command(ctx, dataDir);
   const proc = spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', '--import', './src/main/require-node.mjs', script, ...args], {
-    cwd: ROOT,
+    cwd: row.root ?? ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -134,8 +136,11 @@ function runningServer(proc: ChildProcess, port: number, dataDir: string, after?
   };
 }
 
+/** The gateway's entry point: what a row runs when it runs metricstream itself. */
+export const GATEWAY_SCRIPT = 'src/main/cli.ts';
+
 const gateway = (extra: (ctx: RowContext) => string[]) => (ctx: RowContext, dataDir: string) => [
-  'src/main/cli.ts',
+  GATEWAY_SCRIPT,
   '--port', '0', '--host', '127.0.0.1', '--admin-port', 'off', '--log-level', 'warn',
   '--workers', String(ctx.workers), '--data-dir', dataDir, ...extra(ctx),
 ];

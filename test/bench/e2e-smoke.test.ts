@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runBenchE2e } from '../support/bench-e2e.ts';
+import { ROOT } from '../support/gateway-process.ts';
 
 describe('npm run bench:e2e', () => {
   it('runs the ceiling and the gateway behind the same load and writes JSON and a chart', async () => {
@@ -16,5 +17,21 @@ describe('npm run bench:e2e', () => {
     expect(rows[0].ratioToNoop).toBe(1);
     expect(rows[1].ratioToNoop).toBeCloseTo(rows[1].requestsPerSecond / rows[0].requestsPerSecond, 6);
     expect(await readFile(path.join(outDir, 'e2e-latest.svg'), 'utf8')).toMatch(/^<svg/);
+  });
+
+  it('--base runs each gateway row from another checkout beside it and prints after/before ratios', async () => {
+    // This checkout as its own base: what is tested is the pairing, not a difference.
+    const { code, stdout, stderr, report } = await runBenchE2e('noop,file-acks1', '1', 120_000, ['--base', ROOT]);
+    expect(code, stderr).toBe(0);
+    const rows = report!.results as { row: string; successRate: number }[];
+    expect(rows.map((r) => r.row)).toEqual(['noop', 'file-acks1@base', 'file-acks1']);
+    for (const r of rows) expect(r.successRate).toBe(1);
+    expect(stdout).toMatch(/against .+:\n {2}file-acks1: req\/s [\d.]+x, CPU per metric [\d.]+x, p99 [\d.]+ -> [\d.]+ ms/);
+  });
+
+  it('--base without a gateway in DIR exits 2 saying so', async () => {
+    const { code, stderr } = await runBenchE2e('noop', '1', 60_000, ['--base', '/nonexistent']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--base: \/nonexistent has no src\/main\/cli\.ts/);
   });
 });

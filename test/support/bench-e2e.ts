@@ -19,12 +19,15 @@ export interface BenchE2eRun {
   report: { results: Record<string, unknown>[]; slowBroker?: string } | undefined;
 }
 
-/** `rows` and `metricsPerRequest` as the bench's flags take them ("noop,file-acks1", "1"). */
-export async function runBenchE2e(rows: string, metricsPerRequest: string, timeoutMs = 120_000): Promise<BenchE2eRun> {
+/**
+ * `rows` and `metricsPerRequest` as the bench's flags take them ("noop,file-acks1", "1");
+ * `extra`: more flags (--base DIR).
+ */
+export async function runBenchE2e(rows: string, metricsPerRequest: string, timeoutMs = 120_000, extra: string[] = []): Promise<BenchE2eRun> {
   const out = await tempDir('e2e-bench-');
   const proc = spawn(
     process.execPath,
-    ['--import', './src/main/require-node.mjs', 'bench/e2e/main.ts', '--quick', '--rows', rows, '--metrics-per-request', metricsPerRequest, '--out', out],
+    ['--import', './src/main/require-node.mjs', 'bench/e2e/main.ts', '--quick', '--rows', rows, '--metrics-per-request', metricsPerRequest, '--out', out, ...extra],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stdout = '';
