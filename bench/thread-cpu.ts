@@ -1,0 +1,138 @@
+/**
+ * `npm run bench:thread-cpu`: where a request's CPU goes, thread by thread, in the server
+ * process (the README's "Where a 1-metric request's CPU goes").
+ *
+ *   ┌──────────────────────┐  HTTP, C connections   ┌─────────────────────────────────┐
+ *   │ load (autocannon, in │ ─────────────────────▶ │ server process (a bench:e2e row) │
+ *   │ this process)        │  K metrics / request   │  HTTP workers, main (the owner), │
+ *   └──────────────────────┘                        │  libuv pool, V8 platform threads │
+ *                                                   └─────────────────────────────────┘
+ *            /proc/<pid>/task/<tid>/stat and status read before and after the timed load
+ *
+ *   npm run bench:thread-cpu -- [--rows noop,file-acks0,file-acks1] [--metrics-per-request 1]
+ *                               [--duration 8] [--workers 2] [--connections 20]
+ *
+ * Rows are bench:e2e's (bench/e2e/servers.ts). Each row's server is started alone, warmed
+ * up for 2 s, then every thread's CPU (utime + stime) and context switches are read, the
+ * load runs for --duration, and they are read again. Threads are grouped by name (a
+ * trailing -N dropped), and each group is reported in CPU µs per answered request. One
+ * run per row, rows one after another: compare rows of one run, and repeat it.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { parseInteger, parseSeconds, UsageError } from '../src/cli/args.ts';
+import { runLoad } from '../src/load/run-load.ts';
+import { ROWS, startServer, type Row, type RowContext } from './e2e/servers.ts';
+
+const { values } = parseArgs({
+  options: {
+    rows: { type: 'string', default: 'noop,file-acks0,file-acks1' },
+    'metrics-per-request': { type: 'string', default: '1' },
+    duration: { type: 'string', default: '8' },
+    workers: { type: 'string', default: '2' },
+    connections: { type: 'string', default: '20' },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
+if (values.help) {
+  console.log('Usage: npm run bench:thread-cpu -- [--rows noop,file-acks0,file-acks1] [--metrics-per-request 1] [--duration 8] [--workers 2] [--connections 20]');
+  process.exit(0);
+}
+
+let k: number, duration: number, workers: number, connections: number;
+const rows: Row[] = [];
+try {
+  k = parseInteger('metrics-per-request', values['metrics-per-request'], 1, 100_000);
+  duration = parseSeconds('duration', values.duration);
+  workers = parseInteger('workers', values.workers, 1, 256);
+  connections = parseInteger('connections', values.connections, 1, 10_000);
+  for (const name of values.rows.split(',')) {
+    const row = ROWS.find((r) => r.name === name);
+    if (row === undefined || row.start !== undefined) throw new UsageError(`--rows: "${name}" is not a bench:e2e row of ours (known: ${ROWS.filter((r) => !r.start).map((r) => r.name).join(', ')})`);
+    rows.push(row);
+  }
+} catch (e) {
+  if (!(e instanceof UsageError)) throw e;
+  console.error(`bench:thread-cpu: ${e.message}`);
+  process.exit(2);
+}
+
+interface ThreadSample {
+  name: string;
+  /** utime + stime in clock ticks. */
+  ticks: number;
+  switches: number;
+}
+
+/** Clock ticks per second for /proc stat; 100 on every Linux we run on. */
+const CLK_TCK = 100;
+
+/** Every live thread of `pid` by tid. */
+function threadsOf(pid: number): Map<string, ThreadSample> {
+  const out = new Map<string, ThreadSample>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+      const switches = Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0) + Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim().replace(/-\d+$/, '');
+      out.set(tid, { name, ticks: Number(fields[11]) + Number(fields[12]), switches });
+    } catch {
+      // the thread ended between readdir and read
+    }
+  }
+  return out;
+}
+
+let broker: { bootstrap: string; stop(): Promise<void> } | undefined;
+if (rows.some((r) => r.needsBroker)) {
+  if (rows.some((r) => r.slowBroker)) {
+    console.error('bench:thread-cpu: the *-1ms rows need bench:e2e\'s slow broker; run them there');
+    process.exit(2);
+  }
+  const { startLocalBroker } = await import('../test/support/local-broker.ts');
+  broker = await startLocalBroker({ brokers: 3 });
+}
+const ctx: RowContext = { workers, brokers: broker?.bootstrap, topic: `thread-cpu-${Date.now()}` };
+console.log(
+  `bench:thread-cpu on ${os.cpus()[0]?.model ?? 'unknown'}, ${os.availableParallelism()} cores, Node ${process.version}; ` +
+    `--workers ${workers}, ${connections} connections, ${k} metric(s)/request, ${duration} s per row; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`,
+);
+try {
+  for (const row of rows) {
+    const server = await startServer(row, ctx);
+    try {
+      const body = row.load?.(k);
+      const protocol = body === undefined ? {} : { path: body.path, rawBody: { bytes: body.bytes, contentType: body.contentType, headers: body.headers } };
+      const load = (seconds: number) => runLoad({ port: server.port, clients: connections, durationSeconds: seconds, metricsPerRequest: k, ...protocol, ...(row.loadOptions?.() ?? {}) });
+      await load(2);
+      const before = threadsOf(server.proc.pid!);
+      const summary = await load(duration);
+      const after = threadsOf(server.proc.pid!);
+      const groups = new Map<string, { us: number; switches: number; threads: number }>();
+      for (const [tid, a] of after) {
+        const b = before.get(tid) ?? { ticks: 0, switches: 0 };
+        const g = groups.get(a.name) ?? { us: 0, switches: 0, threads: 0 };
+        g.us += ((a.ticks - b.ticks) * 1e6) / CLK_TCK;
+        g.switches += a.switches - b.switches;
+        g.threads++;
+        groups.set(a.name, g);
+      }
+      const n = summary.succeeded;
+      console.log(`\n${row.name}: ${Math.round(summary.requestsPerSecond)} req/s, ${n} answered 2xx, p99 ${summary.latencyMs.p99} ms`);
+      let total = 0;
+      for (const [name, g] of [...groups].sort((x, y) => y[1].us - x[1].us)) {
+        if (g.us === 0 && g.switches === 0) continue;
+        total += g.us;
+        console.log(`  ${`${name} (${g.threads})`.padEnd(24)} ${(g.us / n).toFixed(1).padStart(7)} µs/request  ${(g.switches / n).toFixed(2).padStart(6)} context switches/request`);
+      }
+      console.log(`  ${'total'.padEnd(24)} ${(total / n).toFixed(1).padStart(7)} µs/request`);
+    } finally {
+      await server.stop();
+    }
+  }
+} finally {
+  await broker?.stop();
+}

@@ -1,0 +1,28 @@
+/**
+ * Smoke run of bench:thread-cpu: it splits a server's CPU per request by thread, the HTTP
+ * workers at least, and refuses rows it cannot run.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { expect, it } from 'vitest';
+import { ROOT } from '../support/gateway-process.ts';
+
+const run = promisify(execFile);
+const BENCH = ['--disable-warning=TimeoutNegativeWarning', '--import', './src/main/require-node.mjs', 'bench/thread-cpu.ts'];
+
+it('bench:thread-cpu reports CPU µs per request for each thread group of the gateway', async () => {
+  const { stdout } = await run(process.execPath, [...BENCH, '--rows', 'file-acks1', '--duration', '1'], { cwd: ROOT, timeout: 60_000 });
+  expect(stdout).toMatch(/file-acks1: \d+ req\/s, [1-9]\d* answered 2xx/);
+  expect(stdout).toMatch(/http-worker \(2\) +\d+\.\d µs\/request/);
+  expect(stdout).toMatch(/MainThread \(1\) +\d+\.\d µs\/request/);
+  expect(stdout).toMatch(/total +\d+\.\d µs\/request/);
+}, 60_000);
+
+it('bench:thread-cpu refuses a row that is not one of our servers, exit 2', async () => {
+  const failed = await run(process.execPath, [...BENCH, '--rows', 'peer-vmagent'], { cwd: ROOT, timeout: 30_000 }).then(
+    () => undefined,
+    (e: { code: number; stderr: string }) => e,
+  );
+  expect(failed?.code).toBe(2);
+  expect(failed?.stderr).toMatch(/--rows: "peer-vmagent" is not a bench:e2e row of ours/);
+}, 30_000);
