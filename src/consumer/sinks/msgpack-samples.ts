@@ -107,39 +107,31 @@ function strLength(): number {
 
 /** The entry count of a map at pos (header read), or -1 if not a map. */
 function mapLength(): number {
-  need(1);
-  const b = buf[pos];
-  if (b >= 0x80 && b <= 0x8f) {
-    pos++;
-    return b & 0x0f;
-  }
-  if (b === 0xde) {
-    need(3);
-    pos += 3;
-    return buf.readUInt16BE(pos - 2);
-  }
-  if (b === 0xdf) {
-    need(5);
-    pos += 5;
-    return buf.readUInt32BE(pos - 4);
-  }
-  return -1;
+  return containerLength(0x80, 0xde, 0xdf);
 }
 
 /** The element count of an array at pos (header read), or -1 if not an array. */
 function arrayLength(): number {
+  return containerLength(0x90, 0xdc, 0xdd);
+}
+
+/**
+ * The count in a map or array header at pos (read), or -1 if it is not one: `fix` the
+ * fixmap/fixarray base (count in the low 4 bits), `code16`/`code32` the longer forms.
+ */
+function containerLength(fix: number, code16: number, code32: number): number {
   need(1);
   const b = buf[pos];
-  if (b >= 0x90 && b <= 0x9f) {
+  if (b >= fix && b <= fix + 0x0f) {
     pos++;
     return b & 0x0f;
   }
-  if (b === 0xdc) {
+  if (b === code16) {
     need(3);
     pos += 3;
     return buf.readUInt16BE(pos - 2);
   }
-  if (b === 0xdd) {
+  if (b === code32) {
     need(5);
     pos += 5;
     return buf.readUInt32BE(pos - 4);
