@@ -22,6 +22,7 @@ import { decodeWriteRequestV1 } from '../src/protocols/remote-write-decode.ts';
 import { snappyBlockDecode } from '../src/workers/content-encoding.ts';
 import { createRecordEncoder } from '../src/records/record-encoder.ts';
 import { encode, ExportMetricsServiceRequest, ExportMetricsServiceRequestCamel, WriteRequest } from '../test/support/protos.ts';
+import { timedCalls } from './timed-calls.ts';
 
 const quick = process.argv.includes('--quick');
 const RUN_MS = quick ? 100 : 1000;
@@ -36,15 +37,8 @@ interface Row {
 
 /** ops/s of `fn` over one run of RUN_MS. */
 function once(fn: () => void): number {
-  let ops = 0;
-  const start = performance.now();
-  let now = start;
-  while (now - start < RUN_MS) {
-    for (let i = 0; i < 10; i++) fn();
-    ops += 10;
-    now = performance.now();
-  }
-  return (ops * 1000) / (now - start);
+  const { calls, elapsedMs } = timedCalls(fn, RUN_MS, 10);
+  return (calls * 1000) / elapsedMs;
 }
 
 /**

@@ -19,6 +19,7 @@
 import { writeFileSync } from 'node:fs';
 import { buildBody } from '../src/load/bodies.ts';
 import { parseMetricsBody, parseMetricsBodyReference } from '../src/workers/metrics-body.ts';
+import { timedCalls } from './timed-calls.ts';
 
 const quick = process.argv.includes('--quick');
 const jsonAt = process.argv.indexOf('--json');
@@ -50,15 +51,8 @@ const bodies: [string, Buffer][] = [
 
 /** Microseconds per call of `fn`, over one round of ROUND_MS. */
 function round(fn: () => void): number {
-  let ops = 0;
-  const start = performance.now();
-  let now = start;
-  while (now - start < ROUND_MS) {
-    for (let k = 0; k < 20; k++) fn();
-    ops += 20;
-    now = performance.now();
-  }
-  return ((now - start) * 1000) / ops;
+  const { calls, elapsedMs } = timedCalls(fn, ROUND_MS, 20);
+  return (elapsedMs * 1000) / calls;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

@@ -32,7 +32,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseInteger, parseSeconds, UsageError } from '../../src/cli/args.ts';
 import { runLoad, type LoadSummary } from '../../src/load/run-load.ts';
-import { cpuSecondsOf, GATEWAY_SCRIPT, ROOT, ROWS, startServer, type Row, type RowContext } from './servers.ts';
+import { cpuSecondsOf, GATEWAY_SCRIPT, ROOT, ROWS, startServer, terminate, type Row, type RowContext } from './servers.ts';
 import { renderChart } from './chart.ts';
 
 const { values } = parseArgs({
@@ -261,11 +261,7 @@ async function startSlowBroker(): Promise<{ bootstrap: string; cpuSeconds(): num
     bootstrap,
     cpuSeconds: () => cpuSecondsOf(proc.pid!),
     async stop() {
-      const exited = new Promise((resolve) => proc.once('exit', resolve));
-      proc.kill('SIGTERM');
-      const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
+      await terminate(proc, 10_000);
       return lines.find((l) => l.startsWith('proxy latency:')) ?? '';
     },
   };

@@ -114,6 +114,15 @@ export async function startServer(row: Row, ctx: RowContext): Promise<RunningSer
   return runningServer(proc, port, dataDir);
 }
 
+/** SIGTERM to `proc`, SIGKILL if it has not exited after `graceMs`; resolves once it exited. */
+export async function terminate(proc: ChildProcess, graceMs: number): Promise<void> {
+  const exited = new Promise((resolve) => proc.once('exit', resolve));
+  proc.kill('SIGTERM');
+  const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
 /**
  * A started server process: stop() sends SIGTERM (SIGKILL after 30 s), removes its data
  * dir, then runs `after` (a helper process of the row, for example).
@@ -125,11 +134,7 @@ function runningServer(proc: ChildProcess, port: number, dataDir: string, after?
     dataDir,
     cpuSeconds: () => cpuSecondsOf(proc.pid!),
     async stop() {
-      const exited = new Promise((resolve) => proc.once('exit', resolve));
-      proc.kill('SIGTERM');
-      const timer = setTimeout(() => proc.kill('SIGKILL'), 30_000);
-      await exited;
-      clearTimeout(timer);
+      await terminate(proc, 30_000);
       await rm(dataDir, { recursive: true, force: true });
       await after?.();
     },
