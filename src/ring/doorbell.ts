@@ -1,3 +1,4 @@
+import { AsyncWaiter, type WaitOutcome } from './async-waiter.ts';
 import { CACHE_LINE } from './ring-descriptor.ts';
 
 /**
@@ -25,6 +26,9 @@ export function createDoorbellStorage(): SharedArrayBuffer {
 
 export class Doorbell {
   private readonly words: Int32Array;
+  /** The owner's sleep, made on its first sleep() (writers only ring). */
+  private waiter: AsyncWaiter | undefined;
+  private waiterPeriodMs = 0;
 
   constructor(storage: SharedArrayBuffer) {
     this.words = new Int32Array(storage);
@@ -43,13 +47,13 @@ export class Doorbell {
   }
 
   /**
-   * Owner side: sleeps until a writer rings or `timeoutMs` passes, unless `hasWork()`
-   * (checked after announcing the sleep) already finds something. Never blocks the
-   * thread: it awaits Atomics.waitAsync, whose timeout also bounds the cost of any
-   * wake-up lost to a bug. Says why it returned: 'work' (found before sleeping), 'ok'
-   * (rung), 'not-equal' (rung between announcing and waiting) or 'timed-out'.
+   * Owner side: sleeps until a writer rings or about `timeoutMs` (one to two) passes,
+   * unless `hasWork()` (checked after announcing the sleep) already finds something.
+   * Never blocks the thread: it awaits an AsyncWaiter, whose period also bounds the cost
+   * of any wake-up lost to a bug. Says why it returned: 'work' (found before sleeping),
+   * 'ok' (rung), 'not-equal' (rung between announcing and waiting) or 'timed-out'.
    */
-  async sleep(timeoutMs: number, hasWork: () => boolean): Promise<'work' | 'ok' | 'not-equal' | 'timed-out'> {
+  async sleep(timeoutMs: number, hasWork: () => boolean): Promise<'work' | WaitOutcome> {
     const words = this.words;
     const bell = Atomics.load(words, BELL);
     Atomics.store(words, SLEEPING, 1);
@@ -57,8 +61,12 @@ export class Doorbell {
       Atomics.store(words, SLEEPING, 0);
       return 'work';
     }
-    const result = Atomics.waitAsync(words, BELL, bell, timeoutMs);
-    const outcome = result.async ? await result.value : result.value;
+    if (this.waiter === undefined || this.waiterPeriodMs !== timeoutMs) {
+      this.waiter?.close();
+      this.waiter = new AsyncWaiter(words, BELL, timeoutMs);
+      this.waiterPeriodMs = timeoutMs;
+    }
+    const outcome = await this.waiter.wait(bell);
     Atomics.store(words, SLEEPING, 0);
     return outcome;
   }

@@ -1,3 +1,4 @@
+import { AsyncWaiter } from './async-waiter.ts';
 import type { Doorbell } from './doorbell.ts';
 import {
   BYTES_WRITTEN,
@@ -21,8 +22,6 @@ export type DurableCallback = (status: number, partition: number, offset: number
 /** Returned by tryClaim when the ring has no room (or too many records await completion). */
 export const FULL = -1;
 
-function noop(): void {}
-
 /**
  * Past this index, a writer that finds the ring empty starts again at its beginning (see
  * tryClaim): the part of the ring steady traffic uses, and so keeps resident. A ring's
@@ -32,7 +31,7 @@ function noop(): void {}
  */
 export const REWIND_INDEX = 1 << 20;
 
-/** How long the durable watcher sleeps before re-checking on its own; only a safety net. */
+/** The durable watcher's safety net: how often it checks for a lost wake-up (AsyncWaiter). */
 const WATCH_TIMEOUT_MS = 1000;
 
 /**
@@ -79,16 +78,8 @@ export class RingWriter {
    * otherwise pay a slot visit per record.
    */
   private pendingCallbacks = 0;
-  /**
-   * Atomics.waitAsync does not keep the event loop alive; records in flight must. One
-   * timer, ref'd only while watching: cheaper than a timer per watch.
-   */
-  private readonly keepAlive = setInterval(noop, 1 << 30).unref();
-  /**
-   * Times the durable watcher woke by its timeout with completions already published:
-   * each one is a lost wake-up, so this stays 0 unless the protocol is broken.
-   */
-  lostWakeups = 0;
+  /** The durable watcher's sleep on DURABLE; it also keeps the event loop alive meanwhile. */
+  private readonly durableWaiter: AsyncWaiter;
 
   constructor(storage: RingStorage, doorbell?: Doorbell) {
     this.capacity = storage.capacity;
@@ -105,6 +96,15 @@ export class RingWriter {
     this.headCache = Atomics.load(this.words, HEAD);
     this.consumed = Atomics.load(this.words, DURABLE);
     this.written = this.consumed;
+    this.durableWaiter = new AsyncWaiter(this.words, DURABLE, WATCH_TIMEOUT_MS);
+  }
+
+  /**
+   * Times the durable watcher had to be woken by its safety net with completions already
+   * published: each one is a lost wake-up, so this stays 0 unless the protocol is broken.
+   */
+  get lostWakeups(): number {
+    return this.durableWaiter.lostWakeups;
   }
 
   /**
@@ -248,21 +248,14 @@ export class RingWriter {
   private async watch(): Promise<void> {
     this.watching = true;
     const words = this.words;
-    this.keepAlive.ref();
     try {
       while (((this.written - this.consumed) | 0) > 0) {
         Atomics.store(words, WRITER_WAITS, 1);
         const seen = Atomics.load(words, DURABLE);
-        if (seen === this.consumed) {
-          const result = Atomics.waitAsync(words, DURABLE, seen, WATCH_TIMEOUT_MS);
-          if (result.async && (await result.value) === 'timed-out' && Atomics.load(words, DURABLE) !== seen) {
-            this.lostWakeups++;
-          }
-        }
+        if (seen === this.consumed) await this.durableWaiter.wait(seen);
         this.poll();
       }
     } finally {
-      this.keepAlive.unref();
       Atomics.store(words, WRITER_WAITS, 0);
       this.watching = false;
     }
