@@ -23,6 +23,7 @@
  */
 import { createRequire } from 'node:module';
 import { crc32c } from '@node-rs/crc32';
+import { RequestBufferPool } from './request-buffers.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -53,7 +54,7 @@ interface KafkajsEncoder {
   offset: number;
 }
 
-type RequestFactory = (args: ProduceArgs) => { request: { encode: () => Promise<unknown> }; response: unknown };
+type RequestFactory = (args: ProduceArgs) => { request: { encode: () => Promise<unknown> }; response: { decode: (payload: Buffer) => Promise<unknown> } };
 
 const Encoder = require('kafkajs/src/protocol/encoder') as new (initialSize?: number) => KafkajsEncoder;
 const Long = require('kafkajs/src/utils/long') as { fromValue(v: unknown): { value: bigint } };
@@ -190,7 +191,7 @@ function plan(partition: number, firstSequence: number | undefined, messages: Pr
  * With `room`, the returned buffer starts with that many bytes left free (for the request
  * header, see installProduceEncoder) and the body follows them.
  */
-export function encodeProduceRequest(args: ProduceArgs, room = 0): Buffer | undefined {
+export function encodeProduceRequest(args: ProduceArgs, room = 0, allocate: (size: number) => Buffer = Buffer.allocUnsafe): Buffer | undefined {
   if ((args.compression ?? 0) !== 0) return undefined;
   const transactionalId = args.transactionalId ?? null;
   const producerId = Long.fromValue(args.producerId ?? -1).value;
@@ -211,7 +212,7 @@ export function encodeProduceRequest(args: ProduceArgs, room = 0): Buffer | unde
     topics.push({ topic: t.topic, plans });
   }
 
-  const buf = Buffer.allocUnsafe(room + size);
+  const buf = allocate(room + size);
   let pos = room;
   if (transactionalId === null) {
     pos = buf.writeInt16BE(-1, pos);
@@ -285,6 +286,9 @@ interface RoomyEncoder extends KafkajsEncoder {
 
 let installed = false;
 
+/** This thread's Produce request buffers (the owner's: only it runs kafkajs). */
+export const requestBuffers = new RequestBufferPool();
+
 /**
  * Makes kafkajs use encodeProduceRequest for Produce v3 to v7 in this process (the owner
  * thread's kafkajs, whichever producer). Idempotent; requests it does not take keep
@@ -310,14 +314,32 @@ export function installProduceEncoder(): void {
     return (args) => {
       const built = make(args);
       const kafkajsEncode = built.request.encode;
+      /** This request's pooled buffer, from encode() until its response arrives. */
+      let backing: Buffer | undefined;
       built.request.encode = async () => {
-        const framed = encodeProduceRequest(args, HEADER_ROOM);
+        const framed = encodeProduceRequest(args, HEADER_ROOM, (size) => {
+          const taken = requestBuffers.take(size);
+          backing = taken.backing;
+          return taken.bytes;
+        });
         if (framed === undefined) return kafkajsEncode();
         const e = new Encoder(0) as RoomyEncoder;
         e.buf = framed.subarray(HEADER_ROOM);
         e.offset = e.buf.length;
         e[ROOM] = { backing: framed, start: HEADER_ROOM };
         return e;
+      };
+      // The response means the broker read the whole request: its bytes are free again.
+      // kafkajs shares one response object among every request of a version, and its
+      // send() takes it before encoding: each request gets its own, here.
+      const shared = built.response;
+      built.response = {
+        ...shared,
+        decode: (payload) => {
+          if (backing !== undefined) requestBuffers.give(backing);
+          backing = undefined;
+          return shared.decode(payload);
+        },
       };
       return built;
     };

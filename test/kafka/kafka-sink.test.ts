@@ -9,6 +9,7 @@ import { KafkaSink, type KafkaSinkOptions } from '../../src/kafka/kafka-sink.ts'
 import { readTopicPartitions } from '../../src/kafka/topic-metadata.ts';
 import { compressPoolStats } from '../../src/kafka/compress-pool.ts';
 import { silentLogger } from '../../src/kafka/kafkajs-log.ts';
+import { requestBuffers } from '../../src/kafka/produce-encoder.ts';
 import { CONTENT_TYPE_NAMES, type AppendResult, type SinkRecord } from '../../src/sink/sink.ts';
 import { createKafkaSink } from '../../src/kafka/create-kafka-sink.ts';
 import { parseConfig } from '../../src/main/config.ts';
@@ -136,6 +137,30 @@ describe('KafkaSink against the mock cluster', () => {
     const all = [...first, ...second];
     const offsets = new Float64Array([...r1.offsets, ...r2.offsets]);
     await expectTopicHolds(topic, all, { offsets });
+  });
+
+  it('requests big enough for pooled buffers reuse them, and the topic holds every record byte for byte', async () => {
+    // ~4 KB records, 24 per append over 4 partitions and 3 brokers: requests of 16-40 KB,
+    // which take their buffers from the pool (src/kafka/request-buffers.ts) and give them
+    // back on the broker's answer. When a buffer may be reused is pinned by
+    // request-buffers.test.ts; this checks that requests written from reused buffers
+    // deliver every record intact.
+    const topic = freshTopic('pooled');
+    const sink = sinkFor(topic);
+    await sink.open();
+    const reusedBefore = requestBuffers.reused;
+    const all: SinkRecord[] = [];
+    const offsets: number[] = [];
+    for (let a = 0; a < 30; a++) {
+      const batch = makeRecords(24, 4, `p${a}-`).map((r) => ({ ...r, value: padded(r.value, 4000 + a) }));
+      const r = await sink.append(batch);
+      expect(r.error).toBeUndefined();
+      all.push(...batch);
+      offsets.push(...r.offsets);
+    }
+    expect(requestBuffers.reused).toBeGreaterThan(reusedBefore);
+    await sink.close();
+    await expectTopicHolds(topic, all, { offsets: new Float64Array(offsets) });
   });
 
   it('an append above maxPartitionBatchBytes goes out as several requests, in order', async () => {
