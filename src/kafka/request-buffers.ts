@@ -14,9 +14,11 @@
  * garbage collector takes it, as before.
  *
  * Buffers are kept by power-of-two size class, a few per class, and only up to
- * MAX_POOLED_BYTES in all. A request under MIN_POOLED_BYTES is not pooled (Node cuts it
- * from its shared 8 KiB slabs, little external memory per byte; a 1-metric-per-request
- * batch is about that), nor one over MAX_CLASS_BYTES.
+ * MAX_POOLED_BYTES in all. A request under MIN_POOLED_BYTES is not pooled: the batches
+ * of 1-metric requests are that small, their bytes per second are few, and the A/B at 1
+ * metric per request was slower with them pooled (README). Nor is one over
+ * MAX_CLASS_BYTES. A request that gets no response (acks 0) keeps its buffer, so
+ * `outstanding` then only grows: it counts buffers not given back, not bytes held.
  */
 
 const MIN_POOLED_BYTES = 16 * 1024;
