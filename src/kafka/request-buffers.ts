@@ -20,6 +20,7 @@
  * MAX_CLASS_BYTES. A request that gets no response (acks 0) keeps its buffer, so
  * `outstanding` then only grows: it counts buffers not given back, not bytes held.
  */
+import { doubledCapacity } from '../records/grow-buffer.ts';
 
 const MIN_POOLED_BYTES = 16 * 1024;
 const MIN_CLASS_BYTES = 64 * 1024;
@@ -44,8 +45,7 @@ export class RequestBufferPool {
   take(size: number): { bytes: Buffer; backing: Buffer | undefined } {
     if (size < MIN_POOLED_BYTES) return { bytes: Buffer.allocUnsafe(size), backing: undefined };
     if (size > MAX_CLASS_BYTES) return { bytes: Buffer.allocUnsafeSlow(size), backing: undefined };
-    let capacity = MIN_CLASS_BYTES;
-    while (capacity < size) capacity *= 2;
+    const capacity = doubledCapacity(MIN_CLASS_BYTES, size);
     let backing = this.#free.get(capacity)?.pop();
     if (backing !== undefined) {
       this.#pooledBytes -= capacity;

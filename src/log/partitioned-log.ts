@@ -3,6 +3,7 @@
  * files with offsets from 0 (see segment-files.ts for the layout). One writer per data dir
  * (writer.lock), one append at a time (the owner thread's group commit).
  */
+import { doubledCapacity } from '../records/grow-buffer.ts';
 import type { AppendResult, SinkRecord } from '../sink/sink.ts';
 import { CommitMarksWriter, readCommitMarks } from './commit-marks.ts';
 import { ensureMeta } from './log-meta.ts';
@@ -270,9 +271,7 @@ export class PartitionedLog {
     if (size > REUSED_FRAME_BYTES) return Buffer.allocUnsafe(size);
     let buf = this.#frameBuffers[p];
     if (buf === undefined || buf.length < size) {
-      let capacity = 64 * 1024;
-      while (capacity < size) capacity *= 2;
-      buf = this.#frameBuffers[p] = Buffer.allocUnsafeSlow(capacity);
+      buf = this.#frameBuffers[p] = Buffer.allocUnsafeSlow(doubledCapacity(64 * 1024, size));
     }
     return buf.subarray(0, size);
   }
