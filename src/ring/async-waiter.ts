@@ -28,6 +28,8 @@ export class AsyncWaiter {
   readonly #words: Int32Array;
   readonly #index: number;
   readonly #timer: NodeJS.Timeout;
+  /** The safety net's period: a wait nobody notifies ends after one to two of these. */
+  readonly periodMs: number;
   #expected = 0;
   #pending = false;
   /** Ticks the pending wait has seen: it times out at the second (after one to two periods). */
@@ -43,6 +45,7 @@ export class AsyncWaiter {
   constructor(words: Int32Array, index: number, periodMs: number) {
     this.#words = words;
     this.#index = index;
+    this.periodMs = periodMs;
     this.#timer = setInterval(() => this.#tick(), periodMs).unref();
   }
 

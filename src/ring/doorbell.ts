@@ -28,7 +28,6 @@ export class Doorbell {
   private readonly words: Int32Array;
   /** The owner's sleep, made on its first sleep() (writers only ring). */
   private waiter: AsyncWaiter | undefined;
-  private waiterPeriodMs = 0;
 
   constructor(storage: SharedArrayBuffer) {
     this.words = new Int32Array(storage);
@@ -61,10 +60,9 @@ export class Doorbell {
       Atomics.store(words, SLEEPING, 0);
       return 'work';
     }
-    if (this.waiter === undefined || this.waiterPeriodMs !== timeoutMs) {
+    if (this.waiter?.periodMs !== timeoutMs) {
       this.waiter?.close();
       this.waiter = new AsyncWaiter(words, BELL, timeoutMs);
-      this.waiterPeriodMs = timeoutMs;
     }
     const outcome = await this.waiter.wait(bell);
     Atomics.store(words, SLEEPING, 0);
