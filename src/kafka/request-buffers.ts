@@ -32,7 +32,7 @@ const MAX_POOLED_BYTES = 16 * 1024 * 1024;
 export class RequestBufferPool {
   readonly #free = new Map<number, Buffer[]>();
   #pooledBytes = 0;
-  /** Buffers handed out by take() and not (yet) given back; for tests and metrics. */
+  /** Buffers handed out by take() and not (yet) given back (for tests). */
   outstanding = 0;
   /** take() calls served from the pool. */
   reused = 0;
