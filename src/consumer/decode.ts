@@ -56,7 +56,7 @@ export function decodeValue(contentType: number, value: Uint8Array, timestamp = 
   const precision = rawInfluxPrecision(contentType);
   if (precision !== undefined) {
     const enc = createRecordEncoder('msgpack');
-    parseLineProtocol(utf8.decode(value), precision, timestamp, enc);
+    parseLineProtocol(value, precision, timestamp, enc);
     return unpackr.unpack(enc.finish());
   }
   throw new Error(`unknown content type ${contentType}`);

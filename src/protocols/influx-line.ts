@@ -21,7 +21,8 @@
  * the whole request (one record per request), naming the line.
  */
 import type { RecordEncoder } from '../records/record-encoder.ts';
-import { dedupeLastWins } from '../records/tags.ts';
+import { isUtf8 } from 'node:buffer';
+import { doubledCapacity } from '../records/grow-buffer.ts';
 
 export class LineProtocolError extends Error {
   readonly line: number;
@@ -75,94 +76,156 @@ const EQ = 61;
 const BACKSLASH = 92;
 const QUOTE = 34;
 const HASH = 35;
+const UNDERSCORE = 95;
 
 /**
- * Parses `text` into `enc`; `nowMs` is the timestamp of lines without one. Throws
- * LineProtocolError for the first bad line.
+ * Unescaped tokens of the line being parsed: the measurement, the tags, the field keys and
+ * each entry's `<measurement>_<field>` name, so that one seriesFromBytes() call copies a
+ * series into the record without a string per token. Per thread (module state is per
+ * worker); a big line's scratch is not kept (SCRATCH_KEEP).
  */
-export function parseLineProtocol(text: string, precision: Precision, nowMs: number, enc: RecordEncoder): LineStats {
+let scratch = Buffer.allocUnsafe(4096);
+const SCRATCH_KEEP = 1 << 20;
+/** seriesFromBytes' ranges: the name's, then the tags' key/value pairs. */
+let ranges = new Int32Array(2 + 4 * 16);
+/** The numeric fields of the line: key ranges in the scratch, and values. */
+let fieldKeys = new Int32Array(2 * 16);
+let fieldValues = new Float64Array(16);
+
+/**
+ * Parses a line protocol body into `enc`; `nowMs` is the timestamp of lines without one.
+ * Throws LineProtocolError for the first bad line.
+ *
+ * Reads the UTF-8 bytes in place (what a worker receives): a token is copied once, into
+ * the scratch, and from there into the record. Why: decoding the body to a string, a
+ * slice per token, a name string per field and a UTF-8 encoding of each again were most
+ * of the decoder's time (bench/decode-ab.ts --protocols influx). A body that is not valid
+ * UTF-8 is read as its decoding with U+FFFD in place of the bad bytes, as InfluxDB does.
+ */
+export function parseLineProtocol(body: Uint8Array | string, precision: Precision, nowMs: number, enc: RecordEncoder): LineStats {
+  const b = typeof body === 'string' ? Buffer.from(body, 'utf8') : isUtf8(body) ? asBuffer(body) : Buffer.from(asBuffer(body).toString('utf8'), 'utf8');
   const stats: LineStats = { samples: 0, lines: 0, stringFieldsDropped: 0 };
-  const n = text.length;
+  const n = b.length;
   let i = 0;
   let line = 1;
-  const tags: string[] = [];
-  const fieldNames: string[] = [];
-  const fieldValues: number[] = [];
+  let s = scratch;
+  /** Next free byte of the scratch (reset per line). */
+  let sp = 0;
+  /** The last token's place in the scratch. */
+  let tokStart = 0;
+  let tokEnd = 0;
 
   const fail = (msg: string): never => {
     throw new LineProtocolError(line, msg);
   };
+  const text = (start: number, end: number): string => s.toString('utf8', start, end);
+  const reserve = (len: number): void => {
+    if (sp + len <= s.length) return;
+    const grown = Buffer.allocUnsafe(doubledCapacity(s.length, sp + len));
+    s.copy(grown, 0, 0, sp);
+    s = grown;
+  };
 
-  /** Reads an escaped token up to an unescaped stop character. */
-  const token = (stopEq: boolean, what: string): string => {
+  /**
+   * Reads an escaped token up to an unescaped stop character into the scratch
+   * (tokStart/tokEnd). A backslash before a character it does not escape is kept.
+   */
+  const token = (stopEq: boolean, what: string): void => {
     const start = i;
-    let out = '';
-    let from = start;
+    let escapes = 0;
     while (i < n) {
-      const c = text.charCodeAt(i);
+      const c = b[i]!;
       if (c === BACKSLASH && i + 1 < n) {
-        const d = text.charCodeAt(i + 1);
+        const d = b[i + 1]!;
         if (d === COMMA || d === SPACE || (stopEq && d === EQ)) {
-          out += text.slice(from, i) + text[i + 1];
+          escapes++;
           i += 2;
-          from = i;
           continue;
         }
         i++;
         continue;
       }
       if (c === COMMA || c === SPACE || c === NL || (stopEq && c === EQ)) break;
-      if (c === CR && (i + 1 >= n || text.charCodeAt(i + 1) === NL)) break;
+      if (c === CR && (i + 1 >= n || b[i + 1] === NL)) break;
       i++;
     }
-    out += text.slice(from, i);
-    if (out.length === 0) fail(`empty ${what}`);
-    return out;
+    const len = i - start - escapes;
+    if (len === 0) fail(`empty ${what}`);
+    reserve(len);
+    tokStart = sp;
+    if (escapes === 0) for (let k = start; k < i; k++) s[sp++] = b[k]!;
+    else {
+      // The scan's rule again, left to right: every escaping pair lies inside the token.
+      for (let k = start; k < i; k++) {
+        const c = b[k]!;
+        if (c === BACKSLASH && k + 1 < i) {
+          const d = b[k + 1]!;
+          if (d === COMMA || d === SPACE || (stopEq && d === EQ)) {
+            s[sp++] = d;
+            k++;
+            continue;
+          }
+        }
+        s[sp++] = c;
+      }
+    }
+    tokEnd = sp;
   };
 
   while (i < n) {
     // Line start: leading whitespace, blank lines, comments.
-    while (i < n && (text.charCodeAt(i) === SPACE || text.charCodeAt(i) === TAB)) i++;
+    while (i < n && (b[i] === SPACE || b[i] === TAB)) i++;
     if (i >= n) break;
-    let c = text.charCodeAt(i);
+    let c = b[i]!;
     if (c === NL || c === CR) {
       if (c === NL) line++;
       i++;
       continue;
     }
     if (c === HASH) {
-      while (i < n && text.charCodeAt(i) !== NL) i++;
+      while (i < n && b[i] !== NL) i++;
       continue;
     }
     stats.lines++;
+    sp = 0;
     // The measurement: only `,` and ` ` end it (an `=` is part of the name).
-    const measurement = token(false, 'measurement');
-    tags.length = 0;
-    while (i < n && text.charCodeAt(i) === COMMA) {
+    token(false, 'measurement');
+    const mStart = tokStart;
+    const mEnd = tokEnd;
+    let tagCount = 0;
+    while (i < n && b[i] === COMMA) {
       i++;
-      const key = token(true, 'tag key');
-      if (text.charCodeAt(i) !== EQ) fail(`tag "${key}" has no "=value"`);
+      token(true, 'tag key');
+      const kStart = tokStart;
+      const kEnd = tokEnd;
+      if (b[i] !== EQ) fail(`tag "${text(kStart, kEnd)}" has no "=value"`);
       i++;
-      const value = token(true, 'tag value');
-      tags.push(key, value);
+      token(true, 'tag value');
+      if (ranges.length < 6 + 4 * tagCount) ranges = grownInt32(ranges, 6 + 4 * tagCount);
+      const r = 2 + 4 * tagCount++;
+      ranges[r] = kStart;
+      ranges[r + 1] = kEnd;
+      ranges[r + 2] = tokStart;
+      ranges[r + 3] = tokEnd;
     }
-    dedupeLastWins(tags); // a repeated tag key: the last one wins, as in InfluxDB
-    if (i >= n || text.charCodeAt(i) !== SPACE) fail('missing fields (expected a space after the measurement and tags)');
-    while (i < n && text.charCodeAt(i) === SPACE) i++;
+    tagCount = dedupeTagRanges(s, ranges, tagCount); // a repeated tag key: the last one wins, as in InfluxDB
+    if (i >= n || b[i] !== SPACE) fail('missing fields (expected a space after the measurement and tags)');
+    while (i < n && b[i] === SPACE) i++;
     // Fields.
-    fieldNames.length = 0;
-    fieldValues.length = 0;
+    let fields = 0;
     for (;;) {
-      const key = token(true, 'field key');
-      if (text.charCodeAt(i) !== EQ) fail(`field "${key}" has no "=value"`);
+      token(true, 'field key');
+      const kStart = tokStart;
+      const kEnd = tokEnd;
+      if (b[i] !== EQ) fail(`field "${text(kStart, kEnd)}" has no "=value"`);
       i++;
-      if (i >= n) fail(`field "${key}" has no value`);
-      c = text.charCodeAt(i);
+      if (i >= n) fail(`field "${text(kStart, kEnd)}" has no value`);
+      c = b[i]!;
       if (c === QUOTE) {
         i++;
         let closed = false;
         while (i < n) {
-          const d = text.charCodeAt(i);
+          const d = b[i]!;
           if (d === BACKSLASH && i + 1 < n) {
             i += 2;
             continue;
@@ -175,20 +238,28 @@ export function parseLineProtocol(text: string, precision: Precision, nowMs: num
           }
           i++;
         }
-        if (!closed) fail(`string field "${key}" has no closing quote`);
+        if (!closed) fail(`string field "${text(kStart, kEnd)}" has no closing quote`);
         stats.stringFieldsDropped++;
       } else {
         const start = i;
         while (i < n) {
-          const d = text.charCodeAt(i);
+          const d = b[i]!;
           if (d === COMMA || d === SPACE || d === NL || d === CR) break;
           i++;
         }
-        const raw = text.slice(start, i);
-        fieldNames.push(key);
-        fieldValues.push(fieldValue(raw, key, fail));
+        let v = simpleNumber(b, start, i);
+        if (Number.isNaN(v)) v = fieldValue(b.toString('utf8', start, i), text(kStart, kEnd), fail);
+        if (fieldValues.length === fields) {
+          fieldKeys = grownInt32(fieldKeys, 4 * fields);
+          const values = new Float64Array(2 * fields);
+          values.set(fieldValues);
+          fieldValues = values;
+        }
+        fieldKeys[2 * fields] = kStart;
+        fieldKeys[2 * fields + 1] = kEnd;
+        fieldValues[fields++] = v;
       }
-      if (i < n && text.charCodeAt(i) === COMMA) {
+      if (i < n && b[i] === COMMA) {
         i++;
         continue;
       }
@@ -196,26 +267,138 @@ export function parseLineProtocol(text: string, precision: Precision, nowMs: num
     }
     // Optional timestamp.
     let ts = nowMs;
-    while (i < n && text.charCodeAt(i) === SPACE) i++;
-    if (i < n && text.charCodeAt(i) !== NL && text.charCodeAt(i) !== CR) {
+    while (i < n && b[i] === SPACE) i++;
+    if (i < n && b[i] !== NL && b[i] !== CR) {
       const start = i;
       while (i < n) {
-        const d = text.charCodeAt(i);
+        const d = b[i]!;
         if (d === NL || d === CR || d === SPACE || d === TAB) break;
         i++;
       }
-      ts = timestampFast(text, start, i, precision);
-      if (Number.isNaN(ts)) ts = timestampMs(text.slice(start, i), precision, fail);
-      while (i < n && (text.charCodeAt(i) === SPACE || text.charCodeAt(i) === TAB)) i++;
+      ts = timestampFast(b, start, i, precision);
+      if (Number.isNaN(ts)) ts = timestampMs(b.toString('utf8', start, i), precision, fail);
+      while (i < n && (b[i] === SPACE || b[i] === TAB)) i++;
     }
-    if (i < n && text.charCodeAt(i) === CR) i++;
-    if (i < n && text.charCodeAt(i) !== NL) fail(`unexpected "${text.slice(i, i + 20)}" after the timestamp`);
-    for (let f = 0; f < fieldNames.length; f++) {
-      enc.sample(enc.series(`${measurement}_${fieldNames[f]}`, tags), fieldValues[f]!, ts);
+    if (i < n && b[i] === CR) i++;
+    if (i < n && b[i] !== NL) fail(`unexpected "${b.toString('utf8', i, Math.min(n, i + 80)).slice(0, 20)}" after the timestamp`);
+    // One entry per numeric field, named <measurement>_<field>, built after the line's tokens.
+    const mLength = mEnd - mStart;
+    for (let f = 0; f < fields; f++) {
+      const kStart = fieldKeys[2 * f]!;
+      const kEnd = fieldKeys[2 * f + 1]!;
+      reserve(mLength + 1 + kEnd - kStart);
+      const nameStart = sp;
+      let p = sp;
+      for (let k = mStart; k < mEnd; k++) s[p++] = s[k]!;
+      s[p++] = UNDERSCORE;
+      for (let k = kStart; k < kEnd; k++) s[p++] = s[k]!;
+      ranges[0] = nameStart;
+      ranges[1] = p;
+      enc.sample(enc.seriesFromBytes(s, ranges, tagCount), fieldValues[f]!, ts);
       stats.samples++;
     }
   }
+  scratch = s.length <= SCRATCH_KEEP ? s : Buffer.allocUnsafe(4096);
   return stats;
+}
+
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+function grownInt32(a: Int32Array<ArrayBuffer>, atLeast: number): Int32Array<ArrayBuffer> {
+  const grown = new Int32Array(doubledCapacity(a.length, atLeast));
+  grown.set(a);
+  return grown;
+}
+
+/** Above this many tags, duplicate keys are found with a Map instead of comparing every pair. */
+const SMALL_TAGS = 16;
+
+/**
+ * dedupeLastWins (records/tags.ts) on the byte ranges of `ranges[2, 2 + 4 * count)`: the
+ * last value of a key wins at the place of its first occurrence. Returns the new count.
+ * Byte equality is string equality here: the tokens are valid UTF-8.
+ */
+function dedupeTagRanges(s: Buffer, ranges: Int32Array, count: number): number {
+  let out = 0;
+  if (count <= SMALL_TAGS) {
+    for (let t = 0; t < count; t++) {
+      const at = 2 + 4 * t;
+      let j = 0;
+      for (; j < out; j++) if (sameBytes(s, ranges[2 + 4 * j]!, ranges[3 + 4 * j]!, ranges[at]!, ranges[at + 1]!)) break;
+      moveTag(ranges, at, j, j === out);
+      if (j === out) out++;
+    }
+    return out;
+  }
+  const seen = new Map<string, number>();
+  for (let t = 0; t < count; t++) {
+    const at = 2 + 4 * t;
+    const key = s.toString('latin1', ranges[at]!, ranges[at + 1]!); // one char per byte: injective
+    const j = seen.get(key);
+    if (j !== undefined) moveTag(ranges, at, j, false);
+    else {
+      seen.set(key, out);
+      moveTag(ranges, at, out++, true);
+    }
+  }
+  return out;
+}
+
+/** Puts the tag at ranges[at] in place `j`: its value, and its key too when `withKey`. */
+function moveTag(ranges: Int32Array, at: number, j: number, withKey: boolean): void {
+  const to = 2 + 4 * j;
+  if (withKey) {
+    ranges[to] = ranges[at]!;
+    ranges[to + 1] = ranges[at + 1]!;
+  }
+  ranges[to + 2] = ranges[at + 2]!;
+  ranges[to + 3] = ranges[at + 3]!;
+}
+
+function sameBytes(s: Buffer, aStart: number, aEnd: number, bStart: number, bEnd: number): boolean {
+  if (aEnd - aStart !== bEnd - bStart) return false;
+  for (let k = 0; k < aEnd - aStart; k++) if (s[aStart + k] !== s[bStart + k]) return false;
+  return true;
+}
+
+/** 10^k for the fraction digits simpleNumber reads (all exact in a double). */
+const POW10 = Array.from({ length: 16 }, (_, k) => 10 ** k);
+
+/**
+ * The common field values, read in place: `[+-]digits[.digits]` and `[+-]digits(i|u)` with
+ * at most 15 digits. NaN for anything else (exponents, booleans, long numbers, errors),
+ * which fieldValue then reads, or refuses with its message. Exact: a mantissa of at most
+ * 15 digits is an exact double and one division by an exact power of ten rounds
+ * correctly, so the result is Number()'s, bit for bit (Clinger's fast path).
+ */
+function simpleNumber(b: Buffer, start: number, end: number): number {
+  let k = start;
+  const sign = b[k];
+  const negative = sign === 45; /* - */
+  if (negative || sign === 43 /* + */) k++;
+  let mantissa = 0;
+  let digits = 0;
+  let fraction = -1; // digits after the point; -1: no point yet
+  for (; k < end; k++) {
+    const d = b[k]! - 48;
+    if (d >= 0 && d <= 9) {
+      mantissa = mantissa * 10 + d;
+      digits++;
+      if (fraction >= 0) fraction++;
+    } else if (d === 46 - 48 && fraction < 0) fraction = 0;
+    else break;
+  }
+  if (digits === 0 || digits > 15) return NaN;
+  if (k === end) {
+    const v = fraction > 0 ? mantissa / POW10[fraction]! : mantissa;
+    return negative ? -v : v;
+  }
+  const suffix = b[k];
+  if (k !== end - 1 || fraction >= 0 || (suffix !== 105 /* i */ && suffix !== 117) /* u */) return NaN;
+  if (suffix === 117 && negative) return NaN; // fieldValue's message: a negative unsigned
+  return negative ? -mantissa : mantissa;
 }
 
 const FLOAT_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
@@ -259,7 +442,7 @@ const TS_RE = /^-?\d{1,19}$/;
  * Why: a slice, a regular expression and two more slices per line were a sixth of the
  * decoder's time at 100 lines per request (bench/decode-ab.ts --protocols influx).
  */
-function timestampFast(text: string, start: number, end: number, precision: Precision): number {
+function timestampFast(b: Buffer, start: number, end: number, precision: Precision): number {
   const cut = precision === 'ns' ? 6 : precision === 'us' ? 3 : precision === 'ms' ? 0 : -1;
   const digits = end - start;
   if (cut < 0 || digits === 0 || digits > 19 || digits - cut > 15) return NaN;
@@ -267,7 +450,7 @@ function timestampFast(text: string, start: number, end: number, precision: Prec
   let whole = 0;
   let frac = 0;
   for (let k = start; k < end; k++) {
-    const d = text.charCodeAt(k) - 48;
+    const d = b[k]! - 48;
     if (d < 0 || d > 9) return NaN;
     if (k < split) whole = whole * 10 + d;
     else frac = frac * 10 + d;

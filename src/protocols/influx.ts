@@ -80,15 +80,14 @@ function createInfluxProtocol(options: ProtocolOptions, v2: boolean): Protocol<I
 
     decode(body: Buffer, ctx: InfluxContext): DecodedRequest {
       try {
-        const text = body.toString('utf8');
         if (options.valueFormat === 'raw') {
           const counter = createCountingEncoder();
-          ctx.stats = parseLineProtocol(text, ctx.precision, ctx.now, counter);
+          ctx.stats = parseLineProtocol(body, ctx.precision, ctx.now, counter);
           if (counter.count === 0) return nothingToStore;
           return { count: counter.count, value: body, contentType: RAW_TYPES[ctx.precision]! };
         }
-        const enc = createRecordEncoder(options.valueFormat, body.length * 3);
-        ctx.stats = parseLineProtocol(text, ctx.precision, ctx.now, enc);
+        const enc = createRecordEncoder(options.valueFormat, body.length * 3, true); // valid until the next decode (protocol.ts)
+        ctx.stats = parseLineProtocol(body, ctx.precision, ctx.now, enc);
         if (enc.count === 0) return nothingToStore; // only comments, blank lines or string fields
         return { count: enc.count, value: enc.finish(), contentType: enc.contentType };
       } catch (e) {
