@@ -23,6 +23,7 @@
 import type { RecordEncoder } from '../records/record-encoder.ts';
 import { isUtf8 } from 'node:buffer';
 import { doubledCapacity } from '../records/grow-buffer.ts';
+import { sameBytes } from '../records/tags.ts';
 
 export class LineProtocolError extends Error {
   readonly line: number;
@@ -355,12 +356,6 @@ function moveTag(ranges: Int32Array, at: number, j: number, withKey: boolean): v
   }
   ranges[to + 2] = ranges[at + 2]!;
   ranges[to + 3] = ranges[at + 3]!;
-}
-
-function sameBytes(s: Buffer, aStart: number, aEnd: number, bStart: number, bEnd: number): boolean {
-  if (aEnd - aStart !== bEnd - bStart) return false;
-  for (let k = 0; k < aEnd - aStart; k++) if (s[aStart + k] !== s[bStart + k]) return false;
-  return true;
 }
 
 /** 10^k for the fraction digits simpleNumber reads (all exact in a double). */

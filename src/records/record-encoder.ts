@@ -198,20 +198,14 @@ class MsgpackBuf {
     const max = s.length * 3;
     this.ensure(max + 5);
     const headerAt = this.pos;
-    const header = s.length < 32 && max < 32 ? 1 : max < 256 ? 2 : max < 65536 ? 3 : 5;
-    const written = this.buf.write(s, headerAt + header, max, 'utf8');
-    if (header === 1) this.buf[headerAt] = 0xa0 | written;
-    else if (header === 2) {
-      this.buf[headerAt] = 0xd9;
-      this.buf[headerAt + 1] = written;
-    } else if (header === 3) {
-      this.buf[headerAt] = 0xda;
-      this.buf.writeUInt16BE(written, headerAt + 1);
-    } else {
-      this.buf[headerAt] = 0xdb;
-      this.buf.writeUInt32BE(written, headerAt + 1);
-    }
-    this.pos = headerAt + header + written;
+    const room = max < 32 ? 1 : max < 256 ? 2 : max < 65536 ? 3 : 5;
+    const written = this.buf.write(s, headerAt + room, max, 'utf8');
+    // The smallest header for what was written, as strBytes() writes it: one string has
+    // one encoding whichever way a decoder prepared it (the in-place decoders' tests
+    // compare records byte for byte with the string way's).
+    const header = written < 32 ? 1 : written < 256 ? 2 : written < 65536 ? 3 : 5;
+    if (header < room) this.buf.copyWithin(headerAt + header, headerAt + room, headerAt + room + written);
+    this.pos = writeStrHeader(this.buf, headerAt, written) + written;
   }
   /** A msgpack str from UTF-8 bytes src[start, end). */
   strBytes(src: Uint8Array, start: number, end: number): void {

@@ -1,5 +1,6 @@
 /**
- * Tag lists as the decoders build them: flat [key, value, key, value, ...] arrays.
+ * Tag lists as the decoders build them: flat [key, value, key, value, ...] arrays, or the
+ * same as byte ranges of one buffer for the decoders that read in place.
  */
 
 /** Above this many pairs, duplicate checks use a Map instead of comparing every pair. */
@@ -57,4 +58,14 @@ export function firstDuplicate(keys: readonly string[], n: number): string | und
     seen.add(keys[i]!);
   }
   return undefined;
+}
+
+/**
+ * Whether s[aStart, aEnd) and s[bStart, bEnd) hold the same bytes: for keys read in place
+ * (valid UTF-8, where equal bytes are equal strings).
+ */
+export function sameBytes(s: Uint8Array, aStart: number, aEnd: number, bStart: number, bEnd: number): boolean {
+  if (aEnd - aStart !== bEnd - bStart) return false;
+  for (let k = 0; k < aEnd - aStart; k++) if (s[aStart + k] !== s[bStart + k]) return false;
+  return true;
 }

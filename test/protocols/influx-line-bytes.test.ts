@@ -54,7 +54,7 @@ function damage(random: () => number, bytes: Buffer): Buffer {
   return bytes.subarray(0, at); // cut short
 }
 
-type Outcome = { error: string } | { record: unknown; stats: string };
+type Outcome = { error: string } | { record: unknown; bytes: string; stats: string };
 
 /** Maps as [key, value] lists: the order of an entry's fields and tags counts too. */
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: false });
@@ -64,15 +64,13 @@ function ordered(v: unknown): unknown {
   return v;
 }
 
-/**
- * The record as data, not bytes: the string parser wrote a short non-ASCII string with a
- * str8 header where seriesFromBytes writes a fixstr (both valid msgpack, the same string).
- */
+/** The record byte for byte (JSON as text), and as data for a readable difference. */
 function run(parse: () => unknown, format: ValueFormat, enc: ReturnType<typeof createRecordEncoder>): Outcome {
   try {
     const stats = parse();
     const bytes = enc.finish();
-    return { record: format === 'json' ? Buffer.from(bytes).toString('utf8') : ordered(unpackr.unpack(bytes)), stats: JSON.stringify(stats) };
+    const data = format === 'json' ? Buffer.from(bytes).toString('utf8') : ordered(unpackr.unpack(bytes));
+    return { record: data, bytes: Buffer.from(bytes).toString('hex'), stats: JSON.stringify(stats) };
   } catch (e) {
     expect(e, `${format}: ${String(e)}`).toBeInstanceOf(LineProtocolError);
     return { error: (e as Error).message };
