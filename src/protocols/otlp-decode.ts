@@ -22,7 +22,7 @@
  * name, description and unit first, then the data (two passes over one small message).
  */
 import { ProtoReader, I64, LEN, VARINT, WireError } from './wire.ts';
-import { exponentialToNative, type MetricInfo, type OtlpEmitter } from './otlp-emit.ts';
+import { exponentialToNative, MAX_IN_PLACE_TAGS, type MetricInfo, type OtlpEmitter } from './otlp-emit.ts';
 
 /** Nesting allowed inside attribute values (arrays and key-value lists). */
 const MAX_ANY_DEPTH = 8;
@@ -99,10 +99,14 @@ function scopeMetrics(r: ProtoReader, em: OtlpEmitter): void {
 
 function metric(r: ProtoReader, em: OtlpEmitter): void {
   const start = r.pos;
-  const m: MetricInfo = { name: '', help: '', unit: '' };
+  const m: MetricInfo = { name: '', help: '', unit: '', nameStart: 0, nameEnd: 0 };
   while (r.pos < r.end) {
     const t = r.uint32();
-    if (t === ((1 << 3) | LEN)) m.name = r.string();
+    if (t === ((1 << 3) | LEN)) {
+      m.nameStart = r.pos + varintLength(r.buf, r.pos);
+      m.name = r.string();
+      m.nameEnd = r.pos;
+    }
     else if (t === ((2 << 3) | LEN)) m.help = r.string();
     else if (t === ((3 << 3) | LEN)) m.unit = r.string();
     else r.skip(t & 7);
@@ -157,13 +161,43 @@ function data(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, kind: number): voi
 
 /** A number point's attributes: reused, since the emitter copies them into the entry's tags. */
 const numberAttrs: string[] = [];
+/** The same as byte ranges of the body (key start, key end, value start, value end, ...). */
+const attrRanges = new Int32Array(4 * MAX_IN_PLACE_TAGS);
 
+/**
+ * A gauge or sum point. First read in place: string attributes as byte ranges of the body,
+ * which the emitter copies into the entry without a string per attribute (the way
+ * remote_write labels go). A point that has anything else (a non-string or non-ASCII
+ * attribute value or key, more tags than MAX_IN_PLACE_TAGS) is read again as strings.
+ */
 function numberPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, type: 'gauge' | 'counter', temporality: number): void {
-  const attrs = numberAttrs;
-  attrs.length = 0;
+  const start = r.pos;
+  let count = 0;
+  let inPlace = true;
   let ts = 0;
   let value: number | undefined;
   let flags = 0;
+  while (r.pos < r.end) {
+    const t = r.uint32();
+    switch (t) {
+      case (7 << 3) | LEN:
+        if (!inPlace || count === MAX_IN_PLACE_TAGS) {
+          inPlace = false;
+          r.skip(LEN);
+        } else if (stringAttribute(r, count)) count++;
+        else inPlace = false; // read, not stored: the string way reads it again
+        break;
+      case (3 << 3) | I64: ts = r.nanosAsMillis(); break;
+      case (4 << 3) | I64: value = r.double(); break;
+      case (6 << 3) | I64: value = r.sfixed64(); break;
+      case (8 << 3) | VARINT: flags = r.uint32(); break;
+      default: r.skip(t & 7);
+    }
+  }
+  if (inPlace && em.numberInPlace(m, type, temporality, r.buf, attrRanges, count, ts, value, flags)) return;
+  r.pos = start;
+  const attrs = numberAttrs;
+  attrs.length = 0;
   while (r.pos < r.end) {
     const t = r.uint32();
     switch (t) {
@@ -176,6 +210,67 @@ function numberPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, type: 'gaug
     }
   }
   em.number(m, type, temporality, attrs, ts, value, flags);
+}
+
+/**
+ * A KeyValue whose value is a string (or absent), both ASCII: its ranges go to
+ * attrRanges[4 * at]. False for anything else, which keyValue then reads. Either way the
+ * reader ends after the KeyValue. As in keyValue, a repeated key or value field: the last wins.
+ */
+function stringAttribute(r: ProtoReader, at: number): boolean {
+  const end = r.lengthEnd();
+  const saved = r.end;
+  r.end = end;
+  let keyStart = 0;
+  let keyEnd = 0;
+  let valueStart = 0;
+  let valueEnd = 0;
+  let plain = true;
+  while (r.pos < end) {
+    const t = r.uint32();
+    if (t === ((1 << 3) | LEN)) {
+      keyEnd = r.lengthEnd();
+      keyStart = r.pos;
+      r.pos = keyEnd;
+    } else if (t === ((2 << 3) | LEN)) {
+      const vend = r.lengthEnd();
+      r.end = vend;
+      valueStart = valueEnd = 0; // an empty AnyValue is ''
+      while (r.pos < vend) {
+        const vt = r.uint32();
+        if (vt === ((1 << 3) | LEN)) {
+          valueEnd = r.lengthEnd();
+          valueStart = r.pos;
+          r.pos = valueEnd;
+        } else {
+          plain = false;
+          r.skip(vt & 7);
+        }
+      }
+      r.end = end;
+    } else r.skip(t & 7);
+  }
+  r.end = saved;
+  r.pos = end;
+  if (!plain || !ascii(r.buf, keyStart, keyEnd) || !ascii(r.buf, valueStart, valueEnd)) return false;
+  const a = 4 * at;
+  attrRanges[a] = keyStart;
+  attrRanges[a + 1] = keyEnd;
+  attrRanges[a + 2] = valueStart;
+  attrRanges[a + 3] = valueEnd;
+  return true;
+}
+
+function ascii(b: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (b[i]! >= 0x80) return false;
+  return true;
+}
+
+/** Bytes of the varint at b[p] (the length prefix before a string). */
+function varintLength(b: Uint8Array, p: number): number {
+  let n = 1;
+  while (b[p + n - 1]! >= 0x80 && n < 10) n++;
+  return n;
 }
 
 function histogramPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, temporality: number): void {

@@ -24,7 +24,8 @@
  *   histogram whose bucket counts do not match its bounds.
  */
 import type { RecordEncoder, SeriesMeta } from '../records/record-encoder.ts';
-import { dedupeLastWins } from '../records/tags.ts';
+import { dedupeLastWins, sameBytes } from '../records/tags.ts';
+import { doubledCapacity } from '../records/grow-buffer.ts';
 
 export const NO_RECORDED_VALUE = 1;
 
@@ -32,7 +33,16 @@ export interface MetricInfo {
   name: string;
   help: string;
   unit: string;
+  /** The name's bytes in a protobuf body (numberInPlace copies them from there). */
+  nameStart?: number;
+  nameEnd?: number;
 }
+
+/**
+ * Most tags (resource, scope and point together) of an entry numberInPlace writes; more go
+ * the string way, whose duplicate check stays linear (records/tags.ts).
+ */
+export const MAX_IN_PLACE_TAGS = 16;
 
 export class OtlpEmitter {
   readonly enc: RecordEncoder;
@@ -43,6 +53,8 @@ export class OtlpEmitter {
   rejected = 0;
   firstError = '';
   points = 0;
+  /** End of the base tags' bytes in the scratch; -1: not encoded since they last changed. */
+  private baseEnd = -1;
 
   constructor(enc: RecordEncoder) {
     this.enc = enc;
@@ -52,6 +64,7 @@ export class OtlpEmitter {
   resource(attrs: string[]): void {
     this.base = dedupeLastWins(attrs.slice());
     this.baseResourceLength = this.base.length;
+    this.baseEnd = -1;
   }
 
   /** A new scope within the current resource. */
@@ -59,6 +72,7 @@ export class OtlpEmitter {
     this.base.length = this.baseResourceLength;
     if (name !== '') mergeInto(this.base, 'otel_scope_name', name);
     if (version !== '') mergeInto(this.base, 'otel_scope_version', version);
+    this.baseEnd = -1;
   }
 
   reject(n: number, why: string): void {
@@ -105,6 +119,91 @@ export class OtlpEmitter {
     this.enc.sample(this.enc.series(m.name, this.pointTags(attrs), this.meta(m, type, temporality)), value, tsMs);
   }
 
+  /**
+   * number() for a protobuf point whose attributes are `count` string key/value byte
+   * ranges of `src` (ASCII, from the decoder; `m.nameStart/nameEnd` there too): the entry
+   * is the same, written with one seriesFromBytes() instead of a string per tag. False,
+   * before anything is counted, when the tags are more than MAX_IN_PLACE_TAGS: the
+   * decoder then reads the point as strings and calls number().
+   */
+  numberInPlace(m: MetricInfo, type: 'gauge' | 'counter', temporality: number, src: Uint8Array, attrs: Int32Array, count: number, tsMs: number, value: number | undefined, flags: number): boolean {
+    const baseCount = this.base.length >> 1;
+    if (baseCount + count > MAX_IN_PLACE_TAGS) return false;
+    if (!this.valid(m, tsMs)) return true;
+    if (flags & NO_RECORDED_VALUE) value = NaN;
+    if (value === undefined) {
+      this.reject(1, `${m.name}: number data point without a value`);
+      return true;
+    }
+    if (this.baseEnd < 0 || baseOwner !== this) this.encodeBase();
+    // The point's bytes after the base's: its name, then its attributes.
+    const nameStart = m.nameStart ?? 0;
+    const nameEnd = m.nameEnd ?? 0;
+    let size = nameEnd - nameStart;
+    for (let a = 0; a < 4 * count; a += 2) size += attrs[a + 1]! - attrs[a]!;
+    let s = scratch;
+    if (this.baseEnd + size > s.length) s = this.grow(this.baseEnd + size);
+    let p = this.baseEnd;
+    const r = ranges;
+    r[0] = p;
+    for (let k = nameStart; k < nameEnd; k++) s[p++] = src[k]!;
+    r[1] = p;
+    for (let k = 0; k < 4 * baseCount; k++) r[2 + k] = baseRanges[k]!;
+    // pointTags() on ranges: a point attribute replaces a base tag or an earlier attribute
+    // of the same key in place, else it is appended (dedupeLastWins' order).
+    let tags = baseCount;
+    for (let a = 0; a < 4 * count; a += 4) {
+      const keyStart = p;
+      for (let k = attrs[a]!; k < attrs[a + 1]!; k++) s[p++] = src[k]!;
+      const keyEnd = p;
+      for (let k = attrs[a + 2]!; k < attrs[a + 3]!; k++) s[p++] = src[k]!;
+      let j = 0;
+      for (; j < tags; j++) if (sameBytes(s, r[2 + 4 * j]!, r[3 + 4 * j]!, keyStart, keyEnd)) break;
+      const at = 2 + 4 * j;
+      if (j === tags) {
+        r[at] = keyStart;
+        r[at + 1] = keyEnd;
+        tags++;
+      }
+      r[at + 2] = keyEnd;
+      r[at + 3] = p;
+    }
+    this.enc.sample(this.enc.seriesFromBytes(s, r, tags, this.meta(m, type, temporality)), value, tsMs);
+    return true;
+  }
+
+  /** The base tags as UTF-8 at the scratch's start, their ranges in baseRanges. */
+  private encodeBase(): void {
+    if (scratch.length > SCRATCH_KEEP) scratch = Buffer.allocUnsafe(1024); // a long attribute's, not kept
+    baseOwner = this;
+    const base = this.base;
+    let size = 0;
+    for (let i = 0; i < base.length; i++) size += 3 * base[i]!.length;
+    const s = size > scratch.length ? this.grow(size) : scratch;
+    let p = 0;
+    for (let i = 0; i < base.length; i++) {
+      const t = base[i]!;
+      baseRanges[2 * i] = p;
+      // ASCII char by char (most attribute keys and values): no native call per string.
+      let k = 0;
+      for (; k < t.length; k++) {
+        const c = t.charCodeAt(k);
+        if (c >= 0x80) break;
+        s[p + k] = c;
+      }
+      p += k === t.length ? k : s.write(t, p, 'utf8');
+      baseRanges[2 * i + 1] = p;
+    }
+    this.baseEnd = p;
+  }
+
+  private grow(needed: number): Buffer {
+    const grown = Buffer.allocUnsafe(doubledCapacity(scratch.length, needed));
+    scratch.copy(grown, 0, 0, Math.max(0, this.baseEnd));
+    scratch = grown;
+    return grown;
+  }
+
   /** An explicit-bucket histogram point: per-bucket counts, bounds.length + 1 of them (or none). */
   histogram(m: MetricInfo, temporality: number, attrs: readonly string[], tsMs: number, count: number, sum: number | undefined, bounds: readonly number[], counts: readonly number[], flags: number): void {
     if (!this.valid(m, tsMs)) return;
@@ -148,6 +247,21 @@ export class OtlpEmitter {
     enc.sample(enc.series(`${m.name}_count`, tags, meta), stale ? NaN : count, tsMs);
   }
 }
+
+/**
+ * numberInPlace's entry bytes: the base tags encoded once per scope at [0, baseEnd), then
+ * the current point's name and attributes; `ranges` holds the entry's seriesFromBytes
+ * ranges (the name's, then the tags', base first). Per thread, shared by the emitters
+ * of the requests it decodes one after the other (each encodes its base again first):
+ * an emitter is made per request, and these per emitter cost more than a one-point
+ * request's decoding (bench/decode-ab.ts, 1 point per request).
+ */
+let scratch: Buffer = Buffer.allocUnsafe(1024);
+/** The emitter whose base tags the scratch holds. */
+let baseOwner: OtlpEmitter | undefined;
+const SCRATCH_KEEP = 1 << 20;
+const baseRanges = new Int32Array(4 * MAX_IN_PLACE_TAGS);
+const ranges = new Int32Array(2 + 4 * MAX_IN_PLACE_TAGS);
 
 /** Sets key=value in a flat tag list, replacing an existing key. */
 export function mergeInto(tags: string[], key: string, value: string): void {

@@ -1,0 +1,150 @@
+/**
+ * Gauge and sum points read in place (string attributes as byte ranges, OtlpEmitter's
+ * numberInPlace) against the string way, which the OTLP/JSON decoder always takes: for
+ * generated requests (attributes that override resource and scope tags, duplicate keys,
+ * non-string and non-ASCII values, more tags than MAX_IN_PLACE_TAGS, rejected points),
+ * the protobuf and the JSON encoding of one request must give the same record, byte for
+ * byte, and the same rejections.
+ */
+import { Unpackr } from 'msgpackr';
+import { describe, expect, it } from 'vitest';
+import { decodeOtlp } from '../../src/protocols/otlp.ts';
+import { MAX_IN_PLACE_TAGS, OtlpEmitter } from '../../src/protocols/otlp-emit.ts';
+import { createRecordEncoder } from '../../src/records/record-encoder.ts';
+import { encode, ExportMetricsServiceRequest } from '../support/protos.ts';
+import { prng } from '../support/prng.ts';
+
+/** Maps as [key, value] lists, so that the order of fields and tags is compared too. */
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: false });
+function ordered(v: unknown): unknown {
+  if (v instanceof Map) return [...v].map(([k, x]) => [k, ordered(x)]);
+  if (Array.isArray(v)) return v.map(ordered);
+  return v;
+}
+
+/** The entries of an ordered record: each a [field, value] list. */
+function list(record: unknown): [string, unknown][][] {
+  return (record as [string, [string, unknown][][]][])[0]![1];
+}
+
+/** The record (byte for byte, and as data for a readable difference) and the rejections. */
+function decode(body: Uint8Array, json: boolean) {
+  const enc = createRecordEncoder('msgpack');
+  const em = new OtlpEmitter(enc);
+  decodeOtlp(body, json, em);
+  const bytes = enc.finish();
+  return { entries: ordered(unpackr.unpack(bytes)), bytes: Buffer.from(bytes).toString('hex'), rejected: em.rejected, firstError: em.firstError, points: em.points };
+}
+
+type Value = { kind: 'string'; v: string } | { kind: 'int'; v: number } | { kind: 'bool'; v: boolean } | { kind: 'array'; v: string[] } | { kind: 'none' };
+type Attr = { key: string; value: Value };
+
+const KEYS = ['host', 'job', 'service.name', 'otel_scope_name', 'region', 'k', '', 'clé', 'a.b.c'];
+const STRINGS = ['a', 'bench', '', 'server-01', 'Zürich', '東京', 'x'.repeat(40), '0'];
+
+function pick<T>(random: () => number, list: readonly T[]): T {
+  return list[Math.floor(random() * list.length)]!;
+}
+
+function value(random: () => number): Value {
+  const r = random();
+  if (r < 0.8) return { kind: 'string', v: pick(random, STRINGS.slice(0, 4).concat(r < 0.72 ? [] : STRINGS)) };
+  if (r < 0.86) return { kind: 'int', v: Math.floor(random() * 2000) - 1000 };
+  if (r < 0.92) return { kind: 'bool', v: random() < 0.5 };
+  if (r < 0.96) return { kind: 'array', v: ['a', 'b'] };
+  return { kind: 'none' };
+}
+
+function attrs(random: () => number, n: number): Attr[] {
+  return Array.from({ length: n }, () => ({ key: random() < 0.9 ? pick(random, KEYS.slice(0, 6)) : pick(random, KEYS), value: value(random) }));
+}
+
+const protoValue = (v: Value): Record<string, unknown> =>
+  v.kind === 'string' ? { string_value: v.v } : v.kind === 'int' ? { int_value: v.v } : v.kind === 'bool' ? { bool_value: v.v } : v.kind === 'array' ? { array_value: { values: v.v.map((s) => ({ string_value: s })) } } : {};
+const jsonValue = (v: Value): Record<string, unknown> =>
+  v.kind === 'string' ? { stringValue: v.v } : v.kind === 'int' ? { intValue: String(v.v) } : v.kind === 'bool' ? { boolValue: v.v } : v.kind === 'array' ? { arrayValue: { values: v.v.map((s) => ({ stringValue: s })) } } : {};
+
+/** One generated request as protobuf (protobufjs) and as OTLP/JSON. */
+function request(random: () => number): { proto: Uint8Array; json: Buffer } {
+  const P: Record<string, unknown>[] = [];
+  const J: Record<string, unknown>[] = [];
+  for (let r = 1 + Math.floor(random() * 2); r > 0; r--) {
+    const resourceAttrs = attrs(random, Math.floor(random() * 5));
+    const ps: Record<string, unknown>[] = [];
+    const js: Record<string, unknown>[] = [];
+    for (let s = 1 + Math.floor(random() * 2); s > 0; s--) {
+      const scope = { name: random() < 0.5 ? 'meter' : '', version: random() < 0.5 ? '1.0' : '' };
+      const pm: Record<string, unknown>[] = [];
+      const jm: Record<string, unknown>[] = [];
+      for (let m = 1 + Math.floor(random() * 5); m > 0; m--) {
+        const name = random() < 0.95 ? pick(random, ['cpu', 'requests', 'température', 'a_very_long_metric_name_of_an_instrumented_library']) : '';
+        const points: { attrs: Attr[]; time: boolean; value?: number; int: boolean; flags: number }[] = [];
+        for (let p = 1 + Math.floor(random() * 3); p > 0; p--) {
+          const many = random() < 0.05;
+          points.push({
+            attrs: attrs(random, many ? MAX_IN_PLACE_TAGS + Math.floor(random() * 4) - 2 : Math.floor(random() * 6)),
+            time: random() < 0.97,
+            value: random() < 0.95 ? Math.floor(random() * 100) : undefined,
+            int: random() < 0.3,
+            flags: random() < 0.05 ? 1 : 0,
+          });
+        }
+        const sum = random() < 0.5;
+        const monotonic = random() < 0.5;
+        const temporality = random() < 0.5 ? 1 : 2;
+        const pp = points.map((p) => ({
+          attributes: p.attrs.map((a) => ({ key: a.key, value: protoValue(a.value) })),
+          ...(p.time ? { time_unix_nano: '1700000000123456789' } : {}),
+          ...(p.value === undefined ? {} : p.int ? { as_int: p.value } : { as_double: p.value + 0.5 }),
+          flags: p.flags,
+        }));
+        const jp = points.map((p) => ({
+          attributes: p.attrs.map((a) => ({ key: a.key, value: jsonValue(a.value) })),
+          ...(p.time ? { timeUnixNano: '1700000000123456789' } : {}),
+          ...(p.value === undefined ? {} : p.int ? { asInt: String(p.value) } : { asDouble: p.value + 0.5 }),
+          flags: p.flags,
+        }));
+        pm.push({ name, unit: 'By', ...(sum ? { sum: { data_points: pp, is_monotonic: monotonic, aggregation_temporality: temporality } } : { gauge: { data_points: pp } }) });
+        jm.push({ name, unit: 'By', ...(sum ? { sum: { dataPoints: jp, isMonotonic: monotonic, aggregationTemporality: temporality } } : { gauge: { dataPoints: jp } }) });
+      }
+      ps.push({ scope, metrics: pm });
+      js.push({ scope, metrics: jm });
+    }
+    P.push({ resource: { attributes: resourceAttrs.map((a) => ({ key: a.key, value: protoValue(a.value) })) }, scope_metrics: ps });
+    J.push({ resource: { attributes: resourceAttrs.map((a) => ({ key: a.key, value: jsonValue(a.value) })) }, scopeMetrics: js });
+  }
+  return { proto: encode(ExportMetricsServiceRequest, { resource_metrics: P }), json: Buffer.from(JSON.stringify({ resourceMetrics: J })) };
+}
+
+describe('OTLP gauge and sum points read in place', () => {
+  it('give the entries and rejections of the string way, for 1500 generated requests', () => {
+    const random = prng(4242);
+    let entries = 0;
+    let rejected = 0;
+    for (let n = 0; n < 1500; n++) {
+      const { proto, json } = request(random);
+      const a = decode(proto, false);
+      const b = decode(json, true);
+      expect(a, `request ${n}`).toEqual(b);
+      entries += list(a.entries).length;
+      rejected += a.rejected;
+    }
+    // Both outcomes are common enough for the comparison to mean something.
+    expect(entries).toBeGreaterThan(5000);
+    expect(rejected).toBeGreaterThan(100);
+  });
+
+  it('a point attribute replaces a resource or scope tag in its place; the last of a repeated key wins', () => {
+    const kv = (key: string, v: string) => ({ key, value: { string_value: v } });
+    const body = encode(ExportMetricsServiceRequest, {
+      resource_metrics: [
+        {
+          resource: { attributes: [kv('service.name', 'shop'), kv('host', 'r')] },
+          scope_metrics: [{ scope: { name: 'meter' }, metrics: [{ name: 'temp', gauge: { data_points: [{ time_unix_nano: '1700000000000000000', as_double: 1, attributes: [kv('job', 'j1'), kv('host', 'p'), kv('otel_scope_name', 'mine'), kv('job', 'j2')] }] } }] }],
+        },
+      ],
+    });
+    const entry = new Map(list(decode(body, false).entries)[0]);
+    expect(entry.get('tags')).toEqual([['service.name', 'shop'], ['host', 'p'], ['otel_scope_name', 'mine'], ['job', 'j2']]);
+  });
+});
