@@ -161,19 +161,42 @@ function data(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, kind: number): voi
 
 /** A number point's attributes: reused, since the emitter copies them into the entry's tags. */
 const numberAttrs: string[] = [];
-/** The same as byte ranges of the body (key start, key end, value start, value end, ...). */
+/** A point's attributes read in place: byte ranges of the body (key start, key end, value start, value end, ...). */
 const attrRanges = new Int32Array(4 * MAX_IN_PLACE_TAGS);
 
 /**
- * A gauge or sum point. First read in place: string attributes as byte ranges of the body,
- * which the emitter copies into the entry without a string per attribute (the way
- * remote_write labels go). A point that has anything else (a non-string or non-ASCII
- * attribute value or key, more tags than MAX_IN_PLACE_TAGS) is read again as strings.
+ * The point's attributes (field number `field`) as byte ranges in attrRanges, read ahead
+ * of its other fields; the reader is left where it was. Returns how many, or -1 when they
+ * cannot be copied as they are: an attribute whose value is not a string, a non-ASCII key
+ * or value, or more than `room` of them. The point is then read the string way (keyValue).
+ * Why: the emitter then writes each entry with one seriesFromBytes() of bytes copied
+ * once, the way remote_write labels go, instead of a string per attribute, a merged tag
+ * list and a UTF-8 encoding per tag (bench/decode-ab.ts --protocols otlp).
  */
-function numberPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, type: 'gauge' | 'counter', temporality: number): void {
+function attributesInPlace(r: ProtoReader, field: number, room: number): number {
+  if (room < 0) return -1; // the base tags alone are too many
   const start = r.pos;
-  let count = 0;
-  let inPlace = true;
+  const tag = (field << 3) | LEN;
+  let n = 0;
+  while (r.pos < r.end) {
+    const t = r.uint32();
+    if (t !== tag) r.skip(t & 7);
+    else if (n < room && stringAttribute(r, n)) n++;
+    else {
+      n = -1;
+      break;
+    }
+  }
+  r.pos = start;
+  return n;
+}
+
+function numberPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, type: 'gauge' | 'counter', temporality: number): void {
+  // attributesInPlace() folded into the one pass over the point (the common kind: a
+  // second pass showed in the profile); on a point it cannot take, read again as strings.
+  const start = r.pos;
+  const room = MAX_IN_PLACE_TAGS - em.baseTagCount;
+  let count = room < 0 ? -1 : 0;
   let ts = 0;
   let value: number | undefined;
   let flags = 0;
@@ -181,11 +204,11 @@ function numberPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, type: 'gaug
     const t = r.uint32();
     switch (t) {
       case (7 << 3) | LEN:
-        if (!inPlace || count === MAX_IN_PLACE_TAGS) {
-          inPlace = false;
+        if (count >= 0 && count < room) count = stringAttribute(r, count) ? count + 1 : -1;
+        else {
           r.skip(LEN);
-        } else if (stringAttribute(r, count)) count++;
-        else inPlace = false; // read, not stored: the string way reads it again
+          count = -1; // the string way reads them all again
+        }
         break;
       case (3 << 3) | I64: ts = r.nanosAsMillis(); break;
       case (4 << 3) | I64: value = r.double(); break;
@@ -194,20 +217,17 @@ function numberPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, type: 'gaug
       default: r.skip(t & 7);
     }
   }
-  if (inPlace && em.numberInPlace(m, type, temporality, r.buf, attrRanges, count, ts, value, flags)) return;
+  if (count >= 0) {
+    em.numberInPlace(m, type, temporality, r.buf, attrRanges, count, ts, value, flags);
+    return;
+  }
   r.pos = start;
   const attrs = numberAttrs;
   attrs.length = 0;
   while (r.pos < r.end) {
     const t = r.uint32();
-    switch (t) {
-      case (7 << 3) | LEN: keyValue(r, attrs); break;
-      case (3 << 3) | I64: ts = r.nanosAsMillis(); break;
-      case (4 << 3) | I64: value = r.double(); break;
-      case (6 << 3) | I64: value = r.sfixed64(); break;
-      case (8 << 3) | VARINT: flags = r.uint32(); break;
-      default: r.skip(t & 7);
-    }
+    if (t === ((7 << 3) | LEN)) keyValue(r, attrs);
+    else r.skip(t & 7);
   }
   em.number(m, type, temporality, attrs, ts, value, flags);
 }
@@ -274,6 +294,7 @@ function varintLength(b: Uint8Array, p: number): number {
 }
 
 function histogramPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, temporality: number): void {
+  const inPlace = attributesInPlace(r, 9, MAX_IN_PLACE_TAGS - em.baseTagCount - 1); // and `le`
   const attrs: string[] = [];
   const counts: number[] = [];
   const bounds: number[] = [];
@@ -284,7 +305,10 @@ function histogramPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, temporal
   while (r.pos < r.end) {
     const t = r.uint32();
     switch (t) {
-      case (9 << 3) | LEN: keyValue(r, attrs); break;
+      case (9 << 3) | LEN:
+        if (inPlace >= 0) r.skip(LEN);
+        else keyValue(r, attrs);
+        break;
       case (3 << 3) | I64: ts = r.nanosAsMillis(); break;
       case (4 << 3) | I64: count = r.fixed64(); break;
       case (5 << 3) | I64: sum = r.double(); break;
@@ -296,10 +320,12 @@ function histogramPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, temporal
       default: r.skip(t & 7);
     }
   }
-  em.histogram(m, temporality, attrs, ts, count, sum, bounds, counts, flags);
+  if (inPlace >= 0) em.histogramInPlace(m, temporality, r.buf, attrRanges, inPlace, ts, count, sum, bounds, counts, flags);
+  else em.histogram(m, temporality, attrs, ts, count, sum, bounds, counts, flags);
 }
 
 function exponentialPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, temporality: number): void {
+  const inPlace = attributesInPlace(r, 1, MAX_IN_PLACE_TAGS - em.baseTagCount);
   const attrs: string[] = [];
   let ts = 0;
   let flags = 0;
@@ -319,7 +345,10 @@ function exponentialPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, tempor
   while (r.pos < r.end) {
     const t = r.uint32();
     switch (t) {
-      case (1 << 3) | LEN: keyValue(r, attrs); break;
+      case (1 << 3) | LEN:
+        if (inPlace >= 0) r.skip(LEN);
+        else keyValue(r, attrs);
+        break;
       case (3 << 3) | I64: ts = r.nanosAsMillis(); break;
       case (4 << 3) | I64: p.count = r.fixed64(); break;
       case (5 << 3) | I64: p.sum = r.double(); break;
@@ -334,7 +363,9 @@ function exponentialPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, tempor
       default: r.skip(t & 7);
     }
   }
-  em.exponential(m, temporality, attrs, ts, exponentialToNative(p) as { count: number }, flags);
+  const histogram = exponentialToNative(p) as { count: number };
+  if (inPlace >= 0) em.exponentialInPlace(m, temporality, r.buf, attrRanges, inPlace, ts, histogram, flags);
+  else em.exponential(m, temporality, attrs, ts, histogram, flags);
 }
 
 function buckets(r: ProtoReader, out: number[]): number {
@@ -353,6 +384,7 @@ function buckets(r: ProtoReader, out: number[]): number {
 }
 
 function summaryPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo): void {
+  const inPlace = attributesInPlace(r, 7, MAX_IN_PLACE_TAGS - em.baseTagCount - 1); // and `quantile`
   const attrs: string[] = [];
   const quantiles: number[] = [];
   let ts = 0;
@@ -362,7 +394,10 @@ function summaryPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo): void {
   while (r.pos < r.end) {
     const t = r.uint32();
     switch (t) {
-      case (7 << 3) | LEN: keyValue(r, attrs); break;
+      case (7 << 3) | LEN:
+        if (inPlace >= 0) r.skip(LEN);
+        else keyValue(r, attrs);
+        break;
       case (3 << 3) | I64: ts = r.nanosAsMillis(); break;
       case (4 << 3) | I64: count = r.fixed64(); break;
       case (5 << 3) | I64: sum = r.double(); break;
@@ -385,7 +420,8 @@ function summaryPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo): void {
       default: r.skip(t & 7);
     }
   }
-  em.summary(m, attrs, ts, count, sum, quantiles, flags);
+  if (inPlace >= 0) em.summaryInPlace(m, r.buf, attrRanges, inPlace, ts, count, sum, quantiles, flags);
+  else em.summary(m, attrs, ts, count, sum, quantiles, flags);
 }
 
 function packed(r: ProtoReader, out: number[], one: () => number): void {

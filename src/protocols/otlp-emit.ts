@@ -39,8 +39,8 @@ export interface MetricInfo {
 }
 
 /**
- * Most tags (resource, scope and point together) of an entry numberInPlace writes; more go
- * the string way, whose duplicate check stays linear (records/tags.ts).
+ * Most tags (resource, scope, point and `le`/`quantile` together) of an entry written in
+ * place; more go the string way, whose duplicate check stays linear (records/tags.ts).
  */
 export const MAX_IN_PLACE_TAGS = 16;
 
@@ -55,6 +55,8 @@ export class OtlpEmitter {
   points = 0;
   /** End of the base tags' bytes in the scratch; -1: not encoded since they last changed. */
   private baseEnd = -1;
+  /** End of the current in-place point's attribute bytes in the scratch. */
+  private pointEnd = 0;
 
   constructor(enc: RecordEncoder) {
     this.enc = enc;
@@ -119,38 +121,86 @@ export class OtlpEmitter {
     this.enc.sample(this.enc.series(m.name, this.pointTags(attrs), this.meta(m, type, temporality)), value, tsMs);
   }
 
-  /**
-   * number() for a protobuf point whose attributes are `count` string key/value byte
-   * ranges of `src` (ASCII, from the decoder; `m.nameStart/nameEnd` there too): the entry
-   * is the same, written with one seriesFromBytes() instead of a string per tag. False,
-   * before anything is counted, when the tags are more than MAX_IN_PLACE_TAGS: the
-   * decoder then reads the point as strings and calls number().
-   */
-  numberInPlace(m: MetricInfo, type: 'gauge' | 'counter', temporality: number, src: Uint8Array, attrs: Int32Array, count: number, tsMs: number, value: number | undefined, flags: number): boolean {
-    const baseCount = this.base.length >> 1;
-    if (baseCount + count > MAX_IN_PLACE_TAGS) return false;
-    if (!this.valid(m, tsMs)) return true;
+  /** Tags every entry of the current scope starts from (resource and scope). */
+  get baseTagCount(): number {
+    return this.base.length >> 1;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // The same entries from a protobuf point read in place: its attributes are `count`
+  // string key/value byte ranges of `src` (ASCII, from the decoder, which also set
+  // m.nameStart/nameEnd and checked that the base tags, the attributes and the entries'
+  // `le`/`quantile` fit in MAX_IN_PLACE_TAGS). Each entry is one seriesFromBytes() of
+  // bytes copied once, instead of a tag list merged and a string encoded per tag.
+
+  /** number() for a point read in place. */
+  numberInPlace(m: MetricInfo, type: 'gauge' | 'counter', temporality: number, src: Uint8Array, attrs: Int32Array, count: number, tsMs: number, value: number | undefined, flags: number): void {
+    if (!this.valid(m, tsMs)) return;
     if (flags & NO_RECORDED_VALUE) value = NaN;
     if (value === undefined) {
       this.reject(1, `${m.name}: number data point without a value`);
-      return true;
+      return;
     }
+    const tags = this.pointInPlace(src, attrs, count);
+    this.entryInPlace(m, src, NO_SUFFIX, tags, this.meta(m, type, temporality), value, tsMs);
+  }
+
+  /** histogram() for a point read in place. */
+  histogramInPlace(m: MetricInfo, temporality: number, src: Uint8Array, attrs: Int32Array, attrCount: number, tsMs: number, count: number, sum: number | undefined, bounds: readonly number[], counts: readonly number[], flags: number): void {
+    if (!this.valid(m, tsMs)) return;
+    if (counts.length !== 0 && counts.length !== bounds.length + 1) {
+      this.reject(1, `${m.name}: histogram with ${counts.length} bucket counts for ${bounds.length} bounds`);
+      return;
+    }
+    const stale = (flags & NO_RECORDED_VALUE) !== 0;
+    const meta = this.meta(m, 'histogram', temporality);
+    const tags = this.pointInPlace(src, attrs, attrCount);
+    let cumulative = 0;
+    for (let b = 0; b < counts.length; b++) {
+      cumulative += counts[b]!;
+      const le = b < bounds.length ? formatLe(bounds[b]!) : '+Inf';
+      this.entryInPlace(m, src, BUCKET, tags, meta, stale ? NaN : cumulative, tsMs, undefined, LE, le);
+    }
+    if (counts.length === 0) this.entryInPlace(m, src, BUCKET, tags, meta, stale ? NaN : count, tsMs, undefined, LE, '+Inf');
+    if (sum !== undefined) this.entryInPlace(m, src, SUM, tags, meta, stale ? NaN : sum, tsMs);
+    this.entryInPlace(m, src, COUNT, tags, meta, stale ? NaN : count, tsMs);
+  }
+
+  /** exponential() for a point read in place. */
+  exponentialInPlace(m: MetricInfo, temporality: number, src: Uint8Array, attrs: Int32Array, attrCount: number, tsMs: number, histogram: { count: number }, flags: number): void {
+    if (!this.valid(m, tsMs)) return;
+    const value = flags & NO_RECORDED_VALUE ? NaN : histogram.count;
+    const tags = this.pointInPlace(src, attrs, attrCount);
+    this.entryInPlace(m, src, NO_SUFFIX, tags, this.meta(m, 'histogram', temporality), value, tsMs, histogram);
+  }
+
+  /** summary() for a point read in place. */
+  summaryInPlace(m: MetricInfo, src: Uint8Array, attrs: Int32Array, attrCount: number, tsMs: number, count: number, sum: number, quantiles: readonly number[], flags: number): void {
+    if (!this.valid(m, tsMs)) return;
+    const stale = (flags & NO_RECORDED_VALUE) !== 0;
+    const meta = this.meta(m, 'summary');
+    const tags = this.pointInPlace(src, attrs, attrCount);
+    for (let q = 0; q < quantiles.length; q += 2) {
+      this.entryInPlace(m, src, NO_SUFFIX, tags, meta, stale ? NaN : quantiles[q + 1]!, tsMs, undefined, QUANTILE, formatLe(quantiles[q]!));
+    }
+    this.entryInPlace(m, src, SUM, tags, meta, stale ? NaN : sum, tsMs);
+    this.entryInPlace(m, src, COUNT, tags, meta, stale ? NaN : count, tsMs);
+  }
+
+  /**
+   * pointTags() on ranges: the base tags, then the point's attributes copied after them in
+   * the scratch, an attribute replacing a tag of the same key in its place, else appended
+   * (dedupeLastWins' order). Leaves ranges[2, 2 + 4 * tags) and pointEnd; returns tags.
+   */
+  private pointInPlace(src: Uint8Array, attrs: Int32Array, count: number): number {
     if (this.baseEnd < 0 || baseOwner !== this) this.encodeBase();
-    // The point's bytes after the base's: its name, then its attributes.
-    const nameStart = m.nameStart ?? 0;
-    const nameEnd = m.nameEnd ?? 0;
-    let size = nameEnd - nameStart;
+    let size = 0;
     for (let a = 0; a < 4 * count; a += 2) size += attrs[a + 1]! - attrs[a]!;
-    let s = scratch;
-    if (this.baseEnd + size > s.length) s = this.grow(this.baseEnd + size);
-    let p = this.baseEnd;
+    const s = this.baseEnd + size > scratch.length ? this.grow(this.baseEnd + size, this.baseEnd) : scratch;
     const r = ranges;
-    r[0] = p;
-    for (let k = nameStart; k < nameEnd; k++) s[p++] = src[k]!;
-    r[1] = p;
+    const baseCount = this.base.length >> 1;
     for (let k = 0; k < 4 * baseCount; k++) r[2 + k] = baseRanges[k]!;
-    // pointTags() on ranges: a point attribute replaces a base tag or an earlier attribute
-    // of the same key in place, else it is appended (dedupeLastWins' order).
+    let p = this.baseEnd;
     let tags = baseCount;
     for (let a = 0; a < 4 * count; a += 4) {
       const keyStart = p;
@@ -168,8 +218,48 @@ export class OtlpEmitter {
       r[at + 2] = keyEnd;
       r[at + 3] = p;
     }
-    this.enc.sample(this.enc.seriesFromBytes(s, r, tags, this.meta(m, type, temporality)), value, tsMs);
-    return true;
+    this.pointEnd = p;
+    return tags;
+  }
+
+  /**
+   * One entry of the point pointInPlace() prepared: named m's name + `suffix`, with its
+   * `tags`, and `extraKey`=`extraValue` (an ASCII string) replacing the tag of that key in
+   * its place or last, for this entry only (pointTags(attrs, extraKey, extraValue)).
+   */
+  private entryInPlace(m: MetricInfo, src: Uint8Array, suffix: Uint8Array, tags: number, meta: SeriesMeta, value: number, tsMs: number, histogram?: object, extraKey?: Uint8Array, extraValue?: string): void {
+    const nameStart = m.nameStart ?? 0;
+    const nameEnd = m.nameEnd ?? 0;
+    const extra = extraKey === undefined ? 0 : extraKey.length + extraValue!.length;
+    const needed = this.pointEnd + nameEnd - nameStart + suffix.length + extra;
+    const s = needed > scratch.length ? this.grow(needed, this.pointEnd) : scratch;
+    const r = ranges;
+    let p = this.pointEnd;
+    r[0] = p;
+    for (let k = nameStart; k < nameEnd; k++) s[p++] = src[k]!;
+    for (let k = 0; k < suffix.length; k++) s[p++] = suffix[k]!;
+    r[1] = p;
+    if (extraKey === undefined) {
+      this.enc.sample(this.enc.seriesFromBytes(s, r, tags, meta), value, tsMs, histogram);
+      return;
+    }
+    const keyStart = p;
+    for (let k = 0; k < extraKey.length; k++) s[p++] = extraKey[k]!;
+    const keyEnd = p;
+    for (let k = 0; k < extraValue!.length; k++) s[p++] = extraValue!.charCodeAt(k);
+    let j = 0;
+    for (; j < tags; j++) if (sameBytes(s, r[2 + 4 * j]!, r[3 + 4 * j]!, keyStart, keyEnd)) break;
+    const at = 2 + 4 * j;
+    const valueStart = r[at + 2]!;
+    const valueEnd = r[at + 3]!;
+    r[at] = j === tags ? keyStart : r[at]!;
+    r[at + 1] = j === tags ? keyEnd : r[at + 1]!;
+    r[at + 2] = keyEnd;
+    r[at + 3] = p;
+    this.enc.sample(this.enc.seriesFromBytes(s, r, j === tags ? tags + 1 : tags, meta), value, tsMs, histogram);
+    // The point's own tag of that key, for its next entries.
+    r[at + 2] = valueStart;
+    r[at + 3] = valueEnd;
   }
 
   /** The base tags as UTF-8 at the scratch's start, their ranges in baseRanges. */
@@ -179,7 +269,7 @@ export class OtlpEmitter {
     const base = this.base;
     let size = 0;
     for (let i = 0; i < base.length; i++) size += 3 * base[i]!.length;
-    const s = size > scratch.length ? this.grow(size) : scratch;
+    const s = size > scratch.length ? this.grow(size, 0) : scratch;
     let p = 0;
     for (let i = 0; i < base.length; i++) {
       const t = base[i]!;
@@ -197,9 +287,10 @@ export class OtlpEmitter {
     this.baseEnd = p;
   }
 
-  private grow(needed: number): Buffer {
+  /** A larger scratch with the first `keep` bytes of the current one. */
+  private grow(needed: number, keep: number): Buffer {
     const grown = Buffer.allocUnsafe(doubledCapacity(scratch.length, needed));
-    scratch.copy(grown, 0, 0, Math.max(0, this.baseEnd));
+    scratch.copy(grown, 0, 0, keep);
     scratch = grown;
     return grown;
   }
@@ -257,6 +348,12 @@ export class OtlpEmitter {
  * request's decoding (bench/decode-ab.ts, 1 point per request).
  */
 let scratch: Buffer = Buffer.allocUnsafe(1024);
+const NO_SUFFIX = new Uint8Array(0);
+const BUCKET = Buffer.from('_bucket');
+const SUM = Buffer.from('_sum');
+const COUNT = Buffer.from('_count');
+const LE = Buffer.from('le');
+const QUANTILE = Buffer.from('quantile');
 /** The emitter whose base tags the scratch holds. */
 let baseOwner: OtlpEmitter | undefined;
 const SCRATCH_KEEP = 1 << 20;

@@ -1,8 +1,9 @@
 /**
- * Gauge and sum points read in place (string attributes as byte ranges, OtlpEmitter's
- * numberInPlace) against the string way, which the OTLP/JSON decoder always takes: for
- * generated requests (attributes that override resource and scope tags, duplicate keys,
- * non-string and non-ASCII values, more tags than MAX_IN_PLACE_TAGS, rejected points),
+ * Points read in place (string attributes as byte ranges, OtlpEmitter's *InPlace
+ * methods) against the string way, which the OTLP/JSON decoder always takes: for
+ * generated requests of every point kind (attributes that override resource and scope
+ * tags or `le`/`quantile`, duplicate keys, non-string and non-ASCII values, more tags than
+ * MAX_IN_PLACE_TAGS, rejected points),
  * the protobuf and the JSON encoding of one request must give the same record, byte for
  * byte, and the same rejections.
  */
@@ -39,7 +40,7 @@ function decode(body: Uint8Array, json: boolean) {
 type Value = { kind: 'string'; v: string } | { kind: 'int'; v: number } | { kind: 'bool'; v: boolean } | { kind: 'array'; v: string[] } | { kind: 'none' };
 type Attr = { key: string; value: Value };
 
-const KEYS = ['host', 'job', 'service.name', 'otel_scope_name', 'region', 'k', '', 'clé', 'a.b.c'];
+const KEYS = ['host', 'job', 'service.name', 'otel_scope_name', 'region', 'k', 'le', 'quantile', '', 'clé', 'a.b.c'];
 const STRINGS = ['a', 'bench', '', 'server-01', 'Zürich', '東京', 'x'.repeat(40), '0'];
 
 function pick<T>(random: () => number, list: readonly T[]): T {
@@ -55,8 +56,9 @@ function value(random: () => number): Value {
   return { kind: 'none' };
 }
 
+/** `n` attributes; long lists have distinct keys, so that they reach MAX_IN_PLACE_TAGS. */
 function attrs(random: () => number, n: number): Attr[] {
-  return Array.from({ length: n }, () => ({ key: random() < 0.9 ? pick(random, KEYS.slice(0, 6)) : pick(random, KEYS), value: value(random) }));
+  return Array.from({ length: n }, (_, i) => ({ key: n > 8 ? `attr_${i}` : random() < 0.85 ? pick(random, KEYS.slice(0, 6)) : pick(random, KEYS), value: n > 8 && random() < 0.9 ? { kind: 'string', v: 'v' } : value(random) }));
 }
 
 const protoValue = (v: Value): Record<string, unknown> =>
@@ -69,7 +71,7 @@ function request(random: () => number): { proto: Uint8Array; json: Buffer } {
   const P: Record<string, unknown>[] = [];
   const J: Record<string, unknown>[] = [];
   for (let r = 1 + Math.floor(random() * 2); r > 0; r--) {
-    const resourceAttrs = attrs(random, Math.floor(random() * 5));
+    const resourceAttrs = attrs(random, random() < 0.1 ? MAX_IN_PLACE_TAGS + Math.floor(random() * 5) - 4 : Math.floor(random() * 5));
     const ps: Record<string, unknown>[] = [];
     const js: Record<string, unknown>[] = [];
     for (let s = 1 + Math.floor(random() * 2); s > 0; s--) {
@@ -80,32 +82,57 @@ function request(random: () => number): { proto: Uint8Array; json: Buffer } {
         const name = random() < 0.95 ? pick(random, ['cpu', 'requests', 'température', 'a_very_long_metric_name_of_an_instrumented_library']) : '';
         const points: { attrs: Attr[]; time: boolean; value?: number; int: boolean; flags: number }[] = [];
         for (let p = 1 + Math.floor(random() * 3); p > 0; p--) {
-          const many = random() < 0.05;
+          const many = random() < 0.1;
           points.push({
-            attrs: attrs(random, many ? MAX_IN_PLACE_TAGS + Math.floor(random() * 4) - 2 : Math.floor(random() * 6)),
+            attrs: attrs(random, many ? MAX_IN_PLACE_TAGS + Math.floor(random() * 6) - 6 : Math.floor(random() * 6)),
             time: random() < 0.97,
             value: random() < 0.95 ? Math.floor(random() * 100) : undefined,
             int: random() < 0.3,
             flags: random() < 0.05 ? 1 : 0,
           });
         }
-        const sum = random() < 0.5;
+        const kind = pick(random, ['gauge', 'sum', 'sum', 'histogram', 'exponential', 'summary'] as const);
         const monotonic = random() < 0.5;
         const temporality = random() < 0.5 ? 1 : 2;
-        const pp = points.map((p) => ({
-          attributes: p.attrs.map((a) => ({ key: a.key, value: protoValue(a.value) })),
-          ...(p.time ? { time_unix_nano: '1700000000123456789' } : {}),
-          ...(p.value === undefined ? {} : p.int ? { as_int: p.value } : { as_double: p.value + 0.5 }),
-          flags: p.flags,
-        }));
-        const jp = points.map((p) => ({
-          attributes: p.attrs.map((a) => ({ key: a.key, value: jsonValue(a.value) })),
-          ...(p.time ? { timeUnixNano: '1700000000123456789' } : {}),
-          ...(p.value === undefined ? {} : p.int ? { asInt: String(p.value) } : { asDouble: p.value + 0.5 }),
-          flags: p.flags,
-        }));
-        pm.push({ name, unit: 'By', ...(sum ? { sum: { data_points: pp, is_monotonic: monotonic, aggregation_temporality: temporality } } : { gauge: { data_points: pp } }) });
-        jm.push({ name, unit: 'By', ...(sum ? { sum: { dataPoints: jp, isMonotonic: monotonic, aggregationTemporality: temporality } } : { gauge: { dataPoints: jp } }) });
+        const bounds = [0.005, 0.1, 1, 2.5, 1e21].slice(0, Math.floor(random() * 6));
+        const extra = (p: (typeof points)[number]) => {
+          // A histogram whose bucket counts do not match its bounds now and then: rejected.
+          const counts = Array.from({ length: random() < 0.05 ? bounds.length : bounds.length + 1 }, (_, b) => b + (p.value ?? 0));
+          return { counts, sum: p.value === undefined ? undefined : p.value * 1.5 };
+        };
+        const pp: Record<string, unknown>[] = [];
+        const jp: Record<string, unknown>[] = [];
+        for (const p of points) {
+          const pa = { attributes: p.attrs.map((a) => ({ key: a.key, value: protoValue(a.value) })), ...(p.time ? { time_unix_nano: '1700000000123456789' } : {}), flags: p.flags };
+          const ja = { attributes: p.attrs.map((a) => ({ key: a.key, value: jsonValue(a.value) })), ...(p.time ? { timeUnixNano: '1700000000123456789' } : {}), flags: p.flags };
+          if (kind === 'gauge' || kind === 'sum') {
+            pp.push({ ...pa, ...(p.value === undefined ? {} : p.int ? { as_int: p.value } : { as_double: p.value + 0.5 }) });
+            jp.push({ ...ja, ...(p.value === undefined ? {} : p.int ? { asInt: String(p.value) } : { asDouble: p.value + 0.5 }) });
+          } else if (kind === 'histogram') {
+            const { counts, sum } = extra(p);
+            const total = counts.reduce((a, b) => a + b, 0);
+            pp.push({ ...pa, count: total, ...(sum === undefined ? {} : { sum }), explicit_bounds: bounds, bucket_counts: counts });
+            jp.push({ ...ja, count: String(total), ...(sum === undefined ? {} : { sum }), explicitBounds: bounds, bucketCounts: counts.map(String) });
+          } else if (kind === 'exponential') {
+            pp.push({ ...pa, count: 3, sum: 4.5, scale: 1, zero_count: 1, positive: { offset: -1, bucket_counts: [1, 1] } });
+            jp.push({ ...ja, count: '3', sum: 4.5, scale: 1, zeroCount: '1', positive: { offset: -1, bucketCounts: ['1', '1'] } });
+          } else {
+            const q = [0.5, 0.99].slice(0, Math.floor(random() * 3));
+            pp.push({ ...pa, count: 4, sum: 8, quantile_values: q.map((quantile) => ({ quantile, value: quantile * 10 })) });
+            jp.push({ ...ja, count: '4', sum: 8, quantileValues: q.map((quantile) => ({ quantile, value: quantile * 10 })) });
+          }
+        }
+        const data = (dp: Record<string, unknown>[], json: boolean): Record<string, unknown> => {
+          const points = json ? { dataPoints: dp } : { data_points: dp };
+          const t = json ? { aggregationTemporality: temporality } : { aggregation_temporality: temporality };
+          if (kind === 'gauge') return { gauge: points };
+          if (kind === 'sum') return { sum: { ...points, ...t, ...(json ? { isMonotonic: monotonic } : { is_monotonic: monotonic }) } };
+          if (kind === 'histogram') return { histogram: { ...points, ...t } };
+          if (kind === 'exponential') return json ? { exponentialHistogram: { ...points, ...t } } : { exponential_histogram: { ...points, ...t } };
+          return { summary: points };
+        };
+        pm.push({ name, unit: 'By', ...data(pp, false) });
+        jm.push({ name, unit: 'By', ...data(jp, true) });
       }
       ps.push({ scope, metrics: pm });
       js.push({ scope, metrics: jm });
@@ -116,7 +143,7 @@ function request(random: () => number): { proto: Uint8Array; json: Buffer } {
   return { proto: encode(ExportMetricsServiceRequest, { resource_metrics: P }), json: Buffer.from(JSON.stringify({ resourceMetrics: J })) };
 }
 
-describe('OTLP gauge and sum points read in place', () => {
+describe('OTLP points read in place', () => {
   it('give the entries and rejections of the string way, for 1500 generated requests', () => {
     const random = prng(4242);
     let entries = 0;
