@@ -1,7 +1,7 @@
 /**
  * Interleaved A/B of the protocol decoders of two checkouts, in one process:
  *
- *   node --import ./src/main/require-node.mjs bench/decode-ab.ts --base DIR [--protocols rw,otlp,influx]
+ *   node --import ./src/main/require-node.mjs bench/decode-ab.ts --base DIR [--protocols rw,otlp,influx,otlp-histogram]
  *        [--per-request 100,2000] [--rounds 15]
  *
  * A is DIR's `src/` (another worktree, or `git archive <commit> src | tar -x -C DIR`),
@@ -10,12 +10,13 @@
  * wire decoding and the msgpack record, as a gateway worker runs them. Times are this
  * process's CPU time (user + system), not wall time: a neighbour that takes the core
  * away does not count, which is what makes the figures usable on a shared machine.
- * Prints min and median ns per sample and B/A; B's record must equal A's byte for byte.
+ * Prints min and median ns per sample and B/A; B's record must equal A's byte for byte. `otlp-histogram`: OTLP histogram points
+ * (about k entries, 8 per point), a shape bench:e2e has no row for.
  */
 import { parseArgs } from 'node:util';
 import path from 'node:path';
 import type { Protocol, RequestContext } from '../src/protocols/protocol.ts';
-import { influxBody, otlpBody, remoteWriteBody } from './e2e/protocol-bodies.ts';
+import { influxBody, otlpBody, otlpHistogramBody, remoteWriteBody } from './e2e/protocol-bodies.ts';
 
 const { values } = parseArgs({
   options: {
@@ -26,7 +27,7 @@ const { values } = parseArgs({
   },
 });
 if (values.base === undefined) {
-  console.error('usage: bench/decode-ab.ts --base DIR [--protocols rw,otlp,influx] [--per-request 100,2000] [--rounds 15]');
+  console.error('usage: bench/decode-ab.ts --base DIR [--protocols rw,otlp,influx,otlp-histogram] [--per-request 100,2000] [--rounds 15]');
   process.exit(2);
 }
 const options = { valueFormat: 'msgpack', maxDecodedBody: 64 << 20 } as unknown as Parameters<typeof import('../src/protocols/remote-write.ts').createRemoteWriteProtocol>[0];
@@ -41,6 +42,7 @@ async function load(root: string): Promise<Record<string, AnyProtocol>> {
     rw: rw.createRemoteWriteProtocol(options) as unknown as AnyProtocol,
     otlp: otlp.createOtlpProtocol(options) as unknown as AnyProtocol,
     influx: influx.createInfluxProtocols(options)[1] as unknown as AnyProtocol,
+    'otlp-histogram': otlp.createOtlpProtocol(options) as unknown as AnyProtocol,
   };
 }
 const impl = { A: await load(roots.A), B: await load(roots.B) };
@@ -49,17 +51,19 @@ const rounds = Number(values.rounds);
 for (const p of values.protocols.split(',')) {
   for (const k of values['per-request'].split(',').map(Number)) {
     const now = Date.now();
-    const body = p === 'rw' ? remoteWriteBody(k, now) : p === 'influx' ? influxBody(k, now) : otlpBody(k, now);
+    const body = p === 'rw' ? remoteWriteBody(k, now) : p === 'influx' ? influxBody(k, now) : p === 'otlp-histogram' ? otlpHistogramBody(k, now) : otlpBody(k, now);
     const contexts: Record<string, () => unknown> = {
       rw: () => ({ key: undefined, version: 1, rawBody: true }),
       otlp: () => ({ key: undefined, json: false, rejected: 0, errorMessage: '' }),
+      'otlp-histogram': () => ({ key: undefined, json: false, rejected: 0, errorMessage: '' }),
       influx: () => ({ key: undefined, v2: true, precision: 'ns', now }),
     };
     const ctx = contexts[p] as () => RequestContext;
     const a = impl.A[p]!.decode(body.bytes, ctx()).value;
     const b = impl.B[p]!.decode(body.bytes, ctx()).value;
     if (Buffer.compare(Buffer.from(a), Buffer.from(b)) !== 0) throw new Error(`${p}, ${k} per request: the two checkouts write different records`);
-    const reps = Math.max(1, Math.round(60_000 / k)); // ~60k samples per timing
+    const samples = impl.B[p]!.decode(body.bytes, ctx()).count; // k, or about k (otlp-histogram)
+    const reps = Math.max(1, Math.round(60_000 / samples)); // ~60k samples per timing
     for (let w = 0; w < 20; w++) for (const n of ['A', 'B'] as const) for (let i = 0; i < reps; i++) impl[n][p]!.decode(body.bytes, ctx());
     const t = { A: [] as number[], B: [] as number[] };
     for (let r = 0; r < rounds; r++) {
@@ -67,13 +71,13 @@ for (const p of values.protocols.split(',')) {
         const start = process.cpuUsage();
         for (let i = 0; i < reps; i++) impl[n][p]!.decode(body.bytes, ctx());
         const used = process.cpuUsage(start);
-        t[n].push(((used.user + used.system) * 1000) / (reps * k));
+        t[n].push(((used.user + used.system) * 1000) / (reps * samples));
       }
     }
     const min = (x: number[]) => Math.min(...x);
     const med = (x: number[]) => x.slice().sort((u, v) => u - v)[x.length >> 1]!;
     console.log(
-      `${{ rw: 'remote_write', otlp: 'OTLP', influx: 'Influx' }[p]} ${k}/request, CPU ns/sample: A min ${min(t.A).toFixed(0)} med ${med(t.A).toFixed(0)} | ` +
+      `${{ rw: 'remote_write', otlp: 'OTLP', influx: 'Influx', 'otlp-histogram': 'OTLP histograms' }[p]} ${k}/request, CPU ns/sample: A min ${min(t.A).toFixed(0)} med ${med(t.A).toFixed(0)} | ` +
         `B min ${min(t.B).toFixed(0)} med ${med(t.B).toFixed(0)} | B/A min ${(min(t.B) / min(t.A)).toFixed(2)} med ${(med(t.B) / med(t.A)).toFixed(2)}`,
     );
   }

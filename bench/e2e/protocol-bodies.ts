@@ -94,3 +94,25 @@ export function otlpBody(k: number, now = Date.now()): ProtocolLoad {
   const rm = new Pb().bytes(1, new Pb().bytes(1, attr('service.name', 'bench')).finish()).bytes(2, scope.finish());
   return { path: '/v1/metrics', bytes: new Pb().bytes(1, rm.finish()).finish(), contentType: 'application/x-protobuf' };
 }
+
+/**
+ * OTLP protobuf histograms, the shape of an SDK's request-duration export: ceil(k / 8)
+ * points of `http_server_duration` with route/method/status attributes and 5 bounds, each
+ * 8 entries (6 buckets, sum, count), so about k entries. Not a bench:e2e row: for
+ * bench/decode-ab.ts (`--protocols otlp-histogram`).
+ */
+export function otlpHistogramBody(k: number, now = Date.now()): ProtocolLoad {
+  const attr = (key: string, value: string) => new Pb().bytes(1, key).bytes(2, new Pb().bytes(1, value).finish()).finish();
+  const bounds = [0.005, 0.01, 0.05, 0.1, 0.5];
+  let dataPoints = new Pb();
+  for (let i = 0; i < Math.ceil(k / 8); i++) {
+    const point = new Pb().bytes(9, attr('http.route', `/api/v1/items/${i}`)).bytes(9, attr('http.method', 'GET')).bytes(9, attr('http.status_code', '200')).fixed64(3, BigInt(now) * 1_000_000n).fixed64(4, 21n).double(5, 1.25);
+    for (let b = 0; b <= bounds.length; b++) point.fixed64(6, BigInt(b + 1));
+    for (const bound of bounds) point.double(7, bound);
+    dataPoints = dataPoints.bytes(1, point.finish());
+  }
+  const metric = new Pb().bytes(1, 'http_server_duration').bytes(3, 's').bytes(9, dataPoints.uint(2, 2).finish());
+  const scope = new Pb().bytes(1, new Pb().bytes(1, 'bench').finish()).bytes(2, metric.finish());
+  const rm = new Pb().bytes(1, new Pb().bytes(1, attr('service.name', 'bench')).finish()).bytes(2, scope.finish());
+  return { path: '/v1/metrics', bytes: new Pb().bytes(1, rm.finish()).finish(), contentType: 'application/x-protobuf' };
+}
