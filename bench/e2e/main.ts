@@ -11,6 +11,7 @@
  *   │ rw/influx/otlp-acks1  gateway, file, acks 1, the same samples sent as        │
  *   │               remote_write, Influx line protocol, OTLP protobuf             │
  *   │ peer-vmagent  vmagent (remote_write in, on-disk queue, no-op store behind)  │
+ *   │ peer-vmagent-influx  the same vmagent, Influx line protocol in               │
  *   │ kafka-acks1/all  gateway: … → owner → one kafkajs producer → mock cluster   │
  *   │ peer-kafkajs  one thread: http.createServer + producer.send per request     │
  *   │ peer-cluster  node:cluster, N processes, one producer each                  │

@@ -229,6 +229,8 @@ export const ROWS: Row[] = [
   { name: 'influx-acks1', command: gateway(() => ['--acks', '1']), load: influxBody },
   { name: 'otlp-acks1', command: gateway(() => ['--acks', '1']), load: otlpBody },
   { name: 'peer-vmagent', command: () => [], load: remoteWriteBody, start: startVmagentPeer },
+  // vmagent fed influx-acks1's line protocol bodies (its /api/v2/write), as the issue first measured it.
+  { name: 'peer-vmagent-influx', command: () => [], load: influxBody, start: startVmagentPeer },
   { name: 'kafka-acks1', command: gateway(kafka('1')), needsBroker: true },
   { name: 'kafka-acksall', command: gateway(kafka('all')), needsBroker: true },
   // the cost of the idempotent producer (the default at acks all): the same row without it
