@@ -83,10 +83,12 @@ const UNDERSCORE = 95;
  * Unescaped tokens of the line being parsed: the measurement, the tags, the field keys and
  * each entry's `<measurement>_<field>` name, so that one seriesFromBytes() call copies a
  * series into the record without a string per token. Per thread (module state is per
- * worker); a big line's scratch is not kept (SCRATCH_KEEP).
+ * worker); what a big line grows is not kept (SCRATCH_KEEP, RANGES_KEEP, FIELDS_KEEP).
  */
 let scratch = Buffer.allocUnsafe(4096);
 const SCRATCH_KEEP = 1 << 20;
+const RANGES_KEEP = 2 + 4 * 1024;
+const FIELDS_KEEP = 1024;
 /** seriesFromBytes' ranges: the name's, then the tags' key/value pairs. */
 let ranges = new Int32Array(2 + 4 * 16);
 /** The numeric fields of the line: key ranges in the scratch, and values. */
@@ -105,6 +107,20 @@ let fieldValues = new Float64Array(16);
  */
 export function parseLineProtocol(body: Uint8Array | string, precision: Precision, nowMs: number, enc: RecordEncoder): LineStats {
   const b = typeof body === 'string' ? Buffer.from(body, 'utf8') : isUtf8(body) ? asBuffer(body) : Buffer.from(asBuffer(body).toString('utf8'), 'utf8');
+  try {
+    return parse(b, precision, nowMs, enc);
+  } finally {
+    // What a long line or a hostile one grew is not kept (a worker holds these for good).
+    if (scratch.length > SCRATCH_KEEP) scratch = Buffer.allocUnsafe(4096);
+    if (ranges.length > RANGES_KEEP) ranges = new Int32Array(2 + 4 * 16);
+    if (fieldValues.length > FIELDS_KEEP) {
+      fieldKeys = new Int32Array(2 * 16);
+      fieldValues = new Float64Array(16);
+    }
+  }
+}
+
+function parse(b: Buffer, precision: Precision, nowMs: number, enc: RecordEncoder): LineStats {
   const stats: LineStats = { samples: 0, lines: 0, stringFieldsDropped: 0 };
   const n = b.length;
   let i = 0;
@@ -125,6 +141,7 @@ export function parseLineProtocol(body: Uint8Array | string, precision: Precisio
     const grown = Buffer.allocUnsafe(doubledCapacity(s.length, sp + len));
     s.copy(grown, 0, 0, sp);
     s = grown;
+    scratch = grown;
   };
 
   /**
@@ -299,7 +316,6 @@ export function parseLineProtocol(body: Uint8Array | string, precision: Precisio
       stats.samples++;
     }
   }
-  scratch = s.length <= SCRATCH_KEEP ? s : Buffer.allocUnsafe(4096);
   return stats;
 }
 
