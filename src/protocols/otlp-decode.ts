@@ -22,7 +22,7 @@
  * name, description and unit first, then the data (two passes over one small message).
  */
 import { ProtoReader, I64, LEN, VARINT, WireError } from './wire.ts';
-import { exponentialToNative, MAX_IN_PLACE_TAGS, type MetricInfo, type OtlpEmitter } from './otlp-emit.ts';
+import { exponentialToNative, InPlaceAttributes, MAX_IN_PLACE_TAGS, type MetricInfo, type OtlpEmitter } from './otlp-emit.ts';
 
 /** Nesting allowed inside attribute values (arrays and key-value lists). */
 const MAX_ANY_DEPTH = 8;
@@ -161,17 +161,23 @@ function data(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, kind: number): voi
 
 /** A number point's attributes: reused, since the emitter copies them into the entry's tags. */
 const numberAttrs: string[] = [];
-/** A point's attributes read in place: byte ranges of the body (key start, key end, value start, value end, ...). */
-const attrRanges = new Int32Array(4 * MAX_IN_PLACE_TAGS);
+/** The point's attributes read in place (one, reused: the emitter copies them into the entries). */
+const inPlace = new InPlaceAttributes();
+const attrRanges = inPlace.ranges;
+
+/** `inPlace` with `count` attributes of `src`, for the emitter. */
+function inPlaceAttributes(src: Uint8Array, count: number): InPlaceAttributes {
+  inPlace.src = src;
+  inPlace.count = count;
+  return inPlace;
+}
 
 /**
  * The point's attributes (field number `field`) as byte ranges in attrRanges, read ahead
  * of its other fields; the reader is left where it was. Returns how many, or -1 when they
  * cannot be copied as they are: an attribute whose value is not a string, a non-ASCII key
  * or value, or more than `room` of them. The point is then read the string way (keyValue).
- * Why: the emitter then writes each entry with one seriesFromBytes() of bytes copied
- * once, the way remote_write labels go, instead of a string per attribute, a merged tag
- * list and a UTF-8 encoding per tag (bench/decode-ab.ts --protocols otlp).
+ * Why in place: InPlaceAttributes (otlp-emit.ts).
  */
 function attributesInPlace(r: ProtoReader, field: number, room: number): number {
   if (room < 0) return -1; // the base tags alone are too many
@@ -218,7 +224,7 @@ function numberPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, type: 'gaug
     }
   }
   if (count >= 0) {
-    em.numberInPlace(m, type, temporality, r.buf, attrRanges, count, ts, value, flags);
+    em.number(m, type, temporality, inPlaceAttributes(r.buf, count), ts, value, flags);
     return;
   }
   r.pos = start;
@@ -294,7 +300,7 @@ function varintLength(b: Uint8Array, p: number): number {
 }
 
 function histogramPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, temporality: number): void {
-  const inPlace = attributesInPlace(r, 9, MAX_IN_PLACE_TAGS - em.baseTagCount - 1); // and `le`
+  const attrCount = attributesInPlace(r, 9, MAX_IN_PLACE_TAGS - em.baseTagCount - 1); // and `le`
   const attrs: string[] = [];
   const counts: number[] = [];
   const bounds: number[] = [];
@@ -306,7 +312,7 @@ function histogramPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, temporal
     const t = r.uint32();
     switch (t) {
       case (9 << 3) | LEN:
-        if (inPlace >= 0) r.skip(LEN);
+        if (attrCount >= 0) r.skip(LEN);
         else keyValue(r, attrs);
         break;
       case (3 << 3) | I64: ts = r.nanosAsMillis(); break;
@@ -320,12 +326,11 @@ function histogramPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, temporal
       default: r.skip(t & 7);
     }
   }
-  if (inPlace >= 0) em.histogramInPlace(m, temporality, r.buf, attrRanges, inPlace, ts, count, sum, bounds, counts, flags);
-  else em.histogram(m, temporality, attrs, ts, count, sum, bounds, counts, flags);
+  em.histogram(m, temporality, attrCount >= 0 ? inPlaceAttributes(r.buf, attrCount) : attrs, ts, count, sum, bounds, counts, flags);
 }
 
 function exponentialPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, temporality: number): void {
-  const inPlace = attributesInPlace(r, 1, MAX_IN_PLACE_TAGS - em.baseTagCount);
+  const attrCount = attributesInPlace(r, 1, MAX_IN_PLACE_TAGS - em.baseTagCount);
   const attrs: string[] = [];
   let ts = 0;
   let flags = 0;
@@ -346,7 +351,7 @@ function exponentialPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, tempor
     const t = r.uint32();
     switch (t) {
       case (1 << 3) | LEN:
-        if (inPlace >= 0) r.skip(LEN);
+        if (attrCount >= 0) r.skip(LEN);
         else keyValue(r, attrs);
         break;
       case (3 << 3) | I64: ts = r.nanosAsMillis(); break;
@@ -364,8 +369,7 @@ function exponentialPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, tempor
     }
   }
   const histogram = exponentialToNative(p) as { count: number };
-  if (inPlace >= 0) em.exponentialInPlace(m, temporality, r.buf, attrRanges, inPlace, ts, histogram, flags);
-  else em.exponential(m, temporality, attrs, ts, histogram, flags);
+  em.exponential(m, temporality, attrCount >= 0 ? inPlaceAttributes(r.buf, attrCount) : attrs, ts, histogram, flags);
 }
 
 function buckets(r: ProtoReader, out: number[]): number {
@@ -384,7 +388,7 @@ function buckets(r: ProtoReader, out: number[]): number {
 }
 
 function summaryPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo): void {
-  const inPlace = attributesInPlace(r, 7, MAX_IN_PLACE_TAGS - em.baseTagCount - 1); // and `quantile`
+  const attrCount = attributesInPlace(r, 7, MAX_IN_PLACE_TAGS - em.baseTagCount - 1); // and `quantile`
   const attrs: string[] = [];
   const quantiles: number[] = [];
   let ts = 0;
@@ -395,7 +399,7 @@ function summaryPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo): void {
     const t = r.uint32();
     switch (t) {
       case (7 << 3) | LEN:
-        if (inPlace >= 0) r.skip(LEN);
+        if (attrCount >= 0) r.skip(LEN);
         else keyValue(r, attrs);
         break;
       case (3 << 3) | I64: ts = r.nanosAsMillis(); break;
@@ -420,8 +424,7 @@ function summaryPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo): void {
       default: r.skip(t & 7);
     }
   }
-  if (inPlace >= 0) em.summaryInPlace(m, r.buf, attrRanges, inPlace, ts, count, sum, quantiles, flags);
-  else em.summary(m, attrs, ts, count, sum, quantiles, flags);
+  em.summary(m, attrCount >= 0 ? inPlaceAttributes(r.buf, attrCount) : attrs, ts, count, sum, quantiles, flags);
 }
 
 function packed(r: ProtoReader, out: number[], one: () => number): void {

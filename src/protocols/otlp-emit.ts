@@ -33,7 +33,7 @@ export interface MetricInfo {
   name: string;
   help: string;
   unit: string;
-  /** The name's bytes in a protobuf body (numberInPlace copies them from there). */
+  /** The name's bytes in a protobuf body (entries of points read in place copy them from there). */
   nameStart?: number;
   nameEnd?: number;
 }
@@ -43,6 +43,37 @@ export interface MetricInfo {
  * place; more go the string way, whose duplicate check stays linear (records/tags.ts).
  */
 export const MAX_IN_PLACE_TAGS = 16;
+
+/**
+ * A protobuf point's attributes read in place: `count` string key/value pairs as byte
+ * ranges of `src` (key start, key end, value start, value end, ...), all ASCII. The
+ * decoder fills one and reuses it; it has checked that the base tags, these and an
+ * entry's `le`/`quantile` fit in MAX_IN_PLACE_TAGS, and set the metric's nameStart/nameEnd.
+ * Why: each entry is then one seriesFromBytes() of bytes copied once, the way
+ * remote_write labels go, instead of a tag list merged and a string encoded per tag
+ * (bench/decode-ab.ts --protocols otlp,otlp-histogram).
+ */
+export class InPlaceAttributes {
+  src: Uint8Array = new Uint8Array(0);
+  readonly ranges = new Int32Array(4 * MAX_IN_PLACE_TAGS);
+  count = 0;
+}
+
+/** A point's attributes: a flat [key, value, ...] string list, or read in place. */
+export type PointAttributes = readonly string[] | InPlaceAttributes;
+
+/** A name suffix or a tag key an entry adds, as text (string way) and bytes (in place). */
+interface Piece {
+  text: string;
+  bytes: Uint8Array;
+}
+const piece = (text: string): Piece => ({ text, bytes: Buffer.from(text) });
+const NO_SUFFIX = piece('');
+const BUCKET = piece('_bucket');
+const SUM = piece('_sum');
+const COUNT = piece('_count');
+const LE = piece('le');
+const QUANTILE = piece('quantile');
 
 export class OtlpEmitter {
   readonly enc: RecordEncoder;
@@ -77,19 +108,14 @@ export class OtlpEmitter {
     this.baseEnd = -1;
   }
 
+  /** Tags every entry of the current scope starts from (resource and scope). */
+  get baseTagCount(): number {
+    return this.base.length >> 1;
+  }
+
   reject(n: number, why: string): void {
     this.rejected += n;
     if (this.firstError === '') this.firstError = why;
-  }
-
-  /** Merges the point's attributes over the base tags. */
-  private pointTags(attrs: readonly string[], extraKey?: string, extraValue?: string): string[] {
-    const t = this.tags;
-    t.length = 0;
-    for (let i = 0; i < this.base.length; i++) t.push(this.base[i]!);
-    for (let i = 0; i < attrs.length; i++) t.push(attrs[i]!);
-    if (extraKey !== undefined) t.push(extraKey, extraValue!);
-    return dedupeLastWins(t);
   }
 
   private meta(m: MetricInfo, type: string, temporality?: number): SeriesMeta {
@@ -111,42 +137,18 @@ export class OtlpEmitter {
   }
 
   /** A gauge or sum point. `value` undefined: none of as_double/as_int was set. */
-  number(m: MetricInfo, type: 'gauge' | 'counter', temporality: number, attrs: readonly string[], tsMs: number, value: number | undefined, flags: number): void {
+  number(m: MetricInfo, type: 'gauge' | 'counter', temporality: number, attrs: PointAttributes, tsMs: number, value: number | undefined, flags: number): void {
     if (!this.valid(m, tsMs)) return;
     if (flags & NO_RECORDED_VALUE) value = NaN;
     if (value === undefined) {
       this.reject(1, `${m.name}: number data point without a value`);
       return;
     }
-    this.enc.sample(this.enc.series(m.name, this.pointTags(attrs), this.meta(m, type, temporality)), value, tsMs);
+    this.entry(m, attrs, this.prepare(attrs), NO_SUFFIX, this.meta(m, type, temporality), value, tsMs);
   }
 
-  /** Tags every entry of the current scope starts from (resource and scope). */
-  get baseTagCount(): number {
-    return this.base.length >> 1;
-  }
-
-  // -------------------------------------------------------------------------------------
-  // The same entries from a protobuf point read in place: its attributes are `count`
-  // string key/value byte ranges of `src` (ASCII, from the decoder, which also set
-  // m.nameStart/nameEnd and checked that the base tags, the attributes and the entries'
-  // `le`/`quantile` fit in MAX_IN_PLACE_TAGS). Each entry is one seriesFromBytes() of
-  // bytes copied once, instead of a tag list merged and a string encoded per tag.
-
-  /** number() for a point read in place. */
-  numberInPlace(m: MetricInfo, type: 'gauge' | 'counter', temporality: number, src: Uint8Array, attrs: Int32Array, count: number, tsMs: number, value: number | undefined, flags: number): void {
-    if (!this.valid(m, tsMs)) return;
-    if (flags & NO_RECORDED_VALUE) value = NaN;
-    if (value === undefined) {
-      this.reject(1, `${m.name}: number data point without a value`);
-      return;
-    }
-    const tags = this.pointInPlace(src, attrs, count);
-    this.entryInPlace(m, src, NO_SUFFIX, tags, this.meta(m, type, temporality), value, tsMs);
-  }
-
-  /** histogram() for a point read in place. */
-  histogramInPlace(m: MetricInfo, temporality: number, src: Uint8Array, attrs: Int32Array, attrCount: number, tsMs: number, count: number, sum: number | undefined, bounds: readonly number[], counts: readonly number[], flags: number): void {
+  /** An explicit-bucket histogram point: per-bucket counts, bounds.length + 1 of them (or none). */
+  histogram(m: MetricInfo, temporality: number, attrs: PointAttributes, tsMs: number, count: number, sum: number | undefined, bounds: readonly number[], counts: readonly number[], flags: number): void {
     if (!this.valid(m, tsMs)) return;
     if (counts.length !== 0 && counts.length !== bounds.length + 1) {
       this.reject(1, `${m.name}: histogram with ${counts.length} bucket counts for ${bounds.length} bounds`);
@@ -154,59 +156,86 @@ export class OtlpEmitter {
     }
     const stale = (flags & NO_RECORDED_VALUE) !== 0;
     const meta = this.meta(m, 'histogram', temporality);
-    const tags = this.pointInPlace(src, attrs, attrCount);
+    const tags = this.prepare(attrs);
     let cumulative = 0;
     for (let b = 0; b < counts.length; b++) {
       cumulative += counts[b]!;
       const le = b < bounds.length ? formatLe(bounds[b]!) : '+Inf';
-      this.entryInPlace(m, src, BUCKET, tags, meta, stale ? NaN : cumulative, tsMs, undefined, LE, le);
+      this.entry(m, attrs, tags, BUCKET, meta, stale ? NaN : cumulative, tsMs, undefined, LE, le);
     }
-    if (counts.length === 0) this.entryInPlace(m, src, BUCKET, tags, meta, stale ? NaN : count, tsMs, undefined, LE, '+Inf');
-    if (sum !== undefined) this.entryInPlace(m, src, SUM, tags, meta, stale ? NaN : sum, tsMs);
-    this.entryInPlace(m, src, COUNT, tags, meta, stale ? NaN : count, tsMs);
+    if (counts.length === 0) this.entry(m, attrs, tags, BUCKET, meta, stale ? NaN : count, tsMs, undefined, LE, '+Inf');
+    if (sum !== undefined) this.entry(m, attrs, tags, SUM, meta, stale ? NaN : sum, tsMs);
+    this.entry(m, attrs, tags, COUNT, meta, stale ? NaN : count, tsMs);
   }
 
-  /** exponential() for a point read in place. */
-  exponentialInPlace(m: MetricInfo, temporality: number, src: Uint8Array, attrs: Int32Array, attrCount: number, tsMs: number, histogram: { count: number }, flags: number): void {
+  /** An exponential histogram point, already in the record's `histogram` form. */
+  exponential(m: MetricInfo, temporality: number, attrs: PointAttributes, tsMs: number, histogram: { count: number }, flags: number): void {
     if (!this.valid(m, tsMs)) return;
     const value = flags & NO_RECORDED_VALUE ? NaN : histogram.count;
-    const tags = this.pointInPlace(src, attrs, attrCount);
-    this.entryInPlace(m, src, NO_SUFFIX, tags, this.meta(m, 'histogram', temporality), value, tsMs, histogram);
+    this.entry(m, attrs, this.prepare(attrs), NO_SUFFIX, this.meta(m, 'histogram', temporality), value, tsMs, histogram);
   }
 
-  /** summary() for a point read in place. */
-  summaryInPlace(m: MetricInfo, src: Uint8Array, attrs: Int32Array, attrCount: number, tsMs: number, count: number, sum: number, quantiles: readonly number[], flags: number): void {
+  /** A summary point. `quantiles` is a flat [q, value, ...] list. */
+  summary(m: MetricInfo, attrs: PointAttributes, tsMs: number, count: number, sum: number, quantiles: readonly number[], flags: number): void {
     if (!this.valid(m, tsMs)) return;
     const stale = (flags & NO_RECORDED_VALUE) !== 0;
     const meta = this.meta(m, 'summary');
-    const tags = this.pointInPlace(src, attrs, attrCount);
+    const tags = this.prepare(attrs);
     for (let q = 0; q < quantiles.length; q += 2) {
-      this.entryInPlace(m, src, NO_SUFFIX, tags, meta, stale ? NaN : quantiles[q + 1]!, tsMs, undefined, QUANTILE, formatLe(quantiles[q]!));
+      this.entry(m, attrs, tags, NO_SUFFIX, meta, stale ? NaN : quantiles[q + 1]!, tsMs, undefined, QUANTILE, formatLe(quantiles[q]!));
     }
-    this.entryInPlace(m, src, SUM, tags, meta, stale ? NaN : sum, tsMs);
-    this.entryInPlace(m, src, COUNT, tags, meta, stale ? NaN : count, tsMs);
+    this.entry(m, attrs, tags, SUM, meta, stale ? NaN : sum, tsMs);
+    this.entry(m, attrs, tags, COUNT, meta, stale ? NaN : count, tsMs);
   }
 
   /**
-   * pointTags() on ranges: the base tags, then the point's attributes copied after them in
-   * the scratch, an attribute replacing a tag of the same key in its place, else appended
-   * (dedupeLastWins' order). Leaves ranges[2, 2 + 4 * tags) and pointEnd; returns tags.
+   * One entry of a point: named m's name + `suffix`, tagged with the base tags and the
+   * point's attributes merged (a later key replaces an earlier one in its place), plus
+   * `extraKey`=`extraValue` for this entry alone, merged the same way. `tags` is what
+   * prepare() returned for the point.
    */
-  private pointInPlace(src: Uint8Array, attrs: Int32Array, count: number): number {
+  private entry(m: MetricInfo, attrs: PointAttributes, tags: number, suffix: Piece, meta: SeriesMeta, value: number, tsMs: number, histogram?: object, extraKey?: Piece, extraValue?: string): void {
+    if (attrs instanceof InPlaceAttributes) {
+      this.entryInPlace(m, attrs.src, suffix.bytes, tags, meta, value, tsMs, histogram, extraKey?.bytes, extraValue);
+      return;
+    }
+    const name = suffix === NO_SUFFIX ? m.name : m.name + suffix.text;
+    this.enc.sample(this.enc.series(name, this.pointTags(attrs, extraKey?.text, extraValue), meta), value, tsMs, histogram);
+  }
+
+  /** Merges the point's attributes over the base tags. */
+  private pointTags(attrs: readonly string[], extraKey?: string, extraValue?: string): string[] {
+    const t = this.tags;
+    t.length = 0;
+    for (let i = 0; i < this.base.length; i++) t.push(this.base[i]!);
+    for (let i = 0; i < attrs.length; i++) t.push(attrs[i]!);
+    if (extraKey !== undefined) t.push(extraKey, extraValue!);
+    return dedupeLastWins(t);
+  }
+
+  /**
+   * For attributes read in place: pointTags() once for all the point's entries, on byte
+   * ranges. The base tags (encoded once per scope), then the attributes copied after them
+   * in the scratch, each replacing a tag of the same key in its place or appended. Leaves
+   * ranges[2, 2 + 4 * tags) and pointEnd; returns tags. 0 for string attributes.
+   */
+  private prepare(attrs: PointAttributes): number {
+    if (!(attrs instanceof InPlaceAttributes)) return 0;
+    const { src, ranges: a, count } = attrs;
     if (this.baseEnd < 0 || baseOwner !== this) this.encodeBase();
     let size = 0;
-    for (let a = 0; a < 4 * count; a += 2) size += attrs[a + 1]! - attrs[a]!;
+    for (let k = 0; k < 4 * count; k += 2) size += a[k + 1]! - a[k]!;
     const s = this.baseEnd + size > scratch.length ? this.grow(this.baseEnd + size, this.baseEnd) : scratch;
     const r = ranges;
     const baseCount = this.base.length >> 1;
     for (let k = 0; k < 4 * baseCount; k++) r[2 + k] = baseRanges[k]!;
     let p = this.baseEnd;
     let tags = baseCount;
-    for (let a = 0; a < 4 * count; a += 4) {
+    for (let k = 0; k < 4 * count; k += 4) {
       const keyStart = p;
-      for (let k = attrs[a]!; k < attrs[a + 1]!; k++) s[p++] = src[k]!;
+      for (let i = a[k]!; i < a[k + 1]!; i++) s[p++] = src[i]!;
       const keyEnd = p;
-      for (let k = attrs[a + 2]!; k < attrs[a + 3]!; k++) s[p++] = src[k]!;
+      for (let i = a[k + 2]!; i < a[k + 3]!; i++) s[p++] = src[i]!;
       let j = 0;
       for (; j < tags; j++) if (sameBytes(s, r[2 + 4 * j]!, r[3 + 4 * j]!, keyStart, keyEnd)) break;
       const at = 2 + 4 * j;
@@ -222,11 +251,7 @@ export class OtlpEmitter {
     return tags;
   }
 
-  /**
-   * One entry of the point pointInPlace() prepared: named m's name + `suffix`, with its
-   * `tags`, and `extraKey`=`extraValue` (an ASCII string) replacing the tag of that key in
-   * its place or last, for this entry only (pointTags(attrs, extraKey, extraValue)).
-   */
+  /** entry() for attributes read in place: the name and the extra tag go after the point's bytes. */
   private entryInPlace(m: MetricInfo, src: Uint8Array, suffix: Uint8Array, tags: number, meta: SeriesMeta, value: number, tsMs: number, histogram?: object, extraKey?: Uint8Array, extraValue?: string): void {
     const nameStart = m.nameStart ?? 0;
     const nameEnd = m.nameEnd ?? 0;
@@ -246,14 +271,16 @@ export class OtlpEmitter {
     const keyStart = p;
     for (let k = 0; k < extraKey.length; k++) s[p++] = extraKey[k]!;
     const keyEnd = p;
-    for (let k = 0; k < extraValue!.length; k++) s[p++] = extraValue!.charCodeAt(k);
+    for (let k = 0; k < extraValue!.length; k++) s[p++] = extraValue!.charCodeAt(k); // formatLe's: ASCII
     let j = 0;
     for (; j < tags; j++) if (sameBytes(s, r[2 + 4 * j]!, r[3 + 4 * j]!, keyStart, keyEnd)) break;
     const at = 2 + 4 * j;
     const valueStart = r[at + 2]!;
     const valueEnd = r[at + 3]!;
-    r[at] = j === tags ? keyStart : r[at]!;
-    r[at + 1] = j === tags ? keyEnd : r[at + 1]!;
+    if (j === tags) {
+      r[at] = keyStart;
+      r[at + 1] = keyEnd;
+    }
     r[at + 2] = keyEnd;
     r[at + 3] = p;
     this.enc.sample(this.enc.seriesFromBytes(s, r, j === tags ? tags + 1 : tags, meta), value, tsMs, histogram);
@@ -294,66 +321,17 @@ export class OtlpEmitter {
     scratch = grown;
     return grown;
   }
-
-  /** An explicit-bucket histogram point: per-bucket counts, bounds.length + 1 of them (or none). */
-  histogram(m: MetricInfo, temporality: number, attrs: readonly string[], tsMs: number, count: number, sum: number | undefined, bounds: readonly number[], counts: readonly number[], flags: number): void {
-    if (!this.valid(m, tsMs)) return;
-    if (counts.length !== 0 && counts.length !== bounds.length + 1) {
-      this.reject(1, `${m.name}: histogram with ${counts.length} bucket counts for ${bounds.length} bounds`);
-      return;
-    }
-    const stale = (flags & NO_RECORDED_VALUE) !== 0;
-    const meta = this.meta(m, 'histogram', temporality);
-    const enc = this.enc;
-    let cumulative = 0;
-    for (let b = 0; b < counts.length; b++) {
-      cumulative += counts[b]!;
-      const le = b < bounds.length ? formatLe(bounds[b]!) : '+Inf';
-      enc.sample(enc.series(`${m.name}_bucket`, this.pointTags(attrs, 'le', le), meta), stale ? NaN : cumulative, tsMs);
-    }
-    if (counts.length === 0) enc.sample(enc.series(`${m.name}_bucket`, this.pointTags(attrs, 'le', '+Inf'), meta), stale ? NaN : count, tsMs);
-    const tags = this.pointTags(attrs);
-    if (sum !== undefined) enc.sample(enc.series(`${m.name}_sum`, tags, meta), stale ? NaN : sum, tsMs);
-    enc.sample(enc.series(`${m.name}_count`, tags, meta), stale ? NaN : count, tsMs);
-  }
-
-  /** An exponential histogram point, already in the record's `histogram` form. */
-  exponential(m: MetricInfo, temporality: number, attrs: readonly string[], tsMs: number, histogram: { count: number }, flags: number): void {
-    if (!this.valid(m, tsMs)) return;
-    const value = flags & NO_RECORDED_VALUE ? NaN : histogram.count;
-    this.enc.sample(this.enc.series(m.name, this.pointTags(attrs), this.meta(m, 'histogram', temporality)), value, tsMs, histogram);
-  }
-
-  /** A summary point. `quantiles` is a flat [q, value, ...] list. */
-  summary(m: MetricInfo, attrs: readonly string[], tsMs: number, count: number, sum: number, quantiles: readonly number[], flags: number): void {
-    if (!this.valid(m, tsMs)) return;
-    const stale = (flags & NO_RECORDED_VALUE) !== 0;
-    const meta = this.meta(m, 'summary');
-    const enc = this.enc;
-    for (let q = 0; q < quantiles.length; q += 2) {
-      enc.sample(enc.series(m.name, this.pointTags(attrs, 'quantile', formatLe(quantiles[q]!)), meta), stale ? NaN : quantiles[q + 1]!, tsMs);
-    }
-    const tags = this.pointTags(attrs);
-    enc.sample(enc.series(`${m.name}_sum`, tags, meta), stale ? NaN : sum, tsMs);
-    enc.sample(enc.series(`${m.name}_count`, tags, meta), stale ? NaN : count, tsMs);
-  }
 }
 
 /**
- * numberInPlace's entry bytes: the base tags encoded once per scope at [0, baseEnd), then
- * the current point's name and attributes; `ranges` holds the entry's seriesFromBytes
- * ranges (the name's, then the tags', base first). Per thread, shared by the emitters
- * of the requests it decodes one after the other (each encodes its base again first):
- * an emitter is made per request, and these per emitter cost more than a one-point
- * request's decoding (bench/decode-ab.ts, 1 point per request).
+ * The in-place entries' bytes: the base tags encoded once per scope at [0, baseEnd), the
+ * current point's attributes after them, then the entry's name (and `le`/`quantile`);
+ * `ranges` holds the entry's seriesFromBytes ranges (the name's, then the tags', base
+ * first). Per thread, shared by the emitters (one per request; allocating these per
+ * emitter doubled a one-point request's decoding time, bench/decode-ab.ts): an emitter
+ * encodes its base again when another one has used the scratch since (baseOwner).
  */
 let scratch: Buffer = Buffer.allocUnsafe(1024);
-const NO_SUFFIX = new Uint8Array(0);
-const BUCKET = Buffer.from('_bucket');
-const SUM = Buffer.from('_sum');
-const COUNT = Buffer.from('_count');
-const LE = Buffer.from('le');
-const QUANTILE = Buffer.from('quantile');
 /** The emitter whose base tags the scratch holds. */
 let baseOwner: OtlpEmitter | undefined;
 const SCRATCH_KEEP = 1 << 20;
