@@ -103,7 +103,8 @@ let fieldValues = new Float64Array(16);
  * the scratch, and from there into the record. Why: decoding the body to a string, a
  * slice per token, a name string per field and a UTF-8 encoding of each again were most
  * of the decoder's time (bench/decode-ab.ts --protocols influx). A body that is not valid
- * UTF-8 is read as its decoding with U+FFFD in place of the bad bytes, as InfluxDB does.
+ * UTF-8 is read as its decoding with U+FFFD in place of the bad bytes (as the string
+ * parser before it read them).
  */
 export function parseLineProtocol(body: Uint8Array | string, precision: Precision, nowMs: number, enc: RecordEncoder): LineStats {
   const b = typeof body === 'string' ? Buffer.from(body, 'utf8') : isUtf8(body) ? asBuffer(body) : Buffer.from(asBuffer(body).toString('utf8'), 'utf8');
