@@ -20,7 +20,7 @@ const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 export const SERIES = [
   { label: 'metricstream (file or Kafka sink)', color: '#3a78d9' },
   { label: 'no-op server (HTTP ceiling)', color: '#999' },
-  { label: 'peers (kafkajs per request, node:cluster)', color: '#d98c3a' },
+  { label: 'peers (vmagent, kafkajs per request, node:cluster)', color: '#d98c3a' },
 ] as const;
 
 /** The colour of a row's bar: the no-op ceiling, a peer, or metricstream itself. */
@@ -39,7 +39,9 @@ export function renderChart(report: { machine: { cpu: string; cores: number; nod
     panels.set(key, [...(panels.get(key) ?? []), { ...r, row: label }]);
   }
   const barHeight = 22;
-  const labelWidth = 130;
+  // Wide enough for the longest row label (about 7 px per character at 12 px).
+  const longest = Math.max(0, ...[...panels.values()].flat().map((r) => r.row.length));
+  const labelWidth = Math.max(130, 16 + longest * 7);
   const plotWidth = 520;
   const width = labelWidth + plotWidth + 260; // room for the longest value label after a full bar
   let y = 66;
