@@ -4,12 +4,12 @@
  * comments, unicode, invalid UTF-8 and random damage. For each body both must write the
  * the same record and statistics, or refuse it with the same message.
  */
-import { Unpackr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { LineProtocolError, parseLineProtocol, type Precision } from '../../src/protocols/influx-line.ts';
 import { createRecordEncoder, type ValueFormat } from '../../src/records/record-encoder.ts';
 import { parseLineProtocolReference } from '../support/influx-line-reference.ts';
-import { prng } from '../support/prng.ts';
+import { orderedMsgpack } from '../support/ordered-msgpack.ts';
+import { pick, prng } from '../support/prng.ts';
 
 const NOW = 1_700_000_000_000;
 const PRECISIONS: Precision[] = ['ns', 'us', 'ms', 's', 'm', 'h'];
@@ -28,10 +28,6 @@ const NUMBERS = [
 ];
 const TIMESTAMPS = ['', ' 1700000000000000000', ' 1700000000123456789', ' 0', ' -1', ' 12x', ' 99999999999999999999', ' 1', '  42  ', ' 1\t', '\t5', ' 1700000000000000000 extra', ' 0001'];
 const ENDINGS = ['\n', '\r\n', '\n\n', '\r', '\n# comment\n', '\n   \t\n', ''];
-
-function pick<T>(random: () => number, list: readonly T[]): T {
-  return list[Math.floor(random() * list.length)]!;
-}
 
 /** A line from the pools above: mostly valid, sometimes not. */
 function line(random: () => number): string {
@@ -56,20 +52,12 @@ function damage(random: () => number, bytes: Buffer): Buffer {
 
 type Outcome = { error: string } | { record: unknown; bytes: string; stats: string };
 
-/** Maps as [key, value] lists: the order of an entry's fields and tags counts too. */
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: false });
-function ordered(v: unknown): unknown {
-  if (v instanceof Map) return [...v].map(([k, x]) => [k, ordered(x)]);
-  if (Array.isArray(v)) return v.map(ordered);
-  return v;
-}
-
 /** The record byte for byte (JSON as text), and as data for a readable difference. */
 function run(parse: () => unknown, format: ValueFormat, enc: ReturnType<typeof createRecordEncoder>): Outcome {
   try {
     const stats = parse();
     const bytes = enc.finish();
-    const data = format === 'json' ? Buffer.from(bytes).toString('utf8') : ordered(unpackr.unpack(bytes));
+    const data = format === 'json' ? Buffer.from(bytes).toString('utf8') : orderedMsgpack(bytes);
     return { record: data, bytes: Buffer.from(bytes).toString('hex'), stats: JSON.stringify(stats) };
   } catch (e) {
     expect(e, `${format}: ${String(e)}`).toBeInstanceOf(LineProtocolError);

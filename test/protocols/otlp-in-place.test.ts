@@ -7,21 +7,13 @@
  * the protobuf and the JSON encoding of one request must give the same record, byte for
  * byte, and the same rejections.
  */
-import { Unpackr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { decodeOtlp } from '../../src/protocols/otlp.ts';
 import { MAX_IN_PLACE_TAGS, OtlpEmitter } from '../../src/protocols/otlp-emit.ts';
 import { createRecordEncoder } from '../../src/records/record-encoder.ts';
 import { encode, ExportMetricsServiceRequest } from '../support/protos.ts';
-import { prng } from '../support/prng.ts';
-
-/** Maps as [key, value] lists, so that the order of fields and tags is compared too. */
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: false });
-function ordered(v: unknown): unknown {
-  if (v instanceof Map) return [...v].map(([k, x]) => [k, ordered(x)]);
-  if (Array.isArray(v)) return v.map(ordered);
-  return v;
-}
+import { orderedMsgpack } from '../support/ordered-msgpack.ts';
+import { pick, prng } from '../support/prng.ts';
 
 /** The entries of an ordered record: each a [field, value] list. */
 function list(record: unknown): [string, unknown][][] {
@@ -34,7 +26,7 @@ function decode(body: Uint8Array, json: boolean) {
   const em = new OtlpEmitter(enc);
   decodeOtlp(body, json, em);
   const bytes = enc.finish();
-  return { entries: ordered(unpackr.unpack(bytes)), bytes: Buffer.from(bytes).toString('hex'), rejected: em.rejected, firstError: em.firstError, points: em.points };
+  return { entries: orderedMsgpack(bytes), bytes: Buffer.from(bytes).toString('hex'), rejected: em.rejected, firstError: em.firstError, points: em.points };
 }
 
 type Value = { kind: 'string'; v: string } | { kind: 'int'; v: number } | { kind: 'bool'; v: boolean } | { kind: 'array'; v: string[] } | { kind: 'none' };
@@ -42,10 +34,6 @@ type Attr = { key: string; value: Value };
 
 const KEYS = ['host', 'job', 'service.name', 'otel_scope_name', 'region', 'k', 'le', 'quantile', '', 'clé', 'a.b.c'];
 const STRINGS = ['a', 'bench', '', 'server-01', 'Zürich', '東京', 'x'.repeat(40), '0'];
-
-function pick<T>(random: () => number, list: readonly T[]): T {
-  return list[Math.floor(random() * list.length)]!;
-}
 
 function value(random: () => number): Value {
   const r = random();
