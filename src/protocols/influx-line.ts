@@ -23,7 +23,7 @@
 import type { RecordEncoder } from '../records/record-encoder.ts';
 import { isUtf8 } from 'node:buffer';
 import { doubledCapacity } from '../records/grow-buffer.ts';
-import { sameBytes } from '../records/tags.ts';
+import { dedupeTagRanges } from '../records/tags.ts';
 
 export class LineProtocolError extends Error {
   readonly line: number;
@@ -328,51 +328,6 @@ function grownInt32(a: Int32Array<ArrayBuffer>, atLeast: number): Int32Array<Arr
   const grown = new Int32Array(doubledCapacity(a.length, atLeast));
   grown.set(a);
   return grown;
-}
-
-/** Above this many tags, duplicate keys are found with a Map instead of comparing every pair. */
-const SMALL_TAGS = 16;
-
-/**
- * dedupeLastWins (records/tags.ts) on the byte ranges of `ranges[2, 2 + 4 * count)`: the
- * last value of a key wins at the place of its first occurrence. Returns the new count.
- * Byte equality is string equality here: the tokens are valid UTF-8.
- */
-function dedupeTagRanges(s: Buffer, ranges: Int32Array, count: number): number {
-  let out = 0;
-  if (count <= SMALL_TAGS) {
-    for (let t = 0; t < count; t++) {
-      const at = 2 + 4 * t;
-      let j = 0;
-      for (; j < out; j++) if (sameBytes(s, ranges[2 + 4 * j]!, ranges[3 + 4 * j]!, ranges[at]!, ranges[at + 1]!)) break;
-      moveTag(ranges, at, j, j === out);
-      if (j === out) out++;
-    }
-    return out;
-  }
-  const seen = new Map<string, number>();
-  for (let t = 0; t < count; t++) {
-    const at = 2 + 4 * t;
-    const key = s.toString('latin1', ranges[at]!, ranges[at + 1]!); // one char per byte: injective
-    const j = seen.get(key);
-    if (j !== undefined) moveTag(ranges, at, j, false);
-    else {
-      seen.set(key, out);
-      moveTag(ranges, at, out++, true);
-    }
-  }
-  return out;
-}
-
-/** Puts the tag at ranges[at] in place `j`: its value, and its key too when `withKey`. */
-function moveTag(ranges: Int32Array, at: number, j: number, withKey: boolean): void {
-  const to = 2 + 4 * j;
-  if (withKey) {
-    ranges[to] = ranges[at]!;
-    ranges[to + 1] = ranges[at + 1]!;
-  }
-  ranges[to + 2] = ranges[at + 2]!;
-  ranges[to + 3] = ranges[at + 3]!;
 }
 
 /** 10^k for the fraction digits simpleNumber reads (all exact in a double). */

@@ -24,7 +24,7 @@
  *   histogram whose bucket counts do not match its bounds.
  */
 import type { RecordEncoder, SeriesMeta } from '../records/record-encoder.ts';
-import { dedupeLastWins, sameBytes } from '../records/tags.ts';
+import { dedupeLastWins, tagRangeIndex } from '../records/tags.ts';
 import { doubledCapacity } from '../records/grow-buffer.ts';
 
 export const NO_RECORDED_VALUE = 1;
@@ -236,8 +236,7 @@ export class OtlpEmitter {
       for (let i = a[k]!; i < a[k + 1]!; i++) s[p++] = src[i]!;
       const keyEnd = p;
       for (let i = a[k + 2]!; i < a[k + 3]!; i++) s[p++] = src[i]!;
-      let j = 0;
-      for (; j < tags; j++) if (sameBytes(s, r[2 + 4 * j]!, r[3 + 4 * j]!, keyStart, keyEnd)) break;
+      const j = tagRangeIndex(s, r, tags, keyStart, keyEnd);
       const at = 2 + 4 * j;
       if (j === tags) {
         r[at] = keyStart;
@@ -272,8 +271,7 @@ export class OtlpEmitter {
     for (let k = 0; k < extraKey.length; k++) s[p++] = extraKey[k]!;
     const keyEnd = p;
     for (let k = 0; k < extraValue!.length; k++) s[p++] = extraValue!.charCodeAt(k); // formatLe's: ASCII
-    let j = 0;
-    for (; j < tags; j++) if (sameBytes(s, r[2 + 4 * j]!, r[3 + 4 * j]!, keyStart, keyEnd)) break;
+    const j = tagRangeIndex(s, r, tags, keyStart, keyEnd);
     const at = 2 + 4 * j;
     const valueStart = r[at + 2]!;
     const valueEnd = r[at + 3]!;

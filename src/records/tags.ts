@@ -60,11 +60,59 @@ export function firstDuplicate(keys: readonly string[], n: number): string | und
   return undefined;
 }
 
+// ---------------------------------------------------------------------------------------
+// The same as byte ranges: seriesFromBytes' `ranges` (record-encoder.ts), where tag i has
+// its key at ranges[2 + 4i, 3 + 4i] and its value at ranges[4 + 4i, 5 + 4i] (start, end),
+// all in one buffer `s` of valid UTF-8, where equal bytes are equal strings.
+
+/** The index of the tag keyed s[keyStart, keyEnd) among the first `count`, or `count` if none. */
+export function tagRangeIndex(s: Uint8Array, ranges: Int32Array, count: number, keyStart: number, keyEnd: number): number {
+  let j = 0;
+  for (; j < count; j++) if (sameBytes(s, ranges[2 + 4 * j]!, ranges[3 + 4 * j]!, keyStart, keyEnd)) break;
+  return j;
+}
+
 /**
- * Whether s[aStart, aEnd) and s[bStart, bEnd) hold the same bytes: for keys read in place
- * (valid UTF-8, where equal bytes are equal strings).
+ * dedupeLastWins on the byte ranges of `count` tags: the last value of a key wins at the
+ * place of its first occurrence. Returns the new count. Linear for long lists, as above.
  */
-export function sameBytes(s: Uint8Array, aStart: number, aEnd: number, bStart: number, bEnd: number): boolean {
+export function dedupeTagRanges(s: Buffer, ranges: Int32Array, count: number): number {
+  let out = 0;
+  if (count <= SMALL) {
+    for (let t = 0; t < count; t++) {
+      const at = 2 + 4 * t;
+      const j = tagRangeIndex(s, ranges, out, ranges[at]!, ranges[at + 1]!);
+      moveTag(ranges, at, j, j === out);
+      if (j === out) out++;
+    }
+    return out;
+  }
+  const seen = new Map<string, number>();
+  for (let t = 0; t < count; t++) {
+    const at = 2 + 4 * t;
+    const key = s.toString('latin1', ranges[at]!, ranges[at + 1]!); // one char per byte: injective
+    const j = seen.get(key);
+    if (j !== undefined) moveTag(ranges, at, j, false);
+    else {
+      seen.set(key, out);
+      moveTag(ranges, at, out++, true);
+    }
+  }
+  return out;
+}
+
+/** Puts the tag at ranges[at] in place `j`: its value, and its key too when `withKey`. */
+function moveTag(ranges: Int32Array, at: number, j: number, withKey: boolean): void {
+  const to = 2 + 4 * j;
+  if (withKey) {
+    ranges[to] = ranges[at]!;
+    ranges[to + 1] = ranges[at + 1]!;
+  }
+  ranges[to + 2] = ranges[at + 2]!;
+  ranges[to + 3] = ranges[at + 3]!;
+}
+
+function sameBytes(s: Uint8Array, aStart: number, aEnd: number, bStart: number, bEnd: number): boolean {
   if (aEnd - aStart !== bEnd - bStart) return false;
   for (let k = 0; k < aEnd - aStart; k++) if (s[aStart + k] !== s[bStart + k]) return false;
   return true;
