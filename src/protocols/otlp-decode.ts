@@ -103,9 +103,10 @@ function metric(r: ProtoReader, em: OtlpEmitter): void {
   while (r.pos < r.end) {
     const t = r.uint32();
     if (t === ((1 << 3) | LEN)) {
-      m.nameStart = r.pos + varintLength(r.buf, r.pos);
-      m.name = r.string();
-      m.nameEnd = r.pos;
+      m.nameEnd = r.lengthEnd();
+      m.nameStart = r.pos;
+      m.name = r.stringAt(m.nameStart, m.nameEnd);
+      r.pos = m.nameEnd;
     }
     else if (t === ((2 << 3) | LEN)) m.help = r.string();
     else if (t === ((3 << 3) | LEN)) m.unit = r.string();
@@ -290,13 +291,6 @@ function stringAttribute(r: ProtoReader, at: number): boolean {
 function ascii(b: Uint8Array, start: number, end: number): boolean {
   for (let i = start; i < end; i++) if (b[i]! >= 0x80) return false;
   return true;
-}
-
-/** Bytes of the varint at b[p] (the length prefix before a string). */
-function varintLength(b: Uint8Array, p: number): number {
-  let n = 1;
-  while (b[p + n - 1]! >= 0x80 && n < 10) n++;
-  return n;
 }
 
 function histogramPoint(r: ProtoReader, em: OtlpEmitter, m: MetricInfo, temporality: number): void {

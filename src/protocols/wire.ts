@@ -170,9 +170,14 @@ export class ProtoReader {
   /** A length-delimited UTF-8 string (short ASCII ones through the intern cache). */
   string(): string {
     const end = this.lengthEnd();
-    const s = end - this.pos <= INTERN_MAX ? internedSlice(this.nodeBuf, this.pos, end) : utf8Slice(this.nodeBuf, this.pos, end);
+    const s = this.stringAt(this.pos, end);
     this.pos = end;
     return s;
+  }
+
+  /** The UTF-8 string of buf[start, end) (a field whose length was read), as string() reads it. */
+  stringAt(start: number, end: number): string {
+    return end - start <= INTERN_MAX ? internedSlice(this.nodeBuf, start, end) : utf8Slice(this.nodeBuf, start, end);
   }
 
   /** Skips a field of the given wire type. */
