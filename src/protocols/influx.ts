@@ -43,13 +43,13 @@ export function rawInfluxPrecision(contentType: number): Precision | undefined {
   return undefined;
 }
 
-function influxClientId(req: IncomingMessage, url: URL): Buffer {
+function influxClientId(req: IncomingMessage, query: URLSearchParams): Buffer {
   let header = req.headers.authorization;
   if (header !== undefined) {
     const token = /^token\s+/i.exec(header.trim());
     if (token !== null) header = `Bearer ${header.trim().slice(token[0].length)}`;
   } else {
-    const user = url.searchParams.get('u');
+    const user = query.get('u');
     if (user !== null && user !== '') header = `Bearer ${Buffer.from(user, 'utf8').toString('latin1')}`;
   }
   return recordKeyFrom(header);
@@ -68,13 +68,13 @@ function createInfluxProtocol(options: ProtocolOptions, v2: boolean): Protocol<I
     name: v2 ? 'influx-v2' : 'influx-v1',
     paths: [v2 ? INFLUX_V2_PATH : INFLUX_V1_PATH],
 
-    begin(req: IncomingMessage, url: URL): InfluxContext {
-      const precision = parsePrecision(url.searchParams.get('precision'));
-      if (precision === undefined) throw new ProtocolError(400, `invalid precision ${url.searchParams.get('precision')}: use ns, us, ms or s`);
+    begin(req: IncomingMessage, query: URLSearchParams): InfluxContext {
+      const precision = parsePrecision(query.get('precision'));
+      if (precision === undefined) throw new ProtocolError(400, `invalid precision ${query.get('precision')}: use ns, us, ms or s`);
       if (options.valueFormat === 'raw' && RAW_TYPES[precision] === undefined) {
         throw new ProtocolError(400, `precision ${precision} cannot be stored with --value-format raw: use ns, us, ms or s`);
       }
-      const key = influxClientId(req, url);
+      const key = influxClientId(req, query);
       return { key, v2, precision, now: Date.now() };
     },
 

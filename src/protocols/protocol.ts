@@ -4,7 +4,7 @@
  *
  * ```
  *   route (exact path, POST)           -> the Protocol registered for that path
- *   protocol.begin(req, url)           -> headers only: client id, content type, params
+ *   protocol.begin(req, query)         -> headers only: client id, content type, params
  *   read the body within its limits    -> --max-body on the wire, --max-decoded-body after
  *                                         Content-Encoding (gzip, deflate, zstd, snappy),
  *                                         --max-inflight-bytes per worker, --body-timeout
@@ -151,8 +151,12 @@ export interface Protocol<Ctx extends RequestContext = RequestContext> {
   readonly name: string;
   /** Exact paths it answers; only POST reaches begin() (other methods get 405). */
   readonly paths: readonly string[];
-  /** Headers only, before any body byte is read. Throws ProtocolError (401, 415, 400...). */
-  begin(req: IncomingMessage, url: URL): Ctx;
+  /**
+   * Headers only, before any body byte is read. Throws ProtocolError (401, 415, 400...).
+   * `query` is the request's query string, shared and empty when it has none: read it,
+   * never change it.
+   */
+  begin(req: IncomingMessage, query: URLSearchParams): Ctx;
   /**
    * The whole body, already decoded per Content-Encoding (unless ctx.rawBody) and within
    * the caps. Throws ProtocolError, never anything else; must not keep `body` after it

@@ -82,6 +82,8 @@ const budget = new InflightBudget(config.maxInflightBytes);
 // The seed protocol now, the others on their first request (index.ts: memory per worker).
 const routes = new ProtocolRoutes({ valueFormat: config.storeFormat, maxDecodedBody: config.maxDecodedBody });
 const RETRY_AFTER = { 'retry-after': '1' };
+/** The query of every request without one (protocol.ts: begin() only reads it). */
+const NO_QUERY = new URLSearchParams();
 /** The seed endpoint's 504: the record was sent and no answer came (Kafka timeout). */
 const UNKNOWN_MESSAGE = 'no answer from the sink in time: the record may have been stored (a retry may store it twice)';
 const auth = new WorkerAuth(config.auth);
@@ -137,11 +139,15 @@ function send(res: ServerResponse, answer: Answer, close = false): void {
   metrics.response(answer.status, (performance.now() - (startedAt.get(res) ?? performance.now())) / 1000);
   const writer = writers.get(res);
   if (writer !== undefined) auth.answered(writer.who, answer.status, writer.samples, writer.bytes);
-  res.statusCode = answer.status;
-  if (answer.headers !== undefined) for (const name in answer.headers) res.setHeader(name, answer.headers[name]);
-  if (close) res.setHeader('connection', 'close');
+  // One writeHead with every header, as a flat [name, value, ...] list: Node then formats
+  // them straight into the head, where each setHeader() would first validate and store
+  // them in the response's header map (README, "Issue 15, sixth round").
+  const head: string[] = [];
+  if (answer.headers !== undefined) for (const name in answer.headers) head.push(name, answer.headers[name]);
+  if (close) head.push('connection', 'close');
   // A content-length instead of chunked encoding: one write, fewer bytes.
-  res.setHeader('content-length', typeof answer.body === 'string' ? Buffer.byteLength(answer.body) : answer.body.length);
+  head.push('content-length', String(typeof answer.body === 'string' ? Buffer.byteLength(answer.body) : answer.body.length));
+  res.writeHead(answer.status, head);
   res.end(answer.body);
 }
 
@@ -166,8 +172,13 @@ function onRequest(req: IncomingMessage, res: ServerResponse, expectContinue = f
   fresh.delete(req.socket);
   openRequests++;
   startedAt.set(res, performance.now());
-  res.once('close', onResponseClosed);
-  handle(req, res, expectContinue).catch((err: unknown) => {
+  // Every byte held for this request is reserved from the worker's budget until answered.
+  const reservation = new Reservation(budget);
+  res.once('close', () => {
+    reservation.release();
+    onResponseClosed();
+  });
+  handle(req, res, expectContinue, reservation).catch((err: unknown) => {
     // A bug, not the client's doing: answer 500, keep the thread alive, tell the supervisor.
     warn('internal_error', 'request handler failed; answered 500', err instanceof Error ? (err.stack ?? err.message) : String(err));
     if (!res.headersSent) refuse(req, res, 'internal_error', jsonError(500, 'internal error'));
@@ -175,7 +186,7 @@ function onRequest(req: IncomingMessage, res: ServerResponse, expectContinue = f
   });
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, expectContinue: boolean, reservation: Reservation): Promise<void> {
   const rawUrl = req.url ?? '/';
   const q = rawUrl.indexOf('?');
   const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
@@ -216,7 +227,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, expectContinue:
 
   let ctx: RequestContext;
   try {
-    ctx = protocol.begin(req, new URL(rawUrl, 'http://gateway'));
+    ctx = protocol.begin(req, q === -1 ? NO_QUERY : new URLSearchParams(rawUrl.slice(q + 1)));
   } catch (e) {
     if (!(e instanceof ProtocolError)) throw e;
     return refuse(req, res, e.reason, protocol.fail(undefined, e.status, e.message, e.headers));
@@ -240,9 +251,6 @@ async function handle(req: IncomingMessage, res: ServerResponse, expectContinue:
       protocol.fail(ctx, 415, `Content-Encoding ${JSON.stringify(req.headers['content-encoding'])} is not supported (use one of ${SUPPORTED_ENCODINGS.join(', ')})`),
     );
   }
-  // Every byte held for this request is reserved from the worker's budget until answered.
-  const reservation = new Reservation(budget);
-  res.once('close', () => reservation.release());
   if (!reservation.growTo(declared)) {
     return refuse(req, res, 'overloaded', protocol.fail(ctx, 503, 'this gateway holds too many request bytes in flight, retry later', RETRY_AFTER));
   }
