@@ -8,6 +8,7 @@
  *   ┌──────────────────────────── one process at a time ───────────────────────────┐
  *   │ noop          N worker threads answering 200, no work (the ceiling)         │
  *   │ file-acks0/1  gateway: N HTTP workers → rings → owner → partition log       │
+ *   │ file-acks1-p1 the same with one partition: one fdatasync per commit          │
  *   │ rw/influx/otlp-acks1  gateway, file, acks 1, the same samples sent as        │
  *   │               remote_write, Influx line protocol, OTLP protobuf             │
  *   │ peer-vmagent  vmagent (remote_write in, on-disk queue, no-op store behind)  │
