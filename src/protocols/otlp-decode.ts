@@ -97,9 +97,14 @@ function scopeMetrics(r: ProtoReader, em: OtlpEmitter): void {
   eachMessage(r, (2 << 3) | LEN, () => metric(r, em));
 }
 
+/** The metric being read, reused for every metric (the emitter keeps none of it). */
+const metricInfo: MetricInfo = { name: '', help: '', unit: '', nameStart: 0, nameEnd: 0 };
+
 function metric(r: ProtoReader, em: OtlpEmitter): void {
   const start = r.pos;
-  const m: MetricInfo = { name: '', help: '', unit: '', nameStart: 0, nameEnd: 0 };
+  const m = metricInfo;
+  m.name = m.help = m.unit = '';
+  m.nameStart = m.nameEnd = 0;
   while (r.pos < r.end) {
     const t = r.uint32();
     if (t === ((1 << 3) | LEN)) {

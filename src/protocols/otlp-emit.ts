@@ -88,6 +88,8 @@ export class OtlpEmitter {
   private baseEnd = -1;
   /** End of the current in-place point's attribute bytes in the scratch. */
   private pointEnd = 0;
+  /** What meta() returns, filled again for every point: an object per point was a third of what decoding an OTLP body allocated. */
+  private readonly pointMeta: SeriesMeta = { type: undefined, unit: undefined, help: undefined, temporality: undefined };
 
   constructor(enc: RecordEncoder) {
     this.enc = enc;
@@ -118,8 +120,14 @@ export class OtlpEmitter {
     if (this.firstError === '') this.firstError = why;
   }
 
+  /** The point's series metadata, in pointMeta (the encoder reads it at once and keeps none of it). */
   private meta(m: MetricInfo, type: string, temporality?: number): SeriesMeta {
-    return { type, unit: m.unit, help: m.help, temporality: temporality === 1 ? 'delta' : undefined };
+    const meta = this.pointMeta;
+    meta.type = type;
+    meta.unit = m.unit;
+    meta.help = m.help;
+    meta.temporality = temporality === 1 ? 'delta' : undefined;
+    return meta;
   }
 
   /** Checks the parts every point needs; false (and counted) when the point is rejected. */
