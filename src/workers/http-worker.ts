@@ -151,6 +151,16 @@ function send(res: ServerResponse, answer: Answer, close = false): void {
   res.end(answer.body);
 }
 
+/**
+ * The query of `rawUrl` (whose '?' is at `q`, -1 for none) as URL parsing reads it: a
+ * fragment, which Node passes through from the request line, is not part of it.
+ */
+function queryOf(rawUrl: string, q: number): URLSearchParams {
+  if (q === -1) return NO_QUERY;
+  const hash = rawUrl.indexOf('#', q);
+  return new URLSearchParams(hash === -1 ? rawUrl.slice(q + 1) : rawUrl.slice(q + 1, hash));
+}
+
 /** An error in the worker's own JSON convention (paths no protocol owns, health checks). */
 function jsonError(status: number, message: string, headers?: Record<string, string>): Answer {
   return { status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ error: message }) };
@@ -227,7 +237,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, expectContinue:
 
   let ctx: RequestContext;
   try {
-    ctx = protocol.begin(req, q === -1 ? NO_QUERY : new URLSearchParams(rawUrl.slice(q + 1)));
+    ctx = protocol.begin(req, queryOf(rawUrl, q));
   } catch (e) {
     if (!(e instanceof ProtocolError)) throw e;
     return refuse(req, res, e.reason, protocol.fail(undefined, e.status, e.message, e.headers));

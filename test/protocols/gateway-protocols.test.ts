@@ -7,6 +7,7 @@ import { gzipSync } from 'node:zlib';
 import { compressSync } from 'snappy';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consumeAll, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
+import { rawRequest } from '../support/raw-http.ts';
 import { encode, ExportMetricsServiceRequest, ExportMetricsServiceResponse, RpcStatus, rwSeries, WriteRequest, WriteRequestV2 } from '../support/protos.ts';
 
 const V2_TYPE = 'application/x-protobuf;proto=io.prometheus.write.v2.Request';
@@ -72,6 +73,11 @@ describe('protocol endpoints through the gateway', () => {
     const v1 = await post(gw.port, '/write?db=x', 'cpu', {});
     expect(JSON.parse(text(v1.body)).error).toMatch(/line 1: missing fields/);
     expect((await post(gw.port, '/write?precision=fortnights', 'cpu v=1', {})).status).toBe(400);
+    // A fragment in the request line (fetch never sends one) is not part of the query: the
+    // precision is "s", and the answer is about the body.
+    const fragment = await rawRequest(gw.port, 'POST /write?db=x&precision=s#frag HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer agent-1\r\nContent-Length: 3\r\nConnection: close', 'cpu');
+    expect(fragment.statuses).toEqual([400]);
+    expect(String(fragment.json?.error)).toMatch(/line 1: missing fields/);
   });
 
   it('OTLP: 200 ExportMetricsServiceResponse in the request encoding, partial_success for rejected points, 415 otherwise', async () => {
