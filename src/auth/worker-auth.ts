@@ -63,13 +63,10 @@ export class WorkerAuth {
    * (and Influx's `?p=` is not read again): whatever a protocol module reads from the
    * request afterwards names the tenant, and the credential is gone from it.
    */
-  identify(req: IncomingMessage, url: string): Identity | Refusal {
+  identify(req: IncomingMessage, query: URLSearchParams): Identity | Refusal {
     if (this.#auth.mode === 'client-id') return ANYONE;
     const header = req.headers.authorization;
-    let queryPassword: string | undefined;
-    if ((header === undefined || header.trim() === '') && url.includes('p=')) {
-      queryPassword = new URL(url, 'http://gateway').searchParams.get('p') ?? undefined;
-    }
+    const queryPassword = header === undefined || header.trim() === '' ? (query.get('p') ?? undefined) : undefined;
     const who = this.#auth.authenticate(header, queryPassword, peerSubject(req.socket));
     if (!isRefusal(who)) req.headers.authorization = `Bearer ${who.tenant}`;
     return who;

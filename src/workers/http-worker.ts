@@ -228,7 +228,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, expectContinue:
 
   // Who writes, before any protocol looks at the request: one place for every endpoint.
   // In tokens mode the tenant id is the record key, whatever begin() makes of the request.
-  const who = auth.identify(req, rawUrl);
+  const query = queryOf(rawUrl, q);
+  const who = auth.identify(req, query);
   if (isRefusal(who)) {
     return refuse(req, res, 'unauthorized', protocol.fail(undefined, who.status, who.message, { 'www-authenticate': WWW_AUTHENTICATE }));
   }
@@ -237,7 +238,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, expectContinue:
 
   let ctx: RequestContext;
   try {
-    ctx = protocol.begin(req, queryOf(rawUrl, q));
+    ctx = protocol.begin(req, query);
   } catch (e) {
     if (!(e instanceof ProtocolError)) throw e;
     return refuse(req, res, e.reason, protocol.fail(undefined, e.status, e.message, e.headers));
