@@ -71,7 +71,7 @@ const PAIRWISE_KEYS = 16;
 /**
  * Scans `body` (BOM stripped, valid UTF-8). Returns the number of metrics when the body is
  * valid and the reference path would store the same thing; with `out`, the msgpack record
- * is then in `out` (take it with out.takeMetrics(count)). Returns FALLBACK otherwise.
+ * is then in `out` (take it with out.finishMetrics(count)). Returns FALLBACK otherwise.
  * Never throws for any body.
  */
 export function scanSeedJson(body: Buffer, out: MsgpackrWriter | undefined): number {

@@ -53,6 +53,10 @@ export type BodyFormat = 'json' | 'msgpack';
 
 export interface ParsedBody {
   count: number;
+  /**
+   * The stored value: the body itself, or (a JSON body stored as msgpack by the scanner)
+   * a view of this thread's writer, stale after the next parseMetricsBody call.
+   */
   value: Uint8Array;
   contentType: ContentType;
 }
@@ -93,7 +97,7 @@ export function parseMetricsBody(body: Buffer, format: BodyFormat, store: BodyFo
     const count = scanSeedJson(body, out);
     if (count !== FALLBACK) {
       if (out === undefined) return { count, value: body, contentType: ContentType.json };
-      return { count, value: out.takeMetrics(count), contentType: ContentType.msgpack };
+      return { count, value: out.finishMetrics(count), contentType: ContentType.msgpack };
     }
     out?.trim();
   }
