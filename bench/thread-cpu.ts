@@ -10,10 +10,11 @@
  *            /proc/<pid>/task/<tid>/stat and status read before and after the timed load
  *
  *   npm run bench:thread-cpu -- [--rows noop,file-acks0,file-acks1] [--metrics-per-request 1]
- *                               [--duration 8] [--workers 2] [--connections 20]
+ *                               [--duration 8] [--warmup 10] [--workers 2] [--connections 20]
  *
  * Rows are bench:e2e's (bench/e2e/servers.ts). Each row's server is started alone, warmed
- * up for 2 s, then every thread's CPU (utime + stime) and context switches are read, the
+ * up for --warmup seconds (10 by default, as bench:e2e: the gateway's JIT takes that long to
+ * settle), then every thread's CPU (utime + stime) and context switches are read, the
  * load runs for --duration, and they are read again. Threads are grouped by name (a
  * trailing -N dropped), and each group is reported in CPU µs per answered request. One
  * run per row, rows one after another: compare rows of one run, and repeat it.
@@ -30,21 +31,23 @@ const { values } = parseArgs({
     rows: { type: 'string', default: 'noop,file-acks0,file-acks1' },
     'metrics-per-request': { type: 'string', default: '1' },
     duration: { type: 'string', default: '8' },
+    warmup: { type: 'string', default: '10' },
     workers: { type: 'string', default: '2' },
     connections: { type: 'string', default: '20' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 if (values.help) {
-  console.log('Usage: npm run bench:thread-cpu -- [--rows noop,file-acks0,file-acks1] [--metrics-per-request 1] [--duration 8] [--workers 2] [--connections 20]');
+  console.log('Usage: npm run bench:thread-cpu -- [--rows noop,file-acks0,file-acks1] [--metrics-per-request 1] [--duration 8] [--warmup 10] [--workers 2] [--connections 20]');
   process.exit(0);
 }
 
-let k: number, duration: number, workers: number, connections: number;
+let k: number, duration: number, warmup: number, workers: number, connections: number;
 const rows: Row[] = [];
 try {
   k = parseInteger('metrics-per-request', values['metrics-per-request'], 1, 100_000);
   duration = parseSeconds('duration', values.duration);
+  warmup = parseSeconds('warmup', values.warmup);
   workers = parseInteger('workers', values.workers, 1, 256);
   connections = parseInteger('connections', values.connections, 1, 10_000);
   for (const name of values.rows.split(',')) {
@@ -98,7 +101,7 @@ if (rows.some((r) => r.needsBroker)) {
 const ctx: RowContext = { workers, brokers: broker?.bootstrap, topic: `thread-cpu-${Date.now()}` };
 console.log(
   `bench:thread-cpu on ${os.cpus()[0]?.model ?? 'unknown'}, ${os.availableParallelism()} cores, Node ${process.version}; ` +
-    `--workers ${workers}, ${connections} connections, ${k} metric(s)/request, ${duration} s per row; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`,
+    `--workers ${workers}, ${connections} connections, ${k} metric(s)/request, ${warmup} s warm-up + ${duration} s per row; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`,
 );
 try {
   for (const row of rows) {
@@ -107,7 +110,7 @@ try {
       const body = row.load?.(k);
       const protocol = body === undefined ? {} : { path: body.path, rawBody: { bytes: body.bytes, contentType: body.contentType, headers: body.headers } };
       const load = (seconds: number) => runLoad({ port: server.port, clients: connections, durationSeconds: seconds, metricsPerRequest: k, ...protocol, ...(row.loadOptions?.() ?? {}) });
-      await load(2);
+      await load(warmup);
       const before = threadsOf(server.proc.pid!);
       const summary = await load(duration);
       const after = threadsOf(server.proc.pid!);

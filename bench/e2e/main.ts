@@ -22,7 +22,10 @@
  *   └──────────────────────────────────────────────────────────────────────────────┘
  * ```
  *
- * Each row: warm-up, then `--runs` timed runs; reports the median requests/s and metrics/s,
+ * Each row: a warm-up of --warmup seconds (10 by default: the gateway's JIT takes that long
+ * to settle under load, the no-op server's about 2 s; with 1 s, as before, the first
+ * timed run caught the gateway still compiling), then `--runs` timed runs; reports the
+ * median requests/s and metrics/s,
  * the median run's p50/p99, the worst max, CPU seconds per million metrics (the server
  * process only, from /proc) and the ratio to the no-op ceiling.
  */
@@ -44,6 +47,7 @@ const { values } = parseArgs({
     workers: { type: 'string' },
     connections: { type: 'string' },
     duration: { type: 'string' },
+    warmup: { type: 'string' },
     runs: { type: 'string' },
     'metrics-per-request': { type: 'string' },
     sweep: { type: 'boolean' },
@@ -61,6 +65,8 @@ if (values.help) {
   --connections N            concurrent connections for every row (default 20; the *-1ms
                              rows default to 200)
   --duration S               seconds per timed run (default 5)
+  --warmup S                 seconds of load before a row's timed runs (default 10, --quick 1):
+                             the gateway's JIT is still compiling after 1 s of load
   --runs N                   timed runs per row, median reported (default 3)
   --metrics-per-request K,.. body sizes to run (default 1,100)
   --sweep                    also the gateway (file, acks 1) at --workers 1,2,4,8,16
@@ -79,11 +85,12 @@ if (values.help) {
 }
 
 const quick = values.quick ?? false;
-let workers: number, connections: number | undefined, duration: number, runs: number, perRequest: number[];
+let workers: number, connections: number | undefined, duration: number, warmup: number, runs: number, perRequest: number[];
 try {
   workers = parseInteger('workers', values.workers ?? '2', 1, 256);
   connections = values.connections === undefined ? undefined : parseInteger('connections', values.connections, 1, 10_000);
   duration = parseSeconds('duration', values.duration ?? (quick ? '1' : '5'));
+  warmup = parseSeconds('warmup', values.warmup ?? (quick ? '1' : '10'));
   runs = parseInteger('runs', values.runs ?? (quick ? '1' : '3'), 1, 100);
   perRequest = (values['metrics-per-request'] ?? '1,100').split(',').map((k) => parseInteger('metrics-per-request', k.trim(), 1, 100_000));
 } catch (e) {
@@ -146,7 +153,7 @@ async function measure(row: Row, ctx: RowContext, k: number): Promise<RowResult>
   const extra = row.loadOptions?.() ?? {};
   const clients = connectionsOf(row);
   try {
-    await runLoad({ port: server.port, clients, durationSeconds: Math.min(1, duration), metricsPerRequest: k, ...protocol, ...extra });
+    await runLoad({ port: server.port, clients, durationSeconds: warmup, metricsPerRequest: k, ...protocol, ...extra });
     const results: LoadSummary[] = [];
     const cpuBefore = server.cpuSeconds();
     const brokerBefore = brokerCpu(row, ctx);
@@ -169,7 +176,7 @@ async function measureInterleaved(rows: Row[], ctx: RowContext, k: number): Prom
       const protocol = body === undefined ? {} : { path: body.path, rawBody: { bytes: body.bytes, contentType: body.contentType, headers: body.headers } };
       return runLoad({ port: servers[i].port, clients: connectionsOf(rows[i]), durationSeconds: seconds, metricsPerRequest: k, ...protocol, ...(rows[i].loadOptions?.() ?? {}) });
     };
-    for (let i = 0; i < rows.length; i++) await load(i, Math.min(1, duration));
+    for (let i = 0; i < rows.length; i++) await load(i, warmup);
     const results: LoadSummary[][] = rows.map(() => []);
     const cpu = rows.map(() => 0);
     const brokerCpuUsed = rows.map(() => 0);
@@ -314,7 +321,7 @@ const machine = {
   os: `${os.type()} ${os.release()}`,
 };
 console.log(
-  `bench:e2e on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; ${connections ?? `${DEFAULT_CONNECTIONS} (the *-1ms rows: ${ROWS.find((r) => r.slowBroker)?.connections})`} connections, ${runs} x ${duration}s per row; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`,
+  `bench:e2e on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; ${connections ?? `${DEFAULT_CONNECTIONS} (the *-1ms rows: ${ROWS.find((r) => r.slowBroker)?.connections})`} connections, ${warmup} s warm-up + ${runs} x ${duration}s per row; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`,
 );
 
 const results: RowResult[] = [];
@@ -365,6 +372,7 @@ const report = {
   loadAverage: os.loadavg(),
   connections: connections ?? DEFAULT_CONNECTIONS,
   durationSeconds: duration,
+  warmupSeconds: warmup,
   runs,
   ...(slowBrokerDelays ? { slowBroker: slowBrokerDelays } : {}),
   results,
