@@ -11,6 +11,7 @@
  *
  *   npm run bench:thread-cpu -- [--rows noop,file-acks0,file-acks1] [--metrics-per-request 1]
  *                               [--duration 8] [--warmup 10] [--workers 2] [--connections 20]
+ *                               [--gc] [--root DIR]
  *
  * Rows are bench:e2e's (bench/e2e/servers.ts). Each row's server is started alone, warmed
  * up for --warmup seconds (10 by default, as bench:e2e: the gateway's JIT takes that long to
@@ -18,13 +19,21 @@
  * load runs for --duration, and they are read again. Threads are grouped by name (a
  * trailing -N dropped), and each group is reported in CPU µs per answered request. One
  * run per row, rows one after another: compare rows of one run, and repeat it.
+ *
+ * --gc starts the server under `--trace-gc-nvp` and adds, per V8 isolate (the owner's and
+ * each worker's; the trace names them by address only), the scavenges and mark-compacts
+ * of the timed load per 1,000 answered requests, their pauses and the bytes allocated per
+ * request. Mark-compacts that the heap's own growth does not explain are V8 reacting to
+ * external memory: ArrayBuffers allocated per request. --root DIR runs the gateway rows
+ * from another checkout (its src/), for A/B runs of a change.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseInteger, parseSeconds, UsageError } from '../src/cli/args.ts';
 import { runLoad } from '../src/load/run-load.ts';
-import { ROWS, startServer, type Row, type RowContext } from './e2e/servers.ts';
+import { GATEWAY_SCRIPT, ROWS, startServer, type Row, type RowContext } from './e2e/servers.ts';
 
 const { values } = parseArgs({
   options: {
@@ -34,20 +43,24 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '10' },
     workers: { type: 'string', default: '2' },
     connections: { type: 'string', default: '20' },
+    gc: { type: 'boolean', default: false },
+    root: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 if (values.help) {
-  console.log('Usage: npm run bench:thread-cpu -- [--rows noop,file-acks0,file-acks1] [--metrics-per-request 1] [--duration 8] [--warmup 10] [--workers 2] [--connections 20]');
+  console.log('Usage: npm run bench:thread-cpu -- [--rows noop,file-acks0,file-acks1] [--metrics-per-request 1] [--duration 8] [--warmup 10] [--workers 2] [--connections 20] [--gc] [--root DIR]');
   process.exit(0);
 }
 
+let root: string | undefined;
 let k: number, duration: number, warmup: number, workers: number, connections: number;
 const rows: Row[] = [];
 try {
   k = parseInteger('metrics-per-request', values['metrics-per-request'], 1, 100_000);
   duration = parseSeconds('duration', values.duration);
   warmup = parseSeconds('warmup', values.warmup);
+  root = values.root === undefined ? undefined : path.resolve(values.root);
   workers = parseInteger('workers', values.workers, 1, 256);
   connections = parseInteger('connections', values.connections, 1, 10_000);
   for (const name of values.rows.split(',')) {
@@ -55,6 +68,7 @@ try {
     if (row === undefined || row.start !== undefined) throw new UsageError(`--rows: "${name}" is not a bench:e2e row of ours (known: ${ROWS.filter((r) => !r.start).map((r) => r.name).join(', ')})`);
     rows.push(row);
   }
+  if (root !== undefined && !existsSync(path.join(root, GATEWAY_SCRIPT))) throw new UsageError(`--root: ${root} has no ${GATEWAY_SCRIPT}`);
 } catch (e) {
   if (!(e instanceof UsageError)) throw e;
   console.error(`bench:thread-cpu: ${e.message}`);
@@ -89,6 +103,34 @@ function threadsOf(pid: number): Map<string, ThreadSample> {
   return out;
 }
 
+/**
+ * Per isolate, from `--trace-gc-nvp` lines (`[pid:0xISOLATE:0] ... pause=P ... gc=s|mc|ms
+ * ... allocated=B ...`): collections per 1,000 requests, pause, and bytes allocated per
+ * request (V8 reports `allocated` with each scavenge: the young generation's since the last).
+ */
+function printGc(trace: string, requests: number): void {
+  const isolates = new Map<string, { scavenges: number; markCompacts: number; pauseMs: number; allocated: number }>();
+  for (const line of trace.split('\n')) {
+    const kind = /\bgc=(s|mc|ms)\b/.exec(line)?.[1];
+    if (kind === undefined) continue;
+    const id = /^\[\d+:(0x[0-9a-f]+)[:\]]/.exec(line)?.[1] ?? '?';
+    const g = isolates.get(id) ?? { scavenges: 0, markCompacts: 0, pauseMs: 0, allocated: 0 };
+    if (kind === 's') {
+      g.scavenges++;
+      g.allocated += Number(/\ballocated=(\d+)/.exec(line)?.[1] ?? 0);
+    } else g.markCompacts++;
+    g.pauseMs += Number(/\bpause=([\d.]+)/.exec(line)?.[1] ?? 0);
+    isolates.set(id, g);
+  }
+  const per1k = (x: number) => ((1000 * x) / requests).toFixed(3).padStart(6);
+  for (const [id, g] of [...isolates].sort((x, y) => y[1].allocated - x[1].allocated)) {
+    console.log(
+      `  gc, isolate ${id.padEnd(15)} per 1k requests: ${per1k(g.scavenges)} scavenges ${per1k(g.markCompacts)} mark-compacts; ` +
+        `pause ${g.pauseMs.toFixed(0)} ms in all, ${(g.allocated / requests).toFixed(0)} B allocated/request`,
+    );
+  }
+}
+
 let broker: { bootstrap: string; stop(): Promise<void> } | undefined;
 if (rows.some((r) => r.needsBroker)) {
   if (rows.some((r) => r.slowBroker)) {
@@ -101,19 +143,24 @@ if (rows.some((r) => r.needsBroker)) {
 const ctx: RowContext = { workers, brokers: broker?.bootstrap, topic: `thread-cpu-${Date.now()}` };
 console.log(
   `bench:thread-cpu on ${os.cpus()[0]?.model ?? 'unknown'}, ${os.availableParallelism()} cores, Node ${process.version}; ` +
-    `--workers ${workers}, ${connections} connections, ${k} metric(s)/request, ${warmup} s warm-up + ${duration} s per row; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`,
+    `--workers ${workers}, ${connections} connections, ${k} metric(s)/request, ${warmup} s warm-up + ${duration} s per row${root === undefined ? '' : `; gateway rows from ${root}`}; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`,
 );
 try {
   for (const row of rows) {
-    const server = await startServer(row, ctx);
+    const gateway = row.command(ctx, '')[0] === GATEWAY_SCRIPT;
+    const server = await startServer(gateway && root !== undefined ? { ...row, root } : row, ctx, values.gc ? ['--trace-gc-nvp'] : []);
+    let trace = '';
+    if (values.gc) server.proc.stdout!.on('data', (d: Buffer) => (trace += d.toString('latin1')));
     try {
       const body = row.load?.(k);
       const protocol = body === undefined ? {} : { path: body.path, rawBody: { bytes: body.bytes, contentType: body.contentType, headers: body.headers } };
       const load = (seconds: number) => runLoad({ port: server.port, clients: connections, durationSeconds: seconds, metricsPerRequest: k, ...protocol, ...(row.loadOptions?.() ?? {}) });
       await load(warmup);
       const before = threadsOf(server.proc.pid!);
+      const traceFrom = trace.length;
       const summary = await load(duration);
       const after = threadsOf(server.proc.pid!);
+      const gcLines = trace.slice(traceFrom);
       const groups = new Map<string, { us: number; switches: number; threads: number }>();
       for (const [tid, a] of after) {
         const b = before.get(tid) ?? { ticks: 0, switches: 0 };
@@ -132,6 +179,7 @@ try {
         console.log(`  ${`${name} (${g.threads})`.padEnd(24)} ${(g.us / n).toFixed(1).padStart(7)} µs/request  ${(g.switches / n).toFixed(2).padStart(6)} context switches/request`);
       }
       console.log(`  ${'total'.padEnd(24)} ${(total / n).toFixed(1).padStart(7)} µs/request`);
+      if (values.gc) printGc(gcLines, n);
     } finally {
       await server.stop();
     }

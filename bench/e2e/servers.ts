@@ -94,10 +94,10 @@ export function cpuSecondsOf(pid: number): number {
  * Starts `row` and resolves once it printed a line containing "listening on" with the port
  * (pino JSON with a `port` field, or plain text `http://host:port`).
  */
-export async function startServer(row: Row, ctx: RowContext): Promise<RunningServer> {
+export async function startServer(row: Row, ctx: RowContext, nodeFlags: readonly string[] = []): Promise<RunningServer> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), `bench-${row.name}-`));
   const [script, ...args] = row.command(ctx, dataDir);
-  const proc = spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', '--import', './src/main/require-node.mjs', script, ...args], {
+  const proc = spawn(process.execPath, [...nodeFlags, '--disable-warning=TimeoutNegativeWarning', '--import', './src/main/require-node.mjs', script, ...args], {
     cwd: row.root ?? ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
