@@ -304,6 +304,8 @@ function putF64(buf: Buffer, p: number, v: number): number {
   return p + 9;
 }
 
+const NO_BYTES = new Uint8Array(0);
+
 /** Most bytes sample() appends after the series' own: value and timestamp keys and numbers. */
 const SAMPLE_TAIL = 1 + K_VALUE.length + 9 + K_TIMESTAMP.length + 9;
 
@@ -315,7 +317,8 @@ const SAMPLE_TAIL = 1 + K_VALUE.length + 9 + K_TIMESTAMP.length + 9;
  * with no scratch buffer in between.
  */
 class InPlaceSeries implements PreparedSeries {
-  bytes: Uint8Array = new Uint8Array(0);
+  /** Unused (the static bytes are in the output); shared, since a typed array per encoder cost a fifth of a 1-sample decode. */
+  readonly bytes: Uint8Array = NO_BYTES;
   length = 0;
   fields = 0;
   start = 0;
