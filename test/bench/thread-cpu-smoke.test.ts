@@ -1,6 +1,6 @@
 /**
  * Smoke run of bench:thread-cpu: it splits a server's CPU per request by thread, the HTTP
- * workers at least, and refuses rows it cannot run.
+ * workers at least, counts collections per isolate with --gc, and refuses rows it cannot run.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -11,11 +11,16 @@ const run = promisify(execFile);
 const BENCH = ['--disable-warning=TimeoutNegativeWarning', '--import', './src/main/require-node.mjs', 'bench/thread-cpu.ts'];
 
 it('bench:thread-cpu reports CPU µs per request for each thread group of the gateway', async () => {
-  const { stdout } = await run(process.execPath, [...BENCH, '--rows', 'file-acks1', '--duration', '1', '--warmup', '1'], { cwd: ROOT, timeout: 60_000 });
+  const { stdout } = await run(process.execPath, [...BENCH, '--rows', 'file-acks1', '--duration', '1', '--warmup', '1', '--gc'], { cwd: ROOT, timeout: 60_000 });
   expect(stdout).toMatch(/file-acks1: \d+ req\/s, [1-9]\d* answered 2xx/);
   expect(stdout).toMatch(/http-worker \(2\) +\d+\.\d µs\/request/);
   expect(stdout).toMatch(/MainThread \(1\) +\d+\.\d µs\/request/);
   expect(stdout).toMatch(/total +\d+\.\d µs\/request/);
+  // --gc: the HTTP workers allocate per request, so at least they collect; each isolate apart.
+  const isolates = [...stdout.matchAll(/gc, isolate (0x[0-9a-f]+) +per 1k requests: +(\d+\.\d{3}) scavenges +\d+\.\d{3} mark-compacts; pause \d+ ms in all, \d+ B allocated\/request/g)];
+  expect(isolates.length).toBeGreaterThanOrEqual(2);
+  expect(new Set(isolates.map((m) => m[1])).size).toBe(isolates.length);
+  expect(isolates.some((m) => Number(m[2]) > 0)).toBe(true);
 }, 60_000);
 
 it('bench:thread-cpu refuses a row that is not one of our servers, exit 2', async () => {
