@@ -287,7 +287,7 @@ export class KafkaGroupConsumer implements Consumer {
         }
         if (err === null || finished) break;
         if (err === REJOIN) continue;
-        if ((err as Error).name !== 'KafkaJSProtocolError' || ++refusals > MAX_REJOINS) {
+        if (!isBrokerRefusal(err) || ++refusals > MAX_REJOINS) {
           failure ??= err;
           break;
         }
@@ -324,4 +324,19 @@ export class KafkaGroupConsumer implements Consumer {
       return l.lag === 0;
     });
   }
+}
+
+/**
+ * Whether kafkajs gave up because the broker refused a request (a KafkaJSProtocolError),
+ * either as thrown or wrapped: when its retrier stops at an error it does not retry, the
+ * consumer crashes with a KafkaJSNonRetriableError whose `cause` is the broker's error.
+ * kafkajs' own crash handler looks through `cause` the same way. Reading the name only
+ * took a wrapped refusal for a failure, and the member left its group (seen in CI: the
+ * librdkafka mock refused a SyncGroup during a rebalance, the second time wrapped).
+ */
+export function isBrokerRefusal(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e.name === 'KafkaJSProtocolError') return true;
+  }
+  return false;
 }
