@@ -183,7 +183,16 @@ export class KafkaGroupConsumer implements Consumer {
         if (abort.signal.aborted || rejoining || isStale()) return false;
         try {
           await heartbeat();
-        } catch {
+        } catch (err) {
+          // A rebalance under way: the member is still in the group and may keep this
+          // partition, so the send goes ahead; its commit is then refused, kafkajs rejoins
+          // as the same member, and the batch is read again from the committed offset
+          // (at-least-once). Giving it up here made this member leave and join with a new
+          // consumer: a rebalance of its own, which made the other member give up its batch
+          // in flight and do the same, and with batches always in flight the group never
+          // settled (seen in CI). A member retrying against a failing store still gives its
+          // partitions up at once: the heartbeat between its retries throws (delivery.ts).
+          if (isRebalanceInProgress(err)) return !abort.signal.aborted && !isStale();
           return false;
         }
         return !abort.signal.aborted && !isStale();
@@ -335,8 +344,18 @@ export class KafkaGroupConsumer implements Consumer {
  * librdkafka mock refused a SyncGroup during a rebalance, the second time wrapped).
  */
 export function isBrokerRefusal(err: unknown): boolean {
+  return brokerRefusal(err) !== undefined;
+}
+
+/** Whether `err` is the broker's REBALANCE_IN_PROGRESS (thrown or wrapped): the group is rebalancing. */
+export function isRebalanceInProgress(err: unknown): boolean {
+  return brokerRefusal(err)?.type === 'REBALANCE_IN_PROGRESS';
+}
+
+/** The KafkaJSProtocolError in `err`'s cause chain (at most 8 deep), if any. */
+function brokerRefusal(err: unknown): (Error & { type?: string }) | undefined {
   for (let e = err, depth = 0; e instanceof Error && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
-    if (e.name === 'KafkaJSProtocolError') return true;
+    if (e.name === 'KafkaJSProtocolError') return e;
   }
-  return false;
+  return undefined;
 }

@@ -5,7 +5,7 @@
  */
 import kafkajs from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { isBrokerRefusal } from '../../src/consumer/kafka-group-consumer.ts';
+import { isBrokerRefusal, isRebalanceInProgress } from '../../src/consumer/kafka-group-consumer.ts';
 
 const { KafkaJSConnectionError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError } = kafkajs;
 // kafkajs' typings declare one argument; its constructor takes the options its retrier passes.
@@ -42,5 +42,22 @@ describe('isBrokerRefusal', () => {
     const b = new Error('b', { cause: a });
     a.cause = b;
     expect(isBrokerRefusal(a)).toBe(false);
+  });
+});
+
+describe('isRebalanceInProgress', () => {
+  const rebalancing = () =>
+    new KafkaJSProtocolError({ message: 'The group is rebalancing, so a rejoin is needed', type: 'REBALANCE_IN_PROGRESS', code: 27, retriable: false } as unknown as Error);
+
+  it('the broker\'s REBALANCE_IN_PROGRESS, thrown or wrapped', () => {
+    expect(isRebalanceInProgress(rebalancing())).toBe(true);
+    expect(isRebalanceInProgress(new KafkaJSNonRetriableError(rebalancing(), { cause: rebalancing() }))).toBe(true);
+  });
+
+  it('not a member the broker no longer knows (after a SIGSTOP past its session), nor another refusal', () => {
+    const unknownMember = new KafkaJSProtocolError({ message: 'The coordinator is not aware of this member', type: 'UNKNOWN_MEMBER_ID', code: 25, retriable: false } as unknown as Error);
+    expect(isRebalanceInProgress(unknownMember)).toBe(false);
+    expect(isRebalanceInProgress(invalidRequest())).toBe(false);
+    expect(isRebalanceInProgress(new Error('REBALANCE_IN_PROGRESS'))).toBe(false);
   });
 });
