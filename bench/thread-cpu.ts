@@ -33,7 +33,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseInteger, parseSeconds, UsageError } from '../src/cli/args.ts';
 import { runLoad } from '../src/load/run-load.ts';
-import { GATEWAY_SCRIPT, ROWS, startServer, type Row, type RowContext } from './e2e/servers.ts';
+import { GATEWAY_SCRIPT, isGatewayRow, ROWS, startServer, type Row, type RowContext } from './e2e/servers.ts';
 
 const { values } = parseArgs({
   options: {
@@ -147,8 +147,7 @@ console.log(
 );
 try {
   for (const row of rows) {
-    const gateway = row.command(ctx, '')[0] === GATEWAY_SCRIPT;
-    const server = await startServer(gateway && root !== undefined ? { ...row, root } : row, ctx, values.gc ? ['--trace-gc-nvp'] : []);
+    const server = await startServer(root !== undefined && isGatewayRow(row, ctx) ? { ...row, root } : row, ctx, values.gc ? ['--trace-gc-nvp'] : []);
     let trace = '';
     if (values.gc) server.proc.stdout!.on('data', (d: Buffer) => (trace += d.toString('latin1')));
     try {

@@ -37,7 +37,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseInteger, parseSeconds, UsageError } from '../../src/cli/args.ts';
 import { runLoad, type LoadSummary } from '../../src/load/run-load.ts';
-import { cpuSecondsOf, GATEWAY_SCRIPT, ROOT, ROWS, startServer, terminate, type Row, type RowContext } from './servers.ts';
+import { cpuSecondsOf, GATEWAY_SCRIPT, isGatewayRow, ROOT, ROWS, startServer, terminate, type Row, type RowContext } from './servers.ts';
 import { renderChart } from './chart.ts';
 
 const { values } = parseArgs({
@@ -296,7 +296,7 @@ const ctx: RowContext = {
 const rows: Row[] =
   base === undefined
     ? selected
-    : selected.flatMap((r) => (r.start === undefined && r.command(ctx, '')[0] === GATEWAY_SCRIPT ? [{ ...r, name: `${r.name}@base`, root: base }, r] : [r]));
+    : selected.flatMap((r) => (isGatewayRow(r, ctx) ? [{ ...r, name: `${r.name}@base`, root: base }, r] : [r]));
 
 /** After/before lines for each row measured beside its @base twin. */
 function baseComparison(block: RowResult[]): string {

@@ -144,6 +144,11 @@ function runningServer(proc: ChildProcess, port: number, dataDir: string, after?
 /** The gateway's entry point: what a row runs when it runs metricstream itself. */
 export const GATEWAY_SCRIPT = 'src/main/cli.ts';
 
+/** Whether `row` runs our gateway (from GATEWAY_SCRIPT): the rows --base and --root run from another checkout. */
+export function isGatewayRow(row: Row, ctx: RowContext): boolean {
+  return row.start === undefined && row.command(ctx, '')[0] === GATEWAY_SCRIPT;
+}
+
 const gateway = (extra: (ctx: RowContext) => string[]) => (ctx: RowContext, dataDir: string) => [
   GATEWAY_SCRIPT,
   '--port', '0', '--host', '127.0.0.1', '--admin-port', 'off', '--log-level', 'warn',

@@ -192,8 +192,7 @@ export class KafkaGroupConsumer implements Consumer {
           // in flight and do the same, and with batches always in flight the group never
           // settled (seen in CI). A member retrying against a failing store still gives its
           // partitions up at once: the heartbeat between its retries throws (delivery.ts).
-          if (isRebalanceInProgress(err)) return !abort.signal.aborted && !isStale();
-          return false;
+          if (!isRebalanceInProgress(err)) return false;
         }
         return !abort.signal.aborted && !isStale();
       };
