@@ -111,12 +111,16 @@ export class LogGroupConsumer implements Consumer {
       while (!this.#stopping && remaining > 0) {
         const seen = waiter.seq;
         if (member.lapsed) {
-          if (owned.size > 0) {
-            this.#emit({
-              type: 'warning',
-              message: `member ${member.memberId}: lease ran out (process stopped or starved); dropping partitions ${[...owned.keys()].join(',')} without committing`,
-            });
-          }
+          // Said even when nothing is left to drop: the member may have adopted the
+          // generation that moved its partitions away before it saw its own lapse, and an
+          // operator still wants to know the process was stopped past its session.
+          this.#emit({
+            type: 'warning',
+            message:
+              owned.size > 0
+                ? `member ${member.memberId}: lease ran out (process stopped or starved); dropping partitions ${[...owned.keys()].join(',')} without committing`
+                : `member ${member.memberId}: lease ran out (process stopped or starved); it held no partitions by then`,
+          });
           owned.clear();
           await member.ackLapse();
           continue;
