@@ -155,9 +155,15 @@ export class KafkaGroupConsumer implements Consumer {
     /** Set when a batch was given up: this kafkajs consumer handles nothing more, a new one rejoins. */
     let rejoin: (() => void) | null = null;
     let rejoining = false;
+    /**
+     * Set when a batch was given up because the group is rebalancing: this consumer handles
+     * no batch until kafkajs has rejoined as the same member (its next GROUP_JOIN), which
+     * starts every partition it is then assigned from the committed offset.
+     */
+    let awaitingJoin = false;
 
     const eachBatch = async ({ batch, resolveOffset, commitOffsetsIfNecessary, isRunning, isStale, heartbeat }: EachBatchPayload) => {
-      if (finished || rejoining || !isRunning() || isStale() || batch.messages.length === 0) return;
+      if (finished || rejoining || awaitingJoin || !isRunning() || isStale() || batch.messages.length === 0) return;
       const messages = batch.messages.slice(0, Number.isFinite(remaining) ? remaining : undefined);
       if (messages.length === 0) return;
       const records = messages.map((m) => {
@@ -201,9 +207,21 @@ export class KafkaGroupConsumer implements Consumer {
       } catch (err) {
         if (isAbandoned(err, abort.signal)) {
           // Nothing resolved or committed. Later batches of this consumer must not commit
-          // past this one: it gives up, and a new consumer rejoins and starts from the
+          // past this one. Given up for a rebalance (a retry's heartbeat was answered
+          // REBALANCE_IN_PROGRESS: a member joined or left), the member stays in the group
+          // and takes no batch until kafkajs has rejoined as the same member; leaving and
+          // joining with a new consumer would start a rebalance of its own, which makes any
+          // other retrying member give its batch up and do the same, for as long as the
+          // store is down (seen in sink-kafka-rebalance.test.ts). Otherwise (membership
+          // lost, the consumer stopping) a new consumer rejoins and starts from the
           // committed offsets (or the partition's next owner does).
-          if (!finished) {
+          if (!finished && isRebalanceInProgress(err)) {
+            this.#emit({
+              type: 'warning',
+              message: `partition ${batch.partition}: batch at offsets ${messages[0].offset}..${messages[messages.length - 1].offset} given up without committing (the group is rebalancing); rejoining as the same member`,
+            });
+            awaitingJoin = true;
+          } else if (!finished) {
             this.#emit({
               type: 'warning',
               message: `partition ${batch.partition}: batch at offsets ${messages[0].offset}..${messages[messages.length - 1].offset} given up without committing (${(err as Error).message}); rejoining`,
@@ -272,8 +290,10 @@ export class KafkaGroupConsumer implements Consumer {
         const crash = new Promise<unknown>((resolve) => (crashed = resolve));
         rejoining = false;
         rejoin = () => crashed(REJOIN);
+        awaitingJoin = false;
         consumer.on(consumer.events.GROUP_JOIN, (e) => {
           refusals = 0;
+          awaitingJoin = false;
           assigned = [...(e.payload.memberAssignment[o.topic] ?? [])].sort((x, y) => x - y);
           // kafkajs has no generation id in the event; the join count stands in for it.
           this.#emit({ type: 'assigned', generation: ++joins, memberId: e.payload.memberId, partitions: assigned });

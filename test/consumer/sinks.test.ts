@@ -402,6 +402,28 @@ describe('delivery', () => {
     expect(store.statuses).toEqual([503, 503]);
   });
 
+  it('offers the Kafka heartbeat all through a backoff', async () => {
+    // One backoff of 1.2 s: kafkajs heartbeats only between batches, so a backoff longer
+    // than the session timeout would cost the membership without these calls.
+    const store = await scriptedStore((n) => (n === 0 ? 503 : 204));
+    const { d } = await delivery(store.url, { minBackoffMs: 1200, maxBackoffMs: 1200 });
+    let beats = 0;
+    await d.deliver({ ...batch(5), heartbeat: async () => void beats++ });
+    expect(store.statuses).toEqual([503, 204]);
+    expect(beats).toBeGreaterThanOrEqual(2); // one per slice of at most 250 ms: 3 to 5
+  });
+
+  it('gives the batch up, the heartbeat\'s error as its cause, when a heartbeat during a backoff throws', async () => {
+    // kafkajs: the group is rebalancing. The Kafka consumer tells that from a lost membership by the cause.
+    const rebalancing = Object.assign(new Error('The group is rebalancing, so a rejoin is needed'), { name: 'KafkaJSProtocolError', type: 'REBALANCE_IN_PROGRESS' });
+    const down = await scriptedStore(() => 503);
+    const { d: d2 } = await delivery(down.url, { minBackoffMs: 60_000, maxBackoffMs: 60_000 });
+    const given = await d2.deliver({ ...batch(5), heartbeat: async () => { throw rebalancing; } }).catch((e: unknown) => e);
+    expect(given).toBeInstanceOf(BatchAbandoned);
+    expect((given as Error).cause).toBe(rebalancing);
+    expect(down.statuses).toEqual([503]);
+  });
+
   it('gives the batch up when its signal aborts (the consumer stops while the store is down)', async () => {
     const store = await scriptedStore(() => 503);
     const { d } = await delivery(store.url, { minBackoffMs: 1000, maxBackoffMs: 1000 });

@@ -64,6 +64,8 @@ export interface DeliveryOptions {
 export const DEFAULT_MAX_SAMPLES_PER_REQUEST = 10_000;
 export const DEFAULT_MAX_BYTES_PER_REQUEST = 4 * 1024 * 1024;
 export const DEFAULT_CONCURRENCY = 2;
+/** How often a Kafka-mode retry's backoff offers kafkajs a heartbeat (see waitBeforeRetry()). */
+const HEARTBEAT_SLICE_MS = 250;
 
 const silent: DeliveryLogger = { info() {}, warn() {}, error() {} };
 
@@ -138,7 +140,9 @@ export class Delivery {
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) {
       this.#o.metrics?.abandoned.inc({ partition: String(batch.partition) });
-      throw (failed as PromiseRejectedResult).reason;
+      // The first lane's error, not a lane that was only stopped by it: its cause says why
+      // (the Kafka consumer rejoins differently for a rebalance).
+      throw stopLanes.signal.aborted ? stopLanes.signal.reason : (failed as PromiseRejectedResult).reason;
     }
 
     if (refused.size > 0) await this.#deadLetter(batch, refused);
@@ -255,11 +259,9 @@ export class Delivery {
         }
         attempt++;
         try {
-          await sleep(delay, undefined, { signal });
-          // Kafka: a long retry must not cost the membership (kafkajs heartbeats only between batches).
-          await batch.heartbeat?.();
+          await waitBeforeRetry(batch, delay, signal);
         } catch (err) {
-          throw new BatchAbandoned(`partition ${batch.partition}: ${(err as Error).message}`);
+          throw new BatchAbandoned(`partition ${batch.partition}: ${(err as Error).message}`, { cause: err });
         }
       }
     } finally {
@@ -314,5 +316,19 @@ export class Delivery {
   /** Closes the dead letter (a Kafka producer). */
   async close(): Promise<void> {
     await this.#o.deadLetter.close();
+  }
+}
+
+/**
+ * Waits `ms` before a retry. In Kafka mode it heartbeats every HEARTBEAT_SLICE_MS meanwhile
+ * (kafkajs sends one only when its interval has passed, and on its own only between
+ * batches): a backoff longer than the session timeout keeps the membership, and a rebalance
+ * (a member joining) is seen within one heartbeat interval, when the heartbeat throws.
+ */
+async function waitBeforeRetry(batch: ConsumedBatch, ms: number, signal: AbortSignal): Promise<void> {
+  if (batch.heartbeat === undefined) return sleep(ms, undefined, { signal });
+  for (let left = ms; left > 0; left -= HEARTBEAT_SLICE_MS) {
+    await sleep(Math.min(left, HEARTBEAT_SLICE_MS), undefined, { signal });
+    await batch.heartbeat();
   }
 }
