@@ -152,18 +152,26 @@ export class KafkaGroupConsumer implements Consumer {
     if (this.#stopRequested) this.#finish?.();
     let assigned: number[] | null = null;
     let joins = 0;
-    /** Set when a batch was given up: this kafkajs consumer handles nothing more, a new one rejoins. */
+    /** Ends the current kafkajs consumer; a new one joins in its place. */
     let rejoin: (() => void) | null = null;
-    let rejoining = false;
     /**
-     * Set when a batch was given up because the group is rebalancing: this consumer handles
-     * no batch until kafkajs has rejoined as the same member (its next GROUP_JOIN), which
-     * starts every partition it is then assigned from the committed offset.
+     * The current kafkajs consumer, after a batch was given up (nothing after it may commit):
+     * - 'consuming': it handles batches;
+     * - 'awaiting-join': given up because the group is rebalancing; it handles no batch until
+     *   kafkajs has rejoined it as the same member (GROUP_JOIN), which starts every partition
+     *   it is then assigned from the committed offset;
+     * - 'replacing': given up otherwise (membership lost, partition taken); it handles
+     *   nothing more and a new consumer joins in its place.
      */
-    let awaitingJoin = false;
+    let consumerState: 'consuming' | 'awaiting-join' | 'replacing' = 'consuming';
+    const replaceConsumer = (): void => {
+      if (consumerState === 'replacing') return;
+      consumerState = 'replacing';
+      rejoin?.();
+    };
 
     const eachBatch = async ({ batch, resolveOffset, commitOffsetsIfNecessary, isRunning, isStale, heartbeat }: EachBatchPayload) => {
-      if (finished || rejoining || awaitingJoin || !isRunning() || isStale() || batch.messages.length === 0) return;
+      if (finished || consumerState !== 'consuming' || !isRunning() || isStale() || batch.messages.length === 0) return;
       const messages = batch.messages.slice(0, Number.isFinite(remaining) ? remaining : undefined);
       if (messages.length === 0) return;
       const records = messages.map((m) => {
@@ -186,7 +194,7 @@ export class KafkaGroupConsumer implements Consumer {
       // the session the broker refuses it: the batch is given up before anything is sent.
       const owned = async (): Promise<boolean> => {
         // (Not `finished`: on stop() the batch in flight may still finish within the grace period.)
-        if (abort.signal.aborted || rejoining || isStale()) return false;
+        if (abort.signal.aborted || consumerState === 'replacing' || isStale()) return false;
         try {
           await heartbeat();
         } catch (err) {
@@ -220,14 +228,13 @@ export class KafkaGroupConsumer implements Consumer {
               type: 'warning',
               message: `partition ${batch.partition}: batch at offsets ${messages[0].offset}..${messages[messages.length - 1].offset} given up without committing (the group is rebalancing); rejoining as the same member`,
             });
-            awaitingJoin = true;
+            consumerState = 'awaiting-join';
           } else if (!finished) {
             this.#emit({
               type: 'warning',
               message: `partition ${batch.partition}: batch at offsets ${messages[0].offset}..${messages[messages.length - 1].offset} given up without committing (${(err as Error).message}); rejoining`,
             });
-            rejoining = true;
-            rejoin?.();
+            replaceConsumer();
           }
           return;
         }
@@ -241,10 +248,7 @@ export class KafkaGroupConsumer implements Consumer {
       }
       if (isStale()) {
         // Lost while the handler ran: commit nothing (the broker would refuse it), rejoin.
-        if (!rejoining) {
-          rejoining = true;
-          rejoin?.();
-        }
+        replaceConsumer();
         return;
       }
       const last = messages[messages.length - 1].offset;
@@ -288,12 +292,11 @@ export class KafkaGroupConsumer implements Consumer {
         const consumer = this.#newConsumer(kafka);
         let crashed: (err: unknown) => void = () => {};
         const crash = new Promise<unknown>((resolve) => (crashed = resolve));
-        rejoining = false;
+        consumerState = 'consuming';
         rejoin = () => crashed(REJOIN);
-        awaitingJoin = false;
         consumer.on(consumer.events.GROUP_JOIN, (e) => {
           refusals = 0;
-          awaitingJoin = false;
+          if (consumerState === 'awaiting-join') consumerState = 'consuming';
           assigned = [...(e.payload.memberAssignment[o.topic] ?? [])].sort((x, y) => x - y);
           // kafkajs has no generation id in the event; the join count stands in for it.
           this.#emit({ type: 'assigned', generation: ++joins, memberId: e.payload.memberId, partitions: assigned });
