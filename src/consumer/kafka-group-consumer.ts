@@ -164,6 +164,8 @@ export class KafkaGroupConsumer implements Consumer {
      *   nothing more and a new consumer joins in its place.
      */
     let consumerState: 'consuming' | 'awaiting-join' | 'replacing' = 'consuming';
+    /** When the consumer began awaiting its rejoin. */
+    let awaitingSince = 0;
     const replaceConsumer = (): void => {
       if (consumerState === 'replacing') return;
       consumerState = 'replacing';
@@ -171,6 +173,9 @@ export class KafkaGroupConsumer implements Consumer {
     };
 
     const eachBatch = async ({ batch, resolveOffset, commitOffsetsIfNecessary, isRunning, isStale, heartbeat }: EachBatchPayload) => {
+      // A safety net: kafkajs still handing out batches a session timeout after the
+      // rebalance was seen has not rejoined; replace the consumer then.
+      if (consumerState === 'awaiting-join' && Date.now() - awaitingSince > (this.#opts.sessionTimeoutMs ?? DEFAULT_KAFKA_SESSION_TIMEOUT_MS)) replaceConsumer();
       if (finished || consumerState !== 'consuming' || !isRunning() || isStale() || batch.messages.length === 0) return;
       const messages = batch.messages.slice(0, Number.isFinite(remaining) ? remaining : undefined);
       if (messages.length === 0) return;
@@ -229,6 +234,7 @@ export class KafkaGroupConsumer implements Consumer {
               message: `partition ${batch.partition}: batch at offsets ${messages[0].offset}..${messages[messages.length - 1].offset} given up without committing (the group is rebalancing); rejoining as the same member`,
             });
             consumerState = 'awaiting-join';
+            awaitingSince = Date.now();
           } else if (!finished) {
             this.#emit({
               type: 'warning',
