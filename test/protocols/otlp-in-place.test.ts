@@ -54,8 +54,27 @@ const protoValue = (v: Value): Record<string, unknown> =>
 const jsonValue = (v: Value): Record<string, unknown> =>
   v.kind === 'string' ? { stringValue: v.v } : v.kind === 'int' ? { intValue: String(v.v) } : v.kind === 'bool' ? { boolValue: v.v } : v.kind === 'array' ? { arrayValue: { values: v.v.map((s) => ({ stringValue: s })) } } : {};
 
+/**
+ * `list` with one byte moved across a key/value boundary ({ab: c} -> {a: bc}) or, when
+ * there is none to move, a value one byte longer: the same bytes in a row, not the same
+ * attributes.
+ */
+function nearCopy(list: Attr[]): Attr[] {
+  const out = list.map((a) => ({ ...a }));
+  const i = out.findIndex((a) => a.key.length > 1 && a.value.kind === 'string');
+  if (i >= 0) {
+    const a = out[i]!;
+    out[i] = { key: a.key.slice(0, -1), value: { kind: 'string', v: a.key.slice(-1) + (a.value as { v: string }).v } };
+  } else if (out.length > 0 && out[0]!.value.kind === 'string') out[0] = { ...out[0]!, value: { kind: 'string', v: (out[0]!.value as { v: string }).v + 'x' } };
+  return out;
+}
+
 /** One generated request as protobuf (protobufjs) and as OTLP/JSON. */
 function request(random: () => number): { proto: Uint8Array; json: Buffer } {
+  // Points often carry the previous point's attributes (the metrics of one scope share
+  // theirs), also across a scope or resource, or nearly them (OtlpEmitter reuses the
+  // tags it merged for the previous point only when the bytes are the same).
+  let previous: Attr[] = [];
   const P: Record<string, unknown>[] = [];
   const J: Record<string, unknown>[] = [];
   for (let r = 1 + Math.floor(random() * 2); r > 0; r--) {
@@ -63,7 +82,9 @@ function request(random: () => number): { proto: Uint8Array; json: Buffer } {
     const ps: Record<string, unknown>[] = [];
     const js: Record<string, unknown>[] = [];
     for (let s = 1 + Math.floor(random() * 2); s > 0; s--) {
-      const scope = { name: random() < 0.5 ? 'meter' : '', version: random() < 0.5 ? '1.0' : '' };
+      // Names and versions of one length: a scope's tags that differ from the previous
+      // scope's only in their bytes.
+      const scope = { name: pick(random, ['meter', 'metre', '', '']), version: pick(random, ['1.0', '2.0', '', '']) };
       const pm: Record<string, unknown>[] = [];
       const jm: Record<string, unknown>[] = [];
       for (let m = 1 + Math.floor(random() * 5); m > 0; m--) {
@@ -71,8 +92,10 @@ function request(random: () => number): { proto: Uint8Array; json: Buffer } {
         const points: { attrs: Attr[]; time: boolean; value?: number; int: boolean; flags: number }[] = [];
         for (let p = 1 + Math.floor(random() * 3); p > 0; p--) {
           const many = random() < 0.1;
+          const reuse = random();
+          previous = reuse < 0.35 ? previous : reuse < 0.45 ? nearCopy(previous) : attrs(random, many ? MAX_IN_PLACE_TAGS + Math.floor(random() * 6) - 6 : Math.floor(random() * 6));
           points.push({
-            attrs: attrs(random, many ? MAX_IN_PLACE_TAGS + Math.floor(random() * 6) - 6 : Math.floor(random() * 6)),
+            attrs: previous,
             time: random() < 0.97,
             value: random() < 0.95 ? Math.floor(random() * 100) : undefined,
             int: random() < 0.3,
