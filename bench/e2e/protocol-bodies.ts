@@ -83,6 +83,33 @@ export function influxBody(k: number, now = Date.now()): ProtocolLoad {
   return { path: '/api/v2/write?org=bench&bucket=bench&precision=ns', bytes: Buffer.from(lines.join('\n')), contentType: 'text/plain; charset=utf-8' };
 }
 
+/**
+ * Influx line protocol, every line its own tag set of one length (`host=server-0001`, ...):
+ * the shape where the parser's reuse of the last line's tags never applies and costs its
+ * check. Not a bench:e2e row: for bench/decode-ab.ts (`--protocols influx-hosts`).
+ */
+export function influxHostsBody(k: number, now = Date.now()): ProtocolLoad {
+  const lines: string[] = [];
+  for (let i = 0; i < k; i++) lines.push(`cpu,host=server-${String(i).padStart(4, '0')},job=bench v=${50 + (i % 50)} ${now}000000`);
+  return { path: '/api/v2/write?org=bench&bucket=bench&precision=ns', bytes: Buffer.from(lines.join('\n')), contentType: 'text/plain; charset=utf-8' };
+}
+
+/**
+ * OTLP protobuf like otlpBody, but every point with its own `host` value of one length: the
+ * shape where the emitter's reuse of the last point's tags never applies and costs its
+ * check. Not a bench:e2e row: for bench/decode-ab.ts (`--protocols otlp-hosts`).
+ */
+export function otlpHostsBody(k: number, now = Date.now()): ProtocolLoad {
+  const attr = (key: string, value: string) => new Pb().bytes(1, key).bytes(2, new Pb().bytes(1, value).finish()).finish();
+  const scope = new Pb().bytes(1, new Pb().bytes(1, 'bench').finish());
+  for (let i = 0; i < k; i++) {
+    const point = new Pb().bytes(7, attr('host', `server-${String(i).padStart(4, '0')}`)).bytes(7, attr('job', 'bench')).fixed64(3, BigInt(now) * 1_000_000n).double(4, 50 + (i % 50));
+    scope.bytes(2, new Pb().bytes(1, 'cpu').bytes(5, new Pb().bytes(1, point.finish()).finish()).finish());
+  }
+  const rm = new Pb().bytes(1, new Pb().bytes(1, attr('service.name', 'bench')).finish()).bytes(2, scope.finish());
+  return { path: '/v1/metrics', bytes: new Pb().bytes(1, rm.finish()).finish(), contentType: 'application/x-protobuf' };
+}
+
 /** OTLP protobuf: one resource and scope, k gauges `cpu_<i>` of one point with host/job attributes. */
 export function otlpBody(k: number, now = Date.now()): ProtocolLoad {
   const attr = (key: string, value: string) => new Pb().bytes(1, key).bytes(2, new Pb().bytes(1, value).finish()).finish();

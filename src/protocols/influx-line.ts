@@ -132,6 +132,17 @@ function parse(b: Buffer, precision: Precision, nowMs: number, enc: RecordEncode
   /** The last token's place in the scratch. */
   let tokStart = 0;
   let tokEnd = 0;
+  /**
+   * The last line's tag section, for the next line to reuse when its section is the same
+   * bytes (Telegraf and the client libraries write one tag set on many lines): its raw
+   * bytes b[tagRawStart, tagRawEnd) (-1: nothing to reuse), where its tokens lie in the
+   * scratch, and its tag count after deduplication; `ranges` still holds their ranges.
+   */
+  let tagRawStart = -1;
+  let tagRawEnd = 0;
+  let tagsStart = 0;
+  let tagsEnd = 0;
+  let tagsCount = 0;
 
   const fail = (msg: string): never => {
     throw new LineProtocolError(line, msg);
@@ -212,6 +223,19 @@ function parse(b: Buffer, precision: Precision, nowMs: number, enc: RecordEncode
     const mStart = tokStart;
     const mEnd = tokEnd;
     let tagCount = 0;
+    // The last line's tag section again: the same bytes, then a space, read the same (that
+    // space ended that line's tags, so no backslash before it escapes it), and that line's
+    // were valid. Its tokens are intact when this measurement is no longer than that line's
+    // (a scratch grown for this measurement copied nothing, but then it is longer).
+    const rawEnd = i + tagRawEnd - tagRawStart;
+    const reused = tagRawStart >= 0 && mEnd <= tagsStart && rawEnd < n && b[rawEnd] === SPACE && sameBytes(b, i, tagRawStart, tagRawEnd);
+    if (reused) {
+      i = rawEnd;
+      sp = tagsEnd;
+      tagCount = tagsCount;
+    }
+    const rawStart = i;
+    const tokensStart = sp;
     while (i < n && b[i] === COMMA) {
       i++;
       token(true, 'tag key');
@@ -227,7 +251,15 @@ function parse(b: Buffer, precision: Precision, nowMs: number, enc: RecordEncode
       ranges[r + 2] = tokStart;
       ranges[r + 3] = tokEnd;
     }
-    tagCount = dedupeTagRanges(s, ranges, tagCount); // a repeated tag key: the last one wins, as in InfluxDB
+    if (!reused) {
+      tagCount = dedupeTagRanges(s, ranges, tagCount); // a repeated tag key: the last one wins, as in InfluxDB
+      // This line's fields go after its tags: a line without tags writes over the last one's.
+      tagRawStart = i > rawStart ? rawStart : -1;
+      tagRawEnd = i;
+      tagsStart = tokensStart;
+      tagsEnd = sp;
+      tagsCount = tagCount;
+    }
     if (i >= n || b[i] !== SPACE) fail('missing fields (expected a space after the measurement and tags)');
     while (i < n && b[i] === SPACE) i++;
     // Fields.
@@ -318,6 +350,12 @@ function parse(b: Buffer, precision: Precision, nowMs: number, enc: RecordEncode
     }
   }
   return stats;
+}
+
+/** Whether b[at, ...) starts with the bytes b[start, end). */
+function sameBytes(b: Buffer, at: number, start: number, end: number): boolean {
+  for (let k = at, o = start; o < end; k++, o++) if (b[k] !== b[o]) return false;
+  return true;
 }
 
 function asBuffer(b: Uint8Array): Buffer {

@@ -29,12 +29,34 @@ const NUMBERS = [
 const TIMESTAMPS = ['', ' 1700000000000000000', ' 1700000000123456789', ' 0', ' -1', ' 12x', ' 99999999999999999999', ' 1', '  42  ', ' 1\t', '\t5', ' 1700000000000000000 extra', ' 0001'];
 const ENDINGS = ['\n', '\r\n', '\n\n', '\r', '\n# comment\n', '\n   \t\n', ''];
 
-/** A line from the pools above: mostly valid, sometimes not. */
-function line(random: () => number): string {
-  let s = random() < 0.02 ? pick(random, TRAILING_BACKSLASH) : pick(random, NAMES);
+/** A tag section from the pools above (`,k=v,...`, maybe empty): mostly valid, sometimes not. */
+function tagSection(random: () => number): string {
+  let s = '';
   const tags = random() < 0.1 ? 17 + Math.floor(random() * 8) : Math.floor(random() * 5);
   for (let t = 0; t < tags; t++) s += `,${random() < 0.02 ? pick(random, TRAILING_BACKSLASH) : pick(random, KEYS)}=${pick(random, VALUES)}`;
   if (random() < 0.03) s += ',t=';
+  return s;
+}
+
+/**
+ * The tag section of a body's next line: often the last line's again (the parser reuses
+ * its tokens then), or the one before it (after a line without tags, say), or nearly the
+ * last (a byte more, or the first `=` moved one byte), else a new one.
+ */
+function nextTags(random: () => number, last: string, before: string): string {
+  const r = random();
+  if (r < 0.35) return last;
+  if (r < 0.4) return before;
+  if (r < 0.45) return last + 'x';
+  const eq = last.indexOf('=');
+  if (r < 0.5 && eq > 2) return last.slice(0, eq - 1) + '=' + last[eq - 1] + last.slice(eq + 1);
+  return tagSection(random);
+}
+
+/** A line from the pools above, with `tags` as its tag section: mostly valid, sometimes not. */
+function line(random: () => number, tags = tagSection(random)): string {
+  let s = random() < 0.02 ? pick(random, TRAILING_BACKSLASH) : pick(random, NAMES);
+  s += tags;
   s += random() < 0.95 ? ' ' : '  ';
   const fields = 1 + Math.floor(random() * 4);
   for (let f = 0; f < fields; f++) s += `${f > 0 ? ',' : ''}${pick(random, KEYS)}=${random() < 0.95 ? pick(random, NUMBERS.slice(0, 10)) : pick(random, NUMBERS)}`;
@@ -82,7 +104,12 @@ describe('Influx line protocol read in place (bytes) against the string parser',
     for (let n = 0; n < 4000; n++) {
       const lines = 1 + Math.floor(random() * 6);
       let text = random() < 0.1 ? pick(random, ENDINGS) : '';
-      for (let l = 0; l < lines; l++) text += line(random) + (l < lines - 1 ? pick(random, ENDINGS.slice(0, 6)) : pick(random, ENDINGS));
+      let tags = tagSection(random);
+      let before = '';
+      for (let l = 0; l < lines; l++) {
+        [before, tags] = [tags, nextTags(random, tags, before)];
+        text += line(random, tags) + (l < lines - 1 ? pick(random, ENDINGS.slice(0, 6)) : pick(random, ENDINGS));
+      }
       let bytes: Buffer = Buffer.from(text);
       if (random() < 0.25) bytes = damage(random, bytes);
       const precision = pick(random, PRECISIONS);
