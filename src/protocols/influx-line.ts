@@ -23,7 +23,7 @@
 import type { RecordEncoder } from '../records/record-encoder.ts';
 import { isUtf8 } from 'node:buffer';
 import { doubledCapacity } from '../records/grow-buffer.ts';
-import { dedupeTagRanges } from '../records/tags.ts';
+import { dedupeTagRanges, sameBytes } from '../records/tags.ts';
 
 export class LineProtocolError extends Error {
   readonly line: number;
@@ -228,7 +228,7 @@ function parse(b: Buffer, precision: Precision, nowMs: number, enc: RecordEncode
     // were valid. Its tokens are intact when this measurement is no longer than that line's
     // (a scratch grown for this measurement copied nothing, but then it is longer).
     const rawEnd = i + tagRawEnd - tagRawStart;
-    const reused = tagRawStart >= 0 && mEnd <= tagsStart && rawEnd < n && b[rawEnd] === SPACE && sameBytes(b, i, tagRawStart, tagRawEnd);
+    const reused = tagRawStart >= 0 && mEnd <= tagsStart && rawEnd < n && b[rawEnd] === SPACE && sameBytes(b, i, rawEnd, tagRawStart, tagRawEnd);
     if (reused) {
       i = rawEnd;
       sp = tagsEnd;
@@ -350,12 +350,6 @@ function parse(b: Buffer, precision: Precision, nowMs: number, enc: RecordEncode
     }
   }
   return stats;
-}
-
-/** Whether b[at, ...) starts with the bytes b[start, end). */
-function sameBytes(b: Buffer, at: number, start: number, end: number): boolean {
-  for (let k = at, o = start; o < end; k++, o++) if (b[k] !== b[o]) return false;
-  return true;
 }
 
 function asBuffer(b: Uint8Array): Buffer {

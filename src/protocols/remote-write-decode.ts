@@ -24,7 +24,7 @@
  * (400: the sender must not retry it).
  */
 import type { PreparedSeries, RecordEncoder, SeriesMeta } from '../records/record-encoder.ts';
-import { firstDuplicate } from '../records/tags.ts';
+import { firstDuplicate, sameBytes } from '../records/tags.ts';
 import { isUtf8 } from 'node:buffer';
 import { I64, LEN, ProtoReader, VARINT, WireError, utf8Slice } from './wire.ts';
 
@@ -231,12 +231,6 @@ function isNameLabel(b: Uint8Array, s: number): boolean {
   return true;
 }
 
-function bytesEqual(b: Uint8Array, s1: number, e1: number, s2: number, e2: number): boolean {
-  if (e1 - s1 !== e2 - s2) return false;
-  for (let i = 0; i < e1 - s1; i++) if (b[s1 + i] !== b[s2 + i]) return false;
-  return true;
-}
-
 function checkUtf8(b: Uint8Array, s: number, e: number, series: number): void {
   for (let i = s; i < e; i++) {
     if (b[i]! >= 0x80) {
@@ -286,7 +280,7 @@ function labelRangesToSeries(b: Uint8Array, n: number, series: number): number {
     if (i > 0 && sorted && compareBytes(b, lr[at - L]!, lr[at - L + 1]!, ns, ne) >= 0) sorted = false;
     if (!sorted && n <= 16) {
       for (let j = 0; j < i; j++) {
-        if (bytesEqual(b, ns, ne, lr[L * j]!, lr[L * j + 1]!)) {
+        if (sameBytes(b, ns, ne, lr[L * j]!, lr[L * j + 1]!)) {
           throw new RemoteWriteError(`timeseries[${series}]: duplicate label name "${utf8Slice(Buffer.from(b.buffer, b.byteOffset, b.byteLength), ns, ne)}"`);
         }
       }

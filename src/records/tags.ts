@@ -112,7 +112,8 @@ function moveTag(ranges: Int32Array, at: number, j: number, withKey: boolean): v
   ranges[to + 3] = ranges[at + 3]!;
 }
 
-function sameBytes(s: Uint8Array, aStart: number, aEnd: number, bStart: number, bEnd: number): boolean {
+/** Whether s[aStart, aEnd) and s[bStart, bEnd) hold the same bytes. */
+export function sameBytes(s: Uint8Array, aStart: number, aEnd: number, bStart: number, bEnd: number): boolean {
   if (aEnd - aStart !== bEnd - bStart) return false;
   for (let k = 0; k < aEnd - aStart; k++) if (s[aStart + k] !== s[bStart + k]) return false;
   return true;
