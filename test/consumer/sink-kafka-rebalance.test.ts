@@ -25,7 +25,10 @@ describe('Kafka consumer group → remote_write → VictoriaMetrics: the store d
     await waitFor('the first member assigned all 4 partitions', () => (a.assigned() ?? []).length === 4, 45_000, () => a.describe());
     const generation = a.generation();
     await g.vm.stop();
-    const load = startSampleLoad(gateway.port, 'kr', 4, t0, 5, 'kafka_retry_test');
+    // A slow load: what piles up while the store is down (40 s or more) is delivered
+    // afterwards in the mock's small batches, each a request and a commit; at 5 ms pauses
+    // the backlog took a loaded CI machine over a minute.
+    const load = startSampleLoad(gateway.port, 'kr', 4, t0, 50, 'kafka_retry_test');
     // Backoff doubles from 100 ms to 10 s (with jitter, half to all of it): by the 10th error
     // the member has slept through backoffs of 5-10 s (its session timeout is 6 s).
     const errors = async () => metricSum(await a.metrics(), 'metricstream_consumer_sink_errors_total', 'kind="connection"');
@@ -43,8 +46,16 @@ describe('Kafka consumer group → remote_write → VictoriaMetrics: the store d
     }, 60_000, logs);
     await g.vm.start();
     const acked = acknowledged(await load.stop());
-    await waitFor('every acknowledged sample in VictoriaMetrics', async () =>
-      missingCount(acked, storedSeqs(await g.vm.export('kafka_retry_test'), t0)) === 0, 60_000, logs);
+    try {
+      await waitFor('every acknowledged sample in VictoriaMetrics', async () =>
+        missingCount(acked, storedSeqs(await g.vm.export('kafka_retry_test'), t0)) === 0, 90_000, logs);
+    } catch (err) {
+      // Where they went: each member's lag and deliveries by partition, and what is missing.
+      const stored = storedSeqs(await g.vm.export('kafka_retry_test'), t0);
+      const missing = [...acked].map(([client, seqs]) => `${client}: ${[...seqs].filter((q) => !stored.get(client)?.has(q)).join(',')}`);
+      const by = async (m: typeof a) => (await m.metrics()).split('\n').filter((l) => /^metricstream_consumer_(lag_records|records_delivered_total|batches_abandoned_total)/.test(l)).join('\n');
+      throw new Error(`${(err as Error).message}\nmissing: ${missing.join(' | ')}\nmember a:\n${await by(a)}\nmember b:\n${await by(b)}`);
+    }
     expectAllStored(acked, await g.vm.export('kafka_retry_test'), t0);
     // Every batch given up was given up for the rebalance, as the same member.
     expect(a.logged(/given up without committing/).length).toBeGreaterThan(0);
