@@ -175,7 +175,7 @@ export class KafkaGroupConsumer implements Consumer {
     const eachBatch = async ({ batch, resolveOffset, commitOffsetsIfNecessary, isRunning, isStale, heartbeat }: EachBatchPayload) => {
       // A safety net: kafkajs still handing out batches a session timeout after the
       // rebalance was seen has not rejoined; replace the consumer then.
-      if (consumerState === 'awaiting-join' && Date.now() - awaitingSince > (this.#opts.sessionTimeoutMs ?? DEFAULT_KAFKA_SESSION_TIMEOUT_MS)) replaceConsumer();
+      if (consumerState === 'awaiting-join' && Date.now() - awaitingSince > this.#sessionTimeoutMs) replaceConsumer();
       if (finished || consumerState !== 'consuming' || !isRunning() || isStale() || batch.messages.length === 0) return;
       const messages = batch.messages.slice(0, Number.isFinite(remaining) ? remaining : undefined);
       if (messages.length === 0) return;
@@ -228,19 +228,18 @@ export class KafkaGroupConsumer implements Consumer {
           // store is down (seen in sink-kafka-rebalance.test.ts). Otherwise (membership
           // lost, the consumer stopping) a new consumer rejoins and starts from the
           // committed offsets (or the partition's next owner does).
-          if (!finished && isRebalanceInProgress(err)) {
+          if (!finished) {
+            const rebalancing = isRebalanceInProgress(err);
             this.#emit({
               type: 'warning',
-              message: `partition ${batch.partition}: batch at offsets ${messages[0].offset}..${messages[messages.length - 1].offset} given up without committing (the group is rebalancing); rejoining as the same member`,
+              message:
+                `partition ${batch.partition}: batch at offsets ${messages[0].offset}..${messages[messages.length - 1].offset} given up without committing ` +
+                (rebalancing ? '(the group is rebalancing); rejoining as the same member' : `(${(err as Error).message}); rejoining`),
             });
-            consumerState = 'awaiting-join';
-            awaitingSince = Date.now();
-          } else if (!finished) {
-            this.#emit({
-              type: 'warning',
-              message: `partition ${batch.partition}: batch at offsets ${messages[0].offset}..${messages[messages.length - 1].offset} given up without committing (${(err as Error).message}); rejoining`,
-            });
-            replaceConsumer();
+            if (rebalancing) {
+              consumerState = 'awaiting-join';
+              awaitingSince = Date.now();
+            } else replaceConsumer();
           }
           return;
         }
@@ -338,8 +337,13 @@ export class KafkaGroupConsumer implements Consumer {
     if (failure !== null) throw failure;
   }
 
+  /** A member silent this long is gone (the broker's session timeout, also kafkajs' rebalance timeout). */
+  get #sessionTimeoutMs(): number {
+    return this.#opts.sessionTimeoutMs ?? DEFAULT_KAFKA_SESSION_TIMEOUT_MS;
+  }
+
   #newConsumer(kafka: InstanceType<typeof Kafka>): KafkaJsConsumer {
-    const sessionTimeout = this.#opts.sessionTimeoutMs ?? DEFAULT_KAFKA_SESSION_TIMEOUT_MS;
+    const sessionTimeout = this.#sessionTimeoutMs;
     return kafka.consumer({
       groupId: this.#opts.group,
       sessionTimeout,
