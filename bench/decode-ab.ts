@@ -22,6 +22,19 @@ import type { Protocol, RequestContext } from '../src/protocols/protocol.ts';
 import { buildBody } from '../src/load/bodies.ts';
 import { influxBody, influxHostsBody, otlpBody, otlpHistogramBody, otlpHostsBody, remoteWriteBody } from './e2e/protocol-bodies.ts';
 
+/** The decoders compared, each a protocol module's decode() and a fresh request context. */
+type Decoder = 'rw' | 'otlp' | 'influx' | 'json';
+/** Each --protocols name: its decoder, its label and its body of k samples. */
+const SHAPES: Record<string, { decoder: Decoder; label: string; body: (k: number, now: number) => Buffer }> = {
+  rw: { decoder: 'rw', label: 'remote_write', body: (k, now) => remoteWriteBody(k, now).bytes },
+  otlp: { decoder: 'otlp', label: 'OTLP', body: (k, now) => otlpBody(k, now).bytes },
+  influx: { decoder: 'influx', label: 'Influx', body: (k, now) => influxBody(k, now).bytes },
+  'otlp-histogram': { decoder: 'otlp', label: 'OTLP histograms', body: (k, now) => otlpHistogramBody(k, now).bytes },
+  'influx-hosts': { decoder: 'influx', label: 'Influx, a host per line', body: (k, now) => influxHostsBody(k, now).bytes },
+  'otlp-hosts': { decoder: 'otlp', label: 'OTLP, a host per point', body: (k, now) => otlpHostsBody(k, now).bytes },
+  json: { decoder: 'json', label: 'seed JSON', body: (k, now) => buildBody('json', k, now) },
+};
+
 const { values } = parseArgs({
   options: {
     base: { type: 'string' },
@@ -30,15 +43,17 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '15' },
   },
 });
-if (values.base === undefined) {
-  console.error('usage: bench/decode-ab.ts --base DIR [--protocols rw,otlp,influx,otlp-histogram,influx-hosts,otlp-hosts,json] [--per-request 100,2000] [--rounds 15]');
+const unknown = values.protocols.split(',').filter((p) => SHAPES[p] === undefined);
+if (values.base === undefined || unknown.length > 0) {
+  if (unknown.length > 0) console.error(`bench/decode-ab.ts: unknown --protocols ${unknown.join(',')}`);
+  console.error(`usage: bench/decode-ab.ts --base DIR [--protocols ${Object.keys(SHAPES).join(',')}] [--per-request 100,2000] [--rounds 15]`);
   process.exit(2);
 }
 const options = { valueFormat: 'msgpack', maxDecodedBody: 64 << 20 } as unknown as Parameters<typeof import('../src/protocols/remote-write.ts').createRemoteWriteProtocol>[0];
 const roots = { A: path.resolve(values.base, 'src'), B: path.resolve(import.meta.dirname, '../src') };
 
 type AnyProtocol = Protocol<RequestContext>;
-async function load(root: string): Promise<Record<string, AnyProtocol>> {
+async function load(root: string): Promise<Record<Decoder, AnyProtocol>> {
   const rw = (await import(path.join(root, 'protocols/remote-write.ts'))) as typeof import('../src/protocols/remote-write.ts');
   const otlp = (await import(path.join(root, 'protocols/otlp.ts'))) as typeof import('../src/protocols/otlp.ts');
   const influx = (await import(path.join(root, 'protocols/influx.ts'))) as typeof import('../src/protocols/influx.ts');
@@ -47,43 +62,36 @@ async function load(root: string): Promise<Record<string, AnyProtocol>> {
     rw: rw.createRemoteWriteProtocol(options) as unknown as AnyProtocol,
     otlp: otlp.createOtlpProtocol(options) as unknown as AnyProtocol,
     influx: influx.createInfluxProtocols(options)[1] as unknown as AnyProtocol,
-    'otlp-histogram': otlp.createOtlpProtocol(options) as unknown as AnyProtocol,
-    'influx-hosts': influx.createInfluxProtocols(options)[1] as unknown as AnyProtocol,
-    'otlp-hosts': otlp.createOtlpProtocol(options) as unknown as AnyProtocol,
     json: seed.createSeedProtocol(options) as unknown as AnyProtocol,
   };
 }
-const impl = { A: await load(roots.A), B: await load(roots.B) };
+const decoders = { A: await load(roots.A), B: await load(roots.B) };
 
 const rounds = Number(values.rounds);
 for (const p of values.protocols.split(',')) {
+  const shape = SHAPES[p]!;
+  const impl = { A: decoders.A[shape.decoder], B: decoders.B[shape.decoder] };
   for (const k of values['per-request'].split(',').map(Number)) {
     const now = Date.now();
-    const body =
-      p === 'json' ? { bytes: buildBody('json', k, now) }
-      : p === 'rw' ? remoteWriteBody(k, now) : p === 'influx' ? influxBody(k, now) : p === 'otlp-histogram' ? otlpHistogramBody(k, now)
-      : p === 'influx-hosts' ? influxHostsBody(k, now) : p === 'otlp-hosts' ? otlpHostsBody(k, now) : otlpBody(k, now);
-    const contexts: Record<string, () => unknown> = {
+    const body = shape.body(k, now);
+    const contexts: Record<Decoder, () => unknown> = {
       rw: () => ({ key: undefined, version: 1, rawBody: true }),
       otlp: () => ({ key: undefined, json: false, rejected: 0, errorMessage: '' }),
-      'otlp-histogram': () => ({ key: undefined, json: false, rejected: 0, errorMessage: '' }),
       influx: () => ({ key: undefined, v2: true, precision: 'ns', now }),
-      'influx-hosts': () => ({ key: undefined, v2: true, precision: 'ns', now }),
-      'otlp-hosts': () => ({ key: undefined, json: false, rejected: 0, errorMessage: '' }),
       json: () => ({ key: undefined, format: 'json' }),
     };
-    const ctx = contexts[p] as () => RequestContext;
-    const a = impl.A[p]!.decode(body.bytes, ctx()).value;
-    const b = impl.B[p]!.decode(body.bytes, ctx()).value;
+    const ctx = contexts[shape.decoder] as () => RequestContext;
+    const a = impl.A.decode(body, ctx()).value;
+    const b = impl.B.decode(body, ctx()).value;
     if (Buffer.compare(Buffer.from(a), Buffer.from(b)) !== 0) throw new Error(`${p}, ${k} per request: the two checkouts write different records`);
-    const samples = impl.B[p]!.decode(body.bytes, ctx()).count; // k, or about k (otlp-histogram)
+    const samples = impl.B.decode(body, ctx()).count; // k, or about k (otlp-histogram)
     const reps = Math.max(1, Math.round(60_000 / samples)); // ~60k samples per timing
-    for (let w = 0; w < 20; w++) for (const n of ['A', 'B'] as const) for (let i = 0; i < reps; i++) impl[n][p]!.decode(body.bytes, ctx());
+    for (let w = 0; w < 20; w++) for (const n of ['A', 'B'] as const) for (let i = 0; i < reps; i++) impl[n].decode(body, ctx());
     const t = { A: [] as number[], B: [] as number[] };
     for (let r = 0; r < rounds; r++) {
       for (const n of ['A', 'B'] as const) {
         const start = process.cpuUsage();
-        for (let i = 0; i < reps; i++) impl[n][p]!.decode(body.bytes, ctx());
+        for (let i = 0; i < reps; i++) impl[n].decode(body, ctx());
         const used = process.cpuUsage(start);
         t[n].push(((used.user + used.system) * 1000) / (reps * samples));
       }
@@ -91,7 +99,7 @@ for (const p of values.protocols.split(',')) {
     const min = (x: number[]) => Math.min(...x);
     const med = (x: number[]) => x.slice().sort((u, v) => u - v)[x.length >> 1]!;
     console.log(
-      `${{ rw: 'remote_write', otlp: 'OTLP', influx: 'Influx', 'otlp-histogram': 'OTLP histograms', 'influx-hosts': 'Influx, a host per line', 'otlp-hosts': 'OTLP, a host per point', json: 'seed JSON' }[p]} ${k}/request, CPU ns/sample: A min ${min(t.A).toFixed(0)} med ${med(t.A).toFixed(0)} | ` +
+      `${shape.label} ${k}/request, CPU ns/sample: A min ${min(t.A).toFixed(0)} med ${med(t.A).toFixed(0)} | ` +
         `B min ${min(t.B).toFixed(0)} med ${med(t.B).toFixed(0)} | B/A min ${(min(t.B) / min(t.A)).toFixed(2)} med ${(med(t.B) / med(t.A)).toFixed(2)}`,
     );
   }

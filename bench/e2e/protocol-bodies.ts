@@ -76,11 +76,9 @@ export function remoteWriteBody(k: number, now = Date.now()): ProtocolLoad {
   };
 }
 
-/** Influx line protocol: k lines `cpu,host=a v<i>=<value> <ns>`. */
+/** Influx line protocol: k lines `cpu,host=a,job=bench v<i>=<value> <ns>`. */
 export function influxBody(k: number, now = Date.now()): ProtocolLoad {
-  const lines: string[] = [];
-  for (let i = 0; i < k; i++) lines.push(`cpu,host=a,job=bench ${i === 0 ? 'v' : `v${i}`}=${50 + (i % 50)} ${now}000000`);
-  return { path: '/api/v2/write?org=bench&bucket=bench&precision=ns', bytes: Buffer.from(lines.join('\n')), contentType: 'text/plain; charset=utf-8' };
+  return influxLines(k, now, () => 'host=a,job=bench', (i) => (i === 0 ? 'v' : `v${i}`));
 }
 
 /**
@@ -89,38 +87,44 @@ export function influxBody(k: number, now = Date.now()): ProtocolLoad {
  * check. Not a bench:e2e row: for bench/decode-ab.ts (`--protocols influx-hosts`).
  */
 export function influxHostsBody(k: number, now = Date.now()): ProtocolLoad {
-  const lines: string[] = [];
-  for (let i = 0; i < k; i++) lines.push(`cpu,host=server-${String(i).padStart(4, '0')},job=bench v=${50 + (i % 50)} ${now}000000`);
-  return { path: '/api/v2/write?org=bench&bucket=bench&precision=ns', bytes: Buffer.from(lines.join('\n')), contentType: 'text/plain; charset=utf-8' };
+  return influxLines(k, now, (i) => `host=${serverName(i)},job=bench`, () => 'v');
 }
 
-/**
- * OTLP protobuf like otlpBody, but every point with its own `host` value of one length: the
- * shape where the emitter's reuse of the last point's tags never applies and costs its
- * check. Not a bench:e2e row: for bench/decode-ab.ts (`--protocols otlp-hosts`).
- */
-export function otlpHostsBody(k: number, now = Date.now()): ProtocolLoad {
-  const attr = (key: string, value: string) => new Pb().bytes(1, key).bytes(2, new Pb().bytes(1, value).finish()).finish();
-  const scope = new Pb().bytes(1, new Pb().bytes(1, 'bench').finish());
-  for (let i = 0; i < k; i++) {
-    const point = new Pb().bytes(7, attr('host', `server-${String(i).padStart(4, '0')}`)).bytes(7, attr('job', 'bench')).fixed64(3, BigInt(now) * 1_000_000n).double(4, 50 + (i % 50));
-    scope.bytes(2, new Pb().bytes(1, 'cpu').bytes(5, new Pb().bytes(1, point.finish()).finish()).finish());
-  }
-  const rm = new Pb().bytes(1, new Pb().bytes(1, attr('service.name', 'bench')).finish()).bytes(2, scope.finish());
-  return { path: '/v1/metrics', bytes: new Pb().bytes(1, rm.finish()).finish(), contentType: 'application/x-protobuf' };
+/** k lines `cpu,<tags(i)> <field(i)>=<value> <ns>`, precision ns. */
+function influxLines(k: number, now: number, tags: (i: number) => string, field: (i: number) => string): ProtocolLoad {
+  const lines: string[] = [];
+  for (let i = 0; i < k; i++) lines.push(`cpu,${tags(i)} ${field(i)}=${50 + (i % 50)} ${now}000000`);
+  return { path: '/api/v2/write?org=bench&bucket=bench&precision=ns', bytes: Buffer.from(lines.join('\n')), contentType: 'text/plain; charset=utf-8' };
 }
 
 /** OTLP protobuf: one resource and scope, k gauges `cpu_<i>` of one point with host/job attributes. */
 export function otlpBody(k: number, now = Date.now()): ProtocolLoad {
+  return otlpGauges(k, now, (i) => (i === 0 ? 'cpu' : `cpu_${i}`), () => 'a');
+}
+
+/**
+ * OTLP protobuf like otlpBody, but k points of `cpu`, each with its own `host` value of one
+ * length: the shape where the emitter's reuse of the last point's tags never applies and
+ * costs its check. Not a bench:e2e row: for bench/decode-ab.ts (`--protocols otlp-hosts`).
+ */
+export function otlpHostsBody(k: number, now = Date.now()): ProtocolLoad {
+  return otlpGauges(k, now, () => 'cpu', serverName);
+}
+
+/** One resource (service.name=bench) and scope (bench), k gauges `name(i)` of one point with host=host(i), job=bench. */
+function otlpGauges(k: number, now: number, name: (i: number) => string, host: (i: number) => string): ProtocolLoad {
   const attr = (key: string, value: string) => new Pb().bytes(1, key).bytes(2, new Pb().bytes(1, value).finish()).finish();
   const scope = new Pb().bytes(1, new Pb().bytes(1, 'bench').finish());
   for (let i = 0; i < k; i++) {
-    const point = new Pb().bytes(7, attr('host', 'a')).bytes(7, attr('job', 'bench')).fixed64(3, BigInt(now) * 1_000_000n).double(4, 50 + (i % 50));
-    scope.bytes(2, new Pb().bytes(1, i === 0 ? 'cpu' : `cpu_${i}`).bytes(5, new Pb().bytes(1, point.finish()).finish()).finish());
+    const point = new Pb().bytes(7, attr('host', host(i))).bytes(7, attr('job', 'bench')).fixed64(3, BigInt(now) * 1_000_000n).double(4, 50 + (i % 50));
+    scope.bytes(2, new Pb().bytes(1, name(i)).bytes(5, new Pb().bytes(1, point.finish()).finish()).finish());
   }
   const rm = new Pb().bytes(1, new Pb().bytes(1, attr('service.name', 'bench')).finish()).bytes(2, scope.finish());
   return { path: '/v1/metrics', bytes: new Pb().bytes(1, rm.finish()).finish(), contentType: 'application/x-protobuf' };
 }
+
+/** `server-0001`, ...: host names of one length. */
+const serverName = (i: number): string => `server-${String(i).padStart(4, '0')}`;
 
 /**
  * OTLP protobuf histograms, the shape of an SDK's request-duration export: ceil(k / 8)
