@@ -27,13 +27,12 @@
  * external memory: ArrayBuffers allocated per request. --root DIR runs the gateway rows
  * from another checkout (its src/), for A/B runs of a change.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseInteger, parseSeconds, UsageError } from '../src/cli/args.ts';
 import { runLoad } from '../src/load/run-load.ts';
-import { GATEWAY_SCRIPT, isGatewayRow, ROWS, startServer, type Row, type RowContext } from './e2e/servers.ts';
+import { gatewayCheckout, isGatewayRow, ROWS, startServer, type Row, type RowContext } from './e2e/servers.ts';
 
 const { values } = parseArgs({
   options: {
@@ -60,7 +59,7 @@ try {
   k = parseInteger('metrics-per-request', values['metrics-per-request'], 1, 100_000);
   duration = parseSeconds('duration', values.duration);
   warmup = parseSeconds('warmup', values.warmup);
-  root = values.root === undefined ? undefined : path.resolve(values.root);
+  root = values.root === undefined ? undefined : gatewayCheckout('root', values.root);
   workers = parseInteger('workers', values.workers, 1, 256);
   connections = parseInteger('connections', values.connections, 1, 10_000);
   for (const name of values.rows.split(',')) {
@@ -68,7 +67,6 @@ try {
     if (row === undefined || row.start !== undefined) throw new UsageError(`--rows: "${name}" is not a bench:e2e row of ours (known: ${ROWS.filter((r) => !r.start).map((r) => r.name).join(', ')})`);
     rows.push(row);
   }
-  if (root !== undefined && !existsSync(path.join(root, GATEWAY_SCRIPT))) throw new UsageError(`--root: ${root} has no ${GATEWAY_SCRIPT}`);
 } catch (e) {
   if (!(e instanceof UsageError)) throw e;
   console.error(`bench:thread-cpu: ${e.message}`);

@@ -30,14 +30,14 @@
  * process only, from /proc) and the ratio to the no-op ceiling.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import readline from 'node:readline';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseInteger, parseSeconds, UsageError } from '../../src/cli/args.ts';
 import { runLoad, type LoadSummary } from '../../src/load/run-load.ts';
-import { cpuSecondsOf, GATEWAY_SCRIPT, isGatewayRow, ROOT, ROWS, startServer, terminate, type Row, type RowContext } from './servers.ts';
+import { cpuSecondsOf, gatewayCheckout, isGatewayRow, ROOT, ROWS, startServer, terminate, type Row, type RowContext } from './servers.ts';
 import { renderChart } from './chart.ts';
 
 const { values } = parseArgs({
@@ -86,6 +86,7 @@ if (values.help) {
 
 const quick = values.quick ?? false;
 let workers: number, connections: number | undefined, duration: number, warmup: number, runs: number, perRequest: number[];
+let base: string | undefined;
 try {
   workers = parseInteger('workers', values.workers ?? '2', 1, 256);
   connections = values.connections === undefined ? undefined : parseInteger('connections', values.connections, 1, 10_000);
@@ -93,17 +94,13 @@ try {
   warmup = parseSeconds('warmup', values.warmup ?? (quick ? '1' : '10'));
   runs = parseInteger('runs', values.runs ?? (quick ? '1' : '3'), 1, 100);
   perRequest = (values['metrics-per-request'] ?? '1,100').split(',').map((k) => parseInteger('metrics-per-request', k.trim(), 1, 100_000));
+  base = values.base === undefined ? undefined : gatewayCheckout('base', values.base);
 } catch (e) {
   if (!(e instanceof UsageError)) throw e;
   console.error(`bench:e2e: ${e.message}`);
   process.exit(2);
 }
 const wanted = values.rows?.split(',') ?? ROWS.map((r) => r.name);
-const base = values.base === undefined ? undefined : path.resolve(values.base);
-if (base !== undefined && !existsSync(path.join(base, GATEWAY_SCRIPT))) {
-  console.error(`bench:e2e: --base: ${base} has no ${GATEWAY_SCRIPT}`);
-  process.exit(2);
-}
 const outDir = path.resolve(ROOT, values.out ?? 'bench/results');
 for (const name of wanted) {
   if (!ROWS.some((r) => r.name === name)) {

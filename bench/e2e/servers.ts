@@ -3,13 +3,14 @@
  * a user would start it, and its CPU time read from /proc.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { influxBody, otlpBody, remoteWriteBody, type ProtocolLoad } from './protocol-bodies.ts';
 
+import { UsageError } from '../../src/cli/args.ts';
 import type { LoadOptions } from '../../src/load/run-load.ts';
 import { benchAuthorization, securityFixture } from './security-fixture.ts';
 
@@ -143,6 +144,16 @@ function runningServer(proc: ChildProcess, port: number, dataDir: string, after?
 
 /** The gateway's entry point: what a row runs when it runs metricstream itself. */
 export const GATEWAY_SCRIPT = 'src/main/cli.ts';
+
+/**
+ * The checkout `dir` (the value of --`flag`) as an absolute path, for the gateway rows to run
+ * from (bench:e2e --base, bench:thread-cpu --root); UsageError when it holds no gateway.
+ */
+export function gatewayCheckout(flag: string, dir: string): string {
+  const root = path.resolve(dir);
+  if (!existsSync(path.join(root, GATEWAY_SCRIPT))) throw new UsageError(`--${flag}: ${root} has no ${GATEWAY_SCRIPT}`);
+  return root;
+}
 
 /** Whether `row` runs our gateway (from GATEWAY_SCRIPT): the rows --base and --root run from another checkout. */
 export function isGatewayRow(row: Row, ctx: RowContext): boolean {
