@@ -1,6 +1,6 @@
 /**
  * `npm run bench:thread-cpu`: where a request's CPU goes, thread by thread, in the server
- * process (the README's "Where a 1-metric request's CPU goes").
+ * process (the README's "Where the time goes").
  *
  *   ┌──────────────────────┐  HTTP, C connections   ┌─────────────────────────────────┐
  *   │ load (autocannon, in │ ─────────────────────▶ │ server process (a bench:e2e row) │

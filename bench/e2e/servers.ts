@@ -233,8 +233,8 @@ export const ROWS: Row[] = [
   { name: 'file-acks0', command: gateway(() => ['--acks', '0']) },
   { name: 'file-acks1', command: gateway(() => ['--acks', '1']) },
   // One partition, so one fdatasync per commit (file-acks1 syncs 2.7-3 per commit at 1 metric
-  // per request): the most that a shared commit journal could give the acks-1 row (README,
-  // "Issue 15, sixth round"). Not a configuration we recommend: one partition, one consumer.
+  // per request): the most that a shared commit journal could give the acks-1 row
+  // (bench/ISSUE-15.md, sixth round). Not a configuration we recommend: one partition, one consumer.
   { name: 'file-acks1-p1', command: gateway(() => ['--acks', '1', '--partitions', '1']) },
   // The cost of tenants-and-security, each against file-acks1 of the same run.
   { name: 'file-acks1-auth', command: gateway(() => ['--acks', '1', '--auth', 'tokens', '--auth-file', securityFixture().authFile]), loadOptions: () => ({ authorization: benchAuthorization }) },

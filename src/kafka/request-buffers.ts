@@ -4,8 +4,8 @@
  * Why: a Produce request holds every record of its batch, so a fresh buffer per request
  * is as many bytes outside V8's heap as the gateway ingests (about 60 MB/s at 100 metrics
  * per request here). V8 answers external memory growth with incremental marking and a
- * full mark-compact of the owner thread, a pause for every ring (README, "Issue 15,
- * fourth round").
+ * full mark-compact of the owner thread, a pause for every ring (bench/ISSUE-15.md,
+ * fourth round).
  *
  * When a buffer may be reused: only once the broker's response to its request has
  * arrived. The broker answers a request only after reading all of it, so by then the

@@ -23,7 +23,7 @@
  *   worker calls the builtins where the node binary has them: 16 workers idle went from
  *   262-294 to 241-243 MB RSS, with no difference in decode CPU measured (bench/decode-ab.ts
  *   with --max-old-space-size=1024 against the default: 291-302 vs 294-328 ns per
- *   remote_write sample) nor in throughput (README, "Issue 15, third round"). The limit is also a fence: a worker that leaks or is fed
+ *   remote_write sample) nor in throughput (bench/ISSUE-15.md, third round). The limit is also a fence: a worker that leaks or is fed
  *   something pathological dies with ERR_WORKER_OUT_OF_MEMORY and is restarted, instead
  *   of taking the machine's memory.
  *

@@ -141,7 +141,7 @@ function send(res: ServerResponse, answer: Answer, close = false): void {
   if (writer !== undefined) auth.answered(writer.who, answer.status, writer.samples, writer.bytes);
   // One writeHead with every header, as a flat [name, value, ...] list: Node then formats
   // them straight into the head, where each setHeader() would first validate and store
-  // them in the response's header map (README, "Issue 15, sixth round").
+  // them in the response's header map (bench/ISSUE-15.md, sixth round).
   const head: string[] = [];
   if (answer.headers !== undefined) for (const name in answer.headers) head.push(name, answer.headers[name]);
   if (close) head.push('connection', 'close');
