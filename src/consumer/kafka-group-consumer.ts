@@ -15,6 +15,7 @@ import type { KafkaSecurity } from '../kafka/kafka-security.ts';
 import { CONTENT_TYPE_NAMES, ContentType } from '../sink/sink.ts';
 import { isAbandoned } from './batch-abandoned.ts';
 import { toConsumedRecord } from './decode.ts';
+import { KafkaMemberState } from './kafka-member-state.ts';
 import type { BatchHandler, Consumer, ConsumerEvent, KafkaConsumerOptions, PartitionLag, RunOptions } from './types.ts';
 
 const { Kafka, logLevel } = kafkajs;
@@ -152,31 +153,11 @@ export class KafkaGroupConsumer implements Consumer {
     if (this.#stopRequested) this.#finish?.();
     let assigned: number[] | null = null;
     let joins = 0;
-    /** Ends the current kafkajs consumer; a new one joins in its place. */
-    let rejoin: (() => void) | null = null;
-    /**
-     * The current kafkajs consumer, after a batch was given up (nothing after it may commit):
-     * - 'consuming': it handles batches;
-     * - 'awaiting-join': given up because the group is rebalancing; it handles no batch until
-     *   kafkajs has rejoined it as the same member (GROUP_JOIN), which starts every partition
-     *   it is then assigned from the committed offset;
-     * - 'replacing': given up otherwise (membership lost, partition taken); it handles
-     *   nothing more and a new consumer joins in its place.
-     */
-    let consumerState: 'consuming' | 'awaiting-join' | 'replacing' = 'consuming';
-    /** When the consumer began awaiting its rejoin. */
-    let awaitingSince = 0;
-    const replaceConsumer = (): void => {
-      if (consumerState === 'replacing') return;
-      consumerState = 'replacing';
-      rejoin?.();
-    };
+    /** What the current kafkajs consumer may still do (one per consumer, made in the loop below). */
+    let member!: KafkaMemberState;
 
     const eachBatch = async ({ batch, resolveOffset, commitOffsetsIfNecessary, isRunning, isStale, heartbeat }: EachBatchPayload) => {
-      // A safety net: kafkajs still handing out batches a session timeout after the
-      // rebalance was seen has not rejoined; replace the consumer then.
-      if (consumerState === 'awaiting-join' && Date.now() - awaitingSince > this.#sessionTimeoutMs) replaceConsumer();
-      if (finished || consumerState !== 'consuming' || !isRunning() || isStale() || batch.messages.length === 0) return;
+      if (!member.mayHandleBatch() || finished || !isRunning() || isStale() || batch.messages.length === 0) return;
       const messages = batch.messages.slice(0, Number.isFinite(remaining) ? remaining : undefined);
       if (messages.length === 0) return;
       const records = messages.map((m) => {
@@ -199,7 +180,7 @@ export class KafkaGroupConsumer implements Consumer {
       // the session the broker refuses it: the batch is given up before anything is sent.
       const owned = async (): Promise<boolean> => {
         // (Not `finished`: on stop() the batch in flight may still finish within the grace period.)
-        if (abort.signal.aborted || consumerState === 'replacing' || isStale()) return false;
+        if (abort.signal.aborted || member.state === 'replacing' || isStale()) return false;
         try {
           await heartbeat();
         } catch (err) {
@@ -236,10 +217,8 @@ export class KafkaGroupConsumer implements Consumer {
                 `partition ${batch.partition}: batch at offsets ${messages[0].offset}..${messages[messages.length - 1].offset} given up without committing ` +
                 (rebalancing ? '(the group is rebalancing); rejoining as the same member' : `(${(err as Error).message}); rejoining`),
             });
-            if (rebalancing) {
-              consumerState = 'awaiting-join';
-              awaitingSince = Date.now();
-            } else replaceConsumer();
+            if (rebalancing) member.gaveUpForRebalance();
+            else member.replace();
           }
           return;
         }
@@ -253,7 +232,7 @@ export class KafkaGroupConsumer implements Consumer {
       }
       if (isStale()) {
         // Lost while the handler ran: commit nothing (the broker would refuse it), rejoin.
-        replaceConsumer();
+        member.replace();
         return;
       }
       const last = messages[messages.length - 1].offset;
@@ -297,11 +276,10 @@ export class KafkaGroupConsumer implements Consumer {
         const consumer = this.#newConsumer(kafka);
         let crashed: (err: unknown) => void = () => {};
         const crash = new Promise<unknown>((resolve) => (crashed = resolve));
-        consumerState = 'consuming';
-        rejoin = () => crashed(REJOIN);
+        const state = (member = new KafkaMemberState(this.#sessionTimeoutMs, () => crashed(REJOIN)));
         consumer.on(consumer.events.GROUP_JOIN, (e) => {
           refusals = 0;
-          if (consumerState === 'awaiting-join') consumerState = 'consuming';
+          state.joined();
           assigned = [...(e.payload.memberAssignment[o.topic] ?? [])].sort((x, y) => x - y);
           // kafkajs has no generation id in the event; the join count stands in for it.
           this.#emit({ type: 'assigned', generation: ++joins, memberId: e.payload.memberId, partitions: assigned });
