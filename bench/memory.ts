@@ -2,11 +2,13 @@
  * `npm run bench:memory`: the gateway's resident memory (RSS of the whole process, as
  * `ps -o rss` reports it) idle after start with 1, 2 and 16 HTTP workers, then under a
  * short autocannon load (20 connections, 100 metrics per request, --acks 1) with the
- * largest worker count, sampled every 100 ms (peak and last).
+ * largest worker count, sampled every 100 ms (peak and last), and once more when the
+ * gateway has been idle again for --after-idle seconds (default 12: a worker quiet for 10 s
+ * gives its heap back, src/workers/settle-heap.ts).
  *
  *   npm run bench:memory                      # the .ts sources, as `npm start` runs them
  *   npm run bench:memory -- --dist DIR        # the compiled package (DIR/main/cli.js)
- *   npm run bench:memory -- --workers 2,16 --load-seconds 10 --settle 5 -- --ring-bytes 4mb
+ *   npm run bench:memory -- --workers 2,16 --load-seconds 10 --settle 5 --after-idle 12 -- --ring-bytes 4mb
  *
  * Flags after a lone `--` go to the gateway. Figures are noisy on a loaded machine: the
  * load average is printed with every row; compare rows of one run.
@@ -86,6 +88,7 @@ async function main(): Promise<void> {
       workers: { type: 'string', default: '1,2,16' },
       settle: { type: 'string', default: '3' },
       'load-seconds': { type: 'string', default: '10' },
+      'after-idle': { type: 'string', default: '12' },
       dist: { type: 'string' },
     },
   });
@@ -113,6 +116,8 @@ async function main(): Promise<void> {
       clearInterval(sampler);
       const last = rssKb(g.child.pid!);
       console.log(`load      workers=${String(workers).padStart(2)}  rss peak=${mb(peak)} MB, at end=${mb(last)} MB  pss at end=${mb(pssKb(g.child.pid!))} MB  (${Math.round(Object.values(result.statusCodeStats).reduce((a, c) => a + c.count, 0) / result.duration)} req/s x 100 metrics, 20 connections, ${result.non2xx} non-2xx; load average ${load()})`);
+      await sleep(Number(values['after-idle']) * 1000);
+      console.log(`idle again workers=${String(workers).padStart(2)}  rss=${mb(rssKb(g.child.pid!))} MB  pss=${mb(pssKb(g.child.pid!))} MB  (${values['after-idle']} s after the load; load average ${load()})`);
     }
     await stop(g);
   }

@@ -91,6 +91,11 @@ export function createGatewayMetrics(workers: () => WorkerView[], sink: Sink, ri
     ]),
   );
   registry.registerMetric(
+    sampled('metricstream_worker_heap_releases_total', 'Times an HTTP worker gave its heap back after 10 s without a request (a memory-reducing GC).', 'counter', () => [
+      { value: snapshots().reduce((a, w) => a + w.metrics.heapReleases, 0) },
+    ]),
+  );
+  registry.registerMetric(
     sampled('metricstream_ring_occupied_bytes', 'Bytes published in a worker ring and not yet drained.', 'gauge', () =>
       snapshots().map((w) => ({ labels: { worker: w.id }, value: w.counters.occupiedBytes })),
     ),

@@ -28,7 +28,7 @@ import { FULL, RingWriter } from '../ring/ring-writer.ts';
 import { BodyError, BodyReader, InflightBudget, Reservation } from './body-reader.ts';
 import { parseContentEncoding, SUPPORTED_ENCODINGS } from './content-encoding.ts';
 import { WorkerMetrics, type RejectReason } from './worker-metrics.ts';
-import { settleWorkerHeap } from './settle-heap.ts';
+import { HEAP_RELEASE_QUIET_MS, IdleHeapRelease, releaseWorkerHeap, settleWorkerHeap } from './settle-heap.ts';
 import { isRefusal, WWW_AUTHENTICATE, type Identity } from '../auth/authenticator.ts';
 import { secureContextOptions } from '../auth/tls-material.ts';
 import { isAuthMessage, retryAfterSeconds, WorkerAuth, type AuthMessage, type WorkerAuthData } from '../auth/worker-auth.ts';
@@ -433,10 +433,13 @@ server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
   answerAndClose(socket, overflow ? '431 Request Header Fields Too Large' : '400 Bad Request', `malformed HTTP request (${err.code ?? 'parse error'})`);
 });
 
-// Slow bodies: one sweep a second instead of a timer per request.
+// Slow bodies: one sweep a second instead of a timer per request. The same tick gives the
+// heap back once the worker has fallen quiet after a burst (settle-heap.ts).
+const idleRelease = new IdleHeapRelease(HEAP_RELEASE_QUIET_MS, Date.now());
 const sweeper = setInterval(() => {
   const now = Date.now();
   ring.heartbeat(now);
+  if (idleRelease.due(requestsServed, now) && releaseWorkerHeap()) metrics.heapReleased();
   for (const [reader, started] of receiving) {
     if (now - started > config.bodyTimeoutMs) {
       receiving.delete(reader);

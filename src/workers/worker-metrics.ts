@@ -10,6 +10,7 @@
  *                              at read time), then +Inf, then sum (s), then count
  *   REJECTED ..                refused requests by REJECT_REASONS
  *   METRICS_ACCEPTED           metrics in accepted requests
+ *   HEAP_RELEASES              heap releases after a quiet spell (settle-heap.ts)
  * ```
  *
  * A reader may see one request's status counted before its latency: scrapes are stale by
@@ -46,7 +47,8 @@ const LATENCY_SUM = LATENCY_INF + 1;
 const LATENCY_COUNT = LATENCY_SUM + 1;
 const REJECTED = LATENCY_COUNT + 1;
 const METRICS_ACCEPTED = REJECTED + REJECT_REASONS.length;
-const SLOTS = METRICS_ACCEPTED + 1;
+const HEAP_RELEASES = METRICS_ACCEPTED + 1;
+const SLOTS = HEAP_RELEASES + 1;
 
 const STATUS_SLOT = new Map<number, number>(STATUS_CODES.map((s, i) => [s, i]));
 const REASON_SLOT = new Map<string, number>(REJECT_REASONS.map((r, i) => [r, i]));
@@ -80,6 +82,11 @@ export class WorkerMetrics {
   accepted(metrics: number): void {
     this.slots[METRICS_ACCEPTED] += metrics;
   }
+
+  /** Counts one release of the worker's heap after a quiet spell. */
+  heapReleased(): void {
+    this.slots[HEAP_RELEASES]++;
+  }
 }
 
 export interface WorkerMetricsSnapshot {
@@ -90,6 +97,7 @@ export interface WorkerMetricsSnapshot {
   latencyCount: number;
   rejected: Map<RejectReason, number>;
   metricsAccepted: number;
+  heapReleases: number;
 }
 
 /** Reads a worker's metrics from any thread; stale by a request or two, see above. */
@@ -110,5 +118,6 @@ export function readWorkerMetrics(storage: SharedArrayBuffer): WorkerMetricsSnap
     latencyCount: slots[LATENCY_COUNT],
     rejected: new Map(REJECT_REASONS.map((r, i) => [r, slots[REJECTED + i]])),
     metricsAccepted: slots[METRICS_ACCEPTED],
+    heapReleases: slots[HEAP_RELEASES],
   };
 }

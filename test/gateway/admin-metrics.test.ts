@@ -51,5 +51,7 @@ describe('Prometheus metrics on the admin port', () => {
     expect(value('metricstream_ring_records_total{worker="0"}') + value('metricstream_ring_records_total{worker="1"}')).toBe(3);
     expect(value('metricstream_ring_full_total{worker="0"}')).toBe(0);
     expect(value('metricstream_sink_ready{sink="log"}')).toBe(1);
+    // Scraped right after the requests: no worker has been quiet for 10 s yet.
+    expect(value('metricstream_worker_heap_releases_total')).toBe(0);
   });
 });

@@ -3,7 +3,8 @@
  * the gateway starts it (its JavaScript copy, the compile cache in its environment, V8's gc
  * extension), it loads none of the builtins it does not use (undici, http2 and web streams
  * that an ESM import of node:http drags in; https, tls and crypto without TLS or tokens),
- * writes its compile cache and has run its settling GC by the time it says it listens.
+ * writes its compile cache and has run its settling GC by the time it says it listens;
+ * after serving, once it has been quiet for 10 s, it gives its heap back once more.
  * Module lists and GC counts, not sizes: sizes depend on the Node build.
  */
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
@@ -21,7 +22,8 @@ import { exposeGcToWorkers, workerEnv } from '../../src/main/worker-memory.ts';
 import { createDoorbellStorage } from '../../src/ring/doorbell.ts';
 import { createRingStorage } from '../../src/ring/ring-storage.ts';
 import type { HttpWorkerData } from '../../src/workers/http-worker.ts';
-import { createWorkerMetricsStorage } from '../../src/workers/worker-metrics.ts';
+import { HEAP_RELEASE_QUIET_MS } from '../../src/workers/settle-heap.ts';
+import { createWorkerMetricsStorage, readWorkerMetrics } from '../../src/workers/worker-metrics.ts';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -41,7 +43,7 @@ parentPort.on('message', (m) => { if (m?.type === 'probe') setTimeout(() => pare
 `)}`;
 
 describe('an idle HTTP worker', () => {
-  it('loads only the builtins it uses, fills the compile cache and settles its heap before it says it listens', async () => {
+  it('loads only the builtins it uses, fills the compile cache and settles its heap before it says it listens, and releases it again once quiet after serving', async () => {
     const cache = await mkdtemp(path.join(os.tmpdir(), 'worker-memory-'));
     dirs.push(cache);
     const config = parseConfig(['--port', '0', '--host', '127.0.0.1', '--workers', '1'])!;
@@ -70,15 +72,22 @@ describe('an idle HTTP worker', () => {
     expect(compileCache).toBe(path.join(cache, 'compile-cache'));
     const url = workerModuleUrl(siblingModuleUrl('../workers/http-worker', new URL('../../src/main/gateway.ts', import.meta.url).href));
     const worker = new Worker(url, { workerData, env: workerEnv(compileCache), execArgv: ['--import', PROBE], name: 'http-worker-test' });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        worker.on('message', (m: { type: string }) => m.type === 'listening' && resolve());
-        worker.once('error', reject);
-      });
-      const probe = await new Promise<{ modules: string[]; majorGcs: number }>((resolve) => {
-        worker.on('message', (m: { type: string; modules: string[]; majorGcs: number }) => m.type === 'probe' && resolve(m));
+    const askProbe = () =>
+      new Promise<{ modules: string[]; majorGcs: number }>((resolve) => {
+        const onMessage = (m: { type: string; modules: string[]; majorGcs: number }) => {
+          if (m.type !== 'probe') return;
+          worker.off('message', onMessage);
+          resolve(m);
+        };
+        worker.on('message', onMessage);
         worker.postMessage({ type: 'probe' });
       });
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        worker.on('message', (m: { type: string; port: number }) => m.type === 'listening' && resolve(m.port));
+        worker.once('error', reject);
+      });
+      const probe = await askProbe();
       const loaded = new Set(probe.modules.map((m) => m.replace(/^NativeModule /, '')));
       expect(loaded.has('http')).toBe(true);
       for (const unused of ['internal/deps/undici/undici', 'http2', 'internal/webstreams/readablestream', 'https', 'tls', 'crypto']) {
@@ -88,6 +97,21 @@ describe('an idle HTTP worker', () => {
       // Node names the cache's subdirectory by its version; the worker flushed its entries.
       const [versioned] = await readdir(compileCache);
       expect((await readdir(path.join(compileCache, versioned!))).length).toBeGreaterThan(10);
+
+      // Nothing served yet: no release however long it idles (the settling GC did that work).
+      expect(readWorkerMetrics(workerData.metrics).heapReleases).toBe(0);
+      // Served, then quiet: one release of its heap (V8 runs no memory reducer in a worker),
+      // counted in its shared metrics, and a full GC more than it had.
+      const firstRequestAt = Date.now();
+      for (let i = 0; i < 3; i++) expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+      while (readWorkerMetrics(workerData.metrics).heapReleases === 0) {
+        if (Date.now() - firstRequestAt > HEAP_RELEASE_QUIET_MS + 60_000) throw new Error('no heap release a minute after the quiet period');
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      // Not before the quiet period (a lower bound: a slow machine only makes it later).
+      expect(Date.now() - firstRequestAt).toBeGreaterThanOrEqual(HEAP_RELEASE_QUIET_MS);
+      expect(readWorkerMetrics(workerData.metrics).heapReleases).toBe(1);
+      expect((await askProbe()).majorGcs).toBeGreaterThan(probe.majorGcs);
     } finally {
       worker.postMessage({ type: 'drain' });
       await new Promise((resolve) => worker.once('exit', resolve));
