@@ -7,6 +7,7 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { unstoredAcks } from '../support/acknowledged.ts';
 import { mountPowerCut, usePowerCutFixture } from '../support/powercut-fs.ts';
 import { consumeAll, startGateway, tempDir, type ConsumedLine } from '../support/gateway-process.ts';
 import { loadUntil, type Outcome } from '../support/sequential-load.ts';
@@ -41,19 +42,9 @@ async function loadAndCut(dataDir: string, phase: string, cutAfter: number): Pro
 }
 
 function expectEveryAckStored(outcomes: Outcome[], stored: ConsumedLine[]): number {
-  const byPosition = new Map(stored.map((r) => [`${r.partition}/${r.offset}`, r]));
-  const acknowledged = outcomes.filter((o) => o.status === 200);
-  let missing = 0;
-  const examples: string[] = [];
-  for (const o of acknowledged) {
-    const r = byPosition.get(`${o.partition}/${o.offset}`);
-    if (r === undefined || r.key !== o.client || r.value.metrics[0].value !== o.seq) {
-      missing++;
-      if (examples.length < 5) examples.push(`${o.client} seq ${o.seq} at ${o.partition}/${o.offset}: ${r ? `holds ${r.key} ${r.value.metrics[0].value}` : 'absent'}`);
-    }
-  }
-  expect(missing, `${missing} of ${acknowledged.length} records answered 200 lost after the power cut, e.g. ${examples.join('; ')}`).toBe(0);
-  return acknowledged.length;
+  const { checked, missing } = unstoredAcks(outcomes, stored);
+  expect(missing.length, `${missing.length} of ${checked} records answered 200 lost after the power cut, e.g. ${missing.slice(0, 5).join('; ')}`).toBe(0);
+  return checked;
 }
 
 describe('power cut (FUSE layer that forgets unsynced data)', () => {

@@ -1,0 +1,120 @@
+/**
+ * Disk-full soak: a gateway under steady load on a small tmpfs whose space is taken and
+ * given back, again and again, at random moments and in random amounts (seeded PRNG):
+ * mid-commit, mid-roll, mid-retention, mid-preallocation. The suite's disk-full test
+ * (test/gateway/disk-full.test.ts) fills once and frees once; this looks for what only
+ * repetition finds: a partition that never resumes, a preallocation policy that stays
+ * off, a 200 whose record is gone, a damaged frame, a process that dies.
+ *
+ *   npm run soak:disk-full                           # 60 episodes, seed 1
+ *   SOAK_FILLS=200 SOAK_SEED=3 npm run soak:disk-full
+ *   SOAK_KEEP=/tmp/kept npm run soak:disk-full       # a copy of the data dir and every answer
+ *
+ * Needs root (it mounts the tmpfs), as the suite's disk-full test does.
+ */
+import { spawnSync } from 'node:child_process';
+import { cp, mkdir, open, rm, rmdir, stat, truncate, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { retainedFrom, unstoredAcks } from '../support/acknowledged.ts';
+import { consumeAll, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
+import { prng } from '../support/prng.ts';
+import { loadUntil } from '../support/sequential-load.ts';
+
+const FILLS = Number(process.env.SOAK_FILLS ?? 60);
+const SEED = Number(process.env.SOAK_SEED ?? 1);
+const PARTITIONS = 4;
+
+let base: string;
+let mnt: string;
+let gateway: GatewayProcess | undefined;
+
+beforeAll(async () => {
+  base = await tempDir('metricstream-diskfull-soak-');
+  mnt = path.join(base, 'tmpfs');
+  await mkdir(mnt);
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mnt], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`mount -t tmpfs failed (the soak needs root): ${r.stderr || r.error}`);
+});
+
+afterAll(async () => {
+  if (gateway && gateway.proc.exitCode === null) await gateway.stop('SIGKILL');
+  spawnSync('umount', [mnt]);
+  await rmdir(mnt).catch(() => {});
+  await rm(base, { recursive: true, force: true });
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Appends 16 KiB chunks to `file` until the filesystem is full; returns its size. */
+async function fill(file: string): Promise<number> {
+  const fh = await open(file, 'a');
+  const chunk = Buffer.alloc(16 * 1024, 1);
+  try {
+    for (;;) {
+      const { bytesWritten } = await fh.write(chunk);
+      if (bytesWritten < chunk.length) break;
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+  } finally {
+    await fh.close();
+  }
+  return (await stat(file)).size;
+}
+
+it(`${FILLS} disk-full episodes under load (seed ${SEED}): the gateway keeps serving, every partition resumes, every 200 survives`, { timeout: FILLS * 20_000 + 120_000 }, async () => {
+  const random = prng(SEED);
+  const dataDir = path.join(mnt, 'data');
+  // Retention keeps the log inside the tmpfs (4 partitions × 512 KiB of 64 KiB segments)
+  // and deletes segments while the disk fills and empties.
+  gateway = await startGateway(['--workers', '2', '--partitions', String(PARTITIONS), '--segment-bytes', '64kb', '--retention-bytes', '512kb', '--data-dir', dataDir, '--admin-port', '0']);
+  const g = gateway;
+  const admin = g.logs.find((l) => typeof l.msg === 'string' && l.msg.includes('listening on'))!.adminPort as number;
+  let stopLoad!: () => void;
+  const loadStopped = new Promise<void>((resolve) => (stopLoad = resolve));
+  const load = loadUntil(g.port, 'full', 12, loadStopped);
+
+  const filler = path.join(mnt, 'filler');
+  const episodes: string[] = [];
+  for (let i = 0; i < FILLS; i++) {
+    await sleep(Math.floor(random() * 300));
+    const size = await fill(filler);
+    if (i === 0) expect(size, 'the filler took the free space').toBeGreaterThan(0);
+    await sleep(Math.floor(random() * 500));
+    // Give back anything from 0 to 1.5 MiB: sometimes less than one partition's zeros ahead.
+    const give = Math.min(size, Math.floor(random() * 1.5 * 1024 * 1024));
+    await truncate(filler, size - give);
+    episodes.push(`${(give / 1024) | 0}k`);
+  }
+  await rm(filler);
+  // With the space back, every partition must take records again within a few seconds.
+  await sleep(3000);
+  stopLoad();
+  const outcomes = await load;
+  expect(outcomes.filter((o) => o.status === 'error'), 'connections that failed: the gateway must keep serving').toEqual([]);
+  const statuses = new Map<string, number>();
+  for (const o of outcomes) statuses.set(String(o.status), (statuses.get(String(o.status)) ?? 0) + 1);
+  // After the last episode, with the disk free again, the last request of every client was answered 200.
+  const last = new Map<string, (typeof outcomes)[number]>();
+  for (const o of outcomes) last.set(o.client, o);
+  expect([...last.values()].filter((o) => o.status !== 200).map((o) => `${o.client}: ${o.status}`), 'clients still refused once the space was back').toEqual([]);
+  const ready = await fetch(`http://127.0.0.1:${g.port}/readyz`);
+  expect(ready.status).toBe(200);
+  const metrics = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
+  const writeErrors = Number(/^metricstream_log_errors_total\{kind="write"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
+  expect(await g.stop()).toBe(0);
+  gateway = undefined;
+
+  if (process.env.SOAK_KEEP) {
+    await cp(dataDir, process.env.SOAK_KEEP, { recursive: true });
+    await writeFile(path.join(process.env.SOAK_KEEP, 'outcomes.json'), JSON.stringify(outcomes));
+  }
+  const stored = await consumeAll(dataDir);
+  const { checked, missing } = unstoredAcks(outcomes, stored, await retainedFrom(dataDir, PARTITIONS));
+  console.log(
+    `${FILLS} disk-full episodes, seed ${SEED}: answers ${JSON.stringify(Object.fromEntries(statuses))}, ` +
+      `${writeErrors} failed commits counted, ${checked} acknowledged records still retained and checked, ${stored.length} stored; freed per episode ${episodes.join(' ')}`,
+  );
+  expect(missing.slice(0, 10), `${missing.length} of ${checked} acknowledged records lost`).toEqual([]);
+});
