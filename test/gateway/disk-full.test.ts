@@ -4,56 +4,25 @@
  * is named in an error line, and once some space is freed (less than one partition's
  * written-ahead zeros) every partition resumes, not only the first one to write.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdir, open, rm, rmdir, truncate } from 'node:fs/promises';
+import { truncate } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { partitionFor } from '../../src/records/partitioner.ts';
-import { consumeAll, postMetrics, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
+import { consumeAll, postMetrics, startGateway, type GatewayProcess } from '../support/gateway-process.ts';
+import { fillDisk, useSmallDisk } from '../support/small-disk.ts';
 
-let base: string;
-let mnt: string;
+const disk = useSmallDisk('6m');
 let gateway: GatewayProcess | undefined;
-
-beforeAll(async () => {
-  base = await tempDir('metricstream-diskfull-');
-  mnt = path.join(base, 'tmpfs');
-  await mkdir(mnt);
-  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=6m', 'tmpfs', mnt], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`mount -t tmpfs failed (the test needs root): ${r.stderr || r.error}`);
-});
 
 afterAll(async () => {
   if (gateway && gateway.proc.exitCode === null) await gateway.stop('SIGKILL');
-  spawnSync('umount', [mnt]);
-  await rmdir(mnt).catch(() => {});
-  await rm(base, { recursive: true, force: true });
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Writes 64 KiB chunks into `file` until the filesystem is full (bounded). */
-async function fill(file: string): Promise<number> {
-  const fh = await open(file, 'w');
-  const chunk = Buffer.alloc(64 * 1024, 1);
-  let size = 0;
-  try {
-    for (let i = 0; i < 1000; i++) {
-      const { bytesWritten } = await fh.write(chunk, 0, chunk.length, size);
-      size += bytesWritten;
-      if (bytesWritten < chunk.length) break;
-    }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  } finally {
-    await fh.close();
-  }
-  return size;
-}
-
 describe('disk full', () => {
   it('503 while full, ENOSPC named, and every partition resumes when space is freed', async () => {
-    const dataDir = path.join(mnt, 'data');
+    const dataDir = path.join(disk.dir, 'data');
     gateway = await startGateway(['--workers', '2', '--partitions', '4', '--data-dir', dataDir, '--admin-port', '0']);
     const g = gateway;
     const admin = g.logs.find((l) => typeof l.msg === 'string' && l.msg.includes('listening on'))!.adminPort as number;
@@ -72,8 +41,8 @@ describe('disk full', () => {
       return res.status;
     };
 
-    const filler = path.join(mnt, 'filler');
-    const filled = await fill(filler);
+    const filler = path.join(disk.dir, 'filler');
+    const filled = await fillDisk(filler);
     for (const c of clients) expect(await send(c)).toBe(503);
     for (let i = 0; i < 20 && !g.logs.some((l) => l.level === 50 && l.code === 'ENOSPC'); i++) await sleep(100);
     const line = g.logs.find((l) => l.level === 50 && l.code === 'ENOSPC');

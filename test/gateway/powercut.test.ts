@@ -8,34 +8,17 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { unstoredAcks } from '../support/acknowledged.ts';
-import { mountPowerCut, usePowerCutFixture } from '../support/powercut-fs.ts';
+import { loadAndCut, mountPowerCut, usePowerCutFixture } from '../support/powercut-fs.ts';
 import { consumeAll, startGateway, tempDir, type ConsumedLine } from '../support/gateway-process.ts';
-import { loadUntil, type Outcome } from '../support/sequential-load.ts';
+import type { Outcome } from '../support/sequential-load.ts';
 
 const fx = usePowerCutFixture();
 
-/**
- * Starts a gateway with its data dir on the layer, loads it with 12 clients and, once
- * `cutAfter` records were answered 200, cuts the power: SIGKILL and the layer's rollback
- * at the same moment. Returns every request's outcome.
- */
-async function loadAndCut(dataDir: string, phase: string, cutAfter: number): Promise<Outcome[]> {
+/** Starts a gateway with its data dir on the layer and cuts the power under load (loadAndCut). */
+async function startAndCut(dataDir: string, phase: string, cutAfter: number): Promise<Outcome[]> {
   const g = await startGateway(['--workers', '2', '--partitions', '4', '--segment-bytes', '8kb', '--data-dir', dataDir]);
   fx.gateway = g;
-  const cutLayer = fx.layer!;
-  let ok = 0;
-  let cutting: Promise<void> = Promise.resolve();
-  let cut!: () => void;
-  const cutNow = new Promise<void>((resolve) => (cut = resolve));
-  const outcomes = await loadUntil(g.port, `pc_${phase}`, 12, cutNow, () => {
-    if (++ok !== cutAfter) return;
-    g.proc.kill('SIGKILL');
-    cutting = cutLayer.cut();
-    cut();
-  });
-  await cutting;
-  await g.exited;
-  await cutLayer.unmount();
+  const outcomes = await loadAndCut(g, fx.layer!, `pc_${phase}`, cutAfter);
   fx.layer = undefined;
   fx.gateway = undefined;
   return outcomes;
@@ -52,11 +35,11 @@ describe('power cut (FUSE layer that forgets unsynced data)', () => {
     fx.dir = await tempDir('metricstream-powercut-');
     // Phase a: the data dir does not exist yet; the gateway creates it, meta.json, partition-N/.
     fx.layer = await mountPowerCut(fx.dir, 0);
-    const a = await loadAndCut(path.join(fx.layer.mount, 'data'), 'a', 600);
+    const a = await startAndCut(path.join(fx.layer.mount, 'data'), 'a', 600);
     const backing = path.join(fx.dir, 'backing', 'data');
     // Phase b: restart on what survived (still on the layer), more load, cut again.
     fx.layer = await mountPowerCut(fx.dir, 1);
-    const b = await loadAndCut(path.join(fx.layer.mount, 'data'), 'b', 600);
+    const b = await startAndCut(path.join(fx.layer.mount, 'data'), 'b', 600);
 
     // Recovery on the survivors (off the layer), then read everything back.
     fx.gateway = await startGateway(['--workers', '1', '--partitions', '4', '--segment-bytes', '8kb', '--data-dir', backing]);

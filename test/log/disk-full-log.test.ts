@@ -8,49 +8,21 @@
  * `npm run soak:disk-full`). The gateway-level test cannot reach the 1000th commit in its
  * time, so this one drives PartitionedLog directly.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdir, open, rm, rmdir, stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { unpack } from 'msgpackr';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LogReader } from '../../src/log/log-reader.ts';
 import { PartitionedLog } from '../../src/log/partitioned-log.ts';
-import { metricRecord, tempDir } from './helpers.ts';
+import { fillDisk, useSmallDisk } from '../support/small-disk.ts';
+import { metricRecord } from './helpers.ts';
 
-let base: string;
-let mnt: string;
-
-beforeAll(async () => {
-  base = await tempDir('metricstream-log-diskfull-');
-  mnt = path.join(base, 'tmpfs');
-  await mkdir(mnt);
-  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`mount -t tmpfs failed (the test needs root): ${r.stderr || r.error}`);
-});
-
-afterAll(async () => {
-  spawnSync('umount', [mnt]);
-  await rmdir(mnt).catch(() => {});
-  await rm(base, { recursive: true, force: true });
-});
-
-/** Takes every free byte of the tmpfs into `file`. */
-async function fillDisk(file: string): Promise<void> {
-  const fh = await open(file, 'a');
-  const chunk = Buffer.alloc(4096, 1);
-  try {
-    for (;;) await fh.write(chunk);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  } finally {
-    await fh.close();
-  }
-}
+const disk = useSmallDisk('2m');
 
 describe('the log on a full disk', () => {
   it('zeros written ahead after a disk-full episode never overwrite or cut records acknowledged meanwhile', async () => {
-    const dataDir = path.join(mnt, 'data');
-    const filler = path.join(mnt, 'filler');
+    const dataDir = path.join(disk.dir, 'data');
+    const filler = path.join(disk.dir, 'filler');
     const log = await PartitionedLog.open(dataDir, { partitions: 1 });
     const acked = new Map<number, number>();
     let seq = 0;

@@ -12,12 +12,12 @@
  *
  * Needs root (it mounts the tmpfs), as the suite's disk-full test does.
  */
-import { spawnSync } from 'node:child_process';
-import { cp, mkdir, open, rm, rmdir, stat, truncate, writeFile } from 'node:fs/promises';
+import { cp, rm, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { retainedFrom, unstoredAcks } from '../support/acknowledged.ts';
-import { consumeAll, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
+import { consumeAll, startGateway, type GatewayProcess } from '../support/gateway-process.ts';
+import { fillDisk, useSmallDisk } from '../support/small-disk.ts';
 import { prng } from '../support/prng.ts';
 import { loadUntil } from '../support/sequential-load.ts';
 
@@ -25,47 +25,18 @@ const FILLS = Number(process.env.SOAK_FILLS ?? 60);
 const SEED = Number(process.env.SOAK_SEED ?? 1);
 const PARTITIONS = 4;
 
-let base: string;
-let mnt: string;
+const disk = useSmallDisk('8m');
 let gateway: GatewayProcess | undefined;
-
-beforeAll(async () => {
-  base = await tempDir('metricstream-diskfull-soak-');
-  mnt = path.join(base, 'tmpfs');
-  await mkdir(mnt);
-  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mnt], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`mount -t tmpfs failed (the soak needs root): ${r.stderr || r.error}`);
-});
 
 afterAll(async () => {
   if (gateway && gateway.proc.exitCode === null) await gateway.stop('SIGKILL');
-  spawnSync('umount', [mnt]);
-  await rmdir(mnt).catch(() => {});
-  await rm(base, { recursive: true, force: true });
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Appends 16 KiB chunks to `file` until the filesystem is full; returns its size. */
-async function fill(file: string): Promise<number> {
-  const fh = await open(file, 'a');
-  const chunk = Buffer.alloc(16 * 1024, 1);
-  try {
-    for (;;) {
-      const { bytesWritten } = await fh.write(chunk);
-      if (bytesWritten < chunk.length) break;
-    }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  } finally {
-    await fh.close();
-  }
-  return (await stat(file)).size;
-}
-
 it(`${FILLS} disk-full episodes under load (seed ${SEED}): the gateway keeps serving, every partition resumes, every 200 survives`, { timeout: FILLS * 20_000 + 120_000 }, async () => {
   const random = prng(SEED);
-  const dataDir = path.join(mnt, 'data');
+  const dataDir = path.join(disk.dir, 'data');
   // Retention keeps the log inside the tmpfs (4 partitions × 512 KiB of 64 KiB segments)
   // and deletes segments while the disk fills and empties.
   gateway = await startGateway(['--workers', '2', '--partitions', String(PARTITIONS), '--segment-bytes', '64kb', '--retention-bytes', '512kb', '--data-dir', dataDir, '--admin-port', '0']);
@@ -75,11 +46,11 @@ it(`${FILLS} disk-full episodes under load (seed ${SEED}): the gateway keeps ser
   const loadStopped = new Promise<void>((resolve) => (stopLoad = resolve));
   const load = loadUntil(g.port, 'full', 12, loadStopped);
 
-  const filler = path.join(mnt, 'filler');
+  const filler = path.join(disk.dir, 'filler');
   const episodes: string[] = [];
   for (let i = 0; i < FILLS; i++) {
     await sleep(Math.floor(random() * 300));
-    const size = await fill(filler);
+    const size = await fillDisk(filler);
     if (i === 0) expect(size, 'the filler took the free space').toBeGreaterThan(0);
     await sleep(Math.floor(random() * 500));
     // Give back anything from 0 to 1.5 MiB: sometimes less than one partition's zeros ahead.

@@ -19,7 +19,8 @@ import { pack } from 'msgpackr';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ConsumerProcess, runConsumer, waitFor } from '../consumer/helpers.ts';
 import { startLocalBroker, type LocalBroker } from '../support/local-broker.ts';
-import { pick, prng } from '../support/prng.ts';
+import { prng } from '../support/prng.ts';
+import { killMembers, type Kills } from './member-kills.ts';
 
 const KILLS = Number(process.env.SOAK_KILLS ?? 15);
 const SEED = Number(process.env.SOAK_SEED ?? 1);
@@ -74,23 +75,9 @@ it(`${KILLS} member kills while the topic grows (seed ${SEED}): every record del
       await sleep(10 + Math.floor(rounds() * 40));
     }
   })();
-  const terms: Promise<number | null>[] = [];
-  const kills: string[] = [];
+  let kills: Kills;
   try {
-    for (let i = 0; i < KILLS; i++) {
-      await sleep(2000 + Math.floor(random() * 6000));
-      const victim = pick(random, [...live]);
-      const signal = random() < 0.7 ? 'SIGKILL' : 'SIGTERM';
-      victim.kill(signal);
-      live.delete(victim);
-      // Only a member that got partitions has its SIGTERM handler for sure (see soak:log-group).
-      if (signal === 'SIGTERM' && victim.generation() > 0) terms.push(victim.exited);
-      kills.push(signal === 'SIGKILL' ? 'K' : 'T');
-      if (random() < 0.8 || live.size === 0) {
-        if (random() < 0.5) await sleep(Math.floor(random() * 3000));
-        live.add(join());
-      }
-    }
+    kills = await killMembers(random, live, join, KILLS, [2000, 8000], 3000);
   } finally {
     writing = false;
     await writer;
@@ -110,11 +97,11 @@ it(`${KILLS} member kills while the topic grows (seed ${SEED}): every record del
   const lastExits = await Promise.all([...live].map((m) => m.exited));
   const lag = await runConsumer(['--mode', 'kafka', '--brokers', broker!.bootstrap, '--topic', topic, '--group', group, '--show-lag']);
   const rows = lag.lines as unknown as { partition: number; endOffset: number; lag: number }[];
-  const sigtermExits = await Promise.all(terms);
+  const sigtermExits = await Promise.all(kills.sigtermExits);
   const delivered = members.reduce((n, m) => n + m.lines.length, 0);
   console.log(
-    `${KILLS} kills (${kills.join('')}), seed ${SEED}: ${produced} records in ${PARTITIONS} partitions, ${delivered} deliveries ` +
-      `(${delivered - produced} repeated after a kill or a rebalance), ${members.length} members in all, ${terms.length} stopped by SIGTERM after joining`,
+    `${KILLS} kills (${kills.sequence}), seed ${SEED}: ${produced} records in ${PARTITIONS} partitions, ${delivered} deliveries ` +
+      `(${delivered - produced} repeated after a kill or a rebalance), ${members.length} members in all, ${kills.sigtermExits.length} stopped by SIGTERM after joining`,
   );
   expect([...sigtermExits, ...lastExits].filter((code) => code !== 0), 'members that did not exit 0 on SIGTERM').toEqual([]);
   expect(lag.code).toBe(0);

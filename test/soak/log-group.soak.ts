@@ -13,7 +13,8 @@ import { afterAll, expect, it } from 'vitest';
 import { groupLag } from '../../src/index.ts';
 import type { LogSink } from '../../src/log/log-sink.ts';
 import { appendRound, ConsumerProcess, ids, openSink, tempDir, waitFor } from '../consumer/helpers.ts';
-import { pick, prng } from '../support/prng.ts';
+import { prng } from '../support/prng.ts';
+import { killMembers, type Kills } from './member-kills.ts';
 
 const KILLS = Number(process.env.SOAK_KILLS ?? 30);
 const SEED = Number(process.env.SOAK_SEED ?? 1);
@@ -53,25 +54,9 @@ it(`${KILLS} member kills while the log grows (seed ${SEED}): every record deliv
     }
   })();
 
-  const terms: Promise<number | null>[] = [];
-  const kills: string[] = [];
+  let kills: Kills;
   try {
-    for (let i = 0; i < KILLS; i++) {
-      await sleep(300 + Math.floor(random() * 2000));
-      const victim = pick(random, [...live]);
-      const signal = random() < 0.7 ? 'SIGKILL' : 'SIGTERM';
-      victim.kill(signal);
-      live.delete(victim);
-      // A member still starting (no assignment yet) has no handler for SIGTERM yet: Node's
-      // default ends it, as it would any process. Members that joined must stop cleanly.
-      if (signal === 'SIGTERM' && victim.generation() > 0) terms.push(victim.exited);
-      kills.push(signal === 'SIGKILL' ? 'K' : 'T');
-      // Its replacement joins at once, a little later, or only at the next kill.
-      if (random() < 0.8 || live.size === 0) {
-        if (random() < 0.5) await sleep(Math.floor(random() * 1500));
-        live.add(join());
-      }
-    }
+    kills = await killMembers(random, live, join, KILLS, [300, 2300], 1500);
   } finally {
     writing = false;
     await writer;
@@ -87,11 +72,11 @@ it(`${KILLS} member kills while the log grows (seed ${SEED}): every record deliv
     return `${have.size} of ${total}; first missing ${gaps.join(' ')}`;
   });
   await waitFor('the group committed to the end of every partition', async () => (await groupLag({ mode: 'log', dataDir: dir, group: GROUP })).every((l) => l.lag === 0), 60_000);
-  const sigtermExits = await Promise.all(terms);
+  const sigtermExits = await Promise.all(kills.sigtermExits);
   const delivered = members.reduce((n, m) => n + m.lines.length, 0);
   console.log(
-    `${KILLS} kills (${kills.join('')}), seed ${SEED}: ${total} records in ${PARTITIONS} partitions, ${delivered} deliveries ` +
-      `(${delivered - total} repeated after a kill), ${members.length} members in all, ${terms.length} stopped by SIGTERM after joining`,
+    `${KILLS} kills (${kills.sequence}), seed ${SEED}: ${total} records in ${PARTITIONS} partitions, ${delivered} deliveries ` +
+      `(${delivered - total} repeated after a kill), ${members.length} members in all, ${kills.sigtermExits.length} stopped by SIGTERM after joining`,
   );
   expect(sigtermExits.filter((code) => code !== 0), 'members that did not exit 0 on SIGTERM').toEqual([]);
   const have = seen();

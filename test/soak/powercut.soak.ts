@@ -15,10 +15,10 @@
 import path from 'node:path';
 import { expect, it } from 'vitest';
 import { retainedFrom, unstoredAcks } from '../support/acknowledged.ts';
-import { mountPowerCut, usePowerCutFixture } from '../support/powercut-fs.ts';
+import { loadAndCut, mountPowerCut, usePowerCutFixture } from '../support/powercut-fs.ts';
 import { consumeAll, spawnNode, startGateway, tempDir } from '../support/gateway-process.ts';
 import { pick, prng } from '../support/prng.ts';
-import { loadUntil, type Outcome } from '../support/sequential-load.ts';
+import type { Outcome } from '../support/sequential-load.ts';
 
 const CUTS = Number(process.env.SOAK_CUTS ?? 30);
 const SEED = Number(process.env.SOAK_SEED ?? 1);
@@ -73,20 +73,7 @@ it(`${CUTS} power cuts in a row (seed ${SEED}): every start recovers, every 200 
     }
     const g = await startGateway(args);
     fx.gateway = g;
-    const layer = fx.layer;
-    let ok = 0;
-    let cutting: Promise<void> = Promise.resolve();
-    let stop!: () => void;
-    const stopped = new Promise<void>((resolve) => (stop = resolve));
-    const outcomes = await loadUntil(g.port, `soak${cut}`, 12, stopped, () => {
-      if (++ok !== cutAfter) return;
-      g.proc.kill('SIGKILL');
-      cutting = layer.cut();
-      stop();
-    });
-    await cutting;
-    await g.exited;
-    await layer.unmount();
+    const outcomes = await loadAndCut(g, fx.layer, `soak${cut}`, cutAfter);
     fx.layer = undefined;
     fx.gateway = undefined;
     all.push(...outcomes);

@@ -11,6 +11,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { afterEach } from 'vitest';
 import { ROOT, type GatewayProcess } from './gateway-process.ts';
+import { loadUntil, type Outcome } from './sequential-load.ts';
 
 const PYTHON = '/usr/bin/python3';
 const SCRIPT = path.join(ROOT, 'test/tools/powercut_fs.py');
@@ -121,4 +122,27 @@ export function usePowerCutFixture(): PowerCutFixture {
     fx.dir = undefined;
   });
   return fx;
+}
+
+/**
+ * Loads gateway `g`, whose data dir is on `layer`, with 12 sequential clients named
+ * `<prefix>_<n>` and, once `cutAfter` requests were answered 200, cuts the power: SIGKILL
+ * and the layer's rollback at the same moment. Resolves with every request's outcome once
+ * the gateway is gone and the layer unmounted.
+ */
+export async function loadAndCut(g: GatewayProcess, layer: PowerCutMount, prefix: string, cutAfter: number): Promise<Outcome[]> {
+  let ok = 0;
+  let cutting: Promise<void> = Promise.resolve();
+  let stop!: () => void;
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
+  const outcomes = await loadUntil(g.port, prefix, 12, stopped, () => {
+    if (++ok !== cutAfter) return;
+    g.proc.kill('SIGKILL');
+    cutting = layer.cut();
+    stop();
+  });
+  await cutting;
+  await g.exited;
+  await layer.unmount();
+  return outcomes;
 }
