@@ -1,0 +1,80 @@
+/**
+ * Spill power-cut soak: a gateway in `--mode kafka --fallback file` whose data dir (and so
+ * its spill, `<data-dir>/kafka-spill/`) is on the FUSE power-cut layer. Each cycle cuts
+ * the path to the brokers (so records are spilled and answered 202), sometimes restores it
+ * (so the spill is being replayed), and then cuts the power at a random moment (seeded
+ * PRNG); the next cycle starts on what survived, which replays the spill left behind. The
+ * suite's fallback test kills the gateway with SIGKILL, which keeps the page cache; a 202
+ * says "durable here", and only a power cut tests that.
+ *
+ *   npm run soak:spill-powercut                         # 12 cycles, seed 1
+ *   SOAK_CYCLES=40 SOAK_SEED=2 npm run soak:spill-powercut
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { expect, it } from 'vitest';
+import { SPILL_DIR_NAME } from '../../src/kafka/fallback-sink.ts';
+import { tempDir } from '../support/gateway-process.ts';
+import { mountPowerCut, usePowerCutFixture } from '../support/powercut-fs.ts';
+import { prng } from '../support/prng.ts';
+import { readyz, startLoad, storedValue, useKafkaCluster, waitFor, type Outcome } from '../kafka/gateway-support.ts';
+import { consumeAll, freshTopic } from '../kafka/helpers.ts';
+
+const CYCLES = Number(process.env.SOAK_CYCLES ?? 12);
+const SEED = Number(process.env.SOAK_SEED ?? 1);
+
+const cluster = useKafkaCluster();
+const fx = usePowerCutFixture();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+it(`${CYCLES} power cuts while records are spilled or replayed (seed ${SEED}): every 202 and 200 reaches the topic`, { timeout: CYCLES * 60_000 + 240_000 }, async () => {
+  const random = prng(SEED);
+  const topic = freshTopic('soak-spill');
+  fx.dir = await tempDir('metricstream-spill-powercut-');
+  const all: Outcome[] = [];
+  const cycles: string[] = [];
+  for (let cycle = 0; cycle < CYCLES; cycle++) {
+    fx.layer = await mountPowerCut(fx.dir, cycle);
+    const layer = fx.layer;
+    const g = await cluster.gateway(topic, ['--fallback', 'file', '--data-dir', path.join(layer.mount, 'data')]);
+    fx.gateway = g;
+    const load = startLoad(g.port, `spill${cycle}`, 6, 1);
+    await sleep(200 + Math.floor(random() * 800));
+    await cluster.broker.proxy!.cut('refuse');
+    const spilled = 1 + Math.floor(random() * 800);
+    await waitFor('records spilled', () => load.outcomes.filter((o) => o.status === 202).length >= spilled, 60_000);
+    const replaying = random() < 0.5;
+    if (replaying) {
+      // The broker back: the power goes while the spill is being replayed.
+      await cluster.broker.proxy!.restore();
+      await sleep(Math.floor(random() * 1500));
+    }
+    g.proc.kill('SIGKILL');
+    await layer.cut();
+    const outcomes = await load.stop();
+    await g.exited;
+    await layer.unmount();
+    fx.layer = undefined;
+    fx.gateway = undefined;
+    if (!replaying) await cluster.broker.proxy!.restore();
+    all.push(...outcomes);
+    cycles.push(`cycle ${cycle}: ${outcomes.filter((o) => o.status === 202).length} spilled, cut ${replaying ? 'while replaying' : 'with the broker away'}`);
+  }
+  // A last start off the layer, broker up: it replays what every cut left in the spill.
+  const backing = path.join(fx.dir, 'backing', 'data');
+  const g = await cluster.gateway(topic, ['--fallback', 'file', '--data-dir', backing]);
+  fx.gateway = g;
+  await waitFor('ready', async () => (await readyz(g.port)) === 200, 60_000);
+  await waitFor('the spill replayed and freed', () => !existsSync(path.join(backing, SPILL_DIR_NAME)), 120_000);
+  expect(await g.stop()).toBe(0);
+  fx.gateway = undefined;
+
+  const kept = all.filter((o) => o.status === 200 || o.status === 202);
+  const read = await Promise.race([consumeAll(cluster.broker.bootstrap, topic, kept.length, 2000), sleep(180_000).then(() => null)]);
+  const values = new Set((read ?? []).map((m) => m.value.toString('base64')));
+  const lost = kept.filter((o) => !values.has(storedValue(o.client, o.seq).toString('base64')));
+  const counts: Record<string, number> = {};
+  for (const o of all) counts[String(o.status)] = (counts[String(o.status)] ?? 0) + 1;
+  console.log(`${CYCLES} cuts, seed ${SEED}: answers ${JSON.stringify(counts)}; ${read?.length ?? 'fewer than expected'} messages in the topic\n${cycles.join('\n')}`);
+  expect(lost.slice(0, 10).map((o) => `${o.client}#${o.seq} answered ${o.status}`), `${lost.length} of ${kept.length} records answered 200 or 202 not in the topic`).toEqual([]);
+});
