@@ -15,6 +15,7 @@
  * bad input with a 4xx), a client sending valid bodies between the attacks gets 200 every
  * time, and at the end the whole log reads back clean.
  */
+import { readFileSync } from 'node:fs';
 import zlib from 'node:zlib';
 import { compressSync, uncompressSync } from 'snappy';
 import { afterAll, expect, it } from 'vitest';
@@ -216,7 +217,7 @@ it(`${REQUESTS} damaged requests (seed ${SEED}): never a 500, never a crash, val
     fuzzing = false;
     await valid;
   }
-  const rss = Number((await import('node:fs')).readFileSync(`/proc/${g.proc.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)?.[1] ?? 0) >> 10;
+  const rss = Number(readFileSync(`/proc/${g.proc.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)?.[1] ?? 0) >> 10;
   expect(await g.stop()).toBe(0);
   gateway = undefined;
   const stored = await consumeAll(dataDir);
