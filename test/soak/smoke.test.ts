@@ -21,6 +21,7 @@ const SMOKE: [script: string, size: Record<string, string>, result: RegExp][] = 
   ['soak:kafka-group', { SOAK_KILLS: '1' }, /1 kills \([KT]\), seed 1: [1-9]\d* records/],
   ['soak:spill-powercut', { SOAK_CYCLES: '1' }, /1 cuts, seed 1: answers \{"200":[1-9]\d*,"202":[1-9]/],
   ['soak:kafka-flap', { SOAK_FLAPS: '1' }, /1 outages, seed 1: answers \{"200":[1-9]/],
+  ['soak:store-flap', { SOAK_OUTAGES: '1' }, /1 store outages, seed 1: [1-9]\d* samples acknowledged/],
 ];
 
 /** This process's environment without vitest's own variables, which would confuse the vitest a soak runs in. */
