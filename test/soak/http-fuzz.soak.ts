@@ -10,6 +10,7 @@
  *
  *   npm run soak:http-fuzz                              # 20,000 requests, seed 1
  *   SOAK_REQUESTS=100000 SOAK_SEED=5 npm run soak:http-fuzz
+ *   SOAK_IDLE_RSS=1 npm run soak:http-fuzz        # also the RSS 12 s after the last request
  *
  * Checked: no answer is a 500 and no worker crashes (a bug either way: the code refuses
  * bad input with a 4xx), a client sending valid bodies between the attacks gets 200 every
@@ -136,6 +137,11 @@ function damage(random: () => number, b: Buffer): Buffer {
   }
 }
 
+/** Resident memory of process `pid`, in MB. */
+function rssOf(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)?.[1] ?? 0) >> 10;
+}
+
 /** The request to send: a damaged body, encoded honestly or not, under some content-type. */
 function request(random: () => number, seed: Seed): { path: string; body: Buffer; headers: Record<string, string> } {
   const headers: Record<string, string> = { 'content-type': seed.load.contentType, ...seed.load.headers, authorization: `fuzz_${Math.floor(random() * 4)}` };
@@ -177,10 +183,13 @@ it(`${REQUESTS} damaged requests (seed ${SEED}): never a 500, never a crash, val
   let sent = 0;
   let fuzzing = true;
   const placed: { key: string; at: string }[] = [];
+  // The gateway's RSS every 20,000 requests: a leak shows as a line that keeps rising.
+  const rssSamples: number[] = [];
   const fuzzer = async (f: number) => {
     const random = prng(SEED * 1000 + f);
     while (sent < REQUESTS) {
       sent++;
+      if (sent % 20_000 === 0) rssSamples.push(rssOf(g.proc.pid!));
       const { path, body, headers } = request(random, pick(random, all));
       let status: string;
       try {
@@ -217,13 +226,16 @@ it(`${REQUESTS} damaged requests (seed ${SEED}): never a 500, never a crash, val
     fuzzing = false;
     await valid;
   }
-  const rss = Number(readFileSync(`/proc/${g.proc.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)?.[1] ?? 0) >> 10;
+  const rss = rssOf(g.proc.pid!);
+  // Workers give their heap back 10 s after their last request (src/workers/settle-heap.ts).
+  if (process.env.SOAK_IDLE_RSS === '1') await new Promise((r) => setTimeout(r, 12_000));
+  const idleRss = rssOf(g.proc.pid!);
   expect(await g.stop()).toBe(0);
   gateway = undefined;
   const stored = await consumeAll(dataDir);
 
   const bugs = g.logs.filter((l) => l.what === 'internal_error' || /worker (exited|failed)/.test(String(l.msg)));
-  console.log(`${REQUESTS} damaged requests, seed ${SEED}: answers ${JSON.stringify(statuses)}; canary ${canary.length} requests; ${placed.length} seed-endpoint 200s checked at their position; ${stored.length} records stored; gateway RSS at the end ${rss} MB`);
+  console.log(`${REQUESTS} damaged requests, seed ${SEED}: answers ${JSON.stringify(statuses)}; canary ${canary.length} requests; ${placed.length} seed-endpoint 200s checked at their position; ${stored.length} records stored; gateway RSS at the end ${rss} MB (every 20,000 requests: ${rssSamples.join(', ')} MB)${process.env.SOAK_IDLE_RSS === '1' ? `, 12 s later ${idleRss} MB` : ''}`);
   expect(bugs.map((l) => `${String(l.msg)} ${String(l.detail ?? '')}`.slice(0, 400))).toEqual([]);
   expect(statuses['500'] ?? 0).toBe(0);
   expect(canary.filter((c) => c.status !== 200)).toEqual([]);
