@@ -17,6 +17,15 @@ export interface WorkerView {
   metrics: SharedArrayBuffer;
   /** Ring counters of this slot's dead workers (their rings are gone): added to the live ring's. */
   retired?: { recordsWritten: number; refusedFull: number };
+  /** The worker thread's V8 heap figures (Worker.getHeapStatistics); absent in tests without threads. */
+  heap?: () => Promise<WorkerHeap>;
+}
+
+/** The V8 heap figures of one worker thread that its gauges report. */
+export interface WorkerHeap {
+  used_heap_size: number;
+  total_heap_size: number;
+  external_memory: number;
 }
 
 export interface GatewayMetrics {
@@ -30,12 +39,13 @@ export interface GatewayMetrics {
 }
 
 /** A metric whose value is computed from shared memory at scrape time. */
-function sampled(name: string, help: string, type: 'counter' | 'gauge' | 'histogram', values: () => { labels?: Record<string, string | number>; value: number; metricName?: string }[]): Metric {
+type Sample = { labels?: Record<string, string | number>; value: number; metricName?: string };
+function sampled(name: string, help: string, type: 'counter' | 'gauge' | 'histogram', values: () => Sample[] | Promise<Sample[]>): Metric {
   return {
     name,
     help,
     type,
-    get: async () => ({ name, help, type, values: values(), aggregator: 'sum' }),
+    get: async () => ({ name, help, type, values: await values(), aggregator: 'sum' }),
   } as unknown as Metric;
 }
 
@@ -95,6 +105,31 @@ export function createGatewayMetrics(workers: () => WorkerView[], sink: Sink, ri
     sampled('metricstream_worker_heap_releases_total', `Times an HTTP worker gave its heap back after ${HEAP_RELEASE_QUIET_MS / 1000} s without a request (a memory-reducing GC).`, 'counter', () => [
       { value: snapshots().reduce((a, w) => a + w.metrics.heapReleases, 0) },
     ]),
+  );
+  registry.registerMetric(
+    sampled('metricstream_worker_collections_total', 'GCs HTTP workers ran to free the buffers of answered requests: scavenges every 16 MiB released, full GCs every 16 MiB of refused bodies.', 'counter', () => {
+      const all = snapshots();
+      return (['scavenge', 'full'] as const).map((kind) => ({ labels: { kind }, value: all.reduce((a, w) => a + w.metrics.collections[kind], 0) }));
+    }),
+  );
+  // Per worker thread: the process-wide nodejs_heap_* gauges above are the owner thread's
+  // alone, and RSS cannot tell which thread (or whether the JS heap at all) holds memory.
+  const heaps = async (pick: (h: WorkerHeap) => number) => {
+    const out: Sample[] = [];
+    for (const w of workers()) {
+      const heap = await w.heap?.().catch(() => undefined); // a worker that just exited has none
+      if (heap !== undefined) out.push({ labels: { worker: w.id }, value: pick(heap) });
+    }
+    return out;
+  };
+  registry.registerMetric(
+    sampled('metricstream_worker_heap_used_bytes', "Bytes of live objects and not yet collected garbage in each HTTP worker's V8 heap.", 'gauge', () => heaps((h) => h.used_heap_size)),
+  );
+  registry.registerMetric(
+    sampled('metricstream_worker_heap_total_bytes', "Bytes V8 has reserved for each HTTP worker's heap.", 'gauge', () => heaps((h) => h.total_heap_size)),
+  );
+  registry.registerMetric(
+    sampled('metricstream_worker_external_memory_bytes', "Bytes outside each HTTP worker's heap held by its JS objects (buffers, native handles), as V8 accounts them.", 'gauge', () => heaps((h) => h.external_memory)),
   );
   registry.registerMetric(
     sampled('metricstream_ring_occupied_bytes', 'Bytes published in a worker ring and not yet drained.', 'gauge', () =>

@@ -138,7 +138,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const workerOptions = { env: workerEnv(compileCacheDir(workerUrl)), resourceLimits: workerResourceLimits(config.workerHeapBytes) };
   const slots: WorkerSlot[] = [];
   const metrics = createGatewayMetrics(
-    () => slots.map((s): WorkerView => ({ id: s.id, ring: s.ring, metrics: s.metrics, retired: s.retired })),
+    () => slots.map((s): WorkerView => ({ id: s.id, ring: s.ring, metrics: s.metrics, retired: s.retired, heap: () => s.worker.getHeapStatistics() })),
     sink,
     () => owner.ringCount,
   );

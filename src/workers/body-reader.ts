@@ -31,8 +31,11 @@ export class BodyError extends Error {
 export class InflightBudget {
   used = 0;
   readonly limit: number;
-  constructor(limit: number) {
+  /** Told of every released byte: the buffers that held it are garbage from then on. */
+  readonly #released: (bytes: number) => void;
+  constructor(limit: number, released: (bytes: number) => void = () => {}) {
     this.limit = limit;
+    this.#released = released;
   }
 
   /** Reserves `bytes` if they fit; false (nothing reserved) otherwise. */
@@ -44,6 +47,7 @@ export class InflightBudget {
 
   release(bytes: number): void {
     this.used -= bytes;
+    this.#released(bytes);
   }
 }
 

@@ -28,7 +28,7 @@ import { FULL, RingWriter } from '../ring/ring-writer.ts';
 import { BodyError, BodyReader, InflightBudget, Reservation } from './body-reader.ts';
 import { parseContentEncoding, SUPPORTED_ENCODINGS } from './content-encoding.ts';
 import { WorkerMetrics, type RejectReason } from './worker-metrics.ts';
-import { HEAP_RELEASE_QUIET_MS, IdleHeapRelease, releaseWorkerHeap, settleWorkerHeap } from './settle-heap.ts';
+import { DroppedBuffers, HEAP_RELEASE_QUIET_MS, IdleHeapRelease, releaseWorkerHeap, settleWorkerHeap } from './settle-heap.ts';
 import { isRefusal, WWW_AUTHENTICATE, type Identity } from '../auth/authenticator.ts';
 import { secureContextOptions } from '../auth/tls-material.ts';
 import { isAuthMessage, retryAfterSeconds, WorkerAuth, type AuthMessage, type WorkerAuthData } from '../auth/worker-auth.ts';
@@ -78,7 +78,9 @@ const ring = new RingWriter(config.ring, new Doorbell(config.doorbell));
 const view = new DataView(ring.bytes.buffer);
 const state = new GatewayState(config.state);
 const metrics = new WorkerMetrics(config.metrics);
-const budget = new InflightBudget(config.maxInflightBytes);
+// Released bytes are dropped buffers: collected soon, so memory follows the budget.
+const droppedBuffers = new DroppedBuffers((collection) => metrics.collected(collection));
+const budget = new InflightBudget(config.maxInflightBytes, (bytes) => droppedBuffers.dropped(bytes));
 // The seed protocol now, the others on their first request (index.ts: memory per worker).
 const routes = new ProtocolRoutes({ valueFormat: config.storeFormat, maxDecodedBody: config.maxDecodedBody });
 const RETRY_AFTER = { 'retry-after': '1' };
@@ -275,6 +277,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, expectContinue:
     body = await reader.done;
   } catch (e) {
     if (!(e instanceof BodyError)) throw e;
+    droppedBuffers.refused(reservation.bytes);
     return refuse(req, res, e.reason, protocol.fail(ctx, e.status, e.message, e.status === 503 ? RETRY_AFTER : undefined));
   } finally {
     receiving.delete(reader);
@@ -286,6 +289,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, expectContinue:
   } catch (e) {
     if (!(e instanceof ProtocolError)) throw e;
     metrics.reject(e.reason);
+    droppedBuffers.refused(reservation.bytes);
     return send(res, protocol.fail(ctx, e.status, e.message, e.headers));
   }
   // The body is released; what this request still holds is its record until answered.

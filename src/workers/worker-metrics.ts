@@ -11,12 +11,14 @@
  *   REJECTED ..                refused requests by REJECT_REASONS
  *   METRICS_ACCEPTED           metrics in accepted requests
  *   HEAP_RELEASES              heap releases after a quiet spell (settle-heap.ts)
+ *   COLLECTIONS ..             GCs run for dropped buffers: scavenges, full (settle-heap.ts)
  * ```
  *
  * A reader may see one request's status counted before its latency: scrapes are stale by
  * a request or two, never torn (aligned float64 stores are atomic on the platforms Node
  * supports).
  */
+import type { Collection } from './settle-heap.ts';
 
 export const STATUS_CODES = [200, 202, 204, 400, 401, 404, 405, 408, 413, 415, 429, 431, 500, 503, 504] as const;
 export const LATENCY_BUCKETS_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] as const;
@@ -48,7 +50,8 @@ const LATENCY_COUNT = LATENCY_SUM + 1;
 const REJECTED = LATENCY_COUNT + 1;
 const METRICS_ACCEPTED = REJECTED + REJECT_REASONS.length;
 const HEAP_RELEASES = METRICS_ACCEPTED + 1;
-const SLOTS = HEAP_RELEASES + 1;
+const COLLECTIONS = HEAP_RELEASES + 1;
+const SLOTS = COLLECTIONS + 2;
 
 const STATUS_SLOT = new Map<number, number>(STATUS_CODES.map((s, i) => [s, i]));
 const REASON_SLOT = new Map<string, number>(REJECT_REASONS.map((r, i) => [r, i]));
@@ -87,6 +90,11 @@ export class WorkerMetrics {
   heapReleased(): void {
     this.slots[HEAP_RELEASES]++;
   }
+
+  /** Counts one GC the worker ran to free dropped request buffers. */
+  collected(collection: Collection): void {
+    this.slots[COLLECTIONS + (collection === 'scavenge' ? 0 : 1)]++;
+  }
 }
 
 export interface WorkerMetricsSnapshot {
@@ -98,6 +106,7 @@ export interface WorkerMetricsSnapshot {
   rejected: Map<RejectReason, number>;
   metricsAccepted: number;
   heapReleases: number;
+  collections: { scavenge: number; full: number };
 }
 
 /** Reads a worker's metrics from any thread; stale by a request or two, see above. */
@@ -119,5 +128,6 @@ export function readWorkerMetrics(storage: SharedArrayBuffer): WorkerMetricsSnap
     rejected: new Map(REJECT_REASONS.map((r, i) => [r, slots[REJECTED + i]])),
     metricsAccepted: slots[METRICS_ACCEPTED],
     heapReleases: slots[HEAP_RELEASES],
+    collections: { scavenge: slots[COLLECTIONS], full: slots[COLLECTIONS + 1] },
   };
 }

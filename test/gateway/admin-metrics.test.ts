@@ -55,3 +55,19 @@ describe('Prometheus metrics on the admin port', () => {
     expect(value('metricstream_worker_heap_releases_total')).toBe(0);
   });
 });
+
+describe('per-worker memory on the admin port', () => {
+  it("reports each HTTP worker's own V8 heap, apart from the owner thread's", () => {
+    const owner = value('metricstream_nodejs_heap_size_used_bytes');
+    for (const worker of ['0', '1']) {
+      const used = value(`metricstream_worker_heap_used_bytes{worker="${worker}"}`);
+      const total = value(`metricstream_worker_heap_total_bytes{worker="${worker}"}`);
+      // A started worker holds some MB of its own (its modules), never more than V8 reserved.
+      expect(used).toBeGreaterThan(1 << 20);
+      expect(used).toBeLessThanOrEqual(total);
+      expect(used).not.toBe(owner);
+      expect(value(`metricstream_worker_external_memory_bytes{worker="${worker}"}`)).toBeGreaterThan(0);
+    }
+    expect(text).not.toMatch(/metricstream_worker_heap_used_bytes\{worker="2"\}/);
+  });
+});

@@ -9,6 +9,7 @@ import zlib from 'node:zlib';
 import { Packr } from 'msgpackr';
 import snappy from 'snappy';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { COLLECT_INTERVAL_MS } from '../../src/main/admin-metrics.ts';
 import { partitionFor } from '../../src/records/partitioner.ts';
 import { consumeAll, postMetrics, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
 import { metricsHead, rawRequest } from '../support/raw-http.ts';
@@ -113,6 +114,22 @@ describe('Content-Encoding', () => {
     const snappyBomb = snappy.compressSync(Buffer.alloc(8 * 1024 * 1024)) as Buffer;
     const s = await postMetrics(gateway.port, 'bomb', snappyBomb, { 'content-encoding': 'snappy' });
     expect(s.status).toBe(413);
+  });
+
+  it('bombs in bulk cost a worker a bounded amount of memory: full GCs as their bytes are refused', async () => {
+    // 64 bombs, each refused once 1 MiB has been decoded: 64 MiB of buffers dropped. V8
+    // alone would keep tens of MB of them per worker until it next looked
+    // (src/workers/settle-heap.ts, DroppedBuffers); the worker collects every 16 MiB.
+    const bomb = zlib.gzipSync(Buffer.alloc(16 << 20), { level: 9 });
+    const full = () => adminText().then((t) => Number(/^metricstream_worker_collections_total\{kind="full"\} (\d+)/m.exec(t)?.[1]));
+    const before = await full();
+    for (let i = 0; i < 64; i++) expect((await postMetrics(gateway.port, 'bomb', bomb, gzipJson)).status).toBe(413);
+    await new Promise((r) => setTimeout(r, COLLECT_INTERVAL_MS)); // past the admin port's cached scrape
+    expect(await full()).toBeGreaterThanOrEqual(before + 2);
+    const text = await adminText();
+    for (const m of text.matchAll(/^metricstream_worker_external_memory_bytes\{worker="(\d+)"\} (\d+)/gm)) {
+      expect(Number(m[2]), `worker ${m[1]} external memory`).toBeLessThan(32 << 20);
+    }
   });
 });
 

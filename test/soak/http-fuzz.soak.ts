@@ -142,6 +142,21 @@ function rssOf(pid: number): number {
   return Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)?.[1] ?? 0) >> 10;
 }
 
+/**
+ * Where the gateway's memory is, in MB: its RSS, then from the admin port the V8 heap
+ * (in use/reserved) of the owner thread and of the workers together, and the workers'
+ * external memory (buffers). RSS that grows while these stay flat is native memory: allocator or a leak
+ * below JavaScript.
+ */
+async function memoryOf(pid: number, adminPort: number): Promise<string> {
+  const rss = rssOf(pid);
+  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  const sum = (name: string) => text.split('\n').filter((l) => l.startsWith(name)).reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+  const mb = (n: number) => Math.round(n / (1 << 20));
+  const heap = (used: string, total: string) => `${mb(sum(used))}/${mb(sum(total))}`;
+  return `${rss} (owner heap ${heap('metricstream_nodejs_heap_size_used_bytes ', 'metricstream_nodejs_heap_size_total_bytes ')}, workers' heaps ${heap('metricstream_worker_heap_used_bytes{', 'metricstream_worker_heap_total_bytes{')}, external ${mb(sum('metricstream_worker_external_memory_bytes{'))})`;
+}
+
 /** The request to send: a damaged body, encoded honestly or not, under some content-type. */
 function request(random: () => number, seed: Seed): { path: string; body: Buffer; headers: Record<string, string> } {
   const headers: Record<string, string> = { 'content-type': seed.load.contentType, ...seed.load.headers, authorization: `fuzz_${Math.floor(random() * 4)}` };
@@ -171,8 +186,9 @@ function request(random: () => number, seed: Seed): { path: string; body: Buffer
 
 it(`${REQUESTS} damaged requests (seed ${SEED}): never a 500, never a crash, valid clients unaffected, the log reads back clean`, { timeout: REQUESTS * 20 + 300_000 }, async () => {
   const dataDir = await tempDir('metricstream-http-fuzz-');
-  gateway = await startGateway(['--workers', '2', '--data-dir', dataDir]);
+  gateway = await startGateway(['--workers', '2', '--data-dir', dataDir, '--admin-port', '0']);
   const g = gateway;
+  const adminPort = g.logs.find((l) => typeof l.msg === 'string' && l.msg.includes('listening on'))!.adminPort as number;
   const all = seeds();
   // The bodies damage starts from are valid: each is accepted as it is.
   for (const { load } of all) {
@@ -183,13 +199,13 @@ it(`${REQUESTS} damaged requests (seed ${SEED}): never a 500, never a crash, val
   let sent = 0;
   let fuzzing = true;
   const placed: { key: string; at: string }[] = [];
-  // The gateway's RSS every 20,000 requests: a leak shows as a line that keeps rising.
-  const rssSamples: number[] = [];
+  // The gateway's memory every 20,000 requests: a leak shows as a line that keeps rising.
+  const rssSamples: Promise<string>[] = [];
   const fuzzer = async (f: number) => {
     const random = prng(SEED * 1000 + f);
     while (sent < REQUESTS) {
       sent++;
-      if (sent % 20_000 === 0) rssSamples.push(rssOf(g.proc.pid!));
+      if (sent % 20_000 === 0) rssSamples.push(memoryOf(g.proc.pid!, adminPort));
       const { path, body, headers } = request(random, pick(random, all));
       let status: string;
       try {
@@ -226,16 +242,16 @@ it(`${REQUESTS} damaged requests (seed ${SEED}): never a 500, never a crash, val
     fuzzing = false;
     await valid;
   }
-  const rss = rssOf(g.proc.pid!);
+  const rss = await memoryOf(g.proc.pid!, adminPort);
   // Workers give their heap back 10 s after their last request (src/workers/settle-heap.ts).
   if (process.env.SOAK_IDLE_RSS === '1') await new Promise((r) => setTimeout(r, 12_000));
-  const idleRss = rssOf(g.proc.pid!);
+  const idleRss = await memoryOf(g.proc.pid!, adminPort);
   expect(await g.stop()).toBe(0);
   gateway = undefined;
   const stored = await consumeAll(dataDir);
 
   const bugs = g.logs.filter((l) => l.what === 'internal_error' || /worker (exited|failed)/.test(String(l.msg)));
-  console.log(`${REQUESTS} damaged requests, seed ${SEED}: answers ${JSON.stringify(statuses)}; canary ${canary.length} requests; ${placed.length} seed-endpoint 200s checked at their position; ${stored.length} records stored; gateway RSS at the end ${rss} MB (every 20,000 requests: ${rssSamples.join(', ')} MB)${process.env.SOAK_IDLE_RSS === '1' ? `, 12 s later ${idleRss} MB` : ''}`);
+  console.log(`${REQUESTS} damaged requests, seed ${SEED}: answers ${JSON.stringify(statuses)}; canary ${canary.length} requests; ${placed.length} seed-endpoint 200s checked at their position; ${stored.length} records stored; gateway RSS at the end ${rss} MB (every 20,000 requests: ${(await Promise.all(rssSamples)).join(', ')} MB)${process.env.SOAK_IDLE_RSS === '1' ? `, 12 s later ${idleRss} MB` : ''}`);
   expect(bugs.map((l) => `${String(l.msg)} ${String(l.detail ?? '')}`.slice(0, 400))).toEqual([]);
   expect(statuses['500'] ?? 0).toBe(0);
   expect(canary.filter((c) => c.status !== 200)).toEqual([]);
