@@ -4,7 +4,8 @@
  * output passes the cap, never inflated first.
  *
  * Supported: identity, gzip (x-gzip), deflate (zlib-wrapped, as HTTP specifies), zstd
- * (Node's zlib), snappy (block format, as remote_write sends it; its header states the
+ * (Node's zlib; a frame whose header states a decoded size over the cap is refused before
+ * decompressing), snappy (block format, as remote_write sends it; its header states the
  * decoded length, so the cap is checked before anything is decompressed). Anything else,
  * or a list of encodings, is refused with 415 by the caller.
  */
@@ -60,8 +61,6 @@ export function createBodyDecoder(
   onDone: (error: DecodeError | undefined) => void,
 ): BodyDecoder {
   if (encoding === 'snappy') return snappyDecoder(maxDecoded, onData, onDone);
-  const stream =
-    encoding === 'gzip' ? zlib.createGunzip() : encoding === 'deflate' ? zlib.createInflate() : zlib.createZstdDecompress();
   let decoded = 0;
   let finished = false;
   const finish = (error: DecodeError | undefined) => {
@@ -69,29 +68,65 @@ export function createBodyDecoder(
     finished = true;
     onDone(error);
   };
-  stream.on('data', (chunk: Buffer) => {
-    if (finished) return;
-    decoded += chunk.length;
-    if (decoded > maxDecoded) {
-      stream.destroy();
-      return finish(new DecodeError(413, `${encoding} body decodes to more than the ${maxDecoded} bytes allowed (--max-decoded-body)`));
-    }
-    onData(chunk);
-  });
-  stream.on('error', (err) => finish(new DecodeError(400, `body is not valid ${encoding}: ${err.message}`)));
-  stream.on('end', () => finish(undefined));
+  // Made on the first bytes, after the zstd header check: a refused body never costs a
+  // decompressor (native memory that stays until a GC collects its handle).
+  let stream: zlib.Gunzip | zlib.Inflate | zlib.ZstdDecompress | undefined;
+  const open = () => {
+    const s = encoding === 'gzip' ? zlib.createGunzip() : encoding === 'deflate' ? zlib.createInflate() : zlib.createZstdDecompress();
+    s.on('data', (chunk: Buffer) => {
+      if (finished) return;
+      decoded += chunk.length;
+      if (decoded > maxDecoded) {
+        s.destroy();
+        return finish(new DecodeError(413, `${encoding} body decodes to more than the ${maxDecoded} bytes allowed (--max-decoded-body)`));
+      }
+      onData(chunk);
+    });
+    s.on('error', (err) => finish(new DecodeError(400, `body is not valid ${encoding}: ${err.message}`)));
+    s.on('end', () => finish(undefined));
+    return s;
+  };
   return {
     write: (chunk) => {
-      if (!finished) stream.write(chunk);
+      if (finished) return;
+      if (stream === undefined && encoding === 'zstd') {
+        // zstd frames usually state their decoded size (the zstd tool and one-shot APIs
+        // write it): a bomb that says so is refused before anything is decompressed.
+        const declared = zstdDeclaredSize(chunk);
+        if (declared !== undefined && declared > maxDecoded) {
+          return finish(new DecodeError(413, `zstd body declares ${declared} decoded bytes, over the ${maxDecoded} bytes allowed (--max-decoded-body)`));
+        }
+      }
+      (stream ??= open()).write(chunk);
     },
     end: () => {
-      if (!finished) stream.end();
+      if (!finished) (stream ??= open()).end();
     },
     destroy: () => {
       finished = true;
-      stream.destroy();
+      stream?.destroy();
     },
   };
+}
+
+/**
+ * The decoded size a zstd frame header at the start of `b` states (RFC 8878, 3.1.1.1:
+ * Frame_Content_Size), or undefined when `b` does not start with a whole frame header or
+ * the frame does not state it. Only a first, non-skippable frame is read: a body of
+ * several frames decodes to at least that much.
+ */
+export function zstdDeclaredSize(b: Uint8Array): number | undefined {
+  if (b.length < 5 || b[0] !== 0x28 || b[1] !== 0xb5 || b[2] !== 0x2f || b[3] !== 0xfd) return undefined;
+  const descriptor = b[4];
+  const singleSegment = (descriptor >> 5) & 1;
+  const fcsFlag = descriptor >> 6;
+  const fcsBytes = fcsFlag === 0 ? singleSegment : 1 << fcsFlag;
+  if (fcsBytes === 0) return undefined;
+  const at = 5 + (singleSegment ? 0 : 1) + [0, 1, 2, 4][descriptor & 3];
+  if (b.length < at + fcsBytes) return undefined;
+  let size = 0;
+  for (let i = fcsBytes - 1; i >= 0; i--) size = size * 256 + b[at + i];
+  return fcsBytes === 2 ? size + 256 : size;
 }
 
 /** Snappy block format: collect the (wire-capped) body, check the stated length, decode. */
