@@ -114,14 +114,21 @@ export function createGatewayMetrics(workers: () => WorkerView[], sink: Sink, ri
   );
   // Per worker thread: the process-wide nodejs_heap_* gauges above are the owner thread's
   // alone, and RSS cannot tell which thread (or whether the JS heap at all) holds memory.
-  const heaps = async (pick: (h: WorkerHeap) => number) => {
-    const out: Sample[] = [];
-    for (const w of workers()) {
-      const heap = await w.heap?.().catch(() => undefined); // a worker that just exited has none
-      if (heap !== undefined) out.push({ labels: { worker: w.id }, value: pick(heap) });
+  // One read per worker serves the three gauges of a collection. V8 answers it by
+  // interrupting the worker, even in a busy loop (test/gateway/worker-restart.test.ts); one
+  // that does not answer within a second (exiting, or stuck in native code) is left out
+  // rather than holding up the scrape.
+  let heapRead: { at: number; heaps: Promise<{ id: number; heap: WorkerHeap | undefined }[]> } | undefined;
+  const readHeaps = () => {
+    if (heapRead === undefined || performance.now() - heapRead.at > COLLECT_INTERVAL_MS / 2) {
+      const timeout = <T>(p: Promise<T>) =>
+        Promise.race([p, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 1000).unref())]).catch(() => undefined);
+      heapRead = { at: performance.now(), heaps: Promise.all(workers().map(async (w) => ({ id: w.id, heap: w.heap && (await timeout(w.heap())) }))) };
     }
-    return out;
+    return heapRead.heaps;
   };
+  const heaps = async (pick: (h: WorkerHeap) => number) =>
+    (await readHeaps()).flatMap(({ id, heap }) => (heap === undefined ? [] : [{ labels: { worker: id }, value: pick(heap) }]));
   registry.registerMetric(
     sampled('metricstream_worker_heap_used_bytes', "Bytes of live objects and not yet collected garbage in each HTTP worker's V8 heap.", 'gauge', () => heaps((h) => h.used_heap_size)),
   );

@@ -94,8 +94,9 @@ const auth = new WorkerAuth(config.auth);
  * Test-only hooks, with the environment variable METRICSTREAM_TEST_HOOKS=1 (the tests of
  * the restart path and of the 500 path): `POST /__test/crash` throws outside any handler
  * and kills this thread; `POST /__test/throw` throws inside the request handler (a bug);
- * `POST /__test/leak` keeps allocating until the worker's heap limit (--worker-heap) ends it.
- * Without the variable both paths are ordinary 404s.
+ * `POST /__test/leak` keeps allocating until the worker's heap limit (--worker-heap) ends it;
+ * `POST /__test/block` keeps the thread busy for 3 s without answering (a stuck worker).
+ * Without the variable these paths are ordinary 404s.
  */
 const TEST_HOOKS = process.env.METRICSTREAM_TEST_HOOKS === '1';
 
@@ -216,6 +217,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, expectContinue:
       setImmediate(grow);
     };
     return grow();
+  }
+  if (TEST_HOOKS && path === '/__test/block') {
+    for (const end = Date.now() + 3000; Date.now() < end; );
+    return refuse(req, res, 'internal_error', jsonError(500, 'blocked for 3 s through the test hook'));
   }
   if (TEST_HOOKS && path === '/__test/throw') throw new Error('bug simulated through the test hook (METRICSTREAM_TEST_HOOKS=1)');
   const route = routes.get(path);

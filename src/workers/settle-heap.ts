@@ -1,6 +1,7 @@
 /**
  * Giving a worker's memory back (src/main/worker-memory.ts says why it matters): once
- * after it starts, and again whenever it falls quiet after serving.
+ * after it starts, again whenever it falls quiet after serving, and the buffers of the
+ * requests it answers while it serves (DroppedBuffers).
  *
  * V8 sizes an isolate's heap by what it allocated lately and shrinks it only in a
  * memory-reducing GC, which nothing runs in a worker thread (the main thread has V8's

@@ -3,7 +3,7 @@
  * drains and then releases its old ring; counters summed over workers never go
  * backwards; the death is logged and counted. The worker is killed through the test-only
  * hook METRICSTREAM_TEST_HOOKS=1 (POST /__test/crash throws outside any handler, POST
- * /__test/leak allocates until the heap limit).
+ * /__test/leak allocates until the heap limit, POST /__test/block spins for 3 s).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consumeAll, postMetrics, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
@@ -112,6 +112,16 @@ describe('a worker that dies is restarted, and nothing goes backwards', () => {
     expect(logged('request handler failed')[0].detail).toMatch(/bug simulated through the test hook/);
     expect(logged('exited unexpectedly').length).toBe(deaths);
     await send(10);
+  });
+
+  it('a worker spinning in JavaScript still reports its heap: V8 interrupts it to read it', async () => {
+    let spinEnded = false;
+    const blocked = fetch(`http://127.0.0.1:${gateway.port}/__test/block`, { method: 'POST' }).finally(() => (spinEnded = true));
+    await new Promise((r) => setTimeout(r, 200)); // the request reached a worker, which now spins
+    const during = await scrape();
+    expect(spinEnded).toBe(false);
+    expect([...during.keys()].filter((k) => k.startsWith('metricstream_worker_heap_used_bytes{'))).toHaveLength(2);
+    expect((await blocked).status).toBe(500);
   });
 
   it('a worker that runs past --worker-heap dies alone and is restarted; the gateway keeps serving', async () => {
