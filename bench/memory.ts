@@ -9,6 +9,13 @@
  *   npm run bench:memory                      # the .ts sources, as `npm start` runs them
  *   npm run bench:memory -- --dist DIR        # the compiled package (DIR/main/cli.js)
  *   npm run bench:memory -- --workers 2,16 --load-seconds 10 --settle 5 --after-idle 12 -- --ring-bytes 4mb
+ *   npm run bench:memory -- --workers 16 --body zstd-bomb      # what hostile bodies cost
+ *
+ * --body is what the load sends: `json` (100 metrics, the default), `zstd-bomb` (256 MiB of
+ * zeros in 8 KB of zstd, its frame stating the size), `zstd-bomb-streamed` (the same without
+ * the size: decompressed up to the cap), `gzip-bomb` (16 MiB of zeros), `garbage` (900 KB of
+ * spaces, a 400) or `gzip-json` (the 100 metrics gzipped). The bombs are refused with 413
+ * at --max-decoded-body.
  *
  * Flags after a lone `--` go to the gateway. Figures are noisy on a loaded machine: the
  * load average is printed with every row; compare rows of one run.
@@ -18,6 +25,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import zlib from 'node:zlib';
 import { autocannon } from '../src/load/autocannon.ts';
 import { buildBody, CONTENT_TYPES } from '../src/load/bodies.ts';
 
@@ -76,6 +84,35 @@ async function stop(g: Started): Promise<void> {
   rmSync(g.dataDir, { recursive: true, force: true });
 }
 
+/** The body --body names, with its content-encoding. */
+async function loadBody(name: string): Promise<{ body: Buffer; headers: Record<string, string> }> {
+  const json = buildBody('json', 100);
+  switch (name) {
+    case 'json':
+      return { body: json, headers: {} };
+    case 'gzip-json':
+      return { body: zlib.gzipSync(json), headers: { 'content-encoding': 'gzip' } };
+    case 'zstd-bomb':
+      return { body: zlib.zstdCompressSync(Buffer.alloc(256 << 20)), headers: { 'content-encoding': 'zstd' } };
+    case 'zstd-bomb-streamed': {
+      const stream = zlib.createZstdCompress();
+      const out: Buffer[] = [];
+      stream.on('data', (c: Buffer) => out.push(c));
+      const ended = new Promise((r) => stream.on('end', r));
+      for (let i = 0; i < 256; i++) stream.write(Buffer.alloc(1 << 20));
+      stream.end();
+      await ended;
+      return { body: Buffer.concat(out), headers: { 'content-encoding': 'zstd' } };
+    }
+    case 'gzip-bomb':
+      return { body: zlib.gzipSync(Buffer.alloc(16 << 20), { level: 9 }), headers: { 'content-encoding': 'gzip' } };
+    case 'garbage':
+      return { body: Buffer.alloc(900_000, 0x20), headers: {} };
+    default:
+      throw new Error(`--body ${name}: use json, gzip-json, zstd-bomb, zstd-bomb-streamed, gzip-bomb or garbage`);
+  }
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<void> {
@@ -90,8 +127,10 @@ async function main(): Promise<void> {
       'load-seconds': { type: 'string', default: '10' },
       'after-idle': { type: 'string', default: '12' },
       dist: { type: 'string' },
+      body: { type: 'string', default: 'json' },
     },
   });
+  const sent = await loadBody(values.body);
   const counts = values.workers.split(',').map(Number);
   const settleMs = Number(values.settle) * 1000;
   console.log(`node ${process.version}, ${os.availableParallelism()} CPUs, source: ${values.dist ?? 'src (.ts)'}, gateway flags: ${extra.join(' ') || '(defaults)'}`);
@@ -105,8 +144,8 @@ async function main(): Promise<void> {
       const result = await autocannon({
         url: `http://127.0.0.1:${g.port}/metrics`,
         method: 'POST',
-        body: buildBody('json', 100),
-        headers: { 'content-type': CONTENT_TYPES.json, authorization: 'bench-memory' },
+        body: sent.body,
+        headers: { 'content-type': CONTENT_TYPES.json, authorization: 'bench-memory', ...sent.headers },
         connections: 20,
         duration: Number(values['load-seconds']),
         timeout: 10,
@@ -115,7 +154,7 @@ async function main(): Promise<void> {
       });
       clearInterval(sampler);
       const last = rssKb(g.child.pid!);
-      console.log(`load      workers=${String(workers).padStart(2)}  rss peak=${mb(peak)} MB, at end=${mb(last)} MB  pss at end=${mb(pssKb(g.child.pid!))} MB  (${Math.round(Object.values(result.statusCodeStats).reduce((a, c) => a + c.count, 0) / result.duration)} req/s x 100 metrics, 20 connections, ${result.non2xx} non-2xx; load average ${load()})`);
+      console.log(`load      workers=${String(workers).padStart(2)}  rss peak=${mb(peak)} MB, at end=${mb(last)} MB  pss at end=${mb(pssKb(g.child.pid!))} MB  (${Math.round(Object.values(result.statusCodeStats).reduce((a, c) => a + c.count, 0) / result.duration)} req/s of ${values.body}, 20 connections, answers ${Object.entries(result.statusCodeStats).map(([code, c]) => `${c.count} ${code}`).join(', ')}; load average ${load()})`);
       await sleep(Number(values['after-idle']) * 1000);
       console.log(`idle again workers=${String(workers).padStart(2)}  rss=${mb(rssKb(g.child.pid!))} MB  pss=${mb(pssKb(g.child.pid!))} MB  (${values['after-idle']} s after the load; load average ${load()})`);
     }
