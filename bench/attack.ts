@@ -5,6 +5,7 @@
  *
  *   node --import ./src/main/require-node.mjs bench/attack.ts --attack stall --duration 60
  *   node --import ./src/main/require-node.mjs bench/attack.ts --attack bodies --duration 60
+ *   node --import ./src/main/require-node.mjs bench/attack.ts --attack bombs --connections 8 --duration 30
  *   node --import ./src/main/require-node.mjs bench/attack.ts --attack idle --duration 60
  *   node --import ./src/main/require-node.mjs bench/attack.ts --attack none --duration 20
  *   ... [--connections 800] [--body-bytes 1000000] [--legit 4] [--workers 2] [--reconnect-ms 50]
@@ -19,6 +20,8 @@
  *           issue's "800 connections each sending 1 MB minus one byte").
  * - bodies: autocannon, N connections POSTing --body-bytes of JSON with a wrong shape
  *           (each read in full, parsed and refused with 400).
+ * - bombs:  autocannon, N connections POSTing a gzip bomb (16 MiB of zeros in 16 KB),
+ *           each refused with 413 once --max-decoded-body is decoded.
  * - idle:   N sockets that connect and send nothing; reconnect 50 ms after a close.
  * - scrape: autocannon, N connections (use --connections 20) GETting the admin /metrics
  *           as fast as they can (the gateway is started with --admin-port 0).
@@ -39,6 +42,7 @@ import { parseArgs } from 'node:util';
 import { oneOf, parseInteger } from '../src/cli/args.ts';
 import { autocannon } from '../src/load/autocannon.ts';
 import http from 'node:http';
+import zlib from 'node:zlib';
 
 const { values, positionals } = parseArgs({
   options: {
@@ -58,7 +62,7 @@ const { values, positionals } = parseArgs({
   },
   allowPositionals: true,
 });
-const attack = oneOf('attack', values.attack ?? 'stall', ['stall', 'bodies', 'idle', 'scrape', 'none'] as const);
+const attack = oneOf('attack', values.attack ?? 'stall', ['stall', 'bodies', 'bombs', 'idle', 'scrape', 'none'] as const);
 const duration = parseInteger('duration', values.duration ?? '60', 8, 3600);
 const connections = parseInteger('connections', values.connections ?? (attack === 'idle' ? '4000' : '800'), 1, 100_000);
 const bodyBytes = parseInteger('body-bytes', values['body-bytes'] ?? String(1_000_000), 16, 64 * 1024 * 1024);
@@ -122,6 +126,18 @@ if (values.role === 'attacker') {
       sampleInt: 1000,
       setupClient: () => {},
     });
+  } else if (attack === 'bombs') {
+    cannon = autocannon({
+      url: `http://127.0.0.1:${port}/metrics`,
+      method: 'POST',
+      body: zlib.gzipSync(Buffer.alloc(16 << 20), { level: 9 }),
+      headers: { authorization: 'attacker', 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      connections,
+      duration: duration + 10,
+      timeout: 30,
+      sampleInt: 1000,
+      setupClient: () => {},
+    });
   } else if (attack === 'bodies') {
     const value = 'x'.repeat(bodyBytes - 64);
     cannon = autocannon({
@@ -148,8 +164,10 @@ if (values.role === 'attacker') {
     process.stdout.write(JSON.stringify(statuses) + '\n', () => process.exit(0));
   };
   process.once('SIGTERM', () => void finish());
-  // Alive until the parent's SIGTERM, even once autocannon's own duration has passed.
+  // Alive until the parent's SIGTERM, even once autocannon's own duration has passed;
+  // and never on to the code below, which would start a gateway and an attacker of its own.
   setInterval(() => {}, 1000);
+  await new Promise<never>(() => {});
 }
 
 const dataDir = await mkdtemp(path.join(os.tmpdir(), 'metricstream-attack-'));

@@ -102,8 +102,8 @@ export type Collection = 'scavenge' | 'full';
  *   frees young buffers. Some 1,600 bodies of 100 JSON metrics apart: free.
  * - Every REFUSED_BYTES_PER_FULL_GC bytes of refused bodies (413, 400: zip bombs, garbage):
  *   a full GC (5-10 ms). The buffers zlib decoded outlive scavenges (its objects hold
- *   them), and bodies refused in bulk are where memory is attacked; the client sending
- *   them pays, not the gateway's good clients.
+ *   them), and bodies refused in bulk are where memory is attacked. The pauses cost the
+ *   good clients of an attacked worker latency (README, "Hostile bodies and memory").
  */
 export class DroppedBuffers {
   readonly #collect: (type: 'minor' | 'major') => boolean;
