@@ -145,8 +145,8 @@ function rssOf(pid: number): number {
 /**
  * Where the gateway's memory is, in MB: its RSS, then from the admin port the V8 heap
  * (in use/reserved) of the owner thread and of the workers together, and the workers'
- * external memory (buffers). RSS that grows while these stay flat is native memory: allocator or a leak
- * below JavaScript.
+ * external memory (buffers). RSS that grows while these stay flat is native memory: the
+ * allocator, or a leak below JavaScript.
  */
 async function memoryOf(pid: number, adminPort: number): Promise<string> {
   const rss = rssOf(pid);
