@@ -36,13 +36,18 @@ export function settleWorkerHeap(): void {
  * extension is not installed or the GC threw.
  */
 export function releaseWorkerHeap(): boolean {
+  return runGc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+}
+
+/** Runs V8's gc extension in this thread; false when it is not installed or the GC threw. */
+function runGc(options: Parameters<GcExtension>[0]): boolean {
   const gc = (globalThis as { gc?: GcExtension }).gc;
   if (gc === undefined) return false;
   try {
-    gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+    gc(options);
     return true;
   } catch {
-    return false;
+    return false; // memory only: serving goes on
   }
 }
 
@@ -115,7 +120,7 @@ export class DroppedBuffers {
    * `collect` runs a GC (false when none ran); `counted` is told of each one that ran.
    * Tests pass both; a worker passes `counted` alone and gets V8's gc extension.
    */
-  constructor(counted: (collection: Collection) => void, collect: (type: 'minor' | 'major') => boolean = v8Collect) {
+  constructor(counted: (collection: Collection) => void, collect: (type: 'minor' | 'major') => boolean = (type) => runGc({ type, execution: 'sync' })) {
     this.#counted = counted;
     this.#collect = collect;
   }
@@ -135,17 +140,5 @@ export class DroppedBuffers {
     this.#refused = 0;
     this.#dropped = 0; // a full GC frees the young generation too
     if (this.#collect('major')) this.#counted('full');
-  }
-}
-
-/** V8's gc extension in this thread: a scavenge or a full GC, synchronously. */
-function v8Collect(type: 'minor' | 'major'): boolean {
-  const gc = (globalThis as { gc?: GcExtension }).gc;
-  if (gc === undefined) return false;
-  try {
-    gc({ type, execution: 'sync' });
-    return true;
-  } catch {
-    return false; // memory only: serving goes on
   }
 }
