@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { consumeAll, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
+import { adminPortOf, consumeAll, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
 import { basic, metricsBody, request, writeAuthFile } from './helpers.ts';
 
 let gateway: GatewayProcess | undefined;
@@ -16,7 +16,6 @@ afterEach(async () => {
   gateway = undefined;
 });
 
-const adminPortOf = (g: GatewayProcess) => g.logs.find((l) => typeof l.msg === 'string' && l.msg.includes('listening on'))!.adminPort as number;
 
 async function scrape(port: number): Promise<string> {
   return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { postMetrics, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
+import { adminPortOf, postMetrics, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
 
 let gateway: GatewayProcess;
 let text: string;
@@ -10,7 +10,7 @@ beforeAll(async () => {
   for (let i = 0; i < 3; i++) expect((await postMetrics(gateway.port, `m${i}`, { metrics: [{ name: 'a', value: i }] })).status).toBe(200);
   expect((await postMetrics(gateway.port, 'm', '{oops')).status).toBe(400);
   expect((await postMetrics(gateway.port, undefined, { metrics: [] })).status).toBe(401);
-  const adminPort = gateway.logs.find((l) => typeof l.msg === 'string' && l.msg.includes('listening on'))!.adminPort as number;
+  const adminPort = adminPortOf(gateway);
   text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
 });
 afterAll(async () => {

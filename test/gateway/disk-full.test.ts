@@ -8,7 +8,7 @@ import { truncate } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { partitionFor } from '../../src/records/partitioner.ts';
-import { consumeAll, postMetrics, startGateway, type GatewayProcess } from '../support/gateway-process.ts';
+import { adminPortOf, consumeAll, postMetrics, startGateway, type GatewayProcess } from '../support/gateway-process.ts';
 import { fillDisk, useSmallDisk } from '../support/small-disk.ts';
 
 const disk = useSmallDisk('6m');
@@ -25,7 +25,7 @@ describe('disk full', () => {
     const dataDir = path.join(disk.dir, 'data');
     gateway = await startGateway(['--workers', '2', '--partitions', '4', '--data-dir', dataDir, '--admin-port', '0']);
     const g = gateway;
-    const admin = g.logs.find((l) => typeof l.msg === 'string' && l.msg.includes('listening on'))!.adminPort as number;
+    const admin = adminPortOf(g);
     // One client per partition.
     const clients: string[] = [];
     for (let i = 0; clients.length < 4 && i < 1000; i++) {

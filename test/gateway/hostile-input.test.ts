@@ -11,7 +11,7 @@ import snappy from 'snappy';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COLLECT_INTERVAL_MS } from '../../src/main/admin-metrics.ts';
 import { partitionFor } from '../../src/records/partitioner.ts';
-import { consumeAll, postMetrics, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
+import { adminPortOf, consumeAll, postMetrics, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
 import { metricsHead, rawRequest } from '../support/raw-http.ts';
 
 let gateway: GatewayProcess;
@@ -21,7 +21,7 @@ let adminPort: number;
 beforeAll(async () => {
   dataDir = await tempDir();
   gateway = await startGateway(['--workers', '2', '--data-dir', dataDir, '--admin-port', '0']);
-  adminPort = gateway.logs.find((l) => typeof l.msg === 'string' && l.msg.includes('listening on'))!.adminPort as number;
+  adminPort = adminPortOf(gateway);
 });
 afterAll(async () => {
   if (gateway.proc.exitCode === null) await gateway.stop('SIGKILL');

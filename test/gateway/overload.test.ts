@@ -9,7 +9,7 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnNode, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
+import { adminPortOf, spawnNode, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
 import { parseAnswer, rawRequest } from '../support/raw-http.ts';
 import { waitFor } from '../support/wait-for.ts';
 
@@ -21,7 +21,7 @@ beforeAll(async () => {
     '--workers', '1', '--data-dir', await tempDir(), '--admin-port', '0',
     '--max-body', '64kb', '--max-inflight-bytes', '256kb', '--max-connections', '8', '--body-timeout', '2s',
   ]);
-  adminPort = gateway.logs.find((l) => typeof l.msg === 'string' && l.msg.includes('listening on'))!.adminPort as number;
+  adminPort = adminPortOf(gateway);
 });
 afterAll(async () => {
   if (gateway.proc.exitCode === null) await gateway.stop('SIGKILL');
@@ -154,7 +154,7 @@ describe('admin endpoint', () => {
   it('listens on 127.0.0.1 by default, while ingestion listens on --host', async () => {
     const other = await startGateway(['--workers', '1', '--data-dir', await tempDir(), '--admin-port', '0', '--host', '0.0.0.0']);
     try {
-      const admin = other.logs.find((l) => typeof l.msg === 'string' && l.msg.includes('listening on'))!.adminPort as number;
+      const admin = adminPortOf(other);
       // Listening sockets from /proc/net/tcp (local address hex, port hex, state 0A = LISTEN).
       const listeners = readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1).map((l) => l.trim().split(/\s+/)).filter((f) => f[3] === '0A').map((f) => f[1]);
       const hex = (port: number) => port.toString(16).toUpperCase().padStart(4, '0');

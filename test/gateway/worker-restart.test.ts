@@ -6,7 +6,7 @@
  * /__test/leak allocates until the heap limit, POST /__test/block spins for 3 s).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { consumeAll, postMetrics, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
+import { adminPortOf, consumeAll, postMetrics, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
 import { waitFor } from '../support/wait-for.ts';
 
 let gateway: GatewayProcess;
@@ -21,7 +21,7 @@ beforeAll(async () => {
   } finally {
     delete process.env.METRICSTREAM_TEST_HOOKS;
   }
-  adminPort = gateway.logs.find((l) => typeof l.msg === 'string' && l.msg.includes('listening on'))!.adminPort as number;
+  adminPort = adminPortOf(gateway);
 });
 afterAll(async () => {
   if (gateway.proc.exitCode === null) await gateway.stop('SIGKILL');

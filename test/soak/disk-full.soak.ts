@@ -16,7 +16,7 @@ import { cp, rm, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { retainedFrom, unstoredAcks } from '../support/acknowledged.ts';
-import { consumeAll, startGateway, type GatewayProcess } from '../support/gateway-process.ts';
+import { adminPortOf, consumeAll, startGateway, type GatewayProcess } from '../support/gateway-process.ts';
 import { fillDisk, useSmallDisk } from '../support/small-disk.ts';
 import { prng } from '../support/prng.ts';
 import { loadUntil } from '../support/sequential-load.ts';
@@ -41,7 +41,7 @@ it(`${FILLS} disk-full episodes under load (seed ${SEED}): the gateway keeps ser
   // and deletes segments while the disk fills and empties.
   gateway = await startGateway(['--workers', '2', '--partitions', String(PARTITIONS), '--segment-bytes', '64kb', '--retention-bytes', '512kb', '--data-dir', dataDir, '--admin-port', '0']);
   const g = gateway;
-  const admin = g.logs.find((l) => typeof l.msg === 'string' && l.msg.includes('listening on'))!.adminPort as number;
+  const admin = adminPortOf(g);
   let stopLoad!: () => void;
   const loadStopped = new Promise<void>((resolve) => (stopLoad = resolve));
   const load = loadUntil(g.port, 'full', 12, loadStopped);

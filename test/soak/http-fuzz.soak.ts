@@ -22,7 +22,7 @@ import { compressSync, uncompressSync } from 'snappy';
 import { afterAll, expect, it } from 'vitest';
 import { influxBody, otlpBody, otlpHistogramBody, remoteWriteBody, type ProtocolLoad } from '../../bench/e2e/protocol-bodies.ts';
 import { buildBody, CONTENT_TYPES } from '../../src/load/bodies.ts';
-import { consumeAll, postMetrics, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
+import { adminPortOf, consumeAll, postMetrics, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
 import { pick, prng } from '../support/prng.ts';
 import { encode, ExportMetricsServiceRequestCamel, WriteRequestV2 } from '../support/protos.ts';
 
@@ -188,7 +188,7 @@ it(`${REQUESTS} damaged requests (seed ${SEED}): never a 500, never a crash, val
   const dataDir = await tempDir('metricstream-http-fuzz-');
   gateway = await startGateway(['--workers', '2', '--data-dir', dataDir, '--admin-port', '0']);
   const g = gateway;
-  const adminPort = g.logs.find((l) => typeof l.msg === 'string' && l.msg.includes('listening on'))!.adminPort as number;
+  const adminPort = adminPortOf(g);
   const all = seeds();
   // The bodies damage starts from are valid: each is accepted as it is.
   for (const { load } of all) {

@@ -21,6 +21,11 @@ export interface GatewayProcess {
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
+/** The admin port a gateway started with `--admin-port 0` named in its listening line. */
+export function adminPortOf(g: GatewayProcess): number {
+  return g.logs.find((l) => typeof l.msg === 'string' && l.msg.includes('listening on'))!.adminPort as number;
+}
+
 export function tempDir(prefix = 'metricstream-'): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), prefix));
 }
