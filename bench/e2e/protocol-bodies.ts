@@ -5,6 +5,7 @@
  * (k gauge points). Built once per row with a hand-rolled protobuf writer, so the
  * benchmark needs no test support code.
  */
+import { gzipSync } from 'node:zlib';
 import { compressSync } from 'snappy';
 
 export interface ProtocolLoad {
@@ -95,6 +96,15 @@ function influxLines(k: number, now: number, tags: (i: number) => string, field:
   const lines: string[] = [];
   for (let i = 0; i < k; i++) lines.push(`cpu,${tags(i)} ${field(i)}=${50 + (i % 50)} ${now}000000`);
   return { path: '/api/v2/write?org=bench&bucket=bench&precision=ns', bytes: Buffer.from(lines.join('\n')), contentType: 'text/plain; charset=utf-8' };
+}
+
+/**
+ * `load` gzipped at zlib's default level, as agents send these protocols: Telegraf's and
+ * the OpenTelemetry Collector's HTTP outputs gzip by default, and @influxdata/influxdb-client
+ * every body over 1000 bytes.
+ */
+export function gzipped(load: ProtocolLoad): ProtocolLoad {
+  return { ...load, bytes: gzipSync(load.bytes), headers: { ...load.headers, 'content-encoding': 'gzip' } };
 }
 
 /** OTLP protobuf: one resource and scope, k gauges `cpu_<i>` of one point with host/job attributes. */

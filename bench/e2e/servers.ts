@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { influxBody, otlpBody, remoteWriteBody, type ProtocolLoad } from './protocol-bodies.ts';
+import { gzipped, influxBody, otlpBody, remoteWriteBody, type ProtocolLoad } from './protocol-bodies.ts';
 
 import { UsageError } from '../../src/cli/args.ts';
 import type { LoadOptions } from '../../src/load/run-load.ts';
@@ -248,9 +248,13 @@ export const ROWS: Row[] = [
   { name: 'rw-acks1', command: gateway(() => ['--acks', '1']), load: remoteWriteBody },
   { name: 'influx-acks1', command: gateway(() => ['--acks', '1']), load: influxBody },
   { name: 'otlp-acks1', command: gateway(() => ['--acks', '1']), load: otlpBody },
+  // The same bodies gzipped, as Telegraf, the OpenTelemetry Collector and the Influx clients send them.
+  { name: 'influx-gzip-acks1', command: gateway(() => ['--acks', '1']), load: (k) => gzipped(influxBody(k)) },
+  { name: 'otlp-gzip-acks1', command: gateway(() => ['--acks', '1']), load: (k) => gzipped(otlpBody(k)) },
   { name: 'peer-vmagent', command: () => [], load: remoteWriteBody, start: startVmagentPeer },
   // vmagent fed influx-acks1's line protocol bodies (its /api/v2/write), as the issue first measured it.
   { name: 'peer-vmagent-influx', command: () => [], load: influxBody, start: startVmagentPeer },
+  { name: 'peer-vmagent-influx-gzip', command: () => [], load: (k) => gzipped(influxBody(k)), start: startVmagentPeer },
   { name: 'kafka-acks1', command: gateway(kafka('1')), needsBroker: true },
   { name: 'kafka-acksall', command: gateway(kafka('all')), needsBroker: true },
   // the cost of the idempotent producer (the default at acks all): the same row without it
