@@ -2,14 +2,15 @@
  * Reads one request body within its limits:
  *
  * - `maxBody` bytes on the wire (413), whatever Content-Length said (chunked bodies too);
- * - `maxDecoded` bytes after Content-Encoding (413 while streaming, see content-encoding.ts);
+ * - `maxDecoded` bytes after Content-Encoding (413, see content-encoding.ts: decoded once
+ *   the body is in, the decoder stopping at the cap);
  * - the worker's in-flight byte budget (503 + Retry-After at once when exhausted): every
  *   byte held for a body, received or decoded, is reserved from one InflightBudget per
  *   worker, and released by the caller when the request is answered;
  * - the body timeout, enforced by the worker's sweep calling abort(408).
  */
 import type { IncomingMessage } from 'node:http';
-import { createBodyDecoder, type BodyDecoder, type Encoding } from './content-encoding.ts';
+import { checkDeclaredSize, decodeBody, DecodeError, decodeInPool, type Encoding } from './content-encoding.ts';
 import type { RejectReason } from './worker-metrics.ts';
 
 /** A body that could not be read: answered with `status`, counted under `reason`. */
@@ -92,8 +93,10 @@ export class BodyReader {
   private settled = false;
   private wire = 0;
   private decodedSize = 0;
+  /** Decoded bytes made and thrown away by a decode that failed (the cap, past it). */
+  private discarded = 0;
   private readonly chunks: Buffer[] = [];
-  private readonly decoder: BodyDecoder | undefined;
+  private readonly encoding: Encoding;
 
   private readonly req: IncomingMessage;
   private readonly limits: BodyLimits;
@@ -101,31 +104,25 @@ export class BodyReader {
 
   constructor(req: IncomingMessage, encoding: Encoding, limits: BodyLimits, reservation: Reservation) {
     this.req = req;
+    this.encoding = encoding;
     this.limits = limits;
     this.reservation = reservation;
     this.done = new Promise<Buffer>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
     });
-    if (encoding !== 'identity') {
-      this.decoder = createBodyDecoder(
-        encoding,
-        limits.maxDecoded,
-        (chunk) => {
-          this.decodedSize += chunk.length;
-          if (!this.reserve()) return;
-          this.chunks.push(chunk);
-        },
-        (error) => {
-          if (error !== undefined) this.fail(new BodyError(error.status, error.status === 413 ? 'too_large' : 'bad_body', error.message));
-          else this.succeed();
-        },
-      );
-    }
     req.on('data', this.onData);
     req.on('end', this.onEnd);
     req.on('error', this.onError);
     req.on('close', this.onClose);
+  }
+
+  /**
+   * Bytes this body made, received and decoded, whether still held or not: what a refused
+   * body leaves behind as garbage (a decode stopped at the cap made `maxDecoded` bytes).
+   */
+  get bytesMade(): number {
+    return this.wire + this.decodedSize + this.discarded;
   }
 
   /** Fails the read (the body timeout, shutdown); the caller answers `err`. */
@@ -140,15 +137,45 @@ export class BodyReader {
       return this.fail(new BodyError(413, 'too_large', `body exceeds --max-body ${this.limits.maxBody} bytes`));
     }
     if (!this.reserve()) return;
-    if (this.decoder !== undefined) this.decoder.write(chunk);
-    else this.chunks.push(chunk);
+    if (this.chunks.length === 0 && this.encoding !== 'identity') {
+      try {
+        checkDeclaredSize(this.encoding, chunk, this.limits.maxDecoded);
+      } catch (e) {
+        return this.failDecode(e);
+      }
+    }
+    this.chunks.push(chunk);
   };
 
   private readonly onEnd = (): void => {
     if (this.settled) return;
-    if (this.decoder !== undefined) this.decoder.end();
-    else this.succeed();
+    if (this.encoding === 'identity') return this.succeed(this.joined());
+    const body = this.joined();
+    let decoded: Buffer | undefined;
+    try {
+      decoded = decodeBody(this.encoding, body, this.limits.maxDecoded);
+    } catch (e) {
+      return this.failDecode(e);
+    }
+    if (decoded !== undefined) return this.decoded(decoded);
+    // Too large to inflate on this thread: the pool does it, into as much as the cap, so
+    // the cap is what this body holds until it is done.
+    this.decodedSize = this.limits.maxDecoded;
+    if (!this.reserve()) return;
+    decodeInPool(this.encoding as 'gzip' | 'deflate' | 'zstd', body, this.limits.maxDecoded).then(
+      (out) => {
+        if (this.settled) return;
+        this.reservation.shrinkTo(this.wire + out.length);
+        this.decoded(out);
+      },
+      (e: unknown) => this.failDecode(e),
+    );
   };
+
+  private decoded(body: Buffer): void {
+    this.decodedSize = body.length;
+    if (this.reserve()) this.succeed(body);
+  }
 
   private readonly onError = (): void => this.fail(new BodyError(400, 'bad_body', 'the request body was cut off'));
 
@@ -163,20 +190,30 @@ export class BodyReader {
     return false;
   }
 
-  private succeed(): void {
+  private joined(): Buffer {
+    return this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
+  }
+
+  private succeed(body: Buffer): void {
     if (this.settled) return;
     this.settled = true;
     this.detach();
-    const body = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
     this.chunks.length = 0;
     this.resolve(body);
+  }
+
+  private failDecode(e: unknown): void {
+    if (!(e instanceof DecodeError)) throw e;
+    if (this.settled) return;
+    this.decodedSize = 0; // what a pool decode reserved: nothing is held now
+    this.discarded = e.decoded;
+    this.fail(new BodyError(e.status, e.status === 413 ? 'too_large' : 'bad_body', e.message));
   }
 
   private fail(err: BodyError): void {
     if (this.settled) return;
     this.settled = true;
     this.detach();
-    this.decoder?.destroy();
     this.chunks.length = 0;
     this.reject(err);
   }

@@ -1,7 +1,7 @@
 /**
- * Request body Content-Encoding, decoded while the body streams in and capped on the
- * decoded size: a zip bomb (200 MB of zeros in 200 KB of gzip) is refused the moment its
- * output passes the cap, never inflated first.
+ * Request body Content-Encoding, decoded once the body is in (at most --max-body on the
+ * wire) and capped on the decoded size: a zip bomb (200 MB of zeros in 200 KB of gzip) is
+ * refused the moment its output passes the cap, never inflated first.
  *
  * Supported: identity, gzip (x-gzip), deflate (zlib-wrapped, as HTTP specifies), zstd
  * (Node's zlib; a frame whose header states a decoded size over the cap is refused before
@@ -36,77 +36,99 @@ export function parseContentEncoding(header: string | undefined): Encoding | und
 export class DecodeError extends Error {
   override name = 'DecodeError';
   readonly status: 400 | 413;
-  constructor(status: 400 | 413, message: string) {
+  /** Bytes decoded, and dropped, before decoding stopped: the cap when it passed it. */
+  readonly decoded: number;
+  constructor(status: 400 | 413, message: string, decoded = 0) {
     super(message);
     this.status = status;
+    this.decoded = decoded;
+  }
+}
+
+const SYNC_DECODERS = { gzip: zlib.gunzipSync, deflate: zlib.inflateSync, zstd: zlib.zstdDecompressSync } as const;
+
+/**
+ * The most a body may decode to on the worker's own thread (128 KiB, about 0.1 ms of
+ * inflating here): larger ones go to libuv's pool, so that no request, a zip bomb
+ * included, holds a worker's event loop, and the other requests on it, for longer.
+ */
+export const SYNC_DECODE_LIMIT = 128 << 10;
+
+/**
+ * Refuses with DecodeError(413) a body whose first bytes state a decoded size over
+ * `maxDecoded` (zstd frames, see zstdDeclaredSize): called on the first chunk received,
+ * so such a bomb is refused before the rest of it is read.
+ */
+export function checkDeclaredSize(encoding: Exclude<Encoding, 'identity'>, head: Uint8Array, maxDecoded: number): void {
+  if (encoding !== 'zstd') return;
+  const declared = zstdDeclaredSize(head);
+  if (declared !== undefined && declared > maxDecoded) {
+    throw new DecodeError(413, `zstd body declares ${declared} decoded bytes, over the ${maxDecoded} bytes allowed (--max-decoded-body)`);
   }
 }
 
 /**
- * Decodes one body incrementally: write() each received chunk, then end(). Decoded
- * chunks go to `onData` as they come (the caller counts them against its budget);
- * `onDone` is called exactly once, with a DecodeError or with undefined at the end.
+ * Decodes a whole body (at most --max-body on the wire) on this thread when it decodes to
+ * at most SYNC_DECODE_LIMIT bytes; undefined when it decodes to more, for decodeInPool.
+ * Throws DecodeError: 413 when the body states a decoded size over `maxDecoded` (zstd's
+ * frame header, gzip's ISIZE) or its output passes `maxDecoded` (zlib stops there, so a
+ * bomb costs at most that much inflating), 400 for bytes that do not decode.
+ *
+ * On this thread on purpose: zlib's streams run every chunk on libuv's thread pool (where
+ * the owner's fdatasyncs wait too) and build a stream per body, 75-100 µs of CPU for a
+ * gzipped 100-line Influx body on this machine against 4-15 µs for one synchronous call,
+ * which closes its handle before returning (bench/ISSUE-15.md, twelfth round).
  */
-export interface BodyDecoder {
-  write(chunk: Buffer): void;
-  end(): void;
-  /** Stops decoding and frees what it holds; no callback follows. */
-  destroy(): void;
+export function decodeBody(encoding: Exclude<Encoding, 'identity'>, body: Buffer, maxDecoded: number): Buffer | undefined {
+  if (encoding === 'snappy') return snappyBlockDecode(body, maxDecoded);
+  const stated = encoding === 'zstd' ? zstdDeclaredSize(body) : encoding === 'gzip' ? gzipStatedSize(body) : undefined;
+  if (stated !== undefined && stated > maxDecoded) {
+    throw new DecodeError(413, `${encoding} body declares ${stated} decoded bytes, over the ${maxDecoded} bytes allowed (--max-decoded-body)`);
+  }
+  if (stated !== undefined && stated > SYNC_DECODE_LIMIT) return undefined;
+  const limit = Math.min(maxDecoded, SYNC_DECODE_LIMIT);
+  try {
+    return SYNC_DECODERS[encoding](body, { maxOutputLength: limit });
+  } catch (e) {
+    if (tooLarge(e) && maxDecoded > limit) return undefined;
+    throw decodeError(encoding, limit, e);
+  }
 }
 
-export function createBodyDecoder(
-  encoding: Exclude<Encoding, 'identity'>,
-  maxDecoded: number,
-  onData: (chunk: Buffer) => void,
-  onDone: (error: DecodeError | undefined) => void,
-): BodyDecoder {
-  if (encoding === 'snappy') return snappyDecoder(maxDecoded, onData, onDone);
-  let decoded = 0;
-  let finished = false;
-  const finish = (error: DecodeError | undefined) => {
-    if (finished) return;
-    finished = true;
-    onDone(error);
-  };
-  // Made on the first bytes, after the zstd header check: a refused body never costs a
-  // decompressor (native memory that stays until a GC collects its handle).
-  let stream: zlib.Gunzip | zlib.Inflate | zlib.ZstdDecompress | undefined;
-  const open = () => {
-    const s = encoding === 'gzip' ? zlib.createGunzip() : encoding === 'deflate' ? zlib.createInflate() : zlib.createZstdDecompress();
-    s.on('data', (chunk: Buffer) => {
-      if (finished) return;
-      decoded += chunk.length;
-      if (decoded > maxDecoded) {
-        s.destroy();
-        return finish(new DecodeError(413, `${encoding} body decodes to more than the ${maxDecoded} bytes allowed (--max-decoded-body)`));
-      }
-      onData(chunk);
-    });
-    s.on('error', (err) => finish(new DecodeError(400, `body is not valid ${encoding}: ${err.message}`)));
-    s.on('end', () => finish(undefined));
-    return s;
-  };
-  return {
-    write: (chunk) => {
-      if (finished) return;
-      if (stream === undefined && encoding === 'zstd') {
-        // zstd frames usually state their decoded size (the zstd tool and one-shot APIs
-        // write it): a bomb that says so is refused before anything is decompressed.
-        const declared = zstdDeclaredSize(chunk);
-        if (declared !== undefined && declared > maxDecoded) {
-          return finish(new DecodeError(413, `zstd body declares ${declared} decoded bytes, over the ${maxDecoded} bytes allowed (--max-decoded-body)`));
-        }
-      }
-      (stream ??= open()).write(chunk);
-    },
-    end: () => {
-      if (!finished) (stream ??= open()).end();
-    },
-    destroy: () => {
-      finished = true;
-      stream?.destroy();
-    },
-  };
+/**
+ * Decodes on libuv's pool a body that decodeBody left there, its output capped at
+ * `maxDecoded`; rejects with DecodeError as decodeBody throws. The caller reserves
+ * `maxDecoded` bytes first: it cannot know how much the body will hold until it is done.
+ */
+export function decodeInPool(encoding: Exclude<Encoding, 'identity' | 'snappy'>, body: Buffer, maxDecoded: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const done = (e: Error | null, out: Buffer) => (e === null ? resolve(out) : reject(decodeError(encoding, maxDecoded, e)));
+    const options = { maxOutputLength: maxDecoded };
+    if (encoding === 'gzip') zlib.gunzip(body, options, done);
+    else if (encoding === 'deflate') zlib.inflate(body, options, done);
+    else zlib.zstdDecompress(body, options, done);
+  });
+}
+
+const tooLarge = (e: unknown): boolean => (e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
+
+function decodeError(encoding: Encoding, maxDecoded: number, e: unknown): DecodeError {
+  if (tooLarge(e)) return new DecodeError(413, `${encoding} body decodes to more than the ${maxDecoded} bytes allowed (--max-decoded-body)`, maxDecoded);
+  return new DecodeError(400, `body is not valid ${encoding}: ${(e as Error).message}`);
+}
+
+/**
+ * The decoded size a gzip body states in its last member's trailer (RFC 1952, 2.3.1:
+ * ISIZE, the size modulo 2^32), or undefined when `b` is not gzip. A whole body decodes
+ * to at least that much, so an ISIZE over the cap is refused unread (a cut body's last
+ * four bytes are read as one too: 413 instead of 400 when they state more than the cap);
+ * a smaller one is not trusted (it may lie, or the body may end in padding), only used to
+ * pick the thread.
+ */
+export function gzipStatedSize(b: Uint8Array): number | undefined {
+  if (b.length < 18 || b[0] !== 0x1f || b[1] !== 0x8b) return undefined;
+  const n = b.length;
+  return (b[n - 4] | (b[n - 3] << 8) | (b[n - 2] << 16)) + b[n - 1] * 2 ** 24;
 }
 
 /**
@@ -127,31 +149,6 @@ export function zstdDeclaredSize(b: Uint8Array): number | undefined {
   let size = 0;
   for (let i = fcsBytes - 1; i >= 0; i--) size = size * 256 + b[at + i];
   return fcsBytes === 2 ? size + 256 : size;
-}
-
-/** Snappy block format: collect the (wire-capped) body, check the stated length, decode. */
-function snappyDecoder(maxDecoded: number, onData: (chunk: Buffer) => void, onDone: (error: DecodeError | undefined) => void): BodyDecoder {
-  const chunks: Buffer[] = [];
-  let done = false;
-  return {
-    write: (chunk) => {
-      if (!done) chunks.push(chunk);
-    },
-    end: () => {
-      if (done) return;
-      done = true;
-      try {
-        onData(snappyBlockDecode(Buffer.concat(chunks), maxDecoded));
-        onDone(undefined);
-      } catch (e) {
-        onDone(e instanceof DecodeError ? e : new DecodeError(400, `body is not valid snappy: ${(e as Error).message}`));
-      }
-    },
-    destroy: () => {
-      done = true;
-      chunks.length = 0;
-    },
-  };
 }
 
 /**

@@ -282,7 +282,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, expectContinue:
     body = await reader.done;
   } catch (e) {
     if (!(e instanceof BodyError)) throw e;
-    droppedBuffers.refused(reservation.bytes);
+    droppedBuffers.refused(reader.bytesMade);
     return refuse(req, res, e.reason, protocol.fail(ctx, e.status, e.message, e.status === 503 ? RETRY_AFTER : undefined));
   } finally {
     receiving.delete(reader);

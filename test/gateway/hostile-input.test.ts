@@ -11,6 +11,7 @@ import snappy from 'snappy';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COLLECT_INTERVAL_MS } from '../../src/main/admin-metrics.ts';
 import { partitionFor } from '../../src/records/partitioner.ts';
+import { SYNC_DECODE_LIMIT } from '../../src/workers/content-encoding.ts';
 import { adminPortOf, consumeAll, postMetrics, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
 import { metricsHead, rawRequest } from '../support/raw-http.ts';
 
@@ -88,6 +89,22 @@ describe('Content-Encoding', () => {
     }
   });
 
+  it('bodies that decode to more than the worker inflates itself (SYNC_DECODE_LIMIT) are decoded in the pool and stored whole', async () => {
+    const metrics = Array.from({ length: 3000 }, (_, i) => ({ name: `large_${i}`, value: i, tags: { host: `h${i % 7}` } }));
+    const text = JSON.stringify({ metrics });
+    expect(text.length).toBeGreaterThan(SYNC_DECODE_LIMIT);
+    expect(text.length).toBeLessThan(1 << 20); // the default --max-decoded-body
+    const bodies: [string, Buffer][] = [
+      ['gzip', zlib.gzipSync(text)],
+      ['deflate', zlib.deflateSync(text)],
+      ['zstd', zlib.zstdCompressSync(text)],
+    ];
+    for (const [encoding, body] of bodies) {
+      const res = await postMetrics(gateway.port, `large-${encoding}`, body, { 'content-encoding': encoding });
+      expect([encoding, res.status, res.body.accepted]).toEqual([encoding, 200, 3000]);
+    }
+  });
+
   it('a plain body labelled gzip is 400, an unknown encoding 415', async () => {
     const plain = await postMetrics(gateway.port, 'c', good, gzipJson);
     expect(plain.status).toBe(400);
@@ -97,7 +114,7 @@ describe('Content-Encoding', () => {
     expect(br.body.error).toMatch(/Content-Encoding "br" is not supported/);
   });
 
-  it('a 200 MB gzip bomb is 413 while streaming', async () => {
+  it('a 200 MB gzip bomb is 413: from its trailer, or at the decoded cap when the trailer lies', async () => {
     const gzip = zlib.createGzip({ level: 9 });
     const out: Buffer[] = [];
     gzip.on('data', (d: Buffer) => out.push(d));
@@ -107,9 +124,15 @@ describe('Content-Encoding', () => {
     await once(gzip, 'end');
     const bomb = Buffer.concat(out);
     expect(bomb.length).toBeLessThan(1024 * 1024); // under --max-body: only the decoded cap can stop it
+    // Its trailer states the size (ISIZE): refused before inflating. One that lies about it
+    // is inflated up to the cap, and refused there.
     const res = await postMetrics(gateway.port, 'bomb', bomb, gzipJson);
     expect(res.status).toBe(413);
-    expect(res.body.error).toMatch(/gzip body decodes to more than the 1048576 bytes allowed \(--max-decoded-body\)/);
+    expect(res.body.error).toBe('gzip body declares 209715200 decoded bytes, over the 1048576 bytes allowed (--max-decoded-body)');
+    bomb.writeUInt32LE(0, bomb.length - 4);
+    const liar = await postMetrics(gateway.port, 'bomb', bomb, gzipJson);
+    expect(liar.status).toBe(413);
+    expect(liar.body.error).toBe('gzip body decodes to more than the 1048576 bytes allowed (--max-decoded-body)');
     // A snappy block says its decoded size up front: refused before decompressing.
     const snappyBomb = snappy.compressSync(Buffer.alloc(8 * 1024 * 1024)) as Buffer;
     const s = await postMetrics(gateway.port, 'bomb', snappyBomb, { 'content-encoding': 'snappy' });
@@ -121,6 +144,7 @@ describe('Content-Encoding', () => {
     // alone would keep tens of MB of them per worker until it next looked
     // (src/workers/settle-heap.ts, DroppedBuffers); the worker collects every 16 MiB.
     const bomb = zlib.gzipSync(Buffer.alloc(16 << 20), { level: 9 });
+    bomb.writeUInt32LE(0, bomb.length - 4); // a trailer that hides the size: inflated up to the cap
     const full = () => adminText().then((t) => Number(/^metricstream_worker_collections_total\{kind="full"\} (\d+)/m.exec(t)?.[1]));
     const before = await full();
     for (let i = 0; i < 64; i++) expect((await postMetrics(gateway.port, 'bomb', bomb, gzipJson)).status).toBe(413);
@@ -188,6 +212,6 @@ describe('what was stored', () => {
     expect(await gateway.stop()).toBe(0);
     expect(workerDeaths()).toBe(0);
     const keys = (await consumeAll(dataDir)).map((r) => r.key).sort();
-    expect(keys).toEqual(['bom', 'café', 'cont', 'enc-deflate', 'enc-gzip', 'enc-snappy', 'enc-zstd', 'tok-1', 'user-1', 'wide', 'wide', 'wide'].sort());
+    expect(keys).toEqual(['bom', 'café', 'cont', 'enc-deflate', 'enc-gzip', 'enc-snappy', 'enc-zstd', 'large-deflate', 'large-gzip', 'large-zstd', 'tok-1', 'user-1', 'wide', 'wide', 'wide'].sort());
   });
 });
