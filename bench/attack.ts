@@ -20,8 +20,9 @@
  *           issue's "800 connections each sending 1 MB minus one byte").
  * - bodies: autocannon, N connections POSTing --body-bytes of JSON with a wrong shape
  *           (each read in full, parsed and refused with 400).
- * - bombs:  autocannon, N connections POSTing a gzip bomb (16 MiB of zeros in 16 KB),
- *           each refused with 413 once --max-decoded-body is decoded.
+ * - bombs:  autocannon, N connections POSTing a gzip bomb (16 MiB of zeros in 16 KB) whose
+ *           trailer hides its size (one that states it is refused unread), each refused
+ *           with 413 once --max-decoded-body is decoded.
  * - idle:   N sockets that connect and send nothing; reconnect 50 ms after a close.
  * - scrape: autocannon, N connections (use --connections 20) GETting the admin /metrics
  *           as fast as they can (the gateway is started with --admin-port 0).
@@ -41,8 +42,8 @@ import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { oneOf, parseInteger } from '../src/cli/args.ts';
 import { autocannon } from '../src/load/autocannon.ts';
+import { hiddenGzipBomb } from './hostile-bodies.ts';
 import http from 'node:http';
-import zlib from 'node:zlib';
 
 const { values, positionals } = parseArgs({
   options: {
@@ -130,7 +131,7 @@ if (values.role === 'attacker') {
     cannon = autocannon({
       url: `http://127.0.0.1:${port}/metrics`,
       method: 'POST',
-      body: zlib.gzipSync(Buffer.alloc(16 << 20), { level: 9 }),
+      body: hiddenGzipBomb(),
       headers: { authorization: 'attacker', 'content-type': 'application/json', 'content-encoding': 'gzip' },
       connections,
       duration: duration + 10,

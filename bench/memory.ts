@@ -11,9 +11,13 @@
  *   npm run bench:memory -- --workers 2,16 --load-seconds 10 --settle 5 --after-idle 12 -- --ring-bytes 4mb
  *   npm run bench:memory -- --workers 16 --body zstd-bomb      # what hostile bodies cost
  *
+ * --rate N holds the load to N requests/s in all (by default it sends as fast as the gateway
+ * answers): memory grows with the rate, so two versions compare at one rate.
+ *
  * --body is what the load sends: `json` (100 metrics, the default), `zstd-bomb` (256 MiB of
  * zeros in 8 KB of zstd, its frame stating the size), `zstd-bomb-streamed` (the same without
- * the size: decompressed up to the cap), `gzip-bomb` (16 MiB of zeros), `garbage` (900 KB of
+ * the size: decompressed up to the cap), `gzip-bomb` (16 MiB of zeros, its trailer stating
+ * the size), `gzip-bomb-hidden` (the same, its trailer saying 0: decompressed up to the cap), `garbage` (900 KB of
  * spaces, a 400) or `gzip-json` (the 100 metrics gzipped). The bombs are refused with 413
  * at --max-decoded-body.
  *
@@ -28,6 +32,7 @@ import { parseArgs } from 'node:util';
 import zlib from 'node:zlib';
 import { autocannon } from '../src/load/autocannon.ts';
 import { buildBody, CONTENT_TYPES } from '../src/load/bodies.ts';
+import { hiddenGzipBomb } from './hostile-bodies.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -106,10 +111,12 @@ async function loadBody(name: string): Promise<{ body: Buffer; headers: Record<s
     }
     case 'gzip-bomb':
       return { body: zlib.gzipSync(Buffer.alloc(16 << 20), { level: 9 }), headers: { 'content-encoding': 'gzip' } };
+    case 'gzip-bomb-hidden':
+      return { body: hiddenGzipBomb(), headers: { 'content-encoding': 'gzip' } };
     case 'garbage':
       return { body: Buffer.alloc(900_000, 0x20), headers: {} };
     default:
-      throw new Error(`--body ${name}: use json, gzip-json, zstd-bomb, zstd-bomb-streamed, gzip-bomb or garbage`);
+      throw new Error(`--body ${name}: use json, gzip-json, zstd-bomb, zstd-bomb-streamed, gzip-bomb, gzip-bomb-hidden or garbage`);
   }
 }
 
@@ -128,6 +135,7 @@ async function main(): Promise<void> {
       'after-idle': { type: 'string', default: '12' },
       dist: { type: 'string' },
       body: { type: 'string', default: 'json' },
+      rate: { type: 'string' },
     },
   });
   const sent = await loadBody(values.body);
@@ -148,6 +156,7 @@ async function main(): Promise<void> {
         headers: { 'content-type': CONTENT_TYPES.json, authorization: 'bench-memory', ...sent.headers },
         connections: 20,
         duration: Number(values['load-seconds']),
+        ...(values.rate === undefined ? {} : { overallRate: Number(values.rate) }),
         timeout: 10,
         sampleInt: 1000,
         setupClient: () => {},

@@ -24,6 +24,8 @@ export interface AutocannonOptions {
   amount?: number;
   /** Seconds; ignored when `amount` is set. */
   duration?: number;
+  /** Requests per second over all connections; unset: as fast as the server answers. */
+  overallRate?: number;
   /** Seconds without a response before a request counts as a timeout. */
   timeout: number;
   /** Milliseconds between samples; also how often a finished run is noticed. */
