@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { InfluxDB, Point } from '@influxdata/influxdb-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consumeAll, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
+import { startSniffingProxy } from '../support/sniffing-proxy.ts';
 
 const run = promisify(execFile);
 
@@ -57,6 +58,29 @@ describe('Influx clients', () => {
       { name: 'weather station_temperature', value: 82.5, timestamp: 1_700_000_000_123, tags },
       { name: 'weather station_ucount', value: 7, timestamp: 1_700_000_000_123, tags },
     ]);
+  });
+
+  it('@influxdata/influxdb-client gzips its batches (past 1000 bytes): small ones and one that decodes past 128 KiB are stored whole', async () => {
+    const proxy = await startSniffingProxy(gw.port);
+    try {
+      const client = new InfluxDB({ url: `http://127.0.0.1:${proxy.port}`, token: 'influx-gzip' });
+      const writeApi = client.getWriteApi('my-org', 'my-bucket', 'ms', { maxRetries: 0, batchSize: 10_000 });
+      // 100 lines (about 6 KB), then 4000 (about 250 KB: decoded in the pool, not on the worker).
+      for (const [from, n] of [[0, 100], [100, 4000]]) {
+        for (let i = from; i < from + n; i++) writeApi.writeRecord(`disk,host=server-${String(i % 50).padStart(3, '0')},path=/var/lib/data used_percent=${i} ${1_700_000_000_000 + i}`);
+        await writeApi.flush();
+      }
+      await writeApi.close();
+      const writes = proxy.heads().filter((h) => h.startsWith('post /api/v2/write'));
+      expect(writes.length).toBe(2);
+      expect(writes.every((h) => /\r\ncontent-encoding: gzip(\r\n|$)/.test(h))).toBe(true);
+    } finally {
+      await proxy.close();
+    }
+    const got = await entries('influx-gzip');
+    expect(got.length).toBe(4100);
+    expect(got.map((e) => e.value).sort((a, b) => a - b)).toEqual(Array.from({ length: 4100 }, (_, i) => i));
+    expect(got[4099]).toMatchObject({ name: 'disk_used_percent', tags: { host: 'server-049', path: '/var/lib/data' } });
   });
 
   it('the client library sees a 400 naming the line for a bad record', async () => {

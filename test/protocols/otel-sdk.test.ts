@@ -1,8 +1,9 @@
 /**
  * The OpenTelemetry JS SDK exports to the gateway with both OTLP/HTTP exporters (JSON:
- * exporter-metrics-otlp-http; protobuf: exporter-metrics-otlp-proto): counters, up-down
- * counters, gauges, histograms and exponential histograms arrive with their attributes,
- * resource and scope, and the exporters report success.
+ * exporter-metrics-otlp-http; protobuf: exporter-metrics-otlp-proto), plain and gzipped
+ * (`compression: 'gzip'`, checked on the wire): counters, up-down counters, gauges,
+ * histograms and exponential histograms arrive with their attributes, resource and scope,
+ * and the exporters report success.
  */
 import { OTLPMetricExporter as JsonExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPMetricExporter as ProtoExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
@@ -10,6 +11,9 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { AggregationType, MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consumeAll, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
+import { startSniffingProxy } from '../support/sniffing-proxy.ts';
+
+type Compression = NonNullable<NonNullable<ConstructorParameters<typeof ProtoExporter>[0]>['compression']>;
 
 interface Entry {
   name: string;
@@ -33,12 +37,19 @@ describe('OpenTelemetry JS SDK into /v1/metrics', () => {
     await gw?.stop();
   });
 
-  for (const [encoding, Exporter] of [
-    ['json', JsonExporter],
-    ['protobuf', ProtoExporter],
+  for (const [encoding, Exporter, compression] of [
+    ['json', JsonExporter, 'none'],
+    ['protobuf', ProtoExporter, 'none'],
+    ['json-gzip', JsonExporter, 'gzip'],
+    ['protobuf-gzip', ProtoExporter, 'gzip'],
   ] as const) {
     it(`exports counters, gauges and histograms with attributes (${encoding})`, async () => {
-      const exporter: PushMetricExporter = new Exporter({ url: `http://127.0.0.1:${gw.port}/v1/metrics`, headers: { authorization: `Bearer otel-${encoding}` } });
+      const proxy = await startSniffingProxy(gw.port);
+      const exporter: PushMetricExporter = new Exporter({
+        url: `http://127.0.0.1:${proxy.port}/v1/metrics`,
+        headers: { authorization: `Bearer otel-${encoding}` },
+        compression: compression as Compression,
+      });
       const results: number[] = [];
       const wrapped: PushMetricExporter = {
         export: (metrics, done) => exporter.export(metrics, (r) => (results.push(r.code), done(r))),
@@ -63,6 +74,10 @@ describe('OpenTelemetry JS SDK into /v1/metrics', () => {
       for (const v of [100, 200, 4000]) expHist.record(v);
       await provider.forceFlush();
       await provider.shutdown();
+      const posts = proxy.heads().filter((h) => h.startsWith('post /v1/metrics'));
+      await proxy.close();
+      expect(posts.length).toBeGreaterThan(0);
+      for (const h of posts) expect(/\r\ncontent-encoding: gzip(\r\n|$)/.test(h)).toBe(compression === 'gzip');
       // forceFlush and shutdown each export once: every export succeeded (ExportResultCode.SUCCESS).
       expect(results.length).toBeGreaterThan(0);
       expect(results.every((c) => c === 0)).toBe(true);
