@@ -158,15 +158,17 @@ export class BodyReader {
       return this.failDecode(e);
     }
     if (decoded !== undefined) return this.decoded(decoded);
-    // Too large to inflate on this thread: the pool does it, into as much as the cap, so
-    // the cap is what this body holds until it is done.
-    this.decodedSize = this.limits.maxDecoded;
-    if (!this.reserve()) return;
-    decodeInPool(this.encoding as 'gzip' | 'deflate' | 'zstd', body, this.limits.maxDecoded).then(
-      (out) => {
-        if (this.settled) return;
-        this.reservation.shrinkTo(this.wire + out.length);
-        this.decoded(out);
+    // Too large to inflate on this thread: the pool does it, each chunk reserved as it comes.
+    const out: Buffer[] = [];
+    decodeInPool(this.encoding as 'gzip' | 'deflate' | 'zstd', body, this.limits.maxDecoded, (chunk) => {
+      if (this.settled) return false;
+      this.decodedSize += chunk.length;
+      if (!this.reserve()) return false;
+      out.push(chunk);
+      return true;
+    }).then(
+      () => {
+        if (!this.settled) this.succeed(out.length === 1 ? out[0] : Buffer.concat(out));
       },
       (e: unknown) => this.failDecode(e),
     );
@@ -205,7 +207,7 @@ export class BodyReader {
   private failDecode(e: unknown): void {
     if (!(e instanceof DecodeError)) throw e;
     if (this.settled) return;
-    this.decodedSize = 0; // what a pool decode reserved: nothing is held now
+    this.decodedSize = 0; // what a pool decode had reserved: nothing is held now
     this.discarded = e.decoded;
     this.fail(new BodyError(e.status, e.status === 413 ? 'too_large' : 'bad_body', e.message));
   }

@@ -62,7 +62,9 @@ async function decodeAll(encoding: Exclude<Encoding, 'identity'>, body: Buffer, 
   const out = decodeBody(encoding, body, max);
   if (out !== undefined) return { out, inPool: false };
   if (encoding === 'snappy') throw new Error('snappy is always decoded on the thread');
-  return { out: await decodeInPool(encoding, body, max), inPool: true };
+  const chunks: Buffer[] = [];
+  await decodeInPool(encoding, body, max, (chunk) => (chunks.push(chunk), true));
+  return { out: Buffer.concat(chunks), inPool: true };
 }
 
 /** decodeAll's DecodeError, or undefined when it decoded. */
@@ -174,6 +176,14 @@ describe('gzip, deflate and zstd bodies: on the thread up to SYNC_DECODE_LIMIT, 
     const half = Buffer.from(zlib.gzipSync(noise(10_000)).subarray(0, 5000));
     half.writeUInt32LE(5 << 20, half.length - 4);
     expect((await refusal('gzip', half, 4 << 20))?.message).toBe('gzip body declares 5242880 decoded bytes, over the 4194304 bytes allowed (--max-decoded-body)');
+  });
+
+  it('the pool hands over the output chunk by chunk, and stops when told to (the budget is full)', async () => {
+    const large = zlib.gzipSync(noise(1 << 20));
+    const seen: number[] = [];
+    await decodeInPool('gzip', large, 4 << 20, (chunk) => (seen.push(chunk.length), seen.length < 3));
+    expect(seen.length).toBe(3);
+    expect(seen.reduce((a, b) => a + b, 0)).toBeLessThan(1 << 20);
   });
 
   it('gzip: a body of several members decodes to all of them (RFC 1952, 2.2)', () => {
