@@ -3,9 +3,9 @@
  * wire) and capped on the decoded size: a zip bomb (200 MB of zeros in 200 KB of gzip) is
  * refused the moment its output passes the cap, never inflated first.
  *
- * Supported: identity, gzip (x-gzip), deflate (zlib-wrapped, as HTTP specifies), zstd
- * (Node's zlib; a frame whose header states a decoded size over the cap is refused before
- * decompressing), snappy (block format, as remote_write sends it; its header states the
+ * Supported: identity, gzip (x-gzip; a trailer whose ISIZE is over the cap is refused
+ * before inflating), deflate (zlib-wrapped, as HTTP specifies), zstd (Node's zlib; a frame
+ * whose header states a decoded size over the cap is refused before decompressing), snappy (block format, as remote_write sends it; its header states the
  * decoded length, so the cap is checked before anything is decompressed). Anything else,
  * or a list of encodings, is refused with 415 by the caller.
  */
