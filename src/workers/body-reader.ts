@@ -159,18 +159,25 @@ export class BodyReader {
     }
     if (decoded !== undefined) return this.decoded(decoded);
     // Too large to inflate on this thread: the pool does it, each chunk reserved as it comes.
+    // `out` is emptied as soon as the body fails: the zlib stream, and this closure with it,
+    // lives until a GC collects its handle, and must not keep the decoded chunks that long.
     const out: Buffer[] = [];
     decodeInPool(this.encoding as 'gzip' | 'deflate' | 'zstd', body, this.limits.maxDecoded, (chunk) => {
-      if (this.settled) return false;
-      this.decodedSize += chunk.length;
-      if (!this.reserve()) return false;
+      if (this.settled || (this.decodedSize += chunk.length, !this.reserve())) {
+        out.length = 0;
+        return false;
+      }
       out.push(chunk);
       return true;
     }).then(
       () => {
         if (!this.settled) this.succeed(out.length === 1 ? out[0] : Buffer.concat(out));
+        out.length = 0;
       },
-      (e: unknown) => this.failDecode(e),
+      (e: unknown) => {
+        out.length = 0;
+        this.failDecode(e);
+      },
     );
   };
 
