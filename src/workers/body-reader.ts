@@ -163,12 +163,15 @@ export class BodyReader {
     // lives until a GC collects its handle, and must not keep the decoded chunks that long.
     const out: Buffer[] = [];
     decodeInPool(this.encoding as 'gzip' | 'deflate' | 'zstd', body, this.limits.maxDecoded, (chunk) => {
-      if (this.settled || (this.decodedSize += chunk.length, !this.reserve())) {
-        out.length = 0;
-        return false;
+      if (!this.settled) {
+        this.decodedSize += chunk.length;
+        if (this.reserve()) {
+          out.push(chunk);
+          return true;
+        }
       }
-      out.push(chunk);
-      return true;
+      out.length = 0;
+      return false;
     }).then(
       () => {
         if (!this.settled) this.succeed(out.length === 1 ? out[0] : Buffer.concat(out));
