@@ -9,20 +9,15 @@
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SYNC_DECODE_LIMIT } from '../../src/workers/content-encoding.ts';
-import { consumeAll, postMetrics, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
+import { consumeAll, postMetrics, startGatewayWithTestHooks, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
 
 let gateway: GatewayProcess;
 let dataDir: string;
 
 beforeAll(async () => {
   dataDir = await tempDir();
-  process.env.METRICSTREAM_TEST_HOOKS = '1';
-  try {
-    // 4 MiB of budget: room for 8 bodies of 300 KB, not for 8 reservations of the 1 MiB cap.
-    gateway = await startGateway(['--workers', '1', '--data-dir', dataDir, '--max-inflight-bytes', '4mb']);
-  } finally {
-    delete process.env.METRICSTREAM_TEST_HOOKS;
-  }
+  // 4 MiB of budget: room for 8 bodies of 300 KB, not for 8 reservations of the 1 MiB cap.
+  gateway = await startGatewayWithTestHooks(['--workers', '1', '--data-dir', dataDir, '--max-inflight-bytes', '4mb']);
 });
 afterAll(async () => {
   if (gateway.proc.exitCode === null) await gateway.stop('SIGKILL');

@@ -6,7 +6,7 @@
  * /__test/leak allocates until the heap limit, POST /__test/block spins for 3 s).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminPortOf, consumeAll, postMetrics, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
+import { adminPortOf, consumeAll, postMetrics, startGatewayWithTestHooks, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
 import { waitFor } from '../support/wait-for.ts';
 
 let gateway: GatewayProcess;
@@ -15,12 +15,7 @@ let adminPort: number;
 
 beforeAll(async () => {
   dataDir = await tempDir();
-  process.env.METRICSTREAM_TEST_HOOKS = '1';
-  try {
-    gateway = await startGateway(['--workers', '2', '--data-dir', dataDir, '--admin-port', '0', '--worker-heap', '96mb']);
-  } finally {
-    delete process.env.METRICSTREAM_TEST_HOOKS;
-  }
+  gateway = await startGatewayWithTestHooks(['--workers', '2', '--data-dir', dataDir, '--admin-port', '0', '--worker-heap', '96mb']);
   adminPort = adminPortOf(gateway);
 });
 afterAll(async () => {

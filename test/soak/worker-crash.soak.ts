@@ -11,7 +11,7 @@
  */
 import { expect, it } from 'vitest';
 import { unstoredAcks } from '../support/acknowledged.ts';
-import { consumeAll, postMetrics, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
+import { consumeAll, postMetrics, startGatewayWithTestHooks, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
 import { prng } from '../support/prng.ts';
 import type { Outcome } from '../support/sequential-load.ts';
 import { waitFor } from '../support/wait-for.ts';
@@ -25,13 +25,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 it(`${CRASHES} worker crashes under load (seed ${SEED}): every 200 is stored, every ring released, workers always come back`, { timeout: CRASHES * 30_000 + 120_000 }, async () => {
   const random = prng(SEED);
   const dataDir = await tempDir('metricstream-worker-crash-');
-  let g: GatewayProcess;
-  process.env.METRICSTREAM_TEST_HOOKS = '1';
-  try {
-    g = await startGateway(['--workers', '2', '--data-dir', dataDir]);
-  } finally {
-    delete process.env.METRICSTREAM_TEST_HOOKS;
-  }
+  const g: GatewayProcess = await startGatewayWithTestHooks(['--workers', '2', '--data-dir', dataDir]);
   const logged = (text: string) => g.logs.filter((l) => typeof l.msg === 'string' && l.msg.includes(text)).length;
 
   // Clients that keep sending through failed connections (a dying worker drops its sockets).

@@ -71,6 +71,19 @@ export async function startGateway(args: string[]): Promise<GatewayProcess> {
   };
 }
 
+/**
+ * startGateway with the test-only hooks on (METRICSTREAM_TEST_HOOKS=1, src/workers/http-worker.ts:
+ * POST /__test/crash, /__test/leak, /__test/block).
+ */
+export async function startGatewayWithTestHooks(args: string[]): Promise<GatewayProcess> {
+  process.env.METRICSTREAM_TEST_HOOKS = '1';
+  try {
+    return await startGateway(args);
+  } finally {
+    delete process.env.METRICSTREAM_TEST_HOOKS;
+  }
+}
+
 export interface ConsumedLine {
   partition: number;
   offset: number;
