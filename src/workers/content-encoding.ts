@@ -60,11 +60,7 @@ export const SYNC_DECODE_LIMIT = 128 << 10;
  * so such a bomb is refused before the rest of it is read.
  */
 export function checkDeclaredSize(encoding: Exclude<Encoding, 'identity'>, head: Uint8Array, maxDecoded: number): void {
-  if (encoding !== 'zstd') return;
-  const declared = zstdDeclaredSize(head);
-  if (declared !== undefined && declared > maxDecoded) {
-    throw new DecodeError(413, `zstd body declares ${declared} decoded bytes, over the ${maxDecoded} bytes allowed (--max-decoded-body)`);
-  }
+  if (encoding === 'zstd') refuseDeclared(encoding, zstdDeclaredSize(head), maxDecoded);
 }
 
 /**
@@ -82,16 +78,15 @@ export function checkDeclaredSize(encoding: Exclude<Encoding, 'identity'>, head:
 export function decodeBody(encoding: Exclude<Encoding, 'identity'>, body: Buffer, maxDecoded: number): Buffer | undefined {
   if (encoding === 'snappy') return snappyBlockDecode(body, maxDecoded);
   const stated = encoding === 'zstd' ? zstdDeclaredSize(body) : encoding === 'gzip' ? gzipStatedSize(body) : undefined;
-  if (stated !== undefined && stated > maxDecoded) {
-    throw new DecodeError(413, `${encoding} body declares ${stated} decoded bytes, over the ${maxDecoded} bytes allowed (--max-decoded-body)`);
-  }
+  refuseDeclared(encoding, stated, maxDecoded);
   if (stated !== undefined && stated > SYNC_DECODE_LIMIT) return undefined;
   const limit = Math.min(maxDecoded, SYNC_DECODE_LIMIT);
   try {
     return SYNC_DECODERS[encoding](body, { maxOutputLength: limit });
   } catch (e) {
-    if (tooLarge(e) && maxDecoded > limit) return undefined;
-    throw decodeError(encoding, limit, e);
+    const tooLarge = (e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
+    if (tooLarge && maxDecoded > limit) return undefined;
+    throw tooLarge ? overCap(encoding, limit, limit) : invalid(encoding, e);
   }
 }
 
@@ -113,23 +108,33 @@ export function decodeInPool(encoding: Exclude<Encoding, 'identity' | 'snappy'>,
       decoded += chunk.length;
       if (decoded > maxDecoded) {
         stream.destroy();
-        return reject(new DecodeError(413, `${encoding} body decodes to more than the ${maxDecoded} bytes allowed (--max-decoded-body)`, decoded));
+        return reject(overCap(encoding, maxDecoded, decoded));
       }
       if (!onChunk(chunk)) {
         stream.destroy();
         resolve();
       }
     });
-    stream.on('error', (e) => reject(decodeError(encoding, maxDecoded, e)));
+    stream.on('error', (e) => reject(invalid(encoding, e)));
     stream.on('end', () => resolve());
     stream.end(body);
   });
 }
 
-const tooLarge = (e: unknown): boolean => (e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
+/** 413 for a body that states, in its header or trailer, a decoded size over the cap. */
+function refuseDeclared(encoding: Encoding, stated: number | undefined, maxDecoded: number): void {
+  if (stated !== undefined && stated > maxDecoded) {
+    throw new DecodeError(413, `${encoding} body declares ${stated} decoded bytes, over the ${maxDecoded} bytes allowed (--max-decoded-body)`);
+  }
+}
 
-function decodeError(encoding: Encoding, maxDecoded: number, e: unknown): DecodeError {
-  if (tooLarge(e)) return new DecodeError(413, `${encoding} body decodes to more than the ${maxDecoded} bytes allowed (--max-decoded-body)`, maxDecoded);
+/** 413 for a body whose output passed the cap, `decoded` bytes made before it stopped. */
+function overCap(encoding: Encoding, maxDecoded: number, decoded: number): DecodeError {
+  return new DecodeError(413, `${encoding} body decodes to more than the ${maxDecoded} bytes allowed (--max-decoded-body)`, decoded);
+}
+
+/** 400 for bytes that do not decode. */
+function invalid(encoding: Encoding, e: unknown): DecodeError {
   return new DecodeError(400, `body is not valid ${encoding}: ${(e as Error).message}`);
 }
 
