@@ -31,7 +31,12 @@ export interface PowerCutMount {
    * `suffix` fail with `errno` (e.g. 'EIO', 'ENOSPC') until heal().
    */
   fail(op: 'write' | 'unlink', suffix: string, errno: string): Promise<void>;
-  /** Ends every injected failure. */
+  /**
+   * A disk that stops answering: fsync and fdatasync of paths ending with `suffix` block
+   * until heal(); every other operation goes on.
+   */
+  stall(suffix: string): Promise<void>;
+  /** Ends every injected failure and lets stalled syncs return. */
   heal(): Promise<void>;
   /** Unmounts (lazily if still busy) and waits for the layer's process to end. */
   unmount(): Promise<void>;
@@ -81,6 +86,11 @@ export async function mountPowerCut(dir: string, generation = 0): Promise<PowerC
       proc.stdin!.write(`fail ${op} ${suffix} ${errno}\n`);
       await done;
     },
+    async stall(suffix) {
+      const done = waitFor('ok');
+      proc.stdin!.write(`stall fsync ${suffix}\n`);
+      await done;
+    },
     async heal() {
       const done = waitFor('ok');
       proc.stdin!.write('heal\n');
@@ -114,6 +124,8 @@ export interface PowerCutFixture {
 export function usePowerCutFixture(): PowerCutFixture {
   const fx: PowerCutFixture = {};
   afterEach(async () => {
+    // A sync the test stalled would hold the gateway's exit and the unmount forever.
+    await fx.layer?.heal().catch(() => {});
     if (fx.gateway && fx.gateway.proc.exitCode === null) await fx.gateway.stop('SIGKILL');
     fx.gateway = undefined;
     await fx.layer?.unmount();

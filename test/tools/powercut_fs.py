@@ -22,7 +22,9 @@ Control, one command per line on stdin:
            rewritten to the durable state; prints "cut-done" when it is. Unmount afterwards.
   fail OP SUFFIX ERRNO -> operations OP (write: write/truncate/fsync; unlink) on paths ending
            with SUFFIX fail with ERRNO (e.g. EIO, ENOSPC) until "heal"; prints "ok".
-  heal  -> no more injected failures; prints "ok".
+  stall fsync SUFFIX -> fsync/fdatasync of paths ending with SUFFIX block (a disk that
+           stops answering) until "heal"; other operations go on; prints "ok".
+  heal  -> no more injected failures, stalled syncs return; prints "ok".
 Prints "ready" once mounted. Exits when unmounted.
 """
 import errno
@@ -49,6 +51,8 @@ class PowerCutFS(Operations):
         self.fh_id = {}  # open file handle -> file id
         self.fh_path = {}  # open file handle -> path
         self.faults = []  # (op, suffix, errno) injected failures
+        self.stalls = []  # suffixes whose fsyncs block until heal
+        self.healed = threading.Event()
         os.makedirs(os.path.join(self.shadow, 'data'), exist_ok=True)
         self.root = self._snapshot_tree(self.backing)
 
@@ -152,6 +156,11 @@ class PowerCutFS(Operations):
         return os.path.join(self.backing, path.lstrip('/'))
 
     def __call__(self, op, *args):
+        if op == 'fsync' and self.stalls:
+            # Outside the mutex: only the stalled syncs wait, the rest of the disk answers.
+            path = self.fh_path.get(args[2], args[0] or '')
+            if any(path.endswith(s) for s in self.stalls):
+                self.healed.wait()
         with self.mutex:
             if self.off:
                 raise FuseOSError(errno.EIO)
@@ -301,9 +310,16 @@ def main():
                 with fs.mutex:
                     fs.faults.append((words[1], words[2], getattr(errno, words[3])))
                 print('ok', flush=True)
+            elif len(words) == 3 and words[0] == 'stall' and words[1] == 'fsync':
+                with fs.mutex:
+                    fs.healed.clear()
+                    fs.stalls.append(words[2])
+                print('ok', flush=True)
             elif words == ['heal']:
                 with fs.mutex:
                     fs.faults = []
+                    fs.stalls = []
+                    fs.healed.set()
                 print('ok', flush=True)
 
     threading.Thread(target=control, daemon=True).start()
