@@ -19,6 +19,7 @@ const PROBLEM_TEXT: Record<LogProblemKind, string> = {
   'commit-marks': 'writing the commit marks failed: records are durable but readers in other processes do not see them (not ready until it works again)',
   index: 'writing a segment index failed: records are durable; readers seek slower until it works again',
   retention: 'a retention delete failed: old segments stay and the partition grows past --retention-bytes',
+  stall: 'the disk stopped answering (past --disk-stall-timeout): not ready, new requests are answered 503 until it answers; records already waiting are answered then',
 };
 
 /**
@@ -50,7 +51,7 @@ export class LogSink implements Sink {
       onProblem: (kind, partition, err, repeated) => {
         const where = partition >= 0 ? { partition } : {};
         if (err === null) {
-          logger?.info({ ...where, kind }, `log ${kind} works again`);
+          logger?.info({ ...where, kind }, kind === 'stall' ? 'the disk answers again: the stalled commit completed' : `log ${kind} works again`);
           return;
         }
         this.problems.set(kind, (this.problems.get(kind) ?? 0) + 1);
@@ -99,7 +100,12 @@ export class LogSink implements Sink {
    * owner should keep appending (answering 503 on failure) for readiness to come back.
    */
   isReady(): boolean {
-    return this.#log !== null && !this.#closed && !this.#log.failing && !this.#log.marksFailing;
+    return this.#log !== null && !this.#closed && !this.#log.failing && !this.#log.marksFailing && !this.#log.stalled;
+  }
+
+  /** See Sink.stalled: the log's append in flight waited past --disk-stall-timeout. */
+  stalled(): boolean {
+    return this.#log?.stalled ?? false;
   }
 
   /** See PartitionedLog.append. Before open() or after close(), every record gets -1. */

@@ -38,10 +38,18 @@ export interface PartitionedLogOptions {
    * retention delete (partition -1 for the marks, which are shared).
    */
   onProblem?: (kind: LogProblemKind, partition: number, err: Error | null, repeated: boolean) => void;
+  /**
+   * An append still in flight after this many ms (its write or fdatasync has not returned:
+   * a disk that stopped answering) is reported as problem 'stall' and `stalled` is true
+   * until it completes (default 5000; Infinity: never).
+   */
+  stallTimeoutMs?: number;
 }
 
 /** Steps whose failure does not fail an append but must not go unnoticed. */
-export type LogProblemKind = 'write' | 'commit-marks' | 'index' | 'retention';
+export type LogProblemKind = 'write' | 'commit-marks' | 'index' | 'retention' | 'stall';
+
+export const DEFAULT_STALL_TIMEOUT_MS = 5000;
 
 /**
  * Thrown by open when acknowledged records are missing or damaged and acceptDataLoss is
@@ -77,6 +85,11 @@ export class PartitionedLog {
   readonly #marks: CommitMarksWriter;
   readonly #lock: WriterLock;
   #appending: Promise<AppendResult> | null = null;
+  /** When the append in flight began (performance.now()); NaN when none is. */
+  #appendSince = NaN;
+  /** Whether the append in flight was reported stalled (see stallTimeoutMs). */
+  #stalled = false;
+  #stallWatch: NodeJS.Timeout | null = null;
   /**
    * Per partition, the buffer its frames are encoded into, reused by every append (appends
    * never overlap, and a commit keeps no reference to its frames once it resolved): a
@@ -176,6 +189,7 @@ export class PartitionedLog {
     log.lostRecords = writers.map((w) => countLost(known, w.partition));
     marks.onError = (err) => log.#problem('commit-marks', -1, err);
     for (const w of writers) w.onProblem = (kind, err) => log.#problem(kind, w.partition, err);
+    log.#watchStalls(opts.stallTimeoutMs);
     return log;
   }
 
@@ -203,6 +217,30 @@ export class PartitionedLog {
    */
   get marksFailing(): boolean {
     return this.#problems.has('commit-marks/-1');
+  }
+
+  /**
+   * Whether the append in flight has waited longer than stallTimeoutMs for the disk; stale
+   * by up to a quarter of it (at most a second).
+   */
+  get stalled(): boolean {
+    return this.#stalled;
+  }
+
+  /**
+   * Checks the append in flight a few times per stall timeout: a timer per append would
+   * cost every commit, a stall is rare and a second late is soon enough to report it.
+   */
+  #watchStalls(limitMs: number): void {
+    if (!(limitMs > 0 && limitMs < Infinity)) return;
+    this.#stallWatch = setInterval(() => {
+      if (this.#stalled || Number.isNaN(this.#appendSince)) return;
+      const waited = performance.now() - this.#appendSince;
+      if (waited < limitMs) return;
+      this.#stalled = true;
+      this.#problem('stall', -1, new Error(`a commit has waited ${Math.round(waited)} ms for its write and fdatasync to return`));
+    }, Math.max(10, Math.min(1000, limitMs / 4)));
+    this.#stallWatch.unref();
   }
 
   /** What recovery found per partition at open (for the start-up log). */
@@ -249,8 +287,14 @@ export class PartitionedLog {
         new ConcurrentAppendError('PartitionedLog.append called while a previous append is in flight'),
       );
     }
+    this.#appendSince = performance.now();
     const p = this.#append(batch).finally(() => {
       this.#appending = null;
+      this.#appendSince = NaN;
+      if (this.#stalled) {
+        this.#stalled = false;
+        this.#problem('stall', -1, null);
+      }
     });
     this.#appending = p;
     return p;
@@ -260,6 +304,7 @@ export class PartitionedLog {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#stallWatch !== null) clearInterval(this.#stallWatch);
     if (this.#appending !== null) await this.#appending.catch(() => {});
     await Promise.all(this.#writers.map((w) => w.close()));
     await this.#marks.close().catch(() => {});
@@ -378,5 +423,9 @@ function checkOptions(o: PartitionedLogOptions): Required<PartitionedLogOptions>
   if (!(retentionBytes >= 0)) {
     throw new RangeError(`retentionBytes must be >= 0 (or Infinity), got ${retentionBytes}`);
   }
-  return { partitions: o.partitions, segmentBytes, retentionBytes, acceptDataLoss: o.acceptDataLoss ?? false, onProblem: o.onProblem ?? (() => {}) };
+  const stallTimeoutMs = o.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+  if (!(stallTimeoutMs > 0)) {
+    throw new RangeError(`stallTimeoutMs must be > 0 (or Infinity), got ${stallTimeoutMs}`);
+  }
+  return { partitions: o.partitions, segmentBytes, retentionBytes, acceptDataLoss: o.acceptDataLoss ?? false, onProblem: o.onProblem ?? (() => {}), stallTimeoutMs };
 }

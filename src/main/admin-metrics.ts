@@ -171,8 +171,8 @@ export function createGatewayMetrics(workers: () => WorkerView[], sink: Sink, ri
   const logSink = sink as { problems?: Map<string, number>; lostRecords?: number[] };
   if (logSink.problems !== undefined) {
     registry.registerMetric(
-      sampled('metricstream_log_errors_total', 'Local log failures, by kind: write (segment write/fdatasync, answered 503), commit-marks, index, retention.', 'counter', () =>
-        ['write', 'commit-marks', 'index', 'retention'].map((kind) => ({ labels: { kind }, value: logSink.problems!.get(kind) ?? 0 })),
+      sampled('metricstream_log_errors_total', 'Local log failures, by kind: write (segment write/fdatasync, answered 503), commit-marks, index, retention, stall (a commit waited past --disk-stall-timeout).', 'counter', () =>
+        ['write', 'commit-marks', 'index', 'retention', 'stall'].map((kind) => ({ labels: { kind }, value: logSink.problems!.get(kind) ?? 0 })),
       ),
     );
     registry.registerMetric(

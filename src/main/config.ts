@@ -32,6 +32,8 @@ export interface GatewayConfig {
   /** Per worker: open connections kept; over it 503 and close. */
   maxConnections: number;
   bodyTimeoutMs: number;
+  /** File mode: a commit waiting longer than this for the disk is reported, and new writes get 503. */
+  diskStallTimeoutMs: number;
   segmentBytes: number | undefined;
   retentionBytes: number | undefined;
   /** File mode: start even if recovery finds acknowledged records lost (recorded, reported). */
@@ -83,6 +85,7 @@ export const OPTIONS = {
   'max-connections': { type: 'string' },
   'admin-host': { type: 'string' },
   'body-timeout': { type: 'string' },
+  'disk-stall-timeout': { type: 'string' },
   'segment-bytes': { type: 'string' },
   'retention-bytes': { type: 'string' },
   'accept-data-loss': { type: 'boolean' },
@@ -133,6 +136,9 @@ Options:
                            oldest that sent no request for 1 s, else it gets 503 and is closed
       --body-timeout DUR   headers or body not received within this get 408 and the
                            connection is closed (default 10s)
+      --disk-stall-timeout DUR  a commit whose write or fdatasync has not returned after this
+                           (a disk that stopped answering) is logged, /readyz turns 503 and
+                           new requests get 503 until it returns (default 5s)
       --segment-bytes SIZE roll log segments at this size (default 64mb)
       --retention-bytes SIZE  keep at most this much log per partition (default: unlimited)
       --accept-data-loss   start even if recovery finds acknowledged records missing or
@@ -251,6 +257,8 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
   if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
   if (values['tls-client-ca'] !== undefined && values['tls-cert'] === undefined) throw new UsageError('--tls-client-ca needs --tls-cert and --tls-key');
   const resolved = (file: string | undefined) => (file === undefined ? undefined : path.resolve(file));
+  const diskStallTimeoutMs = parseDuration('disk-stall-timeout', values['disk-stall-timeout'] ?? '5s');
+  if (diskStallTimeoutMs <= 0) throw new UsageError('--disk-stall-timeout must be more than 0');
   const logLevel = oneOf('log-level', values['log-level'] ?? 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const);
   return {
     workers: parseInteger('workers', values.workers ?? String(os.availableParallelism()), 1, 256),
@@ -265,6 +273,7 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
     maxInflightBytes,
     maxConnections: parseInteger('max-connections', values['max-connections'] ?? '1024', 1, 1_000_000),
     bodyTimeoutMs: parseDuration('body-timeout', values['body-timeout'] ?? '10s'),
+    diskStallTimeoutMs,
     segmentBytes: values['segment-bytes'] !== undefined ? parseSize('segment-bytes', values['segment-bytes']) : undefined,
     retentionBytes: values['retention-bytes'] !== undefined ? parseSize('retention-bytes', values['retention-bytes']) : undefined,
     acceptDataLoss: values['accept-data-loss'] ?? false,

@@ -66,7 +66,7 @@ export interface RunningGateway {
 
 export async function createSink(config: GatewayConfig, logger: Logger): Promise<Sink> {
   if (config.mode === 'file') {
-    return new LogSink({ dataDir: config.dataDir, partitions: config.partitions, segmentBytes: config.segmentBytes, retentionBytes: config.retentionBytes, acceptDataLoss: config.acceptDataLoss, logger });
+    return new LogSink({ dataDir: config.dataDir, partitions: config.partitions, segmentBytes: config.segmentBytes, retentionBytes: config.retentionBytes, acceptDataLoss: config.acceptDataLoss, stallTimeoutMs: config.diskStallTimeoutMs, logger });
   }
   const { createKafkaSink } = await import('../kafka/create-kafka-sink.ts');
   return createKafkaSink(config, logger);
@@ -284,6 +284,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     const ready = sink.isReady();
     if (ready !== state.ready) logger.info({ sink: sink.name }, ready ? 'sink up' : 'sink down');
     state.ready = ready;
+    state.stalled = sink.stalled?.() ?? false;
   }, 200);
   readiness.unref();
 

@@ -95,6 +95,13 @@ export interface Sink {
    */
   append(batch: SinkRecord[]): Promise<AppendResult>;
   /**
+   * Optional: whether the append in flight has waited past the sink's stall limit for its
+   * store (a disk that stopped answering). While it has, the gateway is not ready and its
+   * workers answer new requests 503 at once instead of queueing them behind the stall;
+   * records already handed over are answered when the append completes.
+   */
+  stalled?(): boolean;
+  /**
    * Flush (bounded) and release; after close nothing is appended. An append still running
    * when close() gives up resolves then, its undelivered records marked `unknown` (or -1
    * when never sent): the caller counts those from the result. close() resolves with how

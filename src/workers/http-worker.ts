@@ -232,6 +232,11 @@ async function handle(req: IncomingMessage, res: ServerResponse, expectContinue:
   if (draining || state.draining) {
     return refuse(req, res, 'shutting_down', protocol.fail(undefined, 503, 'shutting down, retry on another gateway', RETRY_AFTER));
   }
+  if (state.stalled) {
+    // Queued behind a commit the disk does not finish, the request would wait as long as
+    // the disk does; refused now, the client retries later or on another gateway.
+    return refuse(req, res, 'disk_stalled', protocol.fail(undefined, 503, 'the disk has not finished a commit within --disk-stall-timeout: not stored, retry later or on another gateway', RETRY_AFTER));
+  }
 
   // Who writes, before any protocol looks at the request: one place for every endpoint.
   // In tokens mode the tenant id is the record key, whatever begin() makes of the request.
@@ -363,6 +368,7 @@ function health(req: IncomingMessage, res: ServerResponse, path: string): void {
   const json = { 'content-type': 'application/json' };
   if (path === '/healthz') return send(res, { status: 200, headers: json, body: '{"status":"ok"}' });
   if (state.draining) return send(res, { status: 503, headers: json, body: '{"ready":false,"reason":"shutting down"}' });
+  if (state.stalled) return send(res, { status: 503, headers: json, body: '{"ready":false,"reason":"disk stalled"}' });
   if (!state.ready) return send(res, { status: 503, headers: json, body: '{"ready":false,"reason":"sink not ready"}' });
   send(res, { status: 200, headers: json, body: '{"ready":true}' });
 }

@@ -39,6 +39,7 @@ export const REJECT_REASONS = [
   'sink_unknown',
   'unauthorized',
   'throttled',
+  'disk_stalled',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 

@@ -4,6 +4,9 @@
  * and a count on /metrics; the commit marks (without which consumers in other processes
  * stall) also turn /readyz to 503 until a write works again. Failures are injected with
  * the FUSE layer (test/tools/powercut_fs.py: `fail write|unlink SUFFIX ERRNO`).
+ *
+ * A disk that stops answering (`stall fsync SUFFIX`: the segments' fdatasyncs block until
+ * healed) is reported the same way, and new requests are refused instead of queued behind it.
  */
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -51,6 +54,12 @@ async function errorsCounted(admin: number, kind: string): Promise<number> {
   return m ? Number(m[1]) : -1;
 }
 
+async function rejectedCount(admin: number, reason: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
+  const m = new RegExp(`^metricstream_requests_rejected_total\\{reason="${reason}"\\} (\\d+)`, 'm').exec(text);
+  return m ? Number(m[1]) : -1;
+}
+
 const errorLines = (g: GatewayProcess, kind: string) => g.logs.filter((l) => l.level === 50 && l.kind === kind);
 const body = (seq: number, pad = 0) => ({ metrics: [{ name: 'x', value: seq, tags: pad ? { pad: 'p'.repeat(pad) } : undefined }] });
 
@@ -87,6 +96,34 @@ describe('log failures off the acknowledgement path are reported', () => {
     await eventually('index recovery line', () => g.logs.some((l) => l.msg === 'log index works again' && l.partition === 0));
     expect(await g.stop()).toBe(0);
     expect((await consumeAll(dataDir)).map((r) => r.value.metrics[0].value)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
+  it('a disk that stops answering: error line, counter, /readyz 503 and new requests 503 at once; the waiting request is answered 200 when it answers', async () => {
+    const { g, admin, dataDir } = await start(['--disk-stall-timeout', '1s']);
+    expect((await postMetrics(g.port, 'c', body(0))).status).toBe(200);
+    await fx.layer!.stall('.log');
+    const waiting = postMetrics(g.port, 'c', body(1));
+    await waitReadyz(g.port, 503);
+    expect(await (await fetch(`http://127.0.0.1:${g.port}/readyz`)).json()).toEqual({ ready: false, reason: 'disk stalled' });
+    await eventually('stall error line', () => errorLines(g, 'stall').length > 0);
+    expect(errorLines(g, 'stall')[0]?.msg).toMatch(/the disk stopped answering \(past --disk-stall-timeout\).*a commit has waited \d+ ms/);
+    expect(await errorsCounted(admin, 'stall')).toBe(1);
+    // Refused before its body is read, not queued behind the stalled commit.
+    const refused = await postMetrics(g.port, 'c', body(2));
+    let rejected = -1;
+    const scrape = setInterval(() => void rejectedCount(admin, 'disk_stalled').then((n) => (rejected = n)), 100);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(refused.body.error).toMatch(/the disk has not finished a commit within --disk-stall-timeout: not stored/);
+    await eventually('disk_stalled counted', () => rejected === 1);
+    clearInterval(scrape);
+    await fx.layer!.heal();
+    expect((await waiting).status).toBe(200);
+    await waitReadyz(g.port, 200);
+    await eventually('stall recovery line', () => g.logs.some((l) => l.msg === 'the disk answers again: the stalled commit completed'));
+    expect((await postMetrics(g.port, 'c', body(3))).status).toBe(200);
+    expect(await g.stop()).toBe(0);
+    expect((await consumeAll(dataDir)).map((r) => r.value.metrics[0].value)).toEqual([0, 1, 3]);
   });
 
   it('a retention delete fails: error line and counter; the old segments stay', async () => {
