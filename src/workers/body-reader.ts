@@ -7,7 +7,9 @@
  * - the worker's in-flight byte budget (503 + Retry-After at once when exhausted): every
  *   byte held for a body, received or decoded, is reserved from one InflightBudget per
  *   worker, and released by the caller when the request is answered;
- * - the body timeout, enforced by the worker's sweep calling abort(408).
+ * - the body timeout, enforced by the worker's sweep calling abort(): 408 while the body is
+ *   still arriving, 503 once it is in and waits for libuv's pool to decode it (the pool is
+ *   busy, e.g. with fdatasyncs a stalled disk does not finish: not the client's fault).
  */
 import type { IncomingMessage } from 'node:http';
 import { checkDeclaredSize, decodeBody, DecodeError, decodeInPool, type Encoding } from './content-encoding.ts';
@@ -85,12 +87,18 @@ export interface BodyLimits {
   maxDecoded: number;
 }
 
+/**
+ * Where a body is: arriving from the client, received and being decoded in libuv's pool,
+ * or settled (`done` resolved or rejected; later events are ignored).
+ */
+export type BodyPhase = 'receiving' | 'decoding' | 'settled';
+
 /** Reads `req`'s body; `done` settles once, with the body or a BodyError. */
 export class BodyReader {
   readonly done: Promise<Buffer>;
   private resolve!: (body: Buffer) => void;
   private reject!: (err: BodyError) => void;
-  private settled = false;
+  #phase: BodyPhase = 'receiving';
   private wire = 0;
   private decodedSize = 0;
   /** Decoded bytes made and thrown away by a decode that failed (the cap, past it). */
@@ -125,13 +133,18 @@ export class BodyReader {
     return this.wire + this.decodedSize + this.discarded;
   }
 
+  /** See BodyPhase. */
+  get phase(): BodyPhase {
+    return this.#phase;
+  }
+
   /** Fails the read (the body timeout, shutdown); the caller answers `err`. */
   abort(err: BodyError): void {
     this.fail(err);
   }
 
   private readonly onData = (chunk: Buffer): void => {
-    if (this.settled) return;
+    if (this.#phase === 'settled') return;
     this.wire += chunk.length;
     if (this.wire > this.limits.maxBody) {
       return this.fail(new BodyError(413, 'too_large', `body exceeds --max-body ${this.limits.maxBody} bytes`));
@@ -148,7 +161,7 @@ export class BodyReader {
   };
 
   private readonly onEnd = (): void => {
-    if (this.settled) return;
+    if (this.#phase === 'settled') return;
     if (this.encoding === 'identity') return this.succeed(this.joined());
     const body = this.joined();
     let decoded: Buffer | undefined;
@@ -158,12 +171,13 @@ export class BodyReader {
       return this.failDecode(e);
     }
     if (decoded !== undefined) return this.decoded(decoded);
+    this.#phase = 'decoding';
     // Too large to inflate on this thread: the pool does it, each chunk reserved as it comes.
     // `out` is emptied as soon as the body fails: the zlib stream, and this closure with it,
     // lives until a GC collects its handle, and must not keep the decoded chunks that long.
     const out: Buffer[] = [];
     decodeInPool(this.encoding as 'gzip' | 'deflate' | 'zstd', body, this.limits.maxDecoded, (chunk) => {
-      if (!this.settled) {
+      if (this.#phase !== 'settled') {
         this.decodedSize += chunk.length;
         if (this.reserve()) {
           out.push(chunk);
@@ -174,7 +188,7 @@ export class BodyReader {
       return false;
     }).then(
       () => {
-        if (!this.settled) this.succeed(out.length === 1 ? out[0] : Buffer.concat(out));
+        if (this.#phase !== 'settled') this.succeed(out.length === 1 ? out[0] : Buffer.concat(out));
         out.length = 0;
       },
       (e: unknown) => {
@@ -192,7 +206,7 @@ export class BodyReader {
   private readonly onError = (): void => this.fail(new BodyError(400, 'bad_body', 'the request body was cut off'));
 
   private readonly onClose = (): void => {
-    if (!this.settled && !this.req.complete) this.fail(new BodyError(400, 'bad_body', 'the connection closed before the body was complete'));
+    if (this.#phase !== 'settled' && !this.req.complete) this.fail(new BodyError(400, 'bad_body', 'the connection closed before the body was complete'));
   };
 
   /** Reserves what we now hold (wire bytes + decoded bytes); fails with 503 past the budget. */
@@ -207,8 +221,8 @@ export class BodyReader {
   }
 
   private succeed(body: Buffer): void {
-    if (this.settled) return;
-    this.settled = true;
+    if (this.#phase === 'settled') return;
+    this.#phase = 'settled';
     this.detach();
     this.chunks.length = 0;
     this.resolve(body);
@@ -216,15 +230,15 @@ export class BodyReader {
 
   private failDecode(e: unknown): void {
     if (!(e instanceof DecodeError)) throw e;
-    if (this.settled) return;
+    if (this.#phase === 'settled') return;
     this.decodedSize = 0; // what a pool decode had reserved: nothing is held now
     this.discarded = e.decoded;
     this.fail(new BodyError(e.status, e.status === 413 ? 'too_large' : 'bad_body', e.message));
   }
 
   private fail(err: BodyError): void {
-    if (this.settled) return;
-    this.settled = true;
+    if (this.#phase === 'settled') return;
+    this.#phase = 'settled';
     this.detach();
     this.chunks.length = 0;
     this.reject(err);

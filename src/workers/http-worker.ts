@@ -104,7 +104,7 @@ let openRequests = 0;
 let requestsServed = 0;
 let draining = false;
 let connections = 0;
-/** Bodies being received, with the time their request started: the slow-body sweep. */
+/** Bodies being received or decoded, with the time their request started: the body-timeout sweep. */
 const receiving = new Map<BodyReader, number>();
 /** Sockets refused over --max-connections: a request parsed on them is ignored. */
 const refusedSockets = new WeakSet<Socket>();
@@ -458,7 +458,11 @@ const sweeper = setInterval(() => {
   for (const [reader, started] of receiving) {
     if (now - started > config.bodyTimeoutMs) {
       receiving.delete(reader);
-      reader.abort(new BodyError(408, 'slow_body', `request body not received within ${config.bodyTimeoutMs} ms`));
+      reader.abort(
+        reader.phase === 'decoding'
+          ? new BodyError(503, 'overloaded', `request body received but not decoded within ${config.bodyTimeoutMs} ms: this gateway's thread pool is busy, retry later`)
+          : new BodyError(408, 'slow_body', `request body not received within ${config.bodyTimeoutMs} ms`),
+      );
     }
   }
 }, Math.max(100, Math.min(1000, config.bodyTimeoutMs)));
