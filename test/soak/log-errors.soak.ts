@@ -1,7 +1,9 @@
 /**
  * Log-error soak: a gateway under load on the FUSE power-cut layer while writes, truncates
  * and fsyncs of its segments, indexes and commit marks, and unlinks of retention, fail with
- * EIO or ENOSPC for a random while (seeded PRNG), again and again; then the power is cut.
+ * EIO or ENOSPC, or their fsyncs stall (a disk that stops answering, past the gateway's
+ * --disk-stall-timeout of 200 ms or not), for a random while (seeded PRNG), again and again;
+ * then the power is cut.
  * The suite's log-error and write-failure tests inject one failure each; this looks for
  * what a run of them finds: a failed fdatasync whose records were answered 200 anyway or
  * come back after the cut as something else, a repair that cuts acknowledged records, a
@@ -31,7 +33,7 @@ it(`${EPISODES} injected log failures under load, then a power cut (seed ${SEED}
   fx.layer = await mountPowerCut(fx.dir, 0);
   const layer = fx.layer;
   const dataDir = path.join(layer.mount, 'data');
-  const g = await startGateway(['--workers', '2', '--partitions', String(PARTITIONS), '--segment-bytes', '16kb', '--retention-bytes', '1mb', '--data-dir', dataDir]);
+  const g = await startGateway(['--workers', '2', '--partitions', String(PARTITIONS), '--segment-bytes', '16kb', '--retention-bytes', '1mb', '--disk-stall-timeout', '200ms', '--data-dir', dataDir]);
   fx.gateway = g;
   let cut!: () => void;
   const cutNow = new Promise<void>((resolve) => (cut = resolve));
@@ -46,10 +48,13 @@ it(`${EPISODES} injected log failures under load, then a power cut (seed ${SEED}
       ['write', '.index'],
       ['write', 'commit-marks'],
       ['unlink', '.log'],
+      ['stall', '.log'],
+      ['stall', 'commit-marks'],
     ] as const);
-    const errno = pick(random, ['EIO', 'ENOSPC']);
+    const errno = op === 'stall' ? 'stalled' : pick(random, ['EIO', 'ENOSPC']);
     const ms = 20 + Math.floor(random() * 500);
-    await layer.fail(op, suffix, errno);
+    if (op === 'stall') await layer.stall(suffix);
+    else await layer.fail(op, suffix, errno);
     await sleep(ms);
     await layer.heal();
     episodes.push(`${op} ${suffix} ${errno} ${ms} ms`);
