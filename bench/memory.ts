@@ -3,8 +3,9 @@
  * `ps -o rss` reports it) idle after start with 1, 2 and 16 HTTP workers, then under a
  * short autocannon load (20 connections, 100 metrics per request, --acks 1) with the
  * largest worker count, sampled every 100 ms (peak and last), and once more when the
- * gateway has been idle again for --after-idle seconds (default 12: a worker quiet for 10 s
- * gives its heap back, src/workers/settle-heap.ts).
+ * gateway has been idle again for --after-idle seconds (default 12: the gateway is started
+ * with --heap-release-after 10s, so a worker quiet for 10 s gives its heap back,
+ * src/workers/settle-heap.ts; the gateway's own default is 5 minutes).
  *
  *   npm run bench:memory                      # the .ts sources, as `npm start` runs them
  *   npm run bench:memory -- --dist DIR        # the compiled package (DIR/main/cli.js)
@@ -125,7 +126,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function main(): Promise<void> {
   const dashdash = process.argv.indexOf('--', 2);
   const own = dashdash < 0 ? process.argv.slice(2) : process.argv.slice(2, dashdash);
-  const extra = dashdash < 0 ? [] : process.argv.slice(dashdash + 1);
+  // The release after a burst within --after-idle; a later --heap-release-after overrides it.
+  const extra = ['--heap-release-after', '10s', ...(dashdash < 0 ? [] : process.argv.slice(dashdash + 1))];
   const { values } = parseArgs({
     args: own,
     options: {

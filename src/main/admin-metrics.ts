@@ -8,7 +8,6 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric
 import { readRingCounters } from '../ring/ring-counters.ts';
 import type { RingStorage } from '../ring/ring-storage.ts';
 import type { Sink } from '../sink/sink.ts';
-import { HEAP_RELEASE_QUIET_MS } from '../workers/settle-heap.ts';
 import { readWorkerMetrics, type WorkerMetricsSnapshot } from '../workers/worker-metrics.ts';
 
 export interface WorkerView {
@@ -102,7 +101,7 @@ export function createGatewayMetrics(workers: () => WorkerView[], sink: Sink, ri
     ]),
   );
   registry.registerMetric(
-    sampled('metricstream_worker_heap_releases_total', `Times an HTTP worker gave its heap back after ${HEAP_RELEASE_QUIET_MS / 1000} s without a request (a memory-reducing GC).`, 'counter', () => [
+    sampled('metricstream_worker_heap_releases_total', 'Times an HTTP worker gave its heap back after --heap-release-after without a request (a memory-reducing GC).', 'counter', () => [
       { value: snapshots().reduce((a, w) => a + w.metrics.heapReleases, 0) },
     ]),
   );

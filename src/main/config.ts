@@ -41,6 +41,8 @@ export interface GatewayConfig {
   ringBytes: number;
   /** Per worker: V8 old-generation limit; a worker past it dies and is restarted. */
   workerHeapBytes: number;
+  /** Per worker: quiet time after which a worker that served gives its heap back. */
+  heapReleaseAfterMs: number;
   valueFormat: 'msgpack' | 'json' | 'raw';
   adminPort: number;
   adminHost: string;
@@ -91,6 +93,7 @@ export const OPTIONS = {
   'accept-data-loss': { type: 'boolean' },
   'ring-bytes': { type: 'string' },
   'worker-heap': { type: 'string' },
+  'heap-release-after': { type: 'string' },
   'value-format': { type: 'string' },
   'admin-port': { type: 'string' },
   'log-level': { type: 'string' },
@@ -148,6 +151,9 @@ Options:
       --worker-heap SIZE   per worker: V8 old-generation limit (default 1gb, 64mb to 16gb); a
                            worker past it dies and is restarted. Under 2gb each worker also
                            shares V8's builtins with the process instead of copying them
+      --heap-release-after DUR  per worker: after this long without a request, a worker that
+                           served gives the heap a burst made V8 keep back to the system
+                           (default 5m; the next burst then grows it again, at some cost)
       --value-format F     stored value: msgpack (default), json (JSON bodies stored as sent)
                            or raw (remote_write/Influx/OTLP bodies stored as received)
       --max-batch-bytes SIZE  most bytes the owner holds for the next commit while one is in
@@ -257,6 +263,8 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
   if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
   if (values['tls-client-ca'] !== undefined && values['tls-cert'] === undefined) throw new UsageError('--tls-client-ca needs --tls-cert and --tls-key');
   const resolved = (file: string | undefined) => (file === undefined ? undefined : path.resolve(file));
+  const heapReleaseAfterMs = parseDuration('heap-release-after', values['heap-release-after'] ?? '5m');
+  if (heapReleaseAfterMs <= 0) throw new UsageError('--heap-release-after must be more than 0');
   const diskStallTimeoutMs = parseDuration('disk-stall-timeout', values['disk-stall-timeout'] ?? '5s');
   if (diskStallTimeoutMs <= 0) throw new UsageError('--disk-stall-timeout must be more than 0');
   const logLevel = oneOf('log-level', values['log-level'] ?? 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const);
@@ -279,6 +287,7 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
     acceptDataLoss: values['accept-data-loss'] ?? false,
     ringBytes,
     workerHeapBytes,
+    heapReleaseAfterMs,
     valueFormat: oneOf('value-format', values['value-format'] ?? 'msgpack', ['msgpack', 'json', 'raw'] as const),
     adminPort: values['admin-port'] === 'off' ? -1 : parseInteger('admin-port', values['admin-port'] ?? '9464', 0, 65535),
     adminHost: values['admin-host'] ?? '127.0.0.1',

@@ -189,6 +189,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       maxInflightBytes: config.maxInflightBytes,
       maxConnections: config.maxConnections,
       bodyTimeoutMs: config.bodyTimeoutMs,
+      heapReleaseAfterMs: config.heapReleaseAfterMs,
       storeFormat: config.valueFormat,
       auth: workerAuth,
     };

@@ -28,7 +28,7 @@ import { FULL, RingWriter } from '../ring/ring-writer.ts';
 import { BodyError, BodyReader, InflightBudget, Reservation } from './body-reader.ts';
 import { parseContentEncoding, SUPPORTED_ENCODINGS } from './content-encoding.ts';
 import { WorkerMetrics, type RejectReason } from './worker-metrics.ts';
-import { DroppedBuffers, HEAP_RELEASE_QUIET_MS, IdleHeapRelease, releaseWorkerHeap, settleWorkerHeap } from './settle-heap.ts';
+import { DroppedBuffers, IdleHeapRelease, releaseWorkerHeap, settleWorkerHeap } from './settle-heap.ts';
 import { isRefusal, WWW_AUTHENTICATE, type Identity } from '../auth/authenticator.ts';
 import { secureContextOptions } from '../auth/tls-material.ts';
 import { isAuthMessage, retryAfterSeconds, WorkerAuth, type AuthMessage, type WorkerAuthData } from '../auth/worker-auth.ts';
@@ -56,6 +56,8 @@ export interface HttpWorkerData {
   /** Open connections this worker keeps; over it a new one gets 503 and is closed. */
   maxConnections: number;
   bodyTimeoutMs: number;
+  /** Quiet time after which a worker that served gives its heap back (--heap-release-after). */
+  heapReleaseAfterMs: number;
   storeFormat: 'msgpack' | 'json' | 'raw';
   /** Authentication, tenant limits and counters, TLS (src/auth/worker-auth.ts). */
   auth: WorkerAuthData;
@@ -450,7 +452,7 @@ server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
 
 // Slow bodies: one sweep a second instead of a timer per request. The same tick gives the
 // heap back once the worker has fallen quiet after a burst (settle-heap.ts).
-const idleRelease = new IdleHeapRelease(HEAP_RELEASE_QUIET_MS, Date.now());
+const idleRelease = new IdleHeapRelease(config.heapReleaseAfterMs, Date.now());
 const sweeper = setInterval(() => {
   const now = Date.now();
   ring.heartbeat(now);
