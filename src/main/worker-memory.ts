@@ -15,8 +15,9 @@
  *   garbage (module loading, bootstrap) is collected and the heap compacted, which returns
  *   V8's pages; nothing else would run one in a worker that stays idle. The same GC runs
  *   again whenever a worker that served falls quiet for `--heap-release-after` (default 5
- *   minutes: `IdleHeapRelease`), so an idle gateway also gives back what a burst made V8 keep. Needs V8's gc extension,
- *   enabled process-wide by `exposeGcToWorkers` before the first worker starts.
+ *   minutes, `IdleHeapRelease`), so an idle gateway also gives back what a burst made V8
+ *   keep. Needs V8's gc extension, enabled process-wide by `exposeGcToWorkers` before the
+ *   first worker starts.
  *
  * - **A heap limit under 2 GiB** (`workerResourceLimits`, `--worker-heap`, default 1 GiB):
  *   V8 copies its embedded builtins (2 MB of machine code) into each isolate's code range
