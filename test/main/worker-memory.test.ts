@@ -22,9 +22,10 @@ import { exposeGcToWorkers, workerEnv } from '../../src/main/worker-memory.ts';
 import { createDoorbellStorage } from '../../src/ring/doorbell.ts';
 import { createRingStorage } from '../../src/ring/ring-storage.ts';
 import type { HttpWorkerData } from '../../src/workers/http-worker.ts';
+import { createWorkerMetricsStorage, readWorkerMetrics } from '../../src/workers/worker-metrics.ts';
+
 /** The worker's --heap-release-after here: short, so the test need not wait minutes. */
 const HEAP_RELEASE_AFTER_MS = 3000;
-import { createWorkerMetricsStorage, readWorkerMetrics } from '../../src/workers/worker-metrics.ts';
 
 const dirs: string[] = [];
 afterAll(async () => {
