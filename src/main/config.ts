@@ -8,8 +8,10 @@ import { parseArgs } from 'node:util';
 import { explainOrigin, layerArgv, layersHelp } from '../cli/config-layers.ts';
 import { oneOf, parseDuration, parseInteger, parseSize, UsageError } from '../cli/args.ts';
 import { KAFKA_SECURITY_OPTIONS, KAFKA_SECURITY_USAGE, parseKafkaSecurity, type KafkaSecurityConfig } from '../kafka/kafka-security.ts';
+import { DEFAULT_STALL_TIMEOUT_MS } from '../log/partitioned-log.ts';
 import { FRAME_OVERHEAD, MAX_FRAME_BYTES } from '../log/record-frame.ts';
 import { MAX_CLIENT_ID } from '../workers/client-id.ts';
+import { DEFAULT_HEAP_RELEASE_AFTER_MS } from '../workers/settle-heap.ts';
 
 /** The largest record value the log can frame with the longest client id. */
 export const MAX_RECORD_VALUE = MAX_FRAME_BYTES - FRAME_OVERHEAD - MAX_CLIENT_ID;
@@ -263,9 +265,9 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
   if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
   if (values['tls-client-ca'] !== undefined && values['tls-cert'] === undefined) throw new UsageError('--tls-client-ca needs --tls-cert and --tls-key');
   const resolved = (file: string | undefined) => (file === undefined ? undefined : path.resolve(file));
-  const heapReleaseAfterMs = parseDuration('heap-release-after', values['heap-release-after'] ?? '5m');
+  const heapReleaseAfterMs = values['heap-release-after'] !== undefined ? parseDuration('heap-release-after', values['heap-release-after']) : DEFAULT_HEAP_RELEASE_AFTER_MS;
   if (heapReleaseAfterMs <= 0) throw new UsageError('--heap-release-after must be more than 0');
-  const diskStallTimeoutMs = parseDuration('disk-stall-timeout', values['disk-stall-timeout'] ?? '5s');
+  const diskStallTimeoutMs = values['disk-stall-timeout'] !== undefined ? parseDuration('disk-stall-timeout', values['disk-stall-timeout']) : DEFAULT_STALL_TIMEOUT_MS;
   if (diskStallTimeoutMs <= 0) throw new UsageError('--disk-stall-timeout must be more than 0');
   const logLevel = oneOf('log-level', values['log-level'] ?? 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const);
   return {

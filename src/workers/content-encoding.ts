@@ -5,9 +5,10 @@
  *
  * Supported: identity, gzip (x-gzip; a trailer whose ISIZE is over the cap is refused
  * before inflating), deflate (zlib-wrapped, as HTTP specifies), zstd (Node's zlib; a frame
- * whose header states a decoded size over the cap is refused before decompressing), snappy (block format, as remote_write sends it; its header states the
- * decoded length, so the cap is checked before anything is decompressed). Anything else,
- * or a list of encodings, is refused with 415 by the caller.
+ * whose header states a decoded size over the cap is refused before decompressing),
+ * snappy (block format, as remote_write sends it; its header states the decoded length,
+ * so the cap is checked before anything is decompressed). Anything else, or a list of
+ * encodings, is refused with 415 by the caller.
  */
 import zlib from 'node:zlib';
 import { createRequire } from 'node:module';

@@ -301,7 +301,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, expectContinue:
   } catch (e) {
     if (!(e instanceof ProtocolError)) throw e;
     metrics.reject(e.reason);
-    droppedBuffers.refused(reservation.bytes);
+    droppedBuffers.refused(reader.bytesMade);
     return send(res, protocol.fail(ctx, e.status, e.message, e.headers));
   }
   // The body is released; what this request still holds is its record until answered.

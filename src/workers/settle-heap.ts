@@ -20,9 +20,9 @@ type GcExtension = (options: { type: 'major' | 'minor'; execution: 'sync'; flavo
  * limits, so the next burst starts with a small heap and pays for growing it again with
  * collections (three gateways interleaved, 3 s bursts of 100 metrics per request after
  * 18 s of quiet: with a release after 10 s, 0.75x the requests/s and p99 13.5 against
- * 8.4 ms; bench/ISSUE-15.md, thirteenth round). Agents that send every 10 to 60 s (Telegraf's
- * flush_interval, the OpenTelemetry SDK's 60 s export interval) must not pay that on every
- * batch; a gateway that really fell idle still gives its memory back.
+ * 8.4 ms; bench/ISSUE-15.md, thirteenth round). Agents that send every 10 to 60 s
+ * (Telegraf's flush_interval, the OpenTelemetry SDK's 60 s export interval) must not pay
+ * that on every batch; a gateway that really fell idle still gives its memory back.
  */
 export const DEFAULT_HEAP_RELEASE_AFTER_MS = 5 * 60_000;
 
