@@ -62,6 +62,7 @@ export async function createKafkaSink(config: GatewayConfig, logger: Logger): Pr
     partitions: config.partitions,
     logger: log,
     replayAtCloseMs: config.flushTimeoutMs - producerFlushMs,
+    stallTimeoutMs: config.diskStallTimeoutMs,
     ...(config.segmentBytes !== undefined ? { segmentBytes: config.segmentBytes } : {}),
   });
 }

@@ -36,11 +36,17 @@
  *
  * Start: a spill left by a previous run (crash or shutdown while Kafka was down) is
  * opened and replayed first; new records queue behind it in the spill.
+ *
+ * Disk problems of both logs are reported like the file mode's (log-problems.ts: an error
+ * line naming the log, metricstream_log_errors_total). A spill or dead-letter write that
+ * waits past the stall limit holds the one lane, and with it every append, Kafka's too:
+ * the sink is then stalled and not ready, so the workers refuse new requests at once.
  */
 import { readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { reportLogProblems } from '../log/log-problems.ts';
 import { LogReader } from '../log/log-reader.ts';
-import { PartitionedLog } from '../log/partitioned-log.ts';
+import { PartitionedLog, type LogProblemKind } from '../log/partitioned-log.ts';
 import { fsyncDir } from '../log/segment-files.ts';
 import type { AppendResult, Sink, SinkRecord } from '../sink/sink.ts';
 import type { SinkLogger } from './kafkajs-log.ts';
@@ -74,6 +80,8 @@ export interface FallbackSinkOptions {
   pollMs?: number;
   /** Spill segment size (default: the log's). */
   segmentBytes?: number;
+  /** A spill or dead-letter write in flight this long is a stall (default: the log's, 5 s). */
+  stallTimeoutMs?: number;
 }
 
 function errorText(e: unknown): string {
@@ -137,6 +145,9 @@ export class FallbackSink implements Sink {
   readonly #maxReplayBytes: number;
   readonly #pollMs: number;
   readonly #segmentBytes: number | undefined;
+  readonly #stallTimeoutMs: number | undefined;
+  /** Problems of the spill and dead-letter logs, by kind (metricstream_log_errors_total). */
+  readonly problems = new Map<LogProblemKind, number>();
   #spill: PartitionedLog | null = null;
   #reader: LogReader | null = null;
   /** Per partition: first spill offset Kafka has not confirmed. */
@@ -169,6 +180,7 @@ export class FallbackSink implements Sink {
     this.#maxReplayBytes = options.maxReplayBytes ?? 8 * 1024 * 1024;
     this.#pollMs = options.pollMs ?? 200;
     this.#segmentBytes = options.segmentBytes;
+    this.#stallTimeoutMs = options.stallTimeoutMs;
   }
 
   /**
@@ -199,12 +211,23 @@ export class FallbackSink implements Sink {
     await this.#primary.open();
   }
 
-  /** True when Kafka is ready or the spill can take writes (stale as soon as it returns). */
+  /**
+   * True when Kafka is ready or the spill can take writes, and neither local log is
+   * stalled (stale as soon as it returns).
+   */
   isReady(): boolean {
-    if (this.#closed) return false;
+    if (this.#closed || this.stalled()) return false;
     if (this.#primary.isReady()) return true;
     if (this.#spill !== null) return !this.#spill.failing;
     return this.#spillOpenError === null;
+  }
+
+  /**
+   * See Sink.stalled: a spill or dead-letter write has waited past the stall limit. Either
+   * holds the lane every append runs in, so nothing is sent or spilled until it returns.
+   */
+  stalled(): boolean {
+    return (this.#spill?.stalled ?? false) || (this.#deadLetter?.stalled ?? false);
   }
 
   /** Records in the spill that Kafka has not confirmed yet (0 when there is no spill). */
@@ -396,6 +419,7 @@ export class FallbackSink implements Sink {
     const spill = await PartitionedLog.open(this.spillDir, {
       partitions: this.#partitions,
       ...(this.#segmentBytes !== undefined ? { segmentBytes: this.#segmentBytes } : {}),
+      ...this.#problemOptions('kafka spill'),
     });
     let reader: LogReader;
     let cursor: number[];
@@ -415,6 +439,12 @@ export class FallbackSink implements Sink {
     this.#announced = false;
     this.#readFailureLogged = false;
     this.#startReplayLoop();
+  }
+
+  /** Reporting and stall options shared by the spill and the dead-letter log. */
+  #problemOptions(which: string): { onProblem: ReturnType<typeof reportLogProblems>; stallTimeoutMs?: number } {
+    const onProblem = reportLogProblems(this.#log, this.problems, which);
+    return this.#stallTimeoutMs !== undefined ? { onProblem, stallTimeoutMs: this.#stallTimeoutMs } : { onProblem };
   }
 
   #remaining(): number {
@@ -606,7 +636,7 @@ export class FallbackSink implements Sink {
 
   /** Opens (creating) the dead-letter log and counts what it holds. */
   async #openDeadLetter(): Promise<void> {
-    const log = await PartitionedLog.open(this.deadLetterDir, { partitions: this.#partitions });
+    const log = await PartitionedLog.open(this.deadLetterDir, { partitions: this.#partitions, ...this.#problemOptions('kafka dead-letter log') });
     let n = 0;
     for (let p = 0; p < this.#partitions; p++) n += log.nextOffset(p) - log.startOffset(p);
     this.#deadLetter = log;

@@ -6,6 +6,7 @@ import type { AppendResult, Sink, SinkRecord } from '../sink/sink.ts';
 import { describeLost } from './partition-writer.ts';
 import { PartitionedLog } from './partitioned-log.ts';
 import type { LogProblemKind, PartitionedLogOptions } from './partitioned-log.ts';
+import { reportLogProblems } from './log-problems.ts';
 
 export interface LogSinkOptions extends Omit<PartitionedLogOptions, 'onProblem'> {
   /** Directory of the log (meta.json, partition-N/ ...). */
@@ -13,14 +14,6 @@ export interface LogSinkOptions extends Omit<PartitionedLogOptions, 'onProblem'>
   /** Where recovery findings and problems are reported (error level for every loss or failure). */
   logger?: Logger;
 }
-
-const PROBLEM_TEXT: Record<LogProblemKind, string> = {
-  write: 'write or fdatasync of a segment failed: records answered 503 until it works again',
-  'commit-marks': 'writing the commit marks failed: records are durable but readers in other processes do not see them (not ready until it works again)',
-  index: 'writing a segment index failed: records are durable; readers seek slower until it works again',
-  retention: 'a retention delete failed: old segments stay and the partition grows past --retention-bytes',
-  stall: 'the disk stopped answering (past --disk-stall-timeout): not ready, new requests are answered 503 until it answers; records already waiting are answered then',
-};
 
 /**
  * Sink over a PartitionedLog. append() is the group commit: one write + fdatasync per
@@ -48,21 +41,7 @@ export class LogSink implements Sink {
     const { dataDir, logger, ...opts } = this.#opts;
     this.#log = await PartitionedLog.open(dataDir, {
       ...opts,
-      onProblem: (kind, partition, err, repeated) => {
-        const where = partition >= 0 ? { partition } : {};
-        if (err === null) {
-          logger?.info({ ...where, kind }, kind === 'stall' ? 'the disk answers again: the stalled commit completed' : `log ${kind} works again`);
-          return;
-        }
-        this.problems.set(kind, (this.problems.get(kind) ?? 0) + 1);
-        // Once per episode: a full disk fails every commit until space is freed.
-        if (repeated) return;
-        const code = (err as NodeJS.ErrnoException).code;
-        logger?.error(
-          { ...where, kind, code, err: err.message },
-          `${code ? `${code}: ` : ''}${PROBLEM_TEXT[kind]}${partition >= 0 ? ` (partition ${partition})` : ''}: ${err.message}`,
-        );
-      },
+      onProblem: reportLogProblems(logger, this.problems),
     });
     for (const r of this.#log.recovery) {
       if (r.newlyLost.length > 0) {

@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
+import { LOG_PROBLEM_KINDS } from '../log/log-problems.ts';
 import { readRingCounters } from '../ring/ring-counters.ts';
 import type { RingStorage } from '../ring/ring-storage.ts';
 import type { Sink } from '../sink/sink.ts';
@@ -165,13 +166,14 @@ export function createGatewayMetrics(workers: () => WorkerView[], sink: Sink, ri
       this.set(sinkLabel, sink.isReady() ? 1 : 0);
     },
   });
-  // The local log's own reports (LogSink): problems off the acknowledgement path and
-  // acknowledged records recovery found lost; read by duck typing, absent in Kafka mode.
+  // The local logs' own reports: problems off the acknowledgement path (LogSink, and Kafka
+  // mode's FallbackSink for its spill and dead-letter logs) and acknowledged records
+  // recovery found lost; read by duck typing, absent in Kafka mode without the fallback.
   const logSink = sink as { problems?: Map<string, number>; lostRecords?: number[] };
   if (logSink.problems !== undefined) {
     registry.registerMetric(
-      sampled('metricstream_log_errors_total', 'Local log failures, by kind: write (segment write/fdatasync, answered 503), commit-marks, index, retention, stall (a commit waited past --disk-stall-timeout).', 'counter', () =>
-        ['write', 'commit-marks', 'index', 'retention', 'stall'].map((kind) => ({ labels: { kind }, value: logSink.problems!.get(kind) ?? 0 })),
+      sampled('metricstream_log_errors_total', 'Local log failures (the log; in Kafka mode the spill and dead-letter logs), by kind: write (segment write/fdatasync, answered 503), commit-marks, index, retention, stall (a commit waited past --disk-stall-timeout).', 'counter', () =>
+        LOG_PROBLEM_KINDS.map((kind) => ({ labels: { kind }, value: logSink.problems!.get(kind) ?? 0 })),
       ),
     );
     registry.registerMetric(

@@ -1,0 +1,98 @@
+/**
+ * `--fallback file` on a disk that fails or stops answering. While the broker is away the
+ * spill is the only durable place, so its disk problems must be reported like the file
+ * mode's (an error line naming the spill, metricstream_log_errors_total), and a spill
+ * write that stalls must turn the gateway not ready and refuse new requests at once rather
+ * than queue them behind it. Faults come from the FUSE layer (test/tools/powercut_fs.py).
+ */
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { mountPowerCut, usePowerCutFixture } from '../support/powercut-fs.ts';
+import { tempDir, type GatewayProcess } from '../support/gateway-process.ts';
+import { consumeAll, freshTopic } from './helpers.ts';
+import { readyz, send, spillGone, useKafkaCluster, valuesOf, waitFor } from './gateway-support.ts';
+
+const cluster = useKafkaCluster();
+const fx = usePowerCutFixture();
+
+async function start(topic: string): Promise<{ g: GatewayProcess; admin: number; dataDir: string }> {
+  fx.dir = await tempDir('metricstream-fallback-disk-');
+  fx.layer = await mountPowerCut(fx.dir);
+  const dataDir = path.join(fx.layer.mount, 'data');
+  const g = await cluster.gateway(topic, ['--fallback', 'file', '--data-dir', dataDir, '--disk-stall-timeout', '1s', '--admin-port', '0']);
+  fx.gateway = g;
+  const listening = g.logs.find((l) => typeof l.msg === 'string' && l.msg.includes('listening on'))!;
+  return { g, admin: listening.adminPort as number, dataDir };
+}
+
+async function scrape(admin: number, re: RegExp): Promise<number> {
+  const m = re.exec(await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text());
+  return m ? Number(m[1]) : -1;
+}
+
+/** Polls the admin port (it collects at most once a second) until `re`'s count is `want`. */
+async function waitCount(admin: number, re: RegExp, want: number): Promise<void> {
+  await waitFor(`${re} = ${want}`, async () => (await scrape(admin, re)) === want, 10_000);
+}
+
+const spillErrors = (g: GatewayProcess, kind: string) => g.logs.filter((l) => l.level === 50 && l.kind === kind && l.log === 'kafka spill');
+
+describe('gateway --mode kafka --fallback file: the spill\'s disk', () => {
+  it('a spill write that stalls: error line, counter, /readyz 503 and new requests 503; the waiting record is answered 202 when the disk answers, and reaches the topic', async () => {
+    const topic = freshTopic('fb-stall');
+    const { g, admin } = await start(topic);
+    expect((await send(g.port, 'st', 0)).status).toBe(200);
+    await cluster.broker.proxy!.cut('refuse');
+    expect((await send(g.port, 'st', 1)).status).toBe(202);
+
+    await fx.layer!.stall('.log');
+    const waiting = send(g.port, 'st', 2);
+    await waitFor('/readyz 503', async () => (await readyz(g.port)) === 503, 10_000);
+    expect(await (await fetch(`http://127.0.0.1:${g.port}/readyz`)).json()).toEqual({ ready: false, reason: 'disk stalled' });
+    await waitFor('stall error line', () => spillErrors(g, 'stall').length > 0, 10_000);
+    expect(spillErrors(g, 'stall')[0]?.msg).toMatch(/^kafka spill: the disk stopped answering \(past --disk-stall-timeout\).*a commit has waited \d+ ms/);
+    await waitCount(admin, /^metricstream_log_errors_total\{kind="stall"\} (\d+)/m, 1);
+
+    // Refused before its body is read, not queued behind the stalled spill write.
+    const refused = await send(g.port, 'st', 3);
+    expect(refused.status).toBe(503);
+    expect(refused.body.error).toMatch(/the disk has not finished a commit within --disk-stall-timeout: not stored/);
+    await waitCount(admin, /^metricstream_requests_rejected_total\{reason="disk_stalled"\} (\d+)/m, 1);
+
+    await fx.layer!.heal();
+    expect((await waiting).status).toBe(202);
+    await waitFor('/readyz 200 (spilling again)', async () => (await readyz(g.port)) === 200, 10_000);
+    await waitFor('stall recovery line', () => g.logs.some((l) => l.msg === 'kafka spill: the disk answers again: the stalled commit completed'), 10_000);
+    expect((await send(g.port, 'st', 4)).status).toBe(202);
+
+    await cluster.broker.proxy!.restore();
+    await waitFor('the spill replayed and freed', spillGone(path.join(fx.layer!.mount, 'data')), 60_000);
+    expect(await g.stop()).toBe(0);
+    fx.gateway = undefined;
+    expect(valuesOf(await consumeAll(cluster.broker.bootstrap, topic, 4), 'st')).toEqual([0, 1, 2, 4]);
+  });
+
+  it('a spill write that fails: 503, error line and counter, and spilled again once the disk works', async () => {
+    const topic = freshTopic('fb-eio');
+    const { g, admin } = await start(topic);
+    await cluster.broker.proxy!.cut('refuse');
+    expect((await send(g.port, 'io', 0)).status).toBe(202);
+
+    await fx.layer!.fail('write', '.log', 'EIO');
+    const failed = await send(g.port, 'io', 1);
+    expect(failed.status).toBe(503);
+    await waitFor('write error line', () => spillErrors(g, 'write').length > 0, 10_000);
+    expect(spillErrors(g, 'write')[0]?.msg).toMatch(/^kafka spill: EIO: write or fdatasync of a segment failed.*\(partition \d\)/);
+    await waitCount(admin, /^metricstream_log_errors_total\{kind="write"\} (\d+)/m, 1);
+
+    await fx.layer!.heal();
+    expect((await send(g.port, 'io', 2)).status).toBe(202);
+    await waitFor('write recovery line', () => g.logs.some((l) => l.msg === 'kafka spill: log write works again'), 10_000);
+
+    await cluster.broker.proxy!.restore();
+    await waitFor('the spill replayed and freed', spillGone(path.join(fx.layer!.mount, 'data')), 60_000);
+    expect(await g.stop()).toBe(0);
+    fx.gateway = undefined;
+    expect(valuesOf(await consumeAll(cluster.broker.bootstrap, topic, 2), 'io')).toEqual([0, 2]);
+  });
+});
