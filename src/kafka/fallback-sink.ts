@@ -38,16 +38,18 @@
  * opened and replayed first; new records queue behind it in the spill.
  *
  * Disk problems of both logs are reported like the file mode's (log-problems.ts: an error
- * line naming the log, metricstream_log_errors_total). A spill or dead-letter write that
- * waits past the stall limit holds the one lane, and with it every append, Kafka's too:
- * the sink is then stalled and not ready, so the workers refuse new requests at once.
+ * line naming the log, metricstream_log_errors_total). Disk work that waits past the stall
+ * limit (a spill or dead-letter write, or the sink's own steps: opening a log, saving the
+ * replay cursor, freeing the spill) holds the one lane, and with it every append, Kafka's
+ * too: the sink is then stalled and not ready, so the workers refuse new requests at once.
  */
 import { readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { reportLogProblems } from '../log/log-problems.ts';
 import { LogReader } from '../log/log-reader.ts';
-import { PartitionedLog, type LogProblemKind } from '../log/partitioned-log.ts';
+import { DEFAULT_STALL_TIMEOUT_MS, PartitionedLog, type LogProblemKind } from '../log/partitioned-log.ts';
 import { fsyncDir } from '../log/segment-files.ts';
+import { StallWatch } from '../log/stall-watch.ts';
 import type { AppendResult, Sink, SinkRecord } from '../sink/sink.ts';
 import type { SinkLogger } from './kafkajs-log.ts';
 import { readReplayCursor, writeReplayCursor } from './replay-cursor.ts';
@@ -148,6 +150,10 @@ export class FallbackSink implements Sink {
   readonly #stallTimeoutMs: number | undefined;
   /** Problems of the spill and dead-letter logs, by kind (metricstream_log_errors_total). */
   readonly problems = new Map<LogProblemKind, number>();
+  /** The sink's own disk steps outside the two logs' appends (see #onDisk). */
+  readonly #diskWatch: StallWatch;
+  /** What the disk step in flight does, for the stall's error line. */
+  #diskStep = '';
   #spill: PartitionedLog | null = null;
   #reader: LogReader | null = null;
   /** Per partition: first spill offset Kafka has not confirmed. */
@@ -181,6 +187,12 @@ export class FallbackSink implements Sink {
     this.#pollMs = options.pollMs ?? 200;
     this.#segmentBytes = options.segmentBytes;
     this.#stallTimeoutMs = options.stallTimeoutMs;
+    const report = reportLogProblems(this.#log, this.problems, 'kafka spill');
+    this.#diskWatch = new StallWatch(
+      options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
+      (waited) => report('stall', -1, new Error(`${this.#diskStep} has waited ${Math.round(waited)} ms`), false),
+      () => report('stall', -1, null, false),
+    );
   }
 
   /**
@@ -227,7 +239,7 @@ export class FallbackSink implements Sink {
    * holds the lane every append runs in, so nothing is sent or spilled until it returns.
    */
   stalled(): boolean {
-    return (this.#spill?.stalled ?? false) || (this.#deadLetter?.stalled ?? false);
+    return this.#diskWatch.stalled || (this.#spill?.stalled ?? false) || (this.#deadLetter?.stalled ?? false);
   }
 
   /** Records in the spill that Kafka has not confirmed yet (0 when there is no spill). */
@@ -301,6 +313,7 @@ export class FallbackSink implements Sink {
     this.#deadLetter = null;
     await deadLetter?.close().catch((e: unknown) => this.#log.error({ err: errorText(e) }, 'closing the kafka dead-letter log failed'));
     await within(this.#removing, 5000);
+    this.#diskWatch.close();
     if (undelivered > 0) {
       this.#log.warn(
         { dir: this.spillDir, undelivered },
@@ -414,7 +427,11 @@ export class FallbackSink implements Sink {
     return result;
   }
 
-  async #openSpill(): Promise<void> {
+  #openSpill(): Promise<void> {
+    return this.#onDisk('opening the spill', () => this.#openSpillNow());
+  }
+
+  async #openSpillNow(): Promise<void> {
     await this.#removing;
     const spill = await PartitionedLog.open(this.spillDir, {
       partitions: this.#partitions,
@@ -445,6 +462,20 @@ export class FallbackSink implements Sink {
   #problemOptions(which: string): { onProblem: ReturnType<typeof reportLogProblems>; stallTimeoutMs?: number } {
     const onProblem = reportLogProblems(this.#log, this.problems, which);
     return this.#stallTimeoutMs !== undefined ? { onProblem, stallTimeoutMs: this.#stallTimeoutMs } : { onProblem };
+  }
+
+  /**
+   * Runs disk work of the sink's own (not a log's append, which its log watches) under the
+   * stall watch: in the lane, a step that never returns holds every append behind it.
+   */
+  async #onDisk<T>(step: string, fn: () => Promise<T>): Promise<T> {
+    this.#diskStep = step;
+    this.#diskWatch.begin();
+    try {
+      return await fn();
+    } finally {
+      this.#diskWatch.end();
+    }
   }
 
   #remaining(): number {
@@ -534,7 +565,7 @@ export class FallbackSink implements Sink {
     // replay a batch Kafka already has at the next start.
     if (this.#spill === null) return false;
     try {
-      await writeReplayCursor(dir, this.#cursor);
+      await this.#onDisk('saving the replay cursor', () => writeReplayCursor(dir, this.#cursor));
     } catch (e) {
       // Only costs duplicates after a crash: the batch would be replayed again.
       this.#log.warn({ dir, err: errorText(e) }, 'kafka spill replay cursor not saved');
@@ -636,7 +667,7 @@ export class FallbackSink implements Sink {
 
   /** Opens (creating) the dead-letter log and counts what it holds. */
   async #openDeadLetter(): Promise<void> {
-    const log = await PartitionedLog.open(this.deadLetterDir, { partitions: this.#partitions, ...this.#problemOptions('kafka dead-letter log') });
+    const log = await this.#onDisk('opening the dead-letter log', () => PartitionedLog.open(this.deadLetterDir, { partitions: this.#partitions, ...this.#problemOptions('kafka dead-letter log') }));
     let n = 0;
     for (let p = 0; p < this.#partitions; p++) n += log.nextOffset(p) - log.startOffset(p);
     this.#deadLetter = log;
@@ -667,9 +698,11 @@ export class FallbackSink implements Sink {
     // Renamed first so a crash mid-removal leaves no half spill that would be replayed again.
     const gone = path.join(this.#dataDir, `${FREED_PREFIX}${Date.now()}-${process.pid}`);
     try {
-      await spill.close();
-      await rename(this.spillDir, gone);
-      await fsyncDir(this.#dataDir);
+      await this.#onDisk('freeing the replayed spill', async () => {
+        await spill.close();
+        await rename(this.spillDir, gone);
+        await fsyncDir(this.#dataDir);
+      });
     } catch (e) {
       // Left in place with its cursor at the end: the next spill reopens it and goes on.
       this.#log.warn({ dir: this.spillDir, err: errorText(e) }, 'freeing the replayed kafka spill failed');

@@ -34,7 +34,7 @@ export function reportLogProblems(logger: ProblemLogger | undefined, counts: Map
   return (kind, partition, err, repeated) => {
     const where = partition >= 0 ? { ...log, partition } : log;
     if (err === null) {
-      logger?.info({ ...where, kind }, `${prefix}${kind === 'stall' ? 'the disk answers again: the stalled commit completed' : `log ${kind} works again`}`);
+      logger?.info({ ...where, kind }, `${prefix}${kind === 'stall' ? 'the disk answers again: the stalled write completed' : `log ${kind} works again`}`);
       return;
     }
     counts.set(kind, (counts.get(kind) ?? 0) + 1);

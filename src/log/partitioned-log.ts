@@ -13,6 +13,7 @@ import { PreallocationPolicy } from './preallocation.ts';
 import type { PartitionRecovery } from './partition-writer.ts';
 import { MAX_FRAME_BYTES, encodeFrame, frameSize } from './record-frame.ts';
 import { fsyncDir } from './segment-files.ts';
+import { StallWatch } from './stall-watch.ts';
 import { WriterLock } from './writer-lock.ts';
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
@@ -85,11 +86,8 @@ export class PartitionedLog {
   readonly #marks: CommitMarksWriter;
   readonly #lock: WriterLock;
   #appending: Promise<AppendResult> | null = null;
-  /** When the append in flight began (performance.now()); NaN when none is. */
-  #appendSince = NaN;
-  /** Whether the append in flight was reported stalled (see stallTimeoutMs). */
-  #stalled = false;
-  #stallWatch: NodeJS.Timeout | null = null;
+  /** Watches the append in flight (see stallTimeoutMs); set by open(). */
+  #stallWatch: StallWatch | null = null;
   /**
    * Per partition, the buffer its frames are encoded into, reused by every append (appends
    * never overlap, and a commit keeps no reference to its frames once it resolved): a
@@ -189,7 +187,11 @@ export class PartitionedLog {
     log.lostRecords = writers.map((w) => countLost(known, w.partition));
     marks.onError = (err) => log.#problem('commit-marks', -1, err);
     for (const w of writers) w.onProblem = (kind, err) => log.#problem(kind, w.partition, err);
-    log.#watchStalls(opts.stallTimeoutMs);
+    log.#stallWatch = new StallWatch(
+      opts.stallTimeoutMs,
+      (waited) => log.#problem('stall', -1, new Error(`a commit has waited ${Math.round(waited)} ms for its write and fdatasync to return`)),
+      () => log.#problem('stall', -1, null),
+    );
     return log;
   }
 
@@ -224,23 +226,7 @@ export class PartitionedLog {
    * by up to a quarter of it (at most a second).
    */
   get stalled(): boolean {
-    return this.#stalled;
-  }
-
-  /**
-   * Checks the append in flight a few times per stall timeout: a timer per append would
-   * cost every commit, a stall is rare and a second late is soon enough to report it.
-   */
-  #watchStalls(limitMs: number): void {
-    if (!(limitMs > 0 && limitMs < Infinity)) return;
-    this.#stallWatch = setInterval(() => {
-      if (this.#stalled || Number.isNaN(this.#appendSince)) return;
-      const waited = performance.now() - this.#appendSince;
-      if (waited < limitMs) return;
-      this.#stalled = true;
-      this.#problem('stall', -1, new Error(`a commit has waited ${Math.round(waited)} ms for its write and fdatasync to return`));
-    }, Math.max(10, Math.min(1000, limitMs / 4)));
-    this.#stallWatch.unref();
+    return this.#stallWatch?.stalled ?? false;
   }
 
   /** What recovery found per partition at open (for the start-up log). */
@@ -287,14 +273,10 @@ export class PartitionedLog {
         new ConcurrentAppendError('PartitionedLog.append called while a previous append is in flight'),
       );
     }
-    this.#appendSince = performance.now();
+    this.#stallWatch?.begin();
     const p = this.#append(batch).finally(() => {
       this.#appending = null;
-      this.#appendSince = NaN;
-      if (this.#stalled) {
-        this.#stalled = false;
-        this.#problem('stall', -1, null);
-      }
+      this.#stallWatch?.end();
     });
     this.#appending = p;
     return p;
@@ -304,7 +286,7 @@ export class PartitionedLog {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#stallWatch !== null) clearInterval(this.#stallWatch);
+    this.#stallWatch?.close();
     if (this.#appending !== null) await this.#appending.catch(() => {});
     await Promise.all(this.#writers.map((w) => w.close()));
     await this.#marks.close().catch(() => {});

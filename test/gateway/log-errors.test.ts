@@ -123,7 +123,7 @@ describe('log failures off the acknowledgement path are reported', () => {
     await fx.layer!.heal();
     expect((await waiting).status).toBe(200);
     await waitReadyz(g.port, 200);
-    await eventually('stall recovery line', () => g.logs.some((l) => l.msg === 'the disk answers again: the stalled commit completed'));
+    await eventually('stall recovery line', () => g.logs.some((l) => l.msg === 'the disk answers again: the stalled write completed'));
     expect((await postMetrics(g.port, 'c', body(3))).status).toBe(200);
     expect(await g.stop()).toBe(0);
     expect((await consumeAll(dataDir)).map((r) => r.value.metrics[0].value)).toEqual([0, 1, 3]);

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mountPowerCut, usePowerCutFixture } from '../support/powercut-fs.ts';
 import { tempDir, type GatewayProcess } from '../support/gateway-process.ts';
+import { REPLAY_CURSOR_FILE } from '../../src/kafka/replay-cursor.ts';
 import { consumeAll, freshTopic } from './helpers.ts';
 import { readyz, send, spillGone, useKafkaCluster, valuesOf, waitFor } from './gateway-support.ts';
 
@@ -62,7 +63,7 @@ describe('gateway --mode kafka --fallback file: the spill\'s disk', () => {
     await fx.layer!.heal();
     expect((await waiting).status).toBe(202);
     await waitFor('/readyz 200 (spilling again)', async () => (await readyz(g.port)) === 200, 10_000);
-    await waitFor('stall recovery line', () => g.logs.some((l) => l.msg === 'kafka spill: the disk answers again: the stalled commit completed'), 10_000);
+    await waitFor('stall recovery line', () => g.logs.some((l) => l.msg === 'kafka spill: the disk answers again: the stalled write completed'), 10_000);
     expect((await send(g.port, 'st', 4)).status).toBe(202);
 
     await cluster.broker.proxy!.restore();
@@ -70,6 +71,31 @@ describe('gateway --mode kafka --fallback file: the spill\'s disk', () => {
     expect(await g.stop()).toBe(0);
     fx.gateway = undefined;
     expect(valuesOf(await consumeAll(cluster.broker.bootstrap, topic, 4), 'st')).toEqual([0, 1, 2, 4]);
+  });
+
+  it('saving the replay cursor stalls: error line, /readyz 503 and new requests 503 (the replay holds every append); the replay finishes once the disk answers', async () => {
+    const topic = freshTopic('fb-cursor');
+    const { g } = await start(topic);
+    await cluster.broker.proxy!.cut('refuse');
+    for (let seq = 0; seq < 3; seq++) expect((await send(g.port, 'cu', seq)).status).toBe(202);
+
+    await fx.layer!.stall(REPLAY_CURSOR_FILE + '.tmp');
+    await cluster.broker.proxy!.restore();
+    await waitFor('/readyz 503', async () => (await readyz(g.port)) === 503, 30_000);
+    await waitFor('stall error line', () => spillErrors(g, 'stall').length > 0, 10_000);
+    expect(spillErrors(g, 'stall')[0]?.msg).toMatch(/^kafka spill: the disk stopped answering \(past --disk-stall-timeout\).*: saving the replay cursor has waited \d+ ms$/);
+    const refused = await send(g.port, 'cu', 3);
+    expect(refused.status).toBe(503);
+    expect(refused.body.error).toMatch(/the disk has not finished a commit within --disk-stall-timeout/);
+
+    await fx.layer!.heal();
+    await waitFor('the spill replayed and freed', spillGone(path.join(fx.layer!.mount, 'data')), 60_000);
+    await waitFor('stall recovery line', () => g.logs.some((l) => l.msg === 'kafka spill: the disk answers again: the stalled write completed'), 10_000);
+    await waitFor('/readyz 200', async () => (await readyz(g.port)) === 200, 10_000);
+    expect((await send(g.port, 'cu', 4)).status).toBe(200);
+    expect(await g.stop()).toBe(0);
+    fx.gateway = undefined;
+    expect(valuesOf(await consumeAll(cluster.broker.bootstrap, topic, 4), 'cu')).toEqual([0, 1, 2, 4]);
   });
 
   it('a spill write that fails: 503, error line and counter, and spilled again once the disk works', async () => {
