@@ -63,6 +63,7 @@ export async function createKafkaSink(config: GatewayConfig, logger: Logger): Pr
     logger: log,
     replayAtCloseMs: config.flushTimeoutMs - producerFlushMs,
     stallTimeoutMs: config.diskStallTimeoutMs,
+    acceptDataLoss: config.acceptDataLoss,
     ...(config.segmentBytes !== undefined ? { segmentBytes: config.segmentBytes } : {}),
   });
 }

@@ -35,7 +35,10 @@
  * be written, the replay stalls on that record (an error line) instead of skipping it.
  *
  * Start: a spill left by a previous run (crash or shutdown while Kafka was down) is
- * opened and replayed first; new records queue behind it in the spill.
+ * opened and replayed first; new records queue behind it in the spill. A spill (or
+ * dead-letter log) whose acknowledged records the disk lost or damaged refuses to open, as
+ * the file mode's log does, unless --accept-data-loss (acceptDataLoss): then the loss is
+ * logged at error level and recorded, and the replay steps over the lost offsets.
  *
  * Disk problems of both logs are reported like the file mode's (log-problems.ts: an error
  * line naming the log, metricstream_log_errors_total). Disk work that waits past the stall
@@ -45,7 +48,7 @@
  */
 import { readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { reportLogProblems } from '../log/log-problems.ts';
+import { reportLogProblems, reportRecovery } from '../log/log-problems.ts';
 import { LogReader } from '../log/log-reader.ts';
 import { DEFAULT_STALL_TIMEOUT_MS, PartitionedLog, type LogProblemKind } from '../log/partitioned-log.ts';
 import { fsyncDir } from '../log/segment-files.ts';
@@ -84,6 +87,8 @@ export interface FallbackSinkOptions {
   segmentBytes?: number;
   /** A spill or dead-letter write in flight this long is a stall (default: the log's, 5 s). */
   stallTimeoutMs?: number;
+  /** Open a spill or dead-letter log whose acknowledged records are lost (--accept-data-loss; default false). */
+  acceptDataLoss?: boolean;
 }
 
 function errorText(e: unknown): string {
@@ -148,6 +153,9 @@ export class FallbackSink implements Sink {
   readonly #pollMs: number;
   readonly #segmentBytes: number | undefined;
   readonly #stallTimeoutMs: number | undefined;
+  readonly #acceptDataLoss: boolean;
+  /** Per partition: spilled records found lost and accepted by this process (see lostRecords). */
+  readonly #lost: number[];
   /** Problems of the spill and dead-letter logs, by kind (metricstream_log_errors_total). */
   readonly problems = new Map<LogProblemKind, number>();
   /** The sink's own disk steps outside the two logs' appends (see #onDisk). */
@@ -187,6 +195,8 @@ export class FallbackSink implements Sink {
     this.#pollMs = options.pollMs ?? 200;
     this.#segmentBytes = options.segmentBytes;
     this.#stallTimeoutMs = options.stallTimeoutMs;
+    this.#acceptDataLoss = options.acceptDataLoss ?? false;
+    this.#lost = new Array<number>(options.partitions).fill(0);
     const report = reportLogProblems(this.#log, this.problems, 'kafka spill');
     this.#diskWatch = new StallWatch(
       options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
@@ -240,6 +250,15 @@ export class FallbackSink implements Sink {
    */
   stalled(): boolean {
     return this.#diskWatch.stalled || (this.#spill?.stalled ?? false) || (this.#deadLetter?.stalled ?? false);
+  }
+
+  /**
+   * Per partition: acknowledged (202) records the spill lost on disk, accepted with
+   * --accept-data-loss at an open of this process (metricstream_log_records_lost_total).
+   * Kept after the spill is freed: its lost-offsets.json goes with it.
+   */
+  get lostRecords(): number[] {
+    return this.#lost;
   }
 
   /** Records in the spill that Kafka has not confirmed yet (0 when there is no spill). */
@@ -438,6 +457,8 @@ export class FallbackSink implements Sink {
       ...(this.#segmentBytes !== undefined ? { segmentBytes: this.#segmentBytes } : {}),
       ...this.#problemOptions('kafka spill'),
     });
+    reportRecovery(this.#log, spill, 'kafka spill');
+    for (const r of spill.recovery) for (const l of r.newlyLost) this.#lost[r.partition] += l.to - l.from;
     let reader: LogReader;
     let cursor: number[];
     try {
@@ -458,10 +479,11 @@ export class FallbackSink implements Sink {
     this.#startReplayLoop();
   }
 
-  /** Reporting and stall options shared by the spill and the dead-letter log. */
-  #problemOptions(which: string): { onProblem: ReturnType<typeof reportLogProblems>; stallTimeoutMs?: number } {
+  /** Reporting, stall and data-loss options shared by the spill and the dead-letter log. */
+  #problemOptions(which: string): { onProblem: ReturnType<typeof reportLogProblems>; acceptDataLoss: boolean; stallTimeoutMs?: number } {
     const onProblem = reportLogProblems(this.#log, this.problems, which);
-    return this.#stallTimeoutMs !== undefined ? { onProblem, stallTimeoutMs: this.#stallTimeoutMs } : { onProblem };
+    const acceptDataLoss = this.#acceptDataLoss;
+    return this.#stallTimeoutMs !== undefined ? { onProblem, acceptDataLoss, stallTimeoutMs: this.#stallTimeoutMs } : { onProblem, acceptDataLoss };
   }
 
   /**
@@ -598,7 +620,17 @@ export class FallbackSink implements Sink {
         const res = await reader.read(p, from, want);
         // Damaged on disk: the reader steps over them; say so (they cannot reach Kafka).
         for (const d of res.damaged) this.#log.error({ partition: p, from: d.from, to: d.to }, `spill: offsets ${d.from}-${d.to - 1} cannot be replayed: ${d.reason}`);
-        if (res.records.length === 0) break;
+        if (res.records.length === 0) {
+          // Only unreadable offsets from here: when nothing of this partition waits in the
+          // batch, the cursor steps over them now (a lost tail would otherwise hold the
+          // spill, and every later record behind it, forever); else the next batch does.
+          if (res.nextOffset > from && from === this.#cursor[p]) {
+            this.#cursor[p] = res.nextOffset;
+            from = res.nextOffset;
+            continue;
+          }
+          break;
+        }
         for (const r of res.records) {
           const contentType = r.contentType as SinkRecord['contentType'];
           records.push({ partition: p, key: r.key, value: r.value, timestamp: r.timestamp, contentType });
@@ -668,6 +700,7 @@ export class FallbackSink implements Sink {
   /** Opens (creating) the dead-letter log and counts what it holds. */
   async #openDeadLetter(): Promise<void> {
     const log = await this.#onDisk('opening the dead-letter log', () => PartitionedLog.open(this.deadLetterDir, { partitions: this.#partitions, ...this.#problemOptions('kafka dead-letter log') }));
+    reportRecovery(this.#log, log, 'kafka dead-letter log');
     let n = 0;
     for (let p = 0; p < this.#partitions; p++) n += log.nextOffset(p) - log.startOffset(p);
     this.#deadLetter = log;

@@ -1,10 +1,12 @@
 /**
- * How a PartitionedLog's problems reach an operator: an error line once per episode (a
- * full disk fails every commit until space is freed), an info line when the problem is
- * gone, and a count by kind (metricstream_log_errors_total). One reporter for every local
- * log: the file mode's log, and Kafka mode's spill and dead-letter logs.
+ * How a PartitionedLog's problems reach an operator: what recovery found at open, and
+ * while it runs an error line once per episode (a full disk fails every commit until space
+ * is freed), an info line when the problem is gone, and a count by kind
+ * (metricstream_log_errors_total). One reporter for every local log: the file mode's log,
+ * and Kafka mode's spill and dead-letter logs.
  */
-import type { LogProblemKind, PartitionedLogOptions } from './partitioned-log.ts';
+import { describeLost } from './partition-writer.ts';
+import type { LogProblemKind, PartitionedLog, PartitionedLogOptions } from './partitioned-log.ts';
 
 /** Every kind, in the order /metrics lists them. */
 export const LOG_PROBLEM_KINDS: readonly LogProblemKind[] = ['write', 'commit-marks', 'index', 'retention', 'stall'];
@@ -17,9 +19,10 @@ const PROBLEM_TEXT: Record<LogProblemKind, string> = {
   stall: 'the disk stopped answering (past --disk-stall-timeout): not ready, new requests are answered 503 until it answers; records already waiting are answered then',
 };
 
-/** The two pino calls the reporter makes (a pino Logger, or a child of one). */
+/** The pino calls the reporters make (a pino Logger, or a child of one). */
 export interface ProblemLogger {
   error(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
   info(obj: object, msg: string): void;
 }
 
@@ -45,4 +48,41 @@ export function reportLogProblems(logger: ProblemLogger | undefined, counts: Map
       `${prefix}${code ? `${code}: ` : ''}${PROBLEM_TEXT[kind]}${partition >= 0 ? ` (partition ${partition})` : ''}: ${err.message}`,
     );
   };
+}
+
+/**
+ * Logs what recovery found when `log` was opened: acknowledged records lost and accepted
+ * now (error: --accept-data-loss let the log open), losses accepted at an earlier start
+ * (warn), sealed segments ending in a bad frame (error), bytes cut after the last good
+ * record (info). `which` names the log as in reportLogProblems.
+ */
+export function reportRecovery(logger: ProblemLogger | undefined, log: PartitionedLog, which = ''): void {
+  const prefix = which === '' ? '' : `${which}: `;
+  const named = which === '' ? {} : { log: which };
+  for (const r of log.recovery) {
+    const where = { ...named, partition: r.partition };
+    if (r.newlyLost.length > 0) {
+      logger?.error(
+        { ...where, lost: r.newlyLost, nextOffset: r.nextOffset },
+        `${prefix}partition ${r.partition}: acknowledged records lost: ${describeLost(r.newlyLost)}; accepted with ` +
+          `--accept-data-loss (recorded in lost-offsets.json), new records continue at offset ${r.nextOffset}`,
+      );
+    }
+    const known = r.lost.filter((l) => !r.newlyLost.includes(l));
+    if (known.length > 0) {
+      logger?.warn({ ...where, lost: known }, `${prefix}partition ${r.partition}: damage accepted at an earlier start is still there: ${describeLost(known)}`);
+    }
+    if (r.damagedSealedSegments.length > 0) {
+      logger?.error(
+        { ...where, segments: r.damagedSealedSegments },
+        `${prefix}partition ${r.partition}: sealed segment(s) ${r.damagedSealedSegments.join(', ')} end in a bad frame; readers report the damaged offsets and read on after them`,
+      );
+    }
+    if (r.truncatedBytes > 0) {
+      logger?.info(
+        { ...where, truncatedBytes: r.truncatedBytes, nextOffset: r.nextOffset },
+        `${prefix}partition ${r.partition}: cut ${r.truncatedBytes} bytes after the last good record (zeros written ahead, or an unacknowledged write torn by a crash)`,
+      );
+    }
+  }
 }

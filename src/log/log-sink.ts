@@ -3,10 +3,9 @@
  */
 import type { Logger } from 'pino';
 import type { AppendResult, Sink, SinkRecord } from '../sink/sink.ts';
-import { describeLost } from './partition-writer.ts';
 import { PartitionedLog } from './partitioned-log.ts';
 import type { LogProblemKind, PartitionedLogOptions } from './partitioned-log.ts';
-import { reportLogProblems } from './log-problems.ts';
+import { reportLogProblems, reportRecovery } from './log-problems.ts';
 
 export interface LogSinkOptions extends Omit<PartitionedLogOptions, 'onProblem'> {
   /** Directory of the log (meta.json, partition-N/ ...). */
@@ -43,28 +42,7 @@ export class LogSink implements Sink {
       ...opts,
       onProblem: reportLogProblems(logger, this.problems),
     });
-    for (const r of this.#log.recovery) {
-      if (r.newlyLost.length > 0) {
-        logger?.error(
-          { partition: r.partition, lost: r.newlyLost, nextOffset: r.nextOffset },
-          `partition ${r.partition}: acknowledged records lost: ${describeLost(r.newlyLost)}; accepted with ` +
-            `--accept-data-loss (recorded in lost-offsets.json), new records continue at offset ${r.nextOffset}`,
-        );
-      }
-      const known = r.lost.filter((l) => !r.newlyLost.includes(l));
-      if (known.length > 0) {
-        logger?.warn({ partition: r.partition, lost: known }, `partition ${r.partition}: damage accepted at an earlier start is still there: ${describeLost(known)}`);
-      }
-      if (r.damagedSealedSegments.length > 0) {
-        logger?.error(
-          { partition: r.partition, segments: r.damagedSealedSegments },
-          `partition ${r.partition}: sealed segment(s) ${r.damagedSealedSegments.join(', ')} end in a bad frame; readers report the damaged offsets and read on after them`,
-        );
-      }
-      if (r.truncatedBytes > 0) {
-        logger?.info({ partition: r.partition, truncatedBytes: r.truncatedBytes, nextOffset: r.nextOffset }, `partition ${r.partition}: cut ${r.truncatedBytes} bytes after the last good record (zeros written ahead, or an unacknowledged write torn by a crash)`);
-      }
-    }
+    reportRecovery(logger, this.#log);
   }
 
   /** Per partition: acknowledged records recorded as lost in this data dir (metricstream_log_records_lost_total). */

@@ -148,7 +148,8 @@ Options:
       --retention-bytes SIZE  keep at most this much log per partition (default: unlimited)
       --accept-data-loss   start even if recovery finds acknowledged records missing or
                            damaged (default: refuse to start); the loss is logged, recorded
-                           in <data-dir>/lost-offsets.json and counted on /metrics
+                           in <data-dir>/lost-offsets.json and counted on /metrics. Kafka
+                           mode: the same for the spill and dead-letter logs (--fallback file)
       --ring-bytes SIZE    ring size per worker, power of two (default: 8 x max-body, at least 4mb)
       --worker-heap SIZE   per worker: V8 old-generation limit (default 1gb, 64mb to 16gb); a
                            worker past it dies and is restarted. Under 2gb each worker also

@@ -1,0 +1,86 @@
+/**
+ * A spill damaged on disk (`--fallback file`): records answered 202 whose bytes the disk
+ * lost or changed. As in file mode, the gateway must say what was lost instead of failing
+ * in silence or looping: it refuses to start without --accept-data-loss (nothing changed
+ * on disk), and with it starts, names the spill's partition and offsets at error level,
+ * replays every good record and frees the spill.
+ */
+import { open, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { SPILL_DIR_NAME } from '../../src/kafka/fallback-sink.ts';
+import { partitionFor } from '../../src/records/partitioner.ts';
+import { tempDir } from '../support/gateway-process.ts';
+import { consumeAll, freshTopic } from './helpers.ts';
+import { range, send, spillGone, useKafkaCluster, valuesOf, waitFor } from './gateway-support.ts';
+
+const cluster = useKafkaCluster();
+
+/** File positions of every frame of a segment (a chain of length prefixes). */
+async function framePositions(segment: string): Promise<number[]> {
+  const fh = await open(segment, 'r');
+  const size = (await fh.stat()).size;
+  const positions: number[] = [];
+  const len = Buffer.alloc(4);
+  for (let pos = 0; pos < size; ) {
+    await fh.read(len, 0, 4, pos);
+    const n = len.readUInt32LE(0);
+    if (n === 0) break; // written zeros ahead of the last record
+    positions.push(pos);
+    pos += n + 4;
+  }
+  await fh.close();
+  return positions;
+}
+
+async function flipByte(file: string, at: number): Promise<void> {
+  const fh = await open(file, 'r+');
+  const b = Buffer.alloc(1);
+  await fh.read(b, 0, 1, at);
+  b[0] ^= 0x40;
+  await fh.write(b, 0, 1, at);
+  await fh.close();
+}
+
+describe('gateway --mode kafka --fallback file: a damaged spill', () => {
+  for (const target of ['middle', 'last'] as const) {
+    it(`one spilled record damaged (the ${target} one): refused without --accept-data-loss; with it, reported, every good record replayed, the spill freed`, async () => {
+      const topic = freshTopic(`fb-damaged-${target}`);
+      const dataDir = await tempDir('metricstream-fallback-damaged-');
+      const client = `dmg-${target}`;
+      const partition = partitionFor(Buffer.from(client), 4);
+      await cluster.broker.proxy!.cut('refuse');
+      const g1 = await cluster.gateway(topic, ['--fallback', 'file', '--data-dir', dataDir]);
+      for (const seq of range(0, 20)) expect((await send(g1.port, client, seq)).status).toBe(202);
+      await g1.stop('SIGKILL');
+
+      const dir = path.join(dataDir, SPILL_DIR_NAME, `partition-${partition}`);
+      const segment = path.join(dir, (await readdir(dir)).filter((f) => f.endsWith('.log')).sort()[0]);
+      const positions = await framePositions(segment);
+      expect(positions.length).toBe(20);
+      const lost = target === 'middle' ? 7 : 19;
+      await flipByte(segment, positions[lost] + 40);
+      await cluster.broker.proxy!.restore();
+
+      const refused = await cluster.gateway(topic, ['--fallback', 'file', '--data-dir', dataDir]).then(
+        () => null,
+        (e: Error) => e.message,
+      );
+      expect(refused).toMatch(new RegExp(`kafka-spill: acknowledged records are missing or damaged: partition ${partition}: offsets ${lost}-${lost} \\(1 records`));
+      expect(refused).toMatch(/--accept-data-loss/);
+
+      const g2 = await cluster.gateway(topic, ['--fallback', 'file', '--data-dir', dataDir, '--accept-data-loss', '--admin-port', '0']);
+      await waitFor('the spill replayed and freed', spillGone(dataDir), 60_000);
+      const errorLine = g2.logs.find((l) => l.level === 50 && typeof l.msg === 'string' && l.msg.includes('acknowledged records lost'));
+      expect(errorLine?.msg).toMatch(new RegExp(`^kafka spill: partition ${partition}: acknowledged records lost: offsets ${lost}-${lost}`));
+      // Counted on /metrics, and still after the spill (with its lost-offsets.json) is gone.
+      const admin = g2.logs.find((l) => typeof l.msg === 'string' && l.msg.includes('listening on'))!.adminPort as number;
+      const metrics = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
+      expect(metrics).toContain(`metricstream_log_records_lost_total{partition="${partition}"} 1`);
+      expect((await send(g2.port, client, 100)).status).toBe(200);
+      expect(await g2.stop()).toBe(0);
+      const want = [...range(0, 20).filter((s) => s !== lost), 100];
+      expect(valuesOf(await consumeAll(cluster.broker.bootstrap, topic, want.length), client)).toEqual(want);
+    });
+  }
+});
