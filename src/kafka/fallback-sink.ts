@@ -446,12 +446,13 @@ export class FallbackSink implements Sink {
     return result;
   }
 
-  #openSpill(): Promise<void> {
-    return this.#onDisk('opening the spill', () => this.#openSpillNow());
+  async #openSpill(): Promise<void> {
+    // Not watched: removing a freed spill is a recursive delete that may take long.
+    await this.#removing;
+    await this.#onDisk('opening the spill', () => this.#openSpillNow());
   }
 
   async #openSpillNow(): Promise<void> {
-    await this.#removing;
     const spill = await PartitionedLog.open(this.spillDir, {
       partitions: this.#partitions,
       ...(this.#segmentBytes !== undefined ? { segmentBytes: this.#segmentBytes } : {}),
