@@ -6,13 +6,14 @@
  * --accept-data-loss an error line naming partition and offsets and a counter on
  * /metrics), and the consumer must deliver every good record and report the bad ones.
  */
-import { cp, open, readdir, rm, stat, truncate } from 'node:fs/promises';
+import { cp, readdir, rm, stat, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import readline from 'node:readline';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { INDEX_INTERVAL_BYTES } from '../../src/log/offset-index.ts';
 import { partitionFor } from '../../src/records/partitioner.ts';
 import { postMetrics, spawnNode, startGateway, tempDir, type ConsumedLine, type GatewayProcess } from '../support/gateway-process.ts';
+import { flipByte, framePositions } from '../support/segment-damage.ts';
 
 const CLIENT = 'loss_client';
 const PARTITION = partitionFor(Buffer.from(CLIENT), 4);
@@ -47,30 +48,6 @@ async function copyOfLog(): Promise<{ dataDir: string; segment: string }> {
   const dir = path.join(dataDir, `partition-${PARTITION}`);
   const segment = path.join(dir, (await readdir(dir)).filter((f) => f.endsWith('.log')).sort()[0]);
   return { dataDir, segment };
-}
-
-/** File positions of every frame of a segment (a chain of length prefixes). */
-async function framePositions(segment: string): Promise<number[]> {
-  const fh = await open(segment, 'r');
-  const size = (await fh.stat()).size;
-  const positions: number[] = [];
-  const len = Buffer.alloc(4);
-  for (let pos = 0; pos < size; ) {
-    positions.push(pos);
-    await fh.read(len, 0, 4, pos);
-    pos += len.readUInt32LE(0) + 4;
-  }
-  await fh.close();
-  return positions;
-}
-
-async function flipByte(file: string, at: number): Promise<void> {
-  const fh = await open(file, 'r+');
-  const b = Buffer.alloc(1);
-  await fh.read(b, 0, 1, at);
-  b[0] ^= 0x40;
-  await fh.write(b, 0, 1, at);
-  await fh.close();
 }
 
 /** The consumer CLI over the whole log: printed records, stderr lines and exit code. */

@@ -5,42 +5,17 @@
  * on disk), and with it starts, names the spill's partition and offsets at error level,
  * replays every good record and frees the spill.
  */
-import { open, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SPILL_DIR_NAME } from '../../src/kafka/fallback-sink.ts';
 import { partitionFor } from '../../src/records/partitioner.ts';
 import { tempDir } from '../support/gateway-process.ts';
+import { flipByte, framePositions } from '../support/segment-damage.ts';
 import { consumeAll, freshTopic } from './helpers.ts';
 import { range, send, spillGone, useKafkaCluster, valuesOf, waitFor } from './gateway-support.ts';
 
 const cluster = useKafkaCluster();
-
-/** File positions of every frame of a segment (a chain of length prefixes). */
-async function framePositions(segment: string): Promise<number[]> {
-  const fh = await open(segment, 'r');
-  const size = (await fh.stat()).size;
-  const positions: number[] = [];
-  const len = Buffer.alloc(4);
-  for (let pos = 0; pos < size; ) {
-    await fh.read(len, 0, 4, pos);
-    const n = len.readUInt32LE(0);
-    if (n === 0) break; // written zeros ahead of the last record
-    positions.push(pos);
-    pos += n + 4;
-  }
-  await fh.close();
-  return positions;
-}
-
-async function flipByte(file: string, at: number): Promise<void> {
-  const fh = await open(file, 'r+');
-  const b = Buffer.alloc(1);
-  await fh.read(b, 0, 1, at);
-  b[0] ^= 0x40;
-  await fh.write(b, 0, 1, at);
-  await fh.close();
-}
 
 describe('gateway --mode kafka --fallback file: a damaged spill', () => {
   for (const target of ['middle', 'last'] as const) {
