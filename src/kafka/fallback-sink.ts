@@ -50,7 +50,7 @@ import { readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { reportLogProblems, reportRecovery } from '../log/log-problems.ts';
 import { LogReader } from '../log/log-reader.ts';
-import { DEFAULT_STALL_TIMEOUT_MS, PartitionedLog, type LogProblemKind } from '../log/partitioned-log.ts';
+import { DEFAULT_STALL_TIMEOUT_MS, PartitionedLog, type LogProblemKind, type PartitionedLogOptions } from '../log/partitioned-log.ts';
 import { fsyncDir } from '../log/segment-files.ts';
 import { StallWatch } from '../log/stall-watch.ts';
 import type { AppendResult, Sink, SinkRecord } from '../sink/sink.ts';
@@ -152,7 +152,7 @@ export class FallbackSink implements Sink {
   readonly #maxReplayBytes: number;
   readonly #pollMs: number;
   readonly #segmentBytes: number | undefined;
-  readonly #stallTimeoutMs: number | undefined;
+  readonly #stallTimeoutMs: number;
   readonly #acceptDataLoss: boolean;
   /** Per partition: spilled records found lost and accepted by this process (see lostRecords). */
   readonly #lost: number[];
@@ -194,12 +194,12 @@ export class FallbackSink implements Sink {
     this.#maxReplayBytes = options.maxReplayBytes ?? 8 * 1024 * 1024;
     this.#pollMs = options.pollMs ?? 200;
     this.#segmentBytes = options.segmentBytes;
-    this.#stallTimeoutMs = options.stallTimeoutMs;
+    this.#stallTimeoutMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
     this.#acceptDataLoss = options.acceptDataLoss ?? false;
     this.#lost = new Array<number>(options.partitions).fill(0);
     const report = reportLogProblems(this.#log, this.problems, 'kafka spill');
     this.#diskWatch = new StallWatch(
-      options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
+      this.#stallTimeoutMs,
       (waited) => report('stall', -1, new Error(`${this.#diskStep} has waited ${Math.round(waited)} ms`), false),
       () => report('stall', -1, null, false),
     );
@@ -481,10 +481,8 @@ export class FallbackSink implements Sink {
   }
 
   /** Reporting, stall and data-loss options shared by the spill and the dead-letter log. */
-  #problemOptions(which: string): { onProblem: ReturnType<typeof reportLogProblems>; acceptDataLoss: boolean; stallTimeoutMs?: number } {
-    const onProblem = reportLogProblems(this.#log, this.problems, which);
-    const acceptDataLoss = this.#acceptDataLoss;
-    return this.#stallTimeoutMs !== undefined ? { onProblem, acceptDataLoss, stallTimeoutMs: this.#stallTimeoutMs } : { onProblem, acceptDataLoss };
+  #problemOptions(which: string): Pick<PartitionedLogOptions, 'onProblem' | 'acceptDataLoss' | 'stallTimeoutMs'> {
+    return { onProblem: reportLogProblems(this.#log, this.problems, which), acceptDataLoss: this.#acceptDataLoss, stallTimeoutMs: this.#stallTimeoutMs };
   }
 
   /**
