@@ -55,7 +55,7 @@ import { fsyncDir } from '../log/segment-files.ts';
 import { StallWatch } from '../log/stall-watch.ts';
 import type { AppendResult, Sink, SinkRecord } from '../sink/sink.ts';
 import type { SinkLogger } from './kafkajs-log.ts';
-import { readReplayCursor, writeReplayCursor } from './replay-cursor.ts';
+import { REPLAY_CURSOR_FILE, readReplayCursor, writeReplayCursor } from './replay-cursor.ts';
 
 /** Name of the spill directory inside the data dir. */
 export const SPILL_DIR_NAME = 'kafka-spill';
@@ -464,7 +464,14 @@ export class FallbackSink implements Sink {
     let cursor: number[];
     try {
       reader = await LogReader.open(this.spillDir);
-      cursor = await readReplayCursor(this.spillDir, this.#partitions);
+      const saved = await readReplayCursor(this.spillDir, this.#partitions);
+      cursor = saved.next;
+      if (saved.setAside !== undefined) {
+        this.#log.warn(
+          { dir: this.spillDir, file: REPLAY_CURSOR_FILE, reason: saved.setAside },
+          `kafka spill: ${REPLAY_CURSOR_FILE} cannot be used (${saved.setAside}): replaying the whole spill, so records Kafka already has are sent again`,
+        );
+      }
     } catch (e) {
       await spill.close().catch(() => {});
       throw e;

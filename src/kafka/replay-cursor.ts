@@ -16,28 +16,41 @@ interface CursorFile {
   next: number[];
 }
 
+/** What `readReplayCursor` found: the cursor, and why it was set aside if it was. */
+export interface SavedReplayCursor {
+  next: number[];
+  /**
+   * Set when a cursor file exists but cannot be used (bad JSON, another partition count,
+   * offsets that are not offsets): `next` is then all zeros and the spill is replayed from
+   * its start, so records Kafka already holds are sent again (duplicates, never a loss).
+   */
+  setAside?: string;
+}
+
 /**
  * The saved cursor of `spillDir` for `partitions` partitions: zeros when there is none
- * (nothing replayed yet) or when it does not fit (another partition count, bad JSON: the
- * spill is then replayed from its start, at-least-once).
+ * (nothing replayed yet) or when it does not fit (see `setAside`).
  */
-export async function readReplayCursor(spillDir: string, partitions: number): Promise<number[]> {
+export async function readReplayCursor(spillDir: string, partitions: number): Promise<SavedReplayCursor> {
   const zeros = new Array<number>(partitions).fill(0);
   let text: string;
   try {
     text = await readFile(path.join(spillDir, REPLAY_CURSOR_FILE), 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return zeros;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { next: zeros };
     throw err;
   }
+  let parsed: Partial<CursorFile>;
   try {
-    const parsed = JSON.parse(text) as Partial<CursorFile>;
-    const next = parsed.next;
-    if (!Array.isArray(next) || next.length !== partitions) return zeros;
-    return next.map((n) => (Number.isSafeInteger(n) && n >= 0 ? n : 0));
-  } catch {
-    return zeros;
+    parsed = JSON.parse(text) as Partial<CursorFile>;
+  } catch (err) {
+    return { next: zeros, setAside: `not JSON (${(err as Error).message})` };
   }
+  const next = parsed?.next;
+  if (!Array.isArray(next)) return { next: zeros, setAside: 'no "next" array' };
+  if (next.length !== partitions) return { next: zeros, setAside: `${next.length} partitions, the spill has ${partitions}` };
+  if (!next.every((n) => Number.isSafeInteger(n) && n >= 0)) return { next: zeros, setAside: 'an offset that is not a non-negative integer' };
+  return { next: next as number[] };
 }
 
 /** Replaces the cursor of `spillDir` with `next`, durably and atomically (see module comment). */

@@ -3,12 +3,14 @@
  * lost or changed. As in file mode, the gateway must say what was lost instead of failing
  * in silence or looping: it refuses to start without --accept-data-loss (nothing changed
  * on disk), and with it starts, names the spill's partition and offsets at error level,
- * replays every good record and frees the spill.
+ * replays every good record and frees the spill. A replay cursor it cannot read is said
+ * to be set aside, since replaying from the start sends Kafka what it may already hold.
  */
-import { readdir } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SPILL_DIR_NAME } from '../../src/kafka/fallback-sink.ts';
+import { REPLAY_CURSOR_FILE } from '../../src/kafka/replay-cursor.ts';
 import { partitionFor } from '../../src/records/partitioner.ts';
 import { tempDir } from '../support/gateway-process.ts';
 import { flipByte, framePositions } from '../support/segment-damage.ts';
@@ -58,4 +60,26 @@ describe('gateway --mode kafka --fallback file: a damaged spill', () => {
       expect(valuesOf(await consumeAll(cluster.broker.bootstrap, topic, want.length), client)).toEqual(want);
     });
   }
+
+  it(`a ${REPLAY_CURSOR_FILE} that is not JSON: said so at warn level, the whole spill replayed, the spill freed`, async () => {
+    const topic = freshTopic('fb-cursor');
+    const dataDir = await tempDir('metricstream-fallback-cursor-');
+    const client = 'cursor-torn';
+    await cluster.broker.proxy!.cut('refuse');
+    const g1 = await cluster.gateway(topic, ['--fallback', 'file', '--data-dir', dataDir]);
+    for (const seq of range(0, 10)) expect((await send(g1.port, client, seq)).status).toBe(202);
+    await g1.stop('SIGKILL');
+    // The cursor is replaced by rename, so a torn one takes a disk that lies; any
+    // unreadable cursor must be set aside in the open, not silently.
+    await writeFile(path.join(dataDir, SPILL_DIR_NAME, REPLAY_CURSOR_FILE), '{"version":1,"next":[3,');
+    await cluster.broker.proxy!.restore();
+
+    const g2 = await cluster.gateway(topic, ['--fallback', 'file', '--data-dir', dataDir]);
+    await waitFor('the spill replayed and freed', spillGone(dataDir), 60_000);
+    const warning = g2.logs.find((l) => l.level === 40 && typeof l.msg === 'string' && l.msg.includes(REPLAY_CURSOR_FILE));
+    expect(warning?.msg).toMatch(/cannot be used \(not JSON .*\): replaying the whole spill/);
+    expect(warning?.dir).toBe(path.join(dataDir, SPILL_DIR_NAME));
+    expect(await g2.stop()).toBe(0);
+    expect(valuesOf(await consumeAll(cluster.broker.bootstrap, topic, 10), client)).toEqual(range(0, 10));
+  });
 });
