@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { adminPortOf, consumeAll, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
 import { basic, metricsBody, request, writeAuthFile } from './helpers.ts';
+import { sampleOf, scrapeAdmin } from '../support/admin-scrape.ts';
 
 let gateway: GatewayProcess | undefined;
 afterEach(async () => {
@@ -16,15 +17,6 @@ afterEach(async () => {
   gateway = undefined;
 });
 
-
-async function scrape(port: number): Promise<string> {
-  return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-}
-
-function sample(text: string, series: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(series + ' '));
-  return line === undefined ? NaN : Number(line.slice(series.length + 1));
-}
 
 /** Every file under `dir`, recursively. */
 function filesUnder(dir: string): string[] {
@@ -115,15 +107,15 @@ describe('--auth tokens', () => {
     await new Promise((r) => setTimeout(r, retryAfter * 1000));
     expect((await post('acme-token')).status).toBe(200);
 
-    const text = await scrape(adminPortOf(gateway));
-    expect(sample(text, 'metricstream_tenant_requests_total{tenant="acme",outcome="accepted"}')).toBe(3);
-    expect(sample(text, 'metricstream_tenant_requests_total{tenant="acme",outcome="throttled"}')).toBe(1);
-    expect(sample(text, 'metricstream_tenant_samples_total{tenant="acme",outcome="accepted"}')).toBe(30);
-    expect(sample(text, 'metricstream_tenant_samples_total{tenant="acme",outcome="throttled"}')).toBe(10);
-    expect(sample(text, 'metricstream_tenant_requests_total{tenant="globex",outcome="accepted"}')).toBe(5);
-    expect(sample(text, 'metricstream_tenant_requests_total{tenant="initech",outcome="throttled"}')).toBe(1);
-    expect(sample(text, 'metricstream_requests_rejected_total{reason="throttled"}')).toBe(2);
-    expect(sample(text, 'metricstream_http_requests_total{status="429"}')).toBe(2);
+    const text = await scrapeAdmin(adminPortOf(gateway));
+    expect(sampleOf(text, 'metricstream_tenant_requests_total{tenant="acme",outcome="accepted"}')).toBe(3);
+    expect(sampleOf(text, 'metricstream_tenant_requests_total{tenant="acme",outcome="throttled"}')).toBe(1);
+    expect(sampleOf(text, 'metricstream_tenant_samples_total{tenant="acme",outcome="accepted"}')).toBe(30);
+    expect(sampleOf(text, 'metricstream_tenant_samples_total{tenant="acme",outcome="throttled"}')).toBe(10);
+    expect(sampleOf(text, 'metricstream_tenant_requests_total{tenant="globex",outcome="accepted"}')).toBe(5);
+    expect(sampleOf(text, 'metricstream_tenant_requests_total{tenant="initech",outcome="throttled"}')).toBe(1);
+    expect(sampleOf(text, 'metricstream_requests_rejected_total{reason="throttled"}')).toBe(2);
+    expect(sampleOf(text, 'metricstream_http_requests_total{status="429"}')).toBe(2);
     expect(text).not.toMatch(/tenant="(?!acme|globex|initech)/);
     const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
     if (check.error) throw new Error(`promtool missing (.ci/install-debian-packages): ${check.error.message}`);

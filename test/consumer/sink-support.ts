@@ -9,6 +9,7 @@ import readline from 'node:readline';
 import { expect } from 'vitest';
 import { postMetrics, ROOT } from '../support/gateway-process.ts';
 import type { ExportedSeries } from '../support/stores.ts';
+import { scrapeAdmin } from '../support/admin-scrape.ts';
 
 /** One request's answer. */
 export interface Sent {
@@ -150,7 +151,7 @@ export class SinkConsumerProcess {
     while (this.adminPort() === null && this.alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
     const port = this.adminPort();
     if (port === null) throw new Error(`no admin port (start it with --admin-port 0): ${this.describe()}`);
-    return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    return scrapeAdmin(port);
   }
 
   alive(): boolean {

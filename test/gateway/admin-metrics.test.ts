@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminPortOf, postMetrics, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
+import { scrapeAdmin } from '../support/admin-scrape.ts';
 
 let gateway: GatewayProcess;
 let text: string;
@@ -11,7 +12,7 @@ beforeAll(async () => {
   expect((await postMetrics(gateway.port, 'm', '{oops')).status).toBe(400);
   expect((await postMetrics(gateway.port, undefined, { metrics: [] })).status).toBe(401);
   const adminPort = adminPortOf(gateway);
-  text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  text = await scrapeAdmin(adminPort);
 });
 afterAll(async () => {
   await gateway.stop();

@@ -14,6 +14,7 @@ import { INDEX_INTERVAL_BYTES } from '../../src/log/offset-index.ts';
 import { partitionFor } from '../../src/records/partitioner.ts';
 import { postMetrics, spawnNode, startGateway, tempDir, type ConsumedLine, type GatewayProcess } from '../support/gateway-process.ts';
 import { flipByte, framePositions } from '../support/segment-damage.ts';
+import { scrapeSample } from '../support/admin-scrape.ts';
 
 const CLIENT = 'loss_client';
 const PARTITION = partitionFor(Buffer.from(CLIENT), 4);
@@ -84,9 +85,7 @@ async function expectLossHandled(dataDir: string, segment: string, lost: [number
   gateway = await startGateway(['--workers', '1', '--data-dir', dataDir, '--accept-data-loss', '--admin-port', '0']);
   const errorLine = gateway.logs.find((l) => l.level === 50 && typeof l.msg === 'string' && l.msg.includes('acknowledged records lost'));
   expect(errorLine?.msg).toContain(`partition ${PARTITION}: acknowledged records lost: offsets ${lost[0]}-${lost[1] - 1}`);
-  const listening = gateway.logs.find((l) => typeof l.msg === 'string' && l.msg.includes('listening on'))!;
-  const metrics = await (await fetch(`http://127.0.0.1:${listening.adminPort as number}/metrics`)).text();
-  expect(metrics).toContain(`metricstream_log_records_lost_total{partition="${PARTITION}"} ${lost[1] - lost[0]}`);
+  expect(await scrapeSample(gateway, `metricstream_log_records_lost_total{partition="${PARTITION}"}`)).toBe(lost[1] - lost[0]);
   // Never an acknowledged offset again: the next record goes after all 200.
   const next = await postMetrics(gateway.port, CLIENT, { metrics: [{ name: 'x', value: 1000 }] });
   expect(next.body.offset).toBe(200);

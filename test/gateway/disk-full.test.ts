@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { partitionFor } from '../../src/records/partitioner.ts';
 import { adminPortOf, consumeAll, postMetrics, startGateway, type GatewayProcess } from '../support/gateway-process.ts';
 import { fillDisk, useSmallDisk } from '../support/small-disk.ts';
+import { scrapeSample } from '../support/admin-scrape.ts';
 
 const disk = useSmallDisk('6m');
 let gateway: GatewayProcess | undefined;
@@ -58,8 +59,7 @@ describe('disk full', () => {
     expect([...resumed].sort(), 'partitions that took records again after space was freed').toEqual([0, 1, 2, 3]);
     // Everyone keeps going.
     for (let round = 0; round < 5; round++) for (const c of clients) expect(await send(c)).toBe(200);
-    const metrics = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
-    expect(Number(/^metricstream_log_errors_total\{kind="write"\} (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(4);
+    expect(await scrapeSample(admin, 'metricstream_log_errors_total{kind="write"}')).toBeGreaterThanOrEqual(4);
 
     expect(await g.stop()).toBe(0);
     const stored = new Map((await consumeAll(dataDir)).map((r) => [`${r.partition}/${r.offset}`, r]));

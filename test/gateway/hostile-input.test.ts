@@ -14,6 +14,7 @@ import { partitionFor } from '../../src/records/partitioner.ts';
 import { SYNC_DECODE_LIMIT } from '../../src/workers/content-encoding.ts';
 import { adminPortOf, consumeAll, postMetrics, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
 import { metricsHead, rawRequest } from '../support/raw-http.ts';
+import { scrapeAdmin, scrapeSample } from '../support/admin-scrape.ts';
 
 let gateway: GatewayProcess;
 let dataDir: string;
@@ -30,10 +31,6 @@ afterAll(async () => {
 
 const good = JSON.stringify({ metrics: [{ name: 'cpu', value: 1 }] });
 const gzipJson = { 'content-type': 'application/json', 'content-encoding': 'gzip' };
-
-async function adminText(): Promise<string> {
-  return (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
-}
 
 function workerDeaths(): number {
   return gateway.logs.filter((l) => typeof l.msg === 'string' && l.msg.includes('exited unexpectedly')).length;
@@ -70,7 +67,7 @@ describe('bodies that used to kill a worker are answered, and no worker dies', (
 
   it('no worker restarted', async () => {
     expect(workerDeaths()).toBe(0);
-    expect(await adminText()).toMatch(/^metricstream_worker_restarts_total 0$/m);
+    expect(await scrapeSample(adminPort, 'metricstream_worker_restarts_total')).toBe(0);
   });
 });
 
@@ -145,12 +142,12 @@ describe('Content-Encoding', () => {
     // (src/workers/settle-heap.ts, DroppedBuffers); the worker collects every 16 MiB.
     const bomb = zlib.gzipSync(Buffer.alloc(16 << 20), { level: 9 });
     bomb.writeUInt32LE(0, bomb.length - 4); // a trailer that hides the size: inflated up to the cap
-    const full = () => adminText().then((t) => Number(/^metricstream_worker_collections_total\{kind="full"\} (\d+)/m.exec(t)?.[1]));
+    const full = () => scrapeSample(adminPort, 'metricstream_worker_collections_total{kind="full"}');
     const before = await full();
     for (let i = 0; i < 64; i++) expect((await postMetrics(gateway.port, 'bomb', bomb, gzipJson)).status).toBe(413);
     await new Promise((r) => setTimeout(r, COLLECT_INTERVAL_MS)); // past the admin port's cached scrape
     expect(await full()).toBeGreaterThanOrEqual(before + 2);
-    const text = await adminText();
+    const text = await scrapeAdmin(adminPort);
     for (const m of text.matchAll(/^metricstream_worker_external_memory_bytes\{worker="(\d+)"\} (\d+)/gm)) {
       expect(Number(m[2]), `worker ${m[1]} external memory`).toBeLessThan(32 << 20);
     }

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mountPowerCut, usePowerCutFixture } from '../support/powercut-fs.ts';
 import { consumeAll, postMetrics, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
+import { scrapeSample, waitForSample } from '../support/admin-scrape.ts';
 
 const fx = usePowerCutFixture();
 
@@ -48,16 +49,8 @@ async function eventually(what: string, check: () => boolean): Promise<void> {
   expect(check(), what).toBe(true);
 }
 
-async function errorsCounted(admin: number, kind: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
-  const m = new RegExp(`^metricstream_log_errors_total\\{kind="${kind}"\\} (\\d+)`, 'm').exec(text);
-  return m ? Number(m[1]) : -1;
-}
-
-async function rejectedCount(admin: number, reason: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
-  const m = new RegExp(`^metricstream_requests_rejected_total\\{reason="${reason}"\\} (\\d+)`, 'm').exec(text);
-  return m ? Number(m[1]) : -1;
+function errorsCounted(admin: number, kind: string): Promise<number> {
+  return scrapeSample(admin, `metricstream_log_errors_total{kind="${kind}"}`);
 }
 
 const errorLines = (g: GatewayProcess, kind: string) => g.logs.filter((l) => l.level === 50 && l.kind === kind);
@@ -113,13 +106,7 @@ describe('log failures off the acknowledgement path are reported', () => {
     expect(refused.status).toBe(503);
     expect(refused.headers.get('retry-after')).toBe('1');
     expect(refused.body.error).toMatch(/the disk has not finished a commit within --disk-stall-timeout: not stored/);
-    // The admin port collects at most once a second: poll past the collection above.
-    let rejected = -1;
-    for (let i = 0; i < 50 && rejected !== 1; i++) {
-      if (i > 0) await sleep(100);
-      rejected = await rejectedCount(admin, 'disk_stalled');
-    }
-    expect(rejected, 'metricstream_requests_rejected_total{reason="disk_stalled"}').toBe(1);
+    await waitForSample(admin, 'metricstream_requests_rejected_total{reason="disk_stalled"}', 1);
     await fx.layer!.heal();
     expect((await waiting).status).toBe(200);
     await waitReadyz(g.port, 200);

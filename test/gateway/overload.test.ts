@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminPortOf, spawnNode, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
 import { parseAnswer, rawRequest } from '../support/raw-http.ts';
 import { waitFor } from '../support/wait-for.ts';
+import { sampleOf, scrapeAdmin } from '../support/admin-scrape.ts';
 
 let gateway: GatewayProcess;
 let adminPort: number;
@@ -55,14 +56,6 @@ function gatewaySockets(): number {
   }).length;
 }
 
-async function adminText(): Promise<string> {
-  return (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
-}
-
-function sample(text: string, series: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? NaN : Number(line.slice(series.length + 1));
-}
 
 describe('bytes in flight are bounded per worker', () => {
   it('past --max-inflight-bytes a request is answered 503 + Retry-After at once; room comes back when bodies finish', async () => {
@@ -91,7 +84,7 @@ describe('bytes in flight are bounded per worker', () => {
     await new Promise((r) => setTimeout(r, 200));
     const res = await fetch(`http://127.0.0.1:${gateway.port}/metrics`, { method: 'POST', headers: { authorization: 'after', 'content-type': 'application/json' }, body: good });
     expect(res.status).toBe(200);
-    expect(sample(await adminText(), 'metricstream_requests_rejected_total{reason="overloaded"}')).toBe(2);
+    expect(sampleOf(await scrapeAdmin(adminPort), 'metricstream_requests_rejected_total{reason="overloaded"}')).toBe(2);
   });
 });
 
@@ -118,7 +111,7 @@ describe('connections', () => {
     await waitFor('the warning', () => gateway.logs.some((l) => l.what === 'too_many_connections'), 10_000);
     // /metrics is collected at most once a second: wait for a fresh collection.
     await new Promise((r) => setTimeout(r, 1100));
-    expect(sample(await adminText(), 'metricstream_requests_rejected_total{reason="too_many_connections"}')).toBeGreaterThanOrEqual(1);
+    expect(sampleOf(await scrapeAdmin(adminPort), 'metricstream_requests_rejected_total{reason="too_many_connections"}')).toBeGreaterThanOrEqual(1);
   });
 
   it('idle and trickling connections get 408 after --body-timeout and their descriptors are released', async () => {
@@ -144,11 +137,11 @@ describe('connections', () => {
 
 describe('admin endpoint', () => {
   it('serves concurrent scrapes from one collection a second', async () => {
-    const bodies = await Promise.all(Array.from({ length: 20 }, () => adminText()));
-    const counts = new Set(bodies.map((b) => sample(b, 'metricstream_admin_collections_total')));
+    const bodies = await Promise.all(Array.from({ length: 20 }, () => scrapeAdmin(adminPort)));
+    const counts = new Set(bodies.map((b) => sampleOf(b, 'metricstream_admin_collections_total')));
     expect(counts.size).toBe(1);
     await new Promise((r) => setTimeout(r, 1100));
-    expect(sample(await adminText(), 'metricstream_admin_collections_total')).toBe([...counts][0] + 1);
+    expect(sampleOf(await scrapeAdmin(adminPort), 'metricstream_admin_collections_total')).toBe([...counts][0] + 1);
   });
 
   it('listens on 127.0.0.1 by default, while ingestion listens on --host', async () => {

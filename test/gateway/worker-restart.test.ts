@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminPortOf, consumeAll, postMetrics, startGatewayWithTestHooks, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
 import { waitFor } from '../support/wait-for.ts';
+import { scrapeAdmin } from '../support/admin-scrape.ts';
 
 let gateway: GatewayProcess;
 let dataDir: string;
@@ -25,7 +26,7 @@ afterAll(async () => {
 /** A fresh collection of /metrics (collections are cached for a second). */
 async function scrape(): Promise<Map<string, number>> {
   await new Promise((r) => setTimeout(r, 1100));
-  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  const text = await scrapeAdmin(adminPort);
   const values = new Map<string, number>();
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('#')) continue;

@@ -8,10 +8,11 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mountPowerCut, usePowerCutFixture } from '../support/powercut-fs.ts';
-import { tempDir, type GatewayProcess } from '../support/gateway-process.ts';
+import { adminPortOf, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
 import { REPLAY_CURSOR_FILE } from '../../src/kafka/replay-cursor.ts';
 import { consumeAll, freshTopic } from './helpers.ts';
 import { readyz, send, spillGone, useKafkaCluster, valuesOf, waitFor } from './gateway-support.ts';
+import { waitForSample } from '../support/admin-scrape.ts';
 
 const cluster = useKafkaCluster();
 const fx = usePowerCutFixture();
@@ -22,18 +23,7 @@ async function start(topic: string): Promise<{ g: GatewayProcess; admin: number;
   const dataDir = path.join(fx.layer.mount, 'data');
   const g = await cluster.gateway(topic, ['--fallback', 'file', '--data-dir', dataDir, '--disk-stall-timeout', '1s', '--admin-port', '0']);
   fx.gateway = g;
-  const listening = g.logs.find((l) => typeof l.msg === 'string' && l.msg.includes('listening on'))!;
-  return { g, admin: listening.adminPort as number, dataDir };
-}
-
-async function scrape(admin: number, re: RegExp): Promise<number> {
-  const m = re.exec(await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text());
-  return m ? Number(m[1]) : -1;
-}
-
-/** Polls the admin port (it collects at most once a second) until `re`'s count is `want`. */
-async function waitCount(admin: number, re: RegExp, want: number): Promise<void> {
-  await waitFor(`${re} = ${want}`, async () => (await scrape(admin, re)) === want, 10_000);
+  return { g, admin: adminPortOf(g), dataDir };
 }
 
 const spillErrors = (g: GatewayProcess, kind: string) => g.logs.filter((l) => l.level === 50 && l.kind === kind && l.log === 'kafka spill');
@@ -52,13 +42,13 @@ describe('gateway --mode kafka --fallback file: the spill\'s disk', () => {
     expect(await (await fetch(`http://127.0.0.1:${g.port}/readyz`)).json()).toEqual({ ready: false, reason: 'disk stalled' });
     await waitFor('stall error line', () => spillErrors(g, 'stall').length > 0, 10_000);
     expect(spillErrors(g, 'stall')[0]?.msg).toMatch(/^kafka spill: the disk stopped answering \(past --disk-stall-timeout\).*a commit has waited \d+ ms/);
-    await waitCount(admin, /^metricstream_log_errors_total\{kind="stall"\} (\d+)/m, 1);
+    await waitForSample(admin, 'metricstream_log_errors_total{kind="stall"}', 1);
 
     // Refused before its body is read, not queued behind the stalled spill write.
     const refused = await send(g.port, 'st', 3);
     expect(refused.status).toBe(503);
     expect(refused.body.error).toMatch(/the disk has not finished a commit within --disk-stall-timeout: not stored/);
-    await waitCount(admin, /^metricstream_requests_rejected_total\{reason="disk_stalled"\} (\d+)/m, 1);
+    await waitForSample(admin, 'metricstream_requests_rejected_total{reason="disk_stalled"}', 1);
 
     await fx.layer!.heal();
     expect((await waiting).status).toBe(202);
@@ -109,7 +99,7 @@ describe('gateway --mode kafka --fallback file: the spill\'s disk', () => {
     expect(failed.status).toBe(503);
     await waitFor('write error line', () => spillErrors(g, 'write').length > 0, 10_000);
     expect(spillErrors(g, 'write')[0]?.msg).toMatch(/^kafka spill: EIO: write or fdatasync of a segment failed.*\(partition \d\)/);
-    await waitCount(admin, /^metricstream_log_errors_total\{kind="write"\} (\d+)/m, 1);
+    await waitForSample(admin, 'metricstream_log_errors_total{kind="write"}', 1);
 
     await fx.layer!.heal();
     expect((await send(g.port, 'io', 2)).status).toBe(202);

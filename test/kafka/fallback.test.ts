@@ -30,6 +30,7 @@ import {
   waitFor,
   type Outcome,
 } from './gateway-support.ts';
+import { scrapeSample } from '../support/admin-scrape.ts';
 
 // One mock cluster for this file; fails (never skips) when kcat is missing.
 const cluster = useKafkaCluster();
@@ -150,9 +151,7 @@ describe('gateway --mode kafka --fallback file', () => {
     await waitFor('the spill freed', spillGone(dataDir), 30_000);
     // the log line may reach us after the spill directory is gone (stdout is asynchronous)
     await waitFor('the dead-letter error line', () => g2.logs.some((l) => l.level === 50 && /moved it to the dead-letter log/.test(String(l.msg))), 10_000);
-    const adminPort = g2.logs.find((l) => typeof l.adminPort === 'number')!.adminPort as number;
-    const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
-    expect(text).toMatch(/^metricstream_kafka_dead_letter_records 1$/m);
+    expect(await scrapeSample(g2, 'metricstream_kafka_dead_letter_records')).toBe(1);
 
     // the small one reached Kafka; the big one is in the dead-letter log, bytes intact
     const read = await consumeAll(cluster.broker.bootstrap, topic, 1);

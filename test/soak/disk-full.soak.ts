@@ -20,6 +20,7 @@ import { adminPortOf, consumeAll, startGateway, type GatewayProcess } from '../s
 import { fillDisk, useSmallDisk } from '../support/small-disk.ts';
 import { prng } from '../support/prng.ts';
 import { loadUntil } from '../support/sequential-load.ts';
+import { scrapeSample } from '../support/admin-scrape.ts';
 
 const FILLS = Number(process.env.SOAK_FILLS ?? 60);
 const SEED = Number(process.env.SOAK_SEED ?? 1);
@@ -72,8 +73,7 @@ it(`${FILLS} disk-full episodes under load (seed ${SEED}): the gateway keeps ser
   expect([...last.values()].filter((o) => o.status !== 200).map((o) => `${o.client}: ${o.status}`), 'clients still refused once the space was back').toEqual([]);
   const ready = await fetch(`http://127.0.0.1:${g.port}/readyz`);
   expect(ready.status).toBe(200);
-  const metrics = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
-  const writeErrors = Number(/^metricstream_log_errors_total\{kind="write"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
+  const writeErrors = (await scrapeSample(admin, 'metricstream_log_errors_total{kind="write"}')) || 0;
   expect(await g.stop()).toBe(0);
   gateway = undefined;
 

@@ -25,6 +25,7 @@ import { buildBody, CONTENT_TYPES } from '../../src/load/bodies.ts';
 import { adminPortOf, consumeAll, postMetrics, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
 import { pick, prng } from '../support/prng.ts';
 import { encode, ExportMetricsServiceRequestCamel, WriteRequestV2 } from '../support/protos.ts';
+import { scrapeAdmin } from '../support/admin-scrape.ts';
 
 const REQUESTS = Number(process.env.SOAK_REQUESTS ?? 20_000);
 const SEED = Number(process.env.SOAK_SEED ?? 1);
@@ -150,7 +151,7 @@ function rssOf(pid: number): number {
  */
 async function memoryOf(pid: number, adminPort: number): Promise<string> {
   const rss = rssOf(pid);
-  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  const text = await scrapeAdmin(adminPort);
   const sum = (name: string) => text.split('\n').filter((l) => l.startsWith(name)).reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
   const mb = (n: number) => Math.round(n / (1 << 20));
   const heap = (used: string, total: string) => `${mb(sum(used))}/${mb(sum(total))}`;
