@@ -253,9 +253,10 @@ export class FallbackSink implements Sink {
   }
 
   /**
-   * Per partition: acknowledged (202) records the spill lost on disk, accepted with
-   * --accept-data-loss at an open of this process (metricstream_log_records_lost_total).
-   * Kept after the spill is freed: its lost-offsets.json goes with it.
+   * Per partition: acknowledged (202) records the spill or the dead-letter log lost on
+   * disk, accepted with --accept-data-loss at an open of this process
+   * (metricstream_log_records_lost_total). Kept after the spill is freed: its
+   * lost-offsets.json goes with it.
    */
   get lostRecords(): number[] {
     return this.#lost;
@@ -707,8 +708,10 @@ export class FallbackSink implements Sink {
   async #openDeadLetter(): Promise<void> {
     const log = await this.#onDisk('opening the dead-letter log', () => PartitionedLog.open(this.deadLetterDir, { partitions: this.#partitions, ...this.#problemOptions('kafka dead-letter log') }));
     reportRecovery(this.#log, log, 'kafka dead-letter log');
+    for (const r of log.recovery) for (const l of r.newlyLost) this.#lost[r.partition] += l.to - l.from;
+    // Its offsets recorded as lost hold nothing an operator could read back.
     let n = 0;
-    for (let p = 0; p < this.#partitions; p++) n += log.nextOffset(p) - log.startOffset(p);
+    for (let p = 0; p < this.#partitions; p++) n += log.nextOffset(p) - log.startOffset(p) - log.lostRecords[p];
     this.#deadLetter = log;
     this.#deadLetterRecords = n;
   }
