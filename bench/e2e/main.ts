@@ -39,6 +39,7 @@ import { parseInteger, parseSeconds, UsageError } from '../../src/cli/args.ts';
 import { runLoad, type LoadSummary } from '../../src/load/run-load.ts';
 import { cpuSecondsOf, gatewayCheckout, isGatewayRow, ROOT, ROWS, startServer, terminate, type Row, type RowContext } from './servers.ts';
 import { renderChart } from './chart.ts';
+import { prng } from '../../test/support/prng.ts';
 
 const { values } = parseArgs({
   options: {
@@ -80,7 +81,10 @@ if (values.help) {
                              DIR (its own src/, e.g. \`git worktree add DIR <commit>\` with
                              this node_modules linked in), as <row>@base beside <row>, and
                              the after/before ratios are printed; with --interleave the two
-                             take turns, so the machine's drift hits both alike`);
+                             take turns (their order swapped every other run), so the
+                             machine's drift hits both alike, and the req/s ratio is the
+                             median of the runs paired turn by turn, with a 90 % interval:
+                             one that holds 1 is no difference`);
   process.exit(0);
 }
 
@@ -128,7 +132,8 @@ export interface RowResult {
    */
   brokerCpuSecondsPerMillionMetrics?: number;
   ratioToNoop: number | null;
-  runs: { requestsPerSecond: number; p50: number; p99: number; max: number; statusCodes: Record<string, number> }[];
+  /** Each timed run; `turn` (--interleave) is its place in that run's order of turns, from 0. */
+  runs: { requestsPerSecond: number; p50: number; p99: number; max: number; statusCodes: Record<string, number>; turn?: number }[];
 }
 
 function median(xs: number[]): number {
@@ -175,21 +180,41 @@ async function measureInterleaved(rows: Row[], ctx: RowContext, k: number): Prom
     };
     for (let i = 0; i < rows.length; i++) await load(i, warmup);
     const results: LoadSummary[][] = rows.map(() => []);
+    const turns: number[][] = rows.map(() => []);
     const cpu = rows.map(() => 0);
     const brokerCpuUsed = rows.map(() => 0);
     for (let r = 0; r < runs; r++) {
-      for (let i = 0; i < rows.length; i++) {
+      const order = turnOrder(rows, r);
+      for (let t = 0; t < order.length; t++) {
+        const i = order[t];
         const before = servers[i].cpuSeconds();
         const brokerBefore = brokerCpu(rows[i], ctx);
         results[i].push(await load(i, duration));
+        turns[i].push(t);
         cpu[i] += servers[i].cpuSeconds() - before;
         brokerCpuUsed[i] += brokerCpu(rows[i], ctx) - brokerBefore;
       }
     }
-    return rows.map((row, i) => summarize(row, ctx, k, results[i], cpu[i], brokerCpuUsed[i]));
+    return rows.map((row, i) => summarize(row, ctx, k, results[i], cpu[i], brokerCpuUsed[i], turns[i]));
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
   }
+}
+
+/**
+ * The order of run `r`'s turns, as indices into `rows`. Every odd run swaps each `X@base`
+ * with the `X` after it, so that whatever going first or second does to a row (the
+ * previous row's disk writeback, its threads' last GCs) hits both alike. Measured on the
+ * same code against itself it was not found beyond the noise (bench/ISSUE-15.md, fifteenth
+ * round), but a fixed order would bake it into every A/B if it were there.
+ */
+function turnOrder(rows: Row[], r: number): number[] {
+  const order = rows.map((_, i) => i);
+  if (r % 2 === 0) return order;
+  for (let i = 0; i + 1 < order.length; i++) {
+    if (rows[i].name === `${rows[i + 1].name}@base`) [order[i], order[i + 1]] = [order[i + 1], order[i]];
+  }
+  return order;
 }
 
 /** CPU seconds of the 1 ms broker's processes so far, for its rows; NaN for the others. */
@@ -197,7 +222,7 @@ function brokerCpu(row: Row, ctx: RowContext): number {
   return row.slowBroker && ctx.slowBrokerCpuSeconds ? ctx.slowBrokerCpuSeconds() : NaN;
 }
 
-function summarize(row: Row, ctx: RowContext, k: number, results: LoadSummary[], cpu: number, brokerCpuUsed: number): RowResult {
+function summarize(row: Row, ctx: RowContext, k: number, results: LoadSummary[], cpu: number, brokerCpuUsed: number, turns?: number[]): RowResult {
   {
     const metrics = results.reduce((a, r) => a + r.succeeded * k, 0);
     const byRps = [...results].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond);
@@ -216,7 +241,14 @@ function summarize(row: Row, ctx: RowContext, k: number, results: LoadSummary[],
       cpuSecondsPerMillionMetrics: metrics > 0 ? (cpu / metrics) * 1e6 : NaN,
       ...(Number.isNaN(brokerCpuUsed) ? {} : { brokerCpuSecondsPerMillionMetrics: metrics > 0 ? (brokerCpuUsed / metrics) * 1e6 : NaN }),
       ratioToNoop: null,
-      runs: results.map((r) => ({ requestsPerSecond: r.requestsPerSecond, p50: r.latencyMs.p50, p99: r.latencyMs.p99, max: r.latencyMs.max, statusCodes: r.statusCodes })),
+      runs: results.map((r, i) => ({
+        requestsPerSecond: r.requestsPerSecond,
+        p50: r.latencyMs.p50,
+        p99: r.latencyMs.p99,
+        max: r.latencyMs.max,
+        statusCodes: r.statusCodes,
+        ...(turns === undefined ? {} : { turn: turns[i] }),
+      })),
     };
   }
 }
@@ -295,17 +327,59 @@ const rows: Row[] =
     ? selected
     : selected.flatMap((r) => (isGatewayRow(r, ctx) ? [{ ...r, name: `${r.name}@base`, root: base }, r] : [r]));
 
+/**
+ * With --interleave, each run of `after` is paired with the run of `before` taken beside it
+ * (the same round of turns, seconds apart, so the machine's drift cancels): the paired
+ * req/s ratios, in run order. Empty without --interleave.
+ */
+function pairedRatios(before: RowResult, after: RowResult): { ratio: number; baseFirst: boolean }[] {
+  const pairs: { ratio: number; baseFirst: boolean }[] = [];
+  before.runs.forEach((b, r) => {
+    const a = after.runs[r];
+    if (a === undefined || b.turn === undefined || a.turn === undefined) return;
+    pairs.push({ ratio: a.requestsPerSecond / b.requestsPerSecond, baseFirst: b.turn < a.turn });
+  });
+  return pairs;
+}
+
+/**
+ * A 90 % interval for the median of `xs`: the percentile bootstrap, 2,000 resamples drawn
+ * with a fixed seed, so one result prints the same interval every time. On this 2-core
+ * machine one paired ratio of file, acks 1 varies by about 10 % (one standard deviation)
+ * between runs of the same code, so a median of 7 runs is good to about ±5 %: an A/B
+ * within its interval of 1 is not a finding.
+ */
+function medianInterval(xs: number[]): [number, number] {
+  const random = prng(15);
+  const medians: number[] = [];
+  for (let i = 0; i < 2000; i++) medians.push(median(Array.from(xs, () => xs[Math.floor(random() * xs.length)])));
+  medians.sort((a, b) => a - b);
+  return [medians[Math.floor(0.05 * medians.length)], medians[Math.ceil(0.95 * medians.length) - 1]];
+}
+
 /** After/before lines for each row measured beside its @base twin. */
 function baseComparison(block: RowResult[]): string {
   const lines: string[] = [];
   for (const after of block) {
     const before = block.find((r) => r.row === `${after.row}@base`);
     if (before === undefined) continue;
+    const pairs = pairedRatios(before, after);
+    const ratios = pairs.map((p) => p.ratio);
+    let rps = `${(after.requestsPerSecond / before.requestsPerSecond).toFixed(2)}x`;
+    if (ratios.length > 0) {
+      const [lo, hi] = medianInterval(ratios);
+      rps = `${median(ratios).toFixed(2)}x (median of ${ratios.length} paired runs, 90 % interval ${lo.toFixed(2)}-${hi.toFixed(2)})`;
+    }
     lines.push(
-      `  ${after.row}: req/s ${(after.requestsPerSecond / before.requestsPerSecond).toFixed(2)}x, ` +
+      `  ${after.row}: req/s ${rps}, ` +
         `CPU per metric ${(after.cpuSecondsPerMillionMetrics / before.cpuSecondsPerMillionMetrics).toFixed(2)}x, ` +
         `p99 ${before.p99.toFixed(2)} -> ${after.p99.toFixed(2)} ms (after / before)`,
     );
+    const first = ratios.filter((_, i) => pairs[i].baseFirst);
+    const second = ratios.filter((_, i) => !pairs[i].baseFirst);
+    if (first.length > 0 && second.length > 0) {
+      lines.push(`    req/s by turn order: ${median(first).toFixed(2)}x in the ${first.length} runs with @base first, ${median(second).toFixed(2)}x in the ${second.length} with it second`);
+    }
   }
   return lines.length === 0 ? '' : `\nagainst ${base}:\n${lines.join('\n')}`;
 }
