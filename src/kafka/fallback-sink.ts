@@ -59,6 +59,9 @@ import { REPLAY_CURSOR_FILE, readReplayCursor, writeReplayCursor } from './repla
 
 /** Name of the spill directory inside the data dir. */
 export const SPILL_DIR_NAME = 'kafka-spill';
+/** How the spill's and the dead-letter log's problem lines name them (`"log"` field). */
+type DiskStepLog = 'kafka spill' | 'kafka dead-letter log';
+
 /** Name of the dead-letter log (spilled records Kafka refused) inside the data dir. */
 export const DEAD_LETTER_DIR_NAME = 'kafka-dead-letter';
 const FREED_PREFIX = `${SPILL_DIR_NAME}.freed-`;
@@ -162,6 +165,8 @@ export class FallbackSink implements Sink {
   readonly #diskWatch: StallWatch;
   /** What the disk step in flight does, for the stall's error line. */
   #diskStep = '';
+  /** The log #diskStep works for, named in its stall lines. */
+  #diskStepLog: DiskStepLog = 'kafka spill';
   #spill: PartitionedLog | null = null;
   #reader: LogReader | null = null;
   /** Per partition: first spill offset Kafka has not confirmed. */
@@ -197,11 +202,19 @@ export class FallbackSink implements Sink {
     this.#stallTimeoutMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
     this.#acceptDataLoss = options.acceptDataLoss ?? false;
     this.#lost = new Array<number>(options.partitions).fill(0);
-    const report = reportLogProblems(this.#log, this.problems, 'kafka spill');
+    const reports: Record<DiskStepLog, ReturnType<typeof reportLogProblems>> = {
+      'kafka spill': reportLogProblems(this.#log, this.problems, 'kafka spill'),
+      'kafka dead-letter log': reportLogProblems(this.#log, this.problems, 'kafka dead-letter log'),
+    };
+    // The recovery line names the log the stall line named, whatever step runs by then.
+    let stalled: DiskStepLog = 'kafka spill';
     this.#diskWatch = new StallWatch(
       this.#stallTimeoutMs,
-      (waited) => report('stall', -1, new Error(`${this.#diskStep} has waited ${Math.round(waited)} ms`), false),
-      () => report('stall', -1, null, false),
+      (waited) => {
+        stalled = this.#diskStepLog;
+        reports[stalled]('stall', -1, new Error(`${this.#diskStep} has waited ${Math.round(waited)} ms`), false);
+      },
+      () => reports[stalled]('stall', -1, null, false),
     );
   }
 
@@ -497,8 +510,9 @@ export class FallbackSink implements Sink {
    * Runs disk work of the sink's own (not a log's append, which its log watches) under the
    * stall watch: in the lane, a step that never returns holds every append behind it.
    */
-  async #onDisk<T>(step: string, fn: () => Promise<T>): Promise<T> {
+  async #onDisk<T>(step: string, fn: () => Promise<T>, which: DiskStepLog = 'kafka spill'): Promise<T> {
     this.#diskStep = step;
+    this.#diskStepLog = which;
     this.#diskWatch.begin();
     try {
       return await fn();
@@ -706,7 +720,11 @@ export class FallbackSink implements Sink {
 
   /** Opens (creating) the dead-letter log and counts what it holds. */
   async #openDeadLetter(): Promise<void> {
-    const log = await this.#onDisk('opening the dead-letter log', () => PartitionedLog.open(this.deadLetterDir, { partitions: this.#partitions, ...this.#problemOptions('kafka dead-letter log') }));
+    const log = await this.#onDisk(
+      'opening the dead-letter log',
+      () => PartitionedLog.open(this.deadLetterDir, { partitions: this.#partitions, ...this.#problemOptions('kafka dead-letter log') }),
+      'kafka dead-letter log',
+    );
     reportRecovery(this.#log, log, 'kafka dead-letter log');
     for (const r of log.recovery) for (const l of r.newlyLost) this.#lost[r.partition] += l.to - l.from;
     // Its offsets recorded as lost hold nothing an operator could read back.

@@ -1,32 +1,36 @@
 /**
  * `--fallback file` on a disk that fails or stops answering. While the broker is away the
- * spill is the only durable place, so its disk problems must be reported like the file
- * mode's (an error line naming the spill, metricstream_log_errors_total), and a spill
+ * spill is the only durable place (and the dead-letter log the only one for what Kafka
+ * refuses), so their disk problems must be reported like the file mode's (an error line
+ * naming the spill or the dead-letter log, metricstream_log_errors_total), and a spill
  * write that stalls must turn the gateway not ready and refuse new requests at once rather
  * than queue them behind it. Faults come from the FUSE layer (test/tools/powercut_fs.py).
  */
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mountPowerCut, usePowerCutFixture } from '../support/powercut-fs.ts';
-import { adminPortOf, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
+import { adminPortOf, postMetrics, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
+import { DEAD_LETTER_DIR_NAME } from '../../src/kafka/fallback-sink.ts';
+import { LogReader } from '../../src/log/log-reader.ts';
+import { partitionFor } from '../../src/records/partitioner.ts';
 import { REPLAY_CURSOR_FILE } from '../../src/kafka/replay-cursor.ts';
 import { consumeAll, freshTopic } from './helpers.ts';
-import { readyz, send, spillGone, useKafkaCluster, valuesOf, waitFor } from './gateway-support.ts';
+import { decodeValue, readyz, send, spillGone, useKafkaCluster, valuesOf, waitFor } from './gateway-support.ts';
 import { waitForSample } from '../support/admin-scrape.ts';
 
 const cluster = useKafkaCluster();
 const fx = usePowerCutFixture();
 
-async function start(topic: string): Promise<{ g: GatewayProcess; admin: number; dataDir: string }> {
+async function start(topic: string, extra: string[] = []): Promise<{ g: GatewayProcess; admin: number; dataDir: string }> {
   fx.dir = await tempDir('metricstream-fallback-disk-');
   fx.layer = await mountPowerCut(fx.dir);
   const dataDir = path.join(fx.layer.mount, 'data');
-  const g = await cluster.gateway(topic, ['--fallback', 'file', '--data-dir', dataDir, '--disk-stall-timeout', '1s', '--admin-port', '0']);
+  const g = await cluster.gateway(topic, ['--fallback', 'file', '--data-dir', dataDir, '--disk-stall-timeout', '1s', '--admin-port', '0', ...extra]);
   fx.gateway = g;
   return { g, admin: adminPortOf(g), dataDir };
 }
 
-const spillErrors = (g: GatewayProcess, kind: string) => g.logs.filter((l) => l.level === 50 && l.kind === kind && l.log === 'kafka spill');
+const spillErrors = (g: GatewayProcess, kind: string, log = 'kafka spill') => g.logs.filter((l) => l.level === 50 && l.kind === kind && l.log === log);
 
 describe('gateway --mode kafka --fallback file: the spill\'s disk', () => {
   it('a spill write that stalls: error line, counter, /readyz 503 and new requests 503; the waiting record is answered 202 when the disk answers, and reaches the topic', async () => {
@@ -87,6 +91,50 @@ describe('gateway --mode kafka --fallback file: the spill\'s disk', () => {
     fx.gateway = undefined;
     expect(valuesOf(await consumeAll(cluster.broker.bootstrap, topic, 4), 'cu')).toEqual([0, 1, 2, 4]);
   });
+
+  for (const [what, suffix, step] of [
+    ['its segment write', '.log', /the disk stopped answering \(past --disk-stall-timeout\): .*: a commit has waited \d+ ms for its write and fdatasync to return/],
+    ['opening it', 'meta.json.tmp', /the disk stopped answering \(past --disk-stall-timeout\): .*: opening the dead-letter log has waited \d+ ms/],
+  ] as const) {
+    it(`the dead-letter log stalls (${what}): error line naming it, /readyz 503 and new requests 503; once the disk answers the refused record is dead-lettered, never dropped`, async () => {
+      // As in fallback.test.ts: spilled under an 8 KiB request limit, refused on replay by a
+      // gateway restarted with 2 KiB. The stall starts before the replay, and the spill only
+      // reads then: the dead-letter log is the one creating files and writing segments.
+      const topic = freshTopic('fb-dead-stall');
+      const first = await start(topic, ['--kafka-request-bytes', '8kb']);
+      await cluster.broker.proxy!.cut('refuse');
+      const big = { metrics: [{ name: 'big', value: 1, tags: { pad: 'x'.repeat(4000) } }] };
+      expect((await postMetrics(first.g.port, 'ds-big', big)).status).toBe(202);
+      expect(await first.g.stop()).toBe(0);
+      const g = await cluster.gateway(topic, ['--fallback', 'file', '--data-dir', first.dataDir, '--disk-stall-timeout', '1s', '--kafka-request-bytes', '2kb', '--admin-port', '0']);
+      fx.gateway = g;
+      await fx.layer!.stall(suffix);
+      await cluster.broker.proxy!.restore();
+
+      await waitFor('/readyz 503', async () => (await readyz(g.port)) === 503, 30_000);
+      await waitFor('stall error line', () => spillErrors(g, 'stall', 'kafka dead-letter log').length > 0, 10_000);
+      expect(spillErrors(g, 'stall', 'kafka dead-letter log')[0]?.msg).toMatch(new RegExp(`^kafka dead-letter log: ${step.source}$`));
+      expect(spillErrors(g, 'stall')).toEqual([]);
+      expect((await send(g.port, 'ds', 0)).status).toBe(503);
+
+      await fx.layer!.heal();
+      await waitFor('the spill replayed and freed', spillGone(first.dataDir), 60_000);
+      await waitFor('stall recovery line', () => g.logs.some((l) => l.msg === 'kafka dead-letter log: the disk answers again: the stalled write completed'), 10_000);
+      await waitFor('/readyz 200', async () => (await readyz(g.port)) === 200, 10_000);
+      await waitForSample(g, 'metricstream_kafka_dead_letter_records', 1);
+      expect((await send(g.port, 'ds', 1)).status).toBe(200);
+      expect(await g.stop()).toBe(0);
+      fx.gateway = undefined;
+      const reader = await LogReader.open(path.join(first.dataDir, DEAD_LETTER_DIR_NAME));
+      try {
+        const read = await reader.read(partitionFor(Buffer.from('ds-big'), 4), 0, 10);
+        expect(read.records.map((r) => decodeValue(r.value))).toEqual([big]);
+      } finally {
+        await reader.close();
+      }
+      expect(valuesOf(await consumeAll(cluster.broker.bootstrap, topic, 1), 'ds')).toEqual([1]);
+    });
+  }
 
   it('a spill write that fails: 503, error line and counter, and spilled again once the disk works', async () => {
     const topic = freshTopic('fb-eio');
