@@ -1,6 +1,7 @@
 /**
  * Smoke run of bench:thread-cpu: it splits a server's CPU per request by thread, the HTTP
- * workers at least, counts collections per isolate with --gc, and refuses rows it cannot run.
+ * workers at least, counts collections per isolate with --gc, runs the vmagent peer, and
+ * refuses rows it does not know.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -23,11 +24,17 @@ it('bench:thread-cpu reports CPU µs per request for each thread group of the ga
   expect(isolates.some((m) => Number(m[2]) > 0)).toBe(true);
 }, 60_000);
 
-it('bench:thread-cpu refuses a row that is not one of our servers, exit 2', async () => {
-  const failed = await run(process.execPath, [...BENCH, '--rows', 'peer-vmagent'], { cwd: ROOT, timeout: 30_000 }).then(
+it('bench:thread-cpu runs the vmagent peer too: its own process, its threads by name', async () => {
+  const { stdout } = await run(process.execPath, [...BENCH, '--rows', 'peer-vmagent', '--metrics-per-request', '100', '--duration', '1', '--warmup', '1'], { cwd: ROOT, timeout: 60_000 });
+  expect(stdout).toMatch(/peer-vmagent: \d+ req\/s, [1-9]\d* answered 2xx/);
+  expect(stdout).toMatch(/vmagent \(\d+\) +\d+\.\d µs\/request/);
+}, 60_000);
+
+it('bench:thread-cpu refuses a row bench:e2e does not know, exit 2', async () => {
+  const failed = await run(process.execPath, [...BENCH, '--rows', 'nope'], { cwd: ROOT, timeout: 30_000 }).then(
     () => undefined,
     (e: { code: number; stderr: string }) => e,
   );
   expect(failed?.code).toBe(2);
-  expect(failed?.stderr).toMatch(/--rows: "peer-vmagent" is not a bench:e2e row of ours/);
+  expect(failed?.stderr).toMatch(/--rows: "nope" is not a bench:e2e row \(known: noop, /);
 }, 30_000);
