@@ -54,16 +54,23 @@ export interface ReadMessage {
   timestamp: string;
 }
 
+/** A kafkajs consumer (fresh group) reading a topic from its beginning until stop(). */
+export interface TopicReader {
+  /** Every message read so far, in the order they arrived. */
+  readonly messages: ReadMessage[];
+  /** Resolves once `count` messages were read, or after `timeoutMs` (then with fewer). */
+  until(count: number, timeoutMs?: number): Promise<void>;
+  /** Disconnects; again resolves with the first call's promise. */
+  stop(): Promise<void>;
+}
+
 /**
- * Reads `topic` from the beginning with a kafkajs consumer (fresh group) until `count`
- * messages arrived, then waits `settleMs` more so extra (duplicate) messages would show.
+ * Starts reading `topic` from its beginning. A run that sends more than librdkafka's mock
+ * cluster keeps must read while it sends: the mock holds at most 5 MiB (or 100,000
+ * message sets) per partition and drops the oldest past that (rdkafka_mock.c), so a
+ * reader started afterwards would miss them and report a loss that is the mock's.
  */
-export async function consumeAll(
-  bootstrap: string,
-  topic: string,
-  count: number,
-  settleMs = 300,
-): Promise<ReadMessage[]> {
+export async function startReader(bootstrap: string, topic: string): Promise<TopicReader> {
   registerKafkaCodecs(); // lz4/snappy/zstd decompression for the consumer
   const kafka = new Kafka({
     clientId: 'test-reader',
@@ -71,16 +78,16 @@ export async function consumeAll(
     logLevel: logLevel.NOTHING,
   });
   const consumer = kafka.consumer({ groupId: `reader-${randomUUID()}`, maxWaitTimeInMs: 100 });
-  const got: ReadMessage[] = [];
+  const messages: ReadMessage[] = [];
+  const waiters: { count: number; resolve: () => void }[] = [];
+  let stopped: Promise<void> | undefined;
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
-    let resolveDone: () => void = () => {};
-    const done = new Promise<void>((r) => (resolveDone = r));
     await consumer.run({
       eachMessage: async ({ partition, message }) => {
         const ct = message.headers?.['content-type'];
-        got.push({
+        messages.push({
           partition,
           offset: Number(message.offset),
           key: message.key ?? Buffer.alloc(0),
@@ -88,15 +95,46 @@ export async function consumeAll(
           contentType: ct === undefined ? undefined : String(ct),
           timestamp: message.timestamp,
         });
-        if (got.length >= count) resolveDone();
+        for (const w of waiters) if (messages.length >= w.count) w.resolve();
       },
     });
-    if (count > 0) await done;
+  } catch (e) {
+    await consumer.disconnect();
+    throw e;
+  }
+  return {
+    messages,
+    until(count, timeoutMs) {
+      if (messages.length >= count) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const timer = timeoutMs === undefined ? undefined : setTimeout(resolve, timeoutMs);
+        waiters.push({
+          count,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
+      });
+    },
+    stop: () => (stopped ??= consumer.disconnect()),
+  };
+}
+
+/**
+ * Reads `topic` from the beginning with a kafkajs consumer (fresh group) until `count`
+ * messages arrived, then waits `settleMs` more so extra (duplicate) messages would show.
+ * Only for what fits the mock's retention (see startReader).
+ */
+export async function consumeAll(bootstrap: string, topic: string, count: number, settleMs = 300): Promise<ReadMessage[]> {
+  const reader = await startReader(bootstrap, topic);
+  try {
+    await reader.until(count);
     await new Promise((r) => setTimeout(r, settleMs));
   } finally {
-    await consumer.disconnect();
+    await reader.stop();
   }
-  return got;
+  return reader.messages;
 }
 
 /** A message as kcat (librdkafka) decoded it, from `kcat -C -J -e`. */
