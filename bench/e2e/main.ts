@@ -347,7 +347,7 @@ function pairedRatios(before: RowResult, after: RowResult): { ratio: number; bas
  * with a fixed seed, so one result prints the same interval every time. On this 2-core
  * machine one paired ratio of file, acks 1 varies by about 10 % (one standard deviation)
  * between runs of the same code, so a median of 7 runs is good to about ±5 %: an A/B
- * within its interval of 1 is not a finding.
+ * whose interval holds 1 is not a finding.
  */
 function medianInterval(xs: number[]): [number, number] {
   const random = prng(15);

@@ -59,12 +59,13 @@ import { REPLAY_CURSOR_FILE, readReplayCursor, writeReplayCursor } from './repla
 
 /** Name of the spill directory inside the data dir. */
 export const SPILL_DIR_NAME = 'kafka-spill';
-/** How the spill's and the dead-letter log's problem lines name them (`"log"` field). */
-type DiskStepLog = 'kafka spill' | 'kafka dead-letter log';
-
 /** Name of the dead-letter log (spilled records Kafka refused) inside the data dir. */
 export const DEAD_LETTER_DIR_NAME = 'kafka-dead-letter';
 const FREED_PREFIX = `${SPILL_DIR_NAME}.freed-`;
+
+/** How the spill's and the dead-letter log's problem lines name them (`"log"` field). */
+type DiskStepLog = 'kafka spill' | 'kafka dead-letter log';
+
 /** Most replay batches one append runs to finish a replay before it spills instead. */
 const CATCH_UP_STEPS = 4;
 

@@ -95,7 +95,7 @@ export async function startReader(bootstrap: string, topic: string): Promise<Top
           contentType: ct === undefined ? undefined : String(ct),
           timestamp: message.timestamp,
         });
-        for (const w of waiters) if (messages.length >= w.count) w.resolve();
+        for (let i = waiters.length - 1; i >= 0; i--) if (messages.length >= waiters[i].count) waiters.splice(i, 1)[0].resolve();
       },
     });
   } catch (e) {
