@@ -82,9 +82,9 @@ if (values.help) {
                              this node_modules linked in), as <row>@base beside <row>, and
                              the after/before ratios are printed; with --interleave the two
                              take turns (their order swapped every other run), so the
-                             machine's drift hits both alike, and the req/s ratio is the
-                             median of the runs paired turn by turn, with a 90 % interval:
-                             one that holds 1 is no difference`);
+                             machine's drift hits both alike, and the req/s and CPU ratios
+                             are medians of the runs paired turn by turn, with 90 %
+                             intervals: one that holds 1 is no difference`);
   process.exit(0);
 }
 
@@ -132,8 +132,19 @@ export interface RowResult {
    */
   brokerCpuSecondsPerMillionMetrics?: number;
   ratioToNoop: number | null;
-  /** Each timed run; `turn` (--interleave) is its place in that run's order of turns, from 0. */
-  runs: { requestsPerSecond: number; p50: number; p99: number; max: number; statusCodes: Record<string, number>; turn?: number }[];
+  /**
+   * Each timed run. With --interleave also `turn`, its place in that run's order of turns
+   * (from 0), and the server's CPU per million metrics in that run alone.
+   */
+  runs: {
+    requestsPerSecond: number;
+    p50: number;
+    p99: number;
+    max: number;
+    statusCodes: Record<string, number>;
+    turn?: number;
+    cpuSecondsPerMillionMetrics?: number;
+  }[];
 }
 
 function median(xs: number[]): number {
@@ -180,7 +191,7 @@ async function measureInterleaved(rows: Row[], ctx: RowContext, k: number): Prom
     };
     for (let i = 0; i < rows.length; i++) await load(i, warmup);
     const results: LoadSummary[][] = rows.map(() => []);
-    const turns: number[][] = rows.map(() => []);
+    const turns: { turn: number; cpuSeconds: number }[][] = rows.map(() => []);
     const cpu = rows.map(() => 0);
     const brokerCpuUsed = rows.map(() => 0);
     for (let r = 0; r < runs; r++) {
@@ -190,8 +201,9 @@ async function measureInterleaved(rows: Row[], ctx: RowContext, k: number): Prom
         const before = servers[i].cpuSeconds();
         const brokerBefore = brokerCpu(rows[i], ctx);
         results[i].push(await load(i, duration));
-        turns[i].push(t);
-        cpu[i] += servers[i].cpuSeconds() - before;
+        const used = servers[i].cpuSeconds() - before;
+        turns[i].push({ turn: t, cpuSeconds: used });
+        cpu[i] += used;
         brokerCpuUsed[i] += brokerCpu(rows[i], ctx) - brokerBefore;
       }
     }
@@ -222,7 +234,15 @@ function brokerCpu(row: Row, ctx: RowContext): number {
   return row.slowBroker && ctx.slowBrokerCpuSeconds ? ctx.slowBrokerCpuSeconds() : NaN;
 }
 
-function summarize(row: Row, ctx: RowContext, k: number, results: LoadSummary[], cpu: number, brokerCpuUsed: number, turns?: number[]): RowResult {
+function summarize(
+  row: Row,
+  ctx: RowContext,
+  k: number,
+  results: LoadSummary[],
+  cpu: number,
+  brokerCpuUsed: number,
+  turns?: { turn: number; cpuSeconds: number }[],
+): RowResult {
   {
     const metrics = results.reduce((a, r) => a + r.succeeded * k, 0);
     const byRps = [...results].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond);
@@ -247,7 +267,9 @@ function summarize(row: Row, ctx: RowContext, k: number, results: LoadSummary[],
         p99: r.latencyMs.p99,
         max: r.latencyMs.max,
         statusCodes: r.statusCodes,
-        ...(turns === undefined ? {} : { turn: turns[i] }),
+        ...(turns === undefined
+          ? {}
+          : { turn: turns[i].turn, cpuSecondsPerMillionMetrics: r.succeeded > 0 ? (turns[i].cpuSeconds / (r.succeeded * k)) * 1e6 : NaN }),
       })),
     };
   }
@@ -330,14 +352,18 @@ const rows: Row[] =
 /**
  * With --interleave, each run of `after` is paired with the run of `before` taken beside it
  * (the same round of turns, seconds apart, so the machine's drift cancels): the paired
- * req/s ratios, in run order. Empty without --interleave.
+ * req/s and CPU-per-metric ratios, in run order. Empty without --interleave.
  */
-function pairedRatios(before: RowResult, after: RowResult): { ratio: number; baseFirst: boolean }[] {
-  const pairs: { ratio: number; baseFirst: boolean }[] = [];
+function pairedRatios(before: RowResult, after: RowResult): { rps: number; cpu: number; baseFirst: boolean }[] {
+  const pairs: { rps: number; cpu: number; baseFirst: boolean }[] = [];
   before.runs.forEach((b, r) => {
     const a = after.runs[r];
     if (a === undefined || b.turn === undefined || a.turn === undefined) return;
-    pairs.push({ ratio: a.requestsPerSecond / b.requestsPerSecond, baseFirst: b.turn < a.turn });
+    pairs.push({
+      rps: a.requestsPerSecond / b.requestsPerSecond,
+      cpu: (a.cpuSecondsPerMillionMetrics ?? NaN) / (b.cpuSecondsPerMillionMetrics ?? NaN),
+      baseFirst: b.turn < a.turn,
+    });
   });
   return pairs;
 }
@@ -364,16 +390,18 @@ function baseComparison(block: RowResult[]): string {
     const before = block.find((r) => r.row === `${after.row}@base`);
     if (before === undefined) continue;
     const pairs = pairedRatios(before, after);
-    const ratios = pairs.map((p) => p.ratio);
-    let rps = `${(after.requestsPerSecond / before.requestsPerSecond).toFixed(2)}x`;
-    if (ratios.length > 0) {
-      const [lo, hi] = medianInterval(ratios);
-      rps = `${median(ratios).toFixed(2)}x (median of ${ratios.length} paired runs, 90 % interval ${lo.toFixed(2)}-${hi.toFixed(2)})`;
-    }
+    const ratios = pairs.map((p) => p.rps);
+    const cpuRatios = pairs.map((p) => p.cpu).filter((x) => Number.isFinite(x));
+    const paired = (xs: number[]) => {
+      const [lo, hi] = medianInterval(xs);
+      return `${median(xs).toFixed(2)}x (90 % interval ${lo.toFixed(2)}-${hi.toFixed(2)})`;
+    };
+    const rps = ratios.length > 0 ? paired(ratios) : `${(after.requestsPerSecond / before.requestsPerSecond).toFixed(2)}x`;
+    const cpu =
+      cpuRatios.length > 0 ? paired(cpuRatios) : `${(after.cpuSecondsPerMillionMetrics / before.cpuSecondsPerMillionMetrics).toFixed(2)}x`;
     lines.push(
-      `  ${after.row}: req/s ${rps}, ` +
-        `CPU per metric ${(after.cpuSecondsPerMillionMetrics / before.cpuSecondsPerMillionMetrics).toFixed(2)}x, ` +
-        `p99 ${before.p99.toFixed(2)} -> ${after.p99.toFixed(2)} ms (after / before)`,
+      `  ${after.row}: req/s ${rps}, CPU per metric ${cpu}, ` +
+        `p99 ${before.p99.toFixed(2)} -> ${after.p99.toFixed(2)} ms (after / before${ratios.length > 0 ? `; medians of ${ratios.length} paired runs` : ''})`,
     );
     const first = ratios.filter((_, i) => pairs[i].baseFirst);
     const second = ratios.filter((_, i) => !pairs[i].baseFirst);
