@@ -37,7 +37,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseInteger, parseSeconds, UsageError } from '../../src/cli/args.ts';
 import { runLoad, type LoadSummary } from '../../src/load/run-load.ts';
-import { cpuSecondsOf, gatewayCheckout, isGatewayRow, ROOT, ROWS, startServer, terminate, type Row, type RowContext } from './servers.ts';
+import { cpuSecondsOf, gatewayCheckout, isGatewayRow, ROOT, ROWS, startServer, terminate, type Row, type RowContext, type RunningServer } from './servers.ts';
 import { renderChart } from './chart.ts';
 import { prng } from '../../test/support/prng.ts';
 
@@ -81,7 +81,9 @@ if (values.help) {
                              DIR (its own src/, e.g. \`git worktree add DIR <commit>\` with
                              this node_modules linked in), as <row>@base beside <row>, and
                              the after/before ratios are printed; with --interleave the two
-                             take turns (their order swapped every other run), so the
+                             take turns (their order swapped every other run; half the runs
+                             with @base's server started first, half with it started second,
+                             each half on servers started afresh and warmed up), so the
                              machine's drift hits both alike, and the req/s and CPU ratios
                              are medians of the runs paired turn by turn, with 90 %
                              intervals: one that holds 1 is no difference`);
@@ -134,7 +136,8 @@ export interface RowResult {
   ratioToNoop: number | null;
   /**
    * Each timed run. With --interleave also `turn`, its place in that run's order of turns
-   * (from 0), and the server's CPU per million metrics in that run alone.
+   * (from 0), `session` (with @base rows: 0 when `X@base` was started before `X`, 1 after),
+   * and the server's CPU per million metrics in that run alone.
    */
   runs: {
     requestsPerSecond: number;
@@ -143,6 +146,7 @@ export interface RowResult {
     max: number;
     statusCodes: Record<string, number>;
     turn?: number;
+    session?: number;
     cpuSecondsPerMillionMetrics?: number;
   }[];
 }
@@ -179,46 +183,65 @@ async function measure(row: Row, ctx: RowContext, k: number): Promise<RowResult>
   }
 }
 
-/** Every row's server at once, timed runs taken in turns; see --interleave. */
+/**
+ * Every row's server at once, timed runs taken in turns; see --interleave. With @base rows
+ * the runs are split over two sessions, each with its servers started afresh and warmed
+ * up, `X@base` started before `X` in the first and after it in the second: the server
+ * started first measured up to 5 % ahead of the same code started second (bench/ISSUE-15.md,
+ * fifteenth round), a lean that only starting both ways cancels.
+ */
 async function measureInterleaved(rows: Row[], ctx: RowContext, k: number): Promise<RowResult[]> {
-  const servers: Awaited<ReturnType<typeof startServer>>[] = [];
-  try {
-    for (const row of rows) servers.push(row.start ? await row.start(ctx) : await startServer(row, ctx));
-    const load = (i: number, seconds: number) => {
-      const body = rows[i].load?.(k);
-      const protocol = body === undefined ? {} : { path: body.path, rawBody: { bytes: body.bytes, contentType: body.contentType, headers: body.headers } };
-      return runLoad({ port: servers[i].port, clients: connectionsOf(rows[i]), durationSeconds: seconds, metricsPerRequest: k, ...protocol, ...(rows[i].loadOptions?.() ?? {}) });
-    };
-    for (let i = 0; i < rows.length; i++) await load(i, warmup);
-    const results: LoadSummary[][] = rows.map(() => []);
-    const turns: { turn: number; cpuSeconds: number }[][] = rows.map(() => []);
-    const cpu = rows.map(() => 0);
-    const brokerCpuUsed = rows.map(() => 0);
-    for (let r = 0; r < runs; r++) {
-      const order = turnOrder(rows, r);
-      for (let t = 0; t < order.length; t++) {
-        const i = order[t];
-        const before = servers[i].cpuSeconds();
-        const brokerBefore = brokerCpu(rows[i], ctx);
-        results[i].push(await load(i, duration));
-        const used = servers[i].cpuSeconds() - before;
-        turns[i].push({ turn: t, cpuSeconds: used });
-        cpu[i] += used;
-        brokerCpuUsed[i] += brokerCpu(rows[i], ctx) - brokerBefore;
+  const paired = rows.some((r) => r.name.endsWith('@base'));
+  const sessions = paired && runs > 1 ? [Math.ceil(runs / 2), Math.floor(runs / 2)] : [runs];
+  const results: LoadSummary[][] = rows.map(() => []);
+  const perRun: RunMark[][] = rows.map(() => []);
+  const cpu = rows.map(() => 0);
+  const brokerCpuUsed = rows.map(() => 0);
+  let r = 0;
+  for (let session = 0; session < sessions.length; session++) {
+    const servers: RunningServer[] = new Array(rows.length);
+    try {
+      const startOrder = turnOrder(rows, session);
+      for (const i of startOrder) servers[i] = rows[i].start ? await rows[i].start!(ctx) : await startServer(rows[i], ctx);
+      const load = (i: number, seconds: number) => {
+        const body = rows[i].load?.(k);
+        const protocol = body === undefined ? {} : { path: body.path, rawBody: { bytes: body.bytes, contentType: body.contentType, headers: body.headers } };
+        return runLoad({ port: servers[i].port, clients: connectionsOf(rows[i]), durationSeconds: seconds, metricsPerRequest: k, ...protocol, ...(rows[i].loadOptions?.() ?? {}) });
+      };
+      for (const i of startOrder) await load(i, warmup);
+      for (let n = 0; n < sessions[session]; n++, r++) {
+        const order = turnOrder(rows, r);
+        for (let t = 0; t < order.length; t++) {
+          const i = order[t];
+          const before = servers[i].cpuSeconds();
+          const brokerBefore = brokerCpu(rows[i], ctx);
+          results[i].push(await load(i, duration));
+          const used = servers[i].cpuSeconds() - before;
+          perRun[i].push({ turn: t, session, cpuSeconds: used });
+          cpu[i] += used;
+          brokerCpuUsed[i] += brokerCpu(rows[i], ctx) - brokerBefore;
+        }
       }
+    } finally {
+      await Promise.all(servers.filter((x) => x !== undefined).map((x) => x.stop()));
     }
-    return rows.map((row, i) => summarize(row, ctx, k, results[i], cpu[i], brokerCpuUsed[i], turns[i]));
-  } finally {
-    await Promise.all(servers.map((s) => s.stop()));
   }
+  return rows.map((row, i) => summarize(row, ctx, k, results[i], cpu[i], brokerCpuUsed[i], perRun[i]));
+}
+
+/** Where an interleaved run stood: its turn, its session (see measureInterleaved), its CPU. */
+interface RunMark {
+  turn: number;
+  session: number;
+  cpuSeconds: number;
 }
 
 /**
- * The order of run `r`'s turns, as indices into `rows`. Every odd run swaps each `X@base`
- * with the `X` after it, so that whatever going first or second does to a row (the
- * previous row's disk writeback, its threads' last GCs) hits both alike. Measured on the
- * same code against itself it was not found beyond the noise (bench/ISSUE-15.md, fifteenth
- * round), but a fixed order would bake it into every A/B if it were there.
+ * The order of run `r`'s turns, or of session `r`'s starts, as indices into `rows`: every
+ * odd one swaps each `X@base` with the `X` after it, so that whatever going first or second
+ * does to a row (the previous row's disk writeback, its threads' last GCs) hits both alike.
+ * For turns it was not found beyond the noise (bench/ISSUE-15.md, fifteenth round), but a
+ * fixed order would bake it into every A/B if it were there.
  */
 function turnOrder(rows: Row[], r: number): number[] {
   const order = rows.map((_, i) => i);
@@ -241,7 +264,7 @@ function summarize(
   results: LoadSummary[],
   cpu: number,
   brokerCpuUsed: number,
-  turns?: { turn: number; cpuSeconds: number }[],
+  marks?: RunMark[],
 ): RowResult {
   {
     const metrics = results.reduce((a, r) => a + r.succeeded * k, 0);
@@ -267,9 +290,9 @@ function summarize(
         p99: r.latencyMs.p99,
         max: r.latencyMs.max,
         statusCodes: r.statusCodes,
-        ...(turns === undefined
+        ...(marks === undefined
           ? {}
-          : { turn: turns[i].turn, cpuSecondsPerMillionMetrics: r.succeeded > 0 ? (turns[i].cpuSeconds / (r.succeeded * k)) * 1e6 : NaN }),
+          : { turn: marks[i].turn, session: marks[i].session, cpuSecondsPerMillionMetrics: r.succeeded > 0 ? (marks[i].cpuSeconds / (r.succeeded * k)) * 1e6 : NaN }),
       })),
     };
   }
@@ -354,8 +377,8 @@ const rows: Row[] =
  * (the same round of turns, seconds apart, so the machine's drift cancels): the paired
  * req/s and CPU-per-metric ratios, in run order. Empty without --interleave.
  */
-function pairedRatios(before: RowResult, after: RowResult): { rps: number; cpu: number; baseFirst: boolean }[] {
-  const pairs: { rps: number; cpu: number; baseFirst: boolean }[] = [];
+function pairedRatios(before: RowResult, after: RowResult): { rps: number; cpu: number; baseFirst: boolean; baseStartedFirst: boolean }[] {
+  const pairs: { rps: number; cpu: number; baseFirst: boolean; baseStartedFirst: boolean }[] = [];
   before.runs.forEach((b, r) => {
     const a = after.runs[r];
     if (a === undefined || b.turn === undefined || a.turn === undefined) return;
@@ -363,6 +386,7 @@ function pairedRatios(before: RowResult, after: RowResult): { rps: number; cpu: 
       rps: a.requestsPerSecond / b.requestsPerSecond,
       cpu: (a.cpuSecondsPerMillionMetrics ?? NaN) / (b.cpuSecondsPerMillionMetrics ?? NaN),
       baseFirst: b.turn < a.turn,
+      baseStartedFirst: (b.session ?? 0) === 0,
     });
   });
   return pairs;
@@ -403,11 +427,15 @@ function baseComparison(block: RowResult[]): string {
       `  ${after.row}: req/s ${rps}, CPU per metric ${cpu}, ` +
         `p99 ${before.p99.toFixed(2)} -> ${after.p99.toFixed(2)} ms (after / before${ratios.length > 0 ? `; medians of ${ratios.length} paired runs` : ''})`,
     );
-    const first = ratios.filter((_, i) => pairs[i].baseFirst);
-    const second = ratios.filter((_, i) => !pairs[i].baseFirst);
-    if (first.length > 0 && second.length > 0) {
-      lines.push(`    req/s by turn order: ${median(first).toFixed(2)}x in the ${first.length} runs with @base first, ${median(second).toFixed(2)}x in the ${second.length} with it second`);
-    }
+    const split = (what: string, first: (p: (typeof pairs)[number]) => boolean) => {
+      const a = ratios.filter((_, i) => first(pairs[i]));
+      const b = ratios.filter((_, i) => !first(pairs[i]));
+      if (a.length > 0 && b.length > 0) {
+        lines.push(`    req/s by ${what}: ${median(a).toFixed(2)}x in the ${a.length} runs with @base first, ${median(b).toFixed(2)}x in the ${b.length} with it second`);
+      }
+    };
+    split('start order', (p) => p.baseStartedFirst);
+    split('turn order', (p) => p.baseFirst);
   }
   return lines.length === 0 ? '' : `\nagainst ${base}:\n${lines.join('\n')}`;
 }
