@@ -32,7 +32,7 @@ async function start(topic: string, extra: string[] = []): Promise<{ g: GatewayP
 
 const spillErrors = (g: GatewayProcess, kind: string, log = 'kafka spill') => g.logs.filter((l) => l.level === 50 && l.kind === kind && l.log === log);
 
-describe('gateway --mode kafka --fallback file: the spill\'s disk', () => {
+describe('gateway --mode kafka --fallback file: the spill\'s and the dead-letter log\'s disk', () => {
   it('a spill write that stalls: error line, counter, /readyz 503 and new requests 503; the waiting record is answered 202 when the disk answers, and reaches the topic', async () => {
     const topic = freshTopic('fb-stall');
     const { g, admin } = await start(topic);
