@@ -50,6 +50,7 @@ const { values } = parseArgs({
     duration: { type: 'string' },
     warmup: { type: 'string' },
     runs: { type: 'string' },
+    'session-runs': { type: 'string' },
     'metrics-per-request': { type: 'string' },
     sweep: { type: 'boolean' },
     interleave: { type: 'boolean' },
@@ -81,18 +82,22 @@ if (values.help) {
                              DIR (its own src/, e.g. \`git worktree add DIR <commit>\` with
                              this node_modules linked in), as <row>@base beside <row>, and
                              the after/before ratios are printed; with --interleave the two
-                             take turns (their order swapped every other run; half the runs
-                             with @base's server started first, half with it started second,
-                             each half on servers started afresh and warmed up), so the
-                             machine's drift hits both alike, and the req/s and CPU ratios
-                             are medians of the runs paired turn by turn, with 90 %
-                             intervals: one that holds 1 is no difference`);
+                             take turns (their order swapped every other run), so the
+                             machine's drift hits both alike, on servers started afresh
+                             every --session-runs runs (each server process has a speed of
+                             its own, a few % apart); the req/s and CPU ratios are medians
+                             of the runs paired turn by turn, with 90 % intervals over the
+                             sessions: one that holds 1 is no difference
+  --session-runs N           with --base --interleave: timed runs per set of servers
+                             (default 4; each set is started and warmed up afresh, @base's
+                             server first in every other set)`);
   process.exit(0);
 }
 
 const quick = values.quick ?? false;
 let workers: number, connections: number | undefined, duration: number, warmup: number, runs: number, perRequest: number[];
 let base: string | undefined;
+let sessionRuns: number | undefined;
 try {
   workers = parseInteger('workers', values.workers ?? '2', 1, 256);
   connections = values.connections === undefined ? undefined : parseInteger('connections', values.connections, 1, 10_000);
@@ -101,6 +106,7 @@ try {
   runs = parseInteger('runs', values.runs ?? (quick ? '1' : '3'), 1, 100);
   perRequest = (values['metrics-per-request'] ?? '1,100').split(',').map((k) => parseInteger('metrics-per-request', k.trim(), 1, 100_000));
   base = values.base === undefined ? undefined : gatewayCheckout('base', values.base);
+  sessionRuns = values['session-runs'] === undefined ? undefined : parseInteger('session-runs', values['session-runs'], 1, 100);
 } catch (e) {
   if (!(e instanceof UsageError)) throw e;
   console.error(`bench:e2e: ${e.message}`);
@@ -136,7 +142,8 @@ export interface RowResult {
   ratioToNoop: number | null;
   /**
    * Each timed run. With --interleave also `turn`, its place in that run's order of turns
-   * (from 0), `session` (with @base rows: 0 when `X@base` was started before `X`, 1 after),
+   * (from 0), `session` (the set of server processes it ran on, from 0; with @base rows
+   * `X@base` was started before `X` in the even ones),
    * and the server's CPU per million metrics in that run alone.
    */
   runs: {
@@ -185,14 +192,17 @@ async function measure(row: Row, ctx: RowContext, k: number): Promise<RowResult>
 
 /**
  * Every row's server at once, timed runs taken in turns; see --interleave. With @base rows
- * the runs are split over two sessions, each with its servers started afresh and warmed
- * up, `X@base` started before `X` in the first and after it in the second: the server
- * started first measured up to 5 % ahead of the same code started second (bench/ISSUE-15.md,
- * fifteenth round), a lean that only starting both ways cancels.
+ * the runs are split into sessions of --session-runs, each on servers started afresh and
+ * warmed up, `X@base` started before `X` in every other one: a server process keeps a
+ * speed of its own for its life, and two of the same code measured 5-9 % apart for a whole
+ * session in either direction (bench/ISSUE-15.md, fifteenth round). Only more processes
+ * per side average that out; more runs of the same two do not.
  */
 async function measureInterleaved(rows: Row[], ctx: RowContext, k: number): Promise<RowResult[]> {
   const paired = rows.some((r) => r.name.endsWith('@base'));
-  const sessions = paired && runs > 1 ? [Math.ceil(runs / 2), Math.floor(runs / 2)] : [runs];
+  const perSession = paired ? (sessionRuns ?? 4) : runs;
+  const sessions: number[] = [];
+  for (let left = runs; left > 0; left -= perSession) sessions.push(Math.min(perSession, left));
   const results: LoadSummary[][] = rows.map(() => []);
   const perRun: RunMark[][] = rows.map(() => []);
   const cpu = rows.map(() => 0);
@@ -240,8 +250,8 @@ interface RunMark {
  * The order of run `r`'s turns, or of session `r`'s starts, as indices into `rows`: every
  * odd one swaps each `X@base` with the `X` after it, so that whatever going first or second
  * does to a row (the previous row's disk writeback, its threads' last GCs) hits both alike.
- * For turns it was not found beyond the noise (bench/ISSUE-15.md, fifteenth round), but a
- * fixed order would bake it into every A/B if it were there.
+ * Neither order was found to matter beyond the noise (bench/ISSUE-15.md, fifteenth round),
+ * but a fixed one would bake it into every A/B if it did.
  */
 function turnOrder(rows: Row[], r: number): number[] {
   const order = rows.map((_, i) => i);
@@ -377,8 +387,8 @@ const rows: Row[] =
  * (the same round of turns, seconds apart, so the machine's drift cancels): the paired
  * req/s and CPU-per-metric ratios, in run order. Empty without --interleave.
  */
-function pairedRatios(before: RowResult, after: RowResult): { rps: number; cpu: number; baseFirst: boolean; baseStartedFirst: boolean }[] {
-  const pairs: { rps: number; cpu: number; baseFirst: boolean; baseStartedFirst: boolean }[] = [];
+function pairedRatios(before: RowResult, after: RowResult): { rps: number; cpu: number; baseFirst: boolean; session: number }[] {
+  const pairs: { rps: number; cpu: number; baseFirst: boolean; session: number }[] = [];
   before.runs.forEach((b, r) => {
     const a = after.runs[r];
     if (a === undefined || b.turn === undefined || a.turn === undefined) return;
@@ -386,23 +396,30 @@ function pairedRatios(before: RowResult, after: RowResult): { rps: number; cpu: 
       rps: a.requestsPerSecond / b.requestsPerSecond,
       cpu: (a.cpuSecondsPerMillionMetrics ?? NaN) / (b.cpuSecondsPerMillionMetrics ?? NaN),
       baseFirst: b.turn < a.turn,
-      baseStartedFirst: (b.session ?? 0) === 0,
+      session: b.session ?? 0,
     });
   });
   return pairs;
 }
 
 /**
- * A 90 % interval for the median of `xs`: the percentile bootstrap, 2,000 resamples drawn
- * with a fixed seed, so one result prints the same interval every time. On this 2-core
- * machine one paired ratio of file, acks 1 varies by about 10 % (one standard deviation)
- * between runs of the same code, so a median of 7 runs is good to about ±5 %: an A/B
- * whose interval holds 1 is not a finding.
+ * A 90 % interval for the median of `xs`, by the percentile bootstrap: 2,000 resamples
+ * drawn with a fixed seed, so one result prints the same interval every time. `cluster[i]`
+ * names the session `xs[i]` was measured in; with two or more sessions whole sessions are
+ * resampled, because runs on the same two server processes share those processes' own
+ * speeds and are not independent. On this 2-core machine one paired ratio of file, acks 1
+ * varies by about 10 % between runs, and one session's median by 5-9 % between sessions:
+ * an A/B whose interval holds 1 is not a finding.
  */
-function medianInterval(xs: number[]): [number, number] {
+function medianInterval(xs: number[], cluster: number[]): [number, number] {
   const random = prng(15);
+  const groups = [...new Set(cluster)].map((c) => xs.filter((_, i) => cluster[i] === c));
+  const draw = (): number[] => {
+    if (groups.length < 2) return Array.from(xs, () => xs[Math.floor(random() * xs.length)]);
+    return groups.flatMap(() => groups[Math.floor(random() * groups.length)]);
+  };
   const medians: number[] = [];
-  for (let i = 0; i < 2000; i++) medians.push(median(Array.from(xs, () => xs[Math.floor(random() * xs.length)])));
+  for (let i = 0; i < 2000; i++) medians.push(median(draw()));
   medians.sort((a, b) => a - b);
   return [medians[Math.floor(0.05 * medians.length)], medians[Math.ceil(0.95 * medians.length) - 1]];
 }
@@ -415,27 +432,34 @@ function baseComparison(block: RowResult[]): string {
     if (before === undefined) continue;
     const pairs = pairedRatios(before, after);
     const ratios = pairs.map((p) => p.rps);
-    const cpuRatios = pairs.map((p) => p.cpu).filter((x) => Number.isFinite(x));
-    const paired = (xs: number[]) => {
-      const [lo, hi] = medianInterval(xs);
+    const sessions = pairs.map((p) => p.session);
+    const cpuPairs = pairs.filter((p) => Number.isFinite(p.cpu));
+    const paired = (xs: number[], cluster: number[]) => {
+      const [lo, hi] = medianInterval(xs, cluster);
       return `${median(xs).toFixed(2)}x (90 % interval ${lo.toFixed(2)}-${hi.toFixed(2)})`;
     };
-    const rps = ratios.length > 0 ? paired(ratios) : `${(after.requestsPerSecond / before.requestsPerSecond).toFixed(2)}x`;
+    const rps = ratios.length > 0 ? paired(ratios, sessions) : `${(after.requestsPerSecond / before.requestsPerSecond).toFixed(2)}x`;
     const cpu =
-      cpuRatios.length > 0 ? paired(cpuRatios) : `${(after.cpuSecondsPerMillionMetrics / before.cpuSecondsPerMillionMetrics).toFixed(2)}x`;
+      cpuPairs.length > 0
+        ? paired(
+            cpuPairs.map((p) => p.cpu),
+            cpuPairs.map((p) => p.session),
+          )
+        : `${(after.cpuSecondsPerMillionMetrics / before.cpuSecondsPerMillionMetrics).toFixed(2)}x`;
+    const count = new Set(sessions).size;
     lines.push(
-      `  ${after.row}: req/s ${rps}, CPU per metric ${cpu}, ` +
-        `p99 ${before.p99.toFixed(2)} -> ${after.p99.toFixed(2)} ms (after / before${ratios.length > 0 ? `; medians of ${ratios.length} paired runs` : ''})`,
+      `  ${after.row}: req/s ${rps}, CPU per metric ${cpu}, p99 ${before.p99.toFixed(2)} -> ${after.p99.toFixed(2)} ms ` +
+        `(after / before${ratios.length > 0 ? `; medians of ${ratios.length} paired runs in ${count} session${count === 1 ? '' : 's'}` : ''})`,
     );
-    const split = (what: string, first: (p: (typeof pairs)[number]) => boolean) => {
-      const a = ratios.filter((_, i) => first(pairs[i]));
-      const b = ratios.filter((_, i) => !first(pairs[i]));
-      if (a.length > 0 && b.length > 0) {
-        lines.push(`    req/s by ${what}: ${median(a).toFixed(2)}x in the ${a.length} runs with @base first, ${median(b).toFixed(2)}x in the ${b.length} with it second`);
-      }
-    };
-    split('start order', (p) => p.baseStartedFirst);
-    split('turn order', (p) => p.baseFirst);
+    if (count > 1) {
+      const bySession = [...new Set(sessions)].map((c) => median(ratios.filter((_, i) => sessions[i] === c)).toFixed(2) + 'x');
+      lines.push(`    req/s by session: ${bySession.join(', ')} (@base's server started first in the 1st, 3rd, ...)`);
+    }
+    const first = ratios.filter((_, i) => pairs[i].baseFirst);
+    const second = ratios.filter((_, i) => !pairs[i].baseFirst);
+    if (first.length > 0 && second.length > 0) {
+      lines.push(`    req/s by turn order: ${median(first).toFixed(2)}x in the ${first.length} runs with @base first, ${median(second).toFixed(2)}x in the ${second.length} with it second`);
+    }
   }
   return lines.length === 0 ? '' : `\nagainst ${base}:\n${lines.join('\n')}`;
 }

@@ -29,19 +29,19 @@ describe('npm run bench:e2e', () => {
     expect(stdout).toMatch(/against .+:\n {2}file-acks1: req\/s [\d.]+x, CPU per metric [\d.]+x, p99 [\d.]+ -> [\d.]+ ms/);
   });
 
-  it('--base --interleave swaps the two rows\' turns every other run, starts them both ways, and prints the paired runs\' median ratios (req/s, CPU per metric) with their intervals', async () => {
-    const { code, stdout, stderr, report } = await runBenchE2e('noop,file-acks1', '1', 120_000, ['--base', ROOT, '--interleave', '--runs', '2']);
+  it('--base --interleave swaps the two rows\' turns every other run, runs each session on servers started afresh, and prints the paired runs\' median ratios (req/s, CPU per metric) with their intervals', async () => {
+    const { code, stdout, stderr, report } = await runBenchE2e('noop,file-acks1', '1', 120_000, ['--base', ROOT, '--interleave', '--runs', '2', '--session-runs', '1']);
     expect(code, stderr).toBe(0);
     const rows = report!.results as { row: string; runs: { turn: number; session: number }[] }[];
     const runsOf = (name: string) => rows.find((r) => r.row === name)!.runs;
     expect(runsOf('noop').map((r) => r.turn)).toEqual([0, 0]);
     expect(runsOf('file-acks1@base').map((r) => r.turn)).toEqual([1, 2]);
     expect(runsOf('file-acks1').map((r) => r.turn)).toEqual([2, 1]);
-    // One run on servers started with @base first, one on servers started afresh with it second.
+    // --session-runs 1: each run on servers started afresh, @base's first in session 0.
     expect(runsOf('file-acks1@base').map((r) => r.session)).toEqual([0, 1]);
-    expect(stdout).toMatch(/ {2}file-acks1: req\/s [\d.]+x \(90 % interval [\d.]+-[\d.]+\), CPU per metric [\d.]+x \(90 % interval [\d.]+-[\d.]+\), p99 .*; medians of 2 paired runs\)/);
+    expect(stdout).toMatch(/ {2}file-acks1: req\/s [\d.]+x \(90 % interval [\d.]+-[\d.]+\), CPU per metric [\d.]+x \(90 % interval [\d.]+-[\d.]+\), p99 .*; medians of 2 paired runs in 2 sessions\)/);
     for (const r of rows.filter((x) => x.row.startsWith('file-acks1'))) for (const run of (r as unknown as { runs: { cpuSecondsPerMillionMetrics: number }[] }).runs) expect(run.cpuSecondsPerMillionMetrics).toBeGreaterThan(0);
-    expect(stdout).toMatch(/req\/s by start order: [\d.]+x in the 1 runs with @base first, [\d.]+x in the 1 with it second/);
+    expect(stdout).toMatch(/req\/s by session: [\d.]+x, [\d.]+x \(@base's server started first in the 1st, 3rd, \.\.\.\)/);
     expect(stdout).toMatch(/req\/s by turn order: [\d.]+x in the 1 runs with @base first, [\d.]+x in the 1 with it second/);
   });
 
