@@ -194,7 +194,7 @@ async function measure(row: Row, ctx: RowContext, k: number): Promise<RowResult>
  * Every row's server at once, timed runs taken in turns; see --interleave. With @base rows
  * the runs are split into sessions of --session-runs, each on servers started afresh and
  * warmed up, `X@base` started before `X` in every other one: a server process keeps a
- * speed of its own for its life, and two of the same code measured 5-9 % apart for a whole
+ * speed of its own for its life, and two of the same code measured 5-16 % apart for a whole
  * session in either direction (bench/ISSUE-15.md, fifteenth round). Only more processes
  * per side average that out; more runs of the same two do not.
  */
@@ -408,7 +408,7 @@ function pairedRatios(before: RowResult, after: RowResult): { rps: number; cpu: 
  * names the session `xs[i]` was measured in; with two or more sessions whole sessions are
  * resampled, because runs on the same two server processes share those processes' own
  * speeds and are not independent. On this 2-core machine one paired ratio of file, acks 1
- * varies by about 10 % between runs, and one session's median by 5-9 % between sessions:
+ * varies by about 10 % between runs, and one session's median by 5-16 % between sessions:
  * an A/B whose interval holds 1 is not a finding.
  */
 function medianInterval(xs: number[], cluster: number[]): [number, number] {
