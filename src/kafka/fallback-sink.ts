@@ -168,6 +168,8 @@ export class FallbackSink implements Sink {
   #diskStep = '';
   /** The log #diskStep works for, named in its stall lines. */
   #diskStepLog: DiskStepLog = 'kafka spill';
+  /** One problem reporter per log, for its own appends and the sink's steps for it. */
+  readonly #reports: Record<DiskStepLog, ReturnType<typeof reportLogProblems>>;
   #spill: PartitionedLog | null = null;
   #reader: LogReader | null = null;
   /** Per partition: first spill offset Kafka has not confirmed. */
@@ -203,10 +205,10 @@ export class FallbackSink implements Sink {
     this.#stallTimeoutMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
     this.#acceptDataLoss = options.acceptDataLoss ?? false;
     this.#lost = new Array<number>(options.partitions).fill(0);
-    const reports: Record<DiskStepLog, ReturnType<typeof reportLogProblems>> = {
+    const reports = (this.#reports = {
       'kafka spill': reportLogProblems(this.#log, this.problems, 'kafka spill'),
       'kafka dead-letter log': reportLogProblems(this.#log, this.problems, 'kafka dead-letter log'),
-    };
+    });
     // The recovery line names the log the stall line named, whatever step runs by then.
     let stalled: DiskStepLog = 'kafka spill';
     this.#diskWatch = new StallWatch(
@@ -503,8 +505,8 @@ export class FallbackSink implements Sink {
   }
 
   /** Reporting, stall and data-loss options shared by the spill and the dead-letter log. */
-  #problemOptions(which: string): Pick<PartitionedLogOptions, 'onProblem' | 'acceptDataLoss' | 'stallTimeoutMs'> {
-    return { onProblem: reportLogProblems(this.#log, this.problems, which), acceptDataLoss: this.#acceptDataLoss, stallTimeoutMs: this.#stallTimeoutMs };
+  #problemOptions(which: DiskStepLog): Pick<PartitionedLogOptions, 'onProblem' | 'acceptDataLoss' | 'stallTimeoutMs'> {
+    return { onProblem: this.#reports[which], acceptDataLoss: this.#acceptDataLoss, stallTimeoutMs: this.#stallTimeoutMs };
   }
 
   /**
