@@ -16,7 +16,7 @@ import { partitionFor } from '../../src/records/partitioner.ts';
 import { postMetrics, tempDir } from '../support/gateway-process.ts';
 import { flipByte, framePositions } from '../support/segment-damage.ts';
 import { consumeAll, freshTopic } from './helpers.ts';
-import { range, send, spillGone, useKafkaCluster, valuesOf, waitFor } from './gateway-support.ts';
+import { OVERSIZED_BODY, range, send, spillGone, useKafkaCluster, valuesOf, waitFor } from './gateway-support.ts';
 import { sampleOf, scrapeAdmin, scrapeSample } from '../support/admin-scrape.ts';
 
 const cluster = useKafkaCluster();
@@ -70,8 +70,7 @@ describe('gateway --mode kafka --fallback file: a damaged spill', () => {
     const partition = partitionFor(Buffer.from(client), 4);
     await cluster.broker.proxy!.cut('refuse');
     const g1 = await cluster.gateway(topic, ['--fallback', 'file', '--data-dir', dataDir, '--kafka-request-bytes', '8kb']);
-    const big = { metrics: [{ name: 'big', value: 1, tags: { pad: 'x'.repeat(4000) } }] };
-    expect((await postMetrics(g1.port, client, big)).status).toBe(202);
+    expect((await postMetrics(g1.port, client, OVERSIZED_BODY)).status).toBe(202);
     expect(await g1.stop()).toBe(0);
     await cluster.broker.proxy!.restore();
     const small = ['--fallback', 'file', '--data-dir', dataDir, '--kafka-request-bytes', '2kb'];

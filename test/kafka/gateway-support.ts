@@ -9,7 +9,8 @@ import { Packr, Unpackr } from 'msgpackr';
 import kafkajs, { type PartitionMetadata } from 'kafkajs';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { startLocalBroker, type LocalBroker } from '../support/local-broker.ts';
-import { SPILL_DIR_NAME } from '../../src/kafka/fallback-sink.ts';
+import { DEAD_LETTER_DIR_NAME, SPILL_DIR_NAME } from '../../src/kafka/fallback-sink.ts';
+import { LogReader } from '../../src/log/log-reader.ts';
 import { partitionFor } from '../../src/records/partitioner.ts';
 import { postMetrics, startGateway, type GatewayProcess } from '../support/gateway-process.ts';
 import type { KcatMessage, ReadMessage } from './helpers.ts';
@@ -173,6 +174,24 @@ export function valuesOf(read: ReadMessage[], client: string): number[] {
     expect(m.value.equals(storedValue(client, seq))).toBe(true);
   }
   return mine.map((m) => decodeValue(m.value).metrics[0].value);
+}
+
+/**
+ * A body of about 4 KB: larger than a gateway with `--kafka-request-bytes 2kb` sends (413),
+ * and spilled by one with 8kb, then refused on replay by one restarted with 2kb (as a
+ * broker with a smaller message.max.bytes would), so it is dead-lettered.
+ */
+export const OVERSIZED_BODY = { metrics: [{ name: 'big', value: 1, tags: { pad: 'x'.repeat(4000) } }] };
+
+/** What `<dataDir>/kafka-dead-letter` holds in `client`'s partition (of 4): keys and decoded values. */
+export async function deadLettered(dataDir: string, client: string): Promise<{ key: string; value: ReturnType<typeof decodeValue> }[]> {
+  const reader = await LogReader.open(path.join(dataDir, DEAD_LETTER_DIR_NAME));
+  try {
+    const res = await reader.read(partitionFor(Buffer.from(client), 4), 0, 1000);
+    return res.records.map((r) => ({ key: Buffer.from(r.key).toString(), value: decodeValue(r.value) }));
+  } finally {
+    await reader.close();
+  }
 }
 
 /** A check for waitFor: the spill directory of `dataDir` is gone (replayed and freed). */
