@@ -107,6 +107,9 @@ try {
   perRequest = (values['metrics-per-request'] ?? '1,100').split(',').map((k) => parseInteger('metrics-per-request', k.trim(), 1, 100_000));
   base = values.base === undefined ? undefined : gatewayCheckout('base', values.base);
   sessionRuns = values['session-runs'] === undefined ? undefined : parseInteger('session-runs', values['session-runs'], 1, 100);
+  // Sessions exist only where a row runs beside its @base twin; anywhere else the flag
+  // would be ignored, and the user would read a run they did not ask for.
+  if (sessionRuns !== undefined && (base === undefined || !values.interleave)) throw new UsageError('--session-runs needs --base and --interleave');
 } catch (e) {
   if (!(e instanceof UsageError)) throw e;
   console.error(`bench:e2e: ${e.message}`);
@@ -413,7 +416,7 @@ function pairedRatios(before: RowResult, after: RowResult): { rps: number; cpu: 
  */
 function medianInterval(xs: number[], cluster: number[]): [number, number] {
   const random = prng(15);
-  const groups = [...new Set(cluster)].map((c) => xs.filter((_, i) => cluster[i] === c));
+  const groups = bySession(xs, cluster);
   const draw = (): number[] => {
     if (groups.length < 2) return Array.from(xs, () => xs[Math.floor(random() * xs.length)]);
     return groups.flatMap(() => groups[Math.floor(random() * groups.length)]);
@@ -422,6 +425,13 @@ function medianInterval(xs: number[], cluster: number[]): [number, number] {
   for (let i = 0; i < 2000; i++) medians.push(median(draw()));
   medians.sort((a, b) => a - b);
   return [medians[Math.floor(0.05 * medians.length)], medians[Math.ceil(0.95 * medians.length) - 1]];
+}
+
+/** `xs` split by `cluster[i]`, the session each was measured in, sessions in first-seen order. */
+function bySession(xs: number[], cluster: number[]): number[][] {
+  const groups = new Map<number, number[]>();
+  xs.forEach((x, i) => groups.set(cluster[i], [...(groups.get(cluster[i]) ?? []), x]));
+  return [...groups.values()];
 }
 
 /** After/before lines for each row measured beside its @base twin. */
@@ -446,14 +456,14 @@ function baseComparison(block: RowResult[]): string {
             cpuPairs.map((p) => p.session),
           )
         : `${(after.cpuSecondsPerMillionMetrics / before.cpuSecondsPerMillionMetrics).toFixed(2)}x`;
-    const count = new Set(sessions).size;
+    const sessionRatios = bySession(ratios, sessions);
+    const count = sessionRatios.length;
     lines.push(
       `  ${after.row}: req/s ${rps}, CPU per metric ${cpu}, p99 ${before.p99.toFixed(2)} -> ${after.p99.toFixed(2)} ms ` +
         `(after / before${ratios.length > 0 ? `; medians of ${ratios.length} paired runs in ${count} session${count === 1 ? '' : 's'}` : ''})`,
     );
     if (count > 1) {
-      const bySession = [...new Set(sessions)].map((c) => median(ratios.filter((_, i) => sessions[i] === c)).toFixed(2) + 'x');
-      lines.push(`    req/s by session: ${bySession.join(', ')} (@base's server started first in the 1st, 3rd, ...)`);
+      lines.push(`    req/s by session: ${sessionRatios.map((xs) => median(xs).toFixed(2) + 'x').join(', ')} (@base's server started first in the 1st, 3rd, ...)`);
     }
     const first = ratios.filter((_, i) => pairs[i].baseFirst);
     const second = ratios.filter((_, i) => !pairs[i].baseFirst);

@@ -50,4 +50,12 @@ describe('npm run bench:e2e', () => {
     expect(code).toBe(2);
     expect(stderr).toMatch(/--base: \/nonexistent has no src\/main\/cli\.ts/);
   });
+
+  it('--session-runs without --base --interleave exits 2 instead of being ignored', async () => {
+    for (const extra of [['--session-runs', '2'], ['--session-runs', '2', '--base', ROOT]]) {
+      const { code, stderr } = await runBenchE2e('noop', '1', 60_000, extra);
+      expect(code).toBe(2);
+      expect(stderr).toMatch(/--session-runs needs --base and --interleave/);
+    }
+  });
 });
