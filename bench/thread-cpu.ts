@@ -29,12 +29,12 @@
  * external memory: ArrayBuffers allocated per request. --root DIR runs the gateway rows
  * from another checkout (its src/), for A/B runs of a change.
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseInteger, parseSeconds, UsageError } from '../src/cli/args.ts';
 import { runLoad } from '../src/load/run-load.ts';
 import { gatewayCheckout, isGatewayRow, ROWS, startServer, type Row, type RowContext } from './e2e/servers.ts';
+import { threadsOf, useByGroup, type GroupUse } from './proc-threads.ts';
 
 const { values } = parseArgs({
   options: {
@@ -73,34 +73,6 @@ try {
   if (!(e instanceof UsageError)) throw e;
   console.error(`bench:thread-cpu: ${e.message}`);
   process.exit(2);
-}
-
-interface ThreadSample {
-  name: string;
-  /** utime + stime in clock ticks. */
-  ticks: number;
-  switches: number;
-}
-
-/** Clock ticks per second for /proc stat; 100 on every Linux we run on. */
-const CLK_TCK = 100;
-
-/** Every live thread of `pid` by tid. */
-function threadsOf(pid: number): Map<string, ThreadSample> {
-  const out = new Map<string, ThreadSample>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
-      const switches = Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0) + Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0);
-      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim().replace(/-\d+$/, '');
-      out.set(tid, { name, ticks: Number(fields[11]) + Number(fields[12]), switches });
-    } catch {
-      // the thread ended between readdir and read
-    }
-  }
-  return out;
 }
 
 /**
@@ -163,22 +135,15 @@ try {
       const summary = await load(duration);
       const after = threadsOf(server.proc.pid!);
       const gcLines = trace.slice(traceFrom);
-      const groups = new Map<string, { us: number; switches: number; threads: number }>();
-      for (const [tid, a] of after) {
-        const b = before.get(tid) ?? { ticks: 0, switches: 0 };
-        const g = groups.get(a.name) ?? { us: 0, switches: 0, threads: 0 };
-        g.us += ((a.ticks - b.ticks) * 1e6) / CLK_TCK;
-        g.switches += a.switches - b.switches;
-        g.threads++;
-        groups.set(a.name, g);
-      }
+      const groups = useByGroup(before, after);
       const n = summary.succeeded;
       console.log(`\n${row.name}: ${Math.round(summary.requestsPerSecond)} req/s, ${n} answered 2xx, p99 ${summary.latencyMs.p99} ms`);
       let total = 0;
-      for (const [name, g] of [...groups].sort((x, y) => y[1].us - x[1].us)) {
-        if (g.us === 0 && g.switches === 0) continue;
-        total += g.us;
-        console.log(`  ${`${name} (${g.threads})`.padEnd(24)} ${(g.us / n).toFixed(1).padStart(7)} µs/request  ${(g.switches / n).toFixed(2).padStart(6)} context switches/request`);
+      const usOf = (g: GroupUse) => g.userUs + g.systemUs;
+      for (const [name, g] of [...groups].sort((x, y) => usOf(y[1]) - usOf(x[1]))) {
+        if (usOf(g) === 0 && g.switches === 0) continue;
+        total += usOf(g);
+        console.log(`  ${`${name} (${g.threads})`.padEnd(24)} ${(usOf(g) / n).toFixed(1).padStart(7)} µs/request  ${(g.switches / n).toFixed(2).padStart(6)} context switches/request`);
       }
       console.log(`  ${'total'.padEnd(24)} ${(total / n).toFixed(1).padStart(7)} µs/request`);
       if (values.gc) printGc(gcLines, n);
