@@ -84,8 +84,8 @@ if (values.help) {
                              the after/before ratios are printed; with --interleave the two
                              take turns (their order swapped every other run), so the
                              machine's drift hits both alike, on servers started afresh
-                             every --session-runs runs (each server process has a speed of
-                             its own, a few % apart); the req/s and CPU ratios are medians
+                             every --session-runs runs (several processes per side); the
+                             req/s and CPU ratios are medians
                              of the runs paired turn by turn, with 90 % intervals over the
                              sessions: one that holds 1 is no difference
   --session-runs N           with --base --interleave: timed runs per set of servers
@@ -196,10 +196,10 @@ async function measure(row: Row, ctx: RowContext, k: number): Promise<RowResult>
 /**
  * Every row's server at once, timed runs taken in turns; see --interleave. With @base rows
  * the runs are split into sessions of --session-runs, each on servers started afresh and
- * warmed up, `X@base` started before `X` in every other one: a server process keeps a
- * speed of its own for its life, and two of the same code measured 5-16 % apart for a whole
- * session in either direction (bench/ISSUE-15.md, fifteenth round). Only more processes
- * per side average that out; more runs of the same two do not.
+ * warmed up, `X@base` started before `X` in every other one, so that an A/B rests on
+ * several server processes per side: whatever a process might keep for its life (a few per
+ * cent at most; bench:process-spread found none beyond chance, bench/ISSUE-15.md, sixteenth
+ * round), more runs of the same two processes would not average it out.
  */
 async function measureInterleaved(rows: Row[], ctx: RowContext, k: number): Promise<RowResult[]> {
   const paired = rows.some((r) => r.name.endsWith('@base'));
@@ -409,10 +409,11 @@ function pairedRatios(before: RowResult, after: RowResult): { rps: number; cpu: 
  * A 90 % interval for the median of `xs`, by the percentile bootstrap: 2,000 resamples
  * drawn with a fixed seed, so one result prints the same interval every time. `cluster[i]`
  * names the session `xs[i]` was measured in; with two or more sessions whole sessions are
- * resampled, because runs on the same two server processes share those processes' own
- * speeds and are not independent. On this 2-core machine one paired ratio of file, acks 1
- * varies by about 10 % between runs, and one session's median by 5-16 % between sessions:
- * an A/B whose interval holds 1 is not a finding.
+ * resampled: runs on the same two server processes are independent only if a process has
+ * no speed of its own, which was not shown but cannot be ruled out below a few per cent,
+ * and resampling sessions is the wider, safe choice. On this 2-core machine one paired
+ * ratio of file, acks 1 varies by 7-18 % (bench:process-spread, bench/ISSUE-15.md,
+ * sixteenth round): an A/B whose interval holds 1 is not a finding.
  */
 function medianInterval(xs: number[], cluster: number[]): [number, number] {
   const random = prng(15);
