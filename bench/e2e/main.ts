@@ -85,9 +85,9 @@ if (values.help) {
                              take turns (their order swapped every other run), so the
                              machine's drift hits both alike, on servers started afresh
                              every --session-runs runs (several processes per side); the
-                             req/s and CPU ratios are medians
-                             of the runs paired turn by turn, with 90 % intervals over the
-                             sessions: one that holds 1 is no difference
+                             req/s and CPU ratios are medians of the runs paired turn by
+                             turn, with 90 % intervals over the sessions: one that holds 1
+                             is no difference
   --session-runs N           with --base --interleave: timed runs per set of servers
                              (default 4; each set is started and warmed up afresh, @base's
                              server first in every other set)`);
