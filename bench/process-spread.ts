@@ -30,7 +30,7 @@ import { parseArgs } from 'node:util';
 import { parseInteger, parseSeconds, UsageError } from '../src/cli/args.ts';
 import { runLoad } from '../src/load/run-load.ts';
 import { prng } from '../test/support/prng.ts';
-import { gatewayCheckout, isGatewayRow, ROOT, ROWS, startServer, type Row, type RowContext, type RunningServer } from './e2e/servers.ts';
+import { gatewayCheckout, isGatewayRow, loadOptionsOf, ROOT, ROWS, startServer, type Row, type RowContext, type RunningServer } from './e2e/servers.ts';
 import { threadsOf, useByGroup } from './proc-threads.ts';
 
 const USAGE =
@@ -144,10 +144,8 @@ const servers: RunningServer[] = [];
 const turns: Turn[] = [];
 try {
   for (let p = 0; p < processes; p++) servers.push(row.start ? await row.start(ctx) : await startServer(row, ctx));
-  const body = row.load?.(k);
-  const protocol = body === undefined ? {} : { path: body.path, rawBody: { bytes: body.bytes, contentType: body.contentType, headers: body.headers } };
-  const load = (p: number, seconds: number) =>
-    runLoad({ port: servers[p].port, clients: connections, durationSeconds: seconds, metricsPerRequest: k, ...protocol, ...(row.loadOptions?.() ?? {}) });
+  const options = loadOptionsOf(row, k);
+  const load = (p: number, seconds: number) => runLoad({ port: servers[p].port, clients: connections, durationSeconds: seconds, ...options });
   for (let p = 0; p < processes; p++) await load(p, warmup);
   for (let round = 0; round < rounds; round++) {
     for (let t = 0; t < processes; t++) {

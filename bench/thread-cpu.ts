@@ -33,7 +33,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseInteger, parseSeconds, UsageError } from '../src/cli/args.ts';
 import { runLoad } from '../src/load/run-load.ts';
-import { gatewayCheckout, isGatewayRow, ROWS, startServer, type Row, type RowContext } from './e2e/servers.ts';
+import { gatewayCheckout, isGatewayRow, loadOptionsOf, ROWS, startServer, type Row, type RowContext } from './e2e/servers.ts';
 import { threadsOf, useByGroup, type GroupUse } from './proc-threads.ts';
 
 const { values } = parseArgs({
@@ -126,9 +126,8 @@ try {
     let trace = '';
     if (values.gc) server.proc.stdout!.on('data', (d: Buffer) => (trace += d.toString('latin1')));
     try {
-      const body = row.load?.(k);
-      const protocol = body === undefined ? {} : { path: body.path, rawBody: { bytes: body.bytes, contentType: body.contentType, headers: body.headers } };
-      const load = (seconds: number) => runLoad({ port: server.port, clients: connections, durationSeconds: seconds, metricsPerRequest: k, ...protocol, ...(row.loadOptions?.() ?? {}) });
+      const options = loadOptionsOf(row, k);
+      const load = (seconds: number) => runLoad({ port: server.port, clients: connections, durationSeconds: seconds, ...options });
       await load(warmup);
       const before = threadsOf(server.proc.pid!);
       const traceFrom = trace.length;

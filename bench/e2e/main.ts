@@ -37,7 +37,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseInteger, parseSeconds, UsageError } from '../../src/cli/args.ts';
 import { runLoad, type LoadSummary } from '../../src/load/run-load.ts';
-import { cpuSecondsOf, gatewayCheckout, isGatewayRow, ROOT, ROWS, startServer, terminate, type Row, type RowContext, type RunningServer } from './servers.ts';
+import { cpuSecondsOf, gatewayCheckout, isGatewayRow, loadOptionsOf, ROOT, ROWS, startServer, terminate, type Row, type RowContext, type RunningServer } from './servers.ts';
 import { renderChart } from './chart.ts';
 import { prng } from '../../test/support/prng.ts';
 
@@ -175,17 +175,15 @@ function connectionsOf(row: Row): number {
 
 async function measure(row: Row, ctx: RowContext, k: number): Promise<RowResult> {
   const server = row.start ? await row.start(ctx) : await startServer(row, ctx);
-  const load = row.load?.(k);
-  const protocol = load === undefined ? {} : { path: load.path, rawBody: { bytes: load.bytes, contentType: load.contentType, headers: load.headers } };
-  const extra = row.loadOptions?.() ?? {};
+  const options = loadOptionsOf(row, k);
   const clients = connectionsOf(row);
   try {
-    await runLoad({ port: server.port, clients, durationSeconds: warmup, metricsPerRequest: k, ...protocol, ...extra });
+    await runLoad({ port: server.port, clients, durationSeconds: warmup, ...options });
     const results: LoadSummary[] = [];
     const cpuBefore = server.cpuSeconds();
     const brokerBefore = brokerCpu(row, ctx);
     for (let i = 0; i < runs; i++) {
-      results.push(await runLoad({ port: server.port, clients, durationSeconds: duration, metricsPerRequest: k, ...protocol, ...extra }));
+      results.push(await runLoad({ port: server.port, clients, durationSeconds: duration, ...options }));
     }
     return summarize(row, ctx, k, results, server.cpuSeconds() - cpuBefore, brokerCpu(row, ctx) - brokerBefore);
   } finally {
@@ -216,11 +214,7 @@ async function measureInterleaved(rows: Row[], ctx: RowContext, k: number): Prom
     try {
       const startOrder = turnOrder(rows, session);
       for (const i of startOrder) servers[i] = rows[i].start ? await rows[i].start!(ctx) : await startServer(rows[i], ctx);
-      const load = (i: number, seconds: number) => {
-        const body = rows[i].load?.(k);
-        const protocol = body === undefined ? {} : { path: body.path, rawBody: { bytes: body.bytes, contentType: body.contentType, headers: body.headers } };
-        return runLoad({ port: servers[i].port, clients: connectionsOf(rows[i]), durationSeconds: seconds, metricsPerRequest: k, ...protocol, ...(rows[i].loadOptions?.() ?? {}) });
-      };
+      const load = (i: number, seconds: number) => runLoad({ port: servers[i].port, clients: connectionsOf(rows[i]), durationSeconds: seconds, ...loadOptionsOf(rows[i], k) });
       for (const i of startOrder) await load(i, warmup);
       for (let n = 0; n < sessions[session]; n++, r++) {
         const order = turnOrder(rows, r);

@@ -47,6 +47,17 @@ export interface Row {
   root?: string;
 }
 
+/**
+ * What a load of `row` at `k` metrics per request sends: its protocol's body and path (the
+ * seed's POST /metrics JSON body when it has none) and the options it needs (https,
+ * per-connection credentials). The caller adds the port, the connections and the duration.
+ */
+export function loadOptionsOf(row: Row, k: number): Partial<LoadOptions> {
+  const body = row.load?.(k);
+  const protocol = body === undefined ? {} : { path: body.path, rawBody: { bytes: body.bytes, contentType: body.contentType, headers: body.headers } };
+  return { metricsPerRequest: k, ...protocol, ...(row.loadOptions?.() ?? {}) };
+}
+
 export interface RunningServer {
   port: number;
   proc: ChildProcess;
