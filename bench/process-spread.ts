@@ -32,6 +32,7 @@ import { runLoad } from '../src/load/run-load.ts';
 import { prng } from '../test/support/prng.ts';
 import { gatewayCheckout, isGatewayRow, loadOptionsOf, ROOT, ROWS, startServer, type Row, type RowContext, type RunningServer } from './e2e/servers.ts';
 import { threadsOf, useByGroup } from './proc-threads.ts';
+import { median } from './stats.ts';
 
 const USAGE =
   'Usage: npm run bench:process-spread -- [--row file-acks1] [--processes 4] [--rounds 8] [--duration 4] [--warmup 10] ' +
@@ -124,11 +125,6 @@ function permutationP(x: number[][], draws = 4000): number {
     if (f(shuffled) >= observed) atLeast++;
   }
   return atLeast / draws;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 const pct = (logRatio: number) => `${logRatio >= 0 ? '+' : ''}${((Math.exp(logRatio) - 1) * 100).toFixed(1)} %`;

@@ -39,6 +39,7 @@ import { parseInteger, parseSeconds, UsageError } from '../../src/cli/args.ts';
 import { runLoad, type LoadSummary } from '../../src/load/run-load.ts';
 import { cpuSecondsOf, gatewayCheckout, isGatewayRow, loadOptionsOf, ROOT, ROWS, startServer, terminate, type Row, type RowContext, type RunningServer } from './servers.ts';
 import { renderChart } from './chart.ts';
+import { median } from '../stats.ts';
 import { prng } from '../../test/support/prng.ts';
 
 const { values } = parseArgs({
@@ -159,11 +160,6 @@ export interface RowResult {
     session?: number;
     cpuSecondsPerMillionMetrics?: number;
   }[];
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 const DEFAULT_CONNECTIONS = 20;

@@ -6,6 +6,7 @@
 import os from 'node:os';
 import type { RunOutcome } from './harness.ts';
 import type { LatencySummary } from './protocol.ts';
+import { median } from '../stats.ts';
 
 /** One case's runs reduced to what the tables and the JSON show. */
 export interface CaseSummary {
@@ -51,12 +52,6 @@ export interface CaseSummary {
       | 'producersPreempted'
     >
   >;
-}
-
-export function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
 /** Reduces measured runs to a CaseSummary. */
