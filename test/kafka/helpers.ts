@@ -62,6 +62,11 @@ export interface TopicReader {
   until(count: number, timeoutMs?: number): Promise<void>;
   /** Disconnects; again resolves with the first call's promise. */
   stop(): Promise<void>;
+  /**
+   * Waits for `count` messages (at most `timeoutMs`, if given), then `settleMs` more so
+   * extra (duplicate) messages would show, stops, and returns every message read.
+   */
+  drain(count: number, settleMs: number, timeoutMs?: number): Promise<ReadMessage[]>;
 }
 
 /**
@@ -102,7 +107,7 @@ export async function startReader(bootstrap: string, topic: string): Promise<Top
     await consumer.disconnect();
     throw e;
   }
-  return {
+  const reader: TopicReader = {
     messages,
     until(count, timeoutMs) {
       if (messages.length >= count) return Promise.resolve();
@@ -118,7 +123,17 @@ export async function startReader(bootstrap: string, topic: string): Promise<Top
       });
     },
     stop: () => (stopped ??= consumer.disconnect()),
+    async drain(count, settleMs, timeoutMs) {
+      try {
+        await reader.until(count, timeoutMs);
+        await new Promise((r) => setTimeout(r, settleMs));
+      } finally {
+        await reader.stop();
+      }
+      return messages;
+    },
   };
+  return reader;
 }
 
 /**
@@ -127,14 +142,7 @@ export async function startReader(bootstrap: string, topic: string): Promise<Top
  * Only for what fits the mock's retention (see startReader).
  */
 export async function consumeAll(bootstrap: string, topic: string, count: number, settleMs = 300): Promise<ReadMessage[]> {
-  const reader = await startReader(bootstrap, topic);
-  try {
-    await reader.until(count);
-    await new Promise((r) => setTimeout(r, settleMs));
-  } finally {
-    await reader.stop();
-  }
-  return reader.messages;
+  return (await startReader(bootstrap, topic)).drain(count, settleMs);
 }
 
 /** A message as kcat (librdkafka) decoded it, from `kcat -C -J -e`. */

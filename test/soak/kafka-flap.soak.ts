@@ -58,10 +58,7 @@ it(`${FLAPS} broker outages under load (seed ${SEED}): every 200 and 202 reaches
   const want = outcomes.filter(kept).length;
   // Three minutes at most; what was read by then is checked all the same, so a shortfall
   // names the records it lacks. Then 2 s more, so duplicates would show.
-  await reader.until(want, 180_000);
-  await sleep(2000);
-  await reader.stop();
-  const read = reader.messages;
+  const read = await reader.drain(want, 2000, 180_000);
   const byPosition = new Map(read.map((m) => [`${m.partition}/${m.offset}`, m]));
   const problems: string[] = [];
   for (const o of outcomes.filter((x) => x.status === 200)) {

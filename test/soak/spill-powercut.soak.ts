@@ -109,10 +109,7 @@ it(`${CYCLES} power cuts while records are spilled or replayed (seed ${SEED}): e
 
   const kept = all.filter((o) => o.status === 200 || o.status === 202);
   // Three minutes at most; what was read by then is checked all the same.
-  await reader.until(kept.length, 180_000);
-  await sleep(2000);
-  await reader.stop();
-  const read = reader.messages;
+  const read = await reader.drain(kept.length, 2000, 180_000);
   // Per client, the request numbers in the topic, each checked byte for byte (valuesOf).
   const stored = new Map<string, Set<number>>();
   for (const client of new Set(kept.map((o) => o.client))) stored.set(client, new Set(valuesOf(read, client)));
