@@ -9,13 +9,14 @@ import { describeLost } from './partition-writer.ts';
 import type { LogProblemKind, PartitionedLog, PartitionedLogOptions } from './partitioned-log.ts';
 
 /** Every kind, in the order /metrics lists them. */
-export const LOG_PROBLEM_KINDS: readonly LogProblemKind[] = ['write', 'commit-marks', 'index', 'retention', 'stall'];
+export const LOG_PROBLEM_KINDS: readonly LogProblemKind[] = ['write', 'commit-marks', 'index', 'retention', 'stall', 'journal'];
 
 const PROBLEM_TEXT: Record<LogProblemKind, string> = {
   write: 'write or fdatasync of a segment failed: records answered 503 until it works again',
   'commit-marks': 'writing the commit marks failed: records are durable but readers in other processes do not see them (not ready until it works again)',
   index: 'writing a segment index failed: records are durable; readers seek slower until it works again',
   retention: 'a retention delete failed: old segments stay and the partition grows past --retention-bytes',
+  journal: 'a journal checkpoint (fdatasync of the segments, then of the journal header) failed: records stay durable in the journal; once it is full, commits fail until a checkpoint works',
   stall: 'the disk stopped answering (past --disk-stall-timeout): not ready, new requests are answered 503 until it answers; records already waiting are answered then',
 };
 
@@ -59,6 +60,13 @@ export function reportLogProblems(logger: ProblemLogger | undefined, counts: Map
 export function reportRecovery(logger: ProblemLogger | undefined, log: PartitionedLog, which = ''): void {
   const prefix = which === '' ? '' : `${which}: `;
   const named = which === '' ? {} : { log: which };
+  const j = log.journalReplay;
+  if (j.entries > 0) {
+    logger?.info(
+      { ...named, journalEntries: j.entries, journalRecords: j.records, journalBytes: j.bytes },
+      `${prefix}journal: wrote ${j.records} records (${j.bytes} bytes) of ${j.entries} commits back into their segments (acknowledged through the journal, not yet synced in the segments)`,
+    );
+  }
   for (const r of log.recovery) {
     const where = { ...named, partition: r.partition };
     if (r.newlyLost.length > 0) {

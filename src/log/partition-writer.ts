@@ -265,6 +265,23 @@ export class PartitionWriter {
    * data. Rolls the segment first if the frames would not fit.
    */
   async commit(frames: Buffer, count: number): Promise<void> {
+    const position = await this.stage(frames);
+    try {
+      await (this.#log as FileHandle).datasync();
+    } catch (err) {
+      await this.abandon(err as Error);
+      throw err;
+    }
+    await this.settle(frames, position, count);
+  }
+
+  /**
+   * The first half of a commit whose durability comes from elsewhere (the log's journal):
+   * writes `frames` to the active segment (rolling first if they would not fit), without a
+   * sync, and returns the file position. Then exactly one of settle() (they are durable)
+   * or abandon() (they are not). Rejects, with the tail already cut back, if the write failed.
+   */
+  async stage(frames: Buffer): Promise<number> {
     await this.#indexFlush;
     if (this.#needsRepair || this.#log === null) await this.#repair();
     let active = this.#segments[this.#segments.length - 1];
@@ -279,13 +296,31 @@ export class PartitionWriter {
       writeAll(log, frames, position);
       // Past the zeros when writing ahead is paused or fell short (see #allocated).
       if (this.#allocated < position + frames.length) this.#allocated = position + frames.length;
-      await log.datasync();
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOSPC') this.#prealloc.noSpace();
-      this.#needsRepair = true;
-      await this.#repair().catch(() => {});
+      await this.abandon(err as Error);
       throw err;
     }
+    return position;
+  }
+
+  /** Base offset of the active segment (where stage() writes). */
+  get activeBase(): number {
+    return this.#segments[this.#segments.length - 1].base;
+  }
+
+  /**
+   * The frames staged at `position` did not become durable (`err`: why): cuts them off
+   * before the next commit (now if possible), so their offsets are never seen with them.
+   */
+  async abandon(err: Error): Promise<void> {
+    if ((err as NodeJS.ErrnoException).code === 'ENOSPC') this.#prealloc.noSpace();
+    this.#needsRepair = true;
+    await this.#repair().catch(() => {});
+  }
+
+  /** The frames staged at `position` are durable: they take their offsets, and the index its entries. */
+  async settle(frames: Buffer, position: number, count: number): Promise<void> {
+    const active = this.#segments[this.#segments.length - 1];
     this.#prealloc.committed();
     const first = this.#nextOffset;
     active.size += frames.length;
@@ -296,6 +331,22 @@ export class PartitionWriter {
     this.#indexFlush = this.#flushIndex();
     if (this.#totalBytes > this.#opts.retentionBytes && this.#segments.length > 1) {
       await this.#applyRetention();
+    }
+  }
+
+  /**
+   * fdatasyncs the active segment: every frame staged so far is durable once it resolves
+   * (the journal's checkpoint). A roll or repair that replaced the file meanwhile synced the
+   * old one itself, so only a segment that is not open at all (a repair that failed) rejects.
+   */
+  async syncData(): Promise<void> {
+    const log = this.#log;
+    if (log === null) throw new Error(`partition ${this.partition}: the active segment is not open (its repair failed)`);
+    try {
+      await log.datasync();
+    } catch (err) {
+      if (this.#log !== log && this.#log !== null && !this.#needsRepair) return;
+      throw err;
     }
   }
 
@@ -347,11 +398,13 @@ export class PartitionWriter {
     this.#prealloc.worked();
   }
 
-  /** Cuts written-ahead zeros off the active segment, so a sealed segment ends at its last record. */
+  /**
+   * Cuts written-ahead zeros off the active segment, so a sealed segment ends at its last
+   * record, and syncs it: frames committed through the journal are not yet in it durably.
+   */
   async #cutPreallocation(log: FileHandle): Promise<void> {
     const active = this.#segments[this.#segments.length - 1];
-    if (this.#allocated <= active.size) return;
-    await log.truncate(active.size);
+    if (this.#allocated > active.size) await log.truncate(active.size);
     await log.datasync();
     this.#allocated = active.size;
   }

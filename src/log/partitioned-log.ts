@@ -5,6 +5,8 @@
  */
 import { doubledCapacity } from '../records/grow-buffer.ts';
 import type { AppendResult, SinkRecord } from '../sink/sink.ts';
+import { CommitJournal, DEFAULT_JOURNAL_BYTES, MIN_JOURNAL_BYTES, removeJournal, replayJournal } from './commit-journal.ts';
+import type { JournalPart, JournalReplay } from './commit-journal.ts';
 import { CommitMarksWriter, readCommitMarks } from './commit-marks.ts';
 import { ensureMeta } from './log-meta.ts';
 import { countLost, readLostOffsets, writeLostOffsets } from './lost-offsets.ts';
@@ -45,10 +47,16 @@ export interface PartitionedLogOptions {
    * until it completes (default 5000; Infinity: never).
    */
   stallTimeoutMs?: number;
+  /**
+   * Size the commit journal may grow to (default 16 MiB; 0: no journal, every touched
+   * partition is fdatasync'd itself). With it, a commit that touches several partitions
+   * costs one fdatasync (commit-journal.ts).
+   */
+  journalBytes?: number;
 }
 
 /** Steps whose failure does not fail an append but must not go unnoticed. */
-export type LogProblemKind = 'write' | 'commit-marks' | 'index' | 'retention' | 'stall';
+export type LogProblemKind = 'write' | 'commit-marks' | 'index' | 'retention' | 'stall' | 'journal';
 
 export const DEFAULT_STALL_TIMEOUT_MS = 5000;
 
@@ -85,6 +93,8 @@ export class PartitionedLog {
   readonly #writers: PartitionWriter[];
   readonly #marks: CommitMarksWriter;
   readonly #lock: WriterLock;
+  /** Null when opened with journalBytes 0. */
+  #journal: CommitJournal | null = null;
   #appending: Promise<AppendResult> | null = null;
   /** Watches the append in flight (see stallTimeoutMs); set by open(). */
   #stallWatch: StallWatch | null = null;
@@ -128,9 +138,13 @@ export class PartitionedLog {
     const lock = await WriterLock.acquire(dataDir);
     let acked: (number | null)[];
     let known: Awaited<ReturnType<typeof readLostOffsets>>;
+    let journaled: Awaited<ReturnType<typeof replayJournal>>;
     try {
       acked = await readCommitMarks(dataDir, opts.partitions);
       known = await readLostOffsets(dataDir);
+      // Before anything looks at the segments: frames acknowledged through the journal but
+      // not yet synced in their segments go back where they were written.
+      journaled = await replayJournal(dataDir, opts.partitions);
     } catch (err) {
       await lock.release().catch(() => {});
       throw err;
@@ -157,6 +171,7 @@ export class PartitionedLog {
     }
     if (failure === null && refused.length > 0) failure = new DataLossRefusedError(dataDir, refused);
     let marks: CommitMarksWriter | null = null;
+    let journal: CommitJournal | null = null;
     if (failure === null) {
       try {
         const newly = writers.filter((w) => w.recovery.newlyLost.length > 0);
@@ -173,16 +188,27 @@ export class PartitionedLog {
           dataDir,
           writers.map((w) => w.nextOffset),
         );
+        if (opts.journalBytes > 0) {
+          journal = await CommitJournal.create(dataDir, opts.journalBytes, journaled.header, opts.partitions, preallocation, () =>
+            Promise.all(writers.map((w) => w.syncData())).then(() => {}),
+          );
+        } else if (journaled.header !== null) {
+          await removeJournal(dataDir);
+        }
       } catch (err) {
         failure = err;
       }
     }
     if (failure !== null || marks === null) {
+      await marks?.close().catch(() => {});
       await Promise.all(writers.map((w) => w.close().catch(() => {})));
       await lock.release().catch(() => {});
       throw failure;
     }
     const log = new PartitionedLog(dataDir, opts, writers, marks, lock);
+    log.#journal = journal;
+    log.journalReplay = journaled.replay;
+    if (journal !== null) journal.onProblem = (err) => log.#problem('journal', -1, err);
     log.#onProblem = options.onProblem ?? null;
     log.lostRecords = writers.map((w) => countLost(known, w.partition));
     marks.onError = (err) => log.#problem('commit-marks', -1, err);
@@ -197,6 +223,8 @@ export class PartitionedLog {
 
   /** Per partition: acknowledged records recorded as lost (lost-offsets.json) as of open. */
   lostRecords: number[] = [];
+  /** What the journal's replay wrote back into the segments at open. */
+  journalReplay: JournalReplay = { entries: 0, records: 0, bytes: 0 };
   #onProblem: PartitionedLogOptions['onProblem'] | null = null;
   /** Problems reported and not yet gone, by "kind/partition". */
   readonly #problems = new Set<string>();
@@ -288,6 +316,8 @@ export class PartitionedLog {
     this.#closed = true;
     this.#stallWatch?.close();
     if (this.#appending !== null) await this.#appending.catch(() => {});
+    // Its last checkpoint syncs the segments, so before they close.
+    await this.#journal?.close().catch(() => {});
     await Promise.all(this.#writers.map((w) => w.close()));
     await this.#marks.close().catch(() => {});
     await this.#lock.release();
@@ -349,30 +379,35 @@ export class PartitionedLog {
       offsets[i] = next[p];
       cursors[p] = encodeFrame(buffers[p] as Buffer, cursors[p], next[p]++, rec);
     }
-    // Pass 3: write + fdatasync every touched partition in parallel.
-    const commits: Promise<void>[] = [];
+    // Pass 3: make every touched partition durable: with one fdatasync of the journal when
+    // several are touched, else each with its own (one partition alone costs one either way,
+    // and its frames are then written once, not twice).
     const failed = new Set<number>();
+    let touched = 0;
+    let frameBytes = 0;
     for (let p = 0; p < partitions; p++) {
       if (counts[p] === 0) continue;
-      const part = p;
-      commits.push(
-        this.#writers[p].commit(buffers[p] as Buffer, counts[p]).then(
-          () => {
-            if (this.#failing.delete(part)) this.#problem('write', part, null);
-            this.#marks.set(part, this.#writers[part].nextOffset);
-          },
-          (err: Error) => {
-            failed.add(part);
-            this.#failing.add(part);
-            this.#problem('write', part, err);
-            errors.push(`partition ${part}: ${err.message}`);
-          },
-        ),
-      );
+      touched++;
+      frameBytes += bytes[p];
     }
-    await Promise.all(commits);
+    if (this.#journal !== null && touched > 1 && this.#journal.fits(touched, frameBytes)) {
+      await this.#commitJournaled(this.#journal, buffers, counts, failed, errors);
+    } else {
+      const commits: Promise<void>[] = [];
+      for (let p = 0; p < partitions; p++) {
+        if (counts[p] === 0) continue;
+        const part = p;
+        commits.push(
+          this.#writers[p].commit(buffers[p] as Buffer, counts[p]).then(
+            () => this.#committed(part),
+            (err: Error) => this.#notCommitted(part, err, failed, errors),
+          ),
+        );
+      }
+      await Promise.all(commits);
+    }
     // Before resolving: an acknowledged record must be visible to readers.
-    if (failed.size < commits.length) {
+    if (failed.size < touched) {
       await this.#marks.publish();
       if (this.#marks.lastError === null) this.#problem('commit-marks', -1, null);
     }
@@ -380,6 +415,56 @@ export class PartitionedLog {
       for (let i = 0; i < n; i++) if (failed.has(batch[i].partition)) offsets[i] = -1;
     }
     return errors.length > 0 ? { offsets, error: summarize(errors) } : { offsets };
+  }
+
+  /**
+   * Pass 3 through the journal: every partition's frames written to its segment unsynced
+   * (stage), then all of them in one journal entry and one fdatasync; a partition whose own
+   * write failed is left out, and if the journal fails, every partition of the entry fails.
+   */
+  async #commitJournaled(journal: CommitJournal, buffers: (Buffer | undefined)[], counts: Int32Array, failed: Set<number>, errors: string[]): Promise<void> {
+    const staging: Promise<JournalPart | null>[] = [];
+    for (let p = 0; p < this.partitions; p++) {
+      if (counts[p] === 0) continue;
+      const part = p;
+      const w = this.#writers[p];
+      const frames = buffers[p] as Buffer;
+      staging.push(
+        w.stage(frames).then(
+          (position) => ({ partition: part, base: w.activeBase, position, frames, count: counts[part] }),
+          (err: Error) => {
+            this.#notCommitted(part, err, failed, errors);
+            return null;
+          },
+        ),
+      );
+    }
+    const parts = (await Promise.all(staging)).filter((s): s is JournalPart => s !== null);
+    if (parts.length === 0) return;
+    try {
+      await journal.write(parts);
+    } catch (err) {
+      const e = new Error(`journal: ${(err as Error).message}`);
+      Object.assign(e, { code: (err as NodeJS.ErrnoException).code });
+      await Promise.all(parts.map((s) => this.#writers[s.partition].abandon(err as Error)));
+      for (const s of parts) this.#notCommitted(s.partition, e, failed, errors);
+      return;
+    }
+    await Promise.all(parts.map((s) => this.#writers[s.partition].settle(s.frames, s.position, s.count).then(() => this.#committed(s.partition))));
+  }
+
+  /** Partition `p`'s records of this append are durable. */
+  #committed(p: number): void {
+    if (this.#failing.delete(p)) this.#problem('write', p, null);
+    this.#marks.set(p, this.#writers[p].nextOffset);
+  }
+
+  /** Partition `p`'s records of this append are not: they get -1, and `err` is reported. */
+  #notCommitted(p: number, err: Error, failed: Set<number>, errors: string[]): void {
+    failed.add(p);
+    this.#failing.add(p);
+    this.#problem('write', p, err);
+    errors.push(`partition ${p}: ${err.message}`);
   }
 }
 
@@ -409,5 +494,9 @@ function checkOptions(o: PartitionedLogOptions): Required<PartitionedLogOptions>
   if (!(stallTimeoutMs > 0)) {
     throw new RangeError(`stallTimeoutMs must be > 0 (or Infinity), got ${stallTimeoutMs}`);
   }
-  return { partitions: o.partitions, segmentBytes, retentionBytes, acceptDataLoss: o.acceptDataLoss ?? false, onProblem: o.onProblem ?? (() => {}), stallTimeoutMs };
+  const journalBytes = o.journalBytes ?? DEFAULT_JOURNAL_BYTES;
+  if (!(journalBytes === 0 || (Number.isInteger(journalBytes) && journalBytes >= MIN_JOURNAL_BYTES && journalBytes <= MAX_SEGMENT_BYTES))) {
+    throw new RangeError(`journalBytes must be 0 (no journal) or an integer in [${MIN_JOURNAL_BYTES}, ${MAX_SEGMENT_BYTES}], got ${journalBytes}`);
+  }
+  return { partitions: o.partitions, segmentBytes, retentionBytes, acceptDataLoss: o.acceptDataLoss ?? false, onProblem: o.onProblem ?? (() => {}), stallTimeoutMs, journalBytes };
 }

@@ -8,7 +8,8 @@ import { parseArgs } from 'node:util';
 import { explainOrigin, layerArgv, layersHelp } from '../cli/config-layers.ts';
 import { oneOf, parseDuration, parseInteger, parseSize, UsageError } from '../cli/args.ts';
 import { KAFKA_SECURITY_OPTIONS, KAFKA_SECURITY_USAGE, parseKafkaSecurity, type KafkaSecurityConfig } from '../kafka/kafka-security.ts';
-import { DEFAULT_STALL_TIMEOUT_MS } from '../log/partitioned-log.ts';
+import { MIN_JOURNAL_BYTES } from '../log/commit-journal.ts';
+import { DEFAULT_STALL_TIMEOUT_MS, MAX_SEGMENT_BYTES } from '../log/partitioned-log.ts';
 import { FRAME_OVERHEAD, MAX_FRAME_BYTES } from '../log/record-frame.ts';
 import { MAX_CLIENT_ID } from '../workers/client-id.ts';
 import { DEFAULT_HEAP_RELEASE_AFTER_MS } from '../workers/settle-heap.ts';
@@ -38,6 +39,8 @@ export interface GatewayConfig {
   diskStallTimeoutMs: number;
   segmentBytes: number | undefined;
   retentionBytes: number | undefined;
+  /** File mode: size of the commit journal (0: none); undefined for the log's default. */
+  journalBytes: number | undefined;
   /** File mode: start even if recovery finds acknowledged records lost (recorded, reported). */
   acceptDataLoss: boolean;
   ringBytes: number;
@@ -92,6 +95,7 @@ export const OPTIONS = {
   'disk-stall-timeout': { type: 'string' },
   'segment-bytes': { type: 'string' },
   'retention-bytes': { type: 'string' },
+  'journal-bytes': { type: 'string' },
   'accept-data-loss': { type: 'boolean' },
   'ring-bytes': { type: 'string' },
   'worker-heap': { type: 'string' },
@@ -146,6 +150,10 @@ Options:
                            new requests get 503 until it returns (default 5s)
       --segment-bytes SIZE roll log segments at this size (default 64mb)
       --retention-bytes SIZE  keep at most this much log per partition (default: unlimited)
+      --journal-bytes SIZE  the commit journal, which makes a commit that touches several
+                           partitions durable with one fdatasync, wraps at this size
+                           (default 16mb, at least 64kb; 0: no journal, one fdatasync per
+                           touched partition)
       --accept-data-loss   start even if recovery finds acknowledged records missing or
                            damaged (default: refuse to start); the loss is logged, recorded
                            in <data-dir>/lost-offsets.json and counted on /metrics. Kafka
@@ -270,6 +278,10 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
   if (heapReleaseAfterMs <= 0) throw new UsageError('--heap-release-after must be more than 0');
   const diskStallTimeoutMs = values['disk-stall-timeout'] !== undefined ? parseDuration('disk-stall-timeout', values['disk-stall-timeout']) : DEFAULT_STALL_TIMEOUT_MS;
   if (diskStallTimeoutMs <= 0) throw new UsageError('--disk-stall-timeout must be more than 0');
+  const journalBytes = values['journal-bytes'] !== undefined ? parseSize('journal-bytes', values['journal-bytes']) : undefined;
+  if (journalBytes !== undefined && journalBytes !== 0 && (journalBytes < MIN_JOURNAL_BYTES || journalBytes > MAX_SEGMENT_BYTES)) {
+    throw new UsageError(`--journal-bytes must be 0 (no journal) or from 64kb to 1gb, got ${values['journal-bytes']}`);
+  }
   const logLevel = oneOf('log-level', values['log-level'] ?? 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const);
   return {
     workers: parseInteger('workers', values.workers ?? String(os.availableParallelism()), 1, 256),
@@ -287,6 +299,7 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
     diskStallTimeoutMs,
     segmentBytes: values['segment-bytes'] !== undefined ? parseSize('segment-bytes', values['segment-bytes']) : undefined,
     retentionBytes: values['retention-bytes'] !== undefined ? parseSize('retention-bytes', values['retention-bytes']) : undefined,
+    journalBytes,
     acceptDataLoss: values['accept-data-loss'] ?? false,
     ringBytes,
     workerHeapBytes,

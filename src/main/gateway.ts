@@ -66,7 +66,7 @@ export interface RunningGateway {
 
 export async function createSink(config: GatewayConfig, logger: Logger): Promise<Sink> {
   if (config.mode === 'file') {
-    return new LogSink({ dataDir: config.dataDir, partitions: config.partitions, segmentBytes: config.segmentBytes, retentionBytes: config.retentionBytes, acceptDataLoss: config.acceptDataLoss, stallTimeoutMs: config.diskStallTimeoutMs, logger });
+    return new LogSink({ dataDir: config.dataDir, partitions: config.partitions, segmentBytes: config.segmentBytes, retentionBytes: config.retentionBytes, journalBytes: config.journalBytes, acceptDataLoss: config.acceptDataLoss, stallTimeoutMs: config.diskStallTimeoutMs, logger });
   }
   const { createKafkaSink } = await import('../kafka/create-kafka-sink.ts');
   return createKafkaSink(config, logger);

@@ -14,14 +14,19 @@ import type { Outcome } from '../support/sequential-load.ts';
 
 const fx = usePowerCutFixture();
 
-/** Starts a gateway with its data dir on the layer and cuts the power under load (loadAndCut). */
-async function startAndCut(dataDir: string, phase: string, cutAfter: number): Promise<Outcome[]> {
-  const g = await startGateway(['--workers', '2', '--partitions', '4', '--segment-bytes', '8kb', '--data-dir', dataDir]);
+/**
+ * Starts a gateway with its data dir on the layer and cuts the power under load
+ * (loadAndCut). Returns the answers, and the records the journal's replay wrote back at
+ * this start (from its start-up line).
+ */
+async function startAndCut(dataDir: string, phase: string, cutAfter: number, flags: string[]): Promise<{ outcomes: Outcome[]; replayed: number }> {
+  const g = await startGateway(['--workers', '2', '--partitions', '4', '--segment-bytes', '8kb', ...flags, '--data-dir', dataDir]);
   fx.gateway = g;
   const outcomes = await loadAndCut(g, fx.layer!, `pc_${phase}`, cutAfter);
   fx.layer = undefined;
   fx.gateway = undefined;
-  return outcomes;
+  const replayed = g.logs.reduce((sum, l) => sum + (typeof l.journalRecords === 'number' ? l.journalRecords : 0), 0);
+  return { outcomes, replayed };
 }
 
 function expectEveryAckStored(outcomes: Outcome[], stored: ConsumedLine[]): number {
@@ -30,27 +35,39 @@ function expectEveryAckStored(outcomes: Outcome[], stored: ConsumedLine[]): numb
   return checked;
 }
 
+// Three ways a commit becomes durable: the journal (its default size: no checkpoint in
+// this test, so the restart must replay it), a 64 KiB journal (it wraps and checkpoints
+// many times under this load), and no journal (each touched partition's own fdatasync).
+const JOURNALS = [
+  { name: 'the commit journal', flags: [] as string[], mustReplay: true },
+  { name: 'a 64 KiB journal that wraps and checkpoints', flags: ['--journal-bytes', '64kb'], mustReplay: false },
+  { name: 'no journal', flags: ['--journal-bytes', '0'], mustReplay: false },
+];
+
 describe('power cut (FUSE layer that forgets unsynced data)', () => {
-  it('first start on an empty data dir, segment rolls: every 200 survives two cuts under load', async () => {
+  it.each(JOURNALS)('first start on an empty data dir, segment rolls, $name: every 200 survives two cuts under load', async ({ name, flags, mustReplay }) => {
     fx.dir = await tempDir('metricstream-powercut-');
     // Phase a: the data dir does not exist yet; the gateway creates it, meta.json, partition-N/.
     fx.layer = await mountPowerCut(fx.dir, 0);
-    const a = await startAndCut(path.join(fx.layer.mount, 'data'), 'a', 600);
+    const a = await startAndCut(path.join(fx.layer.mount, 'data'), 'a', 600, flags);
     const backing = path.join(fx.dir, 'backing', 'data');
     // Phase b: restart on what survived (still on the layer), more load, cut again.
     fx.layer = await mountPowerCut(fx.dir, 1);
-    const b = await startAndCut(path.join(fx.layer.mount, 'data'), 'b', 600);
+    const b = await startAndCut(path.join(fx.layer.mount, 'data'), 'b', 600, flags);
 
     // Recovery on the survivors (off the layer), then read everything back.
-    fx.gateway = await startGateway(['--workers', '1', '--partitions', '4', '--segment-bytes', '8kb', '--data-dir', backing]);
+    fx.gateway = await startGateway(['--workers', '1', '--partitions', '4', '--segment-bytes', '8kb', ...flags, '--data-dir', backing]);
     const cutBytes = fx.gateway.logs.filter((l) => typeof l.truncatedBytes === 'number').map((l) => `p${l.partition}:${l.truncatedBytes}`);
+    const replayedLast = fx.gateway.logs.reduce((sum, l) => sum + (typeof l.journalRecords === 'number' ? l.journalRecords : 0), 0);
     expect(await fx.gateway.stop()).toBe(0);
     const stored = await consumeAll(backing);
     const counts = await Promise.all([0, 1, 2, 3].map(async (p) => (await readdir(path.join(backing, `partition-${p}`))).filter((f) => f.endsWith('.log')).length));
-    const ackedA = expectEveryAckStored(a, stored);
-    const ackedB = expectEveryAckStored(b, stored);
+    const ackedA = expectEveryAckStored(a.outcomes, stored);
+    const ackedB = expectEveryAckStored(b.outcomes, stored);
     // Segments rolled (several per partition) while the power was on.
     expect(Math.max(...counts)).toBeGreaterThan(2);
-    console.log(`power cut: ${ackedA} + ${ackedB} records answered 200, ${stored.length} stored after two cuts; segments per partition ${counts.join(',')}; bytes cut at the last restart ${cutBytes.join(' ') || 'none'}`);
+    // The restarts after the cuts wrote acknowledged records back from the journal.
+    if (mustReplay) expect(b.replayed + replayedLast).toBeGreaterThan(0);
+    console.log(`power cut, ${name}: ${ackedA} + ${ackedB} records answered 200, ${stored.length} stored after two cuts; segments per partition ${counts.join(',')}; records replayed from the journal at the restarts ${b.replayed} and ${replayedLast}; bytes cut at the last restart ${cutBytes.join(' ') || 'none'}`);
   });
 });
