@@ -5,6 +5,7 @@
  *
  *   - syscalls of the gateway process (every thread), counted by `perf stat` on the
  *     syscalls:sys_enter_* tracepoints: fdatasync, pwrite64 (the log's page-cache writes),
+ *     pwritev (the commit journal's entry: header and every partition's frames in one call),
  *     write (sockets, eventfds that wake a thread), futex;
  *   - context switches and CPU time of the gateway (perf's context-switches, task-clock),
  *     and the voluntary switches alone (/proc/PID/task/TID/status: blocking hand-offs, not
@@ -35,6 +36,7 @@ import { runLoad } from '../src/load/run-load.ts';
 const EVENTS = [
   'syscalls:sys_enter_fdatasync',
   'syscalls:sys_enter_pwrite64',
+  'syscalls:sys_enter_pwritev',
   'syscalls:sys_enter_write',
   'syscalls:sys_enter_futex',
   'context-switches',
@@ -186,6 +188,7 @@ const result = {
   perRecord: {
     fdatasync: per(counts.fdatasync, acked),
     pwrite64: per(counts.pwrite64, acked),
+    pwritev: per(counts.pwritev ?? 0, acked),
     write: per(counts.write, acked),
     futex: per(counts.futex, acked),
     contextSwitches: per(counts['context-switches'], acked),
@@ -199,6 +202,7 @@ const result = {
   perCommit: {
     fdatasync: per(counts.fdatasync, commits),
     pwrite64: per(counts.pwrite64, commits),
+    pwritev: per(counts.pwritev ?? 0, commits),
     contextSwitches: per(counts['context-switches'], commits),
     voluntarySwitches: per(voluntary, commits),
     voluntarySwitchesByThread: Object.fromEntries(

@@ -200,7 +200,7 @@ export class CommitJournal {
   #checkpointing: Promise<void> | null = null;
   /** Reused head + part table of an entry. */
   #head: Buffer;
-  /** Told when a background checkpoint fails (err) or works again (null). */
+  /** Told when a checkpoint fails (err) or works again after failing (null). */
   onProblem: ((err: Error | null) => void) | null = null;
   #checkpointFailing = false;
 
@@ -300,16 +300,8 @@ export class CommitJournal {
     this.#writePos = at + bytes;
     this.#seq++;
     if (this.#written - this.#startWritten >= (this.#capacity - JOURNAL_HEADER_BYTES) / 2 && this.#checkpointing === null) {
-      this.checkpoint().then(
-        () => {
-          if (this.#checkpointFailing) this.onProblem?.(null);
-          this.#checkpointFailing = false;
-        },
-        (err: Error) => {
-          this.#checkpointFailing = true;
-          this.onProblem?.(err);
-        },
-      );
+      // In the background; a failure is reported (onProblem) and the next write tries again.
+      this.checkpoint().catch(() => {});
     }
   }
 
@@ -326,6 +318,12 @@ export class CommitJournal {
     this.#checkpointing = run;
     try {
       await run;
+      if (this.#checkpointFailing) this.onProblem?.(null);
+      this.#checkpointFailing = false;
+    } catch (err) {
+      this.#checkpointFailing = true;
+      this.onProblem?.(err as Error);
+      throw err;
     } finally {
       this.#checkpointing = null;
     }

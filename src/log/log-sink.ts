@@ -15,9 +15,9 @@ export interface LogSinkOptions extends Omit<PartitionedLogOptions, 'onProblem'>
 }
 
 /**
- * Sink over a PartitionedLog. append() is the group commit: one write + fdatasync per
- * touched partition per call, partitions in parallel; the owner must await each append
- * before the next (a concurrent call rejects with ConcurrentAppendError).
+ * Sink over a PartitionedLog. append() is the group commit: one write per touched
+ * partition and one fdatasync per call (PartitionedLog.append); the owner must await each
+ * append before the next (a concurrent call rejects with ConcurrentAppendError).
  */
 export class LogSink implements Sink {
   readonly name = 'log';

@@ -1,6 +1,7 @@
 /**
  * The durable partitioned log over a data dir: N partitions, each a sequence of segment
- * files with offsets from 0 (see segment-files.ts for the layout). One writer per data dir
+ * files with offsets from 0 (see segment-files.ts for the layout), and a commit journal that
+ * makes a commit durable with one fdatasync (commit-journal.ts). One writer per data dir
  * (writer.lock), one append at a time (the owner thread's group commit).
  */
 import { doubledCapacity } from '../records/grow-buffer.ts';
@@ -289,9 +290,11 @@ export class PartitionedLog {
 
   /**
    * Makes `batch` durable: groups it by partition, encodes each partition's frames into one
-   * buffer, writes it with one write and fdatasyncs it, all partitions in parallel. Resolves
-   * with offsets in batch order; a record of a partition whose write or fdatasync failed,
-   * or an invalid record (bad partition, too large), gets -1 and `error` says why. Never
+   * buffer and writes it to the partition's segment; then one fdatasync, of the journal when
+   * several partitions were touched (all of them fail together if it fails), else of the one
+   * segment (without a journal: every touched segment, in parallel). Resolves with offsets in
+   * batch order; a record of a partition whose write or fdatasync failed, or an invalid
+   * record (bad partition, too large), gets -1 and `error` says why. Never
    * rejects for I/O errors. Must not be called again before it resolved (the owner's group
    * commit): a concurrent call rejects with ConcurrentAppendError.
    */

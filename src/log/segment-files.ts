@@ -5,6 +5,7 @@
  * <data-dir>/meta.json                      partition count (log-meta.ts)
  * <data-dir>/writer.lock                    the one writer process (writer-lock.ts)
  * <data-dir>/commit-marks                   durable end of each partition (commit-marks.ts)
+ * <data-dir>/journal                        one fdatasync per commit (commit-journal.ts)
  * <data-dir>/partition-N/<base>.log         segment: frames (record-frame.ts)
  * <data-dir>/partition-N/<base>.index       its sparse offset index (offset-index.ts)
  * ```

@@ -11,10 +11,13 @@
  */
 import { access } from 'node:fs/promises';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { UsageError } from '../../src/cli/args.ts';
 import { journalPath } from '../../src/log/commit-journal.ts';
 import { LogReader } from '../../src/log/log-reader.ts';
 import { PartitionedLog } from '../../src/log/partitioned-log.ts';
+import type { PartitionedLogOptions } from '../../src/log/partitioned-log.ts';
+import { parseConfig } from '../../src/main/config.ts';
 import { ContentType } from '../../src/sink/sink.ts';
 import type { SinkRecord } from '../../src/sink/sink.ts';
 import { mountPowerCut, usePowerCutFixture } from '../support/powercut-fs.ts';
@@ -22,6 +25,25 @@ import { prng } from '../support/prng.ts';
 import { tempDir } from './helpers.ts';
 
 const fx = usePowerCutFixture();
+/** Logs a test opened on the layer: closed before the fixture unmounts it, even when the test fails. */
+const opened = new Set<PartitionedLog>();
+afterEach(async () => {
+  await fx.layer?.heal().catch(() => {});
+  for (const log of opened) await closeQuietly(log);
+});
+
+/** Closes `log`, whose disk may be gone (after a cut every operation fails). */
+async function closeQuietly(log: PartitionedLog): Promise<void> {
+  opened.delete(log);
+  await log.close().catch(() => {});
+}
+
+/** Opens the log of `dataDir` on the layer (see `opened`). */
+async function openOnLayer(dataDir: string, options: PartitionedLogOptions): Promise<PartitionedLog> {
+  const log = await PartitionedLog.open(dataDir, options);
+  opened.add(log);
+  return log;
+}
 const PARTITIONS = 4;
 const OPTIONS = { partitions: PARTITIONS, segmentBytes: 32 * 1024, journalBytes: 64 * 1024 };
 
@@ -74,7 +96,7 @@ describe('commit journal, power cut (every commit durable through the journal al
     fx.dir = await tempDir('metricstream-journal-');
     fx.layer = await mountPowerCut(fx.dir, 0);
     const dataDir = path.join(fx.layer.mount, 'data');
-    const log = await PartitionedLog.open(dataDir, OPTIONS);
+    const log = await openOnLayer(dataDir, OPTIONS);
     const acked = new Map<string, Uint8Array>();
     let journaledBytes = 0;
     const record = (batch: SinkRecord[], offsets: Float64Array) => {
@@ -95,7 +117,7 @@ describe('commit journal, power cut (every commit durable through the journal al
     const inFlight = log.append(last);
     await fx.layer.cut();
     record(last, (await inFlight).offsets);
-    await log.close().catch(() => {});
+    await closeQuietly(log);
     await fx.layer.unmount();
     fx.layer = undefined;
 
@@ -123,7 +145,7 @@ describe('commit journal, power cut (every commit durable through the journal al
     fx.dir = await tempDir('metricstream-journal-');
     fx.layer = await mountPowerCut(fx.dir, 0);
     const dataDir = path.join(fx.layer.mount, 'data');
-    const log = await PartitionedLog.open(dataDir, OPTIONS);
+    const log = await openOnLayer(dataDir, OPTIONS);
     const random = prng(9);
     const first = batchOf(random, 0);
     expect((await log.append(first)).error).toBeUndefined();
@@ -142,7 +164,7 @@ describe('commit journal, power cut (every commit durable through the journal al
     expect(ok.error).toBeUndefined();
     expect(log.failing).toBe(false);
     await fx.layer.cut();
-    await log.close().catch(() => {});
+    await closeQuietly(log);
     await fx.layer.unmount();
     fx.layer = undefined;
 
@@ -156,5 +178,68 @@ describe('commit journal, power cut (every commit durable through the journal al
     const refusedValues = refused.map((r) => Buffer.from(r.value));
     for (const value of stored.values()) expect(refusedValues.some((v) => v.equals(Buffer.from(value)))).toBe(false);
     expect(stored.size).toBe(first.length + second.length);
+  });
+});
+
+describe('commit journal, segments that cannot be synced', () => {
+  it('a checkpoint that fails is reported (kind journal) and retried; once the journal is full commits fail; after healing nothing acknowledged is lost', async () => {
+    fx.dir = await tempDir('metricstream-journal-');
+    fx.layer = await mountPowerCut(fx.dir, 0);
+    const dataDir = path.join(fx.layer.mount, 'data');
+    const problems: string[] = [];
+    const log = await openOnLayer(dataDir, {
+      ...OPTIONS,
+      onProblem: (kind, _p, err) => problems.push(`${kind}:${err === null ? 'ok' : ((err as NodeJS.ErrnoException).code ?? err.message)}`),
+    });
+    const random = prng(11);
+    const acked = new Map<string, Uint8Array>();
+    let seq = 0;
+    const append = async () => {
+      const batch = batchOf(random, seq++);
+      const res = await log.append(batch);
+      batch.forEach((r, i) => {
+        if (res.offsets[i] >= 0) acked.set(`${r.partition}/${res.offsets[i]}`, r.value);
+      });
+      return res;
+    };
+    for (let i = 0; i < 10; i++) expect((await append()).error).toBeUndefined();
+
+    // The segments' fdatasyncs fail; their writes and the journal's work.
+    await fx.layer.fail('fsync', '.log', 'EIO');
+    let refused: Awaited<ReturnType<typeof append>> | null = null;
+    for (let i = 0; i < 200 && refused === null; i++) {
+      const res = await append();
+      if (res.error !== undefined) refused = res;
+    }
+    expect(problems).toContain('journal:EIO');
+    // Full: the commit that needed room waited for a checkpoint, which failed.
+    expect(refused?.error).toMatch(/journal: .*EIO/);
+    expect([...refused!.offsets].every((o) => o === -1)).toBe(true);
+
+    await fx.layer.heal();
+    expect((await append()).error).toBeUndefined();
+    expect(problems.slice(problems.indexOf('journal:EIO'))).toContain('journal:ok');
+    expect(log.failing).toBe(false);
+    for (let i = 0; i < 10; i++) expect((await append()).error).toBeUndefined();
+    await fx.layer.cut();
+    await closeQuietly(log);
+    await fx.layer.unmount();
+    fx.layer = undefined;
+
+    const backing = path.join(fx.dir, 'backing', 'data');
+    await (await PartitionedLog.open(backing, OPTIONS)).close();
+    const stored = await readAll(backing);
+    const missing = [...acked].filter(([at, value]) => !Buffer.from(value).equals(stored.get(at) ?? Buffer.alloc(0))).map(([at]) => at);
+    expect(missing, `${missing.length} of ${acked.size} acknowledged records missing`).toEqual([]);
+  });
+});
+
+describe('--journal-bytes', () => {
+  it('takes 0 (no journal) or a size from 64kb, and refuses less with a message naming the flag', () => {
+    expect(parseConfig(['--journal-bytes', '0'])!.journalBytes).toBe(0);
+    expect(parseConfig(['--journal-bytes', '64kb'])!.journalBytes).toBe(64 * 1024);
+    expect(parseConfig([])!.journalBytes).toBeUndefined();
+    expect(() => parseConfig(['--journal-bytes', '16kb'])).toThrow(UsageError);
+    expect(() => parseConfig(['--journal-bytes', '16kb'])).toThrow(/--journal-bytes must be 0 \(no journal\) or from 64kb to 1gb/);
   });
 });

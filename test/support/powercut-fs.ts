@@ -27,10 +27,11 @@ export interface PowerCutMount {
    */
   cut(): Promise<void>;
   /**
-   * Injects failures: `op` 'write' (write, truncate, fsync) or 'unlink' on paths ending with
-   * `suffix` fail with `errno` (e.g. 'EIO', 'ENOSPC') until heal().
+   * Injects failures: `op` 'write' (write, truncate, fsync), 'fsync' (fsync and fdatasync
+   * alone) or 'unlink' on paths ending with `suffix` fail with `errno` (e.g. 'EIO',
+   * 'ENOSPC') until heal().
    */
-  fail(op: 'write' | 'unlink', suffix: string, errno: string): Promise<void>;
+  fail(op: 'write' | 'fsync' | 'unlink', suffix: string, errno: string): Promise<void>;
   /**
    * A disk that stops answering: fsync and fdatasync of paths ending with `suffix` block
    * until heal(); every other operation goes on.

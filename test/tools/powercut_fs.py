@@ -20,7 +20,7 @@ sync are copied at each sync.
 Control, one command per line on stdin:
   cut   -> from now on every operation fails with EIO (the "power" is off), then BACKING is
            rewritten to the durable state; prints "cut-done" when it is. Unmount afterwards.
-  fail OP SUFFIX ERRNO -> operations OP (write: write/truncate/fsync; unlink) on paths ending
+  fail OP SUFFIX ERRNO -> operations OP (write: write/truncate/fsync; fsync: fsync alone; unlink) on paths ending
            with SUFFIX fail with ERRNO (e.g. EIO, ENOSPC) until "heal"; prints "ok".
   stall fsync SUFFIX -> fsync/fdatasync of paths ending with SUFFIX block (a disk that
            stops answering) until "heal"; other operations go on; prints "ok".
@@ -282,6 +282,7 @@ class PowerCutFS(Operations):
 
     def fsync(self, path, datasync, fh):
         self.inject('write', self.fh_path.get(fh, path or ''))
+        self.inject('fsync', self.fh_path.get(fh, path or ''))
         self._sync_file(self.fh_id[fh], fh)
         return 0
 
