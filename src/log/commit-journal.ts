@@ -272,7 +272,7 @@ export class CommitJournal {
    * (which rejects too while that fails), so a replay can never resurrect it.
    */
   async write(parts: JournalPart[]): Promise<void> {
-    if (this.#repairAt >= 0) await this.#repair();
+    await this.repaired();
     let bytes = ENTRY_HEAD_BYTES + PART_BYTES * parts.length;
     for (const part of parts) bytes += part.frames.length;
     let at = this.#placeFor(bytes);
@@ -344,10 +344,22 @@ export class CommitJournal {
     this.#startWritten = written;
   }
 
+  /**
+   * Resolves once no entry of a failed write is left to erase (erasing it now if one is);
+   * rejects while erasing fails. Every commit must wait for it, also those that do not
+   * write to the journal: a failed entry may have reached the disk all the same, and if it
+   * stayed, a replay would write its records (answered 503) over the ones committed after
+   * it at the same positions.
+   */
+  async repaired(): Promise<void> {
+    if (this.#repairAt >= 0) await this.#repair();
+  }
+
   /** A final checkpoint (nothing left to replay at the next open), then closes the file. */
   async close(): Promise<void> {
     try {
-      if (this.#repairAt < 0) await this.checkpoint();
+      await this.repaired();
+      await this.checkpoint();
     } finally {
       await this.#fh.close();
     }

@@ -393,6 +393,16 @@ export class PartitionedLog {
       touched++;
       frameBytes += bytes[p];
     }
+    if (this.#journal !== null) {
+      try {
+        await this.#journal.repaired();
+      } catch (err) {
+        const e = journalError(err as Error);
+        for (let p = 0; p < partitions; p++) if (counts[p] > 0) this.#notCommitted(p, e, failed, errors);
+        for (let i = 0; i < n; i++) if (offsets[i] >= 0) offsets[i] = -1;
+        return { offsets, error: summarize(errors) };
+      }
+    }
     if (this.#journal !== null && touched > 1 && this.#journal.fits(touched, frameBytes)) {
       await this.#commitJournaled(this.#journal, buffers, counts, failed, errors);
     } else {
@@ -447,8 +457,7 @@ export class PartitionedLog {
     try {
       await journal.write(parts);
     } catch (err) {
-      const e = new Error(`journal: ${(err as Error).message}`);
-      Object.assign(e, { code: (err as NodeJS.ErrnoException).code });
+      const e = journalError(err as Error);
       await Promise.all(parts.map((s) => this.#writers[s.partition].abandon(err as Error)));
       for (const s of parts) this.#notCommitted(s.partition, e, failed, errors);
       return;
@@ -469,6 +478,11 @@ export class PartitionedLog {
     this.#problem('write', p, err);
     errors.push(`partition ${p}: ${err.message}`);
   }
+}
+
+/** `err` of the journal as a partition's commit error: named, with its errno code kept. */
+function journalError(err: Error): Error {
+  return Object.assign(new Error(`journal: ${err.message}`), { code: (err as NodeJS.ErrnoException).code });
 }
 
 /** Largest frame buffer a partition keeps for reuse; a bigger commit allocates its own. */

@@ -141,7 +141,7 @@ describe('commit journal, power cut (every commit durable through the journal al
     console.log(`journal seed ${seed}: ${acked.size} records acknowledged in ${appends} appends (${journaledBytes} value bytes through a 64 KiB journal), all back; replay wrote ${replayed.records} records of ${replayed.entries} commits`);
   });
 
-  it('a failed journal write fails the whole commit, and its records never show up', async () => {
+  it('a failed journal write fails the whole commit, and every commit until its entry is erased; its records never show up', async () => {
     fx.dir = await tempDir('metricstream-journal-');
     fx.layer = await mountPowerCut(fx.dir, 0);
     const dataDir = path.join(fx.layer.mount, 'data');
@@ -156,6 +156,12 @@ describe('commit journal, power cut (every commit durable through the journal al
     expect([...res.offsets].every((o) => o === -1)).toBe(true);
     expect(res.error).toMatch(/journal: .*EIO/);
     expect(log.failing).toBe(true);
+    // Until the failed entry is erased, not even a commit of one partition (which would not
+    // write to the journal) goes through: a replay of that entry would overwrite it.
+    const alone = batchOf(random, 3).filter((r) => r.partition === 0);
+    const aloneRes = await log.append(alone);
+    expect([...aloneRes.offsets].every((o) => o === -1)).toBe(true);
+    expect(aloneRes.error).toMatch(/journal: .*EIO/);
     await fx.layer.heal();
 
     // The next commit takes the same offsets, and the log is healthy again.
@@ -175,7 +181,7 @@ describe('commit journal, power cut (every commit durable through the journal al
     const want = new Map<string, Uint8Array>();
     second.forEach((r, i) => want.set(`${r.partition}/${ok.offsets[i]}`, r.value));
     for (const [at, value] of want) expect(Buffer.from(stored.get(at) ?? []).equals(Buffer.from(value)), `record ${at}`).toBe(true);
-    const refusedValues = refused.map((r) => Buffer.from(r.value));
+    const refusedValues = [...refused, ...alone].map((r) => Buffer.from(r.value));
     for (const value of stored.values()) expect(refusedValues.some((v) => v.equals(Buffer.from(value)))).toBe(false);
     expect(stored.size).toBe(first.length + second.length);
   });

@@ -1,7 +1,7 @@
 /**
  * Log-error soak: a gateway under load on the FUSE power-cut layer while writes, truncates
- * and fsyncs of its segments, indexes and commit marks, and unlinks of retention, fail with
- * EIO or ENOSPC, or their fsyncs stall (a disk that stops answering, past the gateway's
+ * and fsyncs of its segments, indexes, commit marks and commit journal (256 KiB: it wraps
+ * and checkpoints), and unlinks of retention, fail with EIO or ENOSPC, or their fsyncs stall (a disk that stops answering, past the gateway's
  * --disk-stall-timeout of 200 ms or not), for a random while (seeded PRNG), again and again;
  * then the power is cut.
  * The suite's log-error and write-failure tests inject one failure each; this looks for
@@ -33,7 +33,7 @@ it(`${EPISODES} injected log failures under load, then a power cut (seed ${SEED}
   fx.layer = await mountPowerCut(fx.dir, 0);
   const layer = fx.layer;
   const dataDir = path.join(layer.mount, 'data');
-  const g = await startGateway(['--workers', '2', '--partitions', String(PARTITIONS), '--segment-bytes', '16kb', '--retention-bytes', '1mb', '--disk-stall-timeout', '200ms', '--data-dir', dataDir]);
+  const g = await startGateway(['--workers', '2', '--partitions', String(PARTITIONS), '--segment-bytes', '16kb', '--retention-bytes', '1mb', '--journal-bytes', '256kb', '--disk-stall-timeout', '200ms', '--data-dir', dataDir]);
   fx.gateway = g;
   let cut!: () => void;
   const cutNow = new Promise<void>((resolve) => (cut = resolve));
@@ -50,6 +50,11 @@ it(`${EPISODES} injected log failures under load, then a power cut (seed ${SEED}
       ['unlink', '.log'],
       ['stall', '.log'],
       ['stall', 'commit-marks'],
+      // The commit journal: its entries' writes and syncs, the segments' syncs at its
+      // checkpoints (alone, so that its entries still go through), a journal that stalls.
+      ['write', '/journal'],
+      ['fsync', '.log'],
+      ['stall', '/journal'],
     ] as const);
     const errno = op === 'stall' ? 'stalled' : pick(random, ['EIO', 'ENOSPC']);
     const ms = 20 + Math.floor(random() * 500);

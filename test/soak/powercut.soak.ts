@@ -58,10 +58,13 @@ it(`${CUTS} power cuts in a row (seed ${SEED}): every start recovers, every 200 
     const segmentBytes = pick(random, ['8kb', '64kb', '1mb']);
     // Now and then a retention that deletes segments, not so small that it leaves little to check.
     const retention = random() < 0.2 ? ['--retention-bytes', pick(random, ['1mb', '4mb'])] : [];
+    // The commit journal at its default size, small enough to wrap and checkpoint under this
+    // load, or none (a start without one replays and removes what the last start left).
+    const journal = pick(random, ['16mb', '64kb', '0']);
     const cutAfter = 1 + Math.floor(random() * 1500);
     fx.layer = await mountPowerCut(fx.dir, cut);
     const dataDir = path.join(fx.layer.mount, 'data');
-    const args = ['--workers', workers, '--partitions', String(PARTITIONS), '--segment-bytes', segmentBytes, ...retention, '--data-dir', dataDir];
+    const args = ['--workers', workers, '--partitions', String(PARTITIONS), '--segment-bytes', segmentBytes, ...retention, '--journal-bytes', journal, '--data-dir', dataDir];
     if (cut > 0 && random() < 0.15) {
       // A cut while the gateway starts, aimed at the recovery of the last cut's leftovers
       // (cutting torn tails, the first commit marks): here it listens about 0.5 s after its
