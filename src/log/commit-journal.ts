@@ -404,6 +404,8 @@ export class CommitJournal {
 
   /** Zeros ahead of the entries, as a segment has (partition-writer.ts #preallocate); best effort. */
   #preallocate(end: number): void {
+    // Paused after a full disk (the policy is the segments' too): the entry alone, as is.
+    if (this.#prealloc.bytes === 0) return;
     const target = Math.min(this.#capacity, end + this.#prealloc.bytes);
     let at = this.#allocated;
     try {

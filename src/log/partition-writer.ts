@@ -309,8 +309,8 @@ export class PartitionWriter {
   }
 
   /**
-   * The frames staged at `position` did not become durable (`err`: why): cuts them off
-   * before the next commit (now if possible), so their offsets are never seen with them.
+   * The frames staged last did not become durable (`err`: why): cuts them off before the
+   * next commit (now if possible), so their offsets are never seen with them.
    */
   async abandon(err: Error): Promise<void> {
     if ((err as NodeJS.ErrnoException).code === 'ENOSPC') this.#prealloc.noSpace();
