@@ -47,7 +47,8 @@ import { open, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
-import { PreallocationPolicy } from './preallocation.ts';
+import { openOrCreate, writeAll } from './file-io.ts';
+import { PreallocationPolicy, ZEROS } from './preallocation.ts';
 import { checkFrame, FrameStatus } from './record-frame.ts';
 import { fsyncDir, partitionDir, segmentLogPath } from './segment-files.ts';
 
@@ -143,7 +144,7 @@ export async function replayJournal(dataDir: string, partitions: number): Promis
           segments.set(file, seg);
         }
         if (seg === null) continue;
-        writeFully(seg.fd, part.frames, part.position);
+        writeAll(seg.fd, part.frames, part.position);
         replay.records += part.count;
         replay.bytes += part.frames.length;
       }
@@ -192,9 +193,6 @@ export class CommitJournal {
   /** The header's start: the oldest entry not known durable in its segments. */
   #start = JOURNAL_HEADER_BYTES;
   #startSeq = 0;
-  /** Bytes written since open, wrapped tails included, and that count at the start. */
-  #written = 0;
-  #startWritten = 0;
   /** A write or fdatasync failed at this position: its entry must be erased first. */
   #repairAt = -1;
   #checkpointing: Promise<void> | null = null;
@@ -229,22 +227,16 @@ export class CommitJournal {
     prealloc: PreallocationPolicy,
     syncSegments: () => Promise<void>,
   ): Promise<CommitJournal> {
-    const file = journalPath(dataDir);
-    let created = false;
-    const fh = await open(file, 'r+').catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
-      created = true;
-      return open(file, 'w+');
-    });
+    const { fh, created } = await openOrCreate(journalPath(dataDir));
     try {
       const epoch = ((previous?.epoch ?? 0) + 1) >>> 0;
       const gen = (previous?.gen ?? 0) + 1;
       let size = (await fh.stat()).size;
       if (size < JOURNAL_HEADER_BYTES) {
-        writeFully(fh.fd, Buffer.alloc(JOURNAL_HEADER_BYTES - size), size);
+        writeAll(fh.fd, Buffer.alloc(JOURNAL_HEADER_BYTES - size), size);
         size = JOURNAL_HEADER_BYTES;
       }
-      writeFully(fh.fd, encodeHeader({ gen, epoch, start: JOURNAL_HEADER_BYTES, seq: 0 }), SLOT_OFFSETS[gen % 2]);
+      writeAll(fh.fd, encodeHeader({ gen, epoch, start: JOURNAL_HEADER_BYTES, seq: 0 }), SLOT_OFFSETS[gen % 2]);
       if (size > capacity) {
         await fh.truncate(capacity);
         size = capacity;
@@ -287,7 +279,7 @@ export class CommitJournal {
       const buffers = [head, ...parts.map((p) => p.frames)];
       const done = writevSync(this.#fh.fd, buffers, at);
       // A short writev (rare: a signal, a full disk that still took part): finish it plainly.
-      if (done < bytes) writeFully(this.#fh.fd, Buffer.concat(buffers).subarray(done), at + done);
+      if (done < bytes) writeAll(this.#fh.fd, Buffer.concat(buffers).subarray(done), at + done);
       if (this.#allocated < at + bytes) this.#allocated = at + bytes;
       await this.#fh.datasync();
     } catch (err) {
@@ -296,10 +288,9 @@ export class CommitJournal {
       await this.#repair().catch(() => {});
       throw err;
     }
-    this.#written += bytes + (at === this.#writePos ? 0 : this.#capacity - this.#writePos);
     this.#writePos = at + bytes;
     this.#seq++;
-    if (this.#written - this.#startWritten >= (this.#capacity - JOURNAL_HEADER_BYTES) / 2 && this.#checkpointing === null) {
+    if (this.#liveBytes() >= (this.#capacity - JOURNAL_HEADER_BYTES) / 2 && this.#checkpointing === null) {
       // In the background; a failure is reported (onProblem) and the next write tries again.
       this.checkpoint().catch(() => {});
     }
@@ -332,16 +323,14 @@ export class CommitJournal {
   async #runCheckpoint(): Promise<void> {
     const start = this.#writePos;
     const seq = this.#seq;
-    const written = this.#written;
     await this.#syncSegments();
     const gen = this.#gen + 1;
     const fh = this.#fh;
-    writeFully(fh.fd, encodeHeader({ gen, epoch: this.#epoch, start, seq }), SLOT_OFFSETS[gen % 2]);
+    writeAll(fh.fd, encodeHeader({ gen, epoch: this.#epoch, start, seq }), SLOT_OFFSETS[gen % 2]);
     await fh.datasync();
     this.#gen = gen;
     this.#start = start;
     this.#startSeq = seq;
-    this.#startWritten = written;
   }
 
   /**
@@ -363,6 +352,13 @@ export class CommitJournal {
     } finally {
       await this.#fh.close();
     }
+  }
+
+  /** Bytes from the header's start to the next entry's place, a tail skipped at the wrap included. */
+  #liveBytes(): number {
+    if (this.#seq === this.#startSeq) return 0;
+    if (this.#start < this.#writePos) return this.#writePos - this.#start;
+    return this.#capacity - this.#start + (this.#writePos - JOURNAL_HEADER_BYTES);
   }
 
   /** Where an entry of `bytes` can go now without overwriting a live one; -1 if nowhere. */
@@ -427,7 +423,7 @@ export class CommitJournal {
       // the end, and erasing must not need space either (its magic alone suffices).
       const size = (await fh.stat()).size;
       const erase = Math.min(ENTRY_HEAD_BYTES, size - this.#repairAt);
-      if (erase > 0) writeFully(fh.fd, Buffer.alloc(erase), this.#repairAt);
+      if (erase > 0) writeAll(fh.fd, Buffer.alloc(erase), this.#repairAt);
       await fh.datasync();
     } catch (err) {
       await fh.close().catch(() => {});
@@ -439,8 +435,6 @@ export class CommitJournal {
     await old.close().catch(() => {});
   }
 }
-
-const ZEROS = Buffer.alloc(256 * 1024);
 
 function encodeHeader(h: Header): Buffer {
   const buf = Buffer.alloc(SLOT_BYTES);
@@ -505,8 +499,10 @@ async function readEntry(
       p += sizeOut[0];
     }
     if (p !== length) return null;
+    const partition = entry.readUInt32LE(t);
+    if (partition >= partitions) return null;
     parts.push({
-      partition: entry.readUInt32LE(t),
+      partition,
       base: entry.readUInt32LE(t + 4) + entry.readUInt32LE(t + 8) * TWO_32,
       position: entry.readUInt32LE(t + 12),
       frames,
@@ -515,16 +511,5 @@ async function readEntry(
     at += length;
   }
   if (at !== bytes) return null;
-  for (const part of parts) if (part.partition >= partitions) return null;
   return { bytes, parts };
-}
-
-/** Writes all of `buf` at `position` of `fd`, continuing after short writes. */
-function writeFully(fd: number, buf: Buffer, position: number): void {
-  let done = 0;
-  while (done < buf.length) {
-    const n = writeSync(fd, buf, done, buf.length - done, position + done);
-    if (n <= 0) throw new Error(`write returned ${n} at ${position + done}`);
-    done += n;
-  }
 }

@@ -29,6 +29,7 @@ import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
+import { openOrCreate } from './file-io.ts';
 import { fsyncDir } from './segment-files.ts';
 
 export const COMMIT_MARKS_FILE = 'commit-marks';
@@ -67,13 +68,7 @@ export class CommitMarksWriter {
    * Overwrites in place rather than truncating, so a reader never finds the file empty.
    */
   static async open(dataDir: string, marks: ArrayLike<number>): Promise<CommitMarksWriter> {
-    const file = commitMarksPath(dataDir);
-    let created = false;
-    const fh = await open(file, 'r+').catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
-      created = true;
-      return open(file, 'w+');
-    });
+    const { fh, created } = await openOrCreate(commitMarksPath(dataDir));
     const w = new CommitMarksWriter(fh, Float64Array.from(marks));
     try {
       const bytes = marks.length * SLOT_BYTES;

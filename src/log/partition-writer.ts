@@ -8,8 +8,9 @@
 import { constants, ftruncateSync, writeSync } from 'node:fs';
 import { mkdir, open, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
+import { writeAll } from './file-io.ts';
 import { INDEX_INTERVAL_BYTES, encodeIndexEntries } from './offset-index.ts';
-import { PREALLOCATE_MAX_BYTES, PreallocationPolicy } from './preallocation.ts';
+import { PreallocationPolicy, ZEROS } from './preallocation.ts';
 import { checkActiveSegment, recoverSealedSegment, repairActiveSegment } from './recovery.ts';
 import type { LostRange, RecoveredSegment } from './recovery.ts';
 import {
@@ -29,8 +30,6 @@ export interface PartitionWriterOptions {
   preallocation?: PreallocationPolicy;
 }
 
-/** One write of zeros at most; the policy asks for PREALLOCATE_MAX_BYTES at most. */
-const ZEROS = Buffer.alloc(PREALLOCATE_MAX_BYTES);
 
 interface Segment {
   base: number;
@@ -293,7 +292,7 @@ export class PartitionWriter {
     const position = active.size;
     try {
       if (position + frames.length > this.#allocated) this.#preallocate(log, position + frames.length);
-      writeAll(log, frames, position);
+      writeAll(log.fd, frames, position);
       // Past the zeros when writing ahead is paused or fell short (see #allocated).
       if (this.#allocated < position + frames.length) this.#allocated = position + frames.length;
     } catch (err) {
@@ -479,7 +478,7 @@ export class PartitionWriter {
     if (this.#pendingIndex.length === 0 || this.#index === null) return;
     const bytes = encodeIndexEntries(this.#pendingIndex);
     try {
-      writeAll(this.#index, bytes, this.#indexSize);
+      writeAll(this.#index.fd, bytes, this.#indexSize);
       this.#indexSize += bytes.length;
       this.#pendingIndex = [];
       this.#stepWorked('index');
@@ -543,21 +542,6 @@ async function createSegmentFiles(dir: string, base: number): Promise<{ log: Fil
     await unlink(segmentLogPath(dir, base)).catch(() => {});
     await unlink(segmentIndexPath(dir, base)).catch(() => {});
     throw err;
-  }
-}
-
-/**
- * Writes all of `buf` at `position`, continuing after short writes. Synchronous on
- * purpose: a write into the page cache takes microseconds, less than the round trip to
- * libuv's thread pool and back, and it is once per commit, not per record. Only the
- * fdatasync that follows, which really waits for the disk, goes to the pool.
- */
-function writeAll(fh: FileHandle, buf: Buffer, position: number): void {
-  let done = 0;
-  while (done < buf.length) {
-    const bytesWritten = writeSync(fh.fd, buf, done, buf.length - done, position + done);
-    if (bytesWritten <= 0) throw new Error(`write returned ${bytesWritten} at ${position + done}`);
-    done += bytesWritten;
   }
 }
 

@@ -369,10 +369,14 @@ export class PartitionedLog {
     const buffers: (Buffer | undefined)[] = new Array(partitions);
     const cursors = new Float64Array(partitions);
     const next = new Float64Array(partitions);
+    let touched = 0;
+    let frameBytes = 0;
     for (let p = 0; p < partitions; p++) {
       if (counts[p] > 0) {
         buffers[p] = this.#frameBuffer(p, bytes[p]);
         next[p] = this.#writers[p].nextOffset;
+        touched++;
+        frameBytes += bytes[p];
       }
     }
     for (let i = 0; i < n; i++) {
@@ -386,38 +390,12 @@ export class PartitionedLog {
     // several are touched, else each with its own (one partition alone costs one either way,
     // and its frames are then written once, not twice).
     const failed = new Set<number>();
-    let touched = 0;
-    let frameBytes = 0;
-    for (let p = 0; p < partitions; p++) {
-      if (counts[p] === 0) continue;
-      touched++;
-      frameBytes += bytes[p];
-    }
-    if (this.#journal !== null) {
-      try {
-        await this.#journal.repaired();
-      } catch (err) {
-        const e = journalError(err as Error);
-        for (let p = 0; p < partitions; p++) if (counts[p] > 0) this.#notCommitted(p, e, failed, errors);
-        for (let i = 0; i < n; i++) if (offsets[i] >= 0) offsets[i] = -1;
-        return { offsets, error: summarize(errors) };
+    if (await this.#journalRepaired(counts, failed, errors)) {
+      if (this.#journal !== null && touched > 1 && this.#journal.fits(touched, frameBytes)) {
+        await this.#commitJournaled(this.#journal, buffers, counts, failed, errors);
+      } else {
+        await this.#commitEach(buffers, counts, failed, errors);
       }
-    }
-    if (this.#journal !== null && touched > 1 && this.#journal.fits(touched, frameBytes)) {
-      await this.#commitJournaled(this.#journal, buffers, counts, failed, errors);
-    } else {
-      const commits: Promise<void>[] = [];
-      for (let p = 0; p < partitions; p++) {
-        if (counts[p] === 0) continue;
-        const part = p;
-        commits.push(
-          this.#writers[p].commit(buffers[p] as Buffer, counts[p]).then(
-            () => this.#committed(part),
-            (err: Error) => this.#notCommitted(part, err, failed, errors),
-          ),
-        );
-      }
-      await Promise.all(commits);
     }
     // Before resolving: an acknowledged record must be visible to readers.
     if (failed.size < touched) {
@@ -428,6 +406,39 @@ export class PartitionedLog {
       for (let i = 0; i < n; i++) if (failed.has(batch[i].partition)) offsets[i] = -1;
     }
     return errors.length > 0 ? { offsets, error: summarize(errors) } : { offsets };
+  }
+
+  /**
+   * Whether the journal (if any) has no failed entry left to erase (see
+   * CommitJournal.repaired). When it has and erasing fails again, no partition is written
+   * to: every touched one fails with the journal's error.
+   */
+  async #journalRepaired(counts: Int32Array, failed: Set<number>, errors: string[]): Promise<boolean> {
+    if (this.#journal === null) return true;
+    try {
+      await this.#journal.repaired();
+      return true;
+    } catch (err) {
+      const e = journalError(err as Error);
+      for (let p = 0; p < this.partitions; p++) if (counts[p] > 0) this.#notCommitted(p, e, failed, errors);
+      return false;
+    }
+  }
+
+  /** Pass 3 without the journal: every touched partition written and fdatasync'd itself, in parallel. */
+  async #commitEach(buffers: (Buffer | undefined)[], counts: Int32Array, failed: Set<number>, errors: string[]): Promise<void> {
+    const commits: Promise<void>[] = [];
+    for (let p = 0; p < this.partitions; p++) {
+      if (counts[p] === 0) continue;
+      const part = p;
+      commits.push(
+        this.#writers[p].commit(buffers[p] as Buffer, counts[p]).then(
+          () => this.#committed(part),
+          (err: Error) => this.#notCommitted(part, err, failed, errors),
+        ),
+      );
+    }
+    await Promise.all(commits);
   }
 
   /**

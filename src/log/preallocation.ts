@@ -19,6 +19,8 @@
  */
 export const PREALLOCATE_MAX_BYTES = 256 * 1024;
 const PREALLOCATE_MIN_BYTES = 64 * 1024;
+/** Written zeros for every file that writes ahead: one write of them at most, as the policy asks. */
+export const ZEROS = Buffer.alloc(PREALLOCATE_MAX_BYTES);
 const RESUME_AFTER_COMMITS = 1000;
 
 /** The shared write-ahead amount of a log's partitions. */

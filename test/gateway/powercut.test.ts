@@ -25,8 +25,12 @@ async function startAndCut(dataDir: string, phase: string, cutAfter: number, fla
   const outcomes = await loadAndCut(g, fx.layer!, `pc_${phase}`, cutAfter);
   fx.layer = undefined;
   fx.gateway = undefined;
-  const replayed = g.logs.reduce((sum, l) => sum + (typeof l.journalRecords === 'number' ? l.journalRecords : 0), 0);
-  return { outcomes, replayed };
+  return { outcomes, replayed: replayedRecords(g.logs) };
+}
+
+/** Records the journal's replay wrote back at a start, from its start-up line (0 if none). */
+function replayedRecords(logs: Record<string, unknown>[]): number {
+  return logs.reduce((sum, l) => sum + (typeof l.journalRecords === 'number' ? l.journalRecords : 0), 0);
 }
 
 function expectEveryAckStored(outcomes: Outcome[], stored: ConsumedLine[]): number {
@@ -58,7 +62,7 @@ describe('power cut (FUSE layer that forgets unsynced data)', () => {
     // Recovery on the survivors (off the layer), then read everything back.
     fx.gateway = await startGateway(['--workers', '1', '--partitions', '4', '--segment-bytes', '8kb', ...flags, '--data-dir', backing]);
     const cutBytes = fx.gateway.logs.filter((l) => typeof l.truncatedBytes === 'number').map((l) => `p${l.partition}:${l.truncatedBytes}`);
-    const replayedLast = fx.gateway.logs.reduce((sum, l) => sum + (typeof l.journalRecords === 'number' ? l.journalRecords : 0), 0);
+    const replayedLast = replayedRecords(fx.gateway.logs);
     expect(await fx.gateway.stop()).toBe(0);
     const stored = await consumeAll(backing);
     const counts = await Promise.all([0, 1, 2, 3].map(async (p) => (await readdir(path.join(backing, `partition-${p}`))).filter((f) => f.endsWith('.log')).length));
