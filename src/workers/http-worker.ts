@@ -12,7 +12,7 @@
  * and anything else thrown while handling a request is answered 500 and reported to the
  * supervisor (rate-limited), never re-thrown.
  */
-import type { IncomingMessage, ServerOptions, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerOptions } from 'node:http';
 import type https from 'node:https';
 import type { Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -26,10 +26,11 @@ import { DURABLE_OK, DURABLE_REFUSED, DURABLE_SPILLED, DURABLE_UNKNOWN, SENT_UNA
 import type { RingStorage } from '../ring/ring-storage.ts';
 import { FULL, RingWriter } from '../ring/ring-writer.ts';
 import { BodyError, BodyReader, InflightBudget, Reservation } from './body-reader.ts';
+import { GatewayResponse } from './gateway-response.ts';
 import { parseContentEncoding, SUPPORTED_ENCODINGS } from './content-encoding.ts';
 import { WorkerMetrics, type RejectReason } from './worker-metrics.ts';
 import { DroppedBuffers, IdleHeapRelease, releaseWorkerHeap, settleWorkerHeap } from './settle-heap.ts';
-import { isRefusal, WWW_AUTHENTICATE, type Identity } from '../auth/authenticator.ts';
+import { isRefusal, WWW_AUTHENTICATE } from '../auth/authenticator.ts';
 import { secureContextOptions } from '../auth/tls-material.ts';
 import { isAuthMessage, retryAfterSeconds, WorkerAuth, type AuthMessage, type WorkerAuthData } from '../auth/worker-auth.ts';
 
@@ -120,11 +121,6 @@ const refusedSockets = new WeakSet<Socket>();
 const fresh = new Map<Socket, number>();
 const EVICT_AFTER_MS = Math.max(100, Math.min(1000, config.bodyTimeoutMs));
 
-/** When each response's request arrived, for the latency histogram. */
-const startedAt = new WeakMap<ServerResponse, number>();
-/** Who wrote each authenticated request, with its samples and stored bytes once decoded. */
-const writers = new WeakMap<ServerResponse, { who: Identity; samples: number; bytes: number }>();
-
 /** Warnings to the supervisor, at most one per kind per second, with the count since. */
 const warned = new Map<string, { last: number; count: number }>();
 function warn(what: string, msg: string, detail?: string): void {
@@ -139,11 +135,11 @@ function warn(what: string, msg: string, detail?: string): void {
 }
 
 /** Writes `answer` (once), counting it; `close` ends the connection after it. */
-function send(res: ServerResponse, answer: Answer, close = false): void {
+function send(res: GatewayResponse, answer: Answer, close = false): void {
   if (res.headersSent || res.destroyed) return;
-  metrics.response(answer.status, (performance.now() - (startedAt.get(res) ?? performance.now())) / 1000);
-  const writer = writers.get(res);
-  if (writer !== undefined) auth.answered(writer.who, answer.status, writer.samples, writer.bytes);
+  metrics.response(answer.status, (performance.now() - res.startedAt) / 1000);
+  const write = res.tenantWrite;
+  if (write !== undefined) auth.answered(write.who, answer.status, write.samples, write.bytes);
   // One writeHead with every header, as a flat [name, value, ...] list: Node then formats
   // them straight into the head, where each setHeader() would first validate and store
   // them in the response's header map (bench/ISSUE-15.md, sixth round).
@@ -176,23 +172,21 @@ function jsonError(status: number, message: string, headers?: Record<string, str
  * the answer, and discards what still arrives meanwhile so the client can read the
  * answer instead of getting a reset.
  */
-function refuse(req: IncomingMessage, res: ServerResponse, reason: RejectReason, answer: Answer): void {
+function refuse(req: IncomingMessage, res: GatewayResponse, reason: RejectReason, answer: Answer): void {
   metrics.reject(reason);
   send(res, answer, true);
   req.resume();
 }
 
-function onRequest(req: IncomingMessage, res: ServerResponse, expectContinue = false): void {
+function onRequest(req: IncomingMessage, res: GatewayResponse, expectContinue = false): void {
   if (refusedSockets.has(req.socket)) return;
   fresh.delete(req.socket);
   openRequests++;
-  startedAt.set(res, performance.now());
+  res.startedAt = performance.now();
   // Every byte held for this request is reserved from the worker's budget until answered.
   const reservation = new Reservation(budget);
-  res.once('close', () => {
-    reservation.release();
-    onResponseClosed();
-  });
+  res.reservation = reservation;
+  res.on('close', onResponseClosed);
   handle(req, res, expectContinue, reservation).catch((err: unknown) => {
     // A bug, not the client's doing: answer 500, keep the thread alive, tell the supervisor.
     warn('internal_error', 'request handler failed; answered 500', err instanceof Error ? (err.stack ?? err.message) : String(err));
@@ -201,7 +195,7 @@ function onRequest(req: IncomingMessage, res: ServerResponse, expectContinue = f
   });
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, expectContinue: boolean, reservation: Reservation): Promise<void> {
+async function handle(req: IncomingMessage, res: GatewayResponse, expectContinue: boolean, reservation: Reservation): Promise<void> {
   const rawUrl = req.url ?? '/';
   const q = rawUrl.indexOf('?');
   const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
@@ -247,8 +241,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, expectContinue:
   if (isRefusal(who)) {
     return refuse(req, res, 'unauthorized', protocol.fail(undefined, who.status, who.message, { 'www-authenticate': WWW_AUTHENTICATE }));
   }
-  const writer = { who, samples: 0, bytes: 0 };
-  if (who.slot >= 0) writers.set(res, writer);
+  const write = { who, samples: 0, bytes: 0 };
+  if (who.slot >= 0) res.tenantWrite = write;
 
   let ctx: RequestContext;
   try {
@@ -307,8 +301,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, expectContinue:
   // The body is released; what this request still holds is its record until answered.
   reservation.shrinkTo(decoded.value.length);
   // The tenant's rate: its samples, and the bytes it will cost the sink.
-  writer.samples = decoded.count;
-  writer.bytes = decoded.value.length;
+  write.samples = decoded.count;
+  write.bytes = decoded.value.length;
   const waitMs = auth.take(who, decoded.count, decoded.value.length);
   if (waitMs > 0) {
     metrics.reject('throttled');
@@ -363,7 +357,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, expectContinue:
   send(res, protocol.fail(ctx, 503, 'the sink could not make the record durable: it was not stored, retry later', RETRY_AFTER));
 }
 
-function health(req: IncomingMessage, res: ServerResponse, path: string): void {
+function health(req: IncomingMessage, res: GatewayResponse, path: string): void {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     return refuse(req, res, 'method_not_allowed', jsonError(405, `use GET ${path}`, { allow: 'GET, HEAD' }));
   }
@@ -375,13 +369,16 @@ function health(req: IncomingMessage, res: ServerResponse, path: string): void {
   send(res, { status: 200, headers: json, body: '{"ready":true}' });
 }
 
-function onResponseClosed(): void {
+/** A response's 'close' (answered, or its connection gone): what the request held is free. */
+function onResponseClosed(this: GatewayResponse): void {
+  this.reservation?.release();
   openRequests--;
   requestsServed++;
   if (draining) maybeDrained();
 }
 
-const serverOptions: ServerOptions = {
+const serverOptions: ServerOptions<typeof IncomingMessage, typeof GatewayResponse> = {
+  ServerResponse: GatewayResponse,
   requestTimeout: 0,
   headersTimeout: config.bodyTimeoutMs,
   keepAliveTimeout: 5000,
@@ -397,7 +394,7 @@ const server =
     : process.getBuiltinModule('node:https').createServer({ ...serverOptions, ...secureContextOptions(tls) }, (req, res) => onRequest(req, res));
 // Expect: 100-continue goes through the same loop, which sends 100 Continue only once
 // the declared size passed every limit (a too-large body gets its 413 uninvited).
-server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => onRequest(req, res, true));
+server.on('checkContinue', (req: IncomingMessage, res: GatewayResponse) => onRequest(req, res, true));
 
 /** A raw answer on a socket the HTTP layer will not answer itself, then a full close. */
 function answerAndClose(socket: Socket, status: string, message: string, extra = ''): void {
