@@ -29,9 +29,10 @@ export interface PowerCutMount {
   /**
    * Injects failures: `op` 'write' (write, truncate, fsync), 'fsync' (fsync and fdatasync
    * alone) or 'unlink' on paths ending with `suffix` fail with `errno` (e.g. 'EIO',
-   * 'ENOSPC') until heal().
+   * 'ENOSPC') until heal(). 'fsync-persisted': the fsync makes the bytes durable and then
+   * fails all the same, so the caller cannot know they survive a cut.
    */
-  fail(op: 'write' | 'fsync' | 'unlink', suffix: string, errno: string): Promise<void>;
+  fail(op: 'write' | 'fsync' | 'fsync-persisted' | 'unlink', suffix: string, errno: string): Promise<void>;
   /**
    * A disk that stops answering: fsync and fdatasync of paths ending with `suffix` block
    * until heal(); every other operation goes on.

@@ -22,6 +22,8 @@ Control, one command per line on stdin:
            rewritten to the durable state; prints "cut-done" when it is. Unmount afterwards.
   fail OP SUFFIX ERRNO -> operations OP (write: write/truncate/fsync; fsync: fsync alone; unlink) on paths ending
            with SUFFIX fail with ERRNO (e.g. EIO, ENOSPC) until "heal"; prints "ok".
+           OP fsync-persisted: the fsync makes the bytes durable, then fails anyway (an
+           error the caller cannot tell from one that lost them).
   stall fsync SUFFIX -> fsync/fdatasync of paths ending with SUFFIX block (a disk that
            stops answering) until "heal"; other operations go on; prints "ok".
   heal  -> no more injected failures, stalled syncs return; prints "ok".
@@ -284,6 +286,7 @@ class PowerCutFS(Operations):
         self.inject('write', self.fh_path.get(fh, path or ''))
         self.inject('fsync', self.fh_path.get(fh, path or ''))
         self._sync_file(self.fh_id[fh], fh)
+        self.inject('fsync-persisted', self.fh_path.get(fh, path or ''))
         return 0
 
     def opendir(self, path):
