@@ -5,8 +5,9 @@
  * Why not WeakMaps keyed by the response, as before: every request added an entry to an
  * ephemeron table, and V8 pays for those at each scavenge. With a thousand responses in
  * flight, a WeakMap set and get cost 1.8 µs per request in a micro-benchmark (a field:
- * 0.1 µs), and the set was the worker's most sampled line in `npm run profile`
- * (bench/ISSUE-15.md, eighteenth round).
+ * 0.1 µs), and the set was the worker's most sampled line in `npm run profile`. End to
+ * end no change showed (0.99x the requests/s in 24 paired runs; bench/ISSUE-15.md,
+ * eighteenth round): fields are simply the plainer way to hang state on a response.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Identity } from '../auth/authenticator.ts';

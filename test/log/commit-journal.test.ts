@@ -20,7 +20,7 @@ import type { PartitionedLogOptions } from '../../src/log/partitioned-log.ts';
 import { parseConfig } from '../../src/main/config.ts';
 import { ContentType } from '../../src/sink/sink.ts';
 import type { SinkRecord } from '../../src/sink/sink.ts';
-import { mountPowerCut, usePowerCutFixture } from '../support/powercut-fs.ts';
+import { mountPowerCut, usePowerCutFixture, type PowerCutMount } from '../support/powercut-fs.ts';
 import { prng } from '../support/prng.ts';
 import { tempDir } from './helpers.ts';
 
@@ -86,6 +86,49 @@ async function readAll(dataDir: string): Promise<Map<string, Uint8Array>> {
   return out;
 }
 
+/** Mounts a fresh power-cut layer and opens a log on it, in its `data` dir. */
+async function logOnFreshLayer(options: PartitionedLogOptions): Promise<{ log: PartitionedLog; layer: PowerCutMount }> {
+  fx.dir = await tempDir('metricstream-journal-');
+  const layer = (fx.layer = await mountPowerCut(fx.dir, 0));
+  return { log: await openOnLayer(path.join(layer.mount, 'data'), options), layer };
+}
+
+/**
+ * Cuts the power under `log` (an append may be in flight: it fails), closes the log and
+ * unmounts the layer. Returns the backing data dir, which now holds what survived.
+ */
+async function cutPower(log: PartitionedLog): Promise<string> {
+  await fx.layer!.cut();
+  await closeQuietly(log);
+  await fx.layer!.unmount();
+  fx.layer = undefined;
+  return path.join(fx.dir!, 'backing', 'data');
+}
+
+/** Recovers the log of `backing` (an open and a close), then reads every record back. */
+async function recoverAndReadAll(backing: string): Promise<Map<string, Uint8Array>> {
+  await (await PartitionedLog.open(backing, OPTIONS)).close();
+  return readAll(backing);
+}
+
+/** The acknowledged records ("partition/offset") that `stored` lacks or holds different. */
+function missingFrom(acked: Map<string, Uint8Array>, stored: Map<string, Uint8Array>): string[] {
+  return [...acked].filter(([at, value]) => !Buffer.from(value).equals(stored.get(at) ?? Buffer.alloc(0))).map(([at]) => at);
+}
+
+/** Appends seeded batches of all partitions to `log`, each acknowledged record kept in `acked`. */
+function appender(log: PartitionedLog, random: () => number, acked: Map<string, Uint8Array>): () => ReturnType<PartitionedLog['append']> {
+  let seq = 0;
+  return async () => {
+    const batch = batchOf(random, seq++);
+    const res = await log.append(batch);
+    batch.forEach((r, i) => {
+      if (res.offsets[i] >= 0) acked.set(`${r.partition}/${res.offsets[i]}`, r.value);
+    });
+    return res;
+  };
+}
+
 describe('commit journal, power cut (every commit durable through the journal alone)', () => {
   it.each([
     { seed: 1, reopenJournal: 64 * 1024 },
@@ -93,10 +136,7 @@ describe('commit journal, power cut (every commit durable through the journal al
     { seed: 3, reopenJournal: 0 },
   ])('seed $seed: every acknowledged record survives a cut with an append in flight (reopened with journalBytes $reopenJournal)', async ({ seed, reopenJournal }) => {
     const random = prng(seed);
-    fx.dir = await tempDir('metricstream-journal-');
-    fx.layer = await mountPowerCut(fx.dir, 0);
-    const dataDir = path.join(fx.layer.mount, 'data');
-    const log = await openOnLayer(dataDir, OPTIONS);
+    const { log, layer } = await logOnFreshLayer(OPTIONS);
     const acked = new Map<string, Uint8Array>();
     let journaledBytes = 0;
     const record = (batch: SinkRecord[], offsets: Float64Array) => {
@@ -115,20 +155,15 @@ describe('commit journal, power cut (every commit durable through the journal al
     // One more append in flight when the power goes.
     const last = batchOf(random, appends);
     const inFlight = log.append(last);
-    await fx.layer.cut();
+    const backing = await cutPower(log);
     record(last, (await inFlight).offsets);
-    await closeQuietly(log);
-    await fx.layer.unmount();
-    fx.layer = undefined;
 
     // Recovery on what survived.
-    const backing = path.join(fx.dir, 'backing', 'data');
     const reopened = await PartitionedLog.open(backing, { ...OPTIONS, journalBytes: reopenJournal });
     const replayed = reopened.journalReplay;
     const next = Array.from({ length: PARTITIONS }, (_, p) => reopened.nextOffset(p));
     await reopened.close();
-    const stored = await readAll(backing);
-    const missing = [...acked].filter(([at, value]) => !Buffer.from(value).equals(stored.get(at) ?? Buffer.alloc(0))).map(([at]) => at);
+    const missing = missingFrom(acked, await readAll(backing));
     expect(missing, `${missing.length} of ${acked.size} acknowledged records missing or different, e.g. ${missing.slice(0, 5).join(', ')}`).toEqual([]);
     // The journal wrapped several times, and the reopened log continues after every record.
     expect(journaledBytes).toBeGreaterThan(4 * OPTIONS.journalBytes);
@@ -142,15 +177,12 @@ describe('commit journal, power cut (every commit durable through the journal al
   });
 
   it('a failed journal write fails the whole commit, and every commit until its entry is erased; its records never show up', async () => {
-    fx.dir = await tempDir('metricstream-journal-');
-    fx.layer = await mountPowerCut(fx.dir, 0);
-    const dataDir = path.join(fx.layer.mount, 'data');
-    const log = await openOnLayer(dataDir, OPTIONS);
+    const { log, layer } = await logOnFreshLayer(OPTIONS);
     const random = prng(9);
     const first = batchOf(random, 0);
     expect((await log.append(first)).error).toBeUndefined();
 
-    await fx.layer.fail('write', '/journal', 'EIO');
+    await layer.fail('write', '/journal', 'EIO');
     const refused = batchOf(random, 1);
     const res = await log.append(refused);
     expect([...res.offsets].every((o) => o === -1)).toBe(true);
@@ -162,22 +194,14 @@ describe('commit journal, power cut (every commit durable through the journal al
     const aloneRes = await log.append(alone);
     expect([...aloneRes.offsets].every((o) => o === -1)).toBe(true);
     expect(aloneRes.error).toMatch(/journal: .*EIO/);
-    await fx.layer.heal();
+    await layer.heal();
 
     // The next commit takes the same offsets, and the log is healthy again.
     const second = batchOf(random, 2);
     const ok = await log.append(second);
     expect(ok.error).toBeUndefined();
     expect(log.failing).toBe(false);
-    await fx.layer.cut();
-    await closeQuietly(log);
-    await fx.layer.unmount();
-    fx.layer = undefined;
-
-    const backing = path.join(fx.dir, 'backing', 'data');
-    const reopened = await PartitionedLog.open(backing, OPTIONS);
-    await reopened.close();
-    const stored = await readAll(backing);
+    const stored = await recoverAndReadAll(await cutPower(log));
     const want = new Map<string, Uint8Array>();
     second.forEach((r, i) => want.set(`${r.partition}/${ok.offsets[i]}`, r.value));
     for (const [at, value] of want) expect(Buffer.from(stored.get(at) ?? []).equals(Buffer.from(value)), `record ${at}`).toBe(true);
@@ -194,21 +218,18 @@ describe('commit journal, an fdatasync that failed but reached the disk', () => 
     // (not journaled, so no later entry overwrites that one), take the refused records'
     // offsets; had the entry not been erased first, recovery would write the refused
     // frames back over them.
-    fx.dir = await tempDir('metricstream-journal-');
-    fx.layer = await mountPowerCut(fx.dir, 0);
-    const dataDir = path.join(fx.layer.mount, 'data');
-    const log = await openOnLayer(dataDir, OPTIONS);
+    const { log, layer } = await logOnFreshLayer(OPTIONS);
     const random = prng(31);
     const first = batchOf(random, 0);
     const firstRes = await log.append(first);
     expect(firstRes.error).toBeUndefined();
 
-    await fx.layer.fail('fsync-persisted', '/journal', 'EIO');
+    await layer.fail('fsync-persisted', '/journal', 'EIO');
     const refused = batchOf(random, 1);
     const res = await log.append(refused);
     expect([...res.offsets].every((o) => o === -1)).toBe(true);
     expect(res.error).toMatch(/journal: .*EIO/);
-    await fx.layer.heal();
+    await layer.heal();
 
     const alone = batchOf(random, 2).filter((r) => r.partition === 0);
     const aloneRes = await log.append(alone);
@@ -219,14 +240,7 @@ describe('commit journal, an fdatasync that failed but reached the disk', () => 
     const second = batchOf(random, 3).filter((r) => r.partition === 1);
     const secondRes = await log.append(second);
     expect(secondRes.error).toBeUndefined();
-    await fx.layer.cut();
-    await closeQuietly(log);
-    await fx.layer.unmount();
-    fx.layer = undefined;
-
-    const backing = path.join(fx.dir, 'backing', 'data');
-    await (await PartitionedLog.open(backing, OPTIONS)).close();
-    const stored = await readAll(backing);
+    const stored = await recoverAndReadAll(await cutPower(log));
     const want = new Map<string, Uint8Array>();
     for (const [batch, r] of [[first, firstRes], [alone, aloneRes], [second, secondRes]] as const) {
       batch.forEach((rec, i) => want.set(`${rec.partition}/${r.offsets[i]}`, rec.value));
@@ -240,29 +254,18 @@ describe('commit journal, an fdatasync that failed but reached the disk', () => 
 
 describe('commit journal, segments that cannot be synced', () => {
   it('a checkpoint that fails is reported (kind journal) and retried; once the journal is full commits fail; after healing nothing acknowledged is lost', async () => {
-    fx.dir = await tempDir('metricstream-journal-');
-    fx.layer = await mountPowerCut(fx.dir, 0);
-    const dataDir = path.join(fx.layer.mount, 'data');
     const problems: string[] = [];
-    const log = await openOnLayer(dataDir, {
+    const { log, layer } = await logOnFreshLayer({
       ...OPTIONS,
       onProblem: (kind, _p, err) => problems.push(`${kind}:${err === null ? 'ok' : ((err as NodeJS.ErrnoException).code ?? err.message)}`),
     });
     const random = prng(11);
     const acked = new Map<string, Uint8Array>();
-    let seq = 0;
-    const append = async () => {
-      const batch = batchOf(random, seq++);
-      const res = await log.append(batch);
-      batch.forEach((r, i) => {
-        if (res.offsets[i] >= 0) acked.set(`${r.partition}/${res.offsets[i]}`, r.value);
-      });
-      return res;
-    };
+    const append = appender(log, random, acked);
     for (let i = 0; i < 10; i++) expect((await append()).error).toBeUndefined();
 
     // The segments' fdatasyncs fail; their writes and the journal's work.
-    await fx.layer.fail('fsync', '.log', 'EIO');
+    await layer.fail('fsync', '.log', 'EIO');
     let refused: Awaited<ReturnType<typeof append>> | null = null;
     for (let i = 0; i < 200 && refused === null; i++) {
       const res = await append();
@@ -273,20 +276,12 @@ describe('commit journal, segments that cannot be synced', () => {
     expect(refused?.error).toMatch(/journal: .*EIO/);
     expect([...refused!.offsets].every((o) => o === -1)).toBe(true);
 
-    await fx.layer.heal();
+    await layer.heal();
     expect((await append()).error).toBeUndefined();
     expect(problems.slice(problems.indexOf('journal:EIO'))).toContain('journal:ok');
     expect(log.failing).toBe(false);
     for (let i = 0; i < 10; i++) expect((await append()).error).toBeUndefined();
-    await fx.layer.cut();
-    await closeQuietly(log);
-    await fx.layer.unmount();
-    fx.layer = undefined;
-
-    const backing = path.join(fx.dir, 'backing', 'data');
-    await (await PartitionedLog.open(backing, OPTIONS)).close();
-    const stored = await readAll(backing);
-    const missing = [...acked].filter(([at, value]) => !Buffer.from(value).equals(stored.get(at) ?? Buffer.alloc(0))).map(([at]) => at);
+    const missing = missingFrom(acked, await recoverAndReadAll(await cutPower(log)));
     expect(missing, `${missing.length} of ${acked.size} acknowledged records missing`).toEqual([]);
   });
 });
@@ -300,39 +295,20 @@ describe('commit journal, rolls', () => {
     // checkpoints sync the active segments, not sealed ones. With zeros ahead (the usual
     // case), cutting them syncs as well, which hid a missing roll sync from the seeded
     // power-cut test above two runs in three.
-    fx.dir = await tempDir('metricstream-journal-');
-    fx.layer = await mountPowerCut(fx.dir, 0);
-    const dataDir = path.join(fx.layer.mount, 'data');
-    const log = await openOnLayer(dataDir, OPTIONS);
+    const { log, layer } = await logOnFreshLayer(OPTIONS);
     const random = prng(21);
     const acked = new Map<string, Uint8Array>();
-    let seq = 0;
-    const append = async () => {
-      const batch = batchOf(random, seq++);
-      const res = await log.append(batch);
-      batch.forEach((r, i) => {
-        if (res.offsets[i] >= 0) acked.set(`${r.partition}/${res.offsets[i]}`, r.value);
-      });
-      return res;
-    };
+    const append = appender(log, random, acked);
     expect((await append()).error).toBeUndefined();
-    await fx.layer.fail('write', '.log', 'ENOSPC');
+    await layer.fail('write', '.log', 'ENOSPC');
     expect((await append()).error).toMatch(/ENOSPC/);
-    await fx.layer.heal();
+    await layer.heal();
 
     // 150 commits of all four partitions: some 3 rolls per partition, a checkpoint every
     // dozen commits, and still under 1,000 partition commits (writing ahead stays paused).
     for (let i = 0; i < 150; i++) expect((await append()).error).toBeUndefined();
     for (let p = 0; p < PARTITIONS; p++) expect(log.segmentBases(p).length, `partition ${p}: segments`).toBeGreaterThanOrEqual(3);
-    await fx.layer.cut();
-    await closeQuietly(log);
-    await fx.layer.unmount();
-    fx.layer = undefined;
-
-    const backing = path.join(fx.dir, 'backing', 'data');
-    await (await PartitionedLog.open(backing, OPTIONS)).close();
-    const stored = await readAll(backing);
-    const missing = [...acked].filter(([at, value]) => !Buffer.from(value).equals(stored.get(at) ?? Buffer.alloc(0))).map(([at]) => at);
+    const missing = missingFrom(acked, await recoverAndReadAll(await cutPower(log)));
     expect(missing, `${missing.length} of ${acked.size} acknowledged records missing, e.g. ${missing.slice(0, 5).join(', ')}`).toEqual([]);
   });
 });
