@@ -186,6 +186,7 @@ function onRequest(req: IncomingMessage, res: GatewayResponse, expectContinue = 
   // Every byte held for this request is reserved from the worker's budget until answered.
   const reservation = new Reservation(budget);
   res.reservation = reservation;
+  // One shared listener, no closure: 'close' comes once (Node's emitCloseNT guards it).
   res.on('close', onResponseClosed);
   handle(req, res, expectContinue, reservation).catch((err: unknown) => {
     // A bug, not the client's doing: answer 500, keep the thread alive, tell the supervisor.
