@@ -19,7 +19,9 @@
  * up for --warmup seconds (10 by default, as bench:e2e: the gateway's JIT takes that long to
  * settle), then every thread's CPU (utime + stime) and context switches are read, the
  * load runs for --duration, and they are read again. Threads are grouped by name (a
- * trailing -N dropped), and each group is reported in CPU µs per answered request. One
+ * trailing -N dropped), and each group is reported in CPU µs per answered request, with
+ * the load generator's own CPU (this process) and the requests/s that the server's and
+ * the load's CPU together allow on this machine's cores. One
  * run per row, rows one after another: compare rows of one run, and repeat it.
  *
  * --gc starts the server under `--trace-gc-nvp` and adds, per V8 isolate (the owner's and
@@ -131,7 +133,9 @@ try {
       await load(warmup);
       const before = threadsOf(server.proc.pid!);
       const traceFrom = trace.length;
+      const loadBefore = process.cpuUsage();
       const summary = await load(duration);
+      const loadUse = process.cpuUsage(loadBefore);
       const after = threadsOf(server.proc.pid!);
       const gcLines = trace.slice(traceFrom);
       const groups = useByGroup(before, after);
@@ -145,6 +149,12 @@ try {
         console.log(`  ${`${name} (${g.threads})`.padEnd(24)} ${(usOf(g) / n).toFixed(1).padStart(7)} µs/request  ${(g.switches / n).toFixed(2).padStart(6)} context switches/request`);
       }
       console.log(`  ${'total'.padEnd(24)} ${(total / n).toFixed(1).padStart(7)} µs/request`);
+      // The load generator shares the machine's cores: a row whose server and load together
+      // keep every core busy can answer no more than cores / (server + load) CPU per request.
+      const loadUs = (loadUse.user + loadUse.system) / n;
+      const cores = os.availableParallelism();
+      console.log(`  ${'load generator'.padEnd(24)} ${loadUs.toFixed(1).padStart(7)} µs/request  (this process: autocannon)`);
+      console.log(`  ${'server + load'.padEnd(24)} ${(total / n + loadUs).toFixed(1).padStart(7)} µs/request: at most ${Math.round((cores * 1e6) / (total / n + loadUs))} req/s on ${cores} cores`);
       if (values.gc) printGc(gcLines, n);
     } finally {
       await server.stop();
