@@ -9,6 +9,7 @@
  *   │ noop          N worker threads answering 200, no work (the ceiling)         │
  *   │ file-acks0/1  gateway: N HTTP workers → rings → owner → partition log       │
  *   │ file-acks1-p1 the same with one partition: one fdatasync per commit          │
+ *   │ file-acks1-ram the same with its log on tmpfs: the gateway without the flush │
  *   │ rw/influx/otlp-acks1  gateway, file, acks 1, the same samples sent as        │
  *   │               remote_write, Influx line protocol, OTLP protobuf             │
  *   │ peer-vmagent  vmagent (remote_write in, on-disk queue, no-op store behind)  │
@@ -40,6 +41,7 @@ import { runLoad, type LoadSummary } from '../../src/load/run-load.ts';
 import { cpuSecondsOf, gatewayCheckout, isGatewayRow, loadOptionsOf, ROOT, ROWS, startServer, terminate, type Row, type RowContext, type RunningServer } from './servers.ts';
 import { renderChart } from './chart.ts';
 import { median } from '../stats.ts';
+import { measureSyncLatency, type SyncLatency } from '../disk-sync.ts';
 import { prng } from '../../test/support/prng.ts';
 
 const { values } = parseArgs({
@@ -475,6 +477,13 @@ const machine = {
 console.log(
   `bench:e2e on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; ${connections ?? `${DEFAULT_CONNECTIONS} (the *-1ms rows: ${ROWS.find((r) => r.slowBroker)?.connections})`} connections, ${warmup} s warm-up + ${runs} x ${duration}s per row; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`,
 );
+// The flush every acks-1 file row waits for, where its data dir is (bench/disk-sync.ts).
+const syncLatency: SyncLatency[] = [];
+for (const dir of new Set([os.tmpdir(), ...rows.flatMap((r) => (r.dataRoot === undefined ? [] : [r.dataRoot]))])) {
+  const s = await measureSyncLatency(dir);
+  syncLatency.push(s);
+  console.log(`fdatasync after a ${s.bytes}-byte append in ${dir}: median ${s.medianUs.toFixed(0)} µs, p90 ${s.p90Us.toFixed(0)} µs (${s.rounds} in a row)`);
+}
 
 const results: RowResult[] = [];
 let slowBrokerDelays = '';
@@ -522,6 +531,7 @@ const report = {
   at: new Date().toISOString(),
   machine,
   loadAverage: os.loadavg(),
+  syncLatency,
   connections: connections ?? DEFAULT_CONNECTIONS,
   durationSeconds: duration,
   warmupSeconds: warmup,

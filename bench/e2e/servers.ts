@@ -45,6 +45,8 @@ export interface Row {
   start?: (ctx: RowContext) => Promise<RunningServer>;
   /** The checkout whose script this row runs (default this one; bench:e2e --base). */
   root?: string;
+  /** Where its data dir is made (default os.tmpdir(), on the machine's disk). */
+  dataRoot?: string;
 }
 
 /**
@@ -107,7 +109,7 @@ export function cpuSecondsOf(pid: number): number {
  * (pino JSON with a `port` field, or plain text `http://host:port`).
  */
 export async function startServer(row: Row, ctx: RowContext, nodeFlags: readonly string[] = []): Promise<RunningServer> {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), `bench-${row.name}-`));
+  const dataDir = await mkdtemp(path.join(row.dataRoot ?? os.tmpdir(), `bench-${row.name}-`));
   const [script, ...args] = row.command(ctx, dataDir);
   const proc = spawn(process.execPath, [...nodeFlags, '--disable-warning=TimeoutNegativeWarning', '--import', './src/main/require-node.mjs', script, ...args], {
     cwd: row.root ?? ROOT,
@@ -170,6 +172,9 @@ export function gatewayCheckout(flag: string, dir: string): string {
 export function isGatewayRow(row: Row, ctx: RowContext): boolean {
   return row.start === undefined && row.command(ctx, '')[0] === GATEWAY_SCRIPT;
 }
+
+/** tmpfs on Linux: the file-acks1-ram row's log, and bench:e2e's flush latency beside the disk's. */
+export const RAM_DIR = '/dev/shm';
 
 const gateway = (extra: (ctx: RowContext) => string[]) => (ctx: RowContext, dataDir: string) => [
   GATEWAY_SCRIPT,
@@ -247,6 +252,10 @@ export const ROWS: Row[] = [
   // per request): the most that a shared commit journal could give the acks-1 row
   // (bench/ISSUE-15.md, sixth round). Not a configuration we recommend: one partition, one consumer.
   { name: 'file-acks1-p1', command: gateway(() => ['--acks', '1', '--partitions', '1']) },
+  // The same gateway with its log in RAM (tmpfs, where fdatasync returns at once): not a
+  // durable configuration, but the diagnosis of file-acks1, which is what the gateway
+  // costs apart from the disk's flush (bench/disk-sync.ts says what that flush costs).
+  { name: 'file-acks1-ram', command: gateway(() => ['--acks', '1']), dataRoot: RAM_DIR },
   // The cost of tenants-and-security, each against file-acks1 of the same run.
   { name: 'file-acks1-auth', command: gateway(() => ['--acks', '1', '--auth', 'tokens', '--auth-file', securityFixture().authFile]), loadOptions: () => ({ authorization: benchAuthorization }) },
   { name: 'file-acks1-limits', command: gateway(() => ['--acks', '1', '--auth', 'tokens', '--auth-file', securityFixture().limitsFile]), loadOptions: () => ({ authorization: benchAuthorization }) },
