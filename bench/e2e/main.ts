@@ -41,7 +41,7 @@ import { runLoad, type LoadSummary } from '../../src/load/run-load.ts';
 import { cpuSecondsOf, gatewayCheckout, isGatewayRow, loadOptionsOf, ROOT, ROWS, startServer, terminate, type Row, type RowContext, type RunningServer } from './servers.ts';
 import { renderChart } from './chart.ts';
 import { median } from '../stats.ts';
-import { measureSyncLatency, type SyncLatency } from '../disk-sync.ts';
+import { describeSyncLatency, measureSyncLatency, type SyncLatency } from '../disk-sync.ts';
 import { prng } from '../../test/support/prng.ts';
 
 const { values } = parseArgs({
@@ -482,7 +482,7 @@ const syncLatency: SyncLatency[] = [];
 for (const dir of new Set([os.tmpdir(), ...rows.flatMap((r) => (r.dataRoot === undefined ? [] : [r.dataRoot]))])) {
   const s = await measureSyncLatency(dir);
   syncLatency.push(s);
-  console.log(`fdatasync after a ${s.bytes}-byte append in ${dir}: median ${s.medianUs.toFixed(0)} µs, p90 ${s.p90Us.toFixed(0)} µs (${s.rounds} in a row)`);
+  console.log(describeSyncLatency(s));
 }
 
 const results: RowResult[] = [];

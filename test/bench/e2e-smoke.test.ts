@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runBenchE2e } from '../support/bench-e2e.ts';
@@ -17,6 +18,20 @@ describe('npm run bench:e2e', () => {
     expect(rows[0].ratioToNoop).toBe(1);
     expect(rows[1].ratioToNoop).toBeCloseTo(rows[1].requestsPerSecond / rows[0].requestsPerSecond, 6);
     expect(await readFile(path.join(outDir, 'e2e-latest.svg'), 'utf8')).toMatch(/^<svg/);
+    // The flush the acks-1 rows wait for, where their data dirs are: in the output and the JSON.
+    expect(stdout).toMatch(new RegExp(`fdatasync after a 1024-byte append in ${os.tmpdir()}, 1 at once: median \\d+ µs, p90 \\d+ µs, \\d+ syncs/s`));
+    const sync = report!.syncLatency as { dir: string; medianUs: number }[];
+    expect(sync.map((s) => s.dir)).toEqual([os.tmpdir()]);
+    expect(sync[0].medianUs).toBeGreaterThan(0);
+  });
+
+  it('file-acks1-ram answers every request, and a run with it measures the flush of /dev/shm (its data dir\'s tmpfs) beside the disk\'s', async () => {
+    const { code, stdout, stderr, report } = await runBenchE2e('noop,file-acks1-ram', '1');
+    expect(code, stderr).toBe(0);
+    const rows = report!.results as { row: string; successRate: number }[];
+    expect(rows.map((r) => [r.row, r.successRate])).toEqual([['noop', 1], ['file-acks1-ram', 1]]);
+    expect((report!.syncLatency as { dir: string }[]).map((s) => s.dir)).toEqual([os.tmpdir(), '/dev/shm']);
+    expect(stdout).toMatch(/fdatasync after a 1024-byte append in \/dev\/shm, 1 at once/);
   });
 
   it('--base runs each gateway row from another checkout beside it and prints after/before ratios', async () => {

@@ -1,6 +1,6 @@
 /**
  * Smoke run of bench:thread-cpu: it splits a server's CPU per request by thread, the HTTP
- * workers at least, counts collections per isolate with --gc, runs the vmagent peer, and
+ * workers at least, adds the load generator's, counts collections per isolate with --gc, runs the vmagent peer, and
  * refuses rows it does not know.
  */
 import { execFile } from 'node:child_process';
@@ -17,6 +17,9 @@ it('bench:thread-cpu reports CPU µs per request for each thread group of the ga
   expect(stdout).toMatch(/http-worker \(2\) +\d+\.\d µs\/request/);
   expect(stdout).toMatch(/MainThread \(1\) +\d+\.\d µs\/request/);
   expect(stdout).toMatch(/total +\d+\.\d µs\/request/);
+  // The load generator's share of the two cores, and what server and load together allow.
+  expect(stdout).toMatch(/load generator +\d+\.\d µs\/request/);
+  expect(stdout).toMatch(/server \+ load +\d+\.\d µs\/request: at most \d+ req\/s on \d+ cores/);
   // --gc: the HTTP workers allocate per request, so at least they collect; each isolate apart.
   const isolates = [...stdout.matchAll(/gc, isolate (0x[0-9a-f]+) +per 1k requests: +(\d+\.\d{3}) scavenges +\d+\.\d{3} mark-compacts; pause \d+ ms in all, \d+ B allocated\/request/g)];
   expect(isolates.length).toBeGreaterThanOrEqual(2);

@@ -16,7 +16,7 @@ export interface BenchE2eRun {
   /** The results directory it wrote into. */
   outDir: string;
   /** The parsed `e2e-latest.json` of the run (undefined when it wrote none). */
-  report: { results: Record<string, unknown>[]; slowBroker?: string } | undefined;
+  report: { results: Record<string, unknown>[]; slowBroker?: string; syncLatency?: unknown } | undefined;
 }
 
 /**
