@@ -173,8 +173,8 @@ export function isGatewayRow(row: Row, ctx: RowContext): boolean {
   return row.start === undefined && row.command(ctx, '')[0] === GATEWAY_SCRIPT;
 }
 
-/** tmpfs on Linux: the file-acks1-ram row's log, and bench:e2e's flush latency beside the disk's. */
-export const RAM_DIR = '/dev/shm';
+/** tmpfs on Linux: where the file-acks1-ram row keeps its log. */
+const RAM_DIR = '/dev/shm';
 
 const gateway = (extra: (ctx: RowContext) => string[]) => (ctx: RowContext, dataDir: string) => [
   GATEWAY_SCRIPT,

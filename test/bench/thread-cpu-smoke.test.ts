@@ -1,7 +1,7 @@
 /**
  * Smoke run of bench:thread-cpu: it splits a server's CPU per request by thread, the HTTP
- * workers at least, adds the load generator's, counts collections per isolate with --gc, runs the vmagent peer, and
- * refuses rows it does not know.
+ * workers at least, adds the load generator's, counts collections per isolate with --gc,
+ * runs the vmagent peer, and refuses rows it does not know.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
