@@ -18,12 +18,13 @@
  * two syncs at once take not much longer than one.
  */
 import { mkdtemp, open, rm } from 'node:fs/promises';
-import { writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { parseInteger, UsageError } from '../src/cli/args.ts';
+import { writeAll } from '../src/log/file-io.ts';
+import { ZEROS } from '../src/log/preallocation.ts';
 import { median } from './stats.ts';
 
 export interface SyncLatency {
@@ -46,15 +47,14 @@ export async function measureSyncLatency(dir: string, rounds = 300, bytes = 1024
     // Zeros written and synced first, as the journal writes them ahead of its entries: the
     // appends then overwrite allocated blocks and change no size, so the flush carries no
     // metadata (a sparse file, from truncate, would make every sync commit ext4's journal).
-    const zeros = Buffer.alloc(1 << 20);
-    for (let at = 0; at < rounds * bytes; at += zeros.length) writeSync(fh.fd, zeros, 0, Math.min(zeros.length, rounds * bytes - at), at);
+    for (let at = 0; at < rounds * bytes; at += ZEROS.length) writeAll(fh.fd, ZEROS.subarray(0, Math.min(ZEROS.length, rounds * bytes - at)), at);
     await fh.sync();
     const chunk = Buffer.alloc(bytes, 0x5a);
     const took: number[] = [];
     let next = 0;
     const lane = async (): Promise<void> => {
       while (next < rounds) {
-        writeSync(fh.fd, chunk, 0, bytes, next++ * bytes);
+        writeAll(fh.fd, chunk, next++ * bytes);
         const started = performance.now();
         await fh.datasync();
         took.push((performance.now() - started) * 1000);

@@ -152,9 +152,10 @@ try {
       // The load generator shares the machine's cores: a row whose server and load together
       // keep every core busy can answer no more than cores / (server + load) CPU per request.
       const loadUs = (loadUse.user + loadUse.system) / n;
+      const bothUs = total / n + loadUs;
       const cores = os.availableParallelism();
       console.log(`  ${'load generator'.padEnd(24)} ${loadUs.toFixed(1).padStart(7)} µs/request  (this process: autocannon)`);
-      console.log(`  ${'server + load'.padEnd(24)} ${(total / n + loadUs).toFixed(1).padStart(7)} µs/request: at most ${Math.round((cores * 1e6) / (total / n + loadUs))} req/s on ${cores} cores`);
+      console.log(`  ${'server + load'.padEnd(24)} ${bothUs.toFixed(1).padStart(7)} µs/request: at most ${Math.round((cores * 1e6) / bothUs)} req/s on ${cores} cores`);
       if (values.gc) printGc(gcLines, n);
     } finally {
       await server.stop();
