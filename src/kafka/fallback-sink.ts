@@ -54,6 +54,7 @@ import { DEFAULT_STALL_TIMEOUT_MS, PartitionedLog, type LogProblemKind, type Par
 import { fsyncDir } from '../log/segment-files.ts';
 import { StallWatch } from '../log/stall-watch.ts';
 import type { AppendResult, Sink, SinkRecord } from '../sink/sink.ts';
+import { settlesWithin } from '../sink/settles-within.ts';
 import type { SinkLogger } from './kafkajs-log.ts';
 import { REPLAY_CURSOR_FILE, readReplayCursor, writeReplayCursor } from './replay-cursor.ts';
 
@@ -101,19 +102,6 @@ function errorText(e: unknown): string {
 
 function failAll(n: number, error: string): AppendResult {
   return { offsets: new Float64Array(n).fill(-1), error };
-}
-
-/** Resolves when `p` settles or after `ms`, whichever is first; never rejects. */
-async function within(p: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    p.then(
-      () => {},
-      () => {},
-    ),
-    new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, ms)))),
-  ]);
-  clearTimeout(timer);
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -331,13 +319,13 @@ export class FallbackSink implements Sink {
     this.#closing = true;
     this.#closeDeadline = Math.min(Date.now() + this.#replayAtCloseMs, deadline ?? Infinity);
     this.#wakeUp();
-    if (this.#replayRunning) await within(this.#replayDone, this.#closeDeadline - Date.now());
+    if (this.#replayRunning) await settlesWithin(this.#replayDone, this.#closeDeadline - Date.now());
     this.#closed = true;
     this.#wakeUp();
     await this.#primary.close(deadline);
     // A step that got its answer as the primary closed releases the lane at once; one still
     // waiting on a silent cluster keeps its records in the spill (its cursor never moves).
-    await within(this.#lane, 1000);
+    await settlesWithin(this.#lane, 1000);
     const undelivered = this.#remaining();
     const spill = this.#spill;
     const reader = this.#reader;
@@ -348,7 +336,7 @@ export class FallbackSink implements Sink {
     const deadLetter = this.#deadLetter;
     this.#deadLetter = null;
     await deadLetter?.close().catch((e: unknown) => this.#log.error({ err: errorText(e) }, 'closing the kafka dead-letter log failed'));
-    await within(this.#removing, 5000);
+    await settlesWithin(this.#removing, 5000);
     this.#diskWatch.close();
     if (undelivered > 0) {
       this.#log.warn(

@@ -35,6 +35,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import kafkajs, { type Admin, type Kafka as KafkaClient, type Message, type Producer } from 'kafkajs';
 import { CONTENT_TYPE_NAMES, type AppendResult, type Sink, type SinkRecord } from '../sink/sink.ts';
+import { settlesWithin } from '../sink/settles-within.ts';
 import type { CompressionName } from './codec-impl.ts';
 import {
   acquireCompressPool,
@@ -575,7 +576,7 @@ export class KafkaSink implements Sink {
     }
     if (this.closed) {
       // close() ran while we were connecting: do not leave these sockets open
-      await this.bounded(Promise.all([producer.disconnect(), admin.disconnect()]), 1000);
+      await settlesWithin(Promise.all([producer.disconnect(), admin.disconnect()]), 1000);
       return;
     }
     if (this.partitions !== undefined && this.partitions !== partitions) {
@@ -649,7 +650,7 @@ export class KafkaSink implements Sink {
   private async resetProducer(): Promise<void> {
     const old = this.producer;
     this.producer = null;
-    if (old) await this.bounded(old.disconnect(), 1000);
+    if (old) await settlesWithin(old.disconnect(), 1000);
   }
 
   private async disconnectAll(ms: number): Promise<void> {
@@ -657,10 +658,6 @@ export class KafkaSink implements Sink {
     const a = this.admin;
     this.producer = null;
     this.admin = null;
-    await this.bounded(Promise.all([p?.disconnect(), a?.disconnect()]), ms);
-  }
-
-  private async bounded(p: Promise<unknown>, ms: number): Promise<void> {
-    await Promise.race([p.catch(() => {}), sleep(ms, undefined, { ref: false })]);
+    await settlesWithin(Promise.all([p?.disconnect(), a?.disconnect()]), ms);
   }
 }

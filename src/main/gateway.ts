@@ -12,6 +12,7 @@ import { RingReader } from '../ring/ring-reader.ts';
 import { readRingCounters } from '../ring/ring-counters.ts';
 import { createRingStorage, type RingStorage } from '../ring/ring-storage.ts';
 import type { Sink } from '../sink/sink.ts';
+import { settlesWithin } from '../sink/settles-within.ts';
 import type { HttpWorkerData, WorkerMessage } from '../workers/http-worker.ts';
 import type { GatewayConfig } from './config.ts';
 import { createGatewayStateStorage, GatewayState } from './gateway-state.ts';
@@ -32,20 +33,6 @@ const WORKER_URL = siblingModuleUrl('../workers/http-worker', import.meta.url);
  * still not finished are terminated. A bound on bugs; a working sink needs milliseconds.
  */
 const GIVE_UP_GRACE_MS = 1000;
-
-/** Whether `p` settled within `ms` (never rejects). */
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const inTime = await Promise.race([
-    p.then(
-      () => true,
-      () => true,
-    ),
-    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, ms)))),
-  ]);
-  clearTimeout(timer);
-  return inTime;
-}
 
 export interface RunningGateway {
   port: number;
