@@ -172,6 +172,8 @@ export class FallbackSink implements Sink {
   #nextStartPartition = 0;
   #closing = false;
   #closed = false;
+  /** close() gave up on a spill or dead-letter log whose disk never answered: stays stalled. */
+  #gaveUpOnDisk = false;
   #closeDeadline = Infinity;
   #wake: (() => void) | null = null;
   #removing: Promise<void> = Promise.resolve();
@@ -251,9 +253,10 @@ export class FallbackSink implements Sink {
   /**
    * See Sink.stalled: a spill or dead-letter write has waited past the stall limit. Either
    * holds the lane every append runs in, so nothing is sent or spilled until it returns.
+   * After a close that gave up on such a disk, true for good.
    */
   stalled(): boolean {
-    return this.#diskWatch.stalled || (this.#spill?.stalled ?? false) || (this.#deadLetter?.stalled ?? false);
+    return this.#gaveUpOnDisk || this.#diskWatch.stalled || (this.#spill?.stalled ?? false) || (this.#deadLetter?.stalled ?? false);
   }
 
   /**
@@ -332,10 +335,20 @@ export class FallbackSink implements Sink {
     this.#spill = null;
     this.#reader = null;
     await reader?.close().catch(() => {});
-    await spill?.close().catch((e: unknown) => this.#log.error({ err: errorText(e) }, 'closing the kafka spill failed'));
+    // Past the deadline a log whose disk stopped answering is given up on (PartitionedLog.close).
+    const closeLog = async (log: PartitionedLog | null, what: string): Promise<void> => {
+      try {
+        if (log === null || (await log.close(deadline))) return;
+        this.#gaveUpOnDisk = true;
+        this.#log.error({ dir: this.spillDir }, `closing the ${what}: the disk still has not answered at the flush deadline; gave up waiting (the next start recovers it)`);
+      } catch (e) {
+        this.#log.error({ err: errorText(e) }, `closing the ${what} failed`);
+      }
+    };
+    await closeLog(spill, 'kafka spill');
     const deadLetter = this.#deadLetter;
     this.#deadLetter = null;
-    await deadLetter?.close().catch((e: unknown) => this.#log.error({ err: errorText(e) }, 'closing the kafka dead-letter log failed'));
+    await closeLog(deadLetter, 'kafka dead-letter log');
     await settlesWithin(this.#removing, 5000);
     this.#diskWatch.close();
     if (undelivered > 0) {

@@ -81,10 +81,20 @@ export class LogSink implements Sink {
     return this.#log;
   }
 
-  /** Waits for an append in flight, then closes the log and releases the data dir. */
-  async close(): Promise<number> {
+  /**
+   * Closes the log and releases the data dir (PartitionedLog.close: past `deadline`, a
+   * disk that stopped answering is given up on, the data dir left as a crash leaves it,
+   * and `stalled()` stays true).
+   */
+  async close(deadline?: number): Promise<number> {
     this.#closed = true;
-    await this.#log?.close();
+    if (this.#log !== null && !(await this.#log.close(deadline))) {
+      this.#opts.logger?.error(
+        { kind: 'stall' },
+        'closing the log: the disk still has not answered at the flush deadline; gave up waiting. ' +
+          'The data dir is left as after a crash (the next start recovers it); the process ends when the kernel returns the stuck call',
+      );
+    }
     return 0;
   }
 }

@@ -6,6 +6,7 @@
  */
 import { doubledCapacity } from '../records/grow-buffer.ts';
 import type { AppendResult, SinkRecord } from '../sink/sink.ts';
+import { settlesWithin } from '../sink/settles-within.ts';
 import { CommitJournal, DEFAULT_JOURNAL_BYTES, MIN_JOURNAL_BYTES, removeJournal, replayJournal } from './commit-journal.ts';
 import type { JournalPart, JournalReplay } from './commit-journal.ts';
 import { CommitMarksWriter, readCommitMarks } from './commit-marks.ts';
@@ -107,6 +108,8 @@ export class PartitionedLog {
    */
   readonly #frameBuffers: Buffer[];
   #closed = false;
+  /** close()'s work, once called (every later call waits for the same). */
+  #closing: Promise<void> | null = null;
   /** Partitions whose last commit failed (cleared by their next successful commit). */
   readonly #failing = new Set<number>();
 
@@ -251,8 +254,8 @@ export class PartitionedLog {
   }
 
   /**
-   * Whether the append in flight has waited longer than stallTimeoutMs for the disk; stale
-   * by up to a quarter of it (at most a second).
+   * Whether the append in flight (or close()'s disk work) has waited longer than
+   * stallTimeoutMs for the disk; stale by up to a quarter of it (at most a second).
    */
   get stalled(): boolean {
     return this.#stallWatch?.stalled ?? false;
@@ -313,17 +316,43 @@ export class PartitionedLog {
     return p;
   }
 
-  /** Waits for an append in flight, then syncs the indexes, closes files, drops the lock. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  /**
+   * Waits for an append in flight, then syncs the indexes, closes files, drops the lock;
+   * appends fail from the call on. Resolves true once closed. Without `deadline`
+   * (Date.now() time) it waits however long the disk takes. With one, once it has passed,
+   * it stops waiting on a disk that stopped answering (the append or the close's own disk
+   * work has waited past stallTimeoutMs; `stalled` is stale by up to a quarter of it) and
+   * resolves false: disk work cannot be cancelled, so the files are left as a crash leaves
+   * them, for the next open to recover, and `stalled` stays true. A slow disk is waited for.
+   */
+  close(deadline?: number): Promise<boolean> {
+    this.#closing ??= this.#closeFiles();
+    if (deadline === undefined) return this.#closing.then(() => true);
+    return this.#closeBy(this.#closing, deadline);
+  }
+
+  async #closeBy(closing: Promise<void>, deadline: number): Promise<boolean> {
+    while (!(await settlesWithin(closing, Math.max(deadline - Date.now(), STALL_POLL_MS)))) {
+      if (this.stalled && Date.now() >= deadline) return false;
+    }
+    return true;
+  }
+
+  async #closeFiles(): Promise<void> {
     this.#closed = true;
-    this.#stallWatch?.close();
     if (this.#appending !== null) await this.#appending.catch(() => {});
-    // Its last checkpoint syncs the segments, so before they close.
-    await this.#journal?.close().catch(() => {});
-    await Promise.all(this.#writers.map((w) => w.close()));
-    await this.#marks.close().catch(() => {});
-    await this.#lock.release();
+    // Watched like an append: a close with a deadline tells a stalled disk from a slow one.
+    this.#stallWatch?.begin();
+    try {
+      // Its last checkpoint syncs the segments, so before they close.
+      await this.#journal?.close().catch(() => {});
+      await Promise.all(this.#writers.map((w) => w.close()));
+      await this.#marks.close().catch(() => {});
+      await this.#lock.release();
+    } finally {
+      this.#stallWatch?.end();
+      this.#stallWatch?.close();
+    }
   }
 
   /** `size` bytes of partition `p`'s reused frame buffer (a one-off past REUSED_FRAME_BYTES). */
@@ -498,6 +527,9 @@ function journalError(err: Error): Error {
 
 /** Largest frame buffer a partition keeps for reuse; a bigger commit allocates its own. */
 const REUSED_FRAME_BYTES = 4 * 1024 * 1024;
+
+/** How often a close past its deadline looks whether the disk is known to have stalled. */
+const STALL_POLL_MS = 100;
 
 /** Joins error messages, keeping the result short when thousands of records failed alike. */
 function summarize(errors: string[]): string {

@@ -148,6 +148,9 @@ Options:
       --disk-stall-timeout DUR  a commit whose write or fdatasync has not returned after this
                            (a disk that stopped answering) is logged, /readyz turns 503 and
                            new requests get 503 until it returns (default 5s)
+      --flush-timeout DUR  bounds SIGTERM's drain (default 10s): then records still waiting
+                           for the sink are answered 504 (may be stored) or 503, and a log
+                           whose disk stopped answering is given up on (exit 1)
       --segment-bytes SIZE roll log segments at this size (default 64mb)
       --retention-bytes SIZE  keep at most this much log per partition (default: unlimited)
       --journal-bytes SIZE  the commit journal, which makes a commit that touches several
@@ -186,7 +189,6 @@ Options:
       --compression C      none (default)|gzip|snappy|lz4|zstd, compressed off the owner thread
       --[no-]idempotent    idempotent producer (one request in flight): the default with
                            acks all and --kafka-retries > 0; --no-idempotent turns it off
-      --flush-timeout DUR  bounded flush at shutdown (default 10s)
       --fallback none|file when Kafka is down: answer 503 (default) or spill to the local log
       --kafka-timeout DUR  one produce request's timeout (default 10s)
       --kafka-retries N    retries of a failed send, with backoff (default 3); a silent broker

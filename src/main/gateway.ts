@@ -297,33 +297,33 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       const exits = slots.map((s) => (s.worker.threadId === -1 ? Promise.resolve() : once(s.worker, 'exit')));
       for (const s of slots) s.worker.postMessage({ type: 'drain' });
       const workersDone = Promise.all(exits);
-      // Kafka mode: --flush-timeout bounds the whole drain, not only the sink's close.
-      // Workers answer each request once its record is completed; at the deadline the sink
-      // gives up on what it has in flight (those records complete as "unknown", 504, or are
-      // spilled with --fallback file, 202), every later append fails at once (503) or is
-      // spilled, so every worker can answer and exit.
+      // --flush-timeout bounds the whole drain, not only the sink's close. Workers answer
+      // each request once its record is completed; at the deadline the sink gives up on
+      // what it has in flight (those records complete as "unknown", 504, or are spilled
+      // with --fallback file, 202), every later append fails at once (503) or is spilled,
+      // so every worker can answer and exit. The local log's append cannot be given up
+      // (a write or fdatasync the disk does not return is stuck in the kernel): the owner
+      // abandons it, and the log's close stops waiting once the disk is known stalled.
       let closing: Promise<number> | undefined;
-      if (config.mode === 'kafka') {
-        const deadline = Date.now() + config.flushTimeoutMs;
-        if (!(await settlesWithin(workersDone, deadline - Date.now()))) {
-          logger.warn(
-            { flushTimeoutMs: config.flushTimeoutMs, inFlight: owner.pendingRecords },
-            'shutdown: flush deadline reached; records not acknowledged by now are answered 504 (sent, outcome unknown) or 503 (not sent)',
-          );
-          // A sink with a local fallback spills what is left; any other one closes.
-          if (sink.giveUpRemote !== undefined) void sink.giveUpRemote();
-          else closing = sink.close(Date.now());
+      const deadline = Date.now() + config.flushTimeoutMs;
+      if (!(await settlesWithin(workersDone, deadline - Date.now()))) {
+        logger.warn(
+          { flushTimeoutMs: config.flushTimeoutMs, inFlight: owner.pendingRecords },
+          'shutdown: flush deadline reached; records not acknowledged by now are answered 504 (sent, outcome unknown) or 503 (not sent)',
+        );
+        // A sink with a local fallback spills what is left; any other one closes.
+        if (sink.giveUpRemote !== undefined) void sink.giveUpRemote();
+        else closing = sink.close(Date.now());
+        if (!(await settlesWithin(workersDone, GIVE_UP_GRACE_MS))) {
+          if (owner.pendingRecords > 0) {
+            logger.error({ records: owner.pendingRecords }, 'shutdown: the sink did not give up its append in time; completing it as outcome unknown');
+            owner.abandon();
+          }
           if (!(await settlesWithin(workersDone, GIVE_UP_GRACE_MS))) {
-            if (owner.pendingRecords > 0) {
-              logger.error({ records: owner.pendingRecords }, 'shutdown: the sink did not give up its append in time; completing it as outcome unknown');
-              owner.abandon();
-            }
-            if (!(await settlesWithin(workersDone, GIVE_UP_GRACE_MS))) {
-              // e.g. a request body still arriving: its client gets a reset, not a 408
-              logger.error('shutdown: workers still have open requests after the flush deadline; terminating them');
-              terminating = true;
-              await Promise.all(slots.map((s) => s.worker.terminate()));
-            }
+            // e.g. a request body still arriving: its client gets a reset, not a 408
+            logger.error('shutdown: workers still have open requests after the flush deadline; terminating them');
+            terminating = true;
+            await Promise.all(slots.map((s) => s.worker.terminate()));
           }
         }
       }
@@ -332,7 +332,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       await ownerDone;
       clearInterval(readiness);
       await admin?.close();
-      const kept = await (closing ?? sink.close(config.mode === 'kafka' ? Date.now() + Math.max(0, config.flushTimeoutMs - (performance.now() - started)) : undefined));
+      const kept = await (closing ?? sink.close(Date.now() + Math.max(0, config.flushTimeoutMs - (performance.now() - started))));
+      // A disk that never returned the work given up on: the data dir is left as a crash
+      // leaves it, and a service manager should hear that this stop was not clean.
+      const diskStuck = sink.stalled?.() === true;
       portLock?.release();
       const unknown = owner.stats.recordsUnknown - unknownBefore;
       const notStored = owner.stats.recordsFailed - failedBefore - unknown;
@@ -362,10 +365,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
           requestsPerWorker: slots.map((w) => w.requests),
           ms: Math.round(performance.now() - started),
         },
-        'shutdown complete',
+        diskStuck ? 'shutdown complete, but the disk never answered: exit 1' : 'shutdown complete',
       );
-      finished(0);
-      return 0;
+      const code = diskStuck ? 1 : 0;
+      finished(code);
+      return code;
     })();
     return shutdownPromise;
   };

@@ -116,6 +116,35 @@ describe('log failures off the acknowledgement path are reported', () => {
     expect((await consumeAll(dataDir)).map((r) => r.value.metrics[0].value)).toEqual([0, 1, 3]);
   });
 
+  it('SIGTERM while the disk is stalled: the waiting request gets 504 at --flush-timeout, the port closes, exit 1 once the disk answers, the next start recovers', async () => {
+    const { g, dataDir } = await start(['--disk-stall-timeout', '1s', '--flush-timeout', '2s']);
+    expect((await postMetrics(g.port, 'c', body(0))).status).toBe(200);
+    await fx.layer!.stall('.log');
+    const waiting = postMetrics(g.port, 'c', body(1));
+    await waitReadyz(g.port, 503);
+    g.proc.kill('SIGTERM');
+    // Written, its fdatasync never returned: it may be stored, and the client hears so.
+    const answer = await waiting;
+    expect(answer.status).toBe(504);
+    expect(answer.body.error).toMatch(/may have been stored/);
+    await eventually('shutdown summary', () => g.logs.some((l) => l.msg === 'shutdown complete, but the disk never answered: exit 1'));
+    expect(g.logs.some((l) => l.level === 50 && typeof l.msg === 'string' && l.msg.startsWith('closing the log: the disk still has not answered'))).toBe(true);
+    expect(g.stderr.join('\n')).toMatch(/1 record\(s\) still undelivered at shutdown \(log\): 1 sent without acknowledgement/);
+    // Nobody is left waiting on it: new connections are refused, not queued.
+    await expect(fetch(`http://127.0.0.1:${g.port}/readyz`)).rejects.toThrow();
+    // The process itself ends only when the kernel returns the stuck call.
+    expect(g.proc.exitCode).toBe(null);
+    await fx.layer!.heal();
+    expect(await g.exited).toBe(1);
+    const again = await startGateway(['--workers', '1', '--partitions', '1', '--data-dir', dataDir]);
+    fx.gateway = again;
+    expect((await postMetrics(again.port, 'c', body(2))).status).toBe(200);
+    expect(await again.stop()).toBe(0);
+    // The 504's record may or may not have survived; the 200s did.
+    const values = (await consumeAll(dataDir)).map((r) => r.value.metrics[0].value);
+    expect([[0, 2], [0, 1, 2]]).toContainEqual(values);
+  });
+
   it('a retention delete fails: error line and counter; the old segments stay', async () => {
     const { g, admin } = await start(['--segment-bytes', '4kb', '--retention-bytes', '8kb']);
     await fx.layer!.fail('unlink', '.log', 'EIO');

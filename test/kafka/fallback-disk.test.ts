@@ -64,6 +64,37 @@ describe('gateway --mode kafka --fallback file: the spill\'s and the dead-letter
     expect(valuesOf(await consumeAll(cluster.broker.bootstrap, topic, 4), 'st')).toEqual([0, 1, 2, 4]);
   });
 
+  it('SIGTERM while a spill write is stalled: 504 for the waiting record at --flush-timeout, exit 1 once the disk answers; the next start replays every 202', async () => {
+    const topic = freshTopic('fb-stall-stop');
+    const { g, dataDir } = await start(topic, ['--flush-timeout', '2s']);
+    expect((await send(g.port, 'ss', 0)).status).toBe(200);
+    await cluster.broker.proxy!.cut('refuse');
+    expect((await send(g.port, 'ss', 1)).status).toBe(202);
+    await fx.layer!.stall('.log');
+    const waiting = send(g.port, 'ss', 2);
+    await waitFor('/readyz 503', async () => (await readyz(g.port)) === 503, 10_000);
+    g.proc.kill('SIGTERM');
+    const answer = await waiting;
+    expect(answer.status).toBe(504);
+    expect(answer.body.error).toMatch(/may have been stored/);
+    await waitFor('shutdown summary', () => g.logs.some((l) => l.msg === 'shutdown complete, but the disk never answered: exit 1'), 10_000);
+    expect(g.logs.some((l) => l.level === 50 && l.msg === 'closing the kafka spill: the disk still has not answered at the flush deadline; gave up waiting (the next start recovers it)')).toBe(true);
+    expect(g.proc.exitCode).toBe(null);
+    await fx.layer!.heal();
+    expect(await g.exited).toBe(1);
+    fx.gateway = undefined;
+
+    await cluster.broker.proxy!.restore();
+    const again = await cluster.gateway(topic, ['--fallback', 'file', '--data-dir', dataDir]);
+    fx.gateway = again;
+    await waitFor('the spill replayed and freed', spillGone(dataDir), 60_000);
+    expect(await again.stop()).toBe(0);
+    fx.gateway = undefined;
+    // The 504's record may or may not have been spilled; every 200 and 202 reached the topic.
+    const values = valuesOf(await consumeAll(cluster.broker.bootstrap, topic, 2), 'ss');
+    expect([[0, 1], [0, 1, 2]]).toContainEqual(values);
+  });
+
   it('saving the replay cursor stalls: error line, /readyz 503 and new requests 503 (the replay holds every append); the replay finishes once the disk answers', async () => {
     const topic = freshTopic('fb-cursor');
     const { g } = await start(topic);
