@@ -145,6 +145,20 @@ describe('log failures off the acknowledgement path are reported', () => {
     expect([[0, 2], [0, 1, 2]]).toContainEqual(values);
   });
 
+  it('the disk stops answering during the close itself (its checkpoint): given up at --flush-timeout, exit 1 once the disk answers, every 200 kept', async () => {
+    const { g, dataDir } = await start(['--disk-stall-timeout', '1s', '--flush-timeout', '2s']);
+    for (let seq = 0; seq < 3; seq++) expect((await postMetrics(g.port, 'c', body(seq))).status).toBe(200);
+    // Nothing waits now; the close's last checkpoint fdatasyncs the segments, and those stall.
+    await fx.layer!.stall('.log');
+    g.proc.kill('SIGTERM');
+    await eventually('shutdown summary', () => g.logs.some((l) => l.msg === 'shutdown complete, but the disk never answered: exit 1'));
+    expect(g.stderr.join('\n')).not.toMatch(/still undelivered/);
+    expect(g.proc.exitCode).toBe(null);
+    await fx.layer!.heal();
+    expect(await g.exited).toBe(1);
+    expect((await consumeAll(dataDir)).map((r) => r.value.metrics[0].value)).toEqual([0, 1, 2]);
+  });
+
   it('a retention delete fails: error line and counter; the old segments stay', async () => {
     const { g, admin } = await start(['--segment-bytes', '4kb', '--retention-bytes', '8kb']);
     await fx.layer!.fail('unlink', '.log', 'EIO');
