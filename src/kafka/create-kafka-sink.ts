@@ -9,6 +9,7 @@
  * connects (it then stays not ready, with the reason in its log line).
  */
 import type { Logger } from 'pino';
+import type { DiskWorkSignal } from '../log/stall-watch.ts';
 import type { GatewayConfig } from '../main/config.ts';
 import type { Sink } from '../sink/sink.ts';
 import { FallbackSink } from './fallback-sink.ts';
@@ -17,7 +18,7 @@ import { readTopicPartitions } from './topic-metadata.ts';
 import { kafkaSecurityOptions } from './kafka-security.ts';
 
 /** Creates (does not open) the Kafka sink for `config`; see the module comment. */
-export async function createKafkaSink(config: GatewayConfig, logger: Logger): Promise<Sink> {
+export async function createKafkaSink(config: GatewayConfig, logger: Logger, diskWork?: DiskWorkSignal): Promise<Sink> {
   const log = logger.child({ sink: 'kafka' });
   const security = kafkaSecurityOptions(config.kafkaSecurity);
   let partitions: number | undefined;
@@ -63,6 +64,7 @@ export async function createKafkaSink(config: GatewayConfig, logger: Logger): Pr
     logger: log,
     replayAtCloseMs: config.flushTimeoutMs - producerFlushMs,
     stallTimeoutMs: config.diskStallTimeoutMs,
+    diskWork,
     acceptDataLoss: config.acceptDataLoss,
     ...(config.segmentBytes !== undefined ? { segmentBytes: config.segmentBytes } : {}),
   });

@@ -52,7 +52,7 @@ import { reportLogProblems, reportRecovery } from '../log/log-problems.ts';
 import { LogReader } from '../log/log-reader.ts';
 import { DEFAULT_STALL_TIMEOUT_MS, PartitionedLog, type LogProblemKind, type PartitionedLogOptions } from '../log/partitioned-log.ts';
 import { fsyncDir } from '../log/segment-files.ts';
-import { StallWatch } from '../log/stall-watch.ts';
+import { StallWatch, type DiskWorkSignal } from '../log/stall-watch.ts';
 import type { AppendResult, Sink, SinkRecord } from '../sink/sink.ts';
 import { settlesWithin } from '../sink/settles-within.ts';
 import type { SinkLogger } from './kafkajs-log.ts';
@@ -92,6 +92,8 @@ export interface FallbackSinkOptions {
   segmentBytes?: number;
   /** A spill or dead-letter write in flight this long is a stall (default: the log's, 5 s). */
   stallTimeoutMs?: number;
+  /** Told when the spill's and the dead-letter log's disk work begins and ends (StallWatch). */
+  diskWork?: DiskWorkSignal;
   /** Open a spill or dead-letter log whose acknowledged records are lost (--accept-data-loss; default false). */
   acceptDataLoss?: boolean;
 }
@@ -145,6 +147,7 @@ export class FallbackSink implements Sink {
   readonly #pollMs: number;
   readonly #segmentBytes: number | undefined;
   readonly #stallTimeoutMs: number;
+  readonly #diskWork: DiskWorkSignal | undefined;
   readonly #acceptDataLoss: boolean;
   /** Per partition: spilled records found lost and accepted by this process (see lostRecords). */
   readonly #lost: number[];
@@ -193,6 +196,7 @@ export class FallbackSink implements Sink {
     this.#pollMs = options.pollMs ?? 200;
     this.#segmentBytes = options.segmentBytes;
     this.#stallTimeoutMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+    this.#diskWork = options.diskWork;
     this.#acceptDataLoss = options.acceptDataLoss ?? false;
     this.#lost = new Array<number>(options.partitions).fill(0);
     const reports = (this.#reports = {
@@ -208,6 +212,7 @@ export class FallbackSink implements Sink {
         reports[stalled]('stall', -1, new Error(`${this.#diskStep} has waited ${Math.round(waited)} ms`), false);
       },
       () => reports[stalled]('stall', -1, null, false),
+      this.#diskWork,
     );
   }
 
@@ -506,8 +511,8 @@ export class FallbackSink implements Sink {
   }
 
   /** Reporting, stall and data-loss options shared by the spill and the dead-letter log. */
-  #problemOptions(which: DiskStepLog): Pick<PartitionedLogOptions, 'onProblem' | 'acceptDataLoss' | 'stallTimeoutMs'> {
-    return { onProblem: this.#reports[which], acceptDataLoss: this.#acceptDataLoss, stallTimeoutMs: this.#stallTimeoutMs };
+  #problemOptions(which: DiskStepLog): Pick<PartitionedLogOptions, 'onProblem' | 'acceptDataLoss' | 'stallTimeoutMs' | 'diskWork'> {
+    return { onProblem: this.#reports[which], acceptDataLoss: this.#acceptDataLoss, stallTimeoutMs: this.#stallTimeoutMs, diskWork: this.#diskWork };
   }
 
   /**

@@ -17,7 +17,7 @@ import { PreallocationPolicy } from './preallocation.ts';
 import type { PartitionRecovery } from './partition-writer.ts';
 import { MAX_FRAME_BYTES, encodeFrame, frameSize } from './record-frame.ts';
 import { fsyncDir } from './segment-files.ts';
-import { StallWatch } from './stall-watch.ts';
+import { StallWatch, type DiskWorkSignal } from './stall-watch.ts';
 import { WriterLock } from './writer-lock.ts';
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
@@ -49,6 +49,8 @@ export interface PartitionedLogOptions {
    * until it completes (default 5000; Infinity: never).
    */
   stallTimeoutMs?: number;
+  /** Told when the log's disk work begins and ends (StallWatch's `signal`). */
+  diskWork?: DiskWorkSignal;
   /**
    * Size the commit journal may grow to (default 16 MiB; 0: no journal, every touched
    * partition is fdatasync'd itself). With it, a commit that touches several partitions
@@ -115,7 +117,7 @@ export class PartitionedLog {
 
   private constructor(
     dataDir: string,
-    opts: Required<PartitionedLogOptions>,
+    opts: CheckedOptions,
     writers: PartitionWriter[],
     marks: CommitMarksWriter,
     lock: WriterLock,
@@ -221,6 +223,7 @@ export class PartitionedLog {
       opts.stallTimeoutMs,
       (waited) => log.#problem('stall', -1, new Error(`a commit has waited ${Math.round(waited)} ms for its write and fdatasync to return`)),
       () => log.#problem('stall', -1, null),
+      opts.diskWork,
     );
     return log;
   }
@@ -538,7 +541,10 @@ function summarize(errors: string[]): string {
   return errors.length > MAX ? `${shown}; and ${errors.length - MAX} more` : shown;
 }
 
-function checkOptions(o: PartitionedLogOptions): Required<PartitionedLogOptions> {
+/** The options with their defaults filled in; only the signal stays optional. */
+type CheckedOptions = Required<Omit<PartitionedLogOptions, 'diskWork'>> & Pick<PartitionedLogOptions, 'diskWork'>;
+
+function checkOptions(o: PartitionedLogOptions): CheckedOptions {
   const segmentBytes = o.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
   const retentionBytes = o.retentionBytes ?? Infinity;
   if (!Number.isInteger(o.partitions) || o.partitions < 1) {
@@ -558,5 +564,5 @@ function checkOptions(o: PartitionedLogOptions): Required<PartitionedLogOptions>
   if (!(journalBytes === 0 || (Number.isInteger(journalBytes) && journalBytes >= MIN_JOURNAL_BYTES && journalBytes <= MAX_SEGMENT_BYTES))) {
     throw new RangeError(`journalBytes must be 0 (no journal) or an integer in [${MIN_JOURNAL_BYTES}, ${MAX_SEGMENT_BYTES}], got ${journalBytes}`);
   }
-  return { partitions: o.partitions, segmentBytes, retentionBytes, acceptDataLoss: o.acceptDataLoss ?? false, onProblem: o.onProblem ?? (() => {}), stallTimeoutMs, journalBytes };
+  return { partitions: o.partitions, segmentBytes, retentionBytes, acceptDataLoss: o.acceptDataLoss ?? false, onProblem: o.onProblem ?? (() => {}), stallTimeoutMs, journalBytes, diskWork: o.diskWork };
 }

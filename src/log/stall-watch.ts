@@ -6,6 +6,16 @@
  * to report it). Used by PartitionedLog for its appends and by Kafka mode's FallbackSink
  * for the spill's other disk steps.
  */
+/**
+ * Told when a watch's outermost work begins and ends, for a thread that times the work
+ * with its own clock: the thread doing the work may be the one the disk holds (a write()
+ * blocks it, and this watch's timer with it). src/main/gateway-state.ts.
+ */
+export interface DiskWorkSignal {
+  begin(): void;
+  end(): void;
+}
+
 export class StallWatch {
   readonly #limitMs: number;
   readonly #onStall: (waitedMs: number) => void;
@@ -16,16 +26,19 @@ export class StallWatch {
   #since = NaN;
   #stalled = false;
   readonly #timer: NodeJS.Timeout | null = null;
+  readonly #signal: DiskWorkSignal | undefined;
 
   /**
    * `onStall` is told once when the work in flight has waited `limitMs` (with how long it
    * has), `onRecover` when that work then ends. A limit of Infinity watches nothing.
+   * `signal`, if given, is told when the outermost work begins and ends.
    */
-  constructor(limitMs: number, onStall: (waitedMs: number) => void, onRecover: () => void) {
+  constructor(limitMs: number, onStall: (waitedMs: number) => void, onRecover: () => void, signal?: DiskWorkSignal) {
     if (!(limitMs > 0)) throw new RangeError(`a stall limit must be > 0 (or Infinity), got ${limitMs}`);
     this.#limitMs = limitMs;
     this.#onStall = onStall;
     this.#onRecover = onRecover;
+    this.#signal = signal;
     if (limitMs === Infinity) return;
     this.#timer = setInterval(() => this.#check(), Math.max(10, Math.min(1000, limitMs / 4)));
     this.#timer.unref();
@@ -33,14 +46,18 @@ export class StallWatch {
 
   /** Disk work begins. */
   begin(): void {
-    if (this.#depth++ === 0) this.#since = performance.now();
+    if (this.#depth++ > 0) return;
+    this.#since = performance.now();
+    this.#signal?.begin();
   }
 
   /** The work begun last ended (returned or failed). */
   end(): void {
+    const outermost = this.#depth === 1;
     if (--this.#depth > 0) return;
     this.#depth = 0;
     this.#since = NaN;
+    if (outermost) this.#signal?.end();
     if (this.#stalled) {
       this.#stalled = false;
       this.#onRecover();

@@ -11,6 +11,7 @@ import { createDoorbellStorage, Doorbell } from '../ring/doorbell.ts';
 import { RingReader } from '../ring/ring-reader.ts';
 import { readRingCounters } from '../ring/ring-counters.ts';
 import { createRingStorage, type RingStorage } from '../ring/ring-storage.ts';
+import type { DiskWorkSignal } from '../log/stall-watch.ts';
 import type { Sink } from '../sink/sink.ts';
 import { settlesWithin } from '../sink/settles-within.ts';
 import type { HttpWorkerData, WorkerMessage } from '../workers/http-worker.ts';
@@ -51,12 +52,13 @@ export interface RunningGateway {
   reload(): Promise<ReloadResult>;
 }
 
-export async function createSink(config: GatewayConfig, logger: Logger): Promise<Sink> {
+/** `diskWork`: told when the sink's local disk work begins and ends (GatewayState). */
+export async function createSink(config: GatewayConfig, logger: Logger, diskWork?: DiskWorkSignal): Promise<Sink> {
   if (config.mode === 'file') {
-    return new LogSink({ dataDir: config.dataDir, partitions: config.partitions, segmentBytes: config.segmentBytes, retentionBytes: config.retentionBytes, journalBytes: config.journalBytes, acceptDataLoss: config.acceptDataLoss, stallTimeoutMs: config.diskStallTimeoutMs, logger });
+    return new LogSink({ dataDir: config.dataDir, partitions: config.partitions, segmentBytes: config.segmentBytes, retentionBytes: config.retentionBytes, journalBytes: config.journalBytes, acceptDataLoss: config.acceptDataLoss, stallTimeoutMs: config.diskStallTimeoutMs, diskWork, logger });
   }
   const { createKafkaSink } = await import('../kafka/create-kafka-sink.ts');
-  return createKafkaSink(config, logger);
+  return createKafkaSink(config, logger, diskWork);
 }
 
 interface WorkerSlot {
@@ -101,16 +103,16 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const auth = new AuthSupervisor(config, logger);
   // Before anything else: a second gateway on a served port must not start (see port-guard.ts).
   const portLock = await claimPort(config.host, config.port);
+  const stateStorage = createGatewayStateStorage();
+  const state = new GatewayState(stateStorage);
   let sink: Sink;
   try {
-    sink = await createSink(config, logger);
+    sink = await createSink(config, logger, state.diskWorkSignal());
     await sink.open();
   } catch (e) {
     portLock?.release();
     throw e;
   }
-  const stateStorage = createGatewayStateStorage();
-  const state = new GatewayState(stateStorage);
   state.ready = sink.isReady();
   const doorbellStorage = createDoorbellStorage();
   let workerUrl = WORKER_URL;
@@ -176,6 +178,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       maxInflightBytes: config.maxInflightBytes,
       maxConnections: config.maxConnections,
       bodyTimeoutMs: config.bodyTimeoutMs,
+      diskStallTimeoutMs: config.diskStallTimeoutMs,
       heapReleaseAfterMs: config.heapReleaseAfterMs,
       storeFormat: config.valueFormat,
       auth: workerAuth,

@@ -57,6 +57,8 @@ export interface HttpWorkerData {
   /** Open connections this worker keeps; over it a new one gets 503 and is closed. */
   maxConnections: number;
   bodyTimeoutMs: number;
+  /** --disk-stall-timeout: the owner's disk work running longer, timed here, is a stall (GatewayState). */
+  diskStallTimeoutMs: number;
   /** Quiet time after which a worker that served gives its heap back (--heap-release-after). */
   heapReleaseAfterMs: number;
   storeFormat: 'msgpack' | 'json' | 'raw';
@@ -79,7 +81,7 @@ const config = workerData as HttpWorkerData;
 const http = process.getBuiltinModule('node:http');
 const ring = new RingWriter(config.ring, new Doorbell(config.doorbell));
 const view = new DataView(ring.bytes.buffer);
-const state = new GatewayState(config.state);
+const state = new GatewayState(config.state, config.diskStallTimeoutMs);
 const metrics = new WorkerMetrics(config.metrics);
 // Released bytes are dropped buffers: collected soon, so memory follows the budget.
 const droppedBuffers = new DroppedBuffers((collection) => metrics.collected(collection));

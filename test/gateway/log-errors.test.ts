@@ -6,7 +6,8 @@
  * the FUSE layer (test/tools/powercut_fs.py: `fail write|unlink SUFFIX ERRNO`).
  *
  * A disk that stops answering (`stall fsync SUFFIX`: the segments' fdatasyncs block until
- * healed) is reported the same way, and new requests are refused instead of queued behind it.
+ * healed; `stall write SUFFIX`: their writes) is reported the same way, and new requests are
+ * refused instead of queued behind it.
  */
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -111,6 +112,26 @@ describe('log failures off the acknowledgement path are reported', () => {
     expect((await waiting).status).toBe(200);
     await waitReadyz(g.port, 200);
     await eventually('stall recovery line', () => g.logs.some((l) => l.msg === 'the disk answers again: the stalled write completed'));
+    expect((await postMetrics(g.port, 'c', body(3))).status).toBe(200);
+    expect(await g.stop()).toBe(0);
+    expect((await consumeAll(dataDir)).map((r) => r.value.metrics[0].value)).toEqual([0, 1, 3]);
+  });
+
+  it('a write() that stalls holds the owner thread itself: the workers time it with their own clock, /readyz 503 and new requests 503; the waiting request is answered 200 when the disk answers', async () => {
+    const { g, dataDir } = await start(['--disk-stall-timeout', '1s']);
+    expect((await postMetrics(g.port, 'c', body(0))).status).toBe(200);
+    // The segment write is a write() on the owner thread: it blocks that thread, and its timers.
+    await fx.layer!.stall('.log', 'write');
+    const waiting = postMetrics(g.port, 'c', body(1));
+    await waitReadyz(g.port, 503);
+    expect(await (await fetch(`http://127.0.0.1:${g.port}/readyz`)).json()).toEqual({ ready: false, reason: 'disk stalled' });
+    const refused = await postMetrics(g.port, 'c', body(2));
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(refused.body.error).toMatch(/the disk has not finished a commit within --disk-stall-timeout: not stored/);
+    await fx.layer!.heal();
+    expect((await waiting).status).toBe(200);
+    await waitReadyz(g.port, 200);
     expect((await postMetrics(g.port, 'c', body(3))).status).toBe(200);
     expect(await g.stop()).toBe(0);
     expect((await consumeAll(dataDir)).map((r) => r.value.metrics[0].value)).toEqual([0, 1, 3]);

@@ -66,6 +66,7 @@ describe('an idle HTTP worker', () => {
       maxInflightBytes: config.maxInflightBytes,
       maxConnections: config.maxConnections,
       bodyTimeoutMs: config.bodyTimeoutMs,
+      diskStallTimeoutMs: 5000,
       heapReleaseAfterMs: HEAP_RELEASE_AFTER_MS,
       storeFormat: 'msgpack',
       auth: auth.workerData(),

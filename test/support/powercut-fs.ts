@@ -34,11 +34,12 @@ export interface PowerCutMount {
    */
   fail(op: 'write' | 'fsync' | 'fsync-persisted' | 'unlink', suffix: string, errno: string): Promise<void>;
   /**
-   * A disk that stops answering: fsync and fdatasync of paths ending with `suffix` block
-   * until heal(); every other operation goes on.
+   * A disk that stops answering: fsync and fdatasync (`op` 'fsync', the default) or writes
+   * (`op` 'write') of paths ending with `suffix` block until heal(); every other operation
+   * goes on.
    */
-  stall(suffix: string): Promise<void>;
-  /** Ends every injected failure and lets stalled syncs return. */
+  stall(suffix: string, op?: 'fsync' | 'write'): Promise<void>;
+  /** Ends every injected failure and lets stalled operations return. */
   heal(): Promise<void>;
   /** Unmounts (lazily if still busy) and waits for the layer's process to end. */
   unmount(): Promise<void>;
@@ -88,9 +89,9 @@ export async function mountPowerCut(dir: string, generation = 0): Promise<PowerC
       proc.stdin!.write(`fail ${op} ${suffix} ${errno}\n`);
       await done;
     },
-    async stall(suffix) {
+    async stall(suffix, op = 'fsync') {
       const done = waitFor('ok');
-      proc.stdin!.write(`stall fsync ${suffix}\n`);
+      proc.stdin!.write(`stall ${op} ${suffix}\n`);
       await done;
     },
     async heal() {

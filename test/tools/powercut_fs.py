@@ -26,6 +26,8 @@ Control, one command per line on stdin:
            error the caller cannot tell from one that lost them).
   stall fsync SUFFIX -> fsync/fdatasync of paths ending with SUFFIX block (a disk that
            stops answering) until "heal"; other operations go on; prints "ok".
+  stall write SUFFIX -> the same for writes (a network volume or a full dirty cache that
+           holds write() itself); prints "ok".
   heal  -> no more injected failures, stalled syncs return; prints "ok".
 Prints "ready" once mounted. Exits when unmounted.
 """
@@ -54,6 +56,7 @@ class PowerCutFS(Operations):
         self.fh_path = {}  # open file handle -> path
         self.faults = []  # (op, suffix, errno) injected failures
         self.stalls = []  # suffixes whose fsyncs block until heal
+        self.write_stalls = []  # suffixes whose writes block until heal
         self.healed = threading.Event()
         os.makedirs(os.path.join(self.shadow, 'data'), exist_ok=True)
         self.root = self._snapshot_tree(self.backing)
@@ -162,6 +165,10 @@ class PowerCutFS(Operations):
             # Outside the mutex: only the stalled syncs wait, the rest of the disk answers.
             path = self.fh_path.get(args[2], args[0] or '')
             if any(path.endswith(s) for s in self.stalls):
+                self.healed.wait()
+        if op == 'write' and self.write_stalls:
+            path = self.fh_path.get(args[3], args[0] or '')
+            if any(path.endswith(s) for s in self.write_stalls):
                 self.healed.wait()
         with self.mutex:
             if self.off:
@@ -314,15 +321,16 @@ def main():
                 with fs.mutex:
                     fs.faults.append((words[1], words[2], getattr(errno, words[3])))
                 print('ok', flush=True)
-            elif len(words) == 3 and words[0] == 'stall' and words[1] == 'fsync':
+            elif len(words) == 3 and words[0] == 'stall' and words[1] in ('fsync', 'write'):
                 with fs.mutex:
                     fs.healed.clear()
-                    fs.stalls.append(words[2])
+                    (fs.stalls if words[1] == 'fsync' else fs.write_stalls).append(words[2])
                 print('ok', flush=True)
             elif words == ['heal']:
                 with fs.mutex:
                     fs.faults = []
                     fs.stalls = []
+                    fs.write_stalls = []
                     fs.healed.set()
                 print('ok', flush=True)
 
