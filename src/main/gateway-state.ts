@@ -12,17 +12,22 @@ import type { DiskWorkSignal } from '../log/stall-watch.ts';
  *       128   | DRAINING  int32  1 = shutdown began                     |  line 1
  *       256   | STALLED   int32  1 = the commit in flight is stalled    |  line 2
  *       384   | DISK_WORK int32  odd while the owner's disk work runs   |  line 3
+ *       392   | BEGAN     int64  process.hrtime.bigint() when it began  |
  * ```
  *
  * Why DISK_WORK: STALLED is set by the owner thread's timers, and a write() the disk holds
  * blocks that thread, timers and all (a network volume, a full dirty cache). The owner
- * bumps DISK_WORK when its disk work begins and again when it ends; a worker that sees the
- * same odd value for longer than --disk-stall-timeout by its own clock calls it stalled.
+ * stores BEGAN and then bumps DISK_WORK when its disk work begins, and bumps it again when
+ * it ends; a worker that sees an odd value reads how long ago it began (the monotonic
+ * clock every thread of the process shares) and calls it stalled past --disk-stall-timeout.
+ * Every worker then agrees, whichever looks first.
  */
 const READY = 0;
 const DRAINING = CACHE_LINE / 4;
 const STALLED = (2 * CACHE_LINE) / 4;
 const DISK_WORK = (3 * CACHE_LINE) / 4;
+/** In 64-bit words: the 8 bytes after DISK_WORK's word and its padding. */
+const BEGAN = (3 * CACHE_LINE + 8) / 8;
 
 export function createGatewayStateStorage(): SharedArrayBuffer {
   return new SharedArrayBuffer(4 * CACHE_LINE);
@@ -30,10 +35,11 @@ export function createGatewayStateStorage(): SharedArrayBuffer {
 
 export class GatewayState {
   private readonly words: Int32Array;
+  private readonly clocks: BigInt64Array;
   private readonly diskStallMs: number;
-  /** The DISK_WORK value this thread saw last, and when (its own performance.now()). */
+  /** The DISK_WORK value this thread saw last, and when that work began (its performance.now()). */
   private seenWork = 0;
-  private seenAt = 0;
+  private seenBegan = 0;
 
   /**
    * `diskStallMs` (the workers: --disk-stall-timeout) makes `stalled` also time the
@@ -41,6 +47,7 @@ export class GatewayState {
    */
   constructor(storage: SharedArrayBuffer, diskStallMs = Infinity) {
     this.words = new Int32Array(storage);
+    this.clocks = new BigInt64Array(storage);
     this.diskStallMs = diskStallMs;
   }
   /** Whether the sink accepted writes when the owner last looked; may be stale by a tick. */
@@ -59,9 +66,8 @@ export class GatewayState {
   }
   /**
    * Whether the sink's append in flight has waited past its stall limit (Sink.stalled;
-   * stale by a tick), or, with `diskStallMs`, the owner's disk work has run that long by
-   * this thread's clock (late by up to the time since this thread last looked): new
-   * writes are refused with 503 rather than queued behind it.
+   * stale by a tick), or, with `diskStallMs`, the owner's disk work has run that long:
+   * new writes are refused with 503 rather than queued behind it.
    */
   get stalled(): boolean {
     if (Atomics.load(this.words, STALLED) === 1) return true;
@@ -69,11 +75,12 @@ export class GatewayState {
     if ((work & 1) === 0 || this.diskStallMs === Infinity) return false;
     const now = performance.now();
     if (work !== this.seenWork) {
+      // Once per piece of work and thread: the shared clock, then this thread's cheaper one.
+      // BEGAN may already be a later work's (never an earlier one's): a stall is then seen late.
       this.seenWork = work;
-      this.seenAt = now;
-      return false;
+      this.seenBegan = now - Number(process.hrtime.bigint() - Atomics.load(this.clocks, BEGAN)) / 1e6;
     }
-    return now - this.seenAt >= this.diskStallMs;
+    return now - this.seenBegan >= this.diskStallMs;
   }
   set stalled(value: boolean) {
     Atomics.store(this.words, STALLED, value ? 1 : 0);
@@ -84,11 +91,13 @@ export class GatewayState {
    * watches together bump DISK_WORK, so it is odd exactly while some work runs.
    */
   diskWorkSignal(): DiskWorkSignal {
-    const words = this.words;
+    const { words, clocks } = this;
     let depth = 0;
     return {
       begin() {
-        if (depth++ === 0) Atomics.add(words, DISK_WORK, 1);
+        if (depth++ > 0) return;
+        Atomics.store(clocks, BEGAN, process.hrtime.bigint());
+        Atomics.add(words, DISK_WORK, 1);
       },
       end() {
         if (depth > 0 && --depth === 0) Atomics.add(words, DISK_WORK, 1);
