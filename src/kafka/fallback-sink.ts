@@ -341,19 +341,19 @@ export class FallbackSink implements Sink {
     this.#reader = null;
     await reader?.close().catch(() => {});
     // Past the deadline a log whose disk stopped answering is given up on (PartitionedLog.close).
-    const closeLog = async (log: PartitionedLog | null, what: string): Promise<void> => {
+    const closeLog = async (log: PartitionedLog | null, what: string, dir: string): Promise<void> => {
       try {
         if (log === null || (await log.close(deadline))) return;
         this.#gaveUpOnDisk = true;
-        this.#log.error({ dir: this.spillDir }, `closing the ${what}: the disk still has not answered at the flush deadline; gave up waiting (the next start recovers it)`);
+        this.#log.error({ dir }, `closing the ${what}: the disk still has not answered at the flush deadline; gave up waiting (the next start recovers it)`);
       } catch (e) {
         this.#log.error({ err: errorText(e) }, `closing the ${what} failed`);
       }
     };
-    await closeLog(spill, 'kafka spill');
+    await closeLog(spill, 'kafka spill', this.spillDir);
     const deadLetter = this.#deadLetter;
     this.#deadLetter = null;
-    await closeLog(deadLetter, 'kafka dead-letter log');
+    await closeLog(deadLetter, 'kafka dead-letter log', this.deadLetterDir);
     await settlesWithin(this.#removing, 5000);
     this.#diskWatch.close();
     if (undelivered > 0) {

@@ -16,20 +16,32 @@ describe('GatewayState: disk work timed by the reader', () => {
     // A reader with a limit of 0 ms calls any work in flight stalled; one with an hour, none.
     const strict = new GatewayState(storage, 0);
     const patient = new GatewayState(storage, 3_600_000);
+    // What each reader's timer does a few times per limit, called here at each step.
+    const look = () => {
+      strict.checkDiskWork();
+      patient.checkDiskWork();
+    };
+    look();
     expect(strict.stalled).toBe(false);
     a.begin();
     a.begin(); // nested in the same watch
     b.begin(); // another watch: the spill beside its cursor, say
+    look();
     expect(strict.stalled).toBe(true);
     expect(patient.stalled).toBe(false);
     a.end();
     a.end();
+    look();
     expect(strict.stalled).toBe(true); // b still runs
     b.end();
+    expect(strict.stalled).toBe(false); // at once, before the timer looks: the work changed
+    look();
     expect(strict.stalled).toBe(false);
     b.end(); // an end without a begin changes nothing
+    look();
     expect(strict.stalled).toBe(false);
     a.begin();
+    look();
     expect(strict.stalled).toBe(true);
     expect(patient.stalled).toBe(false);
     a.end();
