@@ -3,23 +3,17 @@
  * turn's CPU split by thread group, the process terms and the noise reported with a
  * permutation p, and the JSON written; rows it cannot run are refused.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
-import { ROOT } from '../support/gateway-process.ts';
+import { benchRefusal, runBench } from '../support/bench-cli.ts';
 
-const run = promisify(execFile);
-const BENCH = ['--disable-warning=TimeoutNegativeWarning', '--import', './src/main/require-node.mjs', 'bench/process-spread.ts'];
+const BENCH = 'bench/process-spread.ts';
 
 it('bench:process-spread loads each gateway process in turns and reports its own speed against the noise', async () => {
   const out = await mkdtemp(path.join(os.tmpdir(), 'process-spread-'));
-  const { stdout } = await run(process.execPath, [...BENCH, '--row', 'file-acks1', '--processes', '2', '--rounds', '3', '--duration', '1', '--warmup', '1', '--out', out], {
-    cwd: ROOT,
-    timeout: 90_000,
-  });
+  const { stdout } = await runBench(BENCH, ['--row', 'file-acks1', '--processes', '2', '--rounds', '3', '--duration', '1', '--warmup', '1', '--out', out], 90_000);
   // Each round takes every process once, the order rotated: process 0 first, then 1 first, ...
   const turns = [...stdout.matchAll(/^round (\d) process (\d): (\d+) req\/s; CPU µs\/request, user\+system: (.*)$/gm)];
   expect(turns.map((m) => `${m[1]}:${m[2]}`)).toEqual(['0:0', '0:1', '1:1', '1:0', '2:0', '2:1']);
@@ -42,10 +36,7 @@ it('bench:process-spread loads each gateway process in turns and reports its own
 }, 90_000);
 
 it('bench:process-spread refuses a row that needs a Kafka broker, exit 2', async () => {
-  const failed = await run(process.execPath, [...BENCH, '--row', 'kafka-acks1'], { cwd: ROOT, timeout: 30_000 }).then(
-    () => undefined,
-    (e: { code: number; stderr: string }) => e,
-  );
+  const failed = await benchRefusal(BENCH, ['--row', 'kafka-acks1']);
   expect(failed?.code).toBe(2);
   expect(failed?.stderr).toMatch(/--row: kafka-acks1 needs a Kafka broker/);
 }, 30_000);

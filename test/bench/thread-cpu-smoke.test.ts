@@ -3,16 +3,13 @@
  * workers at least, adds the load generator's, counts collections per isolate with --gc,
  * runs the vmagent peer, and refuses rows it does not know.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
-import { ROOT } from '../support/gateway-process.ts';
+import { benchRefusal, runBench } from '../support/bench-cli.ts';
 
-const run = promisify(execFile);
-const BENCH = ['--disable-warning=TimeoutNegativeWarning', '--import', './src/main/require-node.mjs', 'bench/thread-cpu.ts'];
+const BENCH = 'bench/thread-cpu.ts';
 
 it('bench:thread-cpu reports CPU µs per request for each thread group of the gateway', async () => {
-  const { stdout } = await run(process.execPath, [...BENCH, '--rows', 'file-acks1', '--duration', '1', '--warmup', '1', '--gc'], { cwd: ROOT, timeout: 60_000 });
+  const { stdout } = await runBench(BENCH, ['--rows', 'file-acks1', '--duration', '1', '--warmup', '1', '--gc'], 60_000);
   expect(stdout).toMatch(/file-acks1: \d+ req\/s, [1-9]\d* answered 2xx/);
   expect(stdout).toMatch(/http-worker \(2\) +\d+\.\d µs\/request/);
   expect(stdout).toMatch(/MainThread \(1\) +\d+\.\d µs\/request/);
@@ -28,16 +25,13 @@ it('bench:thread-cpu reports CPU µs per request for each thread group of the ga
 }, 60_000);
 
 it('bench:thread-cpu runs the vmagent peer too: its own process, its threads by name', async () => {
-  const { stdout } = await run(process.execPath, [...BENCH, '--rows', 'peer-vmagent', '--metrics-per-request', '100', '--duration', '1', '--warmup', '1'], { cwd: ROOT, timeout: 60_000 });
+  const { stdout } = await runBench(BENCH, ['--rows', 'peer-vmagent', '--metrics-per-request', '100', '--duration', '1', '--warmup', '1'], 60_000);
   expect(stdout).toMatch(/peer-vmagent: \d+ req\/s, [1-9]\d* answered 2xx/);
   expect(stdout).toMatch(/vmagent \(\d+\) +\d+\.\d µs\/request/);
 }, 60_000);
 
 it('bench:thread-cpu refuses a row bench:e2e does not know, exit 2', async () => {
-  const failed = await run(process.execPath, [...BENCH, '--rows', 'nope'], { cwd: ROOT, timeout: 30_000 }).then(
-    () => undefined,
-    (e: { code: number; stderr: string }) => e,
-  );
+  const failed = await benchRefusal(BENCH, ['--rows', 'nope']);
   expect(failed?.code).toBe(2);
   expect(failed?.stderr).toMatch(/--rows: "nope" is not a bench:e2e row \(known: noop, /);
 }, 30_000);
