@@ -51,13 +51,23 @@ export class StallWatch {
     this.#signal?.begin();
   }
 
-  /** The work begun last ended (returned or failed). */
+  /**
+   * The work begun last ended (returned or failed). Outermost work that ran past the limit
+   * unseen is reported now, its stall and its end together: the timer runs on the thread
+   * doing the work, and a write() the disk holds blocks that thread, timer and all (or the
+   * work ended between two looks).
+   */
   end(): void {
     const outermost = this.#depth === 1;
     if (--this.#depth > 0) return;
     this.#depth = 0;
+    const since = this.#since;
     this.#since = NaN;
     if (outermost) this.#signal?.end();
+    if (!this.#stalled && outermost && performance.now() - since >= this.#limitMs) {
+      this.#stalled = true;
+      this.#onStall(performance.now() - since);
+    }
     if (this.#stalled) {
       this.#stalled = false;
       this.#onRecover();

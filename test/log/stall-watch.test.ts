@@ -48,6 +48,18 @@ describe('StallWatch', () => {
     watch.close();
   });
 
+  it('work that held this thread past the limit (its timer never ran) is reported when it ends: stall, then recover', () => {
+    const { watch, events } = watched(40);
+    watch.begin();
+    const until = performance.now() + 60;
+    while (performance.now() < until); // a write() the disk holds: no timer runs meanwhile
+    expect(events).toEqual([]);
+    watch.end();
+    expect(events).toEqual(['stall', 'recover']);
+    expect(watch.stalled).toBe(false);
+    watch.close();
+  });
+
   it('a limit of Infinity watches nothing; 0 or less is refused', async () => {
     const { watch, events } = watched(Infinity);
     watch.begin();
