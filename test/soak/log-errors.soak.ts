@@ -1,8 +1,10 @@
 /**
  * Log-error soak: a gateway under load on the FUSE power-cut layer while writes, truncates
  * and fsyncs of its segments, indexes, commit marks and commit journal (256 KiB: it wraps
- * and checkpoints), and unlinks of retention, fail with EIO or ENOSPC, or their fsyncs stall (a disk that stops answering, past the gateway's
- * --disk-stall-timeout of 200 ms or not), for a random while (seeded PRNG), again and again;
+ * and checkpoints), and unlinks of retention, fail with EIO or ENOSPC, or their fsyncs or
+ * writes stall (a disk that stops answering, past the gateway's --disk-stall-timeout of 200
+ * ms or not; a stalled write() holds the owner thread itself), for a random while (seeded
+ * PRNG), again and again;
  * then the power is cut.
  * The suite's log-error and write-failure tests inject one failure each; this looks for
  * what a run of them finds: a failed fdatasync whose records were answered 200 anyway or
@@ -55,10 +57,15 @@ it(`${EPISODES} injected log failures under load, then a power cut (seed ${SEED}
       ['write', '/journal'],
       ['fsync', '.log'],
       ['stall', '/journal'],
+      // Writes that do not return: the owner thread is held (the workers time it themselves).
+      ['stall-write', '.log'],
+      ['stall-write', 'commit-marks'],
+      ['stall-write', '/journal'],
     ] as const);
-    const errno = op === 'stall' ? 'stalled' : pick(random, ['EIO', 'ENOSPC']);
+    const errno = op === 'stall' || op === 'stall-write' ? 'stalled' : pick(random, ['EIO', 'ENOSPC']);
     const ms = 20 + Math.floor(random() * 500);
     if (op === 'stall') await layer.stall(suffix);
+    else if (op === 'stall-write') await layer.stall(suffix, 'write');
     else await layer.fail(op, suffix, errno);
     await sleep(ms);
     await layer.heal();
