@@ -114,6 +114,17 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     throw e;
   }
   state.ready = sink.isReady();
+  // The owner loop's tick: readiness for the workers, and a beat that says this thread runs
+  // (a worker that sees disk work stalled and no beat says the disk holds this thread).
+  state.beat();
+  const readiness = setInterval(() => {
+    state.beat();
+    const ready = sink.isReady();
+    if (ready !== state.ready) logger.info({ sink: sink.name }, ready ? 'sink up' : 'sink down');
+    state.ready = ready;
+    state.stalled = sink.stalled?.() ?? false;
+  }, 200);
+  readiness.unref();
   const doorbellStorage = createDoorbellStorage();
   let workerUrl = WORKER_URL;
   try {
@@ -142,6 +153,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   try {
     admin = config.adminPort >= 0 ? await startAdminServer(metrics.registry, config.adminHost, config.adminPort) : undefined;
   } catch (e) {
+    clearInterval(readiness);
     owner.stop();
     await ownerDone;
     await sink.close();
@@ -179,6 +191,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       maxConnections: config.maxConnections,
       bodyTimeoutMs: config.bodyTimeoutMs,
       diskStallTimeoutMs: config.diskStallTimeoutMs,
+      logErrors: logger.isLevelEnabled('error'),
       heapReleaseAfterMs: config.heapReleaseAfterMs,
       storeFormat: config.valueFormat,
       auth: workerAuth,
@@ -262,6 +275,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     started = true;
   } catch (e) {
     shuttingDown = true;
+    clearInterval(readiness);
     await Promise.all(slots.map((s) => s.worker.terminate()));
     owner.stop();
     await ownerDone;
@@ -270,14 +284,6 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     portLock?.release();
     throw e;
   }
-
-  const readiness = setInterval(() => {
-    const ready = sink.isReady();
-    if (ready !== state.ready) logger.info({ sink: sink.name }, ready ? 'sink up' : 'sink down');
-    state.ready = ready;
-    state.stalled = sink.stalled?.() ?? false;
-  }, 200);
-  readiness.unref();
 
   let finished: (code: number) => void;
   const done = new Promise<number>((resolve) => (finished = resolve));

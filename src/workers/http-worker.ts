@@ -59,6 +59,8 @@ export interface HttpWorkerData {
   bodyTimeoutMs: number;
   /** --disk-stall-timeout: the owner's disk work running longer, timed here, is a stall (GatewayState). */
   diskStallTimeoutMs: number;
+  /** Whether --log-level lets error lines through: see ownerHeld. */
+  logErrors: boolean;
   /** Quiet time after which a worker that served gives its heap back (--heap-release-after). */
   heapReleaseAfterMs: number;
   storeFormat: 'msgpack' | 'json' | 'raw';
@@ -81,7 +83,7 @@ const config = workerData as HttpWorkerData;
 const http = process.getBuiltinModule('node:http');
 const ring = new RingWriter(config.ring, new Doorbell(config.doorbell));
 const view = new DataView(ring.bytes.buffer);
-const state = new GatewayState(config.state, config.diskStallTimeoutMs);
+const state = new GatewayState(config.state, config.diskStallTimeoutMs, config.logErrors ? ownerHeld : undefined);
 const metrics = new WorkerMetrics(config.metrics);
 // Released bytes are dropped buffers: collected soon, so memory follows the budget.
 const droppedBuffers = new DroppedBuffers((collection) => metrics.collected(collection));
@@ -122,6 +124,28 @@ const refusedSockets = new WeakSet<Socket>();
  */
 const fresh = new Map<Socket, number>();
 const EVICT_AFTER_MS = Math.max(100, Math.min(1000, config.bodyTimeoutMs));
+
+/**
+ * The disk holds the owner thread (GatewayState: its disk work stalled and its tick
+ * stopped), so that thread can log nothing, and a message to it would wait too. This is
+ * the one line a worker writes itself: straight to fd 1, synchronously, in the owner's
+ * JSON line format (pino's), once per stall among all workers. The owner reports the
+ * stall again, with its count on /metrics, when the disk answers (StallWatch).
+ */
+function ownerHeld(diskWorkMs: number, silentMs: number): void {
+  const line = {
+    level: 50,
+    time: Date.now(),
+    pid: process.pid,
+    worker: config.workerId,
+    kind: 'stall',
+    diskWorkMs: Math.round(diskWorkMs),
+    msg:
+      `the disk has held the owner thread for ${Math.round(silentMs)} ms (a write or fdatasync that does not return, past --disk-stall-timeout): ` +
+      '/readyz and new requests are answered 503; log lines, /metrics, worker restarts and SIGTERM wait until the disk answers',
+  };
+  process.getBuiltinModule('node:fs').writeSync(1, `${JSON.stringify(line)}\n`);
+}
 
 /** Warnings to the supervisor, at most one per kind per second, with the count since. */
 const warned = new Map<string, { last: number; count: number }>();

@@ -117,8 +117,9 @@ describe('log failures off the acknowledgement path are reported', () => {
     expect((await consumeAll(dataDir)).map((r) => r.value.metrics[0].value)).toEqual([0, 1, 3]);
   });
 
-  it('a write() that stalls holds the owner thread itself: the workers time it with their own clock, /readyz 503 and new requests 503; the waiting request is answered 200 when the disk answers, and the stall is reported then', async () => {
-    const { g, admin, dataDir } = await start(['--disk-stall-timeout', '1s']);
+  it('a write() that stalls holds the owner thread itself: the workers time it with their own clock, /readyz 503 and new requests 503; one worker logs what holds it; the waiting request is answered 200 when the disk answers, and the owner reports the stall then', async () => {
+    // Two workers: one of them, not both, says what holds the owner thread.
+    const { g, admin, dataDir } = await start(['--disk-stall-timeout', '1s', '--workers', '2']);
     expect((await postMetrics(g.port, 'c', body(0))).status).toBe(200);
     // The segment write is a write() on the owner thread: it blocks that thread, and its timers.
     await fx.layer!.stall('.log', 'write');
@@ -129,15 +130,18 @@ describe('log failures off the acknowledgement path are reported', () => {
     expect(refused.status).toBe(503);
     expect(refused.headers.get('retry-after')).toBe('1');
     expect(refused.body.error).toMatch(/the disk has not finished a commit within --disk-stall-timeout: not stored/);
-    // The owner's own stall timer cannot run meanwhile: nothing is logged yet.
-    expect(errorLines(g, 'stall')).toEqual([]);
+    // The owner's own stall timer cannot run meanwhile; a worker writes the one line that says why.
+    await eventually('a worker\'s line', () => errorLines(g, 'stall').length > 0);
+    await sleep(1500);
+    expect(errorLines(g, 'stall').map((l) => l.msg)).toEqual([expect.stringMatching(/^the disk has held the owner thread for \d+ ms .*SIGTERM wait until the disk answers$/)]);
+    expect(errorLines(g, 'stall')[0].worker).toBeTypeOf('number');
     await fx.layer!.heal();
     expect((await waiting).status).toBe(200);
     await waitReadyz(g.port, 200);
-    // Reported once the write returns: the stall with how long the commit waited, its end, one count.
+    // The owner's report once the write returns: the stall with how long the commit waited, its end, one count.
     await eventually('stall recovery line', () => g.logs.some((l) => l.msg === 'the disk answers again: the stalled write completed'));
-    expect(errorLines(g, 'stall')).toHaveLength(1);
-    expect(errorLines(g, 'stall')[0].msg).toMatch(/a commit has waited \d+ ms/);
+    expect(errorLines(g, 'stall')).toHaveLength(2);
+    expect(errorLines(g, 'stall')[1].msg).toMatch(/a commit has waited \d+ ms/);
     expect(await errorsCounted(admin, 'stall')).toBe(1);
     expect((await postMetrics(g.port, 'c', body(3))).status).toBe(200);
     expect(await g.stop()).toBe(0);

@@ -12,7 +12,7 @@ import { mountPowerCut, usePowerCutFixture } from '../support/powercut-fs.ts';
 import { adminPortOf, postMetrics, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
 import { REPLAY_CURSOR_FILE } from '../../src/kafka/replay-cursor.ts';
 import { consumeAll, freshTopic } from './helpers.ts';
-import { deadLettered, OVERSIZED_BODY, readyz, send, spillGone, useKafkaCluster, valuesOf, waitFor } from './gateway-support.ts';
+import { deadLettered, OVERSIZED_BODY, readyz, readyzDiskStalled, send, spillGone, useKafkaCluster, valuesOf, waitFor } from './gateway-support.ts';
 import { waitForSample } from '../support/admin-scrape.ts';
 
 const cluster = useKafkaCluster();
@@ -39,7 +39,7 @@ describe('gateway --mode kafka --fallback file: the spill\'s and the dead-letter
 
     await fx.layer!.stall('.log');
     const waiting = send(g.port, 'st', 2);
-    await waitFor('/readyz 503', async () => (await readyz(g.port)) === 503, 10_000);
+    await waitFor('/readyz 503 "disk stalled"', () => readyzDiskStalled(g.port), 10_000);
     expect(await (await fetch(`http://127.0.0.1:${g.port}/readyz`)).json()).toEqual({ ready: false, reason: 'disk stalled' });
     await waitFor('stall error line', () => spillErrors(g, 'stall').length > 0, 10_000);
     expect(spillErrors(g, 'stall')[0]?.msg).toMatch(/^kafka spill: the disk stopped answering \(past --disk-stall-timeout\).*a commit has waited \d+ ms/);
@@ -72,7 +72,7 @@ describe('gateway --mode kafka --fallback file: the spill\'s and the dead-letter
     expect((await send(g.port, 'ss', 1)).status).toBe(202);
     await fx.layer!.stall('.log');
     const waiting = send(g.port, 'ss', 2);
-    await waitFor('/readyz 503', async () => (await readyz(g.port)) === 503, 10_000);
+    await waitFor('/readyz 503 "disk stalled"', () => readyzDiskStalled(g.port), 10_000);
     g.proc.kill('SIGTERM');
     const answer = await waiting;
     expect(answer.status).toBe(504);
@@ -103,7 +103,7 @@ describe('gateway --mode kafka --fallback file: the spill\'s and the dead-letter
 
     await fx.layer!.stall(REPLAY_CURSOR_FILE + '.tmp');
     await cluster.broker.proxy!.restore();
-    await waitFor('/readyz 503', async () => (await readyz(g.port)) === 503, 30_000);
+    await waitFor('/readyz 503 "disk stalled"', () => readyzDiskStalled(g.port), 30_000);
     await waitFor('stall error line', () => spillErrors(g, 'stall').length > 0, 10_000);
     expect(spillErrors(g, 'stall')[0]?.msg).toMatch(/^kafka spill: the disk stopped answering \(past --disk-stall-timeout\).*: saving the replay cursor has waited \d+ ms$/);
     const refused = await send(g.port, 'cu', 3);
@@ -138,7 +138,7 @@ describe('gateway --mode kafka --fallback file: the spill\'s and the dead-letter
       await fx.layer!.stall(suffix);
       await cluster.broker.proxy!.restore();
 
-      await waitFor('/readyz 503', async () => (await readyz(g.port)) === 503, 30_000);
+      await waitFor('/readyz 503 "disk stalled"', () => readyzDiskStalled(g.port), 30_000);
       await waitFor('stall error line', () => spillErrors(g, 'stall', 'kafka dead-letter log').length > 0, 10_000);
       expect(spillErrors(g, 'stall', 'kafka dead-letter log')[0]?.msg).toMatch(new RegExp(`^kafka dead-letter log: ${step.source}$`));
       expect(spillErrors(g, 'stall')).toEqual([]);

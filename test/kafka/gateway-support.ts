@@ -96,6 +96,20 @@ export async function readyz(port: number): Promise<number> {
   }
 }
 
+/**
+ * Whether /readyz says the disk stalled: 503 for that reason, not another (the brokers cut
+ * just before flip readiness for a moment too).
+ */
+export async function readyzDiskStalled(port: number): Promise<boolean> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+    const body = (await res.json()) as { reason?: string };
+    return res.status === 503 && body.reason === 'disk stalled';
+  } catch {
+    return false;
+  }
+}
+
 /** Whether a gateway log line (pino JSON) with a message matching `re` was printed. */
 export function logged(logs: Record<string, unknown>[], re: RegExp): boolean {
   return logs.some((l) => typeof l.msg === 'string' && re.test(l.msg));

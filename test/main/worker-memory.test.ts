@@ -67,6 +67,7 @@ describe('an idle HTTP worker', () => {
       maxConnections: config.maxConnections,
       bodyTimeoutMs: config.bodyTimeoutMs,
       diskStallTimeoutMs: 5000,
+      logErrors: true,
       heapReleaseAfterMs: HEAP_RELEASE_AFTER_MS,
       storeFormat: 'msgpack',
       auth: auth.workerData(),
