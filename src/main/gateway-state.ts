@@ -133,8 +133,8 @@ export class GatewayState {
     if (this.onOwnerHeld === undefined) return;
     const silentMs = Number(process.hrtime.bigint() - Atomics.load(this.clocks, BEAT)) / 1e6;
     if (silentMs < OWNER_HELD_MS) return;
-    const reported = Atomics.load(this.words, REPORTED);
-    if (reported === work || Atomics.compareExchange(this.words, REPORTED, reported, work) !== reported) return;
+    const reported = Atomics.load(words, REPORTED);
+    if (reported === work || Atomics.compareExchange(words, REPORTED, reported, work) !== reported) return;
     this.onOwnerHeld(now - this.seenBegan, silentMs);
   }
 
