@@ -97,8 +97,8 @@ export async function readyz(port: number): Promise<number> {
 }
 
 /**
- * Whether /readyz says the disk stalled: 503 for that reason, not another (the brokers cut
- * just before flip readiness for a moment too).
+ * Whether /readyz says the disk stalled: 503 for that reason, not another (cutting the
+ * brokers, as the spill tests do just before, turns readiness off for a moment too).
  */
 export async function readyzDiskStalled(port: number): Promise<boolean> {
   try {
