@@ -64,6 +64,33 @@ describe('gateway --mode kafka --fallback file: the spill\'s and the dead-letter
     expect(valuesOf(await consumeAll(cluster.broker.bootstrap, topic, 4), 'st')).toEqual([0, 1, 2, 4]);
   });
 
+  it('a spill write() the disk holds blocks the owner thread, kafkajs with it: the workers refuse new requests, one of them says why; once the disk answers the waiting record is answered 202 and every record reaches the topic', async () => {
+    const topic = freshTopic('fb-held');
+    const { g } = await start(topic);
+    expect((await send(g.port, 'hw', 0)).status).toBe(200);
+    await cluster.broker.proxy!.cut('refuse');
+    expect((await send(g.port, 'hw', 1)).status).toBe(202);
+
+    await fx.layer!.stall('.log', 'write');
+    const waiting = send(g.port, 'hw', 2);
+    await waitFor('/readyz 503 "disk stalled"', () => readyzDiskStalled(g.port), 10_000);
+    const refused = await send(g.port, 'hw', 3);
+    expect(refused.status).toBe(503);
+    await waitFor('a worker\'s line', () => g.logs.some((l) => l.level === 50 && typeof l.msg === 'string' && l.msg.startsWith('the disk has held the owner thread for ')), 10_000);
+
+    await fx.layer!.heal();
+    expect((await waiting).status).toBe(202);
+    await waitFor('stall recovery line', () => g.logs.some((l) => l.msg === 'kafka spill: the disk answers again: the stalled write completed'), 10_000);
+    await waitFor('/readyz 200 (spilling again)', async () => (await readyz(g.port)) === 200, 10_000);
+    expect((await send(g.port, 'hw', 4)).status).toBe(202);
+    // kafkajs lost its thread for seconds; it reconnects and the spill replays.
+    await cluster.broker.proxy!.restore();
+    await waitFor('the spill replayed and freed', spillGone(path.join(fx.layer!.mount, 'data')), 60_000);
+    expect(await g.stop()).toBe(0);
+    fx.gateway = undefined;
+    expect(valuesOf(await consumeAll(cluster.broker.bootstrap, topic, 4), 'hw')).toEqual([0, 1, 2, 4]);
+  });
+
   it('SIGTERM while a spill write is stalled: 504 for the waiting record at --flush-timeout, exit 1 once the disk answers; the next start replays every 202', async () => {
     const topic = freshTopic('fb-stall-stop');
     const { g, dataDir } = await start(topic, ['--flush-timeout', '2s']);
