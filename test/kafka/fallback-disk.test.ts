@@ -29,17 +29,45 @@ async function start(topic: string, extra: string[] = []): Promise<{ g: GatewayP
 
 const spillErrors = (g: GatewayProcess, kind: string, log = 'kafka spill') => g.logs.filter((l) => l.level === 50 && l.kind === kind && l.log === log);
 
+/**
+ * The stalled-spill scenes' start: record 0 reaches Kafka (200), the brokers are cut,
+ * record 1 is spilled (202), then the spill's `.log` files stop answering (`op`) and
+ * record 2 waits on them; resolves once /readyz says the disk stalled.
+ */
+async function spillThenStall(topic: string, client: string, op: 'fsync' | 'write', extra: string[] = []) {
+  const started = await start(topic, extra);
+  const { g } = started;
+  expect((await send(g.port, client, 0)).status).toBe(200);
+  await cluster.broker.proxy!.cut('refuse');
+  expect((await send(g.port, client, 1)).status).toBe(202);
+  await fx.layer!.stall('.log', op);
+  const waiting = send(g.port, client, 2);
+  await waitFor('/readyz 503 "disk stalled"', () => readyzDiskStalled(g.port), 10_000);
+  return { ...started, waiting };
+}
+
+/**
+ * Their end once the disk answers: the waiting record 202, spilling again (record 4: 202),
+ * the brokers back, the spill replayed and freed; the topic holds 0, 1, 2 and 4 (record 3
+ * was the refused one).
+ */
+async function healAndReplay(g: GatewayProcess, topic: string, client: string, waiting: ReturnType<typeof send>): Promise<void> {
+  await fx.layer!.heal();
+  expect((await waiting).status).toBe(202);
+  await waitFor('/readyz 200 (spilling again)', async () => (await readyz(g.port)) === 200, 10_000);
+  await waitFor('stall recovery line', () => g.logs.some((l) => l.msg === 'kafka spill: the disk answers again: the stalled write completed'), 10_000);
+  expect((await send(g.port, client, 4)).status).toBe(202);
+  await cluster.broker.proxy!.restore();
+  await waitFor('the spill replayed and freed', spillGone(path.join(fx.layer!.mount, 'data')), 60_000);
+  expect(await g.stop()).toBe(0);
+  fx.gateway = undefined;
+  expect(valuesOf(await consumeAll(cluster.broker.bootstrap, topic, 4), client)).toEqual([0, 1, 2, 4]);
+}
+
 describe('gateway --mode kafka --fallback file: the spill\'s and the dead-letter log\'s disk', () => {
   it('a spill write that stalls: error line, counter, /readyz 503 and new requests 503; the waiting record is answered 202 when the disk answers, and reaches the topic', async () => {
     const topic = freshTopic('fb-stall');
-    const { g, admin } = await start(topic);
-    expect((await send(g.port, 'st', 0)).status).toBe(200);
-    await cluster.broker.proxy!.cut('refuse');
-    expect((await send(g.port, 'st', 1)).status).toBe(202);
-
-    await fx.layer!.stall('.log');
-    const waiting = send(g.port, 'st', 2);
-    await waitFor('/readyz 503 "disk stalled"', () => readyzDiskStalled(g.port), 10_000);
+    const { g, admin, waiting } = await spillThenStall(topic, 'st', 'fsync');
     expect(await (await fetch(`http://127.0.0.1:${g.port}/readyz`)).json()).toEqual({ ready: false, reason: 'disk stalled' });
     await waitFor('stall error line', () => spillErrors(g, 'stall').length > 0, 10_000);
     expect(spillErrors(g, 'stall')[0]?.msg).toMatch(/^kafka spill: the disk stopped answering \(past --disk-stall-timeout\).*a commit has waited \d+ ms/);
@@ -50,56 +78,21 @@ describe('gateway --mode kafka --fallback file: the spill\'s and the dead-letter
     expect(refused.status).toBe(503);
     expect(refused.body.error).toMatch(/the disk has not finished a commit within --disk-stall-timeout: not stored/);
     await waitForSample(admin, 'metricstream_requests_rejected_total{reason="disk_stalled"}', 1);
-
-    await fx.layer!.heal();
-    expect((await waiting).status).toBe(202);
-    await waitFor('/readyz 200 (spilling again)', async () => (await readyz(g.port)) === 200, 10_000);
-    await waitFor('stall recovery line', () => g.logs.some((l) => l.msg === 'kafka spill: the disk answers again: the stalled write completed'), 10_000);
-    expect((await send(g.port, 'st', 4)).status).toBe(202);
-
-    await cluster.broker.proxy!.restore();
-    await waitFor('the spill replayed and freed', spillGone(path.join(fx.layer!.mount, 'data')), 60_000);
-    expect(await g.stop()).toBe(0);
-    fx.gateway = undefined;
-    expect(valuesOf(await consumeAll(cluster.broker.bootstrap, topic, 4), 'st')).toEqual([0, 1, 2, 4]);
+    await healAndReplay(g, topic, 'st', waiting);
   });
 
   it('a spill write() the disk holds blocks the owner thread, kafkajs with it: the workers refuse new requests, one of them says why; once the disk answers the waiting record is answered 202 and every record reaches the topic', async () => {
     const topic = freshTopic('fb-held');
-    const { g } = await start(topic);
-    expect((await send(g.port, 'hw', 0)).status).toBe(200);
-    await cluster.broker.proxy!.cut('refuse');
-    expect((await send(g.port, 'hw', 1)).status).toBe(202);
-
-    await fx.layer!.stall('.log', 'write');
-    const waiting = send(g.port, 'hw', 2);
-    await waitFor('/readyz 503 "disk stalled"', () => readyzDiskStalled(g.port), 10_000);
-    const refused = await send(g.port, 'hw', 3);
-    expect(refused.status).toBe(503);
+    const { g, waiting } = await spillThenStall(topic, 'hw', 'write');
+    expect((await send(g.port, 'hw', 3)).status).toBe(503);
     await waitFor('a worker\'s line', () => g.logs.some((l) => l.level === 50 && typeof l.msg === 'string' && l.msg.startsWith('the disk has held the owner thread for ')), 10_000);
-
-    await fx.layer!.heal();
-    expect((await waiting).status).toBe(202);
-    await waitFor('stall recovery line', () => g.logs.some((l) => l.msg === 'kafka spill: the disk answers again: the stalled write completed'), 10_000);
-    await waitFor('/readyz 200 (spilling again)', async () => (await readyz(g.port)) === 200, 10_000);
-    expect((await send(g.port, 'hw', 4)).status).toBe(202);
-    // kafkajs lost its thread for seconds; it reconnects and the spill replays.
-    await cluster.broker.proxy!.restore();
-    await waitFor('the spill replayed and freed', spillGone(path.join(fx.layer!.mount, 'data')), 60_000);
-    expect(await g.stop()).toBe(0);
-    fx.gateway = undefined;
-    expect(valuesOf(await consumeAll(cluster.broker.bootstrap, topic, 4), 'hw')).toEqual([0, 1, 2, 4]);
+    // kafkajs lost its thread for seconds: it reconnects and the spill replays.
+    await healAndReplay(g, topic, 'hw', waiting);
   });
 
   it('SIGTERM while a spill write is stalled: 504 for the waiting record at --flush-timeout, exit 1 once the disk answers; the next start replays every 202', async () => {
     const topic = freshTopic('fb-stall-stop');
-    const { g, dataDir } = await start(topic, ['--flush-timeout', '2s']);
-    expect((await send(g.port, 'ss', 0)).status).toBe(200);
-    await cluster.broker.proxy!.cut('refuse');
-    expect((await send(g.port, 'ss', 1)).status).toBe(202);
-    await fx.layer!.stall('.log');
-    const waiting = send(g.port, 'ss', 2);
-    await waitFor('/readyz 503 "disk stalled"', () => readyzDiskStalled(g.port), 10_000);
+    const { g, dataDir, waiting } = await spillThenStall(topic, 'ss', 'fsync', ['--flush-timeout', '2s']);
     g.proc.kill('SIGTERM');
     const answer = await waiting;
     expect(answer.status).toBe(504);
