@@ -293,6 +293,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     shutdownPromise ??= (async () => {
       shuttingDown = true;
       const started = performance.now();
+      // --flush-timeout from now bounds the drain and then the sink's close (below).
+      const deadline = Date.now() + config.flushTimeoutMs;
       logger.info({ reason }, 'shutdown: no new requests, draining rings');
       state.draining = true;
       const unread = slots.reduce((a, w) => {
@@ -314,7 +316,6 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       // (a write or fdatasync the disk does not return is stuck in the kernel): the owner
       // abandons it, and the log's close stops waiting once the disk is known stalled.
       let closing: Promise<number> | undefined;
-      const deadline = Date.now() + config.flushTimeoutMs;
       if (!(await settlesWithin(workersDone, deadline - Date.now()))) {
         logger.warn(
           { flushTimeoutMs: config.flushTimeoutMs, inFlight: owner.pendingRecords },
@@ -341,7 +342,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       await ownerDone;
       clearInterval(readiness);
       await admin?.close();
-      const kept = await (closing ?? sink.close(Date.now() + Math.max(0, config.flushTimeoutMs - (performance.now() - started))));
+      const kept = await (closing ?? sink.close(deadline));
       // A disk that never returned the work given up on: the data dir is left as a crash
       // leaves it, and a service manager should hear that this stop was not clean.
       const diskStuck = sink.stalled?.() === true;
