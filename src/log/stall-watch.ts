@@ -61,12 +61,12 @@ export class StallWatch {
     const outermost = this.#depth === 1;
     if (--this.#depth > 0) return;
     this.#depth = 0;
-    const since = this.#since;
+    const waited = performance.now() - this.#since;
     this.#since = NaN;
     if (outermost) this.#signal?.end();
-    if (!this.#stalled && outermost && performance.now() - since >= this.#limitMs) {
+    if (!this.#stalled && outermost && waited >= this.#limitMs) {
       this.#stalled = true;
-      this.#onStall(performance.now() - since);
+      this.#onStall(waited);
     }
     if (this.#stalled) {
       this.#stalled = false;
