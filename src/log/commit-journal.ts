@@ -42,13 +42,13 @@
  * What may be stale: `start` lags the segments' real durability (it moves at checkpoints
  * only), which costs replay time, never correctness.
  */
-import { writeSync, writevSync } from 'node:fs';
+import { statfsSync, writeSync, writevSync } from 'node:fs';
 import { open, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { openOrCreate, writeAll } from './file-io.ts';
-import { PreallocationPolicy, ZEROS } from './preallocation.ts';
+import { PREALLOCATE_MAX_BYTES, PreallocationPolicy, ZEROS } from './preallocation.ts';
 import { checkFrame, FrameStatus } from './record-frame.ts';
 import { fsyncDir, partitionDir, segmentLogPath } from './segment-files.ts';
 
@@ -187,6 +187,13 @@ export class CommitJournal {
   #gen: number;
   /** Bytes of the file that exist (written zeros ahead of the entries, like a segment's). */
   #allocated: number;
+  /**
+   * Where the entries of this lap end: the capacity, or the file's end when the disk had no
+   * room to spare for it to grow (#grow), so that the journal wraps inside what it has.
+   */
+  #end: number;
+  /** Free bytes the journal leaves its disk when it grows (#grow). */
+  readonly #reserve: number;
   /** Where the next entry goes and its sequence number. */
   #writePos = JOURNAL_HEADER_BYTES;
   #seq = 0;
@@ -209,6 +216,8 @@ export class CommitJournal {
     this.#epoch = epoch;
     this.#gen = gen;
     this.#allocated = allocated;
+    this.#end = capacity;
+    this.#reserve = partitions * PREALLOCATE_MAX_BYTES;
     this.#prealloc = prealloc;
     this.#syncSegments = syncSegments;
     this.#head = Buffer.alloc(ENTRY_HEAD_BYTES + PART_BYTES * partitions);
@@ -253,7 +262,7 @@ export class CommitJournal {
   /** Whether an entry of `parts` parts and `frameBytes` bytes of frames goes through the journal. */
   fits(parts: number, frameBytes: number): boolean {
     // A quarter of the room: after a checkpoint any such entry fits without waiting twice.
-    return ENTRY_HEAD_BYTES + PART_BYTES * parts + frameBytes <= (this.#capacity - JOURNAL_HEADER_BYTES) / 4;
+    return ENTRY_HEAD_BYTES + PART_BYTES * parts + frameBytes <= (this.#end - JOURNAL_HEADER_BYTES) / 4;
   }
 
   /**
@@ -267,20 +276,13 @@ export class CommitJournal {
     await this.repaired();
     let bytes = ENTRY_HEAD_BYTES + PART_BYTES * parts.length;
     for (const part of parts) bytes += part.frames.length;
-    let at = this.#placeFor(bytes);
-    if (at < 0) {
-      await this.checkpoint();
-      at = this.#placeFor(bytes);
-      if (at < 0) throw new Error(`journal: no room for an entry of ${bytes} bytes after a checkpoint`);
-    }
+    const at = await this.#place(bytes);
     const head = this.#encodeEntryHead(parts, bytes);
     try {
-      if (at + bytes > this.#allocated) this.#preallocate(at + bytes);
       const buffers = [head, ...parts.map((p) => p.frames)];
       const done = writevSync(this.#fh.fd, buffers, at);
-      // A short writev (rare: a signal, a full disk that still took part): finish it plainly.
+      // A short writev (rare: a signal, a disk that wants blocks for an overwrite): finish it plainly.
       if (done < bytes) writeAll(this.#fh.fd, Buffer.concat(buffers).subarray(done), at + done);
-      if (this.#allocated < at + bytes) this.#allocated = at + bytes;
       await this.#fh.datasync();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOSPC') this.#prealloc.noSpace();
@@ -290,7 +292,7 @@ export class CommitJournal {
     }
     this.#writePos = at + bytes;
     this.#seq++;
-    if (this.#liveBytes() >= (this.#capacity - JOURNAL_HEADER_BYTES) / 2 && this.#checkpointing === null) {
+    if (this.#liveBytes() >= (this.#end - JOURNAL_HEADER_BYTES) / 2 && this.#checkpointing === null) {
       // In the background; a failure is reported (onProblem) and the next write tries again.
       this.checkpoint().catch(() => {});
     }
@@ -358,15 +360,43 @@ export class CommitJournal {
   #liveBytes(): number {
     if (this.#seq === this.#startSeq) return 0;
     if (this.#start < this.#writePos) return this.#writePos - this.#start;
-    return this.#capacity - this.#start + (this.#writePos - JOURNAL_HEADER_BYTES);
+    return this.#end - this.#start + (this.#writePos - JOURNAL_HEADER_BYTES);
   }
 
-  /** Where an entry of `bytes` can go now without overwriting a live one; -1 if nowhere. */
-  #placeFor(bytes: number): number {
+  /**
+   * Where the next entry of `bytes` goes, the file grown to hold it: after the last entry,
+   * or back at the first place (a wrap) when it does not fit before the capacity, or before
+   * the file's end when the disk has no room to spare for the file to grow. Checkpoints
+   * first when the live entries leave no room.
+   */
+  async #place(bytes: number): Promise<number> {
+    for (let end = this.#capacity; ; end = this.#allocated) {
+      let at = this.#placeFor(bytes, end);
+      if (at < 0) {
+        await this.checkpoint();
+        at = this.#placeFor(bytes, end);
+        if (at < 0) {
+          const err = new Error(`no room for an entry of ${bytes} bytes in ${end} bytes of journal after a checkpoint`);
+          // The disk would not let the file grow to the capacity: it is the disk that is full.
+          throw end < this.#capacity ? Object.assign(err, { code: 'ENOSPC' }) : err;
+        }
+      }
+      if (at + bytes <= this.#allocated) return at;
+      if (this.#grow(at + bytes)) {
+        this.#end = this.#capacity;
+        return at;
+      }
+      // The next turn places it before the file's end, which the disk's room left where it is.
+      this.#end = this.#allocated;
+    }
+  }
+
+  /** Where an entry of `bytes` can go now, before `end`, without overwriting a live one; -1 if nowhere. */
+  #placeFor(bytes: number, end: number): number {
     const empty = this.#seq === this.#startSeq;
-    const fitsHere = this.#writePos + bytes <= this.#capacity;
+    const fitsHere = this.#writePos + bytes <= end;
     const at = fitsHere ? this.#writePos : JOURNAL_HEADER_BYTES;
-    if (empty) return at + bytes <= this.#capacity ? at : -1;
+    if (empty) return at + bytes <= end ? at : -1;
     if (this.#start < this.#writePos) {
       // Live: [start, writePos). Past it up to the end is free, and before start.
       return fitsHere ? at : at + bytes <= this.#start ? at : -1;
@@ -398,11 +428,18 @@ export class CommitJournal {
     return head;
   }
 
-  /** Zeros ahead of the entries, as a segment has (partition-writer.ts #preallocate); best effort. */
-  #preallocate(end: number): void {
-    // Paused after a full disk (the policy is the segments' too): the entry alone, as is.
-    if (this.#prealloc.bytes === 0) return;
-    const target = Math.min(this.#capacity, end + this.#prealloc.bytes);
+  /**
+   * Grows the file with zeros to `to` at least, and further ahead as a segment does (the
+   * preallocation policy's bytes, none while it is paused after a full disk; within the
+   * capacity), so that an entry is only ever written over bytes that exist: a write that
+   * extends a file is the one a full disk refuses. Returns false, growing the file no
+   * further than the disk spares, when that leaves the disk less than #reserve free. The
+   * journal is a fixed overhead that would keep whatever it takes: grown into the last free
+   * bytes of a disk that a filler or retention frees bit by bit, it left the segments no
+   * room to roll into, and the log refused every commit for good (soak:disk-full, seed 9).
+   */
+  #grow(to: number): boolean {
+    const target = Math.min(this.#capacity, to + this.#prealloc.bytes, this.#allocated + this.#spareBytes());
     let at = this.#allocated;
     try {
       while (at < target) at += writeSync(this.#fh.fd, ZEROS, 0, Math.min(ZEROS.length, target - at), at);
@@ -410,6 +447,17 @@ export class CommitJournal {
       this.#prealloc.noSpace();
     }
     this.#allocated = at;
+    return at >= to;
+  }
+
+  /** Bytes the disk can give the journal: its free space less #reserve; unbounded when statfs cannot tell. */
+  #spareBytes(): number {
+    try {
+      const fs = statfsSync(this.#dataDir);
+      return fs.blocks > 0 ? fs.bavail * fs.bsize - this.#reserve : Infinity;
+    } catch {
+      return Infinity;
+    }
   }
 
   /**

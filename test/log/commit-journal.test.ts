@@ -9,7 +9,7 @@
  * checkpoint that moved past entries whose segments it did not sync loses records here. The cut comes at a seeded moment with one more append in flight, and every record
  * acknowledged before it must be back at its offset, byte for byte, after recovery.
  */
-import { access } from 'node:fs/promises';
+import { access, mkdtemp, stat, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/cli/args.ts';
@@ -22,9 +22,12 @@ import { ContentType } from '../../src/sink/sink.ts';
 import type { SinkRecord } from '../../src/sink/sink.ts';
 import { mountPowerCut, usePowerCutFixture, type PowerCutMount } from '../support/powercut-fs.ts';
 import { prng } from '../support/prng.ts';
+import { resizeSmallDisk, useSmallDisk } from '../support/small-disk.ts';
 import { tempDir } from './helpers.ts';
 
 const fx = usePowerCutFixture();
+/** A disk smaller than the default journal, for the journal that must not take all of it. */
+const disk = useSmallDisk('4m');
 /** Logs a test opened on the layer: closed before the fixture unmounts it, even when the test fails. */
 const opened = new Set<PartitionedLog>();
 afterEach(async () => {
@@ -320,5 +323,49 @@ describe('--journal-bytes', () => {
     expect(parseConfig([])!.journalBytes).toBeUndefined();
     expect(() => parseConfig(['--journal-bytes', '16kb'])).toThrow(UsageError);
     expect(() => parseConfig(['--journal-bytes', '16kb'])).toThrow(/--journal-bytes must be 0 \(no journal\) or from 64kb to 1gb/);
+  });
+});
+
+describe('commit journal on a disk with little room', () => {
+  it('grows only into room the disk can spare, then wraps inside its file: no commit refused, and every acknowledged record survives a cut', async () => {
+    // The layer's backing dir on the 4 MiB disk (its record of what was synced stays on the
+    // big one: it keeps deleted segments until their directory is synced, which a disk does
+    // not); the default journal may grow to 16 MiB. It once grew into every byte the
+    // segments freed, until they had no room left to roll into and every commit was refused
+    // for good.
+    fx.dir = await tempDir('metricstream-journal-');
+    await symlink(await mkdtemp(path.join(disk.dir, 'backing-')), path.join(fx.dir, 'backing'));
+    const layer = (fx.layer = await mountPowerCut(fx.dir, 0));
+    const dataDir = path.join(layer.mount, 'data');
+    const options = { partitions: PARTITIONS, segmentBytes: 32 * 1024, retentionBytes: 128 * 1024 };
+    const log = await openOnLayer(dataDir, options);
+    const acked = new Map<string, Uint8Array>();
+    const append = appender(log, prng(11), acked);
+    for (let i = 0; i < 2500; i++) expect((await append()).error, `append ${i}`).toBeUndefined();
+    const journalBytes = (await stat(journalPath(dataDir))).size;
+    const valueBytes = [...acked.values()].reduce((sum, v) => sum + v.length, 0);
+    expect(journalBytes, 'the journal stopped growing short of the disk').toBeLessThan(3 * 1024 * 1024);
+    expect(valueBytes, 'and wrapped inside its file, more than once').toBeGreaterThan(2 * journalBytes);
+
+    // The cut brings back every file whose deletion no directory sync made durable (the
+    // segments retention deleted): room for them on the disk, as a bigger one would have.
+    resizeSmallDisk(disk, '64m');
+    const inFlight = append();
+    const backing = await cutPower(log);
+    await inFlight;
+    await (await PartitionedLog.open(backing, options)).close();
+    // Retention deleted the oldest segments: every acknowledged record from each partition's
+    // first retained offset on must be back.
+    const reader = await LogReader.open(backing);
+    const starts = await Promise.all(Array.from({ length: PARTITIONS }, (_, p) => reader.startOffset(p)));
+    await reader.close();
+    const retained = new Map([...acked].filter(([at]) => {
+      const [p, offset] = at.split('/').map(Number);
+      return offset >= starts[p];
+    }));
+    const missing = missingFrom(retained, await readAll(backing));
+    expect(retained.size).toBeGreaterThan(1000);
+    expect(missing, `${missing.length} of ${retained.size} retained acknowledged records missing or different, e.g. ${missing.slice(0, 5).join(', ')}`).toEqual([]);
+    console.log(`journal on a 4 MiB disk: ${journalBytes} bytes (of 16 MiB), ${valueBytes} value bytes through it in ${acked.size} records; ${retained.size} retained, all back after the cut`);
   });
 });

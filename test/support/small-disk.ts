@@ -52,3 +52,9 @@ export async function fillDisk(file: string): Promise<number> {
   }
   return (await stat(file)).size;
 }
+
+/** Gives the mounted tmpfs of `disk` a new size (mount's syntax), keeping what it holds. */
+export function resizeSmallDisk(disk: SmallDisk, size: string): void {
+  const r = spawnSync('mount', ['-o', `remount,size=${size}`, disk.dir], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`remounting the tmpfs at ${size} failed: ${r.stderr || r.error}`);
+}

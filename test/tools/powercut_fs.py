@@ -135,7 +135,8 @@ class PowerCutFS(Operations):
                 else:
                     os.unlink(p)
             for name in os.listdir(tree):
-                os.rename(os.path.join(tree, name), os.path.join(self.backing, name))
+                # A move, not a rename: the backing may be a small disk of its own.
+                shutil.move(os.path.join(tree, name), os.path.join(self.backing, name))
             os.rmdir(tree)
 
     def _restore(self, fid, dest):
