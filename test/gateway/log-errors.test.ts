@@ -14,6 +14,8 @@ import { describe, expect, it } from 'vitest';
 import { mountPowerCut, usePowerCutFixture } from '../support/powercut-fs.ts';
 import { consumeAll, postMetrics, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
 import { scrapeSample, waitForSample } from '../support/admin-scrape.ts';
+import { readyz } from '../support/readiness.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 const fx = usePowerCutFixture();
 
@@ -29,26 +31,11 @@ async function start(extra: string[] = []): Promise<{ g: GatewayProcess; admin: 
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function readyz(port: number): Promise<number> {
-  return (await fetch(`http://127.0.0.1:${port}/readyz`)).status;
-}
+/** Until /readyz answers `want` (the gateway samples readiness every 200 ms). */
+const waitReadyz = (port: number, want: number) => waitFor(`/readyz ${want}`, async () => (await readyz(port)) === want, 5000, { everyMs: 100 });
 
-/** Polls /readyz (the gateway samples readiness every 200 ms) until it answers `want`. */
-async function waitReadyz(port: number, want: number): Promise<void> {
-  let last = 0;
-  for (let i = 0; i < 50; i++) {
-    last = await readyz(port);
-    if (last === want) return;
-    await sleep(100);
-  }
-  expect(last, `/readyz never answered ${want}`).toBe(want);
-}
-
-/** Polls (bounded) until `check` holds: log lines arrive through a pipe, after the answer. */
-async function eventually(what: string, check: () => boolean): Promise<void> {
-  for (let i = 0; i < 50 && !check(); i++) await sleep(100);
-  expect(check(), what).toBe(true);
-}
+/** Until `check` holds: log lines arrive through a pipe, after the answer. */
+const eventually = (what: string, check: () => boolean) => waitFor(what, check, 5000, { everyMs: 100 });
 
 function errorsCounted(admin: number, kind: string): Promise<number> {
   return scrapeSample(admin, `metricstream_log_errors_total{kind="${kind}"}`);

@@ -19,6 +19,7 @@ import { retainedFrom, unstoredAcks } from '../support/acknowledged.ts';
 import { adminPortOf, consumeAll, startGateway, type GatewayProcess } from '../support/gateway-process.ts';
 import { fillDisk, useSmallDisk } from '../support/small-disk.ts';
 import { prng } from '../support/prng.ts';
+import { readyz } from '../support/readiness.ts';
 import { loadUntil } from '../support/sequential-load.ts';
 import { scrapeSample } from '../support/admin-scrape.ts';
 
@@ -71,8 +72,7 @@ it(`${FILLS} disk-full episodes under load (seed ${SEED}): the gateway keeps ser
   const last = new Map<string, (typeof outcomes)[number]>();
   for (const o of outcomes) last.set(o.client, o);
   expect([...last.values()].filter((o) => o.status !== 200).map((o) => `${o.client}: ${o.status}`), 'clients still refused once the space was back').toEqual([]);
-  const ready = await fetch(`http://127.0.0.1:${g.port}/readyz`);
-  expect(ready.status).toBe(200);
+  expect(await readyz(g.port), '/readyz once the space was back').toBe(200);
   const writeErrors = (await scrapeSample(admin, 'metricstream_log_errors_total{kind="write"}')) || 0;
   expect(await g.stop()).toBe(0);
   gateway = undefined;

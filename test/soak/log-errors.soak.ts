@@ -20,7 +20,9 @@ import { retainedFrom, unstoredAcks } from '../support/acknowledged.ts';
 import { consumeAll, startGateway, tempDir } from '../support/gateway-process.ts';
 import { mountPowerCut, usePowerCutFixture } from '../support/powercut-fs.ts';
 import { pick, prng } from '../support/prng.ts';
+import { readyz } from '../support/readiness.ts';
 import { loadUntil } from '../support/sequential-load.ts';
+import { waitFor } from '../support/wait-for.ts';
 
 const EPISODES = Number(process.env.SOAK_EPISODES ?? 60);
 const SEED = Number(process.env.SOAK_SEED ?? 1);
@@ -72,12 +74,7 @@ it(`${EPISODES} injected log failures under load, then a power cut (seed ${SEED}
     episodes.push(`${op} ${suffix} ${errno} ${ms} ms`);
   }
   // Healed: the gateway must become ready again, then the power goes.
-  let ready = 0;
-  for (let i = 0; i < 100 && ready !== 200; i++) {
-    await sleep(100);
-    ready = (await fetch(`http://127.0.0.1:${g.port}/readyz`)).status;
-  }
-  expect(ready, '/readyz once every failure was healed').toBe(200);
+  await waitFor('/readyz 200 once every failure was healed', async () => (await readyz(g.port)) === 200, 10_000, { everyMs: 100 });
   await sleep(500);
   g.proc.kill('SIGKILL');
   await layer.cut();
