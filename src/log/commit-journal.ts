@@ -276,7 +276,9 @@ export class CommitJournal {
     await this.repaired();
     let bytes = ENTRY_HEAD_BYTES + PART_BYTES * parts.length;
     for (const part of parts) bytes += part.frames.length;
-    const at = await this.#place(bytes);
+    // Almost always the entry goes after the last one, in bytes the file has: no await then.
+    const next = this.#placeFor(bytes, this.#capacity);
+    const at = next >= 0 && next + bytes <= this.#allocated ? next : await this.#place(bytes);
     const head = this.#encodeEntryHead(parts, bytes);
     try {
       const buffers = [head, ...parts.map((p) => p.frames)];
