@@ -154,7 +154,8 @@ Options:
       --segment-bytes SIZE roll log segments at this size (default 64mb)
       --retention-bytes SIZE  keep at most this much log per partition (default: unlimited)
       --journal-bytes SIZE  the commit journal, which makes a commit that touches several
-                           partitions durable with one fdatasync, wraps at this size
+                           partitions durable with one fdatasync, wraps at this size, or
+                           sooner where the disk has no room to spare for it
                            (default 16mb, at least 64kb; 0: no journal, one fdatasync per
                            touched partition)
       --accept-data-loss   start even if recovery finds acknowledged records missing or
