@@ -16,7 +16,11 @@ export interface GatewayProcess {
   /** Every log line (parsed pino JSON) the gateway printed so far. */
   logs: Record<string, unknown>[];
   stderr: string[];
-  /** Resolves with the exit code (or signal name) when the process ends. */
+  /**
+   * Resolves with the exit code (or signal name) once the process has ended and all it wrote
+   * is in `logs` and `stderr` ('close', not 'exit': 'exit' can come before the pipes are
+   * drained, and a line written just before exiting would then be missing).
+   */
   exited: Promise<number | string>;
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
@@ -43,7 +47,7 @@ export async function startGateway(args: string[]): Promise<GatewayProcess> {
   const proc = spawnNode('src/main/cli.ts', ['--port', '0', '--host', '127.0.0.1', '--admin-port', 'off', ...args]);
   const logs: Record<string, unknown>[] = [];
   const stderr: string[] = [];
-  const exited = new Promise<number | string>((resolve) => proc.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  const exited = new Promise<number | string>((resolve) => proc.once('close', (code, signal) => resolve(code ?? signal ?? -1)));
   readline.createInterface({ input: proc.stderr! }).on('line', (l) => stderr.push(l));
   const port = await new Promise<number>((resolve, reject) => {
     readline.createInterface({ input: proc.stdout! }).on('line', (line) => {
