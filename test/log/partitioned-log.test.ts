@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { lstat, readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { unpack } from 'msgpackr';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -114,6 +114,15 @@ describe('LogSink / PartitionedLog', () => {
     await writeFile(lockFile, JSON.stringify({ pid: process.pid, start: '1' }));
     const again = await PartitionedLog.open(dir, { partitions: 1 });
     await again.close();
+    // Our pid and our very start time, as a link (today's lock), held by no log of ours: a
+    // previous boot whose process got the same pid at the same tick (a power cut, then the
+    // same boot sequence). The start time cannot tell it from us; only holding it can.
+    await symlink(JSON.stringify({ pid: process.pid, start: await startOf(process.pid) }), lockFile);
+    const afterReboot = await PartitionedLog.open(dir, { partitions: 1 });
+    expect(afterReboot.nextOffset(0)).toBe(1);
+    await expect(PartitionedLog.open(dir, { partitions: 1 })).rejects.toThrow(LogLockedError);
+    await afterReboot.close();
+    await expect(lstat(lockFile)).rejects.toThrow(/ENOENT/);
   });
 
   it('rejects a concurrent append instead of interleaving two group commits', async () => {

@@ -8,8 +8,9 @@ directory back to exactly that.
 
 What survives a cut (the usual POSIX/ext4 contract, made strict):
   * file bytes and size: only as of the file's last fsync/fdatasync;
-  * directory entries (create, mkdir, rename, link, unlink, rmdir): only as of the
-    directory's last fsync. A file whose entry was never made durable is gone, whatever
+  * directory entries (create, mkdir, symlink, rename, link, unlink, rmdir): only as of
+    the directory's last fsync (a symbolic link's target is in its inode: durable with
+    its entry). A file whose entry was never made durable is gone, whatever
     was fsync'd into it; a directory whose own entries were never fsync'd comes back empty.
 
 Everything under BACKING when the layer starts counts as durable. Files are identified by
@@ -48,7 +49,8 @@ class PowerCutFS(Operations):
         self.off = False
         self.next_id = 1
         self.ids = {}  # backing inode -> file id
-        self.kind = {}  # file id -> 'd' | 'f'
+        self.kind = {}  # file id -> 'd' | 'f' | 'l'
+        self.link_targets = {}  # symbolic link id -> its target
         self.durable_dirs = {}  # dir id -> {name: file id}
         self.durable_size = {}  # file id -> size of SHADOW/<id>
         self.dirty = {}  # file id -> [(offset, length)] written since its last sync
@@ -74,7 +76,7 @@ class PowerCutFS(Operations):
         st = os.lstat(real)
         fid = self.ids.get(st.st_ino)
         if fid is None:
-            fid = self._new_id(st.st_ino, 'd' if os.path.isdir(real) else 'f')
+            fid = self._new_id(st.st_ino, 'l' if os.path.islink(real) else 'd' if os.path.isdir(real) else 'f')
         return fid
 
     def _shadow(self, fid):
@@ -83,7 +85,9 @@ class PowerCutFS(Operations):
     def _snapshot_tree(self, real):
         """Everything present at start is durable."""
         fid = self._id(real)
-        if os.path.isdir(real) and not os.path.islink(real):
+        if os.path.islink(real):
+            self.link_targets[fid] = os.readlink(real)
+        elif os.path.isdir(real):
             entries = {}
             for name in os.listdir(real):
                 entries[name] = self._snapshot_tree(os.path.join(real, name))
@@ -144,6 +148,8 @@ class PowerCutFS(Operations):
             os.mkdir(dest)
             for name, child in self.durable_dirs.get(fid, {}).items():
                 self._restore(child, os.path.join(dest, name))
+        elif self.kind.get(fid) == 'l':
+            os.symlink(self.link_targets[fid], dest)
         else:
             src = self._shadow(fid)
             if fid in self.durable_size and os.path.exists(src):
@@ -231,7 +237,10 @@ class PowerCutFS(Operations):
         os.unlink(real)
 
     def symlink(self, target, source):
-        raise FuseOSError(errno.EPERM)
+        # fusepy's names: `target` is the new link's path, `source` what it points to.
+        real = self._real(target)
+        os.symlink(source, real)
+        self.link_targets[self._new_id(os.lstat(real).st_ino, 'l')] = source
 
     def mknod(self, path, mode, dev):
         raise FuseOSError(errno.EPERM)
