@@ -5,6 +5,12 @@
  *
  *   node --import ./src/main/require-node.mjs bench/noop-server.ts --workers N --port P [--host H]
  *
+ * With --net each worker answers from a plain `node:net` server that reads requests by
+ * their Content-Length and writes one prebuilt answer: no `node:http` (no llhttp callbacks,
+ * IncomingMessage, ServerResponse, streams). Not an HTTP server (no chunked bodies, no
+ * header limits, no timeouts): the measuring stick for what Node's HTTP layer costs
+ * (bench:e2e's `noop-net` row).
+ *
  * Prints `listening on http://host:port workers=N` once every worker listens. With
  * --port 0 the first worker picks a free port and the others join it (port 0 on each
  * worker would give each its own port). SIGTERM/SIGINT close the servers, exit 0.
@@ -14,14 +20,15 @@ import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import type { NoopWorkerData, NoopWorkerMessage } from './noop-worker.ts';
 
-const USAGE = 'Usage: bench/noop-server.ts --workers N --port P [--host 127.0.0.1]';
+const USAGE = 'Usage: bench/noop-server.ts --workers N --port P [--host 127.0.0.1] [--net]';
 
-function parse(): { workers: number; port: number; host: string } {
+function parse(): { workers: number; port: number; host: string; net: boolean } {
   const { values } = parseArgs({
     options: {
       workers: { type: 'string', default: '1' },
       port: { type: 'string' },
       host: { type: 'string', default: '127.0.0.1' },
+      net: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -35,13 +42,13 @@ function parse(): { workers: number; port: number; host: string } {
   if (values.port === undefined || !Number.isInteger(port) || port < 0 || port > 65535) {
     throw new Error(`--port must be 0..65535`);
   }
-  return { workers, port, host: values.host };
+  return { workers, port, host: values.host, net: values.net };
 }
 
 /** Starts one worker and resolves with the port it listens on; rejects if it dies first. */
-async function startWorker(host: string, port: number, workers: Worker[]): Promise<number> {
+async function startWorker(host: string, port: number, net: boolean, workers: Worker[]): Promise<number> {
   const worker = new Worker(new URL('./noop-worker.ts', import.meta.url), {
-    workerData: { host, port } satisfies NoopWorkerData,
+    workerData: { host, port, net } satisfies NoopWorkerData,
   });
   workers.push(worker);
   // Without a listener a worker's error (EADDRINUSE, a crash) would crash this thread
@@ -91,9 +98,9 @@ async function main(): Promise<void> {
 
   try {
     // The first worker fixes the port (resolving 0); the rest join it in parallel.
-    const port = await startWorker(args.host, args.port, workers);
+    const port = await startWorker(args.host, args.port, args.net, workers);
     const rest: Promise<number>[] = [];
-    for (let i = 1; i < args.workers; i++) rest.push(startWorker(args.host, port, workers));
+    for (let i = 1; i < args.workers; i++) rest.push(startWorker(args.host, port, args.net, workers));
     await Promise.all(rest);
     for (const worker of workers) {
       // A worker dying after startup leaves the benchmark measuring fewer workers than

@@ -25,7 +25,7 @@ export const SERIES = [
 
 /** The colour of a row's bar: the no-op ceiling, a peer, or metricstream itself. */
 export function seriesColor(row: string): string {
-  if (row === 'noop') return SERIES[1].color;
+  if (row === 'noop' || row === 'noop-net') return SERIES[1].color;
   if (row.startsWith('peer')) return SERIES[2].color;
   return SERIES[0].color;
 }

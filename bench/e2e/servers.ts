@@ -246,6 +246,13 @@ export const ROWS: Row[] = [
     name: 'noop',
     command: (ctx) => ['bench/noop-server.ts', '--workers', String(ctx.workers), '--port', '0', '--host', '127.0.0.1'],
   },
+  // The same no-op without Node's HTTP layer (a plain node:net reader of Content-Length
+  // requests, bench/noop-worker.ts): what node:http itself costs per request, the part of
+  // the noop row's ceiling that every Node server pays. A measuring stick, not a server.
+  {
+    name: 'noop-net',
+    command: (ctx) => ['bench/noop-server.ts', '--workers', String(ctx.workers), '--port', '0', '--host', '127.0.0.1', '--net'],
+  },
   { name: 'file-acks0', command: gateway(() => ['--acks', '0']) },
   { name: 'file-acks1', command: gateway(() => ['--acks', '1']) },
   // One partition, so one fdatasync per commit (file-acks1 syncs 2.7-3 per commit at 1 metric
