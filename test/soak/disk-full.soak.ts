@@ -111,7 +111,7 @@ it(`${FILLS} disk-full episodes under load (seed ${SEED}): the gateway keeps ser
   const { checked, missing } = unstoredAcks(outcomes, stored, await retainedFrom(dataDir, PARTITIONS));
   console.log(
     `${FILLS} disk-full episodes, seed ${SEED}, ${kills} kills while full: answers ${JSON.stringify(Object.fromEntries(statuses))}, ` +
-      `${writeErrors} failed commits counted, ${checked} acknowledged records still retained and checked, ${stored.length} stored; freed per episode ${episodes.join(' ')}`,
+      `${writeErrors} failed commits counted by the last process, ${checked} acknowledged records still retained and checked, ${stored.length} stored; freed per episode ${episodes.join(' ')}`,
   );
   expect(missing.slice(0, 10), `${missing.length} of ${checked} acknowledged records lost`).toEqual([]);
 });
