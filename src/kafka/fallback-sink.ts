@@ -50,7 +50,7 @@ import { readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { reportLogProblems, reportRecovery } from '../log/log-problems.ts';
 import { LogReader } from '../log/log-reader.ts';
-import { DEFAULT_STALL_TIMEOUT_MS, PartitionedLog, type LogProblemKind, type PartitionedLogOptions } from '../log/partitioned-log.ts';
+import { DEFAULT_STALL_TIMEOUT_MS, gaveUpOnDiskLine, PartitionedLog, type LogProblemKind, type PartitionedLogOptions } from '../log/partitioned-log.ts';
 import { fsyncDir } from '../log/segment-files.ts';
 import { StallWatch, type DiskWorkSignal } from '../log/stall-watch.ts';
 import type { AppendResult, Sink, SinkRecord } from '../sink/sink.ts';
@@ -345,7 +345,7 @@ export class FallbackSink implements Sink {
       try {
         if (log === null || (await log.close(deadline))) return;
         this.#gaveUpOnDisk = true;
-        this.#log.error({ dir }, `closing the ${what}: the disk still has not answered at the flush deadline; gave up waiting (the next start recovers it)`);
+        this.#log.error({ kind: 'stall', dir }, gaveUpOnDiskLine(`the ${what}`));
       } catch (e) {
         this.#log.error({ err: errorText(e) }, `closing the ${what} failed`);
       }

@@ -3,7 +3,7 @@
  */
 import type { Logger } from 'pino';
 import type { AppendResult, Sink, SinkRecord } from '../sink/sink.ts';
-import { PartitionedLog } from './partitioned-log.ts';
+import { gaveUpOnDiskLine, PartitionedLog } from './partitioned-log.ts';
 import type { LogProblemKind, PartitionedLogOptions } from './partitioned-log.ts';
 import { reportLogProblems, reportRecovery } from './log-problems.ts';
 
@@ -89,11 +89,7 @@ export class LogSink implements Sink {
   async close(deadline?: number): Promise<number> {
     this.#closed = true;
     if (this.#log !== null && !(await this.#log.close(deadline))) {
-      this.#opts.logger?.error(
-        { kind: 'stall' },
-        'closing the log: the disk still has not answered at the flush deadline; gave up waiting. ' +
-          'The data dir is left as after a crash (the next start recovers it); the process ends when the kernel returns the stuck call',
-      );
+      this.#opts.logger?.error({ kind: 'stall', dir: this.#opts.dataDir }, gaveUpOnDiskLine('the log'));
     }
     return 0;
   }

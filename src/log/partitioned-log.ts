@@ -566,3 +566,12 @@ function checkOptions(o: PartitionedLogOptions): CheckedOptions {
   }
   return { partitions: o.partitions, segmentBytes, retentionBytes, acceptDataLoss: o.acceptDataLoss ?? false, onProblem: o.onProblem ?? (() => {}), stallTimeoutMs, journalBytes, diskWork: o.diskWork };
 }
+
+/**
+ * The error line of a close() that resolved false, for the log named `what` ("the log",
+ * "the kafka spill"): one wording wherever a log is given up on.
+ */
+export function gaveUpOnDiskLine(what: string): string {
+  return `closing ${what}: the disk still has not answered at the flush deadline; gave up waiting. ` +
+    'The data dir is left as after a crash (the next start recovers it); the process ends when the kernel returns the stuck call';
+}
