@@ -32,6 +32,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { runLoad } from '../src/load/run-load.ts';
+import { GATEWAY_NODE_FLAGS } from '../src/main/node-flags.ts';
 
 const EVENTS = [
   'syscalls:sys_enter_fdatasync',
@@ -108,7 +109,7 @@ function blockRequests(script: string): { requests: number; bytes: number; metad
 const dataDir = await mkdtemp(path.join(os.tmpdir(), 'commit-work-'));
 const gw = spawn(
   process.execPath,
-  ['--disable-warning=TimeoutNegativeWarning', '--import', './src/main/require-node.mjs', 'src/main/cli.ts',
+  [...GATEWAY_NODE_FLAGS, '--disable-warning=TimeoutNegativeWarning', '--import', './src/main/require-node.mjs', 'src/main/cli.ts',
     '--port', '0', '--host', '127.0.0.1', '--admin-port', 'off', '--log-level', 'info',
     '--workers', values.workers!, '--acks', values.acks!, '--data-dir', dataDir],
   { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },

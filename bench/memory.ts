@@ -12,6 +12,10 @@
  *   npm run bench:memory -- --workers 2,16 --load-seconds 10 --settle 5 --after-idle 12 -- --ring-bytes 4mb
  *   npm run bench:memory -- --workers 16 --body zstd-bomb      # what hostile bodies cost
  *
+ * --node-flags "F …" adds these node flags (V8's too) to the gateway's own
+ * (src/main/node-flags.ts), before the script, where they apply to the main isolate as well;
+ * a later flag wins (`--no-single-threaded-gc` measures the gateway without its GC flag).
+ *
  * --rate N holds the load to N requests/s in all (by default it sends as fast as the gateway
  * answers): memory grows with the rate, so two versions compare at one rate.
  *
@@ -34,6 +38,7 @@ import zlib from 'node:zlib';
 import { autocannon } from '../src/load/autocannon.ts';
 import { buildBody, CONTENT_TYPES } from '../src/load/bodies.ts';
 import { hiddenGzipBomb } from './hostile-bodies.ts';
+import { GATEWAY_NODE_FLAGS } from '../src/main/node-flags.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -64,10 +69,10 @@ interface Started {
 }
 
 /** Starts a gateway with `workers` workers on a free port; resolves once it listens. */
-async function startGateway(workers: number, dist: string | undefined, extra: string[]): Promise<Started> {
+async function startGateway(workers: number, dist: string | undefined, extra: string[], nodeFlags: string[]): Promise<Started> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'ms-bench-memory-'));
   const entry = dist ? path.join(path.resolve(dist), 'main/cli.js') : path.join(ROOT, 'src/main/cli.ts');
-  const args = ['--disable-warning=TimeoutNegativeWarning', '--import', path.join(ROOT, 'src/main/require-node.mjs'), entry,
+  const args = [...GATEWAY_NODE_FLAGS, ...nodeFlags, '--disable-warning=TimeoutNegativeWarning', '--import', path.join(ROOT, 'src/main/require-node.mjs'), entry,
     '--workers', String(workers), '--port', '0', '--admin-port', 'off', '--data-dir', dataDir, ...extra];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
@@ -138,14 +143,16 @@ async function main(): Promise<void> {
       dist: { type: 'string' },
       body: { type: 'string', default: 'json' },
       rate: { type: 'string' },
+      'node-flags': { type: 'string', default: '' },
     },
   });
+  const nodeFlags = values['node-flags'].split(' ').filter((f) => f !== '');
   const sent = await loadBody(values.body);
   const counts = values.workers.split(',').map(Number);
   const settleMs = Number(values.settle) * 1000;
-  console.log(`node ${process.version}, ${os.availableParallelism()} CPUs, source: ${values.dist ?? 'src (.ts)'}, gateway flags: ${extra.join(' ') || '(defaults)'}`);
+  console.log(`node ${process.version}, ${os.availableParallelism()} CPUs, source: ${values.dist ?? 'src (.ts)'}, gateway flags: ${extra.join(' ') || '(defaults)'}${nodeFlags.length > 0 ? `, node flags: ${nodeFlags.join(' ')}` : ''}`);
   for (const workers of counts) {
-    const g = await startGateway(workers, values.dist, extra);
+    const g = await startGateway(workers, values.dist, extra, nodeFlags);
     await sleep(settleMs);
     console.log(`idle      workers=${String(workers).padStart(2)}  rss=${mb(rssKb(g.child.pid!))} MB  pss=${mb(pssKb(g.child.pid!))} MB  (load average ${load()})`);
     if (workers === counts[counts.length - 1] && Number(values['load-seconds']) > 0) {

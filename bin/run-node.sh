@@ -26,4 +26,4 @@ esac
 node=${node:-node}
 # First the version check alone: an old Node must read the message, not choke on a flag.
 "$node" "$root/src/main/require-node.mjs" || exit 1
-exec "$node" --disable-warning=TimeoutNegativeWarning --import "$root/src/main/require-node.mjs" "$script" "$@"
+exec "$node" --single-threaded-gc --disable-warning=TimeoutNegativeWarning --import "$root/src/main/require-node.mjs" "$script" "$@"

@@ -12,6 +12,7 @@ import { gzipped, influxBody, otlpBody, remoteWriteBody, type ProtocolLoad } fro
 
 import { UsageError } from '../../src/cli/args.ts';
 import type { LoadOptions } from '../../src/load/run-load.ts';
+import { GATEWAY_NODE_FLAGS } from '../../src/main/node-flags.ts';
 import { benchAuthorization, securityFixture } from './security-fixture.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -111,7 +112,9 @@ export function cpuSecondsOf(pid: number): number {
 export async function startServer(row: Row, ctx: RowContext, nodeFlags: readonly string[] = []): Promise<RunningServer> {
   const dataDir = await mkdtemp(path.join(row.dataRoot ?? os.tmpdir(), `bench-${row.name}-`));
   const [script, ...args] = row.command(ctx, dataDir);
-  const proc = spawn(process.execPath, [...nodeFlags, '--disable-warning=TimeoutNegativeWarning', '--import', './src/main/require-node.mjs', script, ...args], {
+  // A gateway row runs with the gateway's node flags, as `npm start` does; the no-op and the peers with Node's defaults.
+  const flags = isGatewayRow(row, ctx) ? [...GATEWAY_NODE_FLAGS, ...nodeFlags] : nodeFlags;
+  const proc = spawn(process.execPath, [...flags, '--disable-warning=TimeoutNegativeWarning', '--import', './src/main/require-node.mjs', script, ...args], {
     cwd: row.root ?? ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
+import { GATEWAY_NODE_FLAGS } from '../main/node-flags.ts';
 
 /** Where the project lives (src/profile/ is two levels down). */
 export const PROJECT_ROOT = path.resolve(import.meta.dirname, '../..');
@@ -42,6 +43,7 @@ export interface ProfiledGateway {
 export async function startProfiledGateway(opts: ProfiledGatewayOptions): Promise<ProfiledGateway> {
   const args = [
     // Node flags go before the script: after it they would be gateway arguments.
+    ...GATEWAY_NODE_FLAGS,
     '--cpu-prof',
     '--cpu-prof-dir',
     opts.profileDir,

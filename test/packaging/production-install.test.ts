@@ -12,6 +12,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import { consumeAll, postMetrics, ROOT, tempDir } from '../support/gateway-process.ts';
+import { GATEWAY_NODE_FLAGS } from '../../src/main/node-flags.ts';
 
 const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
 const lock = JSON.parse(readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8'));
@@ -27,12 +28,15 @@ describe('Node versions', () => {
     expect(Number(locked.version.split('.')[0])).toBeGreaterThanOrEqual(24);
   });
 
-  it('every npm script that runs node execs it (signals reach it) with the one warning filter', () => {
+  it('every npm script that runs node execs it (signals reach it) with the one warning filter; the gateway with its node flags', () => {
+    // npm start and the bin scripts run the gateway with GATEWAY_NODE_FLAGS (src/main/node-flags.ts), the other scripts without.
+    const gatewayFlags = GATEWAY_NODE_FLAGS.map((f) => `${f} `).join('');
     for (const [name, script] of Object.entries(pkg.scripts as Record<string, string>)) {
       if (!/\bnode\b/.test(script) || name === 'test') continue;
-      expect(script, name).toMatch(/^exec node --disable-warning=TimeoutNegativeWarning --import \.\/src\/main\/require-node\.mjs /);
+      const flags = name === 'start' ? gatewayFlags : '';
+      expect(script, name).toMatch(new RegExp(`^exec node ${flags}--disable-warning=TimeoutNegativeWarning --import \\./src/main/require-node\\.mjs `));
     }
-    expect(readFileSync(path.join(ROOT, 'bin/run-node.sh'), 'utf8')).toContain('exec "$node" --disable-warning=TimeoutNegativeWarning');
+    expect(readFileSync(path.join(ROOT, 'bin/run-node.sh'), 'utf8')).toContain(`exec "$node" ${gatewayFlags}--disable-warning=TimeoutNegativeWarning`);
     expect(readFileSync(path.join(ROOT, 'vitest.config.ts'), 'utf8')).toContain("'--disable-warning=TimeoutNegativeWarning'");
   });
 });

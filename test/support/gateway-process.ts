@@ -7,6 +7,7 @@ import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
+import { GATEWAY_NODE_FLAGS } from '../../src/main/node-flags.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -34,9 +35,12 @@ export function tempDir(prefix = 'metricstream-'): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), prefix));
 }
 
-/** Runs `node --import require-node.mjs <script> ...args` from the project root. */
+/**
+ * Runs `node <the gateway's node flags> --import require-node.mjs <script> ...args` from the
+ * project root, as `npm start` and the bin scripts start the gateway and the consumer.
+ */
 export function spawnNode(script: string, args: string[]): ChildProcess {
-  return spawn(process.execPath, ['--import', './src/main/require-node.mjs', script, ...args], {
+  return spawn(process.execPath, [...GATEWAY_NODE_FLAGS, '--import', './src/main/require-node.mjs', script, ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
