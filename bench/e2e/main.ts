@@ -60,6 +60,7 @@ const { values } = parseArgs({
     quick: { type: 'boolean' },
     out: { type: 'string' },
     base: { type: 'string' },
+    'node-flags': { type: 'string' },
   },
 });
 
@@ -91,6 +92,10 @@ if (values.help) {
                              req/s and CPU ratios are medians of the runs paired turn by
                              turn, with 90 % intervals over the sessions: one that holds 1
                              is no difference
+  --node-flags "F ..."       node flags added to this checkout's gateway rows (after the
+                             gateway's own, src/main/node-flags.ts; not to @base's): with
+                             --base at the same commit, an A/B of a flag, e.g.
+                             --node-flags=--no-single-threaded-gc
   --session-runs N           with --base --interleave: timed runs per set of servers
                              (default 4; each set is started and warmed up afresh, @base's
                              server first in every other set)`);
@@ -98,6 +103,9 @@ if (values.help) {
 }
 
 const quick = values.quick ?? false;
+const nodeFlags = (values['node-flags'] ?? '').split(' ').filter((f) => f !== '');
+/** The extra node flags of `row`'s server: --node-flags for this checkout's gateway rows. */
+const flagsOf = (row: Row): string[] => (row.root === undefined && isGatewayRow(row, ctx) ? nodeFlags : []);
 let workers: number, connections: number | undefined, duration: number, warmup: number, runs: number, perRequest: number[];
 let base: string | undefined;
 let sessionRuns: number | undefined;
@@ -172,7 +180,7 @@ function connectionsOf(row: Row): number {
 }
 
 async function measure(row: Row, ctx: RowContext, k: number): Promise<RowResult> {
-  const server = row.start ? await row.start(ctx) : await startServer(row, ctx);
+  const server = row.start ? await row.start(ctx) : await startServer(row, ctx, flagsOf(row));
   const options = loadOptionsOf(row, k);
   const clients = connectionsOf(row);
   try {
@@ -211,7 +219,7 @@ async function measureInterleaved(rows: Row[], ctx: RowContext, k: number): Prom
     const servers: RunningServer[] = new Array(rows.length);
     try {
       const startOrder = turnOrder(rows, session);
-      for (const i of startOrder) servers[i] = rows[i].start ? await rows[i].start!(ctx) : await startServer(rows[i], ctx);
+      for (const i of startOrder) servers[i] = rows[i].start ? await rows[i].start!(ctx) : await startServer(rows[i], ctx, flagsOf(rows[i]));
       const load = (i: number, seconds: number) => runLoad({ port: servers[i].port, clients: connectionsOf(rows[i]), durationSeconds: seconds, ...loadOptionsOf(rows[i], k) });
       for (const i of startOrder) await load(i, warmup);
       for (let n = 0; n < sessions[session]; n++, r++) {
