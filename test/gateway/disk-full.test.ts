@@ -28,6 +28,24 @@ afterEach(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A request answered 200: the client, the value it sent, and where the answer put it. */
+interface Acked {
+  client: string;
+  value: number;
+  partition: number;
+  offset: number;
+}
+
+/** Every acknowledged record is in the log at the position its answer named. */
+async function expectStored(dataDir: string, acked: Acked[]): Promise<void> {
+  const stored = new Map((await consumeAll(dataDir)).map((r) => [`${r.partition}/${r.offset}`, r]));
+  for (const a of acked) {
+    const r = stored.get(`${a.partition}/${a.offset}`);
+    expect(r?.key, `${a.client} value ${a.value} answered 200 at ${a.partition}/${a.offset}`).toBe(a.client);
+    expect(r?.value.metrics[0].value).toBe(a.value);
+  }
+}
+
 describe('disk full', () => {
   it('503 while full, ENOSPC named, and every partition resumes when space is freed', async () => {
     const dataDir = path.join(disk.dir, 'data');
@@ -40,12 +58,12 @@ describe('disk full', () => {
       const c = `full_${i}`;
       if (!clients.some((o) => partitionFor(Buffer.from(o), 4) === partitionFor(Buffer.from(c), 4))) clients.push(c);
     }
-    const acked: { client: string; seq: number; partition: number; offset: number }[] = [];
+    const acked: Acked[] = [];
     let seq = 0;
     const send = async (client: string) => {
       const s = seq++;
       const res = await postMetrics(g.port, client, { metrics: [{ name: 'disk', value: s }] });
-      if (res.status === 200) acked.push({ client, seq: s, partition: res.body.partition as number, offset: res.body.offset as number });
+      if (res.status === 200) acked.push({ client, value: s, partition: res.body.partition as number, offset: res.body.offset as number });
       return res.status;
     };
 
@@ -69,19 +87,14 @@ describe('disk full', () => {
     expect(await scrapeSample(admin, 'metricstream_log_errors_total{kind="write"}')).toBeGreaterThanOrEqual(4);
 
     expect(await g.stop()).toBe(0);
-    const stored = new Map((await consumeAll(dataDir)).map((r) => [`${r.partition}/${r.offset}`, r]));
-    for (const a of acked) {
-      const r = stored.get(`${a.partition}/${a.offset}`);
-      expect(r?.key, `${a.client} seq ${a.seq} answered 200 at ${a.partition}/${a.offset}`).toBe(a.client);
-      expect(r?.value.metrics[0].value).toBe(a.seq);
-    }
+    await expectStored(dataDir, acked);
   });
 
   it('a gateway killed while the disk is full starts again on it, and keeps every 200', async () => {
     const dataDir = path.join(disk.dir, 'data');
     const args = ['--workers', '2', '--partitions', '4', '--data-dir', dataDir];
     gateway = await startGateway(args);
-    const acked: { client: string; value: number; partition: number; offset: number }[] = [];
+    const acked: Acked[] = [];
     const send = async (g: GatewayProcess, value: number) => {
       const client = `restart_${value % 7}`;
       const res = await postMetrics(g.port, client, { metrics: [{ name: 'disk', value }] });
@@ -106,11 +119,6 @@ describe('disk full', () => {
     expect(v, 'twenty 200s once 1 MiB was freed').toBeLessThan(400);
     expect(await g.stop()).toBe(0);
 
-    const stored = new Map((await consumeAll(dataDir)).map((r) => [`${r.partition}/${r.offset}`, r]));
-    for (const a of acked) {
-      const r = stored.get(`${a.partition}/${a.offset}`);
-      expect(r?.key, `${a.client} value ${a.value} answered 200 at ${a.partition}/${a.offset}`).toBe(a.client);
-      expect(r?.value.metrics[0].value).toBe(a.value);
-    }
+    await expectStored(dataDir, acked);
   });
 });
