@@ -43,6 +43,7 @@ import { parseArgs } from 'node:util';
 import { oneOf, parseInteger } from '../src/cli/args.ts';
 import { autocannon } from '../src/load/autocannon.ts';
 import { hiddenGzipBomb } from './hostile-bodies.ts';
+import { GATEWAY_NODE_FLAGS } from '../src/main/node-flags.ts';
 import http from 'node:http';
 
 const { values, positionals } = parseArgs({
@@ -174,7 +175,7 @@ if (values.role === 'attacker') {
 const dataDir = await mkdtemp(path.join(os.tmpdir(), 'metricstream-attack-'));
 const gateway = spawn(
   process.execPath,
-  ['--import', './src/main/require-node.mjs', 'src/main/cli.ts', '--port', '0', '--host', '127.0.0.1', '--admin-port', attack === 'scrape' ? '0' : 'off', '--workers', String(workers), '--data-dir', dataDir, '--log-level', 'warn', ...positionals],
+  [...GATEWAY_NODE_FLAGS, '--import', './src/main/require-node.mjs', 'src/main/cli.ts', '--port', '0', '--host', '127.0.0.1', '--admin-port', attack === 'scrape' ? '0' : 'off', '--workers', String(workers), '--data-dir', dataDir, '--log-level', 'warn', ...positionals],
   { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
 );
 const warnings = new Map<string, number>();

@@ -1,8 +1,8 @@
 /**
  * The node flags the gateway runs with, before its script on the command line: in
  * `npm start` (package.json), the bin scripts (bin/run-node.sh), and every tool here that
- * starts a gateway (bench:e2e, bench:memory, bench:commit-work, npm run profile, the
- * tests). They must be on node's command line: V8 reads them when it creates the main
+ * starts a gateway (bench:e2e, bench:memory, bench:commit-work, bench/attack.ts,
+ * npm run profile, the tests). They must be on node's command line: V8 reads them when it creates the main
  * isolate, and set later (v8.setFlagsFromString in the preload) this one saved a third as
  * much. test/packaging/production-install.test.ts checks that the npm script and the bin
  * scripts carry exactly these.
