@@ -24,6 +24,9 @@
  *           trailer hides its size (one that states it is refused unread), each refused
  *           with 413 once --max-decoded-body is decoded.
  * - idle:   N sockets that connect and send nothing; reconnect 50 ms after a close.
+ * - pipeline: N sockets that never read: each pipelines valid 1-metric POSTs for as long
+ *           as the gateway takes them (HTTP/1.1 pipelining), so answers pile up unread
+ *           in both ends' socket buffers; reconnect 50 ms after a close.
  * - scrape: autocannon, N connections (use --connections 20) GETting the admin /metrics
  *           as fast as they can (the gateway is started with --admin-port 0).
  * - none:   the legitimate load alone (the baseline).
@@ -64,7 +67,7 @@ const { values, positionals } = parseArgs({
   },
   allowPositionals: true,
 });
-const attack = oneOf('attack', values.attack ?? 'stall', ['stall', 'bodies', 'bombs', 'idle', 'scrape', 'none'] as const);
+const attack = oneOf('attack', values.attack ?? 'stall', ['stall', 'bodies', 'bombs', 'idle', 'pipeline', 'scrape', 'none'] as const);
 const duration = parseInteger('duration', values.duration ?? '60', 8, 3600);
 const connections = parseInteger('connections', values.connections ?? (attack === 'idle' ? '4000' : '800'), 1, 100_000);
 const bodyBytes = parseInteger('body-bytes', values['body-bytes'] ?? String(1_000_000), 16, 64 * 1024 * 1024);
@@ -116,6 +119,21 @@ if (values.role === 'attacker') {
     }
   } else if (attack === 'idle') {
     for (let i = 0; i < connections; i++) rawAttacker(() => {});
+  } else if (attack === 'pipeline') {
+    const body = '{"metrics":[{"name":"pipelined","value":1}]}';
+    const request = Buffer.from(`POST /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: attacker\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    const batch = Buffer.concat(Array.from({ length: 64 }, () => request));
+    for (let i = 0; i < connections; i++) {
+      rawAttacker((s) => {
+        // Never read: the answers fill this socket's receive buffer, then the gateway's send buffer.
+        s.pause();
+        const more = (): void => {
+          while (!s.destroyed && s.write(batch));
+        };
+        s.on('drain', more);
+        more();
+      });
+    }
   } else if (attack === 'scrape') {
     cannon = autocannon({
       url: `http://127.0.0.1:${parseInteger('admin-port', values['admin-port'] ?? '0', 1, 65535)}/metrics`,
@@ -280,7 +298,7 @@ console.log(
       attackerConnections: attack === 'none' ? 0 : connections,
       bodyBytes: attack === 'stall' || attack === 'bodies' ? bodyBytes : undefined,
       workers,
-      reconnectMs: attack === 'stall' || attack === 'idle' ? reconnectMs : undefined,
+      reconnectMs: attack === 'stall' || attack === 'idle' || attack === 'pipeline' ? reconnectMs : undefined,
       root: values.root,
       gatewayFlags: positionals,
       rssMiB: {
