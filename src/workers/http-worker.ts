@@ -27,6 +27,7 @@ import type { RingStorage } from '../ring/ring-storage.ts';
 import { FULL, RingWriter } from '../ring/ring-writer.ts';
 import { BodyError, BodyReader, InflightBudget, Reservation } from './body-reader.ts';
 import { GatewayResponse } from './gateway-response.ts';
+import { ignoredTooMany, MAX_IGNORED, MAX_PIPELINED, requestArrived, requestClosed } from './pipelining.ts';
 import { parseContentEncoding, SUPPORTED_ENCODINGS } from './content-encoding.ts';
 import { WorkerMetrics, type RejectReason } from './worker-metrics.ts';
 import { DroppedBuffers, IdleHeapRelease, releaseWorkerHeap, settleWorkerHeap } from './settle-heap.ts';
@@ -113,7 +114,11 @@ let draining = false;
 let connections = 0;
 /** Bodies being received or decoded, with the time their request started: the body-timeout sweep. */
 const receiving = new Map<BodyReader, number>();
-/** Sockets refused over --max-connections: a request parsed on them is ignored. */
+/**
+ * Sockets whose connection ends after an answer already given (over --max-connections, or
+ * a refused request): a request parsed on them after it is ignored, neither stored nor
+ * answered, since Node writes no answer after a `Connection: close` one (pipelining.ts).
+ */
 const refusedSockets = new WeakSet<Socket>();
 /**
  * Connections that have not sent a complete request head yet, oldest first (a Map keeps
@@ -200,13 +205,37 @@ function jsonError(status: number, message: string, headers?: Record<string, str
  */
 function refuse(req: IncomingMessage, res: GatewayResponse, reason: RejectReason, answer: Answer): void {
   metrics.reject(reason);
+  refusedSockets.add(req.socket);
   send(res, answer, true);
   req.resume();
 }
 
+/**
+ * Refuses a request over MAX_PIPELINED (pipelining.ts): answered after the requests before
+ * it, and the connection closed, by Node once that answer is written, or after
+ * --body-timeout if the client reads too little for it to be.
+ */
+function refusePipelined(req: IncomingMessage, res: GatewayResponse, answer: Answer): void {
+  metrics.reject('pipelined');
+  warn('pipelined', `refused a request with ${MAX_PIPELINED} others in flight on its connection (HTTP pipelining) and closed the connection`);
+  const socket = req.socket;
+  refusedSockets.add(socket);
+  setTimeout(() => socket.destroy(), config.bodyTimeoutMs).unref();
+  send(res, answer, true);
+}
+
 function onRequest(req: IncomingMessage, res: GatewayResponse, expectContinue = false): void {
-  if (refusedSockets.has(req.socket)) return;
-  fresh.delete(req.socket);
+  const socket = req.socket;
+  if (refusedSockets.has(socket)) {
+    // Sent after the connection's last answer: ignored, within a bound (pipelining.ts).
+    // Node parses the rest of what it read even after a destroy.
+    if (!socket.destroyed && ignoredTooMany(socket)) {
+      warn('pipelined_after_close', `closed a connection that sent more than ${MAX_IGNORED} requests after its last answer`);
+      socket.destroy();
+    }
+    return;
+  }
+  fresh.delete(socket);
   openRequests++;
   res.startedAt = performance.now();
   // Every byte held for this request is reserved from the worker's budget until answered.
@@ -214,7 +243,8 @@ function onRequest(req: IncomingMessage, res: GatewayResponse, expectContinue = 
   res.reservation = reservation;
   // One shared listener, no closure: 'close' comes once (Node's emitCloseNT guards it).
   res.on('close', onResponseClosed);
-  handle(req, res, expectContinue, reservation).catch((err: unknown) => {
+  const inFlight = requestArrived(socket);
+  handle(req, res, expectContinue, reservation, inFlight).catch((err: unknown) => {
     // A bug, not the client's doing: answer 500, keep the thread alive, tell the supervisor.
     warn('internal_error', 'request handler failed; answered 500', err instanceof Error ? (err.stack ?? err.message) : String(err));
     if (!res.headersSent) refuse(req, res, 'internal_error', jsonError(500, 'internal error'));
@@ -222,7 +252,7 @@ function onRequest(req: IncomingMessage, res: GatewayResponse, expectContinue = 
   });
 }
 
-async function handle(req: IncomingMessage, res: GatewayResponse, expectContinue: boolean, reservation: Reservation): Promise<void> {
+async function handle(req: IncomingMessage, res: GatewayResponse, expectContinue: boolean, reservation: Reservation, inFlight: number): Promise<void> {
   const rawUrl = req.url ?? '/';
   const q = rawUrl.indexOf('?');
   const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
@@ -249,6 +279,7 @@ async function handle(req: IncomingMessage, res: GatewayResponse, expectContinue
   const route = routes.get(path);
   const protocol = route instanceof Promise ? await route : route;
   if (protocol === undefined) return refuse(req, res, 'not_found', jsonError(404, `no route for ${req.method} ${path}`));
+  if (inFlight > MAX_PIPELINED) return refusePipelined(req, res, protocol.fail(undefined, 503, `${MAX_PIPELINED} requests were in flight on this connection (HTTP pipelining): not stored; the connection is closed, retry this request and those sent after it`, RETRY_AFTER));
   if (req.method !== 'POST') {
     return refuse(req, res, 'method_not_allowed', protocol.fail(undefined, 405, `use POST ${path}`, { allow: 'POST' }));
   }
@@ -399,6 +430,7 @@ function health(req: IncomingMessage, res: GatewayResponse, path: string): void 
 /** A response's 'close' (answered, or its connection gone): what the request held is free. */
 function onResponseClosed(this: GatewayResponse): void {
   this.reservation?.release();
+  requestClosed(this.req.socket);
   openRequests--;
   requestsServed++;
   if (draining) maybeDrained();

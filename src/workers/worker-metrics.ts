@@ -40,6 +40,7 @@ export const REJECT_REASONS = [
   'unauthorized',
   'throttled',
   'disk_stalled',
+  'pipelined',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
