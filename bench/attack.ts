@@ -27,6 +27,9 @@
  * - pipeline: N sockets that never read: each pipelines valid 1-metric POSTs for as long
  *           as the gateway takes them (HTTP/1.1 pipelining), so answers pile up unread
  *           in both ends' socket buffers; reconnect 50 ms after a close.
+ * - chunks: N sockets each POSTing a valid body of --body-bytes in 1-byte chunks
+ *           (Transfer-Encoding: chunked, six bytes on the wire per body byte), then
+ *           closing once answered; back 50 ms after each close.
  * - scrape: autocannon, N connections (use --connections 20) GETting the admin /metrics
  *           as fast as they can (the gateway is started with --admin-port 0).
  * - none:   the legitimate load alone (the baseline).
@@ -67,7 +70,7 @@ const { values, positionals } = parseArgs({
   },
   allowPositionals: true,
 });
-const attack = oneOf('attack', values.attack ?? 'stall', ['stall', 'bodies', 'bombs', 'idle', 'pipeline', 'scrape', 'none'] as const);
+const attack = oneOf('attack', values.attack ?? 'stall', ['stall', 'bodies', 'bombs', 'idle', 'pipeline', 'chunks', 'scrape', 'none'] as const);
 const duration = parseInteger('duration', values.duration ?? '60', 8, 3600);
 const connections = parseInteger('connections', values.connections ?? (attack === 'idle' ? '4000' : '800'), 1, 100_000);
 const bodyBytes = parseInteger('body-bytes', values['body-bytes'] ?? String(1_000_000), 16, 64 * 1024 * 1024);
@@ -119,6 +122,21 @@ if (values.role === 'attacker') {
     }
   } else if (attack === 'idle') {
     for (let i = 0; i < connections; i++) rawAttacker(() => {});
+  } else if (attack === 'chunks') {
+    const json = JSON.stringify({ metrics: [{ name: 'chunky', value: 1, tags: { pad: 'x'.repeat(Math.max(0, bodyBytes - 64)) } }] });
+    const chunked = Buffer.from(
+      `POST /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: attacker\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n` +
+        Array.from(json, (ch) => `1\r\n${ch}\r\n`).join('') +
+        '0\r\n\r\n',
+      'latin1',
+    );
+    for (let i = 0; i < connections; i++) {
+      rawAttacker((s) => {
+        s.write(chunked);
+        // One answer, then a new connection.
+        s.once('data', () => s.destroy());
+      });
+    }
   } else if (attack === 'pipeline') {
     const body = '{"metrics":[{"name":"pipelined","value":1}]}';
     const request = Buffer.from(`POST /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: attacker\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
@@ -296,9 +314,9 @@ console.log(
       attack,
       durationSeconds: duration,
       attackerConnections: attack === 'none' ? 0 : connections,
-      bodyBytes: attack === 'stall' || attack === 'bodies' ? bodyBytes : undefined,
+      bodyBytes: attack === 'stall' || attack === 'bodies' || attack === 'chunks' ? bodyBytes : undefined,
       workers,
-      reconnectMs: attack === 'stall' || attack === 'idle' || attack === 'pipeline' ? reconnectMs : undefined,
+      reconnectMs: attack === 'stall' || attack === 'idle' || attack === 'pipeline' || attack === 'chunks' ? reconnectMs : undefined,
       root: values.root,
       gatewayFlags: positionals,
       rssMiB: {
