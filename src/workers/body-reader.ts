@@ -160,9 +160,10 @@ export class BodyReader {
       return this.fail(new BodyError(413, 'too_large', `body exceeds --max-body ${this.limits.maxBody} bytes`));
     }
     const first = this.#piece === undefined && this.#joined === undefined;
-    if (!first) this.append(chunk);
-    if (!this.reserve()) return;
-    if (!first) return;
+    // Reserved before it is allocated: a buffer the budget has no room for is never made.
+    const capacity = first ? 0 : this.capacityFor(this.wire);
+    if (!this.reserve(capacity)) return;
+    if (!first) return this.append(chunk, capacity);
     if (this.encoding !== 'identity') {
       try {
         checkDeclaredSize(this.encoding, chunk, this.limits.maxDecoded);
@@ -174,19 +175,23 @@ export class BodyReader {
   };
 
   /**
-   * Copies `chunk` (its bytes already counted in `wire`) after what the body holds, into a
-   * buffer that grows by doubling up to --max-body: sized to the declared Content-Length
-   * at once when there is one.
+   * The size of the buffer that holds `bytes` of a body in several pieces: the one it has
+   * if they fit, else the declared Content-Length, or double, up to --max-body.
    */
-  private append(chunk: Buffer): void {
+  private capacityFor(bytes: number): number {
+    const held = this.#joined?.length ?? 0;
+    if (bytes <= held) return held;
+    const declared = Number(this.req.headers['content-length'] ?? 0);
+    return Math.min(this.limits.maxBody, Math.max(bytes, declared, 2 * held, 16 * 1024));
+  }
+
+  /** Copies `chunk` (counted in `wire` already) after what the body holds, in a buffer of `capacity` bytes. */
+  private append(chunk: Buffer, capacity: number): void {
     const before = this.wire - chunk.length;
     let joined = this.#joined;
-    if (joined === undefined || joined.length < this.wire) {
-      const declared = Number(this.req.headers['content-length'] ?? 0);
-      const size = Math.min(this.limits.maxBody, Math.max(this.wire, declared, 2 * (joined?.length ?? 0), 16 * 1024));
-      const grown = Buffer.allocUnsafe(size);
-      if (joined !== undefined) joined.copy(grown, 0, 0, before);
-      else this.#piece!.copy(grown);
+    if (joined === undefined || joined.length < capacity) {
+      const grown = Buffer.allocUnsafe(capacity);
+      (joined ?? this.#piece!).copy(grown, 0, 0, before);
       this.#piece = undefined;
       this.#joined = joined = grown;
     }
@@ -242,9 +247,12 @@ export class BodyReader {
     if (this.#phase !== 'settled' && !this.req.complete) this.fail(new BodyError(400, 'bad_body', 'the connection closed before the body was complete'));
   };
 
-  /** Reserves what we now hold (the wire bytes' buffer + decoded bytes); fails with 503 past the budget. */
-  private reserve(): boolean {
-    if (this.reservation.growTo(Math.max(this.wire, this.#joined?.length ?? 0) + this.decodedSize)) return true;
+  /**
+   * Reserves what we hold: the body's buffer (`capacity` bytes, or the one it has) or its
+   * wire bytes, and the decoded bytes; fails with 503 past the budget.
+   */
+  private reserve(capacity = this.#joined?.length ?? 0): boolean {
+    if (this.reservation.growTo(Math.max(this.wire, capacity) + this.decodedSize)) return true;
     this.fail(new BodyError(503, 'overloaded', 'this gateway holds too many request bytes in flight (--max-inflight-bytes), retry later'));
     return false;
   }
