@@ -10,6 +10,9 @@
  *   hand: decodeOtlpProtobuf into the record encoder;
  *   protobufjs: decode + toObject (OTLP/JSON field names) + the JSON-path decoder into the
  *   same encoder (the mapping is shared, only the wire reading differs).
+ * - OTLP/JSON: the same request in the OTLP/JSON encoding, through decodeOtlp (the nesting
+ *   check, JSON.parse and the mapping) against JSON.parse and the mapping alone: what the
+ *   check before JSON.parse costs.
  * Also snappy block decompression of the remote_write body alone.
  * Median of 5 runs of ~1 s each; prints ops/s and samples/s per row.
  */
@@ -18,6 +21,7 @@ import { compressSync } from 'snappy';
 import { decodeOtlpProtobuf } from '../src/protocols/otlp-decode.ts';
 import { OtlpEmitter } from '../src/protocols/otlp-emit.ts';
 import { decodeOtlpJson } from '../src/protocols/otlp-json.ts';
+import { decodeOtlp } from '../src/protocols/otlp.ts';
 import { decodeWriteRequestV1 } from '../src/protocols/remote-write-decode.ts';
 import { snappyBlockDecode } from '../src/workers/content-encoding.ts';
 import { createRecordEncoder } from '../src/records/record-encoder.ts';
@@ -143,6 +147,20 @@ function otlpLibrary(): void {
   enc.finish();
 }
 
+const otlpJsonBody = Buffer.from(JSON.stringify(ExportMetricsServiceRequestCamel.toObject(ExportMetricsServiceRequestCamel.decode(otlpBody), { longs: String, enums: Number, bytes: String })));
+
+function otlpJsonChecked(): void {
+  const enc = createRecordEncoder('msgpack', otlpJsonBody.length * 2);
+  decodeOtlp(otlpJsonBody, true, new OtlpEmitter(enc));
+  enc.finish();
+}
+
+function otlpJsonUnchecked(): void {
+  const enc = createRecordEncoder('msgpack', otlpJsonBody.length * 2);
+  decodeOtlpJson(JSON.parse(otlpJsonBody.toString('utf8')), new OtlpEmitter(enc));
+  enc.finish();
+}
+
 // Both paths must agree before they are timed.
 {
   const a = createRecordEncoder('json');
@@ -162,7 +180,12 @@ const rows = [
     [`OTLP protobuf hand-written (${otlpSamples} entries, ${otlpBody.length} B)`, otlpHand],
     ['OTLP protobuf protobufjs + toObject + shared mapping', otlpLibrary],
   ]),
+  ...group(otlpSamples, [
+    [`OTLP/JSON decodeOtlp: nesting check + JSON.parse + mapping (${otlpJsonBody.length} B)`, otlpJsonChecked],
+    ['OTLP/JSON JSON.parse + mapping, no nesting check', otlpJsonUnchecked],
+  ]),
 ];
 const fmt = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : n.toFixed(0));
 for (const r of rows) console.log(`${r.name.padEnd(70)} ${fmt(r.opsPerSec).padStart(8)} ops/s ${fmt(r.samplesPerSec).padStart(8)} samples/s`);
 console.log(`hand-written / protobufjs: remote_write ${(rows[0]!.opsPerSec / rows[1]!.opsPerSec).toFixed(2)}x, OTLP ${(rows[3]!.opsPerSec / rows[4]!.opsPerSec).toFixed(2)}x`);
+console.log(`OTLP/JSON with the nesting check / without: ${(rows[5]!.opsPerSec / rows[6]!.opsPerSec).toFixed(2)}x`);

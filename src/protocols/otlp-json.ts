@@ -13,6 +13,38 @@ type Obj = Record<string, unknown>;
 
 const MAX_ANY_DEPTH = 8;
 
+/**
+ * How deep brackets may nest in an OTLP/JSON body before JSON.parse sees it. The deepest
+ * the schema goes is about 47 (an exemplar's filtered attribute whose value nests
+ * MAX_ANY_DEPTH lists: 15 levels to the first value, 4 per list); anything deeper is an
+ * unknown field or a value decodeOtlpJson refuses anyway. JSON.parse spends about 1.4 µs
+ * per level here, so a 1 MiB body of `[[[[...` held a worker's thread for over a second,
+ * every connection of that worker with it (bench/ISSUE-15.md, twenty-fourth round).
+ */
+export const MAX_JSON_NESTING = 64;
+
+/**
+ * Whether brackets in the JSON text `body` nest at most `max` deep, in one pass over its
+ * bytes (strings skipped). Says nothing else about the text: JSON.parse judges that.
+ */
+export function jsonNestingWithin(body: Uint8Array, max: number): boolean {
+  let depth = 0;
+  for (let i = 0, n = body.length; i < n; i++) {
+    const c = body[i]!;
+    if (c === 0x22) {
+      // A string: on to its closing quote, past escaped characters.
+      for (i++; i < n; i++) {
+        const d = body[i]!;
+        if (d === 0x5c) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return false;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return true;
+}
+
 function obj(v: unknown, where: string): Obj {
   if (v === undefined || v === null) return {};
   if (typeof v !== 'object' || Array.isArray(v)) throw new OtlpJsonError(`${where} must be an object`);

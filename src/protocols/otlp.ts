@@ -13,7 +13,7 @@ import { createCountingEncoder, createRecordEncoder, RecordTooLarge } from '../r
 import { ContentType } from '../sink/sink.ts';
 import { decodeOtlpProtobuf } from './otlp-decode.ts';
 import { OtlpEmitter } from './otlp-emit.ts';
-import { decodeOtlpJson, OtlpJsonError } from './otlp-json.ts';
+import { decodeOtlpJson, jsonNestingWithin, MAX_JSON_NESTING, OtlpJsonError } from './otlp-json.ts';
 import { ProtocolError, recordKeyFrom, type Answer, type DecodedRequest, type Protocol, type ProtocolOptions, type RequestContext } from './protocol.ts';
 import { WireError } from './wire.ts';
 
@@ -29,6 +29,7 @@ export interface OtlpContext extends RequestContext {
 export function decodeOtlp(body: Uint8Array, json: boolean, em: OtlpEmitter): void {
   try {
     if (json) {
+      if (!jsonNestingWithin(body, MAX_JSON_NESTING)) throw new OtlpJsonError(`brackets nested deeper than ${MAX_JSON_NESTING} (the schema needs fewer than 50)`);
       let parsed: unknown;
       try {
         parsed = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));

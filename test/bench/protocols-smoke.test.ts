@@ -25,5 +25,6 @@ describe('protocol benchmarks (smoke)', () => {
   it('bench:decode compares the hand-written decoders with protobufjs', async () => {
     const { stdout } = await run(process.execPath, ['--import', './src/main/require-node.mjs', 'bench/protocol-decode.ts', '--quick'], { cwd: ROOT, timeout: 60_000 });
     expect(stdout).toMatch(/hand-written \/ protobufjs: remote_write [\d.]+x, OTLP [\d.]+x/);
+    expect(stdout).toMatch(/OTLP\/JSON with the nesting check \/ without: [\d.]+x/);
   });
 });
