@@ -18,8 +18,8 @@ const MAX_ANY_DEPTH = 8;
  * the schema goes is about 47 (an exemplar's filtered attribute whose value nests
  * MAX_ANY_DEPTH lists: 15 levels to the first value, 4 per list); anything deeper is an
  * unknown field or a value decodeOtlpJson refuses anyway. JSON.parse spends about 1.4 µs
- * per level here, so a 1 MiB body of `[[[[...` held a worker's thread for over a second,
- * every connection of that worker with it (bench/ISSUE-15.md, twenty-fourth round).
+ * per level here: a 600 KB body of `[[[[...` held a worker's thread, and every connection
+ * of that worker, for 0.75 s (bench/ISSUE-15.md, twenty-fourth round).
  */
 export const MAX_JSON_NESTING = 64;
 
