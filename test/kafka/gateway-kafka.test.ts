@@ -179,7 +179,10 @@ describe('gateway --mode kafka into the mock cluster', () => {
   it('a full ring answers 503 with Retry-After at once; every request is answered, none hangs', async () => {
     const topic = freshTopic('gw-full');
     // One worker with a 1 KiB ring, and an owner that holds at most one batch beyond the one in flight.
-    const g = await kafkaGateway(topic, ['--workers', '1', '--ring-bytes', '1kb', '--max-batch-bytes', '1b', '--kafka-timeout', '5s', '--kafka-retries', '0']);
+    // The hung commit keeps the ring full until --kafka-timeout: 15 s, not 5. In a loaded CI
+    // run the 5 s had passed and the ring had drained before the next request came (the test
+    // took 5.8 s, and that request was answered 503 "sink could not make the record durable").
+    const g = await kafkaGateway(topic, ['--workers', '1', '--ring-bytes', '1kb', '--max-batch-bytes', '1b', '--kafka-timeout', '15s', '--kafka-retries', '0']);
     await waitFor('ready', async () => (await readyz(g.port)) === 200);
     const warm = await send(g.port, 'warm', 0);
     expect(warm.status, JSON.stringify(warm.body) + JSON.stringify(g.logs.slice(-3))).toBe(200);
