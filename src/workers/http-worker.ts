@@ -216,12 +216,10 @@ function refuse(req: IncomingMessage, res: GatewayResponse, reason: RejectReason
  * --body-timeout if the client reads too little for it to be.
  */
 function refusePipelined(req: IncomingMessage, res: GatewayResponse, answer: Answer): void {
-  metrics.reject('pipelined');
   warn('pipelined', `refused a request with ${MAX_PIPELINED} others in flight on its connection (HTTP pipelining) and closed the connection`);
   const socket = req.socket;
-  refusedSockets.add(socket);
   setTimeout(() => socket.destroy(), config.bodyTimeoutMs).unref();
-  send(res, answer, true);
+  refuse(req, res, 'pipelined', answer);
 }
 
 function onRequest(req: IncomingMessage, res: GatewayResponse, expectContinue = false): void {
