@@ -18,7 +18,7 @@ import type { Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { GatewayState } from '../main/gateway-state.ts';
 import { ProtocolRoutes } from '../protocols/index.ts';
-import { ProtocolError, type Answer, type Outcome, type RequestContext } from '../protocols/protocol.ts';
+import { ProtocolError, type Answer, type Outcome, type Protocol, type RequestContext } from '../protocols/protocol.ts';
 import { partitionFor } from '../records/partitioner.ts';
 import { payloadLength, writePayload } from '../records/ring-payload.ts';
 import { Doorbell } from '../ring/doorbell.ts';
@@ -28,6 +28,7 @@ import { FULL, RingWriter } from '../ring/ring-writer.ts';
 import { BodyError, BodyReader, InflightBudget, Reservation } from './body-reader.ts';
 import { GatewayResponse } from './gateway-response.ts';
 import { ignoredTooMany, MAX_IGNORED, MAX_PIPELINED, requestArrived, requestClosed } from './pipelining.ts';
+import { cutSlowReader, readsTooSlowly } from './slow-readers.ts';
 import { parseContentEncoding, SUPPORTED_ENCODINGS } from './content-encoding.ts';
 import { WorkerMetrics, type RejectReason } from './worker-metrics.ts';
 import { DroppedBuffers, IdleHeapRelease, releaseWorkerHeap, settleWorkerHeap } from './settle-heap.ts';
@@ -103,7 +104,9 @@ const auth = new WorkerAuth(config.auth);
  * the restart path and of the 500 path): `POST /__test/crash` throws outside any handler
  * and kills this thread; `POST /__test/throw` throws inside the request handler (a bug);
  * `POST /__test/leak` keeps allocating until the worker's heap limit (--worker-heap) ends it;
- * `POST /__test/block` keeps the thread busy for 3 s without answering (a stuck worker).
+ * `POST /__test/block` keeps the thread busy for 3 s without answering (a stuck worker);
+ * `GET /__test/large?bytes=N` answers N bytes (up to 64 MiB), keeping the connection (a
+ * client that does not read fills the socket buffers with a few of them: slow-readers.ts).
  * Without the variable these paths are ordinary 404s.
  */
 const TEST_HOOKS = process.env.METRICSTREAM_TEST_HOOKS === '1';
@@ -111,7 +114,8 @@ const TEST_HOOKS = process.env.METRICSTREAM_TEST_HOOKS === '1';
 let openRequests = 0;
 let requestsServed = 0;
 let draining = false;
-let connections = 0;
+/** Every open connection (TLS: once its handshake is done), for the cap and the slow-reader sweep. */
+const openSockets = new Set<Socket>();
 /** Bodies being received or decoded, with the time their request started: the body-timeout sweep. */
 const receiving = new Map<BodyReader, number>();
 /**
@@ -212,14 +216,18 @@ function refuse(req: IncomingMessage, res: GatewayResponse, reason: RejectReason
 
 /**
  * Refuses a request over MAX_PIPELINED (pipelining.ts): answered after the requests before
- * it, and the connection closed, by Node once that answer is written, or after
- * --body-timeout if the client reads too little for it to be.
+ * it, and the connection closed by Node once that answer is written (or by the slow-reader
+ * sweep if the client reads too little for it to be).
  */
 function refusePipelined(req: IncomingMessage, res: GatewayResponse, answer: Answer): void {
   warn('pipelined', `refused a request with ${MAX_PIPELINED} others in flight on its connection (HTTP pipelining) and closed the connection`);
-  const socket = req.socket;
-  setTimeout(() => socket.destroy(), config.bodyTimeoutMs).unref();
   refuse(req, res, 'pipelined', answer);
+}
+
+/** The answer to a request over MAX_PIPELINED, in `protocol`'s error format (JSON without one). */
+function pipelinedAnswer(protocol: Protocol | undefined): Answer {
+  const message = `${MAX_PIPELINED} requests were in flight on this connection (HTTP pipelining): not stored; the connection is closed, retry this request and those sent after it`;
+  return protocol === undefined ? jsonError(503, message, RETRY_AFTER) : protocol.fail(undefined, 503, message, RETRY_AFTER);
 }
 
 function onRequest(req: IncomingMessage, res: GatewayResponse, expectContinue = false): void {
@@ -254,7 +262,10 @@ async function handle(req: IncomingMessage, res: GatewayResponse, expectContinue
   const rawUrl = req.url ?? '/';
   const q = rawUrl.indexOf('?');
   const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
-  if (path === '/healthz' || path === '/readyz') return health(req, res, path);
+  if (path === '/healthz' || path === '/readyz') {
+    // Counted like any request: health checks pipelined without reading are no way around the limit.
+    return inFlight > MAX_PIPELINED ? refusePipelined(req, res, pipelinedAnswer(undefined)) : health(req, res, path);
+  }
   if (TEST_HOOKS && path === '/__test/crash') {
     setImmediate(() => {
       throw new Error('crash requested through the test hook (METRICSTREAM_TEST_HOOKS=1)');
@@ -274,10 +285,14 @@ async function handle(req: IncomingMessage, res: GatewayResponse, expectContinue
     return refuse(req, res, 'internal_error', jsonError(500, 'blocked for 3 s through the test hook'));
   }
   if (TEST_HOOKS && path === '/__test/throw') throw new Error('bug simulated through the test hook (METRICSTREAM_TEST_HOOKS=1)');
+  if (TEST_HOOKS && path === '/__test/large') {
+    const bytes = Math.min(Number(queryOf(rawUrl, q).get('bytes')) || 0, 64 << 20);
+    return send(res, { status: 200, headers: { 'content-type': 'text/plain' }, body: Buffer.alloc(bytes, 'x') });
+  }
   const route = routes.get(path);
   const protocol = route instanceof Promise ? await route : route;
   if (protocol === undefined) return refuse(req, res, 'not_found', jsonError(404, `no route for ${req.method} ${path}`));
-  if (inFlight > MAX_PIPELINED) return refusePipelined(req, res, protocol.fail(undefined, 503, `${MAX_PIPELINED} requests were in flight on this connection (HTTP pipelining): not stored; the connection is closed, retry this request and those sent after it`, RETRY_AFTER));
+  if (inFlight > MAX_PIPELINED) return refusePipelined(req, res, pipelinedAnswer(protocol));
   if (req.method !== 'POST') {
     return refuse(req, res, 'method_not_allowed', protocol.fail(undefined, 405, `use POST ${path}`, { allow: 'POST' }));
   }
@@ -466,12 +481,12 @@ function answerAndClose(socket: Socket, status: string, message: string, extra =
 // With TLS, count and refuse connections once their handshake is done: the 503 must be
 // written through TLS to be read, and requests arrive on the TLS socket.
 server.on(tls === undefined ? 'connection' : 'secureConnection', (socket: Socket) => {
-  connections++;
+  openSockets.add(socket);
   socket.once('close', () => {
-    connections--;
+    openSockets.delete(socket);
     fresh.delete(socket);
   });
-  if (connections > config.maxConnections) {
+  if (openSockets.size > config.maxConnections) {
     metrics.reject('too_many_connections');
     metrics.response(503, 0);
     const oldest = fresh.entries().next();
@@ -504,8 +519,9 @@ server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
   answerAndClose(socket, overflow ? '431 Request Header Fields Too Large' : '400 Bad Request', `malformed HTTP request (${err.code ?? 'parse error'})`);
 });
 
-// Slow bodies: one sweep a second instead of a timer per request. The same tick gives the
-// heap back once the worker has fallen quiet after a burst (settle-heap.ts).
+// Slow bodies and slow readers: one sweep a second instead of a timer per request or
+// answer. The same tick gives the heap back once the worker has fallen quiet after a
+// burst (settle-heap.ts).
 const idleRelease = new IdleHeapRelease(config.heapReleaseAfterMs, Date.now());
 const sweeper = setInterval(() => {
   const now = Date.now();
@@ -520,6 +536,12 @@ const sweeper = setInterval(() => {
           : new BodyError(408, 'slow_body', `request body not received within ${config.bodyTimeoutMs} ms`),
       );
     }
+  }
+  for (const socket of openSockets) {
+    if (!readsTooSlowly(socket, now, config.bodyTimeoutMs)) continue;
+    metrics.reject('slow_reader');
+    warn('slow_reader', `reset a connection whose answers were not read within --body-timeout (${config.bodyTimeoutMs} ms)`);
+    cutSlowReader(socket);
   }
 }, Math.max(100, Math.min(1000, config.bodyTimeoutMs)));
 sweeper.unref();

@@ -25,8 +25,9 @@
  *
  * A request stays in flight until its answer is written to the kernel, so the first limit
  * also bounds the answers a client that does not read leaves in this process, once its
- * socket buffers are full: it reaches MAX_PIPELINED, is refused, and the refused
- * connection is closed after --body-timeout even if that last answer cannot be written.
+ * socket buffers are full: it reaches MAX_PIPELINED and is refused. A client that stops
+ * sending before that is cut by the slow-reader sweep (slow-readers.ts), which also closes
+ * a refused connection whose last answer cannot be written.
  *
  * No agent metricstream serves pipelines (Prometheus, vmagent, the OpenTelemetry SDKs and
  * the Influx clients send one request at a time per connection), so neither is a setting.

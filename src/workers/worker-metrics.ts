@@ -41,6 +41,7 @@ export const REJECT_REASONS = [
   'throttled',
   'disk_stalled',
   'pipelined',
+  'slow_reader',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 

@@ -87,6 +87,13 @@ describe('pipelined requests', () => {
     expect(answers[1]!.headers.connection).toBe('close');
   });
 
+  it(`health checks count too: past ${MAX_PIPELINED} in flight the next is refused with a close`, async () => {
+    const answers = await pipeline(Array.from({ length: MAX_PIPELINED + 4 }, () => Buffer.from('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n')));
+    expect(answers.map((a) => a.status)).toEqual([...Array<number>(MAX_PIPELINED).fill(200), 503]);
+    expect(answers[MAX_PIPELINED]!.headers.connection).toBe('close');
+    expect(JSON.parse(answers[MAX_PIPELINED]!.body).error).toMatch(new RegExp(`^${MAX_PIPELINED} requests were in flight on this connection`));
+  });
+
   it('a client that pipelines and never reads is disconnected, while others are served', async () => {
     const socket = net.connect(gateway.port, '127.0.0.1');
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
@@ -104,7 +111,7 @@ describe('pipelined requests', () => {
     expect((await postMetrics(gateway.port, 'beside-flood', { metrics: [{ name: 'a', value: 1 }] })).status).toBe(200);
     await closed;
     expect((await postMetrics(gateway.port, 'after-flood', { metrics: [{ name: 'a', value: 1 }] })).status).toBe(200);
-    await waitForSample(adminPortOf(gateway), 'metricstream_requests_rejected_total{reason="pipelined"}', 2);
+    await waitForSample(adminPortOf(gateway), 'metricstream_requests_rejected_total{reason="pipelined"}', 3);
     expect(gateway.logs.some((l) => l.what === 'pipelined')).toBe(true);
   });
 
