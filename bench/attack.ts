@@ -7,6 +7,7 @@
  *   node --import ./src/main/require-node.mjs bench/attack.ts --attack bodies --duration 60
  *   node --import ./src/main/require-node.mjs bench/attack.ts --attack bombs --connections 8 --duration 30
  *   node --import ./src/main/require-node.mjs bench/attack.ts --attack idle --duration 60
+ *   node --import ./src/main/require-node.mjs bench/attack.ts --attack slow-read --connections 50 --duration 60
  *   node --import ./src/main/require-node.mjs bench/attack.ts --attack none --duration 20
  *   ... [--connections 800] [--body-bytes 1000000] [--legit 4] [--workers 2] [--reconnect-ms 50]
  *       [--root DIR] [-- gateway flags]
@@ -30,6 +31,12 @@
  * - chunks: N sockets each POSTing a valid body of --body-bytes in 1-byte chunks
  *           (Transfer-Encoding: chunked, six bytes on the wire per body byte), then
  *           closing once answered; back 50 ms after each close.
+ * - slow-read: N sockets that never read, each asking for 16 answers of --body-bytes
+ *           (default 4 MiB) at once, within the pipelining limit: more than both ends'
+ *           socket buffers hold, so the gateway keeps answers it cannot send; back 50 ms
+ *           after each close. The answers come from the test hook GET /__test/large (the
+ *           gateway runs with METRICSTREAM_TEST_HOOKS=1 for this attack only): a client
+ *           gets there with any answers, health checks say, only after some 200,000 of them.
  * - scrape: autocannon, N connections (use --connections 20) GETting the admin /metrics
  *           as fast as they can (the gateway is started with --admin-port 0).
  * - none:   the legitimate load alone (the baseline).
@@ -37,7 +44,10 @@
  * time (1 metric) on a keep-alive connection, reconnecting when the server closes it,
  * for the attack's duration minus 4 s, starting 2 s in. Latency is measured per request
  * from its send to its answer (any status); failed connections are counted apart. The
- * attacker runs in a child process of its own.
+ * attacker runs in a child process of its own. Beside the RSS, once a second: the bytes
+ * the gateway's sockets have queued in the kernel and not had acknowledged (/proc/net/tcp),
+ * and the memory the kernel gives all of TCP on this machine, the attacker's side included
+ * (/proc/net/sockstat).
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -70,10 +80,10 @@ const { values, positionals } = parseArgs({
   },
   allowPositionals: true,
 });
-const attack = oneOf('attack', values.attack ?? 'stall', ['stall', 'bodies', 'bombs', 'idle', 'pipeline', 'chunks', 'scrape', 'none'] as const);
+const attack = oneOf('attack', values.attack ?? 'stall', ['stall', 'bodies', 'bombs', 'idle', 'pipeline', 'chunks', 'slow-read', 'scrape', 'none'] as const);
 const duration = parseInteger('duration', values.duration ?? '60', 8, 3600);
 const connections = parseInteger('connections', values.connections ?? (attack === 'idle' ? '4000' : '800'), 1, 100_000);
-const bodyBytes = parseInteger('body-bytes', values['body-bytes'] ?? String(1_000_000), 16, 64 * 1024 * 1024);
+const bodyBytes = parseInteger('body-bytes', values['body-bytes'] ?? String(attack === 'slow-read' ? 4 << 20 : 1_000_000), 16, 64 * 1024 * 1024);
 const legit = parseInteger('legit', values.legit ?? '4', 1, 1000);
 const workers = parseInteger('workers', values.workers ?? '2', 1, 64);
 const reconnectMs = parseInteger('reconnect-ms', values['reconnect-ms'] ?? '50', 0, 60_000);
@@ -91,10 +101,12 @@ if (values.role === 'attacker') {
   const countStatus = (s: string) => attackerStatuses.set(s, (attackerStatuses.get(s) ?? 0) + 1);
   let stopping = false;
 
-  /** One raw attacker socket that reconnects 50 ms after each close. */
-  function rawAttacker(payload: (socket: net.Socket) => void): void {
+  /** One raw attacker socket that reconnects 50 ms after each close; `neverRead`: not one byte. */
+  function rawAttacker(payload: (socket: net.Socket) => void, neverRead = false): void {
     if (stopping) return;
     const socket = net.connect(port, '127.0.0.1');
+    // Paused before it connects, a Node socket never starts reading.
+    if (neverRead) socket.pause();
     let seen = '';
     socket.on('connect', () => payload(socket));
     socket.on('data', (d) => {
@@ -108,7 +120,7 @@ if (values.role === 'attacker') {
       }
     });
     socket.on('error', () => countStatus('socket error'));
-    socket.on('close', () => setTimeout(() => rawAttacker(payload), reconnectMs));
+    socket.on('close', () => setTimeout(() => rawAttacker(payload, neverRead), reconnectMs));
   }
 
   let cannon: ReturnType<typeof autocannon> | undefined;
@@ -152,6 +164,9 @@ if (values.role === 'attacker') {
         more();
       });
     }
+  } else if (attack === 'slow-read') {
+    const requests = Buffer.from(`GET /__test/large?bytes=${bodyBytes} HTTP/1.1\r\nHost: x\r\n\r\n`.repeat(16));
+    for (let i = 0; i < connections; i++) rawAttacker((s) => s.write(requests), true);
   } else if (attack === 'scrape') {
     cannon = autocannon({
       url: `http://127.0.0.1:${parseInteger('admin-port', values['admin-port'] ?? '0', 1, 65535)}/metrics`,
@@ -212,7 +227,7 @@ const dataDir = await mkdtemp(path.join(os.tmpdir(), 'metricstream-attack-'));
 const gateway = spawn(
   process.execPath,
   [...GATEWAY_NODE_FLAGS, '--import', './src/main/require-node.mjs', 'src/main/cli.ts', '--port', '0', '--host', '127.0.0.1', '--admin-port', attack === 'scrape' ? '0' : 'off', '--workers', String(workers), '--data-dir', dataDir, '--log-level', 'warn', ...positionals],
-  { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+  { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: attack === 'slow-read' ? { ...process.env, METRICSTREAM_TEST_HOOKS: '1' } : process.env },
 );
 const warnings = new Map<string, number>();
 let adminPort: number | undefined;
@@ -232,13 +247,29 @@ const port = await new Promise<number>((resolve, reject) => {
   gateway.once('exit', (code) => reject(new Error(`gateway exited ${code}`)));
 });
 
-const rss: { t: number; mib: number }[] = [];
+/** Bytes the gateway's sockets (local port `port`) hold in the kernel, sent or not, unacknowledged. */
+async function gatewaySendQueueMiB(port: number): Promise<number> {
+  const local = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  let bytes = 0;
+  for (const line of (await readFile('/proc/net/tcp', 'latin1')).split('\n').slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    if (fields[1]?.endsWith(local)) bytes += parseInt(fields[4]!.split(':')[0]!, 16);
+  }
+  return bytes / 2 ** 20;
+}
+
+/** What the kernel gives all of TCP on this machine (pages of 4 KiB in /proc/net/sockstat). */
+async function tcpMemoryMiB(): Promise<number> {
+  return (Number(/TCP: .* mem (\d+)/.exec(await readFile('/proc/net/sockstat', 'latin1'))?.[1] ?? NaN) * 4096) / 2 ** 20;
+}
+
+const rss: { t: number; mib: number; sendQueueMiB: number; tcpMiB: number }[] = [];
 const start = performance.now();
-rss.push({ t: 0, mib: await rssMiB(gateway.pid!) });
+rss.push({ t: 0, mib: await rssMiB(gateway.pid!), sendQueueMiB: await gatewaySendQueueMiB(port), tcpMiB: await tcpMemoryMiB() });
 const sampler = setInterval(async () => {
   const t = Math.round((performance.now() - start) / 1000);
   const mib = await rssMiB(gateway.pid!).catch(() => NaN);
-  if (Number.isFinite(mib) && gateway.exitCode === null) rss.push({ t, mib });
+  if (Number.isFinite(mib) && gateway.exitCode === null) rss.push({ t, mib, sendQueueMiB: await gatewaySendQueueMiB(port), tcpMiB: await tcpMemoryMiB() });
 }, 1000);
 
 /** The legitimate clients: sequential requests per client, latency of each answer. */
@@ -314,9 +345,9 @@ console.log(
       attack,
       durationSeconds: duration,
       attackerConnections: attack === 'none' ? 0 : connections,
-      bodyBytes: attack === 'stall' || attack === 'bodies' || attack === 'chunks' ? bodyBytes : undefined,
+      bodyBytes: attack === 'stall' || attack === 'bodies' || attack === 'chunks' || attack === 'slow-read' ? bodyBytes : undefined,
       workers,
-      reconnectMs: attack === 'stall' || attack === 'idle' || attack === 'pipeline' || attack === 'chunks' ? reconnectMs : undefined,
+      reconnectMs: attack === 'stall' || attack === 'idle' || attack === 'pipeline' || attack === 'chunks' || attack === 'slow-read' ? reconnectMs : undefined,
       root: values.root,
       gatewayFlags: positionals,
       rssMiB: {
@@ -324,6 +355,11 @@ console.log(
         max: +max.toFixed(1),
         every10s: byTen.map((s) => `${s.t}s ${s.mib.toFixed(0)}`),
         last: +rss[rss.length - 1].mib.toFixed(1),
+      },
+      kernel: {
+        gatewaySendQueueMiB: { max: +Math.max(...rss.map((s) => s.sendQueueMiB)).toFixed(1), last: +rss[rss.length - 1].sendQueueMiB.toFixed(1) },
+        tcpMemoryMiB: { max: +Math.max(...rss.map((s) => s.tcpMiB)).toFixed(1), last: +rss[rss.length - 1].tcpMiB.toFixed(1) },
+        every10s: byTen.map((s) => `${s.t}s send queue ${s.sendQueueMiB.toFixed(0)}, TCP ${s.tcpMiB.toFixed(0)}`),
       },
       attacker: attackerOutput === '' ? undefined : JSON.parse(attackerOutput),
       legit: { clients: legit, ...legitSummary },
