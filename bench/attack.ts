@@ -31,10 +31,10 @@
  * - chunks: N sockets each POSTing a valid body of --body-bytes in 1-byte chunks
  *           (Transfer-Encoding: chunked, six bytes on the wire per body byte), then
  *           closing once answered; back 50 ms after each close.
- * - slow-read: N sockets that never read, each asking for 16 answers of --body-bytes
- *           (default 4 MiB) at once, within the pipelining limit: more than both ends'
- *           socket buffers hold, so the gateway keeps answers it cannot send; back 50 ms
- *           after each close. The answers come from the test hook GET /__test/large (the
+ * - slow-read: N sockets each asking for 16 answers of --body-bytes (default 4 MiB) at
+ *           once, within the pipelining limit, and reading what one read gets once a
+ *           second: far less than the answers, so both ends' socket buffers stay full and
+ *           the gateway keeps answers it cannot send; back 50 ms after each close. The answers come from the test hook GET /__test/large (the
  *           gateway runs with METRICSTREAM_TEST_HOOKS=1 for this attack only): a client
  *           gets there with any answers, health checks say, only after some 200,000 of them.
  * - scrape: autocannon, N connections (use --connections 20) GETting the admin /metrics
@@ -166,7 +166,18 @@ if (values.role === 'attacker') {
     }
   } else if (attack === 'slow-read') {
     const requests = Buffer.from(`GET /__test/large?bytes=${bodyBytes} HTTP/1.1\r\nHost: x\r\n\r\n`.repeat(16));
-    for (let i = 0; i < connections; i++) rawAttacker((s) => s.write(requests), true);
+    for (let i = 0; i < connections; i++) {
+      rawAttacker((s) => {
+        s.write(requests);
+        // A trickle: one read a second. It keeps the connection's buffers full, and lets
+        // this socket see the gateway's reset (a socket that never reads never would).
+        const trickle = setInterval(() => {
+          s.resume();
+          setImmediate(() => s.pause());
+        }, 1000);
+        s.once('close', () => clearInterval(trickle));
+      }, true);
+    }
   } else if (attack === 'scrape') {
     cannon = autocannon({
       url: `http://127.0.0.1:${parseInteger('admin-port', values['admin-port'] ?? '0', 1, 65535)}/metrics`,

@@ -110,6 +110,7 @@ const auth = new WorkerAuth(config.auth);
  * Without the variable these paths are ordinary 404s.
  */
 const TEST_HOOKS = process.env.METRICSTREAM_TEST_HOOKS === '1';
+let largeAnswer = Buffer.alloc(0);
 
 let openRequests = 0;
 let requestsServed = 0;
@@ -287,7 +288,9 @@ async function handle(req: IncomingMessage, res: GatewayResponse, expectContinue
   if (TEST_HOOKS && path === '/__test/throw') throw new Error('bug simulated through the test hook (METRICSTREAM_TEST_HOOKS=1)');
   if (TEST_HOOKS && path === '/__test/large') {
     const bytes = Math.min(Number(queryOf(rawUrl, q).get('bytes')) || 0, 64 << 20);
-    return send(res, { status: 200, headers: { 'content-type': 'text/plain' }, body: Buffer.alloc(bytes, 'x') });
+    // One buffer shared by every answer: what a slow reader costs, not what the hook does.
+    if (largeAnswer.length < bytes) largeAnswer = Buffer.alloc(bytes, 'x');
+    return send(res, { status: 200, headers: { 'content-type': 'text/plain' }, body: largeAnswer.subarray(0, bytes) });
   }
   const route = routes.get(path);
   const protocol = route instanceof Promise ? await route : route;
