@@ -42,13 +42,13 @@
  * What may be stale: `start` lags the segments' real durability (it moves at checkpoints
  * only), which costs replay time, never correctness.
  */
-import { statfsSync, writeSync, writevSync } from 'node:fs';
+import { statfsSync, writevSync } from 'node:fs';
 import { open, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { openOrCreate, writeAll } from './file-io.ts';
-import { PREALLOCATE_MAX_BYTES, PreallocationPolicy, ZEROS } from './preallocation.ts';
+import { PREALLOCATE_MAX_BYTES, PreallocationPolicy, writeZerosSync } from './preallocation.ts';
 import { checkFrame, FrameStatus } from './record-frame.ts';
 import { fsyncDir, partitionDir, segmentLogPath } from './segment-files.ts';
 
@@ -442,12 +442,8 @@ export class CommitJournal {
    */
   #grow(to: number): boolean {
     const target = Math.min(this.#capacity, to + this.#prealloc.bytes, this.#allocated + this.#spareBytes());
-    let at = this.#allocated;
-    try {
-      while (at < target) at += writeSync(this.#fh.fd, ZEROS, 0, Math.min(ZEROS.length, target - at), at);
-    } catch {
-      this.#prealloc.noSpace();
-    }
+    const at = writeZerosSync(this.#fh.fd, this.#allocated, target);
+    if (at < target) this.#prealloc.noSpace();
     this.#allocated = at;
     return at >= to;
   }

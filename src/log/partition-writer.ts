@@ -5,12 +5,12 @@
  * Not safe for concurrent commits: PartitionedLog calls commit() at most once at a time
  * per partition (the owner thread's group commit).
  */
-import { constants, ftruncateSync, writeSync } from 'node:fs';
+import { constants, ftruncateSync } from 'node:fs';
 import { mkdir, open, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { writeAll } from './file-io.ts';
 import { INDEX_INTERVAL_BYTES, encodeIndexEntries } from './offset-index.ts';
-import { PreallocationPolicy, ZEROS } from './preallocation.ts';
+import { PreallocationPolicy, writeZerosSync } from './preallocation.ts';
 import { checkActiveSegment, recoverSealedSegment, repairActiveSegment } from './recovery.ts';
 import type { LostRange, RecoveredSegment } from './recovery.ts';
 import {
@@ -379,18 +379,15 @@ export class PartitionWriter {
     const ahead = this.#prealloc.bytes;
     if (ahead === 0) return;
     const target = Math.max(end, Math.min(this.#opts.segmentBytes, end + ahead));
-    let at = this.#allocated;
-    try {
-      while (at < target) at += writeSync(log.fd, ZEROS, 0, Math.min(ZEROS.length, target - at), at);
-    } catch {
+    const at = writeZerosSync(log.fd, this.#allocated, target);
+    if (at < target) {
       this.#prealloc.noSpace();
       try {
         ftruncateSync(log.fd, this.#allocated);
-        at = this.#allocated;
       } catch {
         // Keep what was written: it is room ahead all the same.
+        this.#allocated = at;
       }
-      this.#allocated = at;
       return;
     }
     this.#allocated = at;

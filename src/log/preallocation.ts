@@ -1,3 +1,5 @@
+import { writeSync } from 'node:fs';
+
 /**
  * How many zeros the partitions of a log write ahead of their records (see
  * PartitionWriter: appends into bytes that already exist make fdatasync cheaper). One
@@ -21,6 +23,21 @@ export const PREALLOCATE_MAX_BYTES = 256 * 1024;
 const PREALLOCATE_MIN_BYTES = 64 * 1024;
 /** Written zeros for every file that writes ahead: one write of them at most, as the policy asks. */
 export const ZEROS = Buffer.alloc(PREALLOCATE_MAX_BYTES);
+
+/**
+ * Writes zeros into `fd` from offset `from` up to `to`, synchronously (on the owner thread,
+ * see PREALLOCATE_MAX_BYTES); returns the offset reached: `to`, or less when a write failed
+ * (ENOSPC, a file-size limit), the bytes before it written all the same.
+ */
+export function writeZerosSync(fd: number, from: number, to: number): number {
+  let at = from;
+  try {
+    while (at < to) at += writeSync(fd, ZEROS, 0, Math.min(ZEROS.length, to - at), at);
+  } catch {
+    // The caller sees `at < to`: what a failure means (give the bytes back, or keep them) is its own.
+  }
+  return at;
+}
 const RESUME_AFTER_COMMITS = 1000;
 
 /** The shared write-ahead amount of a log's partitions. */
