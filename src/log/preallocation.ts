@@ -1,5 +1,3 @@
-import { writeSync } from 'node:fs';
-
 /**
  * How many zeros the partitions of a log write ahead of their records (see
  * PartitionWriter: appends into bytes that already exist make fdatasync cheaper). One
@@ -9,6 +7,7 @@ import { writeSync } from 'node:fs';
  * until RESUME_AFTER_COMMITS commits went through; then it starts again small and doubles
  * back to the full amount as long as there is room.
  */
+import { writeSync } from 'node:fs';
 
 /**
  * Bytes written ahead when there is room. Small on purpose: the zeros are written on the
@@ -23,6 +22,7 @@ export const PREALLOCATE_MAX_BYTES = 256 * 1024;
 const PREALLOCATE_MIN_BYTES = 64 * 1024;
 /** Written zeros for every file that writes ahead: one write of them at most, as the policy asks. */
 export const ZEROS = Buffer.alloc(PREALLOCATE_MAX_BYTES);
+const RESUME_AFTER_COMMITS = 1000;
 
 /**
  * Writes zeros into `fd` from offset `from` up to `to`, synchronously (on the owner thread,
@@ -38,7 +38,6 @@ export function writeZerosSync(fd: number, from: number, to: number): number {
   }
   return at;
 }
-const RESUME_AFTER_COMMITS = 1000;
 
 /** The shared write-ahead amount of a log's partitions. */
 export class PreallocationPolicy {
