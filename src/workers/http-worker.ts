@@ -466,7 +466,11 @@ const tls = config.auth.tls;
 const server =
   tls === undefined
     ? http.createServer(serverOptions, (req, res) => onRequest(req, res))
-    : process.getBuiltinModule('node:https').createServer({ ...serverOptions, ...secureContextOptions(tls) }, (req, res) => onRequest(req, res));
+    : process.getBuiltinModule('node:https').createServer(
+        // A handshake gets the time a request's headers get (Node's default is 120 s).
+        { ...serverOptions, handshakeTimeout: config.bodyTimeoutMs, ...secureContextOptions(tls) },
+        (req, res) => onRequest(req, res),
+      );
 // Expect: 100-continue goes through the same loop, which sends 100 Continue only once
 // the declared size passed every limit (a too-large body gets its 413 uninvited).
 server.on('checkContinue', (req: IncomingMessage, res: GatewayResponse) => onRequest(req, res, true));
@@ -481,9 +485,42 @@ function answerAndClose(socket: Socket, status: string, message: string, extra =
   setTimeout(() => socket.destroy(), 1000).unref();
 }
 
+/**
+ * With TLS, TCP connections whose handshake is not done yet, with when they connected.
+ * They count toward --max-connections with the others (each holds a descriptor), but
+ * nothing can be answered on them: over the cap, the oldest of them that has waited
+ * EVICT_AFTER_MS is closed to make room, or else the newcomer. Not counted, idle
+ * connections that never sent a ClientHello were each held for Node's 120 s handshake
+ * timeout, as many as the descriptor limit allowed.
+ */
+const handshaking = new Map<Socket, number>();
+if (tls !== undefined) {
+  server.on('connection', (raw: Socket) => {
+    handshaking.set(raw, Date.now());
+    raw.once('close', () => handshaking.delete(raw));
+    if (openSockets.size + handshaking.size <= config.maxConnections) return;
+    metrics.reject('too_many_connections');
+    const oldest = handshaking.entries().next().value!;
+    if (oldest[0] !== raw && Date.now() - oldest[1] >= EVICT_AFTER_MS) {
+      warn('evicted_idle_connection', `at --max-connections ${config.maxConnections}: closing the oldest connection that has not finished its TLS handshake to make room`);
+      handshaking.delete(oldest[0]);
+      oldest[0].destroy();
+    } else {
+      warn('too_many_connections', `over --max-connections ${config.maxConnections}: new connections are closed before their TLS handshake`);
+      raw.destroy();
+    }
+  });
+  server.on('tlsClientError', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') metrics.reject('slow_handshake');
+  });
+}
+
 // With TLS, count and refuse connections once their handshake is done: the 503 must be
 // written through TLS to be read, and requests arrive on the TLS socket.
 server.on(tls === undefined ? 'connection' : 'secureConnection', (socket: Socket) => {
+  // The TCP socket under a TLS one (Node's `_parent`) is out of its handshake.
+  const raw = (socket as Socket & { _parent?: Socket | null })._parent;
+  if (raw) handshaking.delete(raw);
   openSockets.add(socket);
   socket.once('close', () => {
     openSockets.delete(socket);

@@ -42,6 +42,7 @@ export const REJECT_REASONS = [
   'disk_stalled',
   'pipelined',
   'slow_reader',
+  'slow_handshake',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 

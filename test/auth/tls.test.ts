@@ -6,9 +6,12 @@
  */
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
+import net from 'node:net';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { waitForSample } from '../support/admin-scrape.ts';
 import { consumeAll, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
+import { waitFor } from '../support/wait-for.ts';
 import { makePki, metricsBody, request, writeAuthFile, type Pki } from './helpers.ts';
 
 let gateway: GatewayProcess | undefined;
@@ -90,5 +93,48 @@ describe('TLS on the data port', () => {
       expect(fresh.serverSerial).not.toBe(before.serverSerial);
     }
     agent.destroy();
+  });
+});
+
+describe('connections that never start their TLS handshake', () => {
+  it('count toward --max-connections, are closed after --body-timeout, and leave room for clients that do', async () => {
+    const dataDir = await tempDir();
+    gateway = await startGateway([
+      '--tls-cert', pki.serverCert, '--tls-key', pki.serverKey, '--workers', '1', '--data-dir', dataDir,
+      '--max-connections', '8', '--body-timeout', '2s', '--admin-port', '0',
+    ]);
+    let closed = 0;
+    const idle = Array.from({ length: 16 }, () => {
+      const socket = net.connect(gateway!.port, '127.0.0.1');
+      socket.on('error', () => {});
+      socket.on('close', () => closed++);
+      return socket;
+    });
+    // Not one byte sent: no ClientHello. Those over the cap are closed at once (they were
+    // each held for Node's 120 s handshake timeout, none counted), the rest at --body-timeout.
+    await waitFor('the idle connections over --max-connections closed', () => closed >= idle.length - 8);
+    await waitFor('every idle connection closed', () => closed === idle.length);
+    await waitForSample(gateway, 'metricstream_requests_rejected_total{reason="slow_handshake"}', 8);
+    await waitForSample(gateway, 'metricstream_requests_rejected_total{reason="too_many_connections"}', 8);
+    // A client that does its handshake is served.
+    const ca = readFileSync(pki.caCert);
+    expect((await request(gateway.port, { tls: { ca }, headers: { authorization: 'after-idle' }, body: metricsBody(1) })).status).toBe(200);
+    await gateway.stop('SIGTERM');
+    expect((await consumeAll(dataDir)).map((x) => x.key)).toEqual(['after-idle']);
+  });
+
+  it('at the cap, the oldest of them makes room for a client that does its handshake', async () => {
+    gateway = await startGateway([
+      '--tls-cert', pki.serverCert, '--tls-key', pki.serverKey, '--workers', '1', '--data-dir', await tempDir(),
+      '--max-connections', '8', '--body-timeout', '30s', '--admin-port', '0',
+    ]);
+    const idle = Array.from({ length: 8 }, () => net.connect(gateway!.port, '127.0.0.1').on('error', () => {}));
+    await Promise.all(idle.map((s) => new Promise((resolve) => s.once('connect', resolve))));
+    // Once the oldest has waited a second (EVICT_AFTER_MS), a newcomer takes its place.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const ca = readFileSync(pki.caCert);
+    expect((await request(gateway.port, { tls: { ca }, headers: { authorization: 'newcomer' }, body: metricsBody(1) })).status).toBe(200);
+    await waitFor('the oldest idle connection closed', () => idle[0]!.destroyed || idle[0]!.readyState === 'closed');
+    for (const s of idle) s.destroy();
   });
 });
