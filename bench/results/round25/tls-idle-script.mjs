@@ -1,4 +1,6 @@
-// Opens N raw TCP connections to a TLS gateway and sends nothing; then times an https request.
+// Opens N raw TCP connections to a TLS gateway and sends nothing (no ClientHello); every 5 s prints
+// how many the gateway closed, its open descriptors, and the time of one HTTPS GET /healthz.
+// node bench/results/round25/tls-idle-script.mjs <port> <gateway pid> <connections> <ca.pem>
 import net from 'node:net'; import https from 'node:https'; import fs from 'node:fs';
 const [port, pid, n = '3000', ca] = process.argv.slice(2);
 let open = 0, closed = 0;
