@@ -10,7 +10,11 @@
  *   node --import ./src/main/require-node.mjs bench/attack.ts --attack slow-read --connections 50 --duration 60
  *   node --import ./src/main/require-node.mjs bench/attack.ts --attack none --duration 20
  *   ... [--connections 800] [--body-bytes 1000000] [--legit 4] [--workers 2] [--reconnect-ms 50]
- *       [--root DIR] [-- gateway flags]
+ *       [--root DIR] [--tls] [-- gateway flags]
+ *
+ * --tls serves HTTPS, with a certificate made here by `openssl`; the legitimate clients
+ * then use HTTPS, and the attackers' raw sockets never start a handshake (with `idle`,
+ * connections that send no ClientHello).
  *
  * --root runs the gateway of another checkout (e.g. an export of an older commit with
  * node_modules linked in), to compare before and after with the same attack.
@@ -46,11 +50,11 @@
  * from its send to its answer (any status); failed connections are counted apart. The
  * attacker runs in a child process of its own. Beside the RSS, once a second: the bytes
  * the gateway's sockets have queued in the kernel and not had acknowledged (/proc/net/tcp),
- * and the memory the kernel gives all of TCP on this machine, the attacker's side included
- * (/proc/net/sockstat).
+ * the memory the kernel gives all of TCP on this machine, the attacker's side included
+ * (/proc/net/sockstat), and the gateway's open descriptors.
  */
-import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -61,6 +65,7 @@ import { autocannon } from '../src/load/autocannon.ts';
 import { hiddenGzipBomb } from './hostile-bodies.ts';
 import { GATEWAY_NODE_FLAGS } from '../src/main/node-flags.ts';
 import http from 'node:http';
+import https from 'node:https';
 
 const { values, positionals } = parseArgs({
   options: {
@@ -69,6 +74,7 @@ const { values, positionals } = parseArgs({
     connections: { type: 'string' },
     'body-bytes': { type: 'string' },
     legit: { type: 'string' },
+    tls: { type: 'boolean' },
     workers: { type: 'string' },
     'reconnect-ms': { type: 'string' },
     root: { type: 'string' },
@@ -235,9 +241,19 @@ if (values.role === 'attacker') {
 }
 
 const dataDir = await mkdtemp(path.join(os.tmpdir(), 'metricstream-attack-'));
+/** --tls: a self-signed certificate for 127.0.0.1, in a temp dir of its own. */
+const tlsFiles = values.tls ? await selfSignedCertificate() : undefined;
+
+async function selfSignedCertificate(): Promise<{ cert: string; key: string }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'metricstream-attack-tls-'));
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
+  return { cert, key };
+}
 const gateway = spawn(
   process.execPath,
-  [...GATEWAY_NODE_FLAGS, '--import', './src/main/require-node.mjs', 'src/main/cli.ts', '--port', '0', '--host', '127.0.0.1', '--admin-port', attack === 'scrape' ? '0' : 'off', '--workers', String(workers), '--data-dir', dataDir, '--log-level', 'warn', ...positionals],
+  [...GATEWAY_NODE_FLAGS, '--import', './src/main/require-node.mjs', 'src/main/cli.ts', '--port', '0', '--host', '127.0.0.1', '--admin-port', attack === 'scrape' ? '0' : 'off', '--workers', String(workers), '--data-dir', dataDir, '--log-level', 'warn', ...(tlsFiles ? ['--tls-cert', tlsFiles.cert, '--tls-key', tlsFiles.key] : []), ...positionals],
   { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: attack === 'slow-read' ? { ...process.env, METRICSTREAM_TEST_HOOKS: '1' } : process.env },
 );
 const warnings = new Map<string, number>();
@@ -274,18 +290,24 @@ async function tcpMemoryMiB(): Promise<number> {
   return (Number(/TCP: .* mem (\d+)/.exec(await readFile('/proc/net/sockstat', 'latin1'))?.[1] ?? NaN) * 4096) / 2 ** 20;
 }
 
-const rss: { t: number; mib: number; sendQueueMiB: number; tcpMiB: number }[] = [];
+/** Descriptors the gateway process has open (sockets, files). */
+async function descriptors(pid: number): Promise<number> {
+  return (await readdir(`/proc/${pid}/fd`)).length;
+}
+
+const rss: { t: number; mib: number; sendQueueMiB: number; tcpMiB: number; fds: number }[] = [];
 const start = performance.now();
-rss.push({ t: 0, mib: await rssMiB(gateway.pid!), sendQueueMiB: await gatewaySendQueueMiB(port), tcpMiB: await tcpMemoryMiB() });
+rss.push({ t: 0, mib: await rssMiB(gateway.pid!), sendQueueMiB: await gatewaySendQueueMiB(port), tcpMiB: await tcpMemoryMiB(), fds: await descriptors(gateway.pid!) });
 const sampler = setInterval(async () => {
   const t = Math.round((performance.now() - start) / 1000);
   const mib = await rssMiB(gateway.pid!).catch(() => NaN);
-  if (Number.isFinite(mib) && gateway.exitCode === null) rss.push({ t, mib, sendQueueMiB: await gatewaySendQueueMiB(port), tcpMiB: await tcpMemoryMiB() });
+  if (Number.isFinite(mib) && gateway.exitCode === null) rss.push({ t, mib, sendQueueMiB: await gatewaySendQueueMiB(port), tcpMiB: await tcpMemoryMiB(), fds: await descriptors(gateway.pid!).catch(() => NaN) });
 }, 1000);
 
 /** The legitimate clients: sequential requests per client, latency of each answer. */
 async function legitLoad(port: number, clients: number, ms: number) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
+  const ca = tlsFiles ? await readFile(tlsFiles.cert) : undefined;
+  const agent = ca ? new https.Agent({ keepAlive: true, maxSockets: clients, ca }) : new http.Agent({ keepAlive: true, maxSockets: clients });
   const latencies: number[] = [];
   const statuses: Record<string, number> = {};
   let errors = 0;
@@ -294,7 +316,7 @@ async function legitLoad(port: number, clients: number, ms: number) {
     new Promise<void>((resolve) => {
       const body = JSON.stringify({ metrics: [{ name: 'legit', value: 1, tags: { client: String(client) } }] });
       const sent = performance.now();
-      const req = http.request(
+      const req = (ca ? https : http).request(
         { host: '127.0.0.1', port, path: '/metrics', method: 'POST', agent, timeout: 30_000, headers: { authorization: `legit_${client}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
         (res) => {
           res.resume();
@@ -347,6 +369,7 @@ await attackerDone;
 clearInterval(sampler);
 gateway.kill('SIGKILL');
 await rm(dataDir, { recursive: true, force: true });
+if (tlsFiles) await rm(path.dirname(tlsFiles.cert), { recursive: true, force: true });
 
 const byTen = rss.filter((s) => s.t % 10 === 0);
 const max = Math.max(...rss.map((s) => s.mib));
@@ -360,6 +383,7 @@ console.log(
       workers,
       reconnectMs: attack === 'stall' || attack === 'idle' || attack === 'pipeline' || attack === 'chunks' || attack === 'slow-read' ? reconnectMs : undefined,
       root: values.root,
+      tls: values.tls === true,
       gatewayFlags: positionals,
       rssMiB: {
         start: +rss[0].mib.toFixed(1),
@@ -370,6 +394,7 @@ console.log(
       kernel: {
         gatewaySendQueueMiB: { max: +Math.max(...rss.map((s) => s.sendQueueMiB)).toFixed(1), last: +rss[rss.length - 1].sendQueueMiB.toFixed(1) },
         tcpMemoryMiB: { max: +Math.max(...rss.map((s) => s.tcpMiB)).toFixed(1), last: +rss[rss.length - 1].tcpMiB.toFixed(1) },
+        gatewayDescriptors: { max: Math.max(...rss.map((s) => s.fds)), last: rss[rss.length - 1].fds, every10s: byTen.map((s) => `${s.t}s ${s.fds}`) },
         every10s: byTen.map((s) => `${s.t}s send queue ${s.sendQueueMiB.toFixed(0)}, TCP ${s.tcpMiB.toFixed(0)}`),
       },
       attacker: attackerOutput === '' ? undefined : JSON.parse(attackerOutput),
