@@ -486,25 +486,47 @@ function answerAndClose(socket: Socket, status: string, message: string, extra =
 }
 
 /**
- * With TLS, TCP connections whose handshake is not done yet, with when they connected.
- * They count toward --max-connections with the others (each holds a descriptor), but
- * nothing can be answered on them: over the cap, the oldest of them that has waited
- * EVICT_AFTER_MS is closed to make room, or else the newcomer. Not counted, idle
- * connections that never sent a ClientHello were each held for Node's 120 s handshake
- * timeout, as many as the descriptor limit allowed.
+ * With TLS, TCP connections whose handshake is not done yet, oldest first, with when they
+ * connected. They count toward --max-connections with the others (each holds a
+ * descriptor), but nothing can be answered on them. Not counted, idle connections that
+ * never sent a ClientHello were each held for Node's 120 s handshake timeout, as many as
+ * the descriptor limit allowed.
  */
 const handshaking = new Map<Socket, number>();
+/** How many of the oldest handshaking connections a newcomer over the cap looks at. */
+const EVICT_SCAN = 64;
+
+/**
+ * The handshaking connection to close for `newcomer` at the cap: the oldest that has sent
+ * not one byte (a client sends its ClientHello as soon as it connects), however young, or
+ * else the oldest that has waited EVICT_AFTER_MS. With only the second rule, a flood that
+ * comes back at once keeps the oldest younger than that, and legitimate newcomers were the
+ * ones closed (bench/ISSUE-15.md, twenty-fifth round).
+ */
+function handshakeToEvict(newcomer: Socket, now: number): Socket | undefined {
+  let looked = 0;
+  let waited: Socket | undefined;
+  for (const [socket, since] of handshaking) {
+    if (socket === newcomer) continue;
+    if (socket.bytesRead === 0) return socket;
+    if (waited === undefined && now - since >= EVICT_AFTER_MS) waited = socket;
+    if (++looked === EVICT_SCAN) break;
+  }
+  return waited;
+}
+
 if (tls !== undefined) {
   server.on('connection', (raw: Socket) => {
-    handshaking.set(raw, Date.now());
+    const now = Date.now();
+    handshaking.set(raw, now);
     raw.once('close', () => handshaking.delete(raw));
     if (openSockets.size + handshaking.size <= config.maxConnections) return;
     metrics.reject('too_many_connections');
-    const oldest = handshaking.entries().next().value!;
-    if (oldest[0] !== raw && Date.now() - oldest[1] >= EVICT_AFTER_MS) {
+    const evict = handshakeToEvict(raw, now);
+    if (evict !== undefined) {
       warn('evicted_idle_connection', `at --max-connections ${config.maxConnections}: closing the oldest connection that has not finished its TLS handshake to make room`);
-      handshaking.delete(oldest[0]);
-      oldest[0].destroy();
+      handshaking.delete(evict);
+      evict.destroy();
     } else {
       warn('too_many_connections', `over --max-connections ${config.maxConnections}: new connections are closed before their TLS handshake`);
       raw.destroy();
