@@ -8,6 +8,7 @@
  *   node --import ./src/main/require-node.mjs bench/attack.ts --attack bombs --connections 8 --duration 30
  *   node --import ./src/main/require-node.mjs bench/attack.ts --attack idle --duration 60
  *   node --import ./src/main/require-node.mjs bench/attack.ts --attack slow-read --connections 50 --duration 60
+ *   node --import ./src/main/require-node.mjs bench/attack.ts --attack idle --tls --connections 3000 --duration 30
  *   node --import ./src/main/require-node.mjs bench/attack.ts --attack none --duration 20
  *   ... [--connections 800] [--body-bytes 1000000] [--legit 4] [--workers 2] [--reconnect-ms 50]
  *       [--root DIR] [--tls] [-- gateway flags]
@@ -38,9 +39,10 @@
  * - slow-read: N sockets each asking for 16 answers of --body-bytes (default 4 MiB) at
  *           once, within the pipelining limit, and reading what one read gets once a
  *           second: far less than the answers, so both ends' socket buffers stay full and
- *           the gateway keeps answers it cannot send; back 50 ms after each close. The answers come from the test hook GET /__test/large (the
- *           gateway runs with METRICSTREAM_TEST_HOOKS=1 for this attack only): a client
- *           gets there with any answers, health checks say, only after some 200,000 of them.
+ *           the gateway keeps answers it cannot send; back 50 ms after each close. The
+ *           answers come from the test hook GET /__test/large (the gateway runs with
+ *           METRICSTREAM_TEST_HOOKS=1 for this attack only): a client gets there with
+ *           any answers, health checks say, only after some 200,000 of them.
  * - scrape: autocannon, N connections (use --connections 20) GETting the admin /metrics
  *           as fast as they can (the gateway is started with --admin-port 0).
  * - none:   the legitimate load alone (the baseline).
