@@ -127,10 +127,10 @@ const receiving = new Map<BodyReader, number>();
 const refusedSockets = new WeakSet<Socket>();
 /**
  * Connections that have not sent a complete request head yet, oldest first (a Map keeps
- * insertion order), with when they connected: at the connection cap, the oldest of them
- * is closed to make room if it has waited EVICT_AFTER_MS, so an idle flood cannot lock
- * out clients that send requests. Keep-alive connections that served a request are never
- * evicted this way (the keep-alive timeout closes them).
+ * insertion order), with when they connected: at the connection cap, one of them is
+ * closed to make room (connectionToEvict), so an idle flood cannot lock out clients that
+ * send requests. Keep-alive connections that served a request are never evicted this way
+ * (the keep-alive timeout closes them).
  */
 const fresh = new Map<Socket, number>();
 const EVICT_AFTER_MS = Math.max(100, Math.min(1000, config.bodyTimeoutMs));
@@ -493,20 +493,22 @@ function answerAndClose(socket: Socket, status: string, message: string, extra =
  * the descriptor limit allowed.
  */
 const handshaking = new Map<Socket, number>();
-/** How many of the oldest handshaking connections a newcomer over the cap looks at. */
+/** How many of the oldest candidates a newcomer over the cap looks at. */
 const EVICT_SCAN = 64;
 
 /**
- * The handshaking connection to close for `newcomer` at the cap: the oldest that has sent
- * not one byte (a client sends its ClientHello as soon as it connects), however young, or
- * else the oldest that has waited EVICT_AFTER_MS. With only the second rule, a flood that
- * comes back at once keeps the oldest younger than that, and legitimate newcomers were the
- * ones closed (bench/ISSUE-15.md, twenty-fifth round).
+ * The connection to close for `newcomer` at the cap, among `candidates` (oldest first, with
+ * when they connected: those without a request, or still in their TLS handshake): the
+ * oldest that has sent not one byte, however young (a client sends its request or its
+ * ClientHello as soon as it connects), or else the oldest that has waited EVICT_AFTER_MS.
+ * With only the second rule, a flood that comes back at once keeps the oldest younger than
+ * that, and legitimate newcomers were the ones refused (bench/ISSUE-15.md, twenty-fifth
+ * round).
  */
-function handshakeToEvict(newcomer: Socket, now: number): Socket | undefined {
+function connectionToEvict(candidates: Map<Socket, number>, newcomer: Socket, now: number): Socket | undefined {
   let looked = 0;
   let waited: Socket | undefined;
-  for (const [socket, since] of handshaking) {
+  for (const [socket, since] of candidates) {
     if (socket === newcomer) continue;
     if (socket.bytesRead === 0) return socket;
     if (waited === undefined && now - since >= EVICT_AFTER_MS) waited = socket;
@@ -522,7 +524,7 @@ if (tls !== undefined) {
     raw.once('close', () => handshaking.delete(raw));
     if (openSockets.size + handshaking.size <= config.maxConnections) return;
     metrics.reject('too_many_connections');
-    const evict = handshakeToEvict(raw, now);
+    const evict = connectionToEvict(handshaking, raw, now);
     if (evict !== undefined) {
       warn('evicted_idle_connection', `at --max-connections ${config.maxConnections}: closing the oldest connection that has not finished its TLS handshake to make room`);
       handshaking.delete(evict);
@@ -551,14 +553,13 @@ server.on(tls === undefined ? 'connection' : 'secureConnection', (socket: Socket
   if (openSockets.size > config.maxConnections) {
     metrics.reject('too_many_connections');
     metrics.response(503, 0);
-    const oldest = fresh.entries().next();
-    if (!oldest.done && Date.now() - oldest.value[1] >= EVICT_AFTER_MS) {
-      // Room for the newcomer: close the connection that has waited longest without a request.
-      const idle = oldest.value[0];
+    const idle = connectionToEvict(fresh, socket, Date.now());
+    if (idle !== undefined) {
+      // Room for the newcomer: close a connection that has sent no request.
       fresh.delete(idle);
       refusedSockets.add(idle);
       warn('evicted_idle_connection', `at --max-connections ${config.maxConnections}: closing the oldest connection that sent no request to make room`);
-      answerAndClose(idle, '503 Service Unavailable', `closed to make room: no request within ${EVICT_AFTER_MS} ms while this gateway worker is at --max-connections`, 'retry-after: 1\r\n');
+      answerAndClose(idle, '503 Service Unavailable', `closed to make room: no request yet while this gateway worker is at --max-connections`, 'retry-after: 1\r\n');
     } else {
       refusedSockets.add(socket);
       warn('too_many_connections', `over --max-connections ${config.maxConnections}: new connections get 503 and are closed`);

@@ -89,10 +89,29 @@ describe('bytes in flight are bounded per worker', () => {
 });
 
 describe('connections', () => {
-  it('over --max-connections a new connection gets 503 and is closed, or takes the place of the oldest idle one; counted and logged', async () => {
+  it('over --max-connections a newcomer takes the place of the oldest connection that sent nothing, or else gets 503 and is closed; counted and logged', async () => {
     await waitFor('earlier sockets to close', () => gatewaySockets() < 8, 10_000);
     const idle = [];
     for (let i = 0; i < 8; i++) idle.push(await openSocket());
+    // Eight connections that sent nothing: a newcomer takes the place of the oldest at once
+    // (it is answered 503 and closed), and the newcomer's request is served.
+    const newcomer = await rawRequest(gateway.port, `POST /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: n\r\nContent-Type: application/json\r\nContent-Length: ${good.length}\r\nConnection: close`, good);
+    expect(newcomer.statuses).toEqual([200]);
+    await idle[0].ended;
+    const evicted = parseAnswer(idle[0].received());
+    expect(evicted.statuses).toEqual([503]);
+    expect(evicted.json?.error).toMatch(/^closed to make room/);
+    for (const s of idle) s.socket.destroy();
+
+    // Eight keep-alive connections that were served: none to close, the newcomer gets 503.
+    await waitFor('earlier sockets to close', () => gatewaySockets() < 8, 10_000);
+    const served = [];
+    for (let i = 0; i < 8; i++) {
+      const s = await openSocket();
+      s.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+      await waitFor('a health answer', () => s.received().includes('\r\n\r\n{'), 10_000);
+      served.push(s);
+    }
     const extra = await openSocket();
     await extra.ended;
     const answer = parseAnswer(extra.received());
@@ -100,18 +119,12 @@ describe('connections', () => {
     expect(answer.headers['retry-after']).toBe('1');
     expect(answer.json?.error).toMatch(/--max-connections/);
     extra.socket.destroy();
-    // Once the idle ones have waited a second without a request, a newcomer takes the
-    // place of the oldest (closed with 503), and its request is served.
-    await new Promise((r) => setTimeout(r, 1100));
-    const newcomer = await rawRequest(gateway.port, `POST /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: n\r\nContent-Type: application/json\r\nContent-Length: ${good.length}\r\nConnection: close`, good);
-    expect(newcomer.statuses).toEqual([200]);
-    await idle[0].ended;
-    expect(parseAnswer(idle[0].received()).json?.error).toMatch(/^closed to make room/);
-    for (const s of idle) s.socket.destroy();
+    for (const s of served) s.socket.destroy();
     await waitFor('the warning', () => gateway.logs.some((l) => l.what === 'too_many_connections'), 10_000);
+    await waitFor('the eviction warning', () => gateway.logs.some((l) => l.what === 'evicted_idle_connection'), 10_000);
     // /metrics is collected at most once a second: wait for a fresh collection.
     await new Promise((r) => setTimeout(r, 1100));
-    expect(sampleOf(await scrapeAdmin(adminPort), 'metricstream_requests_rejected_total{reason="too_many_connections"}')).toBeGreaterThanOrEqual(1);
+    expect(sampleOf(await scrapeAdmin(adminPort), 'metricstream_requests_rejected_total{reason="too_many_connections"}')).toBeGreaterThanOrEqual(2);
   });
 
   it('idle and trickling connections get 408 after --body-timeout and their descriptors are released', async () => {
