@@ -65,6 +65,7 @@ import { parseArgs } from 'node:util';
 import { oneOf, parseInteger } from '../src/cli/args.ts';
 import { autocannon } from '../src/load/autocannon.ts';
 import { hiddenGzipBomb } from './hostile-bodies.ts';
+import { loopbackTcpRows } from '../test/support/socket-queues.ts';
 import { GATEWAY_NODE_FLAGS } from '../src/main/node-flags.ts';
 import http from 'node:http';
 import https from 'node:https';
@@ -278,12 +279,8 @@ const port = await new Promise<number>((resolve, reject) => {
 
 /** Bytes the gateway's sockets (local port `port`) hold in the kernel, sent or not, unacknowledged. */
 async function gatewaySendQueueMiB(port: number): Promise<number> {
-  const local = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
   let bytes = 0;
-  for (const line of (await readFile('/proc/net/tcp', 'latin1')).split('\n').slice(1)) {
-    const fields = line.trim().split(/\s+/);
-    if (fields[1]?.endsWith(local)) bytes += parseInt(fields[4]!.split(':')[0]!, 16);
-  }
+  for (const row of loopbackTcpRows(await readFile('/proc/net/tcp', 'latin1'))) if (row.localPort === port) bytes += row.sendQueue;
   return bytes / 2 ** 20;
 }
 

@@ -29,18 +29,37 @@ export interface SocketQueues {
   receiveQueue: number;
 }
 
+/** One row of /proc/net/tcp: the socket's local and remote port, and its queues. */
+export interface TcpRow extends SocketQueues {
+  localPort: number;
+  remotePort: number;
+}
+
+/**
+ * The loopback (127.0.0.1) sockets in `text`, the contents of /proc/net/tcp; the caller
+ * reads the file as it can afford (a benchmark's sampler must not block its clients).
+ */
+export function loopbackTcpRows(text: string): TcpRow[] {
+  const rows: TcpRow[] = [];
+  for (const line of text.split('\n').slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    if (!fields[1]?.startsWith('0100007F:')) continue;
+    const [tx, rx] = fields[4]!.split(':');
+    rows.push({
+      localPort: parseInt(fields[1].slice(9), 16),
+      remotePort: parseInt(fields[2]!.slice(9), 16),
+      state: STATES[parseInt(fields[3]!, 16)] ?? fields[3]!,
+      sendQueue: parseInt(tx!, 16),
+      receiveQueue: parseInt(rx!, 16),
+    });
+  }
+  return rows;
+}
+
 /**
  * The socket on 127.0.0.1:`localPort` connected to 127.0.0.1:`remotePort`, or undefined
  * once the kernel has none (closed and gone).
  */
 export function socketQueues(localPort: number, remotePort: number): SocketQueues | undefined {
-  const local = `0100007F:${localPort.toString(16).toUpperCase().padStart(4, '0')}`;
-  const remote = `0100007F:${remotePort.toString(16).toUpperCase().padStart(4, '0')}`;
-  for (const line of readFileSync('/proc/net/tcp', 'latin1').split('\n').slice(1)) {
-    const fields = line.trim().split(/\s+/);
-    if (fields[1] !== local || fields[2] !== remote) continue;
-    const [tx, rx] = fields[4]!.split(':');
-    return { state: STATES[parseInt(fields[3]!, 16)] ?? fields[3]!, sendQueue: parseInt(tx!, 16), receiveQueue: parseInt(rx!, 16) };
-  }
-  return undefined;
+  return loopbackTcpRows(readFileSync('/proc/net/tcp', 'latin1')).find((r) => r.localPort === localPort && r.remotePort === remotePort);
 }
