@@ -9,13 +9,19 @@
  *   node --import ./src/main/require-node.mjs bench/attack.ts --attack idle --duration 60
  *   node --import ./src/main/require-node.mjs bench/attack.ts --attack slow-read --connections 50 --duration 60
  *   node --import ./src/main/require-node.mjs bench/attack.ts --attack idle --tls --connections 3000 --duration 30
+ *   node --import ./src/main/require-node.mjs bench/attack.ts --attack idle --target admin --connections 19990 --duration 30
  *   node --import ./src/main/require-node.mjs bench/attack.ts --attack none --duration 20
  *   ... [--connections 800] [--body-bytes 1000000] [--legit 4] [--workers 2] [--reconnect-ms 50]
- *       [--root DIR] [--tls] [-- gateway flags]
+ *       [--root DIR] [--tls] [--target data|admin] [-- gateway flags]
  *
  * --tls serves HTTPS, with a certificate made here by `openssl`; the legitimate clients
  * then use HTTPS, and the attackers' raw sockets never start a handshake (with `idle`,
  * connections that send no ClientHello).
+ *
+ * --target admin points the raw-socket attacks (stall, idle, pipeline, chunks) at the admin
+ * port (the gateway then serves one, --admin-port 0) instead of the data port; the
+ * legitimate clients stay on the data port. The admin port is served by the owner thread
+ * and shares the process's descriptors: what an attack on it costs ingestion.
  *
  * --root runs the gateway of another checkout (e.g. an export of an older commit with
  * node_modules linked in), to compare before and after with the same attack.
@@ -78,6 +84,7 @@ const { values, positionals } = parseArgs({
     'body-bytes': { type: 'string' },
     legit: { type: 'string' },
     tls: { type: 'boolean' },
+    target: { type: 'string' },
     workers: { type: 'string' },
     'reconnect-ms': { type: 'string' },
     root: { type: 'string' },
@@ -90,6 +97,8 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
 });
 const attack = oneOf('attack', values.attack ?? 'stall', ['stall', 'bodies', 'bombs', 'idle', 'pipeline', 'chunks', 'slow-read', 'scrape', 'none'] as const);
+const target = oneOf('target', values.target ?? 'data', ['data', 'admin'] as const);
+if (target === 'admin' && !['stall', 'idle', 'pipeline', 'chunks'].includes(attack)) throw new Error(`--target admin: only the stall, idle, pipeline and chunks attacks (not ${attack})`);
 const duration = parseInteger('duration', values.duration ?? '60', 8, 3600);
 const connections = parseInteger('connections', values.connections ?? (attack === 'idle' ? '4000' : '800'), 1, 100_000);
 const bodyBytes = parseInteger('body-bytes', values['body-bytes'] ?? String(attack === 'slow-read' ? 4 << 20 : 1_000_000), 16, 64 * 1024 * 1024);
@@ -256,7 +265,7 @@ async function selfSignedCertificate(): Promise<{ cert: string; key: string }> {
 }
 const gateway = spawn(
   process.execPath,
-  [...GATEWAY_NODE_FLAGS, '--import', './src/main/require-node.mjs', 'src/main/cli.ts', '--port', '0', '--host', '127.0.0.1', '--admin-port', attack === 'scrape' ? '0' : 'off', '--workers', String(workers), '--data-dir', dataDir, '--log-level', 'warn', ...(tlsFiles ? ['--tls-cert', tlsFiles.cert, '--tls-key', tlsFiles.key] : []), ...positionals],
+  [...GATEWAY_NODE_FLAGS, '--import', './src/main/require-node.mjs', 'src/main/cli.ts', '--port', '0', '--host', '127.0.0.1', '--admin-port', attack === 'scrape' || target === 'admin' ? '0' : 'off', '--workers', String(workers), '--data-dir', dataDir, '--log-level', 'warn', ...(tlsFiles ? ['--tls-cert', tlsFiles.cert, '--tls-key', tlsFiles.key] : []), ...positionals],
   { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: attack === 'slow-read' ? { ...process.env, METRICSTREAM_TEST_HOOKS: '1' } : process.env },
 );
 const warnings = new Map<string, number>();
@@ -276,6 +285,8 @@ const port = await new Promise<number>((resolve, reject) => {
   });
   gateway.once('exit', (code) => reject(new Error(`gateway exited ${code}`)));
 });
+/** The port the raw-socket attacks connect to. */
+const attackedPort = target === 'admin' ? adminPort! : port;
 
 /** Bytes the gateway's sockets (local port `port`) hold in the kernel, sent or not, unacknowledged. */
 async function gatewaySendQueueMiB(port: number): Promise<number> {
@@ -296,11 +307,11 @@ async function descriptors(pid: number): Promise<number> {
 
 const rss: { t: number; mib: number; sendQueueMiB: number; tcpMiB: number; fds: number }[] = [];
 const start = performance.now();
-rss.push({ t: 0, mib: await rssMiB(gateway.pid!), sendQueueMiB: await gatewaySendQueueMiB(port), tcpMiB: await tcpMemoryMiB(), fds: await descriptors(gateway.pid!) });
+rss.push({ t: 0, mib: await rssMiB(gateway.pid!), sendQueueMiB: await gatewaySendQueueMiB(attackedPort), tcpMiB: await tcpMemoryMiB(), fds: await descriptors(gateway.pid!) });
 const sampler = setInterval(async () => {
   const t = Math.round((performance.now() - start) / 1000);
   const mib = await rssMiB(gateway.pid!).catch(() => NaN);
-  if (Number.isFinite(mib) && gateway.exitCode === null) rss.push({ t, mib, sendQueueMiB: await gatewaySendQueueMiB(port), tcpMiB: await tcpMemoryMiB(), fds: await descriptors(gateway.pid!).catch(() => NaN) });
+  if (Number.isFinite(mib) && gateway.exitCode === null) rss.push({ t, mib, sendQueueMiB: await gatewaySendQueueMiB(attackedPort), tcpMiB: await tcpMemoryMiB(), fds: await descriptors(gateway.pid!).catch(() => NaN) });
 }, 1000);
 
 /** The legitimate clients: sequential requests per client, latency of each answer. */
@@ -354,7 +365,7 @@ const attacker =
     ? undefined
     : spawn(
         process.execPath,
-        ['--disable-warning=TimeoutNegativeWarning', '--import', path.join(import.meta.dirname, '../src/main/require-node.mjs'), import.meta.filename, '--role', 'attacker', '--port', String(port), '--attack', attack, '--duration', String(duration), '--connections', String(connections), '--body-bytes', String(bodyBytes), '--reconnect-ms', String(reconnectMs), '--admin-port', String(adminPort ?? 0)],
+        ['--disable-warning=TimeoutNegativeWarning', '--import', path.join(import.meta.dirname, '../src/main/require-node.mjs'), import.meta.filename, '--role', 'attacker', '--port', String(attackedPort), '--attack', attack, '--duration', String(duration), '--connections', String(connections), '--body-bytes', String(bodyBytes), '--reconnect-ms', String(reconnectMs), '--admin-port', String(adminPort ?? 0)],
         { stdio: ['ignore', 'pipe', 'inherit'] },
       );
 let attackerOutput = '';
@@ -383,6 +394,7 @@ console.log(
       reconnectMs: attack === 'stall' || attack === 'idle' || attack === 'pipeline' || attack === 'chunks' || attack === 'slow-read' ? reconnectMs : undefined,
       root: values.root,
       tls: values.tls === true,
+      target,
       gatewayFlags: positionals,
       rssMiB: {
         start: +rss[0].mib.toFixed(1),

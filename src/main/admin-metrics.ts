@@ -1,9 +1,9 @@
 /**
- * The Prometheus endpoint (`--admin-port`, GET /metrics), served by the owner thread with
- * prom-client. Worker-side figures come from shared-memory counters read at scrape time
+ * The gateway's Prometheus metrics (served on `--admin-port` by admin-server.ts, on the
+ * owner thread), with prom-client. Worker-side figures come from shared-memory counters read at scrape time
  * (ring counters, worker-metrics.ts); owner-side figures are observed where they happen.
  */
-import http from 'node:http';
+import { COLLECT_INTERVAL_MS } from './admin-server.ts';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
 import { LOG_PROBLEM_KINDS } from '../log/log-problems.ts';
 import { readRingCounters } from '../ring/ring-counters.ts';
@@ -253,65 +253,5 @@ export function createGatewayMetrics(workers: () => WorkerView[], sink: Sink, ri
     workerRestarted() {
       restarts.inc();
     },
-  };
-}
-
-/** Scrapes within this long of a collection get that collection's text. */
-export const COLLECT_INTERVAL_MS = 1000;
-
-/**
- * Serves GET /metrics on `host:port`; resolves with the bound port once listening.
- *
- * Collection runs on the owner thread, whose time belongs to draining the rings: at most
- * one collection per COLLECT_INTERVAL_MS, whatever the number of scrapers. Scrapes in
- * between get the cached text (and concurrent scrapes share one collection), so a scrape
- * flood costs the owner one collection a second plus writing cached bytes.
- */
-export async function startAdminServer(registry: Registry, host: string, port: number): Promise<{ port: number; close(): Promise<void> }> {
-  let cached: { at: number; body: string } | undefined;
-  let collecting: Promise<string> | undefined;
-  const collectionsTotal = new Counter({
-    name: 'metricstream_admin_collections_total',
-    help: `Collections of these metrics (at most one per ${COLLECT_INTERVAL_MS} ms; scrapes in between are served from the last one).`,
-    registers: [registry],
-  });
-  const collect = (): Promise<string> => {
-    if (cached !== undefined && performance.now() - cached.at < COLLECT_INTERVAL_MS) return Promise.resolve(cached.body);
-    if (collecting !== undefined) return collecting;
-    collectionsTotal.inc();
-    collecting = registry
-      .metrics()
-      .then((body) => {
-        cached = { at: performance.now(), body };
-        return body;
-      })
-      .finally(() => (collecting = undefined));
-    return collecting;
-  };
-  const server = http.createServer(async (req, res) => {
-    if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
-      let body: string;
-      try {
-        body = await collect();
-      } catch (e) {
-        res.writeHead(500, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: `metrics collection failed: ${(e as Error).message}` }));
-        return;
-      }
-      res.writeHead(200, { 'content-type': registry.contentType });
-      res.end(body);
-      return;
-    }
-    res.writeHead(404, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ error: 'the admin port serves GET /metrics' }));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port }, resolve);
-  });
-  const address = server.address();
-  return {
-    port: typeof address === 'object' && address ? address.port : port,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

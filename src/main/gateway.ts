@@ -18,7 +18,8 @@ import type { HttpWorkerData, WorkerMessage } from '../workers/http-worker.ts';
 import type { GatewayConfig } from './config.ts';
 import { createGatewayStateStorage, GatewayState } from './gateway-state.ts';
 import { Owner } from './owner.ts';
-import { createGatewayMetrics, startAdminServer, type WorkerView } from './admin-metrics.ts';
+import { createGatewayMetrics, type WorkerView } from './admin-metrics.ts';
+import { startAdminServer, type AdminServer } from './admin-server.ts';
 import { createWorkerMetricsStorage } from '../workers/worker-metrics.ts';
 import { AuthSupervisor, type ReloadResult } from '../auth/auth-supervisor.ts';
 import { registerTenantMetrics } from '../auth/tenant-admin-metrics.ts';
@@ -149,9 +150,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   });
   if (config.auth === 'tokens') registerTenantMetrics(metrics.registry, () => auth.slots.names, () => slots.map((s) => s.tenantMetrics));
   const ownerDone = owner.run();
-  let admin: Awaited<ReturnType<typeof startAdminServer>> | undefined;
+  let admin: AdminServer | undefined;
   try {
-    admin = config.adminPort >= 0 ? await startAdminServer(metrics.registry, config.adminHost, config.adminPort) : undefined;
+    admin = config.adminPort >= 0 ? await startAdminServer(metrics.registry, { host: config.adminHost, port: config.adminPort, bodyTimeoutMs: config.bodyTimeoutMs, logger }) : undefined;
   } catch (e) {
     clearInterval(readiness);
     owner.stop();

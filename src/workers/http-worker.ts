@@ -27,8 +27,10 @@ import type { RingStorage } from '../ring/ring-storage.ts';
 import { FULL, RingWriter } from '../ring/ring-writer.ts';
 import { BodyError, BodyReader, InflightBudget, Reservation } from './body-reader.ts';
 import { GatewayResponse } from './gateway-response.ts';
-import { ignoredTooMany, MAX_IGNORED, MAX_PIPELINED, requestArrived, requestClosed } from './pipelining.ts';
-import { cutSlowReader, readsTooSlowly } from './slow-readers.ts';
+import { ignoredTooMany, MAX_IGNORED, MAX_PIPELINED, requestArrived, requestClosed } from '../http/pipelining.ts';
+import { cutSlowReader, readsTooSlowly } from '../http/slow-readers.ts';
+import { answerAndClose, checkIntervalMs, connectionToEvict } from '../http/connection-cap.ts';
+import { OncePerSecond } from '../http/once-a-second.ts';
 import { parseContentEncoding, SUPPORTED_ENCODINGS } from './content-encoding.ts';
 import { WorkerMetrics, type RejectReason } from './worker-metrics.ts';
 import { DroppedBuffers, IdleHeapRelease, releaseWorkerHeap, settleWorkerHeap } from './settle-heap.ts';
@@ -133,7 +135,7 @@ const refusedSockets = new WeakSet<Socket>();
  * (the keep-alive timeout closes them).
  */
 const fresh = new Map<Socket, number>();
-const EVICT_AFTER_MS = Math.max(100, Math.min(1000, config.bodyTimeoutMs));
+const CHECK_INTERVAL_MS = checkIntervalMs(config.bodyTimeoutMs);
 
 /**
  * The disk holds the owner thread (GatewayState: its disk work stalled and its tick
@@ -158,16 +160,10 @@ function ownerHeld(diskWorkMs: number, silentMs: number): void {
 }
 
 /** Warnings to the supervisor, at most one per kind per second, with the count since. */
-const warned = new Map<string, { last: number; count: number }>();
+const warnings = new OncePerSecond();
 function warn(what: string, msg: string, detail?: string): void {
-  const now = Date.now();
-  const w = warned.get(what) ?? { last: 0, count: 0 };
-  w.count++;
-  warned.set(what, w);
-  if (now - w.last < 1000) return;
-  parentPort!.postMessage({ type: 'warn', workerId: config.workerId, what, msg, count: w.count, detail } satisfies WorkerMessage);
-  w.last = now;
-  w.count = 0;
+  const count = warnings.due(what);
+  if (count !== undefined) parentPort!.postMessage({ type: 'warn', workerId: config.workerId, what, msg, count, detail } satisfies WorkerMessage);
 }
 
 /** Writes `answer` (once), counting it; `close` ends the connection after it. */
@@ -459,7 +455,7 @@ const serverOptions: ServerOptions<typeof IncomingMessage, typeof GatewayRespons
   keepAliveTimeout: 5000,
   // How often Node checks headersTimeout (default 30 s): idle and trickling
   // connections are cut close to --body-timeout, not up to 30 s later.
-  connectionsCheckingInterval: Math.max(100, Math.min(1000, config.bodyTimeoutMs)),
+  connectionsCheckingInterval: CHECK_INTERVAL_MS,
 };
 // HTTPS runs the same handler; only the listening socket differs.
 const tls = config.auth.tls;
@@ -475,16 +471,6 @@ const server =
 // the declared size passed every limit (a too-large body gets its 413 uninvited).
 server.on('checkContinue', (req: IncomingMessage, res: GatewayResponse) => onRequest(req, res, true));
 
-/** A raw answer on a socket the HTTP layer will not answer itself, then a full close. */
-function answerAndClose(socket: Socket, status: string, message: string, extra = ''): void {
-  const body = JSON.stringify({ error: message });
-  // end() alone would half-close and keep the descriptor until the peer closes too
-  // (FIN-WAIT-2 forever against a silent client): destroy once the answer is flushed,
-  // and after a second at most if the peer does not even read it.
-  socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n${extra}\r\n${body}`, () => socket.destroy());
-  setTimeout(() => socket.destroy(), 1000).unref();
-}
-
 /**
  * With TLS, TCP connections whose handshake is not done yet, oldest first, with when they
  * connected. They count toward --max-connections with the others (each holds a
@@ -493,30 +479,6 @@ function answerAndClose(socket: Socket, status: string, message: string, extra =
  * the descriptor limit allowed.
  */
 const handshaking = new Map<Socket, number>();
-/** How many of the oldest candidates a newcomer over the cap looks at. */
-const EVICT_SCAN = 64;
-
-/**
- * The connection to close for `newcomer` at the cap, among `candidates` (oldest first, with
- * when they connected: those without a request, or still in their TLS handshake): the
- * oldest that has sent not one byte, however young (a client sends its request or its
- * ClientHello as soon as it connects), or else the oldest that has waited EVICT_AFTER_MS.
- * With only the second rule, a flood that comes back at once keeps the oldest younger than
- * that, and legitimate newcomers were the ones refused (bench/ISSUE-15.md, twenty-fifth
- * round).
- */
-function connectionToEvict(candidates: Map<Socket, number>, newcomer: Socket, now: number): Socket | undefined {
-  let looked = 0;
-  let waited: Socket | undefined;
-  for (const [socket, since] of candidates) {
-    if (socket === newcomer) continue;
-    if (socket.bytesRead === 0) return socket;
-    if (waited === undefined && now - since >= EVICT_AFTER_MS) waited = socket;
-    if (++looked === EVICT_SCAN) break;
-  }
-  return waited;
-}
-
 if (tls !== undefined) {
   server.on('connection', (raw: Socket) => {
     const now = Date.now();
@@ -524,7 +486,7 @@ if (tls !== undefined) {
     raw.once('close', () => handshaking.delete(raw));
     if (openSockets.size + handshaking.size <= config.maxConnections) return;
     metrics.reject('too_many_connections');
-    const evict = connectionToEvict(handshaking, raw, now);
+    const evict = connectionToEvict(handshaking, raw, now, CHECK_INTERVAL_MS);
     if (evict !== undefined) {
       warn('evicted_idle_connection', `at --max-connections ${config.maxConnections}: closing the oldest connection that has not finished its TLS handshake to make room`);
       handshaking.delete(evict);
@@ -553,7 +515,7 @@ server.on(tls === undefined ? 'connection' : 'secureConnection', (socket: Socket
   if (openSockets.size > config.maxConnections) {
     metrics.reject('too_many_connections');
     metrics.response(503, 0);
-    const idle = connectionToEvict(fresh, socket, Date.now());
+    const idle = connectionToEvict(fresh, socket, Date.now(), CHECK_INTERVAL_MS);
     if (idle !== undefined) {
       // Room for the newcomer: close a connection that has sent no request.
       fresh.delete(idle);
@@ -606,7 +568,7 @@ const sweeper = setInterval(() => {
     warn('slow_reader', `reset a connection whose answers were not read within --body-timeout (${config.bodyTimeoutMs} ms)`);
     cutSlowReader(socket);
   }
-}, Math.max(100, Math.min(1000, config.bodyTimeoutMs)));
+}, CHECK_INTERVAL_MS);
 sweeper.unref();
 
 /** While draining, --acks 0 records have no durable callback to move the cursor: poll it. */

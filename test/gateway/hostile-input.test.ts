@@ -9,7 +9,7 @@ import zlib from 'node:zlib';
 import { Packr } from 'msgpackr';
 import snappy from 'snappy';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { COLLECT_INTERVAL_MS } from '../../src/main/admin-metrics.ts';
+import { COLLECT_INTERVAL_MS } from '../../src/main/admin-server.ts';
 import { partitionFor } from '../../src/records/partitioner.ts';
 import { SYNC_DECODE_LIMIT } from '../../src/workers/content-encoding.ts';
 import { adminPortOf, consumeAll, postMetrics, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';

@@ -1,12 +1,12 @@
 /**
- * HTTP/1.1 pipelining over real sockets (src/workers/pipelining.ts): a connection may have
+ * HTTP/1.1 pipelining over real sockets (src/http/pipelining.ts): a connection may have
  * MAX_PIPELINED requests in flight, the one after is refused with 503 and a close, and
  * nothing a client sends after the last answer its connection will get is stored. A client
  * that pipelines and never reads is disconnected, and the others are served meanwhile.
  */
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_PIPELINED } from '../../src/workers/pipelining.ts';
+import { MAX_PIPELINED } from '../../src/http/pipelining.ts';
 import { adminPortOf, consumeAll, postMetrics, startGateway, tempDir, type GatewayProcess } from '../support/gateway-process.ts';
 import { waitForSample } from '../support/admin-scrape.ts';
 

@@ -1,5 +1,5 @@
 /**
- * Clients that stop reading their answers (src/workers/slow-readers.ts), over real
+ * Clients that stop reading their answers (src/http/slow-readers.ts), over real
  * sockets: once the kernel's buffers are full and an answer has waited in the gateway for
  * --body-timeout, the connection is reset and the kernel lets go of what it held for it;
  * a client that reads, however much, is never cut, and the others are served meanwhile.
@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_PIPELINED } from '../../src/workers/pipelining.ts';
+import { MAX_PIPELINED } from '../../src/http/pipelining.ts';
 import { makePki, type Pki } from '../auth/helpers.ts';
 import { waitForSample } from '../support/admin-scrape.ts';
 import { consumeAll, postMetrics, startGatewayWithTestHooks, tempDir, type GatewayProcess } from '../support/gateway-process.ts';

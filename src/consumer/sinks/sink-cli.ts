@@ -6,7 +6,7 @@
 import pino from 'pino';
 import { parseDuration, parseInteger, parseSize } from '../../cli/args.ts';
 import { onStopSignals } from '../../cli/signals.ts';
-import { startAdminServer } from '../../main/admin-metrics.ts';
+import { startAdminServer, type AdminServer } from '../../main/admin-server.ts';
 import { createConsumer } from '../create-consumer.ts';
 import type { ConsumerEvent, ConsumerOptions, RunOptions, SinkOptions } from '../types.ts';
 import { DEFAULT_CONCURRENCY, DEFAULT_MAX_BYTES_PER_REQUEST, DEFAULT_MAX_SAMPLES_PER_REQUEST } from './delivery.ts';
@@ -146,9 +146,9 @@ export async function runSink(args: SinkArgs, base: ConsumerOptions, run: RunOpt
     },
   };
   const consumer = createConsumer(opts) as SinkConsumer;
-  let admin: { port: number; close(): Promise<void> } | null = null;
+  let admin: AdminServer | null = null;
   if (adminPort !== null) {
-    admin = await startAdminServer(metrics.registry, args['admin-host'] ?? '127.0.0.1', adminPort);
+    admin = await startAdminServer(metrics.registry, { host: args['admin-host'] ?? '127.0.0.1', port: adminPort, logger });
     logger.info({ port: admin.port, host: args['admin-host'] }, `consumer metrics on http://${args['admin-host']}:${admin.port}/metrics`);
   }
   const target = base.mode === 'log' ? `log ${base.dataDir}` : `topic ${base.topic} on ${String(base.brokers)}`;
