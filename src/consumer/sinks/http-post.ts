@@ -19,6 +19,34 @@ export function retryAfterMs(header: string | null, now = Date.now()): number | 
   return Number.isFinite(at) ? Math.max(0, at - now) : undefined;
 }
 
+/** Bytes of an answer read before the rest is dropped with its connection. */
+export const MAX_ANSWER_BYTES = 64 << 10;
+
+/**
+ * The start of an answer's body (up to MAX_ANSWER_BYTES; '' for a 2xx, whose body says
+ * nothing we use). Reading all of it would let a store, or a proxy before it, make the
+ * consumer hold whatever it sends: a 1 GiB error page was 1 GiB of this process. Past the
+ * limit the body is cancelled, which closes its connection; an answer read whole keeps
+ * its connection for the next POST.
+ */
+async function readAnswer(res: Response): Promise<string> {
+  if (res.body === null) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let bytes = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (!res.ok) chunks.push(value);
+    bytes += value.byteLength;
+    if (bytes > MAX_ANSWER_BYTES) {
+      await reader.cancel();
+      break;
+    }
+  }
+  return res.ok ? '' : Buffer.concat(chunks).toString('utf8', 0, Math.min(bytes, MAX_ANSWER_BYTES));
+}
+
 /**
  * POSTs `body`; never throws except when `signal` aborts (then the AbortError). The body of
  * an answer that is not 2xx is kept (first 500 characters) for logs and dead letters.
@@ -38,7 +66,7 @@ export async function post(
       body,
       signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
     });
-    const text = res.ok ? (await res.arrayBuffer(), '') : (await res.text()).slice(0, 500);
+    const text = (await readAnswer(res)).slice(0, 500);
     if (res.ok) return { kind: 'ok', status: res.status };
     const message = `HTTP ${res.status}${text ? `: ${text.trim()}` : ''}`;
     if (res.status === 429 || res.status === 408 || res.status >= 500) {
