@@ -1,15 +1,16 @@
 /**
- * The gateway's Prometheus metrics (served on `--admin-port` by admin-server.ts, on the
- * owner thread), with prom-client. Worker-side figures come from shared-memory counters read at scrape time
- * (ring counters, worker-metrics.ts); owner-side figures are observed where they happen.
+ * The gateway's Prometheus metrics, with prom-client (served on `--admin-port` by
+ * admin-server.ts, on the owner thread). Worker-side figures come from shared-memory
+ * counters read at scrape time (ring counters, worker-metrics.ts); owner-side figures are
+ * observed where they happen.
  */
-import { COLLECT_INTERVAL_MS } from './admin-server.ts';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
 import { LOG_PROBLEM_KINDS } from '../log/log-problems.ts';
 import { readRingCounters } from '../ring/ring-counters.ts';
 import type { RingStorage } from '../ring/ring-storage.ts';
 import type { Sink } from '../sink/sink.ts';
 import { readWorkerMetrics, type WorkerMetricsSnapshot } from '../workers/worker-metrics.ts';
+import { COLLECT_INTERVAL_MS } from './admin-server.ts';
 
 export interface WorkerView {
   id: number;

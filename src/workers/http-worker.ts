@@ -135,6 +135,7 @@ const refusedSockets = new WeakSet<Socket>();
  * (the keep-alive timeout closes them).
  */
 const fresh = new Map<Socket, number>();
+/** Node's headers-timeout checks, the sweep below, and the wait before a `fresh` one may be evicted. */
 const CHECK_INTERVAL_MS = checkIntervalMs(config.bodyTimeoutMs);
 
 /**
