@@ -50,7 +50,7 @@ try {
   const where = config.mode === 'file' ? `data-dir=${config.dataDir}` : `brokers=${config.brokers.join(',')} topic=${config.topic}`;
   // The start line is printed whatever --log-level says: scripts wait for it.
   logger.child({}, { level: 'info' }).info(
-    { port: gateway.port, adminPort: gateway.adminPort, workers: config.workers, sink: gateway.sink.name, acks: config.acks },
+    { port: gateway.port, adminPort: gateway.adminPort, workers: config.workers, maxConnections: config.maxConnections, sink: gateway.sink.name, acks: config.acks },
     `metricstream listening on ${config.tlsCert !== undefined ? 'https' : 'http'}://${config.host}:${gateway.port} workers=${config.workers} sink=${gateway.sink.name} ${where} acks=${config.acks === -1 ? 'all' : config.acks}` +
       (gateway.adminPort !== undefined ? ` metrics=http://${config.adminHost}:${gateway.adminPort}/metrics` : ''),
   );

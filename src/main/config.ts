@@ -12,6 +12,7 @@ import { MIN_JOURNAL_BYTES } from '../log/commit-journal.ts';
 import { DEFAULT_STALL_TIMEOUT_MS, MAX_SEGMENT_BYTES } from '../log/partitioned-log.ts';
 import { FRAME_OVERHEAD, MAX_FRAME_BYTES } from '../log/record-frame.ts';
 import { MAX_CLIENT_ID } from '../workers/client-id.ts';
+import { connectionsWithin, DEFAULT_MAX_CONNECTIONS, descriptorLimit } from './descriptor-budget.ts';
 import { DEFAULT_HEAP_RELEASE_AFTER_MS } from '../workers/settle-heap.ts';
 
 /** The largest record value the log can frame with the longest client id. */
@@ -141,8 +142,9 @@ Options:
       --max-inflight-bytes SIZE  per worker: bytes held for bodies being received (wire and
                            decoded) and records awaiting the owner (default 16mb, or 4 x
                            (max-body + max-decoded-body) if larger); past it 503 + Retry-After
-      --max-connections N  per worker: open connections (default 1024); one more replaces the
-                           oldest that sent no request for 1 s, else it gets 503 and is closed
+      --max-connections N  per worker: open connections (default 1024, or what the descriptor
+                           limit, ulimit -n, leaves each worker); one more replaces the oldest
+                           that sent no request, else it gets 503 and is closed
       --body-timeout DUR   headers or body not received within this get 408 and the
                            connection is closed (default 10s)
       --disk-stall-timeout DUR  a commit whose write or fdatasync has not returned after this
@@ -286,18 +288,26 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
     throw new UsageError(`--journal-bytes must be 0 (no journal) or from 64kb to 1gb, got ${values['journal-bytes']}`);
   }
   const logLevel = oneOf('log-level', values['log-level'] ?? 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const);
+  const workers = parseInteger('workers', values.workers ?? String(os.availableParallelism()), 1, 256);
+  const partitions = parseInteger('partitions', values.partitions ?? '4', 1, 65535);
+  const limit = descriptorLimit();
   return {
-    workers: parseInteger('workers', values.workers ?? String(os.availableParallelism()), 1, 256),
+    workers,
     host: values.host ?? '0.0.0.0',
     port: parseInteger('port', values.port ?? '8090', 0, 65535),
     mode,
     dataDir: path.resolve(values['data-dir'] ?? './data'),
-    partitions: parseInteger('partitions', values.partitions ?? '4', 1, 65535),
+    partitions,
     acks,
     maxBody,
     maxDecodedBody,
     maxInflightBytes,
-    maxConnections: parseInteger('max-connections', values['max-connections'] ?? '1024', 1, 1_000_000),
+    maxConnections:
+      values['max-connections'] !== undefined
+        ? parseInteger('max-connections', values['max-connections'], 1, 1_000_000)
+        : limit === undefined
+          ? DEFAULT_MAX_CONNECTIONS
+          : connectionsWithin(limit, workers, partitions),
     bodyTimeoutMs: parseDuration('body-timeout', values['body-timeout'] ?? '10s'),
     diskStallTimeoutMs,
     segmentBytes: values['segment-bytes'] !== undefined ? parseSize('segment-bytes', values['segment-bytes']) : undefined,

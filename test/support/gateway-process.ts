@@ -39,16 +39,24 @@ export function tempDir(prefix = 'metricstream-'): Promise<string> {
  * Runs `node <the gateway's node flags> --import require-node.mjs <script> ...args` from the
  * project root, as `npm start` and the bin scripts start the gateway and the consumer.
  */
-export function spawnNode(script: string, args: string[]): ChildProcess {
-  return spawn(process.execPath, [...GATEWAY_NODE_FLAGS, '--import', './src/main/require-node.mjs', script, ...args], {
+export function spawnNode(script: string, args: string[], options: SpawnOptions = {}): ChildProcess {
+  const node = [process.execPath, ...GATEWAY_NODE_FLAGS, '--import', './src/main/require-node.mjs', script, ...args];
+  // util-linux's prlimit sets the limit and then execs node: the pid is node's.
+  const command = options.descriptorLimit === undefined ? node : ['prlimit', `--nofile=${options.descriptorLimit}`, ...node];
+  return spawn(command[0]!, command.slice(1), {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 }
 
+export interface SpawnOptions {
+  /** The process's limit on open descriptors (`ulimit -n`), soft and hard. */
+  descriptorLimit?: number;
+}
+
 /** Starts a gateway on a free port and resolves once it printed its listening line. */
-export async function startGateway(args: string[]): Promise<GatewayProcess> {
-  const proc = spawnNode('src/main/cli.ts', ['--port', '0', '--host', '127.0.0.1', '--admin-port', 'off', ...args]);
+export async function startGateway(args: string[], options: SpawnOptions = {}): Promise<GatewayProcess> {
+  const proc = spawnNode('src/main/cli.ts', ['--port', '0', '--host', '127.0.0.1', '--admin-port', 'off', ...args], options);
   const logs: Record<string, unknown>[] = [];
   const stderr: string[] = [];
   const exited = new Promise<number | string>((resolve) => proc.once('close', (code, signal) => resolve(code ?? signal ?? -1)));
