@@ -12,8 +12,8 @@ import { MIN_JOURNAL_BYTES } from '../log/commit-journal.ts';
 import { DEFAULT_STALL_TIMEOUT_MS, MAX_SEGMENT_BYTES } from '../log/partitioned-log.ts';
 import { FRAME_OVERHEAD, MAX_FRAME_BYTES } from '../log/record-frame.ts';
 import { MAX_CLIENT_ID } from '../workers/client-id.ts';
-import { connectionsWithin, DEFAULT_MAX_CONNECTIONS, descriptorLimit } from './descriptor-budget.ts';
 import { DEFAULT_HEAP_RELEASE_AFTER_MS } from '../workers/settle-heap.ts';
+import { connectionsWithin, DEFAULT_MAX_CONNECTIONS, descriptorLimit } from './descriptor-budget.ts';
 
 /** The largest record value the log can frame with the longest client id. */
 export const MAX_RECORD_VALUE = MAX_FRAME_BYTES - FRAME_OVERHEAD - MAX_CLIENT_ID;
