@@ -111,6 +111,43 @@ export async function startAdminServer(registry: Registry, options: AdminServerO
   };
   const error = (message: string): string => JSON.stringify({ error: message });
 
+  const onRequest = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    const socket = req.socket;
+    if (refused.has(socket)) {
+      // Parsed after the connection's last answer: neither answered nor kept for long.
+      if (!socket.destroyed && ignoredTooMany(socket)) socket.destroy();
+      return;
+    }
+    fresh.delete(socket);
+    const inFlight = requestArrived(socket);
+    res.once('close', () => requestClosed(socket));
+    if (inFlight > MAX_PIPELINED) {
+      reject('pipelined', `refused a request with ${MAX_PIPELINED} others in flight on its connection (HTTP pipelining)`);
+      return answer(res, 503, error(`${MAX_PIPELINED} requests were in flight on this connection (HTTP pipelining); the connection is closed`), { 'retry-after': '1' }, true);
+    }
+    if (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')) {
+      reject('bad_request', 'refused a request with a body');
+      return answer(res, 400, error('the admin port takes no request body (GET /metrics)'), {}, true);
+    }
+    const url = req.url ?? '/';
+    const path = url.includes('?') ? url.slice(0, url.indexOf('?')) : url;
+    if (path !== '/metrics') {
+      reject('not_found', `no route for ${path}`);
+      return answer(res, 404, error('the admin port serves GET /metrics'));
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      reject('method_not_allowed', `refused ${req.method} /metrics`);
+      return answer(res, 405, error('use GET /metrics'), { allow: 'GET, HEAD' });
+    }
+    let body: string;
+    try {
+      body = await collect();
+    } catch (e) {
+      return answer(res, 500, error(`metrics collection failed: ${(e as Error).message}`));
+    }
+    res.writeHead(200, { 'content-type': registry.contentType });
+    res.end(body);
+  };
   const server = http.createServer(
     {
       headersTimeout: bodyTimeoutMs,
@@ -119,44 +156,11 @@ export async function startAdminServer(registry: Registry, options: AdminServerO
       // Node checks both timeouts every 30 s by default: idle connections would live 30 s past them.
       connectionsCheckingInterval: interval,
     },
-    async (req, res) => {
-      const socket = req.socket;
-      if (refused.has(socket)) {
-        // Parsed after the connection's last answer: neither answered nor kept for long.
-        if (!socket.destroyed && ignoredTooMany(socket)) socket.destroy();
-        return;
-      }
-      fresh.delete(socket);
-      const inFlight = requestArrived(socket);
-      res.once('close', () => requestClosed(socket));
-      if (inFlight > MAX_PIPELINED) {
-        reject('pipelined', `refused a request with ${MAX_PIPELINED} others in flight on its connection (HTTP pipelining)`);
-        return answer(res, 503, error(`${MAX_PIPELINED} requests were in flight on this connection (HTTP pipelining); the connection is closed`), { 'retry-after': '1' }, true);
-      }
-      if (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')) {
-        reject('bad_request', 'refused a request with a body');
-        return answer(res, 400, error('the admin port takes no request body (GET /metrics)'), {}, true);
-      }
-      const url = req.url ?? '/';
-      const path = url.includes('?') ? url.slice(0, url.indexOf('?')) : url;
-      if (path !== '/metrics') {
-        reject('not_found', `no route for ${path}`);
-        return answer(res, 404, error('the admin port serves GET /metrics'));
-      }
-      if (req.method !== 'GET' && req.method !== 'HEAD') {
-        reject('method_not_allowed', `refused ${req.method} /metrics`);
-        return answer(res, 405, error('use GET /metrics'), { allow: 'GET, HEAD' });
-      }
-      let body: string;
-      try {
-        body = await collect();
-      } catch (e) {
-        return answer(res, 500, error(`metrics collection failed: ${(e as Error).message}`));
-      }
-      res.writeHead(200, { 'content-type': registry.contentType });
-      res.end(body);
-    },
+    onRequest,
   );
+  // Without a listener Node answers `Expect: 100-continue` itself, inviting the body this
+  // port refuses: the request goes to the same handler, which answers before any body.
+  server.on('checkContinue', onRequest);
 
   server.on('connection', (socket: Socket) => {
     const now = Date.now();

@@ -141,6 +141,18 @@ describe('the admin port', () => {
     if (text !== '') expect(text).toMatch(/^HTTP\/1\.1 400 /);
   });
 
+  it('answers a request that expects 100-continue with its 400, never inviting the body', async () => {
+    const text = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(adminPort, '127.0.0.1');
+      let read = '';
+      socket.on('data', (d: Buffer) => (read += d.toString('latin1')));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(read));
+      socket.write('POST /metrics HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1000000\r\n\r\n');
+    });
+    expect(text).toMatch(/^HTTP\/1\.1 400 /);
+  });
+
   it('resets a client that pipelines scrapes and does not read them, once its answers have waited --body-timeout', async () => {
     const socket = net.connect(adminPort, '127.0.0.1');
     // Paused before it connects, a Node socket never reads: its answers stay in the kernel.
