@@ -206,10 +206,15 @@ export async function startAdminServer(registry: Registry, options: AdminServerO
   }, interval);
   sweeper.unref();
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: options.host, port: options.port }, resolve);
-  });
+  try {
+    await new Promise<void>((resolve, fail) => {
+      server.once('error', fail);
+      server.listen({ host: options.host, port: options.port }, resolve);
+    });
+  } catch (e) {
+    clearInterval(sweeper);
+    throw e;
+  }
   const address = server.address();
   return {
     port: typeof address === 'object' && address ? address.port : options.port,
