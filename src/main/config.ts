@@ -35,6 +35,8 @@ export interface GatewayConfig {
   maxInflightBytes: number;
   /** Per worker: open connections kept; over it 503 and close. */
   maxConnections: number;
+  /** The descriptor limit (`ulimit -n`) that lowered the default maxConnections, when one did. */
+  maxConnectionsLoweredBy?: number;
   bodyTimeoutMs: number;
   /** File mode: a commit waiting longer than this for the disk is reported, and new writes get 503. */
   diskStallTimeoutMs: number;
@@ -291,6 +293,7 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
   const workers = parseInteger('workers', values.workers ?? String(os.availableParallelism()), 1, 256);
   const partitions = parseInteger('partitions', values.partitions ?? '4', 1, 65535);
   const limit = descriptorLimit();
+  const lowered = values['max-connections'] === undefined && limit !== undefined && connectionsWithin(limit, workers, partitions) < DEFAULT_MAX_CONNECTIONS;
   return {
     workers,
     host: values.host ?? '0.0.0.0',
@@ -308,6 +311,7 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
         : limit === undefined
           ? DEFAULT_MAX_CONNECTIONS
           : connectionsWithin(limit, workers, partitions),
+    maxConnectionsLoweredBy: lowered ? limit : undefined,
     bodyTimeoutMs: parseDuration('body-timeout', values['body-timeout'] ?? '10s'),
     diskStallTimeoutMs,
     segmentBytes: values['segment-bytes'] !== undefined ? parseSize('segment-bytes', values['segment-bytes']) : undefined,

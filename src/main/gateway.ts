@@ -20,7 +20,7 @@ import { createGatewayStateStorage, GatewayState } from './gateway-state.ts';
 import { Owner } from './owner.ts';
 import { createGatewayMetrics, type WorkerView } from './admin-metrics.ts';
 import { startAdminServer, type AdminServer } from './admin-server.ts';
-import { descriptorLimit, overBudgetWarning } from './descriptor-budget.ts';
+import { DEFAULT_MAX_CONNECTIONS, descriptorLimit, overBudgetWarning } from './descriptor-budget.ts';
 import { createWorkerMetricsStorage } from '../workers/worker-metrics.ts';
 import { AuthSupervisor, type ReloadResult } from '../auth/auth-supervisor.ts';
 import { registerTenantMetrics } from '../auth/tenant-admin-metrics.ts';
@@ -106,6 +106,12 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const limit = descriptorLimit();
   const overBudget = overBudgetWarning(config.maxConnections, config.workers, config.partitions, limit);
   if (overBudget !== undefined) logger.warn({ what: 'descriptor_limit', limit }, overBudget);
+  if (config.maxConnectionsLoweredBy !== undefined) {
+    logger.info(
+      { limit: config.maxConnectionsLoweredBy, maxConnections: config.maxConnections },
+      `--max-connections ${config.maxConnections} per worker: what the descriptor limit (ulimit -n ${config.maxConnectionsLoweredBy}) leaves ${config.workers} workers; raise it for the default ${DEFAULT_MAX_CONNECTIONS}`,
+    );
+  }
   // Before anything else: a second gateway on a served port must not start (see port-guard.ts).
   const portLock = await claimPort(config.host, config.port);
   const stateStorage = createGatewayStateStorage();

@@ -31,6 +31,8 @@ describe(`a gateway under ulimit -n ${LIMIT}`, () => {
     gateway = await startGateway(['--workers', '2', '--partitions', '4', '--data-dir', dataDir, '--segment-bytes', '16kb'], { descriptorLimit: LIMIT });
     expect(listening(gateway).maxConnections).toBe(connectionsWithin(LIMIT, 2, 4));
     expect(gateway.logs.filter((l) => l.what === 'descriptor_limit')).toEqual([]);
+    // Said at start, with what to do for the default.
+    expect(gateway.logs.find((l) => l.limit === LIMIT)?.msg).toMatch(new RegExp(`--max-connections ${connectionsWithin(LIMIT, 2, 4)} per worker: .*ulimit -n ${LIMIT}.*raise it`));
     const pid = gateway.proc.pid!;
     let peak = 0;
     const sampler = setInterval(() => {
