@@ -55,3 +55,23 @@ export function answerAndClose(socket: Socket, status: string, message: string, 
   // The timer would keep the socket (its parser, its buffers) for that second after a close.
   socket.once('close', () => clearTimeout(deadline));
 }
+
+/**
+ * Answers a request head Node's parser refused on `socket` (a server's 'clientError'): 408
+ * when it did not arrive within `timeoutMs`, 431 for headers too large, 400 for anything
+ * else malformed, each followed by a close. A socket the client already reset or closed is
+ * only destroyed. Returns the status answered, undefined when none was.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, timeoutMs: number): 408 | 431 | 400 | undefined {
+  if (!socket.writable || err.code === 'ECONNRESET') {
+    socket.destroy();
+    return undefined;
+  }
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    answerAndClose(socket, '408 Request Timeout', `request headers not received within ${timeoutMs} ms`);
+    return 408;
+  }
+  const overflow = err.code === 'HPE_HEADER_OVERFLOW';
+  answerAndClose(socket, overflow ? '431 Request Header Fields Too Large' : '400 Bad Request', `malformed HTTP request (${err.code ?? 'parse error'})`);
+  return overflow ? 431 : 400;
+}

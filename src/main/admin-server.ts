@@ -19,7 +19,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
-import { answerAndClose, checkIntervalMs, connectionToEvict } from '../http/connection-cap.ts';
+import { answerAndClose, answerClientError, checkIntervalMs, connectionToEvict } from '../http/connection-cap.ts';
 import { OncePerSecond } from '../http/once-a-second.ts';
 import { ignoredTooMany, MAX_PIPELINED, requestArrived, requestClosed } from '../http/pipelining.ts';
 import { cutSlowReader, readsTooSlowly } from '../http/slow-readers.ts';
@@ -186,14 +186,9 @@ export async function startAdminServer(registry: Registry, options: AdminServerO
   });
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    if (!socket.writable || err.code === 'ECONNRESET') return socket.destroy();
-    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-      reject('slow_request', `closed a connection whose request did not arrive within ${bodyTimeoutMs} ms`);
-      return answerAndClose(socket, '408 Request Timeout', `request not received within ${bodyTimeoutMs} ms`);
-    }
-    const overflow = err.code === 'HPE_HEADER_OVERFLOW';
-    reject('bad_request', `malformed HTTP request (${err.code ?? 'parse error'})`);
-    answerAndClose(socket, overflow ? '431 Request Header Fields Too Large' : '400 Bad Request', `malformed HTTP request (${err.code ?? 'parse error'})`);
+    const status = answerClientError(err, socket, bodyTimeoutMs);
+    if (status === 408) reject('slow_request', `closed a connection whose request did not arrive within ${bodyTimeoutMs} ms`);
+    else if (status !== undefined) reject('bad_request', `malformed HTTP request (${err.code ?? 'parse error'})`);
   });
 
   const sweeper = setInterval(() => {

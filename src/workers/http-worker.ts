@@ -29,7 +29,7 @@ import { BodyError, BodyReader, InflightBudget, Reservation } from './body-reade
 import { GatewayResponse } from './gateway-response.ts';
 import { ignoredTooMany, MAX_IGNORED, MAX_PIPELINED, requestArrived, requestClosed } from '../http/pipelining.ts';
 import { cutSlowReader, readsTooSlowly } from '../http/slow-readers.ts';
-import { answerAndClose, checkIntervalMs, connectionToEvict } from '../http/connection-cap.ts';
+import { answerAndClose, answerClientError, checkIntervalMs, connectionToEvict } from '../http/connection-cap.ts';
 import { OncePerSecond } from '../http/once-a-second.ts';
 import { parseContentEncoding, SUPPORTED_ENCODINGS } from './content-encoding.ts';
 import { WorkerMetrics, type RejectReason } from './worker-metrics.ts';
@@ -533,16 +533,10 @@ server.on(tls === undefined ? 'connection' : 'secureConnection', (socket: Socket
 });
 
 server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-  if (!socket.writable || err.code === 'ECONNRESET') return socket.destroy();
-  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-    metrics.reject('slow_body');
-    metrics.response(408, config.bodyTimeoutMs / 1000);
-    return answerAndClose(socket, '408 Request Timeout', `request headers not received within ${config.bodyTimeoutMs} ms`);
-  }
-  const overflow = err.code === 'HPE_HEADER_OVERFLOW';
-  metrics.reject('bad_body');
-  metrics.response(overflow ? 431 : 400, 0);
-  answerAndClose(socket, overflow ? '431 Request Header Fields Too Large' : '400 Bad Request', `malformed HTTP request (${err.code ?? 'parse error'})`);
+  const status = answerClientError(err, socket, config.bodyTimeoutMs);
+  if (status === undefined) return;
+  metrics.reject(status === 408 ? 'slow_body' : 'bad_body');
+  metrics.response(status, status === 408 ? config.bodyTimeoutMs / 1000 : 0);
 });
 
 // Slow bodies and slow readers: one sweep a second instead of a timer per request or
