@@ -37,6 +37,8 @@ export interface GatewayConfig {
   maxConnections: number;
   /** The descriptor limit (`ulimit -n`) that lowered the default maxConnections, when one did. */
   maxConnectionsLoweredBy?: number;
+  /** The process's descriptor limit as read when the config was parsed (undefined: none known). */
+  descriptorLimit?: number;
   bodyTimeoutMs: number;
   /** File mode: a commit waiting longer than this for the disk is reported, and new writes get 503. */
   diskStallTimeoutMs: number;
@@ -312,6 +314,7 @@ export function parseConfig(argv: string[]): GatewayConfig | undefined {
           ? DEFAULT_MAX_CONNECTIONS
           : connectionsWithin(limit, workers, partitions),
     maxConnectionsLoweredBy: lowered ? limit : undefined,
+    descriptorLimit: limit,
     bodyTimeoutMs: parseDuration('body-timeout', values['body-timeout'] ?? '10s'),
     diskStallTimeoutMs,
     segmentBytes: values['segment-bytes'] !== undefined ? parseSize('segment-bytes', values['segment-bytes']) : undefined,

@@ -55,7 +55,7 @@ export function connectionsWithin(limit: number, workers: number, partitions: nu
  * A warning when `maxConnections` per worker, given by hand, lets connections take the
  * descriptors the rest of the process needs; undefined when it fits (or no limit is known).
  */
-export function overBudgetWarning(maxConnections: number, workers: number, partitions: number, limit = descriptorLimit()): string | undefined {
+export function overBudgetWarning(maxConnections: number, workers: number, partitions: number, limit: number | undefined): string | undefined {
   if (limit === undefined) return undefined;
   const reserved = reservedDescriptors(workers, partitions);
   if (workers * maxConnections + reserved <= limit) return undefined;

@@ -20,7 +20,7 @@ import { createGatewayStateStorage, GatewayState } from './gateway-state.ts';
 import { Owner } from './owner.ts';
 import { createGatewayMetrics, type WorkerView } from './admin-metrics.ts';
 import { startAdminServer, type AdminServer } from './admin-server.ts';
-import { DEFAULT_MAX_CONNECTIONS, descriptorLimit, overBudgetWarning } from './descriptor-budget.ts';
+import { DEFAULT_MAX_CONNECTIONS, overBudgetWarning } from './descriptor-budget.ts';
 import { createWorkerMetricsStorage } from '../workers/worker-metrics.ts';
 import { AuthSupervisor, type ReloadResult } from '../auth/auth-supervisor.ts';
 import { registerTenantMetrics } from '../auth/tenant-admin-metrics.ts';
@@ -103,9 +103,8 @@ export function completionSlots(ringBytes: number, maxConnections: number): numb
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
   // First: a missing or invalid auth file or certificate stops the start before anything opens.
   const auth = new AuthSupervisor(config, logger);
-  const limit = descriptorLimit();
-  const overBudget = overBudgetWarning(config.maxConnections, config.workers, config.partitions, limit);
-  if (overBudget !== undefined) logger.warn({ what: 'descriptor_limit', limit }, overBudget);
+  const overBudget = overBudgetWarning(config.maxConnections, config.workers, config.partitions, config.descriptorLimit);
+  if (overBudget !== undefined) logger.warn({ what: 'descriptor_limit', limit: config.descriptorLimit }, overBudget);
   if (config.maxConnectionsLoweredBy !== undefined) {
     logger.info(
       { limit: config.maxConnectionsLoweredBy, maxConnections: config.maxConnections },
