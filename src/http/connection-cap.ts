@@ -41,6 +41,124 @@ export function connectionToEvict(candidates: Map<Socket, number>, newcomer: Soc
   return waited;
 }
 
+/** What a connection cap did with a newcomer. */
+export type Admission =
+  /** Under the cap: kept. */
+  | 'admitted'
+  /** At the cap: a connection without a request went (503 and a close) to make room for it. */
+  | 'made_room'
+  /** Over the cap with none that may go: the newcomer got 503 and a close. */
+  | 'refused';
+
+/** The 503 messages of a server's cap, in its own words. */
+export interface CapMessages {
+  /** To a newcomer refused over the cap. */
+  full: string;
+  /** To a connection without a request closed for a newcomer. */
+  madeRoom: string;
+}
+
+const RETRY_AFTER = 'retry-after: 1\r\n';
+
+/**
+ * The open connections of one HTTP server, each in one state, and the cap on them:
+ *
+ *   handshaking --TLS done--> fresh --request head--> serving --last answer--> closing
+ *   (TLS only)                  \___________________________________________/
+ *                                 closed to make room at the cap, while fresh
+ *
+ * - handshaking: TCP accepted, TLS handshake not done; counts toward the cap (it holds a
+ *   descriptor) but nothing can be answered on it, so one evicted is only destroyed;
+ * - fresh: no request head yet; evicted first at the cap (connectionToEvict);
+ * - serving: has sent a request; never evicted (the keep-alive and slow-reader timeouts
+ *   close it);
+ * - closing: its last answer is given (a refusal, a `Connection: close`); what it sends
+ *   after is ignored (pipelining.ts).
+ *
+ * The caller reports each admission (metrics, warnings): the two servers count them apart.
+ * Nothing is stale: every set is updated on the socket's own events, in its thread.
+ */
+export class ConnectionCap {
+  /** Connections past their handshake (every one, without TLS): the slow-reader sweep walks them. */
+  readonly open = new Set<Socket>();
+  private readonly handshaking = new Map<Socket, number>();
+  private readonly fresh = new Map<Socket, number>();
+  private readonly closing = new WeakSet<Socket>();
+  private readonly max: number;
+  private readonly waitedMs: number;
+  private readonly messages: CapMessages;
+
+  /**
+   * @param max open connections kept, handshakes included
+   * @param waitedMs how long a connection that sent bytes but no request head must have
+   *   waited before it may be closed for a newcomer (checkIntervalMs)
+   */
+  constructor(max: number, waitedMs: number, messages: CapMessages) {
+    this.max = max;
+    this.waitedMs = waitedMs;
+    this.messages = messages;
+  }
+
+  /** A TCP connection whose TLS handshake begins (the server's 'connection' event with TLS). */
+  handshakeStarted(raw: Socket, now: number): Admission {
+    this.handshaking.set(raw, now);
+    raw.once('close', () => this.handshaking.delete(raw));
+    if (this.open.size + this.handshaking.size <= this.max) return 'admitted';
+    const evict = connectionToEvict(this.handshaking, raw, now, this.waitedMs);
+    const gone = evict ?? raw;
+    this.handshaking.delete(gone);
+    gone.destroy();
+    return evict === undefined ? 'refused' : 'made_room';
+  }
+
+  /**
+   * A connection ready for requests: the server's 'connection' event, or 'secureConnection'
+   * with TLS (whose TCP socket, Node's `_parent`, leaves the handshaking state).
+   */
+  opened(socket: Socket, now: number): Admission {
+    const raw = (socket as Socket & { _parent?: Socket | null })._parent;
+    if (raw) this.handshaking.delete(raw);
+    this.open.add(socket);
+    socket.once('close', () => {
+      this.open.delete(socket);
+      this.fresh.delete(socket);
+    });
+    let admission: Admission = 'admitted';
+    if (this.open.size > this.max) {
+      const idle = connectionToEvict(this.fresh, socket, now, this.waitedMs);
+      if (idle === undefined) {
+        this.closeWith503(socket, this.messages.full);
+        return 'refused';
+      }
+      this.fresh.delete(idle);
+      this.closeWith503(idle, this.messages.madeRoom);
+      admission = 'made_room';
+    }
+    this.fresh.set(socket, now);
+    return admission;
+  }
+
+  /** A request head arrived on `socket`: it is serving, never closed to make room. */
+  requested(socket: Socket): void {
+    this.fresh.delete(socket);
+  }
+
+  /** The answer being written on `socket` is its last: it is closing. */
+  lastAnswerGiven(socket: Socket): void {
+    this.closing.add(socket);
+  }
+
+  /** Whether `socket` had its last answer: a request parsed on it now is to be ignored. */
+  isClosing(socket: Socket): boolean {
+    return this.closing.has(socket);
+  }
+
+  private closeWith503(socket: Socket, message: string): void {
+    this.closing.add(socket);
+    answerAndClose(socket, '503 Service Unavailable', message, RETRY_AFTER);
+  }
+}
+
 /**
  * A raw JSON error answer on a socket the HTTP layer will not answer itself (over the cap,
  * a malformed request head), then a full close.

@@ -19,7 +19,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
-import { answerAndClose, answerClientError, checkIntervalMs, connectionToEvict } from '../http/connection-cap.ts';
+import { answerClientError, checkIntervalMs, ConnectionCap } from '../http/connection-cap.ts';
 import { OncePerSecond } from '../http/once-a-second.ts';
 import { ignoredTooMany, MAX_PIPELINED, requestArrived, requestClosed } from '../http/pipelining.ts';
 import { cutSlowReader, readsTooSlowly } from '../http/slow-readers.ts';
@@ -94,16 +94,14 @@ export async function startAdminServer(registry: Registry, options: AdminServerO
     return collecting;
   };
 
-  /** Every open connection: the cap and the slow-reader sweep. */
-  const open = new Set<Socket>();
-  /** Connections without a request yet, oldest first, with when they connected: evicted first at the cap. */
-  const fresh = new Map<Socket, number>();
-  /** Connections whose last answer is given: what they send after it is ignored (pipelining.ts). */
-  const refused = new WeakSet<Socket>();
+  const connections = new ConnectionCap(ADMIN_MAX_CONNECTIONS, interval, {
+    full: `the admin port has ${ADMIN_MAX_CONNECTIONS} connections open, retry later`,
+    madeRoom: 'closed to make room: no request yet while the admin port is at its connection limit',
+  });
 
   const answer = (res: http.ServerResponse, status: number, body: string, headers: Record<string, string> = {}, close = false): void => {
     if (close) {
-      refused.add(res.req.socket);
+      connections.lastAnswerGiven(res.req.socket);
       headers.connection = 'close';
     }
     res.writeHead(status, { 'content-type': 'application/json', ...headers });
@@ -113,12 +111,12 @@ export async function startAdminServer(registry: Registry, options: AdminServerO
 
   const onRequest = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const socket = req.socket;
-    if (refused.has(socket)) {
+    if (connections.isClosing(socket)) {
       // Parsed after the connection's last answer: neither answered nor kept for long.
       if (!socket.destroyed && ignoredTooMany(socket)) socket.destroy();
       return;
     }
-    fresh.delete(socket);
+    connections.requested(socket);
     const inFlight = requestArrived(socket);
     res.once('close', () => requestClosed(socket));
     if (inFlight > MAX_PIPELINED) {
@@ -163,26 +161,9 @@ export async function startAdminServer(registry: Registry, options: AdminServerO
   server.on('checkContinue', onRequest);
 
   server.on('connection', (socket: Socket) => {
-    const now = Date.now();
-    open.add(socket);
-    socket.once('close', () => {
-      open.delete(socket);
-      fresh.delete(socket);
-    });
-    if (open.size > ADMIN_MAX_CONNECTIONS) {
-      const idle = connectionToEvict(fresh, socket, now, interval);
-      if (idle !== undefined) {
-        reject('too_many_connections', `at ${ADMIN_MAX_CONNECTIONS} connections: closed the oldest that sent no request to make room`);
-        fresh.delete(idle);
-        refused.add(idle);
-        answerAndClose(idle, '503 Service Unavailable', 'closed to make room: no request yet while the admin port is at its connection limit', 'retry-after: 1\r\n');
-      } else {
-        reject('too_many_connections', `over ${ADMIN_MAX_CONNECTIONS} connections: a new connection got 503`);
-        refused.add(socket);
-        return answerAndClose(socket, '503 Service Unavailable', `the admin port has ${ADMIN_MAX_CONNECTIONS} connections open, retry later`, 'retry-after: 1\r\n');
-      }
-    }
-    fresh.set(socket, now);
+    const admission = connections.opened(socket, Date.now());
+    if (admission === 'made_room') reject('too_many_connections', `at ${ADMIN_MAX_CONNECTIONS} connections: closed the oldest that sent no request to make room`);
+    else if (admission === 'refused') reject('too_many_connections', `over ${ADMIN_MAX_CONNECTIONS} connections: a new connection got 503`);
   });
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
@@ -193,7 +174,7 @@ export async function startAdminServer(registry: Registry, options: AdminServerO
 
   const sweeper = setInterval(() => {
     const now = Date.now();
-    for (const socket of open) {
+    for (const socket of connections.open) {
       if (!readsTooSlowly(socket, now, bodyTimeoutMs)) continue;
       reject('slow_reader', `reset a connection whose answers were not read within ${bodyTimeoutMs} ms`);
       cutSlowReader(socket);

@@ -29,7 +29,7 @@ import { BodyError, BodyReader, InflightBudget, Reservation } from './body-reade
 import { GatewayResponse } from './gateway-response.ts';
 import { ignoredTooMany, MAX_IGNORED, MAX_PIPELINED, requestArrived, requestClosed } from '../http/pipelining.ts';
 import { cutSlowReader, readsTooSlowly } from '../http/slow-readers.ts';
-import { answerAndClose, answerClientError, checkIntervalMs, connectionToEvict } from '../http/connection-cap.ts';
+import { answerClientError, checkIntervalMs, ConnectionCap } from '../http/connection-cap.ts';
 import { OncePerSecond } from '../http/once-a-second.ts';
 import { parseContentEncoding, SUPPORTED_ENCODINGS } from './content-encoding.ts';
 import { WorkerMetrics, type RejectReason } from './worker-metrics.ts';
@@ -117,26 +117,20 @@ let largeAnswer = Buffer.alloc(0);
 let openRequests = 0;
 let requestsServed = 0;
 let draining = false;
-/** Every open connection (TLS: once its handshake is done), for the cap and the slow-reader sweep. */
-const openSockets = new Set<Socket>();
 /** Bodies being received or decoded, with the time their request started: the body-timeout sweep. */
 const receiving = new Map<BodyReader, number>();
-/**
- * Sockets whose connection ends after an answer already given (over --max-connections, or
- * a refused request): a request parsed on them after it is ignored, neither stored nor
- * answered, since Node writes no answer after a `Connection: close` one (pipelining.ts).
- */
-const refusedSockets = new WeakSet<Socket>();
-/**
- * Connections that have not sent a complete request head yet, oldest first (a Map keeps
- * insertion order), with when they connected: at the connection cap, one of them is
- * closed to make room (connectionToEvict), so an idle flood cannot lock out clients that
- * send requests. Keep-alive connections that served a request are never evicted this way
- * (the keep-alive timeout closes them).
- */
-const fresh = new Map<Socket, number>();
-/** Node's headers-timeout checks, the sweep below, and the wait before a `fresh` one may be evicted. */
+/** Node's headers-timeout checks, the sweep below, and the wait before a connection without a request may be evicted. */
 const CHECK_INTERVAL_MS = checkIntervalMs(config.bodyTimeoutMs);
+/**
+ * The open connections and --max-connections: at the cap one that sent no request is closed
+ * to make room (connectionToEvict), so an idle flood cannot lock out clients that send
+ * requests; a connection whose last answer is given ignores what it sends after
+ * (pipelining.ts), since Node writes no answer after a `Connection: close` one.
+ */
+const connections = new ConnectionCap(config.maxConnections, CHECK_INTERVAL_MS, {
+  full: `this gateway worker has ${config.maxConnections} connections open (--max-connections), retry later`,
+  madeRoom: 'closed to make room: no request yet while this gateway worker is at --max-connections',
+});
 
 /**
  * The disk holds the owner thread (GatewayState: its disk work stalled and its tick
@@ -207,7 +201,7 @@ function jsonError(status: number, message: string, headers?: Record<string, str
  */
 function refuse(req: IncomingMessage, res: GatewayResponse, reason: RejectReason, answer: Answer): void {
   metrics.reject(reason);
-  refusedSockets.add(req.socket);
+  connections.lastAnswerGiven(req.socket);
   send(res, answer, true);
   req.resume();
 }
@@ -230,7 +224,7 @@ function pipelinedAnswer(protocol: Protocol | undefined): Answer {
 
 function onRequest(req: IncomingMessage, res: GatewayResponse, expectContinue = false): void {
   const socket = req.socket;
-  if (refusedSockets.has(socket)) {
+  if (connections.isClosing(socket)) {
     // Sent after the connection's last answer: ignored, within a bound (pipelining.ts).
     // Node parses the rest of what it read even after a destroy.
     if (!socket.destroyed && ignoredTooMany(socket)) {
@@ -239,7 +233,7 @@ function onRequest(req: IncomingMessage, res: GatewayResponse, expectContinue = 
     }
     return;
   }
-  fresh.delete(socket);
+  connections.requested(socket);
   openRequests++;
   res.startedAt = performance.now();
   // Every byte held for this request is reserved from the worker's budget until answered.
@@ -472,64 +466,31 @@ const server =
 // the declared size passed every limit (a too-large body gets its 413 uninvited).
 server.on('checkContinue', (req: IncomingMessage, res: GatewayResponse) => onRequest(req, res, true));
 
-/**
- * With TLS, TCP connections whose handshake is not done yet, oldest first, with when they
- * connected. They count toward --max-connections with the others (each holds a
- * descriptor), but nothing can be answered on them. Not counted, idle connections that
- * never sent a ClientHello were each held for Node's 120 s handshake timeout, as many as
- * the descriptor limit allowed.
- */
-const handshaking = new Map<Socket, number>();
+// With TLS a connection counts toward the cap from its TCP accept (it holds a descriptor),
+// but a 503 can only be written through TLS and requests arrive on the TLS socket: one over
+// the cap during its handshake is destroyed; a connection becomes open once it is done.
+// Not counted, idle connections that never sent a ClientHello were each held for Node's
+// 120 s handshake timeout, as many as the descriptor limit allowed.
 if (tls !== undefined) {
   server.on('connection', (raw: Socket) => {
-    const now = Date.now();
-    handshaking.set(raw, now);
-    raw.once('close', () => handshaking.delete(raw));
-    if (openSockets.size + handshaking.size <= config.maxConnections) return;
+    const admission = connections.handshakeStarted(raw, Date.now());
+    if (admission === 'admitted') return;
     metrics.reject('too_many_connections');
-    const evict = connectionToEvict(handshaking, raw, now, CHECK_INTERVAL_MS);
-    if (evict !== undefined) {
-      warn('evicted_idle_connection', `at --max-connections ${config.maxConnections}: closing the oldest connection that has not finished its TLS handshake to make room`);
-      handshaking.delete(evict);
-      evict.destroy();
-    } else {
-      warn('too_many_connections', `over --max-connections ${config.maxConnections}: new connections are closed before their TLS handshake`);
-      raw.destroy();
-    }
+    if (admission === 'made_room') warn('evicted_idle_connection', `at --max-connections ${config.maxConnections}: closing the oldest connection that has not finished its TLS handshake to make room`);
+    else warn('too_many_connections', `over --max-connections ${config.maxConnections}: new connections are closed before their TLS handshake`);
   });
   server.on('tlsClientError', (err: NodeJS.ErrnoException) => {
     if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') metrics.reject('slow_handshake');
   });
 }
 
-// With TLS, count and refuse connections once their handshake is done: the 503 must be
-// written through TLS to be read, and requests arrive on the TLS socket.
 server.on(tls === undefined ? 'connection' : 'secureConnection', (socket: Socket) => {
-  // The TCP socket under a TLS one (Node's `_parent`) is out of its handshake.
-  const raw = (socket as Socket & { _parent?: Socket | null })._parent;
-  if (raw) handshaking.delete(raw);
-  openSockets.add(socket);
-  socket.once('close', () => {
-    openSockets.delete(socket);
-    fresh.delete(socket);
-  });
-  if (openSockets.size > config.maxConnections) {
-    metrics.reject('too_many_connections');
-    metrics.response(503, 0);
-    const idle = connectionToEvict(fresh, socket, Date.now(), CHECK_INTERVAL_MS);
-    if (idle !== undefined) {
-      // Room for the newcomer: close a connection that has sent no request.
-      fresh.delete(idle);
-      refusedSockets.add(idle);
-      warn('evicted_idle_connection', `at --max-connections ${config.maxConnections}: closing the oldest connection that sent no request to make room`);
-      answerAndClose(idle, '503 Service Unavailable', `closed to make room: no request yet while this gateway worker is at --max-connections`, 'retry-after: 1\r\n');
-    } else {
-      refusedSockets.add(socket);
-      warn('too_many_connections', `over --max-connections ${config.maxConnections}: new connections get 503 and are closed`);
-      return answerAndClose(socket, '503 Service Unavailable', `this gateway worker has ${config.maxConnections} connections open (--max-connections), retry later`, 'retry-after: 1\r\n');
-    }
-  }
-  fresh.set(socket, Date.now());
+  const admission = connections.opened(socket, Date.now());
+  if (admission === 'admitted') return;
+  metrics.reject('too_many_connections');
+  metrics.response(503, 0);
+  if (admission === 'made_room') warn('evicted_idle_connection', `at --max-connections ${config.maxConnections}: closing the oldest connection that sent no request to make room`);
+  else warn('too_many_connections', `over --max-connections ${config.maxConnections}: new connections get 503 and are closed`);
 });
 
 server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
@@ -557,7 +518,7 @@ const sweeper = setInterval(() => {
       );
     }
   }
-  for (const socket of openSockets) {
+  for (const socket of connections.open) {
     if (!readsTooSlowly(socket, now, config.bodyTimeoutMs)) continue;
     metrics.reject('slow_reader');
     warn('slow_reader', `reset a connection whose answers were not read within --body-timeout (${config.bodyTimeoutMs} ms)`);
