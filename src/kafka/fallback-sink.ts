@@ -128,6 +128,16 @@ export type PrimarySink = Sink & {
   refuses?(record: SinkRecord): boolean;
 };
 
+/**
+ * Where a FallbackSink is in its shutdown:
+ *
+ *   open --giveUpRemote() or close()--> closing --close(): replay stopped or past its deadline--> closed
+ *
+ * closing: appends still go to Kafka or the spill, and the replay goes on until the close
+ * deadline or until Kafka is not ready; closed: appends fail, the replay has stopped.
+ */
+type Lifecycle = 'open' | 'closing' | 'closed';
+
 /** Kafka with a local spill log; see the module comment. */
 export class FallbackSink implements Sink {
   readonly name: string;
@@ -173,8 +183,7 @@ export class FallbackSink implements Sink {
   #announced = false;
   #readFailureLogged = false;
   #nextStartPartition = 0;
-  #closing = false;
-  #closed = false;
+  #lifecycle: Lifecycle = 'open';
   /** close() gave up on a spill or dead-letter log whose disk never answered: stays stalled. */
   #gaveUpOnDisk = false;
   #closeDeadline = Infinity;
@@ -249,7 +258,7 @@ export class FallbackSink implements Sink {
    * stalled (stale as soon as it returns).
    */
   isReady(): boolean {
-    if (this.#closed || this.stalled()) return false;
+    if (this.#lifecycle === 'closed' || this.stalled()) return false;
     if (this.#primary.isReady()) return true;
     if (this.#spill !== null) return !this.#spill.failing;
     return this.#spillOpenError === null;
@@ -292,7 +301,7 @@ export class FallbackSink implements Sink {
    * failed because Kafka went down) to the spill. Never rejects.
    */
   append(batch: SinkRecord[]): Promise<AppendResult> {
-    if (this.#closed) return Promise.resolve(failAll(batch.length, 'kafka fallback sink closed'));
+    if (this.#lifecycle === 'closed') return Promise.resolve(failAll(batch.length, 'kafka fallback sink closed'));
     return this.#exclusive(() => this.#appendNow(batch)).catch((e: unknown) =>
       failAll(batch.length, `kafka fallback sink: ${errorText(e)}`),
     );
@@ -305,7 +314,7 @@ export class FallbackSink implements Sink {
    * rather than refused.
    */
   async giveUpRemote(): Promise<void> {
-    this.#closing = true;
+    if (this.#lifecycle === 'open') this.#lifecycle = 'closing';
     this.#closeDeadline = Date.now();
     this.#wakeUp();
     await this.#primary.close(Date.now());
@@ -324,11 +333,11 @@ export class FallbackSink implements Sink {
   }
 
   async #closeNow(deadline: number | undefined): Promise<number> {
-    this.#closing = true;
+    if (this.#lifecycle === 'open') this.#lifecycle = 'closing';
     this.#closeDeadline = Math.min(Date.now() + this.#replayAtCloseMs, deadline ?? Infinity);
     this.#wakeUp();
     if (this.#replayRunning) await settlesWithin(this.#replayDone, this.#closeDeadline - Date.now());
-    this.#closed = true;
+    this.#lifecycle = 'closed';
     this.#wakeUp();
     await this.#primary.close(deadline);
     // A step that got its answer as the primary closed releases the lane at once; one still
@@ -406,7 +415,7 @@ export class FallbackSink implements Sink {
   async #route(batch: SinkRecord[]): Promise<AppendResult> {
     const n = batch.length;
     if (n === 0) return { offsets: new Float64Array(0) };
-    if (this.#closed) return failAll(n, 'kafka fallback sink closed');
+    if (this.#lifecycle === 'closed') return failAll(n, 'kafka fallback sink closed');
     if (this.#spill !== null && this.#primary.isReady() && this.#remaining() <= this.#maxReplayRecords) {
       await this.#catchUp();
     }
@@ -415,7 +424,8 @@ export class FallbackSink implements Sink {
     const result = await this.#primary.append(batch);
     // Kafka still ready after a failure: the records themselves were refused (too large,
     // ...). Spilling them would block the replay; they get -1 as without the fallback.
-    if (this.#primary.isReady() || this.#closed) return result;
+    // Widened: TypeScript keeps the narrowing above across the await, close() may have run.
+    if (this.#primary.isReady() || (this.#lifecycle as Lifecycle) === 'closed') return result;
     const failed: number[] = [];
     for (let i = 0; i < n; i++) if (result.offsets[i] < 0) failed.push(i);
     if (failed.length === 0) return result;
@@ -543,13 +553,13 @@ export class FallbackSink implements Sink {
    * end). A few batches at most (large records), so one append is not held for long.
    */
   async #catchUp(): Promise<void> {
-    for (let step = 0; step < CATCH_UP_STEPS && this.#spill !== null && this.#primary.isReady() && !this.#closed; step++) {
+    for (let step = 0; step < CATCH_UP_STEPS && this.#spill !== null && this.#primary.isReady() && this.#lifecycle !== 'closed'; step++) {
       if (!(await this.#replayStep())) return;
     }
   }
 
   #startReplayLoop(): void {
-    if (this.#replayRunning || this.#closed) return;
+    if (this.#replayRunning || this.#lifecycle === 'closed') return;
     this.#replayRunning = true;
     this.#replayDone = this.#runReplay();
   }
@@ -559,8 +569,8 @@ export class FallbackSink implements Sink {
     for (;;) {
       const stop =
         this.#spill === null ||
-        this.#closed ||
-        (this.#closing && (Date.now() >= this.#closeDeadline || !this.#primary.isReady()));
+        this.#lifecycle === 'closed' ||
+        (this.#lifecycle === 'closing' && (Date.now() >= this.#closeDeadline || !this.#primary.isReady()));
       if (stop) {
         // synchronously with the check: a spill opened after this point starts a new loop
         this.#replayRunning = false;
@@ -586,7 +596,7 @@ export class FallbackSink implements Sink {
    */
   async #replayStep(): Promise<boolean> {
     const dir = this.spillDir;
-    if (this.#spill === null || this.#reader === null || this.#closed) return false;
+    if (this.#spill === null || this.#reader === null || this.#lifecycle === 'closed') return false;
     if (!this.#primary.isReady()) return false;
     if (this.#remaining() === 0) {
       await this.#free();
@@ -692,7 +702,7 @@ export class FallbackSink implements Sink {
         failures++;
       }
     }
-    if (failures === 0 || this.#closed) return;
+    if (failures === 0 || this.#lifecycle === 'closed') return;
     if (!this.#primary.isReady()) {
       this.#announced = false;
       this.#log.warn({ dir: this.spillDir, pending: this.#remaining(), err: result.error }, 'kafka down again while replaying the spill');
@@ -702,7 +712,7 @@ export class FallbackSink implements Sink {
     for (let i = 0; i < records.length; i++) {
       const p = records[i].partition;
       if (offsets[i] !== this.#cursor[p]) continue; // confirmed already
-      if (this.#closed) return;
+      if ((this.#lifecycle as Lifecycle) === 'closed') return; // widened as in #route
       const one = await this.#primary.append([records[i]]);
       if (one.offsets[0] >= 0) {
         this.#cursor[p] = offsets[i] + 1;

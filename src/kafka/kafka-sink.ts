@@ -167,6 +167,18 @@ function failAll(n: number, error: string): AppendResult {
   return { offsets: new Float64Array(n).fill(-1), error };
 }
 
+/**
+ * Where a KafkaSink is in its life:
+ *
+ *   created --open()--> connecting <--connected / a request failed or timed out--> ready
+ *                            \                                                     /
+ *                             `------------------> closed <-----------------------'
+ *
+ * connecting: appends fail at once (-1, answered 503) while the recovery loop reconnects;
+ * ready: appends are sent; closed (closeWithReport): appends fail, nothing reconnects.
+ */
+type KafkaSinkState = 'created' | 'connecting' | 'ready' | 'closed';
+
 /** Sink that produces to one Kafka topic through one kafkajs producer. */
 export class KafkaSink implements Sink {
   readonly name = 'kafka';
@@ -179,9 +191,7 @@ export class KafkaSink implements Sink {
   private producer: Producer | null = null;
   private admin: Admin | null = null;
   private partitions: number | undefined;
-  private ready = false;
-  private closed = false;
-  private opened = false;
+  private state: KafkaSinkState = 'created';
   private usesPool = false;
   private lastError = 'not connected yet';
   private lastActivity = 0;
@@ -257,8 +267,8 @@ export class KafkaSink implements Sink {
    * reconnecting in the background with backoff.
    */
   async open(): Promise<void> {
-    if (this.opened) return;
-    this.opened = true;
+    if (this.state !== 'created') return;
+    this.state = 'connecting';
     registerKafkaCodecs();
     installProduceEncoder();
     if (this.opts.compression !== 'none') {
@@ -275,13 +285,13 @@ export class KafkaSink implements Sink {
   }
 
   isReady(): boolean {
-    return this.ready && !this.closed;
+    return this.state === 'ready';
   }
 
   async append(batch: SinkRecord[]): Promise<AppendResult> {
     const n = batch.length;
-    if (this.closed) return failAll(n, 'kafka sink closed');
-    if (!this.ready || !this.producer || this.partitions === undefined) {
+    if (this.state === 'closed') return failAll(n, 'kafka sink closed');
+    if (this.state !== 'ready' || !this.producer || this.partitions === undefined) {
       this.recover();
       return failAll(n, `kafka not ready: ${this.lastError}`);
     }
@@ -322,7 +332,7 @@ export class KafkaSink implements Sink {
       const chunk = chunks[c];
       let sent = false;
       try {
-        if (this.closed || !this.producer) throw new Error('kafka sink closed');
+        if (this.state === 'closed' || !this.producer) throw new Error('kafka sink closed');
         this.timeoutsSeen = 0;
         sent = true;
         const meta = await this.send(chunk.messages);
@@ -333,7 +343,7 @@ export class KafkaSink implements Sink {
         }
         inflight.unresolved -= chunk.indices.length;
         // a request timed out on the way (readiness dropped) but a retry got through
-        if (!this.ready && !this.closed) this.ready = true;
+        if (this.state === 'connecting') this.state = 'ready';
       } catch (e) {
         error = errorText(e);
         const batchOnly = errorTypes(e).some((t) => BATCH_ERRORS.has(t));
@@ -508,8 +518,7 @@ export class KafkaSink implements Sink {
   async closeWithReport(deadlineAt?: number): Promise<CloseReport> {
     if (this.report) return this.report;
     const deadline = deadlineAt ?? Date.now() + this.opts.flushTimeoutMs;
-    this.closed = true;
-    this.ready = false;
+    this.state = 'closed';
     this.stopRecovery.abort();
     if (this.probeTimer) clearTimeout(this.probeTimer);
     let undelivered = 0;
@@ -555,7 +564,7 @@ export class KafkaSink implements Sink {
     // the first one, not when the append finally gives up after every retry.
     producer.on(producer.events.REQUEST_TIMEOUT, ({ payload }) => {
       this.timeoutsSeen++;
-      if (this.ready) this.setNotReady(new Error(`${payload.apiName} request to ${payload.broker} timed out`));
+      if (this.state === 'ready') this.setNotReady(new Error(`${payload.apiName} request to ${payload.broker} timed out`));
     });
     return producer;
   }
@@ -574,7 +583,7 @@ export class KafkaSink implements Sink {
           `(--partitions): refusing to produce`,
       );
     }
-    if (this.closed) {
+    if (this.state === 'closed') {
       // close() ran while we were connecting: do not leave these sockets open
       await settlesWithin(Promise.all([producer.disconnect(), admin.disconnect()]), 1000);
       return;
@@ -583,24 +592,24 @@ export class KafkaSink implements Sink {
       this.log.warn({ was: this.partitions, now: partitions }, 'kafka topic partition count changed');
     }
     this.partitions = partitions;
-    if (!this.ready) this.log.info({ topic: this.opts.topic, partitions }, 'kafka sink ready');
-    this.ready = true;
+    if (this.state !== 'ready') this.log.info({ topic: this.opts.topic, partitions }, 'kafka sink ready');
+    this.state = 'ready';
     this.lastActivity = Date.now();
   }
 
   private setNotReady(e: unknown): void {
     const text = errorText(e);
-    if (this.ready || this.lastError !== text) this.log.warn({ err: text }, 'kafka sink not ready');
-    this.ready = false;
+    if (this.state === 'ready' || this.lastError !== text) this.log.warn({ err: text }, 'kafka sink not ready');
+    if (this.state === 'ready') this.state = 'connecting';
     this.lastError = text;
   }
 
   /** Starts the background reconnect loop unless it runs already. */
   private recover(): void {
-    if (this.recovering || this.closed) return;
+    if (this.recovering || this.state === 'closed') return;
     this.recovering = (async () => {
       let delay = RETRY_BACKOFF_MS;
-      while (!this.closed) {
+      while (this.state !== 'closed') {
         try {
           await sleep(delay, undefined, { signal: this.stopRecovery.signal, ref: false });
         } catch {
@@ -622,7 +631,7 @@ export class KafkaSink implements Sink {
   /** While ready and idle, a metadata probe notices a lost cluster before an append does. */
   private scheduleProbe(): void {
     const every = this.opts.probeIntervalMs;
-    if (every <= 0 || this.closed) return;
+    if (every <= 0 || this.state === 'closed') return;
     this.probeTimer = setTimeout(() => {
       void this.probe().finally(() => this.scheduleProbe());
     }, every);
@@ -630,12 +639,13 @@ export class KafkaSink implements Sink {
   }
 
   private async probe(): Promise<void> {
-    if (!this.ready || this.inflight || Date.now() - this.lastActivity < this.opts.probeIntervalMs) return;
+    if (this.state !== 'ready' || this.inflight || Date.now() - this.lastActivity < this.opts.probeIntervalMs) return;
     try {
       if (this.admin) await fetchPartitionCount(this.admin, this.opts.topic);
       this.lastActivity = Date.now();
     } catch (e) {
-      if (this.closed) return;
+      // Widened: TypeScript keeps the narrowing to 'ready' across the await, close() may have run.
+      if ((this.state as KafkaSinkState) === 'closed') return;
       this.setNotReady(e);
       this.recover();
     }
