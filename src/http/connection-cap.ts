@@ -6,6 +6,7 @@
  * take the descriptors every other port and the log need.
  */
 import type { Socket } from 'node:net';
+import { requestsInFlight } from './pipelining.ts';
 
 /**
  * How often a server looks at its connections (Node's headers-timeout check, the
@@ -192,4 +193,22 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket, ti
   const overflow = err.code === 'HPE_HEADER_OVERFLOW';
   answerAndClose(socket, overflow ? '431 Request Header Fields Too Large' : '400 Bad Request', `malformed HTTP request (${err.code ?? 'parse error'})`);
   return overflow ? 431 : 400;
+}
+
+/**
+ * Answers a CONNECT request (a server's 'connect' event) with 405 and a close: neither
+ * server is a proxy, and a client that takes one for it (HTTPS_PROXY set to the gateway's
+ * address) should read why. Without a listener Node closes such a connection without a
+ * word. `allow` lists the methods the server does serve. Behind requests still in flight
+ * on the connection (pipelined), the 405 would be written before their answers: the
+ * connection is only closed then, as Node does, and the client retries them.
+ * Returns whether the 405 was sent.
+ */
+export function answerConnect(socket: Socket, allow: string): boolean {
+  if (requestsInFlight(socket) > 0) {
+    socket.destroy();
+    return false;
+  }
+  answerAndClose(socket, '405 Method Not Allowed', 'CONNECT is not served: this is a metrics gateway, not an HTTP proxy', `allow: ${allow}\r\n`);
+  return true;
 }

@@ -50,6 +50,11 @@ export function requestArrived(socket: Socket): number {
   return (counted[IN_FLIGHT] = (counted[IN_FLIGHT] ?? 0) + 1);
 }
 
+/** Requests in flight on `socket`: arrived, not yet answered. */
+export function requestsInFlight(socket: Socket): number {
+  return (socket as CountedSocket)[IN_FLIGHT] ?? 0;
+}
+
 /** Counts a request on `socket` answered, or abandoned with its connection. */
 export function requestClosed(socket: Socket): void {
   (socket as CountedSocket)[IN_FLIGHT]! -= 1;

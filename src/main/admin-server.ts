@@ -19,7 +19,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
-import { answerClientError, checkIntervalMs, ConnectionCap } from '../http/connection-cap.ts';
+import { answerClientError, answerConnect, checkIntervalMs, ConnectionCap } from '../http/connection-cap.ts';
 import { OncePerSecond } from '../http/once-a-second.ts';
 import { ignoredTooMany, MAX_PIPELINED, requestArrived, requestClosed } from '../http/pipelining.ts';
 import { cutSlowReader, readsTooSlowly } from '../http/slow-readers.ts';
@@ -164,6 +164,11 @@ export async function startAdminServer(registry: Registry, options: AdminServerO
     const admission = connections.opened(socket, Date.now());
     if (admission === 'made_room') reject('too_many_connections', `at ${ADMIN_MAX_CONNECTIONS} connections: closed the oldest that sent no request to make room`);
     else if (admission === 'refused') reject('too_many_connections', `over ${ADMIN_MAX_CONNECTIONS} connections: a new connection got 503`);
+  });
+
+  server.on('connect', (_req: http.IncomingMessage, socket: Socket) => {
+    answerConnect(socket, 'GET, HEAD');
+    reject('method_not_allowed', 'refused CONNECT (the admin port is not a proxy)');
   });
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {

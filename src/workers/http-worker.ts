@@ -29,7 +29,7 @@ import { BodyError, BodyReader, InflightBudget, Reservation } from './body-reade
 import { GatewayResponse } from './gateway-response.ts';
 import { ignoredTooMany, MAX_IGNORED, MAX_PIPELINED, requestArrived, requestClosed } from '../http/pipelining.ts';
 import { cutSlowReader, readsTooSlowly } from '../http/slow-readers.ts';
-import { answerClientError, checkIntervalMs, ConnectionCap } from '../http/connection-cap.ts';
+import { answerClientError, answerConnect, checkIntervalMs, ConnectionCap } from '../http/connection-cap.ts';
 import { OncePerSecond } from '../http/once-a-second.ts';
 import { parseContentEncoding, SUPPORTED_ENCODINGS } from './content-encoding.ts';
 import { WorkerMetrics, type RejectReason } from './worker-metrics.ts';
@@ -491,6 +491,11 @@ server.on(tls === undefined ? 'connection' : 'secureConnection', (socket: Socket
   metrics.response(503, 0);
   if (admission === 'made_room') warn('evicted_idle_connection', `at --max-connections ${config.maxConnections}: closing the oldest connection that sent no request to make room`);
   else warn('too_many_connections', `over --max-connections ${config.maxConnections}: new connections get 503 and are closed`);
+});
+
+server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+  metrics.reject('method_not_allowed');
+  if (answerConnect(socket, 'GET, HEAD, POST')) metrics.response(405, 0);
 });
 
 server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {

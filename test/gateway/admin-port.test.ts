@@ -155,6 +155,24 @@ describe('the admin port', () => {
     expect(text).toMatch(/^HTTP\/1\.1 400 /);
   });
 
+  it('answers CONNECT 405 with a close: it is not a proxy', async () => {
+    let text = '';
+    const refused = await rejections('method_not_allowed', async () => {
+      text = await new Promise<string>((resolve, reject) => {
+        const socket = net.connect(adminPort, '127.0.0.1');
+        let read = '';
+        socket.on('data', (d: Buffer) => (read += d.toString('latin1')));
+        socket.on('error', reject);
+        socket.on('close', () => resolve(read));
+        socket.write('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
+      });
+    });
+    expect(refused).toBe(1);
+    expect(text).toMatch(/^HTTP\/1\.1 405 /);
+    expect(text).toMatch(/\r\nallow: GET, HEAD\r\n/);
+    expect(text).toMatch(/not an HTTP proxy/);
+  });
+
   it('resets a client that pipelines scrapes and does not read them, once its answers have waited --body-timeout', async () => {
     const socket = net.connect(adminPort, '127.0.0.1');
     // Paused before it connects, a Node socket never reads: its answers stay in the kernel.

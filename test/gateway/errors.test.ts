@@ -77,6 +77,13 @@ describe('bad input gets a clear error and costs the server nothing', () => {
     expect(((await wrong.json()) as { error: string }).error).toMatch(/POST/);
   });
 
+  it('405 for CONNECT, as from a client that takes the gateway for its proxy; the connection is closed', async () => {
+    const answer = await raw('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 1);
+    expect(statusOf(answer)).toBe(405);
+    expect(answer).toMatch(/\r\nallow: GET, HEAD, POST\r\n/);
+    expect(bodyOf(answer).error).toMatch(/not an HTTP proxy/);
+  });
+
   it('408 for a body that does not arrive in time', async () => {
     const answer = await raw(
       'POST /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: slow\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{"metr',

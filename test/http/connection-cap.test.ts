@@ -5,7 +5,8 @@
  */
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConnectionCap, type Admission } from '../../src/http/connection-cap.ts';
+import { answerConnect, ConnectionCap, type Admission } from '../../src/http/connection-cap.ts';
+import { requestArrived } from '../../src/http/pipelining.ts';
 
 const MESSAGES = { full: 'full, retry later', madeRoom: 'closed to make room' };
 
@@ -156,5 +157,25 @@ describe('ConnectionCap', () => {
     await firstClosed;
     expect(firstBytes).toBe(0);
     expect(second.destroyed).toBe(false);
+  });
+});
+
+describe('answerConnect', () => {
+  it('answers 405 with the methods served, then closes', async () => {
+    const harness = await listen(4);
+    const client = await connect(harness, 1);
+    expect(answerConnect(harness.admitted[0].socket, 'GET, HEAD')).toBe(true);
+    await client.ended;
+    expect(client.received()).toMatch(/^HTTP\/1\.1 405 Method Not Allowed\r\n/);
+    expect(client.received()).toContain('allow: GET, HEAD\r\n');
+  });
+
+  it('behind a request still in flight only closes: a 405 would come before that request\'s answer', async () => {
+    const harness = await listen(4);
+    const client = await connect(harness, 1);
+    requestArrived(harness.admitted[0].socket);
+    expect(answerConnect(harness.admitted[0].socket, 'GET, HEAD')).toBe(false);
+    await client.ended;
+    expect(client.received()).toBe('');
   });
 });
