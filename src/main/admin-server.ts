@@ -123,6 +123,10 @@ export async function startAdminServer(registry: Registry, options: AdminServerO
       reject('pipelined', `refused a request with ${MAX_PIPELINED} others in flight on its connection (HTTP pipelining)`);
       return answer(res, 503, error(`${MAX_PIPELINED} requests were in flight on this connection (HTTP pipelining); the connection is closed`), { 'retry-after': '1' }, true);
     }
+    if (req.headers.host === undefined && req.httpVersion === '1.1') {
+      reject('bad_request', 'refused an HTTP/1.1 request without a Host header');
+      return answer(res, 400, error('an HTTP/1.1 request needs a Host header'), {}, true);
+    }
     if (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')) {
       reject('bad_request', 'refused a request with a body');
       return answer(res, 400, error('the admin port takes no request body (GET /metrics)'), {}, true);
@@ -153,12 +157,16 @@ export async function startAdminServer(registry: Registry, options: AdminServerO
       keepAliveTimeout: 5000,
       // Node checks both timeouts every 30 s by default: idle connections would live 30 s past them.
       connectionsCheckingInterval: interval,
+      // Answered by onRequest, in this port's words (Node's own 400 has no body).
+      requireHostHeader: false,
     },
     onRequest,
   );
   // Without a listener Node answers `Expect: 100-continue` itself, inviting the body this
   // port refuses: the request goes to the same handler, which answers before any body.
   server.on('checkContinue', onRequest);
+  // Any other expectation is ignored (RFC 9110, 10.1.1), as on the data port.
+  server.on('checkExpectation', onRequest);
 
   server.on('connection', (socket: Socket) => {
     const admission = connections.opened(socket, Date.now());

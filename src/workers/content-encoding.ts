@@ -33,6 +33,16 @@ export function parseContentEncoding(header: string | undefined): Encoding | und
   return undefined;
 }
 
+/**
+ * Whether a Transfer-Encoding header names `chunked` alone. Node's parser refuses a request
+ * whose last coding is not chunked, but takes codings before it (`gzip, chunked`) and hands
+ * the body over still coded: read as JSON or protobuf it would be refused as garbage, with
+ * a message that misleads. RFC 9112 (6.1) has such a request answered 501.
+ */
+export function chunkedOnly(header: string): boolean {
+  return header.trim().toLowerCase() === 'chunked';
+}
+
 /** Why a body could not be decoded: 413 past the cap, 400 for bytes that do not decode. */
 export class DecodeError extends Error {
   override name = 'DecodeError';

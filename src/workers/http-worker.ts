@@ -31,7 +31,7 @@ import { ignoredTooMany, MAX_IGNORED, MAX_PIPELINED, requestArrived, requestClos
 import { cutSlowReader, readsTooSlowly } from '../http/slow-readers.ts';
 import { answerClientError, answerConnect, checkIntervalMs, ConnectionCap } from '../http/connection-cap.ts';
 import { OncePerSecond } from '../http/once-a-second.ts';
-import { parseContentEncoding, SUPPORTED_ENCODINGS } from './content-encoding.ts';
+import { chunkedOnly, parseContentEncoding, SUPPORTED_ENCODINGS } from './content-encoding.ts';
 import { WorkerMetrics, type RejectReason } from './worker-metrics.ts';
 import { DroppedBuffers, IdleHeapRelease, releaseWorkerHeap, settleWorkerHeap } from './settle-heap.ts';
 import { isRefusal, WWW_AUTHENTICATE } from '../auth/authenticator.ts';
@@ -251,6 +251,10 @@ function onRequest(req: IncomingMessage, res: GatewayResponse, expectContinue = 
 }
 
 async function handle(req: IncomingMessage, res: GatewayResponse, expectContinue: boolean, reservation: Reservation, inFlight: number): Promise<void> {
+  // RFC 9112 (3.2); Node's own check (requireHostHeader, off) answers without a JSON body or a count.
+  if (req.headers.host === undefined && req.httpVersion === '1.1') {
+    return refuse(req, res, 'bad_body', jsonError(400, 'an HTTP/1.1 request needs a Host header'));
+  }
   const rawUrl = req.url ?? '/';
   const q = rawUrl.indexOf('?');
   const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
@@ -333,6 +337,15 @@ async function handle(req: IncomingMessage, res: GatewayResponse, expectContinue
       res,
       'unsupported_media_type',
       protocol.fail(ctx, 415, `Content-Encoding ${JSON.stringify(req.headers['content-encoding'])} is not supported (use one of ${SUPPORTED_ENCODINGS.join(', ')})`),
+    );
+  }
+  const transfer = req.headers['transfer-encoding'];
+  if (transfer !== undefined && !chunkedOnly(transfer)) {
+    return refuse(
+      req,
+      res,
+      'unsupported_media_type',
+      protocol.fail(ctx, 501, `Transfer-Encoding ${JSON.stringify(transfer)} is not supported: send the body chunked or with a Content-Length, compressed with Content-Encoding`),
     );
   }
   if (!reservation.growTo(declared)) {
@@ -451,6 +464,8 @@ const serverOptions: ServerOptions<typeof IncomingMessage, typeof GatewayRespons
   // How often Node checks headersTimeout (default 30 s): idle and trickling
   // connections are cut close to --body-timeout, not up to 30 s later.
   connectionsCheckingInterval: CHECK_INTERVAL_MS,
+  // Answered by handle(), in the gateway's words.
+  requireHostHeader: false,
 };
 // HTTPS runs the same handler; only the listening socket differs.
 const tls = config.auth.tls;
@@ -465,6 +480,9 @@ const server =
 // Expect: 100-continue goes through the same loop, which sends 100 Continue only once
 // the declared size passed every limit (a too-large body gets its 413 uninvited).
 server.on('checkContinue', (req: IncomingMessage, res: GatewayResponse) => onRequest(req, res, true));
+// Any other expectation is ignored, as RFC 9110 (10.1.1) allows: the request is served as
+// if it had none (Node would answer 417 itself, without a JSON body or a count).
+server.on('checkExpectation', (req: IncomingMessage, res: GatewayResponse) => onRequest(req, res));
 
 // With TLS a connection counts toward the cap from its TCP accept (it holds a descriptor),
 // but a 503 can only be written through TLS and requests arrive on the TLS socket: one over

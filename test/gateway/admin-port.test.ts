@@ -173,6 +173,23 @@ describe('the admin port', () => {
     expect(text).toMatch(/not an HTTP proxy/);
   });
 
+  it('answers an HTTP/1.1 scrape without Host 400 in JSON, counted', async () => {
+    let text = '';
+    const refused = await rejections('bad_request', async () => {
+      text = await new Promise<string>((resolve, reject) => {
+        const socket = net.connect(adminPort, '127.0.0.1');
+        let read = '';
+        socket.on('data', (d: Buffer) => (read += d.toString('latin1')));
+        socket.on('error', reject);
+        socket.on('close', () => resolve(read));
+        socket.write('GET /metrics HTTP/1.1\r\n\r\n');
+      });
+    });
+    expect(refused).toBe(1);
+    expect(text).toMatch(/^HTTP\/1\.1 400 /);
+    expect(text).toMatch(/needs a Host header/);
+  });
+
   it('resets a client that pipelines scrapes and does not read them, once its answers have waited --body-timeout', async () => {
     const socket = net.connect(adminPort, '127.0.0.1');
     // Paused before it connects, a Node socket never reads: its answers stay in the kernel.

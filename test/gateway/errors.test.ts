@@ -84,6 +84,31 @@ describe('bad input gets a clear error and costs the server nothing', () => {
     expect(bodyOf(answer).error).toMatch(/not an HTTP proxy/);
   });
 
+  it('400 in JSON for an HTTP/1.1 request without Host; HTTP/1.0 needs none', async () => {
+    const body = JSON.stringify(good);
+    const missing = await raw(`POST /metrics HTTP/1.1\r\nAuthorization: c\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    expect(statusOf(missing)).toBe(400);
+    expect(bodyOf(missing).error).toMatch(/needs a Host header/);
+    const old = await raw(`POST /metrics HTTP/1.0\r\nAuthorization: http10_client\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`, 1);
+    expect(statusOf(old)).toBe(200);
+  });
+
+  it('an unknown Expect is ignored, as RFC 9110 allows: the request is served', async () => {
+    const body = JSON.stringify(good);
+    const answer = await raw(`POST /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: expect_client\r\nExpect: something-else\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`, 1);
+    expect(statusOf(answer)).toBe(200);
+    expect(bodyOf(answer).accepted).toBe(1);
+  });
+
+  it('501 for a transfer coding other than chunked, which would hand the body over still coded', async () => {
+    const body = JSON.stringify(good);
+    const answer = await raw(
+      `POST /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: c\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\n\r\n${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`,
+    );
+    expect(statusOf(answer)).toBe(501);
+    expect(bodyOf(answer).error).toMatch(/Transfer-Encoding "gzip, chunked" is not supported/);
+  });
+
   it('408 for a body that does not arrive in time', async () => {
     const answer = await raw(
       'POST /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: slow\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{"metr',
@@ -127,6 +152,7 @@ describe('bad input gets a clear error and costs the server nothing', () => {
     expect(res.status).toBe(200);
     expect(await gateway.stop()).toBe(0);
     const stored = await consumeAll(dataDir);
-    expect(stored.map((r) => r.key)).toEqual(['good_client']);
+    // The two answered 200 above (HTTP/1.0, an unknown Expect) and this one.
+    expect(stored.map((r) => r.key).sort()).toEqual(['expect_client', 'good_client', 'http10_client']);
   });
 });
